@@ -1,0 +1,64 @@
+// The client's commands (SPEC §12): one function each in commands.cpp.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "client/connection.h"
+#include "client/render.h"
+
+namespace ptbuild::client {
+
+// Exit codes (SPEC §12).
+enum Exit : int { kOk = 0, kWorkFailed = 1, kUsage = 2, kUnreachable = 3 };
+
+struct UsageError {
+  std::string message;
+};
+
+struct ParsedArgs {
+  std::vector<std::string> positional;
+  std::map<std::string, std::string> values;  // --option VALUE
+  std::set<std::string> flags;                // --flag
+  bool has(const std::string& f) const { return flags.count(f) > 0; }
+  std::optional<std::string> value(const std::string& o) const {
+    auto it = values.find(o);
+    if (it == values.end()) return std::nullopt;
+    return it->second;
+  }
+  long long integer(const std::string& option, long long fallback) const;
+};
+
+struct Context {
+  std::string socket_path;
+  bool json = false;
+  Style style;
+  Connection& connect();  // opened on first use
+
+ private:
+  std::unique_ptr<Connection> connection_;
+};
+
+struct OptionSpec {
+  std::string name;  // "--priority"
+  bool takes_value;
+  std::string help;
+};
+
+struct Command {
+  std::string name;
+  std::string args;  // "TARGET…"
+  std::string summary;
+  std::vector<OptionSpec> options;
+  int (*run)(Context&, const ParsedArgs&);
+};
+
+const std::vector<Command>& commands();
+const Command* find_command(const std::string& name);
+std::string command_help(const Command& c);
+
+}  // namespace ptbuild::client

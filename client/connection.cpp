@@ -1,0 +1,92 @@
+#include "client/connection.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+
+#include "core/protocol.h"
+
+namespace ptbuild::client {
+
+Connection::Connection(const std::string& socket_path) : path_(socket_path) {
+  sockaddr_un addr{};
+  if (socket_path.size() >= sizeof(addr.sun_path))
+    throw Unreachable{"socket path " + socket_path + " is too long"};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, socket_path.data(), socket_path.size());
+  fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd_ < 0 || ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    std::string why = std::strerror(errno);
+    throw Unreachable{"cannot reach ptbuildd at " + socket_path + ": " + why +
+                      " (is the daemon running? set the socket with --socket or PTBUILD_SOCKET)"};
+  }
+  std::string hello = protocol::hello("ptbuild").dump() + "\n";
+  if (::send(fd_, hello.data(), hello.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(hello.size()))
+    throw Unreachable{"ptbuildd at " + socket_path + " closed the connection"};
+  auto first = next();
+  if (!first || !first->is_object() || !first->contains("hello"))
+    throw Unreachable{"no ptbuildd hello on " + socket_path};
+  hello_ = *first;
+  if (hello_.value("protocol", 0) != protocol::kVersion)
+    std::cerr << "ptbuild: warning: the daemon speaks protocol " << hello_.value("protocol", 0)
+              << ", this client " << protocol::kVersion << "\n";
+}
+
+Connection::~Connection() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+int64_t Connection::send(const std::string& op, const nlohmann::json& args) {
+  int64_t id = next_id_++;
+  std::string line = nlohmann::json{{"id", id}, {"op", op}, {"args", args}}.dump() + "\n";
+  size_t off = 0;
+  while (off < line.size()) {
+    ssize_t n = ::send(fd_, line.data() + off, line.size() - off, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw Unreachable{"lost the connection to ptbuildd at " + path_};
+    off += static_cast<size_t>(n);
+  }
+  return id;
+}
+
+nlohmann::json Connection::call(const std::string& op, const nlohmann::json& args) {
+  int64_t id = send(op, args);
+  while (auto reply = next()) {
+    if (!reply->is_object() || reply->value("id", int64_t{-1}) != id || reply->contains("event"))
+      continue;
+    if (reply->value("ok", false)) return (*reply)["result"];
+    const auto& err = (*reply)["error"];
+    throw RemoteError{err.value("code", "error"), err.value("message", "")};
+  }
+  throw Unreachable{"ptbuildd at " + path_ + " closed the connection before answering"};
+}
+
+std::optional<nlohmann::json> Connection::next() {
+  while (auto line = read_line()) {
+    auto j = nlohmann::json::parse(*line, nullptr, false);
+    if (!j.is_discarded()) return j;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> Connection::read_line() {
+  while (true) {
+    size_t nl = buffer_.find('\n');
+    if (nl != std::string::npos) {
+      std::string line = buffer_.substr(0, nl);
+      buffer_.erase(0, nl + 1);
+      return line;
+    }
+    char chunk[65536];
+    ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return std::nullopt;
+    buffer_.append(chunk, static_cast<size_t>(n));
+  }
+}
+
+}  // namespace ptbuild::client

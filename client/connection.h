@@ -1,0 +1,48 @@
+// The client's end of the socket protocol: blocking, one request at a time.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace ptbuild::client {
+
+// The daemon could not be reached (exit code 3).
+struct Unreachable {
+  std::string message;
+};
+
+// The daemon answered with an error object.
+struct RemoteError {
+  std::string code;
+  std::string message;
+};
+
+class Connection {
+ public:
+  // Connects and exchanges hellos; throws Unreachable.
+  explicit Connection(const std::string& socket_path);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Sends a request and returns its result; throws RemoteError or Unreachable.
+  nlohmann::json call(const std::string& op, const nlohmann::json& args = nlohmann::json::object());
+  // For ops that push events: sends the request and returns its id; read with next().
+  int64_t send(const std::string& op, const nlohmann::json& args);
+  // The next line from the daemon, or nullopt when it closed the connection.
+  std::optional<nlohmann::json> next();
+
+  const nlohmann::json& server_hello() const { return hello_; }
+
+ private:
+  std::optional<std::string> read_line();
+  std::string path_;
+  int fd_ = -1;
+  int64_t next_id_ = 1;
+  std::string buffer_;
+  nlohmann::json hello_;
+};
+
+}  // namespace ptbuild::client

@@ -1,0 +1,115 @@
+// ptbuild: the thin client of ptbuildd (SPEC §12).
+#include <cstdlib>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "client/commands.h"
+#include "core/config.h"
+
+using namespace ptbuild::client;
+
+namespace {
+
+std::string usage() {
+  std::string text =
+      "usage: ptbuild [--socket PATH] [--config FILE] [--json] COMMAND [ARGS…]\n\ncommands:\n";
+  for (const Command& c : commands())
+    text += "  " + c.name + std::string(c.name.size() < 10 ? 10 - c.name.size() : 1, ' ') + c.summary + "\n";
+  text +=
+      "\nThe socket is --socket, else $PTBUILD_SOCKET, else the one in the config "
+      "(--config, $PTBUILD_CONFIG, ./ptbuild.toml, /etc/ptbuild/ptbuildd.toml).\n"
+      "Exit codes: 0 done, 1 the work failed, 2 bad usage or unknown target, 3 daemon unreachable.\n"
+      "`ptbuild COMMAND --help` tells more.\n";
+  return text;
+}
+
+int exit_for(const std::string& code) {
+  if (code == "unknown_target" || code == "ambiguous_target" || code == "bad_request" ||
+      code == "unknown_op" || code == "not_found")
+    return kUsage;
+  return kWorkFailed;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::optional<std::string> socket, config_path;
+  bool json_out = false, help = false;
+  const Command* command = nullptr;
+  ParsedArgs args;
+  try {
+    for (int i = 1; i < argc; ++i) {
+      std::string arg = argv[i];
+      auto value = [&](const std::string& name) {
+        if (i + 1 >= argc) throw UsageError{name + " needs a value"};
+        return std::string(argv[++i]);
+      };
+      if (arg == "--json") {
+        json_out = true;
+      } else if (arg == "--help" || arg == "-h") {
+        help = true;
+      } else if (arg == "--socket") {
+        socket = value(arg);
+      } else if (arg == "--config") {
+        config_path = value(arg);
+      } else if (!command && !arg.starts_with("-")) {
+        command = find_command(arg);
+        if (!command) throw UsageError{"unknown command '" + arg + "'"};
+      } else if (command && arg.starts_with("--")) {
+        const OptionSpec* spec = nullptr;
+        for (const OptionSpec& o : command->options)
+          if (o.name == arg) spec = &o;
+        if (!spec) throw UsageError{"'" + command->name + "' has no option " + arg};
+        if (spec->takes_value)
+          args.values[arg] = value(arg);
+        else
+          args.flags.insert(arg);
+      } else if (command && !(arg.starts_with("-") && arg.size() > 1)) {
+        args.positional.push_back(arg);
+      } else {
+        throw UsageError{"unknown option " + arg};
+      }
+    }
+    if (help) {
+      std::cout << (command ? command_help(*command) : usage());
+      return kOk;
+    }
+    if (!command) throw UsageError{"no command given"};
+  } catch (const UsageError& e) {
+    std::cerr << "ptbuild: " << e.message << "\n\n" << (command ? command_help(*command) : usage());
+    return kUsage;
+  }
+
+  Context ctx;
+  ctx.json = json_out;
+  ctx.style = Style::for_stdout();
+  if (socket) {
+    ctx.socket_path = *socket;
+  } else if (const char* env = std::getenv("PTBUILD_SOCKET"); env && *env) {
+    ctx.socket_path = env;
+  } else {
+    ptbuild::ConfigResult loaded = ptbuild::load_config(config_path);
+    if (auto* err = std::get_if<ptbuild::ConfigError>(&loaded)) {
+      std::cerr << "ptbuild: config error: " << err->message << "\n";
+      return kUsage;
+    }
+    ctx.socket_path = std::get<ptbuild::Config>(loaded).daemon.socket;
+  }
+
+  auto fail = [&](int code, const std::string& error_code, const std::string& message) {
+    if (json_out)
+      std::cout << nlohmann::json{{"error", {{"code", error_code}, {"message", message}}}}.dump(2) << "\n";
+    std::cerr << "ptbuild: " << message << "\n";
+    return code;
+  };
+  try {
+    return command->run(ctx, args);
+  } catch (const UsageError& e) {
+    return fail(kUsage, "usage", e.message);
+  } catch (const Unreachable& e) {
+    return fail(kUnreachable, "unreachable", e.message);
+  } catch (const RemoteError& e) {
+    return fail(exit_for(e.code), e.code, e.message);
+  }
+}

@@ -1,0 +1,222 @@
+#include "client/render.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <map>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+namespace ptbuild::client {
+
+using nlohmann::json;
+
+Style Style::for_stdout() {
+  const char* no_color = std::getenv("NO_COLOR");
+  return Style{::isatty(STDOUT_FILENO) && !(no_color && *no_color)};
+}
+
+std::string Style::paint(const std::string& text, const char* sgr) const {
+  if (!color) return text;
+  return std::string("\x1b[") + sgr + "m" + text + "\x1b[0m";
+}
+
+std::string Style::state(const std::string& s) const {
+  if (s == "succeeded") return paint(s, "32");
+  if (s == "failed") return paint(s, "31");
+  if (s == "running") return paint(s, "36");
+  if (s == "cancelled") return paint(s, "33");
+  return s;
+}
+
+size_t display_width(const std::string& s) {
+  size_t width = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c == 0x1b) {  // skip "ESC [ ... letter"
+      while (i < s.size() && !std::isalpha(static_cast<unsigned char>(s[i])) ) ++i;
+      continue;
+    }
+    if ((c & 0xC0) != 0x80) ++width;  // count code points, not continuation bytes
+  }
+  return width;
+}
+
+void Table::print(std::ostream& out) const {
+  std::vector<size_t> widths(headers_.size(), 0);
+  for (size_t i = 0; i < headers_.size(); ++i) widths[i] = display_width(headers_[i]);
+  for (const auto& row : rows_)
+    for (size_t i = 0; i < row.size() && i < widths.size(); ++i)
+      widths[i] = std::max(widths[i], display_width(row[i]));
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string text;
+    for (size_t i = 0; i < cells.size() && i < widths.size(); ++i) {
+      text += cells[i];
+      if (i + 1 < cells.size()) text += std::string(widths[i] - display_width(cells[i]) + 2, ' ');
+    }
+    while (!text.empty() && text.back() == ' ') text.pop_back();
+    out << text << "\n";
+  };
+  line(headers_);
+  for (const auto& row : rows_) line(row);
+}
+
+std::string progress_bar(int64_t done, int64_t total, int width) {
+  if (total <= 0) return "";
+  double f = std::min(1.0, static_cast<double>(done) / static_cast<double>(total));
+  int filled = static_cast<int>(f * width + 0.5);
+  std::string bar = "[";
+  for (int i = 0; i < width; ++i) bar += i < filled ? "#" : "-";
+  return bar + "] " + std::to_string(static_cast<int>(f * 100)) + "%";
+}
+
+namespace {
+std::string str(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return "";
+  return it->is_string() ? it->get<std::string>() : it->dump();
+}
+
+std::string short_time(const std::string& rfc3339) {
+  // "2026-11-21T23:19:52.123Z" -> "11-21 23:19:52"
+  if (rfc3339.size() < 19) return rfc3339;
+  return rfc3339.substr(5, 5) + " " + rfc3339.substr(11, 8);
+}
+
+std::string progress_of(const json& job) {
+  const json& p = job["progress"];
+  if (!p.is_object()) return "";
+  return progress_bar(p.value("done", int64_t{0}), p.value("total", int64_t{0}), 12) + " " +
+         std::to_string(p.value("done", int64_t{0})) + "/" + std::to_string(p.value("total", int64_t{0}));
+}
+}  // namespace
+
+void print_jobs_table(std::ostream& out, const json& jobs, const Style& style) {
+  if (jobs.empty()) {
+    out << "no jobs\n";
+    return;
+  }
+  Table t({"ID", "STATE", "KIND", "VARIANT", "PRIO", "TRY", "WHEN", "DETAIL"});
+  for (const json& j : jobs) {
+    std::string state = str(j, "state");
+    std::string when = str(j, "finished_at");
+    if (when.empty()) when = str(j, "started_at");
+    if (when.empty()) when = str(j, "created_at");
+    std::string detail;
+    if (j["failure"].is_object())
+      detail = j["failure"].value("class", "") + ": " + j["failure"].value("message", "");
+    else if (state == "running")
+      detail = progress_of(j);
+    else if (state == "queued")
+      detail = str(j, "reason");
+    t.add({"#" + str(j, "id"), style.state(state), str(j, "kind"), str(j, "variant"),
+           str(j, "priority"), str(j, "attempt"), short_time(when), detail});
+  }
+  t.print(out);
+}
+
+void print_job(std::ostream& out, const json& j, const Style& style) {
+  auto row = [&](const char* label, const std::string& value) {
+    if (!value.empty()) out << label << std::string(12 - std::string(label).size(), ' ') << value << "\n";
+  };
+  row("job", "#" + str(j, "id") + " (" + str(j, "kind") + ")");
+  row("variant", str(j, "variant"));
+  row("repo", str(j, "repo"));
+  row("state", style.state(str(j, "state")));
+  row("priority", str(j, "priority"));
+  row("reason", str(j, "reason"));
+  row("attempt", str(j, "attempt"));
+  row("created", str(j, "created_at"));
+  row("started", str(j, "started_at"));
+  row("finished", str(j, "finished_at"));
+  row("exit code", str(j, "exit_code"));
+  row("progress", progress_of(j));
+  row("output", str(j, "out_path"));
+  row("log", str(j, "log_path"));
+  if (j["failure"].is_object()) {
+    const json& f = j["failure"];
+    row("failure", style.paint(f.value("class", ""), "31") + ": " + f.value("message", ""));
+    row("hint", f.value("hint", ""));
+    if (!f.value("excerpt", "").empty()) out << "excerpt:\n" << f.value("excerpt", "") << "\n";
+  }
+  if (j["fixes"].is_array())
+    for (const json& fx : j["fixes"])
+      row("fixed", str(fx, "file") + ":" + str(fx, "line") + " " + str(fx, "old") + " -> " + str(fx, "new"));
+  if (j["verify"].is_object()) {
+    row("verified", j["verify"].value("ok", false) ? style.paint("ok", "32") : style.paint("FAILED", "31"));
+    if (j["verify"]["problems"].is_array())
+      for (const json& p : j["verify"]["problems"]) row("problem", p.is_string() ? p.get<std::string>() : p.dump());
+  }
+}
+
+void print_matrix(std::ostream& out, const json& variants, const Style& style) {
+  // One grid per CUDA version (architectures x ISAs), then CPU-only and Darwin variants, then the
+  // names that follow no pattern. A cell shows the state of the variant's latest job.
+  auto mark = [&](const json& v) -> std::string {
+    std::string s = str(v, "last_state");
+    if (s.empty()) return style.paint(".", "2");
+    if (s == "succeeded") return style.paint("ok", "32");
+    if (s == "failed") return style.paint("FAIL", "31");
+    if (s == "running") return style.paint("run", "36");
+    if (s == "queued") return style.paint("q", "34");
+    return style.paint("x", "33");
+  };
+  struct Grid {
+    std::set<std::string> isas;
+    std::map<std::string, std::map<std::string, std::string>> cells;  // row -> isa -> mark
+  };
+  std::map<std::string, Grid> grids;  // title -> grid
+  std::vector<std::string> others;
+  for (const json& v : variants) {
+    std::string family = str(v, "family"), python = str(v, "python"), cuda = str(v, "cuda");
+    std::string isa = str(v, "isa"), extra = str(v, "extra");
+    if (family.empty()) {
+      others.push_back(str(v, "name") + "  " + mark(v));
+      continue;
+    }
+    std::string title = family + " python" + python + " " +
+                        (cuda.empty() ? (str(v, "platform") == "darwin" ? "darwin" : "cpu")
+                                      : "cuda" + cuda);
+    if (!extra.empty()) title += " (" + extra + ")";
+    Grid& g = grids[title];
+    std::string col = isa.empty() ? "-" : isa;
+    std::string row = cuda.empty() ? (str(v, "platform") == "darwin" ? "mps" : "cpu") : str(v, "gpu_arch");
+    g.isas.insert(col);
+    g.cells[row][col] = mark(v);
+  }
+  auto arch_number = [](const std::string& a) {
+    return a.size() > 2 && a.starts_with("sm") ? std::atoi(a.c_str() + 2) : 0;
+  };
+  bool first = true;
+  for (auto& [title, g] : grids) {
+    if (!first) out << "\n";
+    first = false;
+    out << style.paint(title, "1") << "\n";
+    std::vector<std::string> headers{""};
+    headers.insert(headers.end(), g.isas.begin(), g.isas.end());
+    Table t(headers);
+    std::vector<std::string> rows;
+    for (auto& [row, _] : g.cells) rows.push_back(row);
+    std::sort(rows.begin(), rows.end(), [&](const std::string& a, const std::string& b) {
+      return arch_number(a) != arch_number(b) ? arch_number(a) < arch_number(b) : a < b;
+    });
+    for (const std::string& row : rows) {
+      std::vector<std::string> cells{row};
+      for (const std::string& isa : g.isas) {
+        auto it = g.cells[row].find(isa);
+        cells.push_back(it == g.cells[row].end() ? "" : it->second);
+      }
+      t.add(cells);
+    }
+    t.print(out);
+  }
+  if (!others.empty()) {
+    out << (first ? "" : "\n") << style.paint("other packages", "1") << "\n";
+    for (const auto& o : others) out << "  " << o << "\n";
+  }
+  out << "\n" << variants.size() << " variants   legend: ok succeeded, FAIL failed, run running, "
+      << "q queued, x cancelled, . never built\n";
+}
+
+}  // namespace ptbuild::client

@@ -1,0 +1,39 @@
+// Human output: aligned tables, the matrix grid, colour only on a terminal (and not with NO_COLOR).
+#pragma once
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace ptbuild::client {
+
+struct Style {
+  bool color = false;
+  static Style for_stdout();  // colour when stdout is a terminal and NO_COLOR is unset
+  std::string paint(const std::string& text, const char* sgr) const;
+  std::string state(const std::string& state) const;  // coloured by state
+};
+
+class Table {
+ public:
+  explicit Table(std::vector<std::string> headers) : headers_(std::move(headers)) {}
+  // `cells` may carry colour codes; widths are measured without them.
+  void add(std::vector<std::string> cells) { rows_.push_back(std::move(cells)); }
+  void print(std::ostream& out) const;
+  bool empty() const { return rows_.empty(); }
+
+ private:
+  std::vector<std::string> headers_;
+  std::vector<std::vector<std::string>> rows_;
+};
+
+size_t display_width(const std::string& s);  // without ANSI codes, counting UTF-8 code points
+std::string progress_bar(int64_t done, int64_t total, int width);
+
+void print_jobs_table(std::ostream& out, const nlohmann::json& jobs, const Style& style);
+void print_job(std::ostream& out, const nlohmann::json& job, const Style& style);
+void print_matrix(std::ostream& out, const nlohmann::json& variants, const Style& style);
+
+}  // namespace ptbuild::client

@@ -1,0 +1,312 @@
+#include "core/config.h"
+
+#include <filesystem>
+#include <set>
+#include <sstream>
+
+#define TOML_EXCEPTIONS 1
+#include <toml++/toml.h>
+
+namespace ptbuild {
+namespace {
+
+std::string type_name(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a number";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::table: return "a table";
+    default: return "a date or time";
+  }
+}
+
+struct Failure {
+  std::string message;
+};
+
+std::string absolute_to(const std::string& base_dir, const std::string& path) {
+  if (path.empty() || path.front() == '/' || base_dir.empty()) return path;
+  return (std::filesystem::path(base_dir) / path).lexically_normal().string();
+}
+
+// Reads the keys of one table, remembering which were read so the rest can be reported as unknown.
+class TableReader {
+ public:
+  TableReader(const toml::table& table, std::string prefix, const std::string& source)
+      : table_(table), prefix_(std::move(prefix)), source_(source) {}
+
+  void string(const char* key, std::string& out) {
+    if (auto* n = take(key)) {
+      if (!n->is_string()) fail(*n, key, "expected a string, got " + type_name(*n));
+      out = n->as_string()->get();
+    }
+  }
+  void integer(const char* key, int& out, long long min, long long max) {
+    if (auto* n = take(key)) {
+      if (!n->is_integer()) fail(*n, key, "expected an integer, got " + type_name(*n));
+      long long v = n->as_integer()->get();
+      if (v < min || v > max)
+        fail(*n, key, "must be between " + std::to_string(min) + " and " + std::to_string(max) +
+                          ", got " + std::to_string(v));
+      out = static_cast<int>(v);
+    }
+  }
+  void boolean(const char* key, bool& out) {
+    if (auto* n = take(key)) {
+      if (!n->is_boolean()) fail(*n, key, "expected true or false, got " + type_name(*n));
+      out = n->as_boolean()->get();
+    }
+  }
+  void duration(const char* key, Millis& out) {
+    if (auto* n = take(key)) {
+      if (!n->is_string())
+        fail(*n, key, "expected a duration string such as \"6h\", got " + type_name(*n));
+      auto d = parse_duration(n->as_string()->get());
+      if (!d)
+        fail(*n, key, "bad duration \"" + n->as_string()->get() +
+                          "\" (write a number and a unit: \"6h\", \"30m\", \"45s\", \"1h30m\")");
+      out = *d;
+    }
+  }
+  void strings(const char* key, std::vector<std::string>& out) {
+    if (auto* n = take(key)) {
+      if (!n->is_array()) fail(*n, key, "expected an array of strings, got " + type_name(*n));
+      out.clear();
+      for (const toml::node& item : *n->as_array()) {
+        if (!item.is_string())
+          fail(item, key, "expected an array of strings, found " + type_name(item));
+        out.push_back(item.as_string()->get());
+      }
+    }
+  }
+  void one_of(const char* key, std::string& out, std::initializer_list<const char*> allowed) {
+    const toml::node* n = table_.get(key);
+    string(key, out);
+    if (!n) return;
+    std::string list;
+    for (const char* a : allowed) {
+      if (out == a) return;
+      list += std::string(list.empty() ? "" : ", ") + "\"" + a + "\"";
+    }
+    fail(*n, key, "must be one of " + list + ", got \"" + out + "\"");
+  }
+  void reject_unknown() const {
+    for (auto&& [k, v] : table_) {
+      if (!read_.count(std::string(k.str()))) {
+        std::string where = source_ + ":" + std::to_string(k.source().begin.line);
+        throw Failure{where + ": unknown key '" + prefix_ + std::string(k.str()) + "'"};
+      }
+    }
+  }
+  [[noreturn]] void fail(const toml::node& n, const char* key, const std::string& what) const {
+    throw Failure{source_ + ":" + std::to_string(n.source().begin.line) + ": " + prefix_ + key +
+                  ": " + what};
+  }
+
+ private:
+  const toml::node* take(const char* key) {
+    read_.insert(key);
+    return table_.get(key);
+  }
+  const toml::table& table_;
+  std::string prefix_;
+  const std::string& source_;
+  std::set<std::string> read_;
+};
+
+const toml::table* section(const toml::table& root, const char* name, const std::string& source) {
+  const toml::node* n = root.get(name);
+  if (!n) return nullptr;
+  if (!n->is_table())
+    throw Failure{source + ":" + std::to_string(n->source().begin.line) + ": [" + name +
+                  "] must be a table, got " + type_name(*n)};
+  return n->as_table();
+}
+
+}  // namespace
+
+Config default_config(const Environment& env) {
+  Config c;
+  if (env.is_root) {
+    c.daemon.state_dir = "/var/lib/ptbuild";
+    c.daemon.socket = "/run/ptbuild/ptbuildd.sock";
+  } else {
+    std::string state_home =
+        !env.xdg_state_home.empty() ? env.xdg_state_home : env.home + "/.local/state";
+    c.daemon.state_dir = state_home + "/ptbuild";
+    std::string runtime =
+        !env.xdg_runtime_dir.empty() ? env.xdg_runtime_dir : env.user_runtime_fallback;
+    c.daemon.socket = runtime + "/ptbuild/ptbuildd.sock";
+  }
+  c.backend.kind = env.flox_on_path ? "flox" : "nix";
+  c.backend.program = c.backend.kind;
+  c.source = "embedded defaults";
+  return c;
+}
+
+static void add_default_repo(Config& c, const Environment& env) {
+  RepoConfig repo;
+  std::string cwd = env.cwd;
+  while (cwd.size() > 1 && cwd.back() == '/') cwd.pop_back();
+  size_t slash = cwd.rfind('/');
+  repo.name = slash == std::string::npos || slash + 1 == cwd.size() ? "default" : cwd.substr(slash + 1);
+  repo.path = cwd;
+  c.repos.push_back(repo);
+}
+
+ConfigResult parse_config(std::string_view text, const std::string& source,
+                          const std::string& base_dir, const Environment& env) {
+  Config c = default_config(env);
+  c.source = source;
+  try {
+    toml::table root;
+    try {
+      root = toml::parse(text, source);
+    } catch (const toml::parse_error& e) {
+      return ConfigError{source + ":" + std::to_string(e.source().begin.line) + ": " +
+                         std::string(e.description())};
+    }
+    if (const toml::table* t = section(root, "daemon", source)) {
+      TableReader r(*t, "daemon.", source);
+      r.string("state_dir", c.daemon.state_dir);
+      r.string("socket", c.daemon.socket);
+      r.string("admin_group", c.daemon.admin_group);
+      r.integer("max_parallel", c.daemon.max_parallel, 1, 1024);
+      r.duration("build_timeout", c.daemon.build_timeout);
+      r.duration("max_silent", c.daemon.max_silent);
+      r.duration("kill_grace", c.daemon.kill_grace);
+      r.integer("retries", c.daemon.retries, 0, 100);
+      r.one_of("order", c.daemon.order, {"longest-first", "fifo"});
+      r.string("default_family", c.daemon.default_family);
+      r.reject_unknown();
+    }
+    if (const toml::table* t = section(root, "backend", source)) {
+      TableReader r(*t, "backend.", source);
+      r.one_of("kind", c.backend.kind, {"flox", "nix"});
+      c.backend.program = c.backend.kind;
+      r.string("program", c.backend.program);
+      r.strings("args", c.backend.args);
+      r.reject_unknown();
+    }
+    if (const toml::node* n = root.get("repo")) {
+      const toml::array* repos = n->as_array();
+      if (!repos || !repos->is_array_of_tables())
+        throw Failure{source + ":" + std::to_string(n->source().begin.line) +
+                      ": repo: write each repository as a [[repo]] table"};
+      std::set<std::string> names;
+      for (const toml::node& item : *repos) {
+        const toml::table& t = *item.as_table();
+        TableReader r(t, "repo.", source);
+        RepoConfig repo;
+        r.string("name", repo.name);
+        r.string("path", repo.path);
+        r.string("recipes", repo.recipes);
+        r.string("after", repo.after);
+        r.string("default_cuda", repo.default_cuda);
+        r.reject_unknown();
+        std::string where = source + ":" + std::to_string(t.source().begin.line) + ": ";
+        if (repo.path.empty()) throw Failure{where + "repo.path: every [[repo]] needs a path"};
+        repo.path = absolute_to(base_dir, repo.path);
+        if (repo.name.empty()) {
+          std::string p = repo.path;
+          while (p.size() > 1 && p.back() == '/') p.pop_back();
+          repo.name = p.substr(p.rfind('/') + 1);
+        }
+        if (!names.insert(repo.name).second)
+          throw Failure{where + "repo.name: two repositories are named '" + repo.name + "'"};
+        c.repos.push_back(repo);
+      }
+      for (const RepoConfig& repo : c.repos)
+        if (!repo.after.empty() && !names.count(repo.after))
+          throw Failure{source + ": repo.after: repository '" + repo.name +
+                        "' waits for unknown repository '" + repo.after + "'"};
+    }
+    if (const toml::table* t = section(root, "hashfix", source)) {
+      TableReader r(*t, "hashfix.", source);
+      r.boolean("enabled", c.hashfix.enabled);
+      r.integer("max_rounds", c.hashfix.max_rounds, 1, 100);
+      r.boolean("commit", c.hashfix.commit);
+      r.reject_unknown();
+    }
+    if (const toml::table* t = section(root, "verify", source)) {
+      TableReader r(*t, "verify.", source);
+      r.boolean("enabled", c.verify.enabled);
+      r.string("command", c.verify.command);
+      r.reject_unknown();
+    }
+    if (const toml::table* t = section(root, "publish", source)) {
+      TableReader r(*t, "publish.", source);
+      r.boolean("auto", c.publish.auto_publish);
+      r.string("org", c.publish.org);
+      r.string("store", c.publish.store);
+      r.reject_unknown();
+    }
+    if (const toml::table* t = section(root, "nightly", source)) {
+      TableReader r(*t, "nightly.", source);
+      r.strings("targets", c.nightly.targets);
+      r.boolean("pull", c.nightly.pull);
+      r.reject_unknown();
+    }
+    for (auto&& [k, v] : root) {
+      static const std::set<std::string> kSections{"daemon",  "backend", "repo",   "hashfix",
+                                                   "verify",  "publish", "nightly"};
+      if (!kSections.count(std::string(k.str())))
+        throw Failure{source + ":" + std::to_string(k.source().begin.line) + ": unknown key '" +
+                      std::string(k.str()) + "'"};
+    }
+  } catch (const Failure& f) {
+    return ConfigError{f.message};
+  }
+  c.daemon.state_dir = absolute_to(base_dir, c.daemon.state_dir);
+  c.daemon.socket = absolute_to(base_dir, c.daemon.socket);
+  if (c.repos.empty()) add_default_repo(c, env);
+  return c;
+}
+
+std::string render_config(const Config& c) {
+  auto str_array = [](const std::vector<std::string>& v) {
+    toml::array a;
+    for (const auto& s : v) a.push_back(s);
+    return a;
+  };
+  toml::table daemon{{"state_dir", c.daemon.state_dir},
+                     {"socket", c.daemon.socket},
+                     {"admin_group", c.daemon.admin_group},
+                     {"max_parallel", c.daemon.max_parallel},
+                     {"build_timeout", format_duration(c.daemon.build_timeout)},
+                     {"max_silent", format_duration(c.daemon.max_silent)},
+                     {"kill_grace", format_duration(c.daemon.kill_grace)},
+                     {"retries", c.daemon.retries},
+                     {"order", c.daemon.order},
+                     {"default_family", c.daemon.default_family}};
+  toml::table backend{{"kind", c.backend.kind},
+                      {"program", c.backend.program},
+                      {"args", str_array(c.backend.args)}};
+  toml::array repos;
+  for (const RepoConfig& r : c.repos)
+    repos.push_back(toml::table{{"name", r.name},
+                                {"path", r.path},
+                                {"recipes", r.recipes},
+                                {"after", r.after},
+                                {"default_cuda", r.default_cuda}});
+  toml::table root{
+      {"daemon", daemon},
+      {"backend", backend},
+      {"repo", repos},
+      {"hashfix", toml::table{{"enabled", c.hashfix.enabled},
+                              {"max_rounds", c.hashfix.max_rounds},
+                              {"commit", c.hashfix.commit}}},
+      {"verify", toml::table{{"enabled", c.verify.enabled}, {"command", c.verify.command}}},
+      {"publish", toml::table{{"auto", c.publish.auto_publish},
+                              {"org", c.publish.org},
+                              {"store", c.publish.store}}},
+      {"nightly", toml::table{{"targets", str_array(c.nightly.targets)},
+                              {"pull", c.nightly.pull}}}};
+  std::ostringstream out;
+  out << "# effective configuration (from " << c.source << ")\n" << root << "\n";
+  return out.str();
+}
+
+}  // namespace ptbuild

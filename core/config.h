@@ -1,0 +1,105 @@
+// The configuration of daemon and client (SPEC §3, §4).
+//
+// Every key has a default; the embedded defaults depend on who runs it (root or not), the XDG
+// directories, the current directory and whether flox is on PATH, so they are computed from an
+// explicit Environment and parsing stays a pure function that tests can drive.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "core/duration.h"
+
+namespace ptbuild {
+
+struct Environment {
+  bool is_root = false;
+  std::string xdg_state_home;   // "" when unset
+  std::string xdg_runtime_dir;  // "" when unset
+  std::string home;
+  std::string cwd;
+  std::string user_runtime_fallback;  // e.g. /tmp/ptbuild-1000 when XDG_RUNTIME_DIR is unset
+  bool flox_on_path = false;
+};
+
+struct RepoConfig {
+  std::string name;
+  std::string path;
+  std::string recipes = ".flox/pkgs";
+  std::string after;         // repo whose same-axes variant must build first
+  std::string default_cuda;  // "13_0": decides ambiguous aliases in this repo
+};
+
+struct Config {
+  struct Daemon {
+    std::string state_dir;
+    std::string socket;
+    std::string admin_group = "ptbuild";
+    int max_parallel = 2;
+    Millis build_timeout = std::chrono::hours(6);
+    Millis max_silent = std::chrono::hours(1);
+    Millis kill_grace = std::chrono::seconds(30);
+    int retries = 2;
+    std::string order = "longest-first";  // or "fifo"
+    std::string default_family;           // decides ambiguous aliases across families
+  } daemon;
+  struct Backend {
+    std::string kind;  // "flox" or "nix"
+    std::string program;
+    std::vector<std::string> args;
+  } backend;
+  std::vector<RepoConfig> repos;
+  struct Hashfix {
+    bool enabled = true;
+    int max_rounds = 5;
+    bool commit = false;
+  } hashfix;
+  struct Verify {
+    bool enabled = true;
+    std::string command;
+  } verify;
+  struct Publish {
+    bool auto_publish = false;
+    std::string org;
+    std::string store;
+  } publish;
+  struct Nightly {
+    std::vector<std::string> targets{"all"};
+    bool pull = false;
+  } nightly;
+
+  std::string source;  // the file it came from, or "embedded defaults"
+
+  std::string db_path() const { return state_dir_path("ptbuild.db"); }
+  std::string logs_dir() const { return state_dir_path("logs"); }
+  std::string results_dir() const { return state_dir_path("results"); }
+
+ private:
+  std::string state_dir_path(const char* leaf) const { return daemon.state_dir + "/" + leaf; }
+};
+
+struct ConfigError {
+  std::string message;  // "FILE:LINE: daemon.max_parallel: expected an integer, got a string"
+};
+
+using ConfigResult = std::variant<Config, ConfigError>;
+
+Config default_config(const Environment& env);
+
+// Parses TOML text. `source` names the file in messages; relative paths in it are resolved
+// against `base_dir` (the file's folder).
+ConfigResult parse_config(std::string_view text, const std::string& source,
+                          const std::string& base_dir, const Environment& env);
+
+// The effective config as TOML, every key spelled out (for --check-config).
+std::string render_config(const Config& config);
+
+// --- The part that touches the system: the environment and the lookup order of SPEC §3. ---
+Environment current_environment();
+// --config, then $PTBUILD_CONFIG, then ./ptbuild.toml, then /etc/ptbuild/ptbuildd.toml, else
+// the embedded defaults. An explicitly named file that does not exist is an error.
+ConfigResult load_config(const std::optional<std::string>& explicit_path);
+
+}  // namespace ptbuild

@@ -1,0 +1,71 @@
+// The only part of core that touches the system: reading the environment and the config file.
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/config.h"
+
+namespace ptbuild {
+namespace {
+
+std::string env_or_empty(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+bool program_on_path(const std::string& program) {
+  std::string path = env_or_empty("PATH");
+  std::istringstream dirs(path);
+  std::string dir;
+  while (std::getline(dirs, dir, ':')) {
+    if (dir.empty()) continue;
+    std::string candidate = dir + "/" + program;
+    if (::access(candidate.c_str(), X_OK) == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Environment current_environment() {
+  Environment env;
+  env.is_root = ::geteuid() == 0;
+  env.xdg_state_home = env_or_empty("XDG_STATE_HOME");
+  env.xdg_runtime_dir = env_or_empty("XDG_RUNTIME_DIR");
+  env.home = env_or_empty("HOME");
+  std::error_code ec;
+  env.cwd = std::filesystem::current_path(ec).string();
+  env.user_runtime_fallback = "/tmp/ptbuild-" + std::to_string(::geteuid());
+  env.flox_on_path = program_on_path("flox");
+  return env;
+}
+
+ConfigResult load_config(const std::optional<std::string>& explicit_path) {
+  namespace fs = std::filesystem;
+  Environment env = current_environment();
+  std::string path;
+  if (explicit_path) {
+    path = *explicit_path;
+  } else if (std::string p = env_or_empty("PTBUILD_CONFIG"); !p.empty()) {
+    path = p;
+  } else {
+    for (const char* candidate : {"./ptbuild.toml", "/etc/ptbuild/ptbuildd.toml"})
+      if (fs::exists(candidate)) {
+        path = candidate;
+        break;
+      }
+  }
+  if (path.empty()) return parse_config("", "embedded defaults", env.cwd, env);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return ConfigError{path + ": cannot read the config file"};
+  std::ostringstream text;
+  text << in.rdbuf();
+  std::error_code ec;
+  fs::path abs = fs::absolute(path, ec);
+  return parse_config(text.str(), path, abs.parent_path().string(), env);
+}
+
+}  // namespace ptbuild

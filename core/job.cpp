@@ -1,0 +1,71 @@
+#include "core/job.h"
+
+#include <array>
+#include <nlohmann/json.hpp>
+
+namespace ptbuild {
+namespace {
+constexpr std::array<std::string_view, 5> kStateNames{"queued", "running", "succeeded", "failed",
+                                                      "cancelled"};
+constexpr std::array<std::string_view, 2> kKindNames{"build", "publish"};
+
+template <class Enum, size_t N>
+std::optional<Enum> parse_enum(const std::array<std::string_view, N>& names, std::string_view s) {
+  for (size_t i = 0; i < N; ++i)
+    if (names[i] == s) return static_cast<Enum>(i);
+  return std::nullopt;
+}
+
+template <class T>
+nlohmann::json or_null(const std::optional<T>& v) {
+  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+}
+}  // namespace
+
+std::string_view to_string(JobState s) { return kStateNames[static_cast<size_t>(s)]; }
+std::string_view to_string(JobKind k) { return kKindNames[static_cast<size_t>(k)]; }
+std::optional<JobState> parse_job_state(std::string_view s) {
+  return parse_enum<JobState>(kStateNames, s);
+}
+std::optional<JobKind> parse_job_kind(std::string_view s) {
+  return parse_enum<JobKind>(kKindNames, s);
+}
+
+nlohmann::json job_to_json(const Job& j) {
+  nlohmann::json progress = nullptr;
+  if (j.progress_total)
+    progress = {{"done", j.progress_done.value_or(0)}, {"total", *j.progress_total}};
+  nlohmann::json failure = nullptr;
+  if (j.failure)
+    failure = {{"class", j.failure->failure_class},
+               {"message", j.failure->message},
+               {"hint", j.failure->hint},
+               {"excerpt", j.failure->excerpt}};
+  nlohmann::json fixes = nlohmann::json::parse(j.fixes_json, nullptr, false);
+  if (fixes.is_discarded()) fixes = nlohmann::json::array();
+  nlohmann::json verify = nullptr;
+  if (j.verify_json) {
+    verify = nlohmann::json::parse(*j.verify_json, nullptr, false);
+    if (verify.is_discarded()) verify = nullptr;
+  }
+  return {{"id", j.id},
+          {"variant", j.variant},
+          {"repo", j.repo},
+          {"kind", to_string(j.kind)},
+          {"state", to_string(j.state)},
+          {"priority", j.priority},
+          {"reason", j.reason},
+          {"attempt", j.attempt},
+          {"created_at", j.created_at},
+          {"started_at", or_null(j.started_at)},
+          {"finished_at", or_null(j.finished_at)},
+          {"exit_code", or_null(j.exit_code)},
+          {"progress", progress},
+          {"failure", failure},
+          {"fixes", fixes},
+          {"verify", verify},
+          {"out_path", or_null(j.out_path)},
+          {"log_path", j.log_path}};
+}
+
+}  // namespace ptbuild

@@ -1,0 +1,81 @@
+#include "core/protocol.h"
+
+namespace ptbuild::protocol {
+
+nlohmann::json hello(std::string_view who) {
+  return {{"hello", who}, {"protocol", kVersion}, {"version", PTBUILD_VERSION}};
+}
+
+std::variant<Request, RequestError> parse_request(std::string_view line) {
+  nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return RequestError{nullptr, code::kBadJson, "the line is not valid JSON"};
+  if (!j.is_object())
+    return RequestError{nullptr, code::kBadRequest, "a request must be a JSON object"};
+  nlohmann::json id = j.contains("id") ? j["id"] : nlohmann::json(nullptr);
+  if (!id.is_number_integer())
+    return RequestError{nullptr, code::kBadRequest, "\"id\" must be an integer"};
+  if (!j.contains("op") || !j["op"].is_string())
+    return RequestError{id, code::kBadRequest, "\"op\" must be a string"};
+  Request r;
+  r.id = id.get<int64_t>();
+  r.op = j["op"].get<std::string>();
+  if (j.contains("args")) {
+    if (!j["args"].is_object() && !j["args"].is_null())
+      return RequestError{id, code::kBadRequest, "\"args\" must be an object"};
+    if (j["args"].is_object()) r.args = j["args"];
+  }
+  return r;
+}
+
+nlohmann::json ok_reply(int64_t id, nlohmann::json result) {
+  return {{"id", id}, {"ok", true}, {"result", std::move(result)}};
+}
+
+nlohmann::json error_reply(const nlohmann::json& id, std::string_view code, std::string_view message) {
+  return {{"id", id}, {"ok", false}, {"error", {{"code", code}, {"message", message}}}};
+}
+
+nlohmann::json event(int64_t id, std::string_view name, nlohmann::json data) {
+  return {{"id", id}, {"event", name}, {"data", std::move(data)}};
+}
+
+namespace {
+[[noreturn]] void wrong_type(const char* key, const char* expected) {
+  throw ArgError{std::string("argument \"") + key + "\" must be " + expected};
+}
+}  // namespace
+
+std::string arg_string(const nlohmann::json& args, const char* key, std::string fallback) {
+  auto it = args.find(key);
+  if (it == args.end() || it->is_null()) return fallback;
+  if (!it->is_string()) wrong_type(key, "a string");
+  return it->get<std::string>();
+}
+
+int64_t arg_int(const nlohmann::json& args, const char* key, int64_t fallback) {
+  auto it = args.find(key);
+  if (it == args.end() || it->is_null()) return fallback;
+  if (!it->is_number_integer()) wrong_type(key, "an integer");
+  return it->get<int64_t>();
+}
+
+bool arg_bool(const nlohmann::json& args, const char* key, bool fallback) {
+  auto it = args.find(key);
+  if (it == args.end() || it->is_null()) return fallback;
+  if (!it->is_boolean()) wrong_type(key, "true or false");
+  return it->get<bool>();
+}
+
+std::vector<std::string> arg_strings(const nlohmann::json& args, const char* key) {
+  auto it = args.find(key);
+  if (it == args.end() || it->is_null()) return {};
+  if (!it->is_array()) wrong_type(key, "an array of strings");
+  std::vector<std::string> out;
+  for (const auto& v : *it) {
+    if (!v.is_string()) wrong_type(key, "an array of strings");
+    out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+}  // namespace ptbuild::protocol

@@ -1,0 +1,69 @@
+// The socket protocol (SPEC §13): newline-delimited JSON over a Unix socket.
+//
+//   server -> client  {"hello":"ptbuildd","protocol":1,"version":"0.1.0"}
+//   client -> server  {"hello":"ptbuild","protocol":1,"version":"0.1.0"}
+//   client -> server  {"id":1,"op":"queue","args":{"targets":["sm90-avx512"]}}
+//   server -> client  {"id":1,"ok":true,"result":{...}}
+//                     {"id":1,"ok":false,"error":{"code":"unknown_target","message":"..."}}
+//   server -> client  {"id":1,"event":"log","data":{...}}        (pushed, for log -f / --watch)
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace ptbuild::protocol {
+
+inline constexpr int kVersion = 1;
+inline constexpr size_t kMaxLine = 1024 * 1024;  // bytes, without the newline
+
+// Error codes: stable strings that scripts may match on.
+namespace code {
+inline constexpr const char* kBadJson = "bad_json";
+inline constexpr const char* kBadRequest = "bad_request";
+inline constexpr const char* kLineTooLong = "line_too_long";
+inline constexpr const char* kUnknownOp = "unknown_op";
+inline constexpr const char* kUnknownTarget = "unknown_target";
+inline constexpr const char* kAmbiguousTarget = "ambiguous_target";
+inline constexpr const char* kNotFound = "not_found";
+inline constexpr const char* kPermissionDenied = "permission_denied";
+inline constexpr const char* kConflict = "conflict";
+inline constexpr const char* kInternal = "internal";
+}  // namespace code
+
+nlohmann::json hello(std::string_view who);
+
+struct Request {
+  int64_t id = 0;
+  std::string op;
+  nlohmann::json args = nlohmann::json::object();
+};
+
+struct RequestError {
+  nlohmann::json id;  // the id if one could be read, else null
+  std::string code;
+  std::string message;
+};
+
+// Parses one line; never throws.
+std::variant<Request, RequestError> parse_request(std::string_view line);
+
+nlohmann::json ok_reply(int64_t id, nlohmann::json result);
+nlohmann::json error_reply(const nlohmann::json& id, std::string_view code, std::string_view message);
+nlohmann::json event(int64_t id, std::string_view name, nlohmann::json data);
+
+// Typed access to request arguments that reports the argument's name on a wrong type.
+struct ArgError {
+  std::string message;
+};
+std::string arg_string(const nlohmann::json& args, const char* key, std::string fallback = "");
+int64_t arg_int(const nlohmann::json& args, const char* key, int64_t fallback);
+bool arg_bool(const nlohmann::json& args, const char* key, bool fallback = false);
+std::vector<std::string> arg_strings(const nlohmann::json& args, const char* key);
+
+}  // namespace ptbuild::protocol

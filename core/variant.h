@@ -1,0 +1,37 @@
+// Variant names and their axes (SPEC §2).
+//
+// A recipe's name carries the whole build matrix position:
+//   <family>-python<NNN>-<accel>-<isa>[-<extra>]
+// where <accel> is cuda<MAJ>_<MIN>-sm<NN>, cpu, or darwin-mps (then no <isa>).
+// Names that do not follow the pattern are still variants; their axes are unknown.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace ptbuild {
+
+struct VariantAxes {
+  std::optional<std::string> family;    // "pytorch", "torchvision", ...
+  std::optional<std::string> python;    // "3.13"
+  std::optional<std::string> cuda;      // "13_0"; absent for cpu and darwin variants
+  std::optional<std::string> gpu_arch;  // "sm90"
+  std::optional<std::string> isa;       // "avx512", "armv8_2"
+  std::optional<std::string> extra;     // "cu128", "nightly-wrapper"
+  std::optional<std::string> platform;  // "x86_64-linux", "aarch64-linux", "darwin"
+
+  bool known() const { return family.has_value(); }
+  bool is_gpu() const { return gpu_arch.has_value(); }
+  // "sm90" -> "sm_90", the spelling torch._C._cuda_getArchFlags() reports.
+  std::optional<std::string> torch_arch_flag() const;
+  // "13_0" -> "13.0", the spelling torch.version.cuda reports.
+  std::optional<std::string> cuda_dotted() const;
+};
+
+VariantAxes parse_variant_name(std::string_view name);
+
+// True for the instruction-set tokens seen in the field (avx, avx2, avx512*, armv8_2, armv9, ...).
+bool is_isa_token(std::string_view token);
+
+}  // namespace ptbuild

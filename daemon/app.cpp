@@ -1,0 +1,115 @@
+#include "daemon/app.h"
+
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "daemon/notify.h"
+#include "daemon/recipes.h"
+#include "daemon/server/ops.h"
+#include "daemon/server/server.h"
+#include "daemon/store/store.h"
+#include "daemon/system.h"
+
+namespace ptbuild {
+
+namespace asio = boost::asio;
+
+namespace {
+
+void rescan(Store& store, const Config& config) {
+  std::vector<RepoScan> scans;
+  for (const RepoConfig& repo : config.repos) {
+    RecipeScan scan = scan_recipes(repo.path, repo.recipes);
+    if (!scan.error.empty()) spdlog::error("repo '{}': {}", repo.name, scan.error);
+    scans.push_back({repo.name, repo.path, repo.recipes, std::move(scan.recipes)});
+  }
+  for (const std::string& w : store.sync_catalog(scans)) spdlog::warn("{}", w);
+  size_t total = 0;
+  for (const RepoScan& s : scans) total += s.recipes.size();
+  spdlog::info("matrix: {} variants in {} repos", total, scans.size());
+}
+
+}  // namespace
+
+int run_daemon(const DaemonOptions& options, Config config) {
+  for (const std::string& dir : {config.daemon.state_dir, config.logs_dir(), config.results_dir()})
+    if (std::string err = make_dirs(dir, 0750); !err.empty()) {
+      spdlog::critical("{}", err);
+      return 1;
+    }
+  LockResult lock = lock_state_dir(config.daemon.state_dir);
+  if (lock.fd < 0) {
+    spdlog::critical("{}", lock.error);
+    return 1;
+  }
+
+  std::optional<Store> store;
+  try {
+    store.emplace(config.db_path(), config.logs_dir());
+  } catch (const StoreError& e) {
+    spdlog::critical("{}", e.what());
+    return 1;
+  }
+  rescan(*store, config);
+
+  asio::io_context io;
+  Ops ops(OpsContext{*store, config, {}});
+  Server server(io, [&ops](const protocol::Request& req, const Caller& caller,
+                           const std::shared_ptr<Channel>& channel) {
+    return ops.handle(req, caller, channel);
+  });
+  if (std::string err = server.listen(config.daemon.socket, config.daemon.admin_group); !err.empty()) {
+    spdlog::critical("{}", err);
+    return 1;
+  }
+  spdlog::info("ptbuildd {} listening on {} (state in {}, backend {})", PTBUILD_VERSION,
+               config.daemon.socket, config.daemon.state_dir, config.backend.kind);
+
+  asio::signal_set stop_signals(io, SIGTERM, SIGINT);
+  std::function<void()> wait_stop = [&] {
+    stop_signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+      if (ec) return;
+      spdlog::info("signal {}: stopping", signo);
+      sd_notify("STOPPING=1");
+      server.stop();
+      io.stop();
+    });
+  };
+  wait_stop();
+
+  asio::signal_set reload_signal(io, SIGHUP);
+  std::function<void()> wait_reload = [&] {
+    reload_signal.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      ConfigResult fresh = load_config(options.config_path);
+      if (auto* err = std::get_if<ConfigError>(&fresh)) {
+        spdlog::error("reload refused, keeping the running config: {}", err->message);
+      } else {
+        Config next = std::get<Config>(std::move(fresh));
+        if (next.daemon.socket != config.daemon.socket || next.daemon.state_dir != config.daemon.state_dir)
+          spdlog::warn("reload: socket and state_dir changes take effect at the next start");
+        next.daemon.socket = config.daemon.socket;
+        next.daemon.state_dir = config.daemon.state_dir;
+        config = std::move(next);
+        server.set_admin_group(config.daemon.admin_group);
+        spdlog::info("reloaded config from {}", config.source);
+      }
+      rescan(*store, config);
+      sd_notify("READY=1\nSTATUS=reloaded");
+      wait_reload();
+    });
+  };
+  wait_reload();
+
+  sd_notify("READY=1\nSTATUS=serving " + config.daemon.socket);
+  io.run();
+  ::close(lock.fd);
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace ptbuild

@@ -1,0 +1,35 @@
+// The daemon's side of each protocol op (SPEC §12, §13). One function per op in ops.cpp.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "core/config.h"
+#include "core/protocol.h"
+#include "daemon/server/channel.h"
+
+namespace ptbuild {
+
+class Store;
+
+// What the ops act on. The config is the daemon's current one (it changes on SIGHUP).
+struct OpsContext {
+  Store& store;
+  const Config& config;
+  std::function<void()> jobs_changed;  // wakes the scheduler after queue/cancel/...
+};
+
+class Ops {
+ public:
+  explicit Ops(OpsContext ctx) : ctx_(std::move(ctx)) {}
+  std::optional<nlohmann::json> handle(const protocol::Request& req, const Caller& caller,
+                                       const std::shared_ptr<Channel>& channel);
+
+ private:
+  OpsContext ctx_;
+};
+
+}  // namespace ptbuild

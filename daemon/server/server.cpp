@@ -1,0 +1,229 @@
+#include "daemon/server/server.h"
+
+#include <deque>
+#include <list>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "daemon/system.h"
+
+namespace ptbuild {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using asio::local::stream_protocol;
+constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+// A client that reads too slowly (say, a stopped `log -f`) is dropped rather than buffered
+// without bound.
+constexpr size_t kMaxOutbox = 64 * 1024 * 1024;
+
+std::string to_line(const nlohmann::json& j) {
+  // Build logs are not always valid UTF-8; replace bad bytes instead of failing the reply.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+class Session : public Channel, public std::enable_shared_from_this<Session> {
+ public:
+  Session(stream_protocol::socket socket, Caller caller, Dispatch& dispatch)
+      : socket_(std::move(socket)),
+        wake_writer_(socket_.get_executor()),
+        caller_(caller),
+        dispatch_(dispatch) {}
+
+  void start() {
+    send(protocol::hello("ptbuildd"));
+    asio::co_spawn(socket_.get_executor(), reader(shared_from_this()), asio::detached);
+    asio::co_spawn(socket_.get_executor(), writer(shared_from_this()), asio::detached);
+  }
+
+  void send(const nlohmann::json& line) override {
+    if (!open_) return;
+    std::string text = to_line(line);
+    outbox_bytes_ += text.size();
+    outbox_.push_back(std::move(text));
+    if (outbox_bytes_ > kMaxOutbox) {
+      spdlog::warn("client pid {} reads too slowly; closing its connection", caller_.pid);
+      close();
+      return;
+    }
+    wake_writer_.cancel();
+  }
+
+  bool is_open() const override { return open_; }
+
+  void close() {
+    if (!open_) return;
+    open_ = false;
+    boost::system::error_code ignored;
+    socket_.shutdown(stream_protocol::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+    wake_writer_.cancel();
+  }
+
+ private:
+  awaitable<void> reader(std::shared_ptr<Session> self) {
+    std::string pending;
+    bool discarding = false;  // inside a line that was already refused as too long
+    std::vector<char> buf(64 * 1024);
+    while (open_) {
+      auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buf), use_nothrow);
+      if (ec) break;
+      std::string_view chunk(buf.data(), n);
+      size_t start = 0;
+      while (open_) {
+        size_t nl = chunk.find('\n', start);
+        std::string_view piece = chunk.substr(start, nl == chunk.npos ? chunk.npos : nl - start);
+        if (!discarding) {
+          pending.append(piece);
+          if (pending.size() > protocol::kMaxLine) {
+            send(protocol::error_reply(nullptr, protocol::code::kLineTooLong,
+                                       "request line longer than " +
+                                           std::to_string(protocol::kMaxLine) + " bytes"));
+            pending.clear();
+            discarding = true;
+          }
+        }
+        if (nl == chunk.npos) break;
+        if (!discarding) handle_line(pending);
+        discarding = false;
+        pending.clear();
+        start = nl + 1;
+      }
+    }
+    close();
+  }
+
+  awaitable<void> writer(std::shared_ptr<Session> self) {
+    while (open_) {
+      if (outbox_.empty()) {
+        wake_writer_.expires_at(asio::steady_timer::time_point::max());
+        co_await wake_writer_.async_wait(use_nothrow);
+        continue;
+      }
+      std::string data = std::move(outbox_.front());
+      outbox_.pop_front();
+      outbox_bytes_ -= data.size();
+      auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(data), use_nothrow);
+      if (ec) close();
+    }
+  }
+
+  void handle_line(std::string_view line) {
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) return;
+    bool first = !seen_first_line_;
+    seen_first_line_ = true;
+    auto parsed = protocol::parse_request(line);
+    if (auto* err = std::get_if<protocol::RequestError>(&parsed)) {
+      if (first) {
+        // The client's hello. A different protocol version is answered per request below only
+        // if the requests themselves do not parse; here we just note it.
+        auto j = nlohmann::json::parse(line, nullptr, false);
+        if (j.is_object() && j.contains("hello")) {
+          if (j.value("protocol", 0) != protocol::kVersion)
+            spdlog::warn("client pid {} speaks protocol {}, we speak {}", caller_.pid,
+                         j.value("protocol", 0), protocol::kVersion);
+          return;
+        }
+      }
+      send(protocol::error_reply(err->id, err->code, err->message));
+      return;
+    }
+    const auto& req = std::get<protocol::Request>(parsed);
+    try {
+      if (auto result = dispatch_(req, caller_, shared_from_this()))
+        send(protocol::ok_reply(req.id, std::move(*result)));
+    } catch (const OpError& e) {
+      send(protocol::error_reply(req.id, e.code, e.message));
+    } catch (const protocol::ArgError& e) {
+      send(protocol::error_reply(req.id, protocol::code::kBadRequest, e.message));
+    } catch (const std::exception& e) {
+      spdlog::error("op '{}' failed: {}", req.op, e.what());
+      send(protocol::error_reply(req.id, protocol::code::kInternal, e.what()));
+    }
+  }
+
+  stream_protocol::socket socket_;
+  asio::steady_timer wake_writer_;
+  Caller caller_;
+  Dispatch& dispatch_;
+  std::deque<std::string> outbox_;
+  size_t outbox_bytes_ = 0;
+  bool open_ = true;
+  bool seen_first_line_ = false;
+};
+
+}  // namespace
+
+struct Server::Impl {
+  Impl(asio::io_context& io, Dispatch d) : acceptor(io), dispatch(std::move(d)) {}
+  stream_protocol::acceptor acceptor;
+  Dispatch dispatch;
+  std::string admin_group;
+  std::list<std::weak_ptr<Session>> sessions;
+
+  awaitable<void> accept_loop(std::shared_ptr<Impl> self) {
+    while (acceptor.is_open()) {
+      auto [ec, socket] = co_await acceptor.async_accept(use_nothrow);
+      if (ec) {
+        if (ec == asio::error::operation_aborted || !acceptor.is_open()) break;
+        spdlog::warn("accept failed: {}", ec.message());
+        continue;
+      }
+      Caller caller;
+      if (auto cred = peer_credentials(socket.native_handle())) {
+        caller.pid = cred->pid;
+        caller.uid = cred->uid;
+        caller.may_change = may_change(cred->uid, admin_group);
+      }
+      sessions.remove_if([](const std::weak_ptr<Session>& w) { return w.expired(); });
+      auto session = std::make_shared<Session>(std::move(socket), caller, dispatch);
+      sessions.push_back(session);
+      session->start();
+    }
+  }
+};
+
+Server::Server(asio::io_context& io, Dispatch dispatch)
+    : impl_(std::make_shared<Impl>(io, std::move(dispatch))) {}
+
+Server::~Server() { stop(); }
+
+std::string Server::listen(const std::string& path, const std::string& admin_group) {
+  if (std::string err = prepare_socket_path(path); !err.empty()) return err;
+  impl_->admin_group = admin_group;
+  boost::system::error_code ec;
+  stream_protocol::endpoint endpoint(path);
+  impl_->acceptor.open(endpoint.protocol(), ec);
+  if (!ec) impl_->acceptor.bind(endpoint, ec);
+  if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return "cannot listen on " + path + ": " + ec.message();
+  if (std::string err = restrict_socket(path, admin_group); !err.empty())
+    spdlog::warn("{}", err);
+  asio::co_spawn(impl_->acceptor.get_executor(), impl_->accept_loop(impl_), asio::detached);
+  return "";
+}
+
+void Server::set_admin_group(const std::string& group) { impl_->admin_group = group; }
+
+void Server::stop() {
+  boost::system::error_code ignored;
+  impl_->acceptor.close(ignored);
+  for (auto& weak : impl_->sessions)
+    if (auto s = weak.lock()) s->close();
+  impl_->sessions.clear();
+}
+
+}  // namespace ptbuild

@@ -1,0 +1,303 @@
+#include "daemon/store/store.h"
+
+#include <map>
+#include <set>
+#include <utility>
+
+namespace ptbuild {
+namespace {
+
+struct Migration {
+  int version;
+  const char* sql;
+};
+// Generated from schema/NNN_*.sql at build time.
+constexpr Migration kMigrations[] = {
+#include "migrations.inc"
+};
+
+constexpr const char* kJobColumns =
+    "j.id, v.name, r.name, j.kind, j.state, j.priority, j.reason, j.attempt, j.created_at, "
+    "j.started_at, j.finished_at, j.exit_code, j.progress_done, j.progress_total, "
+    "j.failure_class, j.failure_message, j.failure_hint, j.failure_excerpt, j.verify, "
+    "j.out_path, j.force";
+constexpr const char* kJobFrom =
+    " FROM jobs j JOIN variants v ON v.id = j.variant_id JOIN repos r ON r.id = v.repo_id ";
+
+std::optional<int> to_int(std::optional<int64_t> v) {
+  if (!v) return std::nullopt;
+  return static_cast<int>(*v);
+}
+
+}  // namespace
+
+Store::Store(const std::string& db_path, std::string logs_dir) : logs_dir_(std::move(logs_dir)) {
+  try {
+    db_ = std::make_unique<sql::Db>(db_path);
+    db_->exec("PRAGMA journal_mode = WAL");
+    db_->exec("PRAGMA synchronous = NORMAL");
+    db_->exec("PRAGMA foreign_keys = ON");
+    migrate();
+  } catch (const sql::Error& e) {
+    throw StoreError(db_path + ": " + e.what());
+  }
+}
+
+Store::~Store() = default;
+
+int Store::latest_schema_version() { return std::size(kMigrations) ? kMigrations[std::size(kMigrations) - 1].version : 0; }
+
+int Store::schema_version() {
+  auto st = db_->prepare("PRAGMA user_version");
+  st.step();
+  return st.integer(0);
+}
+
+void Store::migrate() {
+  int current = schema_version();
+  if (current > latest_schema_version())
+    throw StoreError("the database has schema version " + std::to_string(current) +
+                     ", but this ptbuildd knows only up to version " +
+                     std::to_string(latest_schema_version()) +
+                     "; it was written by a newer ptbuild — upgrade ptbuild or point state_dir "
+                     "elsewhere");
+  for (const Migration& m : kMigrations) {
+    if (m.version <= current) continue;
+    sql::Transaction tx(*db_);
+    try {
+      db_->exec(m.sql);
+    } catch (const sql::Error& e) {
+      throw StoreError("migration " + std::to_string(m.version) + " failed: " + e.what());
+    }
+    db_->exec("PRAGMA user_version = " + std::to_string(m.version));
+    tx.commit();
+  }
+}
+
+std::vector<std::string> Store::sync_catalog(const std::vector<RepoScan>& repos) {
+  std::vector<std::string> warnings;
+  sql::Transaction tx(*db_);
+  auto upsert_repo = db_->prepare(
+      "INSERT INTO repos(name, path, recipes) VALUES(?1, ?2, ?3) "
+      "ON CONFLICT(name) DO UPDATE SET path = excluded.path, recipes = excluded.recipes "
+      "RETURNING id");
+  auto upsert_variant = db_->prepare(
+      "INSERT INTO variants(repo_id, name, recipe, family, python, cuda, gpu_arch, isa, extra, "
+      "platform, present) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1) "
+      "ON CONFLICT(name) DO UPDATE SET repo_id = excluded.repo_id, recipe = excluded.recipe, "
+      "family = excluded.family, python = excluded.python, cuda = excluded.cuda, "
+      "gpu_arch = excluded.gpu_arch, isa = excluded.isa, extra = excluded.extra, "
+      "platform = excluded.platform, present = 1");
+  db_->exec("UPDATE variants SET present = 0");
+  std::map<std::string, std::string> owner;  // package -> repo that claimed it first
+  for (const RepoScan& repo : repos) {
+    upsert_repo.reset();
+    upsert_repo.bind(1, repo.name).bind(2, repo.path).bind(3, repo.recipes_dir);
+    upsert_repo.step();
+    int64_t repo_id = upsert_repo.int64(0);
+    upsert_repo.run();
+    for (const Recipe& r : repo.recipes) {
+      auto [it, fresh] = owner.emplace(r.package, repo.name);
+      if (!fresh) {
+        warnings.push_back("package '" + r.package + "' is in repos '" + it->second + "' and '" +
+                           repo.name + "'; using the one in '" + it->second + "'");
+        continue;
+      }
+      VariantAxes a = parse_variant_name(r.package);
+      upsert_variant.reset();
+      upsert_variant.bind(1, repo_id).bind(2, r.package).bind(3, r.file).bind(4, a.family)
+          .bind(5, a.python).bind(6, a.cuda).bind(7, a.gpu_arch).bind(8, a.isa).bind(9, a.extra)
+          .bind(10, a.platform);
+      upsert_variant.run();
+    }
+  }
+  tx.commit();
+  return warnings;
+}
+
+std::vector<VariantRecord> Store::variants() {
+  std::vector<VariantRecord> out;
+  auto st = db_->prepare(
+      "SELECT v.name, r.name, r.path, v.recipe, v.family, v.python, v.cuda, v.gpu_arch, v.isa, "
+      "v.extra, v.platform FROM variants v JOIN repos r ON r.id = v.repo_id "
+      "WHERE v.present = 1 ORDER BY v.name");
+  while (st.step()) {
+    VariantRecord v{st.text(0), st.text(1), st.text(2), st.text(3), {}};
+    v.axes.family = st.optional_text(4);
+    v.axes.python = st.optional_text(5);
+    v.axes.cuda = st.optional_text(6);
+    v.axes.gpu_arch = st.optional_text(7);
+    v.axes.isa = st.optional_text(8);
+    v.axes.extra = st.optional_text(9);
+    v.axes.platform = st.optional_text(10);
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+std::optional<VariantRecord> Store::variant(const std::string& name) {
+  for (VariantRecord& v : variants())
+    if (v.name == name) return std::move(v);
+  return std::nullopt;
+}
+
+std::vector<CatalogEntry> Store::catalog() {
+  std::vector<CatalogEntry> out;
+  for (VariantRecord& v : variants()) out.push_back({v.name, v.repo, v.axes});
+  return out;
+}
+
+Job Store::insert_job(sql::Transaction&, const NewJob& nj, const std::string& now) {
+  auto st = db_->prepare(
+      "INSERT INTO jobs(variant_id, kind, state, priority, reason, force, created_at) "
+      "SELECT id, ?2, 'queued', ?3, ?4, ?5, ?6 FROM variants WHERE name = ?1");
+  st.bind(1, nj.variant).bind(2, to_string(nj.kind)).bind(3, nj.priority).bind(4, nj.reason)
+      .bind(5, nj.force ? 1 : 0).bind(6, now);
+  st.run();
+  if (db_->changes() != 1) throw StoreError("no variant named '" + nj.variant + "'");
+  int64_t id = db_->last_insert_rowid();
+  auto ev = db_->prepare(
+      "INSERT INTO job_events(job_id, at, from_state, to_state, detail) "
+      "VALUES(?1, ?2, NULL, 'queued', ?3)");
+  ev.bind(1, id).bind(2, now).bind(3, nj.reason);
+  ev.run();
+  return *job(id);
+}
+
+std::optional<Job> Store::active_job(const std::string& variant, JobKind kind, JobState state) {
+  auto jobs = query_jobs("WHERE v.name = ?1 AND j.kind = ?2 AND j.state = ?3 ORDER BY j.id DESC LIMIT 1",
+                         [&](sql::Statement& st) {
+                           st.bind(1, variant).bind(2, to_string(kind)).bind(3, to_string(state));
+                         });
+  if (jobs.empty()) return std::nullopt;
+  return std::move(jobs.front());
+}
+
+bool Store::transition(sql::Transaction&, int64_t job_id, JobState from, JobState to,
+                       const JobChange& c, const std::string& now, const std::string& detail) {
+  std::string set = "state = ?3";
+  if (c.clear_outcome)
+    set += ", finished_at = NULL, exit_code = NULL, failure_class = NULL, failure_message = NULL, "
+           "failure_hint = NULL, failure_excerpt = NULL, progress_done = NULL, "
+           "progress_total = NULL, verify = NULL";
+  if (c.started_at) set += ", started_at = ?4";
+  if (c.finished_at) set += ", finished_at = ?5";
+  if (c.exit_code) set += ", exit_code = ?6";
+  if (c.attempt) set += ", attempt = ?7";
+  if (c.failure)
+    set += ", failure_class = ?8, failure_message = ?9, failure_hint = ?10, failure_excerpt = ?11";
+  if (c.out_path) set += ", out_path = ?12";
+  if (c.verify_json) set += ", verify = ?13";
+  auto st = db_->prepare("UPDATE jobs SET " + set + " WHERE id = ?1 AND state = ?2");
+  st.bind(1, job_id).bind(2, to_string(from)).bind(3, to_string(to));
+  st.bind(4, c.started_at).bind(5, c.finished_at).bind(6, c.exit_code).bind(7, c.attempt);
+  if (c.failure)
+    st.bind(8, c.failure->failure_class).bind(9, c.failure->message).bind(10, c.failure->hint)
+        .bind(11, c.failure->excerpt);
+  st.bind(12, c.out_path).bind(13, c.verify_json);
+  st.run();
+  if (db_->changes() != 1) return false;
+  auto ev = db_->prepare(
+      "INSERT INTO job_events(job_id, at, from_state, to_state, detail) VALUES(?1, ?2, ?3, ?4, ?5)");
+  ev.bind(1, job_id).bind(2, now).bind(3, to_string(from)).bind(4, to_string(to)).bind(5, detail);
+  ev.run();
+  return true;
+}
+
+void Store::set_progress(int64_t job_id, int64_t done, int64_t total) {
+  auto st = db_->prepare("UPDATE jobs SET progress_done = ?2, progress_total = ?3 WHERE id = ?1");
+  st.bind(1, job_id).bind(2, done).bind(3, total);
+  st.run();
+}
+
+std::vector<Job> Store::query_jobs(const std::string& where_and_order,
+                                   const std::function<void(sql::Statement&)>& bind) {
+  auto st = db_->prepare(std::string("SELECT ") + kJobColumns + kJobFrom + where_and_order);
+  if (bind) bind(st);
+  std::vector<Job> out;
+  while (st.step()) {
+    Job j;
+    j.id = st.int64(0);
+    j.variant = st.text(1);
+    j.repo = st.text(2);
+    j.kind = parse_job_kind(st.text(3)).value_or(JobKind::build);
+    j.state = parse_job_state(st.text(4)).value_or(JobState::failed);
+    j.priority = st.integer(5);
+    j.reason = st.text(6);
+    j.attempt = st.integer(7);
+    j.created_at = st.text(8);
+    j.started_at = st.optional_text(9);
+    j.finished_at = st.optional_text(10);
+    j.exit_code = to_int(st.optional_int64(11));
+    j.progress_done = st.optional_int64(12);
+    j.progress_total = st.optional_int64(13);
+    if (!st.is_null(14))
+      j.failure = Failure{st.text(14), st.text(15), st.text(16), st.text(17)};
+    j.verify_json = st.optional_text(18);
+    j.out_path = st.optional_text(19);
+    j.force = st.int64(20) != 0;
+    j.log_path = logs_dir_ + "/" + std::to_string(j.id) + ".log";
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+std::optional<Job> Store::job(int64_t id) {
+  auto jobs = query_jobs("WHERE j.id = ?1", [&](sql::Statement& st) { st.bind(1, id); });
+  if (jobs.empty()) return std::nullopt;
+  return std::move(jobs.front());
+}
+
+std::optional<Job> Store::latest_job(const std::string& variant) {
+  auto jobs = query_jobs("WHERE v.name = ?1 ORDER BY j.id DESC LIMIT 1",
+                         [&](sql::Statement& st) { st.bind(1, variant); });
+  if (jobs.empty()) return std::nullopt;
+  return std::move(jobs.front());
+}
+
+std::vector<Job> Store::jobs_in_state(JobState state) {
+  return query_jobs("WHERE j.state = ?1 ORDER BY j.id",
+                    [&](sql::Statement& st) { st.bind(1, to_string(state)); });
+}
+
+std::vector<Job> Store::recent_jobs(std::optional<JobState> state, int limit) {
+  return query_jobs(state ? "WHERE j.state = ?1 ORDER BY j.id DESC LIMIT ?2"
+                          : "WHERE ?1 IS NULL ORDER BY j.id DESC LIMIT ?2",
+                    [&](sql::Statement& st) {
+                      if (state)
+                        st.bind(1, to_string(*state));
+                      else
+                        st.bind(1, std::nullopt);
+                      st.bind(2, limit);
+                    });
+}
+
+std::vector<Job> Store::latest_jobs() {
+  return query_jobs("WHERE j.id IN (SELECT MAX(id) FROM jobs GROUP BY variant_id) ORDER BY v.name");
+}
+
+std::vector<Job> Store::latest_finished(const std::vector<std::string>& variants) {
+  // The newest finished job per variant: the max id among its finished jobs.
+  std::vector<Job> all = query_jobs(
+      "WHERE j.id IN (SELECT MAX(id) FROM jobs WHERE state IN ('succeeded', 'failed', "
+      "'cancelled') GROUP BY variant_id) ORDER BY v.name");
+  if (variants.empty()) return all;
+  std::set<std::string> wanted(variants.begin(), variants.end());
+  std::vector<Job> out;
+  for (Job& j : all)
+    if (wanted.count(j.variant)) out.push_back(std::move(j));
+  return out;
+}
+
+std::vector<JobEvent> Store::events(int64_t job_id) {
+  auto st = db_->prepare(
+      "SELECT job_id, at, from_state, to_state, detail FROM job_events WHERE job_id = ?1 "
+      "ORDER BY id");
+  st.bind(1, job_id);
+  std::vector<JobEvent> out;
+  while (st.step())
+    out.push_back({st.int64(0), st.text(1), st.optional_text(2), st.text(3), st.text(4)});
+  return out;
+}
+
+}  // namespace ptbuild

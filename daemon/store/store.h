@@ -1,0 +1,116 @@
+// The store: the only code that talks SQL. It keeps the matrix and every job with its events.
+//
+// Writes that belong together take the caller's Transaction and the caller commits; a job's state
+// change and its event row are always written by transition() inside one transaction.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/job.h"
+#include "core/target.h"
+#include "daemon/recipes.h"
+#include "daemon/store/sqlite.h"
+
+namespace ptbuild {
+
+struct StoreError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct RepoScan {
+  std::string name;
+  std::string path;
+  std::string recipes_dir;
+  std::vector<Recipe> recipes;
+};
+
+struct VariantRecord {
+  std::string name;
+  std::string repo;
+  std::string repo_path;
+  std::string recipe;  // relative to the repo
+  VariantAxes axes;
+};
+
+struct JobEvent {
+  int64_t job_id;
+  std::string at;
+  std::optional<std::string> from_state;
+  std::string to_state;
+  std::string detail;
+};
+
+// The fields a transition may set alongside the new state; unset ones keep their value.
+struct JobChange {
+  std::optional<std::string> started_at;
+  std::optional<std::string> finished_at;
+  std::optional<int> exit_code;
+  std::optional<int> attempt;
+  std::optional<Failure> failure;
+  std::optional<std::string> out_path;
+  std::optional<std::string> verify_json;
+  bool clear_outcome = false;  // requeue: forget finished_at, exit_code, failure, progress
+};
+
+struct NewJob {
+  std::string variant;
+  JobKind kind = JobKind::build;
+  int priority = 0;
+  std::string reason;
+  bool force = false;
+};
+
+class Store {
+ public:
+  // Opens (creating if needed) the database, switches it to WAL and applies the migrations.
+  // Throws StoreError when the database is from a newer ptbuild or cannot be opened.
+  Store(const std::string& db_path, std::string logs_dir);
+  ~Store();
+
+  static int latest_schema_version();
+  int schema_version();
+
+  sql::Transaction begin() { return sql::Transaction(*db_); }
+
+  // Records the scanned recipes: new variants appear, vanished ones are marked absent (their
+  // history stays). Returns warnings (e.g. one package name in two repos).
+  std::vector<std::string> sync_catalog(const std::vector<RepoScan>& repos);
+  std::vector<VariantRecord> variants();  // present ones, by name
+  std::optional<VariantRecord> variant(const std::string& name);
+  std::vector<CatalogEntry> catalog();
+
+  // Jobs.
+  Job insert_job(sql::Transaction& tx, const NewJob& job, const std::string& now);
+  // The job of this kind that is queued or running for the variant, if any (the newest).
+  std::optional<Job> active_job(const std::string& variant, JobKind kind, JobState state);
+  // Changes the state from `from` to `to` with its event row. Returns false (and changes nothing)
+  // when the job is not in state `from`.
+  bool transition(sql::Transaction& tx, int64_t job_id, JobState from, JobState to,
+                  const JobChange& change, const std::string& now, const std::string& detail);
+  void set_progress(int64_t job_id, int64_t done, int64_t total);
+
+  std::optional<Job> job(int64_t id);
+  std::optional<Job> latest_job(const std::string& variant);
+  std::vector<Job> jobs_in_state(JobState state);
+  // Newest first; state filter optional.
+  std::vector<Job> recent_jobs(std::optional<JobState> state, int limit);
+  // The newest job of each variant, any state.
+  std::vector<Job> latest_jobs();
+  // The latest finished job of each named variant (all variants when `variants` is empty).
+  std::vector<Job> latest_finished(const std::vector<std::string>& variants);
+  std::vector<JobEvent> events(int64_t job_id);
+
+ private:
+  void migrate();
+  std::vector<Job> query_jobs(const std::string& where_and_order,
+                              const std::function<void(sql::Statement&)>& bind = {});
+
+  std::unique_ptr<sql::Db> db_;
+  std::string logs_dir_;
+};
+
+}  // namespace ptbuild

@@ -1,0 +1,97 @@
+#include "daemon/system.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <vector>
+
+namespace ptbuild {
+
+std::optional<PeerCredentials> peer_credentials(int fd) {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return std::nullopt;
+  return PeerCredentials{cred.pid, cred.uid, cred.gid};
+}
+
+bool may_change(uid_t uid, const std::string& admin_group) {
+  if (uid == 0 || uid == ::geteuid()) return true;
+  if (admin_group.empty()) return false;
+  group* grp = ::getgrnam(admin_group.c_str());
+  if (!grp) return false;
+  gid_t admin_gid = grp->gr_gid;
+  passwd* pw = ::getpwuid(uid);
+  if (!pw) return false;
+  if (pw->pw_gid == admin_gid) return true;
+  std::string user = pw->pw_name;
+  int n = 64;
+  std::vector<gid_t> groups(static_cast<size_t>(n));
+  if (::getgrouplist(user.c_str(), pw->pw_gid, groups.data(), &n) < 0) {
+    groups.resize(static_cast<size_t>(n));
+    if (::getgrouplist(user.c_str(), pw->pw_gid, groups.data(), &n) < 0) return false;
+  }
+  groups.resize(static_cast<size_t>(n));
+  for (gid_t g : groups)
+    if (g == admin_gid) return true;
+  return false;
+}
+
+std::string make_dirs(const std::string& path, unsigned mode) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) return "cannot create " + path + ": " + ec.message();
+  ::chmod(path.c_str(), mode);
+  return "";
+}
+
+LockResult lock_state_dir(const std::string& state_dir) {
+  std::string path = state_dir + "/ptbuildd.lock";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return {-1, "cannot open " + path + ": " + std::strerror(errno)};
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return {-1, "another ptbuildd is already running with state folder " + state_dir};
+  }
+  return {fd, ""};
+}
+
+std::string prepare_socket_path(const std::string& path) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof(addr.sun_path))
+    return "socket path " + path + " is too long (at most " +
+           std::to_string(sizeof(addr.sun_path) - 1) + " bytes)";
+  std::string parent = std::filesystem::path(path).parent_path().string();
+  if (!parent.empty())
+    if (std::string err = make_dirs(parent, 0755); !err.empty()) return err;
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return "";
+  if (!S_ISSOCK(st.st_mode)) return path + " exists and is not a socket; refusing to replace it";
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  bool alive = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  if (alive) return "another ptbuildd is listening on " + path;
+  ::unlink(path.c_str());
+  return "";
+}
+
+std::string restrict_socket(const std::string& path, const std::string& admin_group) {
+  if (::chmod(path.c_str(), 0660) != 0)
+    return "cannot chmod " + path + ": " + std::strerror(errno);
+  if (group* grp = admin_group.empty() ? nullptr : ::getgrnam(admin_group.c_str()))
+    if (::chown(path.c_str(), static_cast<uid_t>(-1), grp->gr_gid) != 0)
+      return "cannot give " + path + " to group " + admin_group + ": " + std::strerror(errno);
+  return "";
+}
+
+}  // namespace ptbuild

@@ -1,0 +1,13 @@
+# Turns the numbered migration files into a C++ initializer list: { version, "sql" }, ...
+file(GLOB files ${DIR}/[0-9][0-9][0-9]_*.sql)
+list(SORT files)
+set(body "")
+foreach(f IN LISTS files)
+  get_filename_component(name ${f} NAME)
+  string(SUBSTRING ${name} 0 3 num)
+  math(EXPR version "${num}")
+  file(READ ${f} sql)
+  string(APPEND body "{${version}, R\"ptbuild_sql(${sql})ptbuild_sql\"},\n")
+endforeach()
+file(WRITE ${OUT}.tmp "${body}")
+file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)
