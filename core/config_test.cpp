@@ -1,1 +1,177 @@
+#include "core/config.h"
+
 #include <doctest/doctest.h>
+
+using namespace ptbuild;
+using namespace std::chrono_literals;
+
+namespace {
+Environment user_env() {
+  Environment e;
+  e.is_root = false;
+  e.xdg_state_home = "/home/u/.local/state";
+  e.xdg_runtime_dir = "/run/user/1000";
+  e.home = "/home/u";
+  e.cwd = "/srv/build-pytorch";
+  e.user_runtime_fallback = "/tmp/ptbuild-1000";
+  e.flox_on_path = false;
+  return e;
+}
+
+Config parse_ok(std::string_view text, Environment env = user_env()) {
+  ConfigResult r = parse_config(text, "test.toml", "/etc/ptbuild", env);
+  if (auto* e = std::get_if<ConfigError>(&r)) FAIL(e->message);
+  return std::get<Config>(r);
+}
+
+std::string parse_error(std::string_view text) {
+  ConfigResult r = parse_config(text, "test.toml", "/etc/ptbuild", user_env());
+  REQUIRE(std::holds_alternative<ConfigError>(r));
+  return std::get<ConfigError>(r).message;
+}
+}  // namespace
+
+TEST_CASE("embedded defaults follow who runs it (SPEC §3)") {
+  Config c = parse_ok("");
+  CHECK(c.daemon.state_dir == "/home/u/.local/state/ptbuild");
+  CHECK(c.daemon.socket == "/run/user/1000/ptbuild/ptbuildd.sock");
+  CHECK(c.backend.kind == "nix");
+  CHECK(c.backend.program == "nix");
+  REQUIRE(c.repos.size() == 1);
+  CHECK(c.repos[0].path == "/srv/build-pytorch");
+  CHECK(c.repos[0].name == "build-pytorch");
+  CHECK(c.repos[0].recipes == ".flox/pkgs");
+  CHECK(c.daemon.max_parallel == 2);
+  CHECK(c.daemon.build_timeout == Millis(6h));
+  CHECK(c.daemon.order == "longest-first");
+  CHECK(c.hashfix.max_rounds == 5);
+  CHECK(c.nightly.targets == std::vector<std::string>{"all"});
+
+  Environment root = user_env();
+  root.is_root = true;
+  root.flox_on_path = true;
+  Config r = parse_ok("", root);
+  CHECK(r.daemon.state_dir == "/var/lib/ptbuild");
+  CHECK(r.daemon.socket == "/run/ptbuild/ptbuildd.sock");
+  CHECK(r.backend.kind == "flox");
+
+  Environment bare = user_env();
+  bare.xdg_state_home = "";
+  bare.xdg_runtime_dir = "";
+  Config b = parse_ok("", bare);
+  CHECK(b.daemon.state_dir == "/home/u/.local/state/ptbuild");
+  CHECK(b.daemon.socket == "/tmp/ptbuild-1000/ptbuild/ptbuildd.sock");
+}
+
+TEST_CASE("every key of SPEC §4 is read") {
+  Config c = parse_ok(R"(
+[daemon]
+state_dir = "/var/lib/ptbuild"
+socket = "/run/ptbuild/ptbuildd.sock"
+admin_group = "builders"
+max_parallel = 4
+build_timeout = "3h"
+max_silent = "45m"
+kill_grace = "10s"
+retries = 1
+order = "fifo"
+default_family = "pytorch"
+
+[backend]
+kind = "flox"
+program = "/usr/local/bin/flox"
+args = ["--cores", "16"]
+
+[[repo]]
+name = "pytorch"
+path = "/srv/build-pytorch"
+default_cuda = "13_0"
+
+[[repo]]
+name = "torchvision"
+path = "vision"
+recipes = "pkgs"
+after = "pytorch"
+
+[hashfix]
+enabled = false
+max_rounds = 3
+commit = true
+
+[verify]
+enabled = false
+command = "{out}/bin/python {probe}"
+
+[publish]
+auto = true
+org = "myorg"
+store = "file:///srv/cache"
+
+[nightly]
+targets = ["sm90-*"]
+pull = true
+)");
+  CHECK(c.daemon.admin_group == "builders");
+  CHECK(c.daemon.max_parallel == 4);
+  CHECK(c.daemon.build_timeout == Millis(3h));
+  CHECK(c.daemon.max_silent == Millis(45min));
+  CHECK(c.daemon.kill_grace == Millis(10s));
+  CHECK(c.daemon.retries == 1);
+  CHECK(c.daemon.order == "fifo");
+  CHECK(c.daemon.default_family == "pytorch");
+  CHECK(c.backend.kind == "flox");
+  CHECK(c.backend.program == "/usr/local/bin/flox");
+  CHECK(c.backend.args == std::vector<std::string>{"--cores", "16"});
+  REQUIRE(c.repos.size() == 2);
+  CHECK(c.repos[0].default_cuda == "13_0");
+  CHECK(c.repos[1].path == "/etc/ptbuild/vision");  // relative to the config file
+  CHECK(c.repos[1].recipes == "pkgs");
+  CHECK(c.repos[1].after == "pytorch");
+  CHECK_FALSE(c.hashfix.enabled);
+  CHECK(c.hashfix.max_rounds == 3);
+  CHECK(c.hashfix.commit);
+  CHECK(c.verify.command == "{out}/bin/python {probe}");
+  CHECK(c.publish.auto_publish);
+  CHECK(c.publish.org == "myorg");
+  CHECK(c.publish.store == "file:///srv/cache");
+  CHECK(c.nightly.targets == std::vector<std::string>{"sm90-*"});
+  CHECK(c.nightly.pull);
+}
+
+TEST_CASE("config errors name the key and the line") {
+  CHECK(parse_error("[daemon]\nmax_paralel = 2\n") == "test.toml:2: unknown key 'daemon.max_paralel'");
+  CHECK(parse_error("[daemon]\n\nmax_parallel = \"2\"\n") ==
+        "test.toml:3: daemon.max_parallel: expected an integer, got a string");
+  std::string bad = parse_error("[daemon]\nbuild_timeout = \"6 hours\"\n");
+  CHECK(bad.starts_with("test.toml:2: daemon.build_timeout: bad duration \"6 hours\""));
+  CHECK(parse_error("[daemon]\nbuild_timeout = 6\n").starts_with(
+      "test.toml:2: daemon.build_timeout: expected a duration string"));
+  CHECK(parse_error("[daemon]\norder = \"random\"\n") ==
+        "test.toml:2: daemon.order: must be one of \"longest-first\", \"fifo\", got \"random\"");
+  CHECK(parse_error("[backend]\nkind = \"docker\"\n").starts_with("test.toml:2: backend.kind: must be one of"));
+  CHECK(parse_error("[daemon]\nmax_parallel = 0\n") ==
+        "test.toml:2: daemon.max_parallel: must be between 1 and 1024, got 0");
+  CHECK(parse_error("[backend]\nargs = [\"a\", 1]\n").starts_with("test.toml:2: backend.args: expected an array of strings"));
+  CHECK(parse_error("[hashfix]\nenabled = \"yes\"\n") ==
+        "test.toml:2: hashfix.enabled: expected true or false, got a string");
+  CHECK(parse_error("colour = true\n") == "test.toml:1: unknown key 'colour'");
+  CHECK(parse_error("[[repo]]\nname = \"x\"\n").find("repo.path: every [[repo]] needs a path") != std::string::npos);
+  CHECK(parse_error("[[repo]]\npath = \"/a\"\n[[repo]]\npath = \"/b/a\"\n").find("two repositories are named 'a'") !=
+        std::string::npos);
+  CHECK(parse_error("[[repo]]\npath = \"/a\"\nafter = \"zz\"\n").find("unknown repository 'zz'") != std::string::npos);
+  CHECK(parse_error("[daemon\n").starts_with("test.toml:1: "));
+  CHECK(parse_error("daemon = 3\n") == "test.toml:1: [daemon] must be a table, got an integer");
+}
+
+TEST_CASE("the effective config renders to TOML that parses back to the same config") {
+  Config c = parse_ok("[daemon]\nmax_parallel = 3\nbuild_timeout = \"1h30m\"\n[backend]\nargs = [\"-L\"]\n");
+  std::string text = render_config(c);
+  CHECK(text.find("max_parallel = 3") != std::string::npos);
+  CHECK(text.find("build_timeout = '1h30m'") != std::string::npos);
+  Config back = parse_ok(text);
+  CHECK(back.daemon.max_parallel == 3);
+  CHECK(back.daemon.build_timeout == c.daemon.build_timeout);
+  CHECK(back.backend.args == c.backend.args);
+  CHECK(back.repos.size() == 1);
+  CHECK(back.repos[0].path == c.repos[0].path);
+}

@@ -1,1 +1,27 @@
+#include "core/duration.h"
+
 #include <doctest/doctest.h>
+
+using namespace ptbuild;
+using namespace std::chrono_literals;
+
+TEST_CASE("durations parse in the config's spelling") {
+  CHECK(parse_duration("6h") == Millis(6h));
+  CHECK(parse_duration("30s") == Millis(30s));
+  CHECK(parse_duration("1h30m") == Millis(90min));
+  CHECK(parse_duration("500ms") == Millis(500));
+  CHECK(parse_duration("2d") == Millis(48h));
+  CHECK(parse_duration("0") == Millis(0));
+  for (const char* bad : {"6 hours", "", "h", "6", "6x", "-1h", "1.5h", "6h ", "99999999999h"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_duration(bad));
+  }
+}
+
+TEST_CASE("durations print back exactly") {
+  CHECK(format_duration(Millis(6h)) == "6h");
+  CHECK(format_duration(Millis(90min)) == "1h30m");
+  CHECK(format_duration(Millis(500)) == "500ms");
+  CHECK(format_duration(Millis(0)) == "0s");
+  for (const char* s : {"1d2h3m4s5ms", "45s", "2h"}) CHECK(format_duration(*parse_duration(s)) == s);
+}

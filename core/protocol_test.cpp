@@ -1,1 +1,44 @@
+#include "core/protocol.h"
+
 #include <doctest/doctest.h>
+
+using namespace ptbuild::protocol;
+
+TEST_CASE("requests parse - bad ones say what is wrong") {
+  auto r = parse_request(R"({"id":7,"op":"queue","args":{"targets":["all"]}})");
+  REQUIRE(std::holds_alternative<Request>(r));
+  CHECK(std::get<Request>(r).id == 7);
+  CHECK(std::get<Request>(r).op == "queue");
+  CHECK(std::get<Request>(r).args["targets"][0] == "all");
+
+  auto err = [](std::string_view line) { return std::get<RequestError>(parse_request(line)); };
+  CHECK(err("garbage").code == code::kBadJson);
+  CHECK(err("[1,2]").code == code::kBadRequest);
+  CHECK(err(R"({"op":"matrix"})").message == "\"id\" must be an integer");
+  CHECK(err(R"({"id":"1","op":"matrix"})").code == code::kBadRequest);
+  CHECK(err(R"({"id":1,"op":5})").id == 1);
+  CHECK(err(R"({"id":1,"op":"x","args":[1]})").message == "\"args\" must be an object");
+}
+
+TEST_CASE("typed arguments name the argument on a wrong type") {
+  nlohmann::json args{{"targets", "all"}, {"priority", "high"}, {"force", 1}};
+  CHECK_THROWS_AS(arg_strings(args, "targets"), ArgError);
+  try {
+    arg_int(args, "priority", 0);
+    FAIL("no error");
+  } catch (const ArgError& e) {
+    CHECK(e.message == "argument \"priority\" must be an integer");
+  }
+  CHECK_THROWS_AS(arg_bool(args, "force"), ArgError);
+  CHECK(arg_int(args, "missing", 5) == 5);
+}
+
+TEST_CASE("replies and hello carry the protocol fields") {
+  CHECK(hello("ptbuildd")["protocol"] == kVersion);
+  auto ok = ok_reply(3, {{"x", 1}});
+  CHECK(ok["id"] == 3);
+  CHECK(ok["ok"] == true);
+  auto bad = error_reply(nullptr, code::kUnknownOp, "unknown op 'x'");
+  CHECK(bad["ok"] == false);
+  CHECK(bad["error"]["code"] == "unknown_op");
+}

@@ -97,6 +97,7 @@ VariantAxes parse_variant_name(std::string_view name) {
 
   VariantAxes axes;
   axes.family = join(parts, 0, py);
+  if (axes.family->empty() || axes.family->front() == '-') return {};
   axes.python = python_version(parts[py]);
   size_t next = py + 1;
   auto at = [&](size_t i) -> std::string_view { return i < parts.size() ? parts[i] : ""; };

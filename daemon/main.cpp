@@ -2,6 +2,7 @@
 #include <cstring>
 #include <iostream>
 
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "core/config.h"
@@ -55,6 +56,8 @@ int main(int argc, char** argv) {
     std::cout << ptbuild::render_config(config);
     return 0;
   }
+  // Logs go to stderr (journald under systemd); stdout is for --check-config and --help.
+  spdlog::set_default_logger(spdlog::stderr_color_st("ptbuildd"));
   spdlog::set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%^%l%$] %v");
   return ptbuild::run_daemon(options, std::move(config));
 }

@@ -85,12 +85,8 @@ std::string prepare_socket_path(const std::string& path) {
   return "";
 }
 
-std::string restrict_socket(const std::string& path, const std::string& admin_group) {
-  if (::chmod(path.c_str(), 0660) != 0)
-    return "cannot chmod " + path + ": " + std::strerror(errno);
-  if (group* grp = admin_group.empty() ? nullptr : ::getgrnam(admin_group.c_str()))
-    if (::chown(path.c_str(), static_cast<uid_t>(-1), grp->gr_gid) != 0)
-      return "cannot give " + path + " to group " + admin_group + ": " + std::strerror(errno);
+std::string restrict_socket(const std::string& path) {
+  if (::chmod(path.c_str(), 0660) != 0) return "cannot chmod " + path + ": " + std::strerror(errno);
   return "";
 }
 

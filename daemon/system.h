@@ -34,7 +34,8 @@ LockResult lock_state_dir(const std::string& state_dir);
 // Fails when another daemon answers on it.
 std::string prepare_socket_path(const std::string& path);
 
-// After bind(): mode 0660 and, when it exists, group admin_group, so its members can connect.
-std::string restrict_socket(const std::string& path, const std::string& admin_group);
+// After bind(): mode 0660. Who may connect is then the daemon's user and group (under systemd the
+// `ptbuild` user and group); among them, admin_group decides who may change things.
+std::string restrict_socket(const std::string& path);
 
 }  // namespace ptbuild

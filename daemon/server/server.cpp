@@ -1,5 +1,7 @@
 #include "daemon/server/server.h"
 
+#include <unistd.h>
+
 #include <deque>
 #include <list>
 
@@ -172,6 +174,7 @@ struct Server::Impl {
   stream_protocol::acceptor acceptor;
   Dispatch dispatch;
   std::string admin_group;
+  std::string path;  // the socket file we created, removed at stop
   std::list<std::weak_ptr<Session>> sessions;
 
   awaitable<void> accept_loop(std::shared_ptr<Impl> self) {
@@ -204,13 +207,14 @@ Server::~Server() { stop(); }
 std::string Server::listen(const std::string& path, const std::string& admin_group) {
   if (std::string err = prepare_socket_path(path); !err.empty()) return err;
   impl_->admin_group = admin_group;
+  impl_->path = path;
   boost::system::error_code ec;
   stream_protocol::endpoint endpoint(path);
   impl_->acceptor.open(endpoint.protocol(), ec);
   if (!ec) impl_->acceptor.bind(endpoint, ec);
   if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return "cannot listen on " + path + ": " + ec.message();
-  if (std::string err = restrict_socket(path, admin_group); !err.empty())
+  if (std::string err = restrict_socket(path); !err.empty())
     spdlog::warn("{}", err);
   asio::co_spawn(impl_->acceptor.get_executor(), impl_->accept_loop(impl_), asio::detached);
   return "";
@@ -220,6 +224,7 @@ void Server::set_admin_group(const std::string& group) { impl_->admin_group = gr
 
 void Server::stop() {
   boost::system::error_code ignored;
+  if (impl_->acceptor.is_open() && !impl_->path.empty()) ::unlink(impl_->path.c_str());
   impl_->acceptor.close(ignored);
   for (auto& weak : impl_->sessions)
     if (auto s = weak.lock()) s->close();

@@ -175,26 +175,30 @@ std::optional<Job> Store::active_job(const std::string& variant, JobKind kind, J
 
 bool Store::transition(sql::Transaction&, int64_t job_id, JobState from, JobState to,
                        const JobChange& c, const std::string& now, const std::string& detail) {
-  std::string set = "state = ?3";
-  if (c.clear_outcome)
-    set += ", finished_at = NULL, exit_code = NULL, failure_class = NULL, failure_message = NULL, "
-           "failure_hint = NULL, failure_excerpt = NULL, progress_done = NULL, "
-           "progress_total = NULL, verify = NULL";
-  if (c.started_at) set += ", started_at = ?4";
-  if (c.finished_at) set += ", finished_at = ?5";
-  if (c.exit_code) set += ", exit_code = ?6";
-  if (c.attempt) set += ", attempt = ?7";
-  if (c.failure)
-    set += ", failure_class = ?8, failure_message = ?9, failure_hint = ?10, failure_excerpt = ?11";
-  if (c.out_path) set += ", out_path = ?12";
-  if (c.verify_json) set += ", verify = ?13";
-  auto st = db_->prepare("UPDATE jobs SET " + set + " WHERE id = ?1 AND state = ?2");
+  // A NULL parameter keeps the column; ?14 (clear_outcome) first forgets the last outcome.
+  static constexpr const char* kUpdate = R"(
+    UPDATE jobs SET
+      state = ?3,
+      started_at = COALESCE(?4, started_at),
+      finished_at = COALESCE(?5, CASE WHEN ?14 THEN NULL ELSE finished_at END),
+      exit_code = COALESCE(?6, CASE WHEN ?14 THEN NULL ELSE exit_code END),
+      attempt = COALESCE(?7, attempt),
+      failure_class = CASE WHEN ?8 IS NOT NULL THEN ?8 WHEN ?14 THEN NULL ELSE failure_class END,
+      failure_message = CASE WHEN ?8 IS NOT NULL THEN ?9 WHEN ?14 THEN NULL ELSE failure_message END,
+      failure_hint = CASE WHEN ?8 IS NOT NULL THEN ?10 WHEN ?14 THEN NULL ELSE failure_hint END,
+      failure_excerpt = CASE WHEN ?8 IS NOT NULL THEN ?11 WHEN ?14 THEN NULL ELSE failure_excerpt END,
+      out_path = COALESCE(?12, out_path),
+      verify = COALESCE(?13, CASE WHEN ?14 THEN NULL ELSE verify END),
+      progress_done = CASE WHEN ?14 THEN NULL ELSE progress_done END,
+      progress_total = CASE WHEN ?14 THEN NULL ELSE progress_total END
+    WHERE id = ?1 AND state = ?2)";
+  auto st = db_->prepare(kUpdate);
   st.bind(1, job_id).bind(2, to_string(from)).bind(3, to_string(to));
   st.bind(4, c.started_at).bind(5, c.finished_at).bind(6, c.exit_code).bind(7, c.attempt);
   if (c.failure)
     st.bind(8, c.failure->failure_class).bind(9, c.failure->message).bind(10, c.failure->hint)
         .bind(11, c.failure->excerpt);
-  st.bind(12, c.out_path).bind(13, c.verify_json);
+  st.bind(12, c.out_path).bind(13, c.verify_json).bind(14, c.clear_outcome ? 1 : 0);
   st.run();
   if (db_->changes() != 1) return false;
   auto ev = db_->prepare(

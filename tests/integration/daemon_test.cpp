@@ -1,1 +1,263 @@
+// The real daemon on a temp socket, driven by the real client.
+#include <pwd.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <doctest/doctest.h>
+
+#include "tests/support/harness.h"
+
+using namespace ptbuild::testing;
+using nlohmann::json;
+
+namespace {
+void add_matrix(Daemon& d) {
+  for (const char* n : {"pytorch-python313-cuda12_8-sm90-avx512", "pytorch-python313-cuda12_9-sm90-avx512",
+                        "pytorch-python313-cuda13_0-sm90-avx512", "pytorch-python313-cuda13_1-sm90-avx512",
+                        "pytorch-python313-cuda13_0-sm120-avx2", "pytorch-python313-cpu-avx2",
+                        "pytorch-python313-darwin-mps", "cudatoolkit-13_0"})
+    d.add_recipe(n);
+  d.dir().write("repo/.flox/pkgs/lib/mkPyTorchCUDA.nix", "{ }: { }\n");
+  d.dir().write("repo/.flox/pkgs/torchvision-python311-cuda12_8-sm61-avx/default.nix", "{ }: { }\n");
+}
+
+json find_variant(const json& matrix, const std::string& name) {
+  for (const json& v : matrix["variants"])
+    if (v["name"] == name) return v;
+  return nullptr;
+}
+}  // namespace
+
+TEST_CASE("matrix: the daemon scans the recipes and reports every variant's axes") {
+  Daemon d;
+  add_matrix(d);
+  d.start();
+  json m = d.client_json({"matrix"});
+  CHECK(m["variants"].size() == 9);  // the helper under lib/ is not a package
+  json v = find_variant(m, "pytorch-python313-cuda13_0-sm90-avx512");
+  CHECK(v["repo"] == "pytorch");
+  CHECK(v["family"] == "pytorch");
+  CHECK(v["python"] == "3.13");
+  CHECK(v["cuda"] == "13_0");
+  CHECK(v["gpu_arch"] == "sm90");
+  CHECK(v["isa"] == "avx512");
+  CHECK(v["extra"].is_null());
+  CHECK(v["platform"] == "x86_64-linux");
+  CHECK(v["recipe"] == ".flox/pkgs/pytorch-python313-cuda13_0-sm90-avx512.nix");
+  CHECK(v["last_job"].is_null());
+  json tv = find_variant(m, "torchvision-python311-cuda12_8-sm61-avx");
+  CHECK(tv["recipe"] == ".flox/pkgs/torchvision-python311-cuda12_8-sm61-avx/default.nix");
+  json odd = find_variant(m, "cudatoolkit-13_0");
+  CHECK(odd["family"].is_null());
+  CHECK(odd["cuda"].is_null());
+  CHECK(find_variant(m, "pytorch-python313-darwin-mps")["platform"] == "darwin");
+
+  ProcessResult human = d.client({"matrix"});
+  CHECK(human.exit_code == 0);
+  CHECK(human.out.find("pytorch python3.13 cuda13_0") != std::string::npos);
+  CHECK(human.out.find("sm120") != std::string::npos);
+  CHECK(human.out.find("\x1b[") == std::string::npos);  // no colour when not on a terminal
+}
+
+TEST_CASE("queue: dedupe - ambiguity - unknown targets and what status/jobs/show then say") {
+  Daemon d;
+  add_matrix(d);
+  d.start();
+
+  json q = d.client_json({"queue", "cpu-avx2", "sm120-*", "--priority", "5", "--reason", "first try"});
+  REQUIRE(q["jobs"].size() == 2);
+  for (const json& j : q["jobs"]) {
+    CHECK(j["state"] == "queued");
+    CHECK(j["new"] == true);
+  }
+  CHECK(q["jobs"][0]["variant"] == "pytorch-python313-cpu-avx2");  // in name order
+  CHECK(q["jobs"][1]["variant"] == "pytorch-python313-cuda13_0-sm120-avx2");
+  int64_t cpu_id = q["jobs"][0]["id"];
+
+  // Queueing again returns the queued job.
+  json again = d.client_json({"queue", "pytorch-python313-cpu-avx2"});
+  CHECK(again["jobs"][0]["id"] == cpu_id);
+  CHECK(again["jobs"][0]["new"] == false);
+
+  // An ambiguous alias lists the candidates and queues nothing.
+  ProcessResult amb = d.client({"queue", "sm90-avx512", "cpu-avx2"});
+  CHECK(amb.exit_code == 2);
+  for (const char* cuda : {"cuda12_8", "cuda12_9", "cuda13_0", "cuda13_1"})
+    CHECK(amb.err.find(std::string("pytorch-python313-") + cuda + "-sm90-avx512") != std::string::npos);
+  ProcessResult unknown = d.client({"queue", "sm75-avx2", "--json"});
+  CHECK(unknown.exit_code == 2);
+  CHECK(json::parse(unknown.out)["error"]["code"] == "unknown_target");
+  CHECK(unknown.err.find("sm75-avx2") != std::string::npos);
+
+  json jobs = d.client_json({"jobs"});
+  CHECK(jobs["jobs"].size() == 2);
+  json status = d.client_json({"status"});
+  CHECK(status["jobs"].size() == 2);
+  json only = d.client_json({"status", "cpu-avx2"});
+  REQUIRE(only["jobs"].size() == 1);
+  CHECK(only["jobs"][0]["variant"] == "pytorch-python313-cpu-avx2");
+
+  json shown = d.client_json({"show", std::to_string(cpu_id)});
+  for (const char* key : {"id", "variant", "repo", "kind", "state", "priority", "reason", "attempt",
+                          "created_at", "started_at", "finished_at", "exit_code", "progress", "failure",
+                          "fixes", "verify", "out_path", "log_path"})
+    CHECK_MESSAGE(shown.contains(key), key);
+  CHECK(shown["priority"] == 5);
+  CHECK(shown["reason"] == "first try");
+  CHECK(shown["kind"] == "build");
+  CHECK(shown["log_path"] == d.state() + "/logs/" + std::to_string(cpu_id) + ".log");
+  CHECK(shown["created_at"].get<std::string>().ends_with("Z"));
+  CHECK(d.client_json({"show", "pytorch-python313-cpu-avx2"})["id"] == cpu_id);
+  ProcessResult missing = d.client({"show", "999"});
+  CHECK(missing.exit_code == 2);
+  CHECK(missing.err.find("no job 999") != std::string::npos);
+
+  json matrix = d.client_json({"matrix"});
+  CHECK(find_variant(matrix, "pytorch-python313-cpu-avx2")["last_state"] == "queued");
+  CHECK(find_variant(matrix, "pytorch-python313-cpu-avx2")["last_job"] == cpu_id);
+
+  ProcessResult table = d.client({"status"});
+  CHECK(table.exit_code == 0);
+  CHECK(table.out.find("pytorch-python313-cpu-avx2") != std::string::npos);
+  CHECK(table.out.find("STATE") != std::string::npos);
+}
+
+TEST_CASE("default_cuda decides an ambiguous alias") {
+  Daemon d("", "default_cuda = \"13_0\"\n");
+  add_matrix(d);
+  d.start();
+  json q = d.client_json({"queue", "sm90-avx512"});
+  REQUIRE(q["jobs"].size() == 1);
+  CHECK(q["jobs"][0]["variant"] == "pytorch-python313-cuda13_0-sm90-avx512");
+}
+
+TEST_CASE("the client says which socket it could not reach - exit 3") {
+  TempDir dir;
+  ProcessResult r = run_process({build_dir() + "/ptbuild", "--socket", dir / "nope.sock", "status"});
+  CHECK(r.exit_code == 3);
+  CHECK(r.err.find(dir / "nope.sock") != std::string::npos);
+  RunOptions env_socket;
+  env_socket.env["PTBUILD_SOCKET"] = dir / "env.sock";
+  r = run_process({build_dir() + "/ptbuild", "status", "--json"}, env_socket);
+  CHECK(r.exit_code == 3);
+  CHECK(r.err.find(dir / "env.sock") != std::string::npos);
+  CHECK(json::parse(r.out)["error"]["code"] == "unreachable");
+}
+
+TEST_CASE("bad usage is exit 2 with help - --help works everywhere") {
+  std::string ptbuild = build_dir() + "/ptbuild";
+  CHECK(run_process({ptbuild, "frobnicate"}).exit_code == 2);
+  CHECK(run_process({ptbuild}).exit_code == 2);
+  CHECK(run_process({ptbuild, "queue", "--priority"}).exit_code == 2);
+  ProcessResult bad_prio = run_process({ptbuild, "--socket", "/nonexistent", "queue", "x", "--priority", "high"});
+  CHECK(bad_prio.exit_code == 2);
+  CHECK(bad_prio.err.find("--priority needs a whole number") != std::string::npos);
+  for (const char* cmd : {"queue", "status", "jobs", "show", "matrix"}) {
+    ProcessResult h = run_process({ptbuild, cmd, "--help"});
+    CHECK(h.exit_code == 0);
+    CHECK(h.out.find(std::string("usage: ptbuild ") + cmd) != std::string::npos);
+  }
+  ProcessResult top = run_process({ptbuild, "--help"});
+  CHECK(top.exit_code == 0);
+  CHECK(top.out.find("commands:") != std::string::npos);
+  CHECK(run_process({build_dir() + "/ptbuildd", "--help"}).exit_code == 0);
+  CHECK(run_process({build_dir() + "/ptbuildd", "--bogus"}).exit_code == 2);
+}
+
+TEST_CASE("--check-config prints the effective config or names the key and line") {
+  TempDir dir;
+  std::string ptbuildd = build_dir() + "/ptbuildd";
+  dir.write("good.toml", "[daemon]\nmax_parallel = 3\n");
+  ProcessResult ok = run_process({ptbuildd, "--config", dir / "good.toml", "--check-config"});
+  CHECK(ok.exit_code == 0);
+  CHECK(ok.out.find("max_parallel = 3") != std::string::npos);
+  CHECK(ok.out.find("build_timeout = '6h'") != std::string::npos);
+
+  dir.write("bad.toml", "[daemon]\nmax_parallel = 3\nbuild_timeout = \"6 hours\"\n");
+  ProcessResult bad = run_process({ptbuildd, "--config", dir / "bad.toml", "--check-config"});
+  CHECK(bad.exit_code == 1);
+  CHECK(bad.err.find(dir / "bad.toml:3: daemon.build_timeout: bad duration \"6 hours\"") != std::string::npos);
+
+  // Lookup order: $PTBUILD_CONFIG, then ./ptbuild.toml.
+  RunOptions via_env;
+  via_env.env["PTBUILD_CONFIG"] = dir / "good.toml";
+  CHECK(run_process({ptbuildd, "--check-config"}, via_env).out.find("max_parallel = 3") != std::string::npos);
+  dir.write("cwd/ptbuild.toml", "[daemon]\nmax_parallel = 7\n");
+  RunOptions in_cwd;
+  in_cwd.cwd = dir / "cwd";
+  in_cwd.env["PTBUILD_CONFIG"] = "";
+  CHECK(run_process({ptbuildd, "--check-config"}, in_cwd).out.find("max_parallel = 7") != std::string::npos);
+  ProcessResult missing = run_process({ptbuildd, "--config", dir / "none.toml", "--check-config"});
+  CHECK(missing.exit_code == 1);
+  CHECK(missing.err.find("none.toml") != std::string::npos);
+}
+
+TEST_CASE("SIGHUP rescans the recipes - SIGTERM stops cleanly and the jobs survive a restart") {
+  Daemon d;
+  d.add_recipe("pytorch-python313-cpu-avx2");
+  d.start();
+  CHECK(d.client_json({"matrix"})["variants"].size() == 1);
+  d.client_json({"queue", "cpu-avx2"});
+
+  d.add_recipe("pytorch-python313-cpu-avx512");
+  d.signal(SIGHUP);
+  REQUIRE(d.wait_notify("STATUS=reloaded"));
+  CHECK(d.client_json({"matrix"})["variants"].size() == 2);
+
+  d.signal(SIGTERM);
+  CHECK(d.wait_exit() == 0);
+  CHECK_FALSE(std::filesystem::exists(d.socket()));  // a clean stop removes its socket
+
+  d.start();
+  json jobs = d.client_json({"jobs"});
+  REQUIRE(jobs["jobs"].size() == 1);
+  CHECK(jobs["jobs"][0]["variant"] == "pytorch-python313-cpu-avx2");
+}
+
+TEST_CASE("a second daemon on the same state folder is refused") {
+  Daemon d;
+  d.start();
+  ProcessResult second = run_process({build_dir() + "/ptbuildd", "--config", d.config_path()});
+  CHECK(second.exit_code == 1);
+  CHECK(second.err.find("already running") != std::string::npos);
+  CHECK(d.client({"status"}).exit_code == 0);
+}
+
+TEST_CASE("a database from a newer ptbuild stops the daemon with a clear message") {
+  Daemon d;
+  std::filesystem::create_directories(d.state());
+  ProcessResult made = run_process({"/usr/bin/sqlite3", d.state() + "/ptbuild.db", "PRAGMA user_version = 99;"});
+  REQUIRE(made.exit_code == 0);
+  ProcessResult r = run_process({build_dir() + "/ptbuildd", "--config", d.config_path()});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("schema version 99") != std::string::npos);
+}
+
+TEST_CASE("the socket is mode 0660 - a user outside admin_group may read but not change") {
+  Daemon d("admin_group = \"ptbuild-test-nobody-group\"\n");
+  d.add_recipe("pytorch-python313-cpu-avx2");
+  d.start();
+  struct stat st {};
+  REQUIRE(::stat(d.socket().c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0660);
+  if (::geteuid() != 0) {
+    MESSAGE("not root: the read-only user check needs to switch users");
+    return;
+  }
+  passwd* nobody = ::getpwnam("nobody");
+  REQUIRE(nobody);
+  // Let `nobody` reach the socket through its group (the daemon's group), as an operator would
+  // by adding a user to the ptbuild group.
+  ::chmod(d.dir().path().c_str(), 0755);
+  ::chmod((d.dir() / "run").c_str(), 0755);
+  RunOptions as_nobody;
+  as_nobody.as_uid = nobody->pw_uid;
+  as_nobody.as_gid = st.st_gid;
+  ProcessResult read = d.client({"status", "--json"}, as_nobody);
+  CHECK(read.exit_code == 0);
+  ProcessResult change = d.client({"queue", "cpu-avx2", "--json"}, as_nobody);
+  CHECK(change.exit_code == 1);
+  CHECK(json::parse(change.out)["error"]["code"] == "permission_denied");
+  CHECK(d.client_json({"jobs"})["jobs"].empty());
+}

@@ -1,1 +1,273 @@
-#include <doctest/doctest.h>
+#include "tests/support/harness.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <thread>
+
+extern char** environ;
+
+namespace ptbuild::testing {
+
+using Clock = std::chrono::steady_clock;
+
+std::string build_dir() { return PTBUILD_BUILD_DIR; }
+std::string source_dir() { return PTBUILD_SOURCE_DIR; }
+
+std::map<std::string, std::string> nix_test_env() {
+  // No binary cache: every test build is local, and nothing waits for an unreachable cache.
+  return {{"NIX_CONFIG", "substituters =\nexperimental-features = nix-command\n"}};
+}
+
+namespace {
+
+std::vector<std::string> merged_env(const std::map<std::string, std::string>& extra) {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string kv = *e;
+    size_t eq = kv.find('=');
+    if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  for (const auto& [k, v] : extra) env[k] = v;
+  std::vector<std::string> out;
+  for (const auto& [k, v] : env) out.push_back(k + "=" + v);
+  return out;
+}
+
+std::vector<char*> c_strings(std::vector<std::string>& v) {
+  std::vector<char*> out;
+  for (auto& s : v) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+int decode_status(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+// fork + exec with the child's stdout/stderr on pipes (or files) of ours.
+pid_t spawn(const std::vector<std::string>& argv, const RunOptions& o, int out_fd, int err_fd) {
+  std::vector<std::string> args = argv;
+  std::vector<std::string> env = merged_env(o.env);
+  auto c_args = c_strings(args);
+  auto c_env = c_strings(env);
+  pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    ::dup2(out_fd, 1);
+    ::dup2(err_fd, 2);
+    int devnull = ::open("/dev/null", O_RDONLY);
+    ::dup2(devnull, 0);
+    if (!o.cwd.empty() && ::chdir(o.cwd.c_str()) != 0) _exit(126);
+    if (o.as_uid) {
+      gid_t gid = o.as_gid.value_or(*o.as_uid);
+      gid_t groups[] = {gid};
+      if (::setgroups(1, groups) != 0 || ::setgid(gid) != 0 || ::setuid(*o.as_uid) != 0) _exit(125);
+    }
+    ::execve(c_args[0], c_args.data(), c_env.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+}  // namespace
+
+ProcessResult run_process(const std::vector<std::string>& argv, const RunOptions& options) {
+  int out_pipe[2], err_pipe[2];
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0)
+    throw std::runtime_error("pipe failed");
+  pid_t pid = spawn(argv, options, out_pipe[1], err_pipe[1]);
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  ProcessResult r;
+  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+  std::string* sinks[2] = {&r.out, &r.err};
+  int open_fds = 2;
+  auto deadline = Clock::now() + options.timeout;
+  while (open_fds > 0) {
+    int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
+    if (left <= 0) {
+      ::kill(pid, SIGKILL);
+      r.err += "\n[harness: killed after timeout]";
+      break;
+    }
+    if (::poll(fds, 2, left) < 0 && errno != EINTR) break;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      char buf[65536];
+      ssize_t n = ::read(fds[i].fd, buf, sizeof buf);
+      if (n > 0) {
+        sinks[i]->append(buf, static_cast<size_t>(n));
+      } else {
+        ::close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+      }
+    }
+  }
+  for (auto& f : fds)
+    if (f.fd >= 0) ::close(f.fd);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  r.exit_code = decode_status(status);
+  return r;
+}
+
+Daemon::Daemon(std::string daemon_keys, std::string config_extra) {
+  std::filesystem::create_directories(repo() + "/.flox/pkgs");
+  dir_.write("ptbuild.toml", "[daemon]\nstate_dir = \"state\"\nsocket = \"run/ptbuildd.sock\"\n" +
+                                 daemon_keys + "\n[backend]\nkind = \"nix\"\n\n[[repo]]\nname = \"pytorch\"\npath = \"repo\"\n" +
+                                 config_extra);
+}
+
+Daemon::~Daemon() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  if (notify_fd_ >= 0) ::close(notify_fd_);
+}
+
+void Daemon::add_recipe(const std::string& package, const std::string& content) {
+  dir_.write("repo/.flox/pkgs/" + package + ".nix", content);
+}
+
+void Daemon::start() {
+  if (notify_fd_ < 0) {
+    notify_fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::string path = dir_ / "notify.sock";
+    std::memcpy(addr.sun_path, path.data(), path.size());
+    if (::bind(notify_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+      throw std::runtime_error("cannot bind the notify socket");
+  }
+  RunOptions o;
+  o.env = nix_test_env();
+  o.env["NOTIFY_SOCKET"] = dir_ / "notify.sock";
+  int log_fd = ::open((dir_ / "daemon.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  pid_ = spawn({build_dir() + "/ptbuildd", "--config", config_path()}, o, log_fd, log_fd);
+  ::close(log_fd);
+  if (!wait_notify("READY=1")) throw std::runtime_error("ptbuildd did not become ready:\n" + log());
+}
+
+bool Daemon::wait_notify(const std::string& what, std::chrono::seconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    pollfd p{notify_fd_, POLLIN, 0};
+    if (::poll(&p, 1, 200) > 0) {
+      char buf[4096];
+      ssize_t n = ::recv(notify_fd_, buf, sizeof buf, 0);
+      if (n > 0) {
+        std::string msg(buf, static_cast<size_t>(n));
+        notifications_.push_back(msg);
+        if (msg.find(what) != std::string::npos) return true;
+      }
+    }
+    int status;
+    if (pid_ > 0 && ::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return false;
+    }
+  }
+  return false;
+}
+
+void Daemon::signal(int signo) {
+  if (pid_ > 0) ::kill(pid_, signo);
+}
+
+int Daemon::wait_exit(std::chrono::seconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  while (pid_ > 0 && Clock::now() < deadline) {
+    int status;
+    pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      pid_ = -1;
+      return decode_status(status);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return -1;
+}
+
+std::string Daemon::log() const { return read_file(dir_ / "daemon.log"); }
+
+ProcessResult Daemon::client(const std::vector<std::string>& args, const RunOptions& options) {
+  std::vector<std::string> argv{build_dir() + "/ptbuild", "--socket", socket()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_process(argv, options);
+}
+
+nlohmann::json Daemon::client_json(const std::vector<std::string>& args) {
+  std::vector<std::string> with_json = args;
+  with_json.push_back("--json");
+  ProcessResult r = client(with_json);
+  if (r.exit_code != 0)
+    throw std::runtime_error("ptbuild exited " + std::to_string(r.exit_code) + ": " + r.err);
+  return nlohmann::json::parse(r.out);
+}
+
+RawClient::RawClient(const std::string& socket_path) {
+  fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, socket_path.data(), socket_path.size());
+  if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    throw std::runtime_error("cannot connect to " + socket_path);
+}
+
+RawClient::~RawClient() { close(); }
+
+void RawClient::close() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+void RawClient::send_bytes(const std::string& bytes) {
+  size_t off = 0;
+  while (off < bytes.size()) {
+    ssize_t n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) throw std::runtime_error("send failed");
+    off += static_cast<size_t>(n);
+  }
+}
+
+std::optional<std::string> RawClient::line(std::chrono::seconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  while (true) {
+    size_t nl = buffer_.find('\n');
+    if (nl != std::string::npos) {
+      std::string l = buffer_.substr(0, nl);
+      buffer_.erase(0, nl + 1);
+      return l;
+    }
+    int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
+    if (left <= 0) return std::nullopt;
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, left) <= 0) return std::nullopt;
+    char buf[65536];
+    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n <= 0) return std::nullopt;
+    buffer_.append(buf, static_cast<size_t>(n));
+  }
+}
+
+std::optional<nlohmann::json> RawClient::json_line(std::chrono::seconds timeout) {
+  auto l = line(timeout);
+  if (!l) return std::nullopt;
+  return nlohmann::json::parse(*l);
+}
+
+}  // namespace ptbuild::testing

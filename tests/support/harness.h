@@ -1,0 +1,92 @@
+// Integration-test harness: the real ptbuildd on a temp socket, driven by the real ptbuild.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/support/temp_dir.h"
+
+namespace ptbuild::testing {
+
+struct ProcessResult {
+  int exit_code = -1;  // 128+N when killed by signal N
+  std::string out;
+  std::string err;
+};
+
+struct RunOptions {
+  std::map<std::string, std::string> env;  // added to (or replacing in) the inherited environment
+  std::optional<uid_t> as_uid;             // run as this user (the test must be root)
+  std::optional<gid_t> as_gid;
+  std::string cwd;
+  std::chrono::seconds timeout{60};
+};
+
+// Runs a program to completion, capturing stdout and stderr.
+ProcessResult run_process(const std::vector<std::string>& argv, const RunOptions& options = {});
+
+std::string build_dir();   // where ptbuildd and ptbuild are
+std::string source_dir();
+
+// An environment that keeps real Nix fast and offline in tests.
+std::map<std::string, std::string> nix_test_env();
+
+class Daemon {
+ public:
+  // Creates a temp folder with a build repo (repo/.flox/pkgs) and a config (ptbuild.toml).
+  // `config_extra` is appended to the config; the [daemon] section is written here.
+  explicit Daemon(std::string daemon_keys = "", std::string config_extra = "");
+  ~Daemon();
+
+  TempDir& dir() { return dir_; }
+  std::string repo() const { return dir_ / "repo"; }
+  std::string socket() const { return dir_ / "run/ptbuildd.sock"; }
+  std::string state() const { return dir_ / "state"; }
+  std::string config_path() const { return dir_ / "ptbuild.toml"; }
+  void add_recipe(const std::string& package, const std::string& content = "{ }: { }\n");
+
+  // Starts ptbuildd and waits for its READY=1 on a notify socket of our own.
+  void start();
+  // Waits for the next sd_notify message containing `what` (e.g. after SIGHUP).
+  bool wait_notify(const std::string& what, std::chrono::seconds timeout = std::chrono::seconds(30));
+  void signal(int signo);
+  // Waits for the daemon to exit; returns its exit code (128+N for signal N).
+  int wait_exit(std::chrono::seconds timeout = std::chrono::seconds(60));
+  bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
+  std::string log() const;  // the daemon's stderr so far
+
+  ProcessResult client(const std::vector<std::string>& args, const RunOptions& options = {});
+  nlohmann::json client_json(const std::vector<std::string>& args);  // requires exit 0
+
+ private:
+  TempDir dir_;
+  pid_t pid_ = -1;
+  int notify_fd_ = -1;
+  std::vector<std::string> notifications_;
+};
+
+// A raw protocol connection for abuse tests.
+class RawClient {
+ public:
+  explicit RawClient(const std::string& socket_path);
+  ~RawClient();
+  void send_bytes(const std::string& bytes);
+  // The next line, or nullopt on EOF/timeout.
+  std::optional<std::string> line(std::chrono::seconds timeout = std::chrono::seconds(10));
+  std::optional<nlohmann::json> json_line(std::chrono::seconds timeout = std::chrono::seconds(10));
+  void close();
+
+ private:
+  int fd_ = -1;
+  std::string buffer_;
+};
+
+}  // namespace ptbuild::testing
