@@ -188,6 +188,8 @@ TEST_CASE("--check-config prints the effective config or names the key and line"
   in_cwd.cwd = dir / "cwd";
   in_cwd.env["PTBUILD_CONFIG"] = "";
   CHECK(run_process({ptbuildd, "--check-config"}, in_cwd).out.find("max_parallel = 7") != std::string::npos);
+  // The commented example that ships with ptbuild is itself a valid config.
+  CHECK(run_process({ptbuildd, "--config", source_dir() + "/config/ptbuildd.toml", "--check-config"}).exit_code == 0);
   ProcessResult missing = run_process({ptbuildd, "--config", dir / "none.toml", "--check-config"});
   CHECK(missing.exit_code == 1);
   CHECK(missing.err.find("none.toml") != std::string::npos);
