@@ -2,6 +2,8 @@
 
 #include <iostream>
 
+#include "core/duration.h"
+
 #include <nlohmann/json.hpp>
 
 namespace ptbuild::client {
@@ -28,6 +30,8 @@ long long ParsedArgs::integer(const std::string& option, long long fallback) con
 namespace {
 
 void print_json(const json& j) { std::cout << j.dump(2) << "\n"; }
+int print_queued(Context& ctx, const json& result);
+json job_ref(const std::string& s);
 
 int cmd_matrix(Context& ctx, const ParsedArgs&) {
   json result = ctx.connect().call("matrix");
@@ -42,27 +46,40 @@ int cmd_queue(Context& ctx, const ParsedArgs& a) {
   if (a.positional.empty()) throw UsageError{"queue needs at least one TARGET"};
   json args{{"targets", a.positional}, {"priority", a.integer("--priority", 0)}, {"force", a.has("--force")}};
   if (auto reason = a.value("--reason")) args["reason"] = *reason;
-  json result = ctx.connect().call("queue", args);
-  if (ctx.json) {
-    print_json(result);
-    return kOk;
-  }
-  Table t({"ID", "VARIANT", "STATE", ""});
-  for (const json& j : result["jobs"])
-    t.add({"#" + std::to_string(j["id"].get<int64_t>()), j["variant"].get<std::string>(),
-           ctx.style.state(j["state"].get<std::string>()),
-           j["new"].get<bool>() ? "queued" : "already " + j["state"].get<std::string>()});
-  t.print(std::cout);
-  return kOk;
+  return print_queued(ctx, ctx.connect().call("queue", args));
 }
 
+bool has_active(const json& jobs) {
+  for (const json& j : jobs)
+    if (j.value("state", "") == "queued" || j.value("state", "") == "running") return true;
+  return false;
+}
+
+void print_status(Context& ctx, const json& result) {
+  const json& s = result["scheduler"];
+  if (s.is_object())
+    std::cout << "builds running: " << s.value("running", 0) << " of " << s.value("slots", 0)
+              << (s.value("paused", false) ? "   PAUSED" : "") << (s.value("draining", false) ? "   DRAINING" : "")
+              << "\n\n";
+  print_jobs_table(std::cout, result["jobs"], ctx.style);
+}
+
+// --watch redraws until nothing is queued or running any more.
 int cmd_status(Context& ctx, const ParsedArgs& a) {
-  json result = ctx.connect().call("status", {{"targets", a.positional}});
-  if (ctx.json)
-    print_json(result);
-  else
-    print_jobs_table(std::cout, result["jobs"], ctx.style);
-  return kOk;
+  json args{{"targets", a.positional}};
+  bool watch = a.has("--watch");
+  while (true) {
+    json result = ctx.connect().call("status", args);
+    if (ctx.json) {
+      print_json(result);
+    } else {
+      if (watch && ctx.style.color) std::cout << "\x1b[H\x1b[2J";
+      print_status(ctx, result);
+    }
+    if (!watch || !has_active(result["jobs"])) return kOk;
+    std::cout << std::flush;
+    ctx.connect().next(2000);  // nothing is pushed here: this only paces the redraws
+  }
 }
 
 int cmd_jobs(Context& ctx, const ParsedArgs& a) {
@@ -94,6 +111,126 @@ int cmd_show(Context& ctx, const ParsedArgs& a) {
   return kOk;
 }
 
+json job_refs(const std::vector<std::string>& args, const char* what) {
+  if (args.empty()) throw UsageError{std::string(what) + " needs at least one JOB (an id or a variant)"};
+  json refs = json::array();
+  for (const std::string& a : args) refs.push_back(job_ref(a));
+  return refs;
+}
+
+bool all_succeeded(const json& jobs) {
+  for (const json& j : jobs)
+    if (j.value("state", "") != "succeeded") return false;
+  return true;
+}
+
+int cmd_log(Context& ctx, const ParsedArgs& a) {
+  if (a.positional.size() != 1) throw UsageError{"log needs exactly one JOB (an id or a variant)"};
+  bool follow = a.has("-f") || a.has("--follow");
+  Connection& c = ctx.connect();
+  int64_t id = c.send("log", {{"job", job_ref(a.positional[0])}, {"tail", a.integer("--tail", 0)}, {"follow", follow}});
+  std::string collected;
+  while (auto line = c.next()) {
+    if (line->value("id", int64_t{-1}) != id) continue;
+    if (line->contains("event")) {
+      std::string text = (*line)["data"].value("text", "");
+      if (ctx.json) {
+        collected += text;
+      } else {
+        std::cout << text << std::flush;
+      }
+      continue;
+    }
+    if (!line->value("ok", false)) {
+      const json& err = (*line)["error"];
+      throw RemoteError{err.value("code", "error"), err.value("message", "")};
+    }
+    const json& job = (*line)["result"]["job"];
+    if (ctx.json) {
+      print_json({{"job", job}, {"log", collected}});
+    } else if (follow) {
+      std::cerr << "=== job #" << job.value("id", int64_t{0}) << " " << job.value("state", "") << "\n";
+    }
+    return !follow || job.value("state", "") == "succeeded" ? kOk : kWorkFailed;
+  }
+  throw Unreachable{"ptbuildd closed the connection while following the log"};
+}
+
+int cmd_wait(Context& ctx, const ParsedArgs& a) {
+  json refs = job_refs(a.positional, "wait");
+  int timeout_ms = -1;
+  if (auto t = a.value("--timeout")) {
+    auto d = ptbuild::parse_duration(*t);
+    if (!d) throw UsageError{"--timeout needs a duration such as 30s, 10m or 2h, got '" + *t + "'"};
+    timeout_ms = static_cast<int>(d->count());
+  }
+  Connection& c = ctx.connect();
+  int64_t id = c.send("wait", {{"jobs", refs}});
+  while (auto line = c.next(timeout_ms)) {
+    if (line->value("id", int64_t{-1}) != id || line->contains("event")) continue;
+    if (!line->value("ok", false)) {
+      const json& err = (*line)["error"];
+      throw RemoteError{err.value("code", "error"), err.value("message", "")};
+    }
+    const json& result = (*line)["result"];
+    if (ctx.json)
+      print_json(result);
+    else
+      print_jobs_table(std::cout, result["jobs"], ctx.style);
+    return all_succeeded(result["jobs"]) ? kOk : kWorkFailed;
+  }
+  if (c.timed_out()) {
+    if (ctx.json) print_json({{"error", {{"code", "timeout"}, {"message", "the jobs did not end in time"}}}});
+    std::cerr << "ptbuild: timed out after " << *a.value("--timeout") << " waiting for the jobs to end\n";
+    return kWorkFailed;
+  }
+  throw Unreachable{"ptbuildd closed the connection while waiting"};
+}
+
+int cmd_cancel(Context& ctx, const ParsedArgs& a) {
+  json result = ctx.connect().call("cancel", {{"jobs", job_refs(a.positional, "cancel")}});
+  if (ctx.json) {
+    print_json(result);
+    return kOk;
+  }
+  for (const json& j : result["jobs"])
+    std::cout << "#" << j["id"].get<int64_t>() << " " << j["variant"].get<std::string>() << ": "
+              << j["outcome"].get<std::string>() << "\n";
+  return kOk;
+}
+
+int print_queued(Context& ctx, const json& result) {
+  if (ctx.json) {
+    print_json(result);
+    return kOk;
+  }
+  Table t({"ID", "VARIANT", "STATE", ""});
+  for (const json& j : result["jobs"])
+    t.add({"#" + std::to_string(j["id"].get<int64_t>()), j["variant"].get<std::string>(),
+           ctx.style.state(j["state"].get<std::string>()),
+           j["new"].get<bool>() ? "queued" : "already " + j["state"].get<std::string>()});
+  t.print(std::cout);
+  return kOk;
+}
+
+int cmd_retry(Context& ctx, const ParsedArgs& a) {
+  return print_queued(ctx, ctx.connect().call("retry", {{"jobs", job_refs(a.positional, "retry")}}));
+}
+
+int simple_op(Context& ctx, const char* op, const char* done) {
+  json result = ctx.connect().call(op);
+  if (ctx.json)
+    print_json(result);
+  else
+    std::cout << done << "\n";
+  return kOk;
+}
+int cmd_pause(Context& ctx, const ParsedArgs&) { return simple_op(ctx, "pause", "paused: no new build starts until `ptbuild resume`"); }
+int cmd_resume(Context& ctx, const ParsedArgs&) { return simple_op(ctx, "resume", "resumed"); }
+int cmd_drain(Context& ctx, const ParsedArgs&) {
+  return simple_op(ctx, "drain", "draining: nothing new starts; ptbuildd exits when the running builds end");
+}
+
 }  // namespace
 
 const std::vector<Command>& commands() {
@@ -103,12 +240,24 @@ const std::vector<Command>& commands() {
         {"--reason", true, "TEXT: why, kept with the job"},
         {"--force", false, "queue a second build even if one is running"}},
        cmd_queue},
-      {"status", "[TARGET…]", "queued and running jobs, and the latest result of each variant", {}, cmd_status},
+      {"status", "[TARGET…]", "queued and running jobs, and the latest result of each variant",
+       {{"--watch", false, "redraw every 2 s until nothing is queued or running"}}, cmd_status},
       {"jobs", "", "the job history, newest first",
        {{"--state", true, "S: only jobs in state S"}, {"--limit", true, "N: at most N jobs (default 50)"}},
        cmd_jobs},
       {"show", "JOB", "one job in full (JOB is an id or a variant's latest job)", {}, cmd_show},
       {"matrix", "", "the variant matrix with the state of each variant's latest job", {}, cmd_matrix},
+      {"log", "JOB|VARIANT", "a build's log",
+       {{"--tail", true, "N: only the last N lines"}, {"-f", false, "follow a running build until it ends"},
+        {"--follow", false, "same as -f"}},
+       cmd_log},
+      {"wait", "JOB|VARIANT…", "wait until the jobs end; exit 1 if one did not succeed",
+       {{"--timeout", true, "D: give up after D (e.g. 30m), exit 1"}}, cmd_wait},
+      {"cancel", "JOB|VARIANT…", "cancel queued or running jobs (the build's whole process group)", {}, cmd_cancel},
+      {"retry", "JOB|VARIANT…", "queue a finished job's variant again", {}, cmd_retry},
+      {"pause", "", "start no new build until resume (running ones go on)", {}, cmd_pause},
+      {"resume", "", "start builds again after pause", {}, cmd_resume},
+      {"drain", "", "start nothing new; ptbuildd exits when the running builds end", {}, cmd_drain},
   };
   return all;
 }

@@ -1,10 +1,12 @@
 #include "client/connection.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <iostream>
 
@@ -65,21 +67,33 @@ nlohmann::json Connection::call(const std::string& op, const nlohmann::json& arg
   throw Unreachable{"ptbuildd at " + path_ + " closed the connection before answering"};
 }
 
-std::optional<nlohmann::json> Connection::next() {
-  while (auto line = read_line()) {
+std::optional<nlohmann::json> Connection::next(int timeout_ms) {
+  while (auto line = read_line(timeout_ms)) {
     auto j = nlohmann::json::parse(*line, nullptr, false);
     if (!j.is_discarded()) return j;
   }
   return std::nullopt;
 }
 
-std::optional<std::string> Connection::read_line() {
+std::optional<std::string> Connection::read_line(int timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  timed_out_ = false;
   while (true) {
     size_t nl = buffer_.find('\n');
     if (nl != std::string::npos) {
       std::string line = buffer_.substr(0, nl);
       buffer_.erase(0, nl + 1);
       return line;
+    }
+    if (timeout_ms >= 0) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      pollfd p{fd_, POLLIN, 0};
+      int ready = left.count() > 0 ? ::poll(&p, 1, static_cast<int>(left.count())) : 0;
+      if (ready < 0 && errno == EINTR) continue;
+      if (ready == 0) {
+        timed_out_ = true;
+        return std::nullopt;
+      }
     }
     char chunk[65536];
     ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);

@@ -31,13 +31,16 @@ class Connection {
   nlohmann::json call(const std::string& op, const nlohmann::json& args = nlohmann::json::object());
   // For ops that push events: sends the request and returns its id; read with next().
   int64_t send(const std::string& op, const nlohmann::json& args);
-  // The next line from the daemon, or nullopt when it closed the connection.
-  std::optional<nlohmann::json> next();
+  // The next line from the daemon, or nullopt when it closed the connection or the timeout
+  // (milliseconds, -1 = none) passed.
+  std::optional<nlohmann::json> next(int timeout_ms = -1);
+  bool timed_out() const { return timed_out_; }
 
   const nlohmann::json& server_hello() const { return hello_; }
 
  private:
-  std::optional<std::string> read_line();
+  std::optional<std::string> read_line(int timeout_ms);
+  bool timed_out_ = false;
   std::string path_;
   int fd_ = -1;
   int64_t next_id_ = 1;

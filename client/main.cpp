@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
       } else if (!command && !arg.starts_with("-")) {
         command = find_command(arg);
         if (!command) throw UsageError{"unknown command '" + arg + "'"};
-      } else if (command && arg.starts_with("--")) {
+      } else if (command && arg.starts_with("-") && arg.size() > 1) {
         const OptionSpec* spec = nullptr;
         for (const OptionSpec& o : command->options)
           if (o.name == arg) spec = &o;
@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
           args.values[arg] = value(arg);
         else
           args.flags.insert(arg);
-      } else if (command && !(arg.starts_with("-") && arg.size() > 1)) {
+      } else if (command) {
         args.positional.push_back(arg);
       } else {
         throw UsageError{"unknown option " + arg};

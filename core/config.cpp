@@ -178,6 +178,7 @@ ConfigResult parse_config(std::string_view text, const std::string& source,
       r.duration("max_silent", c.daemon.max_silent);
       r.duration("kill_grace", c.daemon.kill_grace);
       r.integer("retries", c.daemon.retries, 0, 100);
+      r.duration("retry_backoff", c.daemon.retry_backoff);
       r.one_of("order", c.daemon.order, {"longest-first", "fifo"});
       r.string("default_family", c.daemon.default_family);
       r.reject_unknown();
@@ -279,6 +280,7 @@ std::string render_config(const Config& c) {
                      {"max_silent", format_duration(c.daemon.max_silent)},
                      {"kill_grace", format_duration(c.daemon.kill_grace)},
                      {"retries", c.daemon.retries},
+                     {"retry_backoff", format_duration(c.daemon.retry_backoff)},
                      {"order", c.daemon.order},
                      {"default_family", c.daemon.default_family}};
   toml::table backend{{"kind", c.backend.kind},

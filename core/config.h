@@ -42,6 +42,7 @@ struct Config {
     Millis max_silent = std::chrono::hours(1);
     Millis kill_grace = std::chrono::seconds(30);
     int retries = 2;
+    Millis retry_backoff = std::chrono::minutes(1);  // first retry after this, then doubling
     std::string order = "longest-first";  // or "fifo"
     std::string default_family;           // decides ambiguous aliases across families
   } daemon;

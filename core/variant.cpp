@@ -124,6 +124,12 @@ VariantAxes parse_variant_name(std::string_view name) {
   return axes;
 }
 
+std::string axes_key(const VariantAxes& a) {
+  auto part = [](const std::optional<std::string>& v) { return v.value_or("-"); };
+  return part(a.python) + "|" + part(a.cuda) + "|" + part(a.gpu_arch) + "|" + part(a.isa) + "|" +
+         part(a.extra) + "|" + part(a.platform);
+}
+
 std::optional<std::string> VariantAxes::torch_arch_flag() const {
   if (!gpu_arch) return std::nullopt;
   return "sm_" + gpu_arch->substr(2);

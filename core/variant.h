@@ -31,6 +31,10 @@ struct VariantAxes {
 
 VariantAxes parse_variant_name(std::string_view name);
 
+// The axes without the family: the same key in the pytorch and the torchvision repo means "the
+// same build target", which is what a repo's `after` waits for.
+std::string axes_key(const VariantAxes& axes);
+
 // True for the instruction-set tokens seen in the field (avx, avx2, avx512*, armv8_2, armv9, ...).
 bool is_isa_token(std::string_view token);
 

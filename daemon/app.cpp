@@ -9,6 +9,9 @@
 
 #include "daemon/notify.h"
 #include "daemon/recipes.h"
+#include "daemon/runner/process_runner.h"
+#include "daemon/scheduler/scheduler.h"
+#include "daemon/scheduler/slots.h"
 #include "daemon/server/ops.h"
 #include "daemon/server/server.h"
 #include "daemon/store/store.h"
@@ -57,7 +60,13 @@ int run_daemon(const DaemonOptions& options, Config config) {
   rescan(*store, config);
 
   asio::io_context io;
-  Ops ops(OpsContext{*store, config, {}});
+  ProcessRunner runner(io);
+  LocalSlots slots(config.daemon.max_parallel);
+  Scheduler scheduler(io, *store, config, runner, slots);
+  scheduler.recover();
+
+  std::function<void()> exit_daemon;  // set below, once the server exists
+  Ops ops(OpsContext{*store, config, scheduler, [&] { exit_daemon(); }});
   Server server(io, [&ops](const protocol::Request& req, const Caller& caller,
                            const std::shared_ptr<Channel>& channel) {
     return ops.handle(req, caller, channel);
@@ -69,17 +78,19 @@ int run_daemon(const DaemonOptions& options, Config config) {
   spdlog::info("ptbuildd {} listening on {} (state in {}, backend {})", PTBUILD_VERSION,
                config.daemon.socket, config.daemon.state_dir, config.backend.kind);
 
-  asio::signal_set stop_signals(io, SIGTERM, SIGINT);
-  std::function<void()> wait_stop = [&] {
-    stop_signals.async_wait([&](const boost::system::error_code& ec, int signo) {
-      if (ec) return;
-      spdlog::info("signal {}: stopping", signo);
-      sd_notify("STOPPING=1");
-      server.stop();
-      io.stop();
-    });
+  exit_daemon = [&] {
+    sd_notify("STOPPING=1");
+    server.stop();
+    io.stop();
   };
-  wait_stop();
+  asio::signal_set stop_signals(io, SIGTERM, SIGINT);
+  stop_signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    spdlog::info("signal {}: stopping; running builds go back to the queue", signo);
+    sd_notify("STOPPING=1");
+    server.stop();
+    scheduler.shutdown([&] { io.stop(); });
+  });
 
   asio::signal_set reload_signal(io, SIGHUP);
   std::function<void()> wait_reload = [&] {
@@ -96,15 +107,18 @@ int run_daemon(const DaemonOptions& options, Config config) {
         next.daemon.state_dir = config.daemon.state_dir;
         config = std::move(next);
         server.set_admin_group(config.daemon.admin_group);
+        slots.set_capacity(config.daemon.max_parallel);
         spdlog::info("reloaded config from {}", config.source);
       }
       rescan(*store, config);
+      scheduler.poke();
       sd_notify("READY=1\nSTATUS=reloaded");
       wait_reload();
     });
   };
   wait_reload();
 
+  scheduler.poke();
   sd_notify("READY=1\nSTATUS=serving " + config.daemon.socket);
   io.run();
   ::close(lock.fd);

@@ -7,8 +7,10 @@
 
 #include "core/target.h"
 #include "core/text.h"
+#include "daemon/scheduler/scheduler.h"
 #include "daemon/server/server.h"
 #include "daemon/store/store.h"
+#include "daemon/log_reader.h"
 
 namespace ptbuild {
 
@@ -16,6 +18,12 @@ using nlohmann::json;
 namespace code = protocol::code;
 
 namespace {
+
+struct OpCall {
+  const protocol::Request& req;
+  const Caller& caller;
+  const std::shared_ptr<Channel>& channel;
+};
 
 std::string now() { return format_rfc3339(std::chrono::system_clock::now()); }
 
@@ -41,28 +49,51 @@ std::vector<std::string> resolve_or_throw(const OpsContext& ctx,
 json jobs_json(const std::vector<Job>& jobs) {
   json arr = json::array();
   for (const Job& j : jobs) arr.push_back(job_to_json(j));
-  return {{"jobs", arr}};
+  return json{{"jobs", arr}};
 }
 
-// A job named by id (a number) or by variant (its latest job).
-Job find_job(Store& store, const json& args, const char* key) {
-  auto it = args.find(key);
-  if (it == args.end()) throw protocol::ArgError{std::string("argument \"") + key + "\" is required"};
-  std::optional<Job> job;
-  if (it->is_number_integer()) {
-    job = store.job(it->get<int64_t>());
-    if (!job) throw OpError{code::kNotFound, "no job " + std::to_string(it->get<int64_t>())};
-  } else if (it->is_string()) {
-    job = store.latest_job(it->get<std::string>());
-    if (!job) throw OpError{code::kNotFound, "no job for variant '" + it->get<std::string>() + "'"};
-  } else {
-    throw protocol::ArgError{std::string("argument \"") + key +
-                             "\" must be a job id or a variant name"};
+// The job a variant stands for: its running build, else its queued one, else its latest job.
+std::optional<Job> job_of_variant(Store& store, const std::string& variant) {
+  std::optional<Job> job = store.active_job(variant, JobKind::build, JobState::running);
+  if (!job) job = store.active_job(variant, JobKind::build, JobState::queued);
+  if (!job) job = store.latest_job(variant);
+  return job;
+}
+
+// Jobs named by id (a number) or by target (a variant name, alias or glob: the job each of its
+// variants stands for).
+std::vector<Job> find_jobs(const OpsContext& ctx, const json& refs) {
+  if (!refs.is_array() || refs.empty())
+    throw protocol::ArgError{"argument \"jobs\" must be a non-empty array of job ids or variant names"};
+  std::vector<Job> out;
+  for (const json& ref : refs) {
+    if (ref.is_number_integer()) {
+      std::optional<Job> job = ctx.store.job(ref.get<int64_t>());
+      if (!job) throw OpError{code::kNotFound, "no job " + std::to_string(ref.get<int64_t>())};
+      out.push_back(std::move(*job));
+    } else if (ref.is_string()) {
+      size_t before = out.size();
+      for (const std::string& variant : resolve_or_throw(ctx, {ref.get<std::string>()}))
+        if (std::optional<Job> job = job_of_variant(ctx.store, variant)) out.push_back(std::move(*job));
+      if (out.size() == before) throw OpError{code::kNotFound, "no job for '" + ref.get<std::string>() + "'"};
+    } else {
+      throw protocol::ArgError{"a job must be named by its id or by a variant"};
+    }
   }
-  return *job;
+  return out;
 }
 
-json op_matrix(OpsContext& ctx, const json&) {
+// Exactly one job, for show and log.
+Job find_job(const OpsContext& ctx, const json& args) {
+  if (!args.contains("job")) throw protocol::ArgError{"argument \"job\" is required"};
+  std::vector<Job> jobs = find_jobs(ctx, json::array({args["job"]}));
+  if (jobs.size() > 1)
+    throw OpError{code::kAmbiguousTarget, "'" + args["job"].get<std::string>() + "' names " +
+                                              std::to_string(jobs.size()) + " jobs: name one"};
+  return jobs.front();
+}
+
+std::optional<json> op_matrix(OpsContext& ctx, const OpCall&) {
   std::map<std::string, std::pair<int64_t, std::string>> last;
   for (const Job& j : ctx.store.latest_jobs())
     last[j.variant] = {j.id, std::string(to_string(j.state))};
@@ -83,27 +114,18 @@ json op_matrix(OpsContext& ctx, const json&) {
                         {"last_job", it == last.end() ? json(nullptr) : json(it->second.first)},
                         {"last_state", it == last.end() ? json(nullptr) : json(it->second.second)}});
   }
-  return {{"variants", variants}};
+  return json{{"variants", variants}};
 }
 
-json op_queue(OpsContext& ctx, const json& args) {
-  std::vector<std::string> targets = protocol::arg_strings(args, "targets");
-  if (targets.empty()) throw protocol::ArgError{"argument \"targets\" must name at least one target"};
-  NewJob proto;
-  proto.priority = static_cast<int>(protocol::arg_int(args, "priority", 0));
-  proto.reason = protocol::arg_string(args, "reason", "queued by hand");
-  proto.force = protocol::arg_bool(args, "force");
-  std::vector<std::string> names = resolve_or_throw(ctx, targets);
-
-  // Dedupe (SPEC §6): a queued job is returned as it is; a running one gets a second job only
-  // with force. All of it in one transaction, so a request queues all of its variants or none.
+// Queues build jobs with the dedupe of SPEC §6: a queued job is returned as it is; a running one
+// gets a second job only with force. One transaction: all of the variants or none.
+json enqueue(OpsContext& ctx, const std::vector<std::string>& names, const NewJob& proto) {
   json out = json::array();
   auto tx = ctx.store.begin();
   std::string at = now();
   for (const std::string& name : names) {
-    std::optional<Job> existing = ctx.store.active_job(name, JobKind::build, JobState::queued);
-    if (!existing && !proto.force)
-      existing = ctx.store.active_job(name, JobKind::build, JobState::running);
+    std::optional<Job> existing = ctx.store.active_job(name, proto.kind, JobState::queued);
+    if (!existing && !proto.force) existing = ctx.store.active_job(name, proto.kind, JobState::running);
     bool fresh = !existing;
     Job job = existing ? *existing : [&] {
       NewJob nj = proto;
@@ -113,11 +135,50 @@ json op_queue(OpsContext& ctx, const json& args) {
     out.push_back({{"id", job.id}, {"variant", job.variant}, {"state", to_string(job.state)}, {"new", fresh}});
   }
   tx.commit();
-  if (ctx.jobs_changed) ctx.jobs_changed();
-  return {{"jobs", out}};
+  ctx.scheduler.poke();
+  return json{{"jobs", out}};
 }
 
-json op_status(OpsContext& ctx, const json& args) {
+std::optional<json> op_queue(OpsContext& ctx, const OpCall& call) {
+  const json& args = call.req.args;
+  std::vector<std::string> targets = protocol::arg_strings(args, "targets");
+  if (targets.empty()) throw protocol::ArgError{"argument \"targets\" must name at least one target"};
+  NewJob proto;
+  proto.priority = static_cast<int>(protocol::arg_int(args, "priority", 0));
+  proto.reason = protocol::arg_string(args, "reason", "queued by hand");
+  proto.force = protocol::arg_bool(args, "force");
+  return enqueue(ctx, resolve_or_throw(ctx, targets), proto);
+}
+
+std::optional<json> op_cancel(OpsContext& ctx, const OpCall& call) {
+  json out = json::array();
+  for (const Job& j : find_jobs(ctx, call.req.args.value("jobs", json()))) {
+    auto result = ctx.scheduler.cancel(j.id, "uid " + std::to_string(call.caller.uid));
+    const char* what = result == Scheduler::CancelOutcome::cancelled  ? "cancelled"
+                       : result == Scheduler::CancelOutcome::stopping ? "stopping"
+                                                                      : "already finished";
+    out.push_back({{"id", j.id}, {"variant", j.variant}, {"outcome", what}});
+  }
+  return json{{"jobs", out}};
+}
+
+std::optional<json> op_retry(OpsContext& ctx, const OpCall& call) {
+  const json& args = call.req.args;
+  std::vector<std::string> names;
+  NewJob proto;
+  for (const Job& j : find_jobs(ctx, args.value("jobs", json()))) {
+    if (!is_finished(j.state))
+      throw OpError{code::kConflict, "job #" + std::to_string(j.id) + " is " + std::string(to_string(j.state)) +
+                                         ": only a finished job can be retried"};
+    names.push_back(j.variant);
+    proto.priority = std::max(proto.priority, j.priority);
+    proto.reason = "retry of #" + std::to_string(j.id);
+  }
+  return enqueue(ctx, names, proto);
+}
+
+std::optional<json> op_status(OpsContext& ctx, const OpCall& call) {
+  const json& args = call.req.args;
   std::vector<std::string> targets = protocol::arg_strings(args, "targets");
   std::vector<std::string> names;
   if (!targets.empty()) names = resolve_or_throw(ctx, targets);
@@ -129,10 +190,14 @@ json op_status(OpsContext& ctx, const json& args) {
     for (Job& j : ctx.store.jobs_in_state(s))
       if (asked(j)) out.push_back(std::move(j));
   for (Job& j : ctx.store.latest_finished(names)) out.push_back(std::move(j));
-  return jobs_json(out);
+  json result = jobs_json(out);
+  Scheduler::Summary s = ctx.scheduler.summary();
+  result["scheduler"] = {{"paused", s.paused}, {"draining", s.draining}, {"running", s.running}, {"slots", s.slots}};
+  return result;
 }
 
-json op_jobs(OpsContext& ctx, const json& args) {
+std::optional<json> op_jobs(OpsContext& ctx, const OpCall& call) {
+  const json& args = call.req.args;
   std::optional<JobState> state;
   if (std::string s = protocol::arg_string(args, "state"); !s.empty()) {
     state = parse_job_state(s);
@@ -145,17 +210,101 @@ json op_jobs(OpsContext& ctx, const json& args) {
   return jobs_json(ctx.store.recent_jobs(state, static_cast<int>(limit)));
 }
 
-json op_show(OpsContext& ctx, const json& args) { return job_to_json(find_job(ctx.store, args, "job")); }
+std::optional<json> op_show(OpsContext& ctx, const OpCall& call) {
+  return job_to_json(find_job(ctx, call.req.args));
+}
+
+std::optional<json> op_pause(OpsContext& ctx, const OpCall&) {
+  ctx.scheduler.pause();
+  return json{{"paused", true}};
+}
+
+std::optional<json> op_resume(OpsContext& ctx, const OpCall&) {
+  ctx.scheduler.resume();
+  return json{{"paused", false}};
+}
+
+std::optional<json> op_drain(OpsContext& ctx, const OpCall&) {
+  ctx.scheduler.drain(ctx.exit_daemon);
+  return json{{"draining", true}, {"running", ctx.scheduler.summary().running}};
+}
+
+// log JOB [--tail N] [-f]: the log as "log" events, then the job. With follow, a running (or
+// queued) build's output is pushed as it comes, and the reply comes when the job ends.
+std::optional<json> op_log(OpsContext& ctx, const OpCall& call) {
+  const protocol::Request& req = call.req;
+  const std::shared_ptr<Channel>& channel = call.channel;
+  Job job = find_job(ctx, req.args);
+  int64_t tail = protocol::arg_int(req.args, "tail", 0);
+  bool follow = protocol::arg_bool(req.args, "follow");
+  int64_t rid = req.id;
+  auto push = [channel, rid](std::string_view text) {
+    if (!channel->is_open()) return false;
+    channel->send(protocol::event(rid, "log", {{"text", text}}));
+    return true;
+  };
+  for (const std::string& chunk : read_log(job.log_path, tail)) push(chunk);
+  if (!follow || is_finished(job.state)) return json{{"job", job_to_json(job)}};
+
+  Scheduler& scheduler = ctx.scheduler;
+  auto attach = [&scheduler, push](int64_t id) {
+    scheduler.listen_output(id, [push](std::string_view chunk) { return push(chunk); });
+  };
+  if (scheduler.is_running(job.id)) attach(job.id);
+  scheduler.listen_jobs([&scheduler, channel, rid, push, attach, id = job.id](const Job& j) {
+    if (!channel->is_open()) return false;
+    if (j.id != id) return true;
+    if (j.state == JobState::running) {
+      for (const std::string& chunk : read_log(j.log_path, 0)) push(chunk);
+      attach(id);
+      return true;
+    }
+    if (!is_finished(j.state)) return true;
+    channel->send(protocol::ok_reply(rid, {{"job", job_to_json(j)}}));
+    return false;
+  });
+  return std::nullopt;
+}
+
+// wait JOB…: the reply comes once every named job has ended.
+std::optional<json> op_wait(OpsContext& ctx, const OpCall& call) {
+  const protocol::Request& req = call.req;
+  const std::shared_ptr<Channel>& channel = call.channel;
+  std::vector<int64_t> ids;
+  for (const Job& j : find_jobs(ctx, req.args.value("jobs", json()))) ids.push_back(j.id);
+  Store& store = ctx.store;
+  auto all_done = [&store, ids]() -> std::optional<json> {
+    std::vector<Job> jobs;
+    for (int64_t id : ids) {
+      std::optional<Job> j = store.job(id);
+      if (!j || !is_finished(j->state)) return std::nullopt;
+      jobs.push_back(*j);
+    }
+    return jobs_json(jobs);
+  };
+  if (auto done = all_done()) return done;
+  int64_t rid = req.id;
+  ctx.scheduler.listen_jobs([channel, rid, all_done](const Job&) {
+    if (!channel->is_open()) return false;
+    auto done = all_done();
+    if (!done) return true;
+    channel->send(protocol::ok_reply(rid, std::move(*done)));
+    return false;
+  });
+  return std::nullopt;
+}
 
 struct OpEntry {
-  bool changes_things;
-  json (*run)(OpsContext&, const json&);
+  bool changes_things;  // only root, the daemon's user and admin_group may call it
+  std::optional<json> (*run)(OpsContext&, const OpCall&);
 };
 
 const std::map<std::string, OpEntry>& op_table() {
   static const std::map<std::string, OpEntry> table{
-      {"matrix", {false, op_matrix}}, {"queue", {true, op_queue}}, {"status", {false, op_status}},
-      {"jobs", {false, op_jobs}},     {"show", {false, op_show}},
+      {"matrix", {false, op_matrix}}, {"status", {false, op_status}}, {"jobs", {false, op_jobs}},
+      {"show", {false, op_show}},     {"log", {false, op_log}},       {"wait", {false, op_wait}},
+      {"queue", {true, op_queue}},    {"cancel", {true, op_cancel}},  {"retry", {true, op_retry}},
+      {"pause", {true, op_pause}},    {"resume", {true, op_resume}},  {"drain", {true, op_drain}},
   };
   return table;
 }
@@ -163,15 +312,15 @@ const std::map<std::string, OpEntry>& op_table() {
 }  // namespace
 
 std::optional<json> Ops::handle(const protocol::Request& req, const Caller& caller,
-                                const std::shared_ptr<Channel>&) {
+                                const std::shared_ptr<Channel>& channel) {
   auto it = op_table().find(req.op);
   if (it == op_table().end()) throw OpError{code::kUnknownOp, "unknown op '" + req.op + "'"};
   if (it->second.changes_things && !caller.may_change)
     throw OpError{code::kPermissionDenied,
                   "'" + req.op + "' changes things: only root, the daemon's user and members of group '" +
-                      ctx_.config.daemon.admin_group + "' may do it (uid " +
-                      std::to_string(caller.uid) + " may only read)"};
-  return it->second.run(ctx_, req.args);
+                      ctx_.config.daemon.admin_group + "' may do it (uid " + std::to_string(caller.uid) +
+                      " may only read)"};
+  return it->second.run(ctx_, OpCall{req, caller, channel});
 }
 
 }  // namespace ptbuild

@@ -14,12 +14,14 @@
 namespace ptbuild {
 
 class Store;
+class Scheduler;
 
 // What the ops act on. The config is the daemon's current one (it changes on SIGHUP).
 struct OpsContext {
   Store& store;
   const Config& config;
-  std::function<void()> jobs_changed;  // wakes the scheduler after queue/cancel/...
+  Scheduler& scheduler;
+  std::function<void()> exit_daemon;  // for drain, once the running builds have ended
 };
 
 class Ops {

@@ -66,6 +66,7 @@ class Statement {
   bool is_null(int col) const;
   int64_t int64(int col) const;
   int integer(int col) const { return static_cast<int>(int64(col)); }
+  double real(int col) const;
   std::string text(int col) const;
   std::optional<std::string> optional_text(int col) const;
   std::optional<int64_t> optional_int64(int col) const;

@@ -1,5 +1,6 @@
 #include "daemon/store/store.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <utility>
@@ -212,6 +213,41 @@ void Store::set_progress(int64_t job_id, int64_t done, int64_t total) {
   auto st = db_->prepare("UPDATE jobs SET progress_done = ?2, progress_total = ?3 WHERE id = ?1");
   st.bind(1, job_id).bind(2, done).bind(3, total);
   st.run();
+}
+
+void Store::set_build_process(int64_t job_id, int pgid, const std::string& identity) {
+  auto st = db_->prepare("UPDATE jobs SET pgid = ?2, process_identity = ?3 WHERE id = ?1");
+  st.bind(1, job_id).bind(2, pgid).bind(3, identity);
+  st.run();
+}
+
+std::vector<Store::BuildProcessRecord> Store::running_build_processes() {
+  auto st = db_->prepare(
+      "SELECT id, pgid, process_identity FROM jobs WHERE state = 'running' AND pgid IS NOT NULL");
+  std::vector<BuildProcessRecord> out;
+  while (st.step()) out.push_back({st.int64(0), st.integer(1), st.text(2)});
+  return out;
+}
+
+std::map<std::string, double> Store::typical_durations() {
+  auto st = db_->prepare(R"(
+    SELECT v.name, (julianday(j.finished_at) - julianday(j.started_at)) * 86400.0
+    FROM jobs j JOIN variants v ON v.id = j.variant_id
+    WHERE j.kind = 'build' AND j.state = 'succeeded' AND j.started_at IS NOT NULL
+      AND j.finished_at IS NOT NULL
+    ORDER BY v.name, j.id DESC)");
+  std::map<std::string, std::vector<double>> recent;
+  while (st.step()) {
+    auto& list = recent[st.text(0)];
+    if (list.size() < 5) list.push_back(st.real(1));
+  }
+  std::map<std::string, double> out;
+  for (auto& [name, list] : recent) {
+    std::sort(list.begin(), list.end());
+    size_t n = list.size();
+    out[name] = n % 2 ? list[n / 2] : (list[n / 2 - 1] + list[n / 2]) / 2;
+  }
+  return out;
 }
 
 std::vector<Job> Store::query_jobs(const std::string& where_and_order,

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -92,6 +93,16 @@ class Store {
   bool transition(sql::Transaction& tx, int64_t job_id, JobState from, JobState to,
                   const JobChange& change, const std::string& now, const std::string& detail);
   void set_progress(int64_t job_id, int64_t done, int64_t total);
+  // The process group of a job's running build (and its leader's identity), for crash recovery.
+  void set_build_process(int64_t job_id, int pgid, const std::string& identity);
+  struct BuildProcessRecord {
+    int64_t job_id;
+    int pgid;
+    std::string identity;
+  };
+  std::vector<BuildProcessRecord> running_build_processes();
+  // Median duration in seconds of each variant's recent successful builds (the last 5).
+  std::map<std::string, double> typical_durations();
 
   std::optional<Job> job(int64_t id);
   std::optional<Job> latest_job(const std::string& variant);

@@ -1,0 +1,176 @@
+#include "core/diagnosis.h"
+
+#include <array>
+
+namespace ptbuild {
+namespace {
+
+constexpr size_t kContextBefore = 3;
+constexpr int kContextAfter = 4;
+constexpr size_t kTailLines = 15;
+constexpr size_t kMaxLineInExcerpt = 400;
+
+bool contains(std::string_view haystack, std::string_view needle) {
+  return haystack.find(needle) != std::string_view::npos;
+}
+
+// "USE_CUDA              : OFF" as PyTorch's CMake summary prints it.
+bool use_cuda_off(std::string_view line) {
+  size_t at = line.find("USE_CUDA");
+  if (at == line.npos) return false;
+  std::string_view rest = line.substr(at + 8);
+  size_t i = 0;
+  while (i < rest.size() && rest[i] == ' ') ++i;
+  if (i >= rest.size() || rest[i] != ':') return false;
+  ++i;
+  while (i < rest.size() && rest[i] == ' ') ++i;
+  return rest.substr(i).starts_with("OFF") || rest.substr(i).starts_with("0");
+}
+
+std::string clip(std::string_view s) {
+  std::string out(s.substr(0, kMaxLineInExcerpt));
+  if (s.size() > kMaxLineInExcerpt) out += "…";
+  return out;
+}
+
+// The part of a line after Nix's "name> " prefix, trimmed.
+std::string_view message_of(std::string_view line) {
+  size_t prefix = line.find("> ");
+  if (prefix != line.npos && prefix < 80 && line.substr(0, prefix).find(' ') == line.npos)
+    line.remove_prefix(prefix + 2);
+  while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+  return line;
+}
+
+}  // namespace
+
+std::string strip_ansi(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '\x1b') {
+      if (s[i] != '\r') out += s[i];
+      continue;
+    }
+    if (i + 1 < s.size() && s[i + 1] == '[') {  // CSI: ESC [ params final-byte
+      i += 2;
+      while (i < s.size() && !(s[i] >= 0x40 && s[i] <= 0x7e)) ++i;
+    } else if (i + 1 < s.size() && s[i + 1] == ']') {  // OSC: ESC ] ... BEL or ESC backslash
+      i += 2;
+      while (i < s.size() && s[i] != '\a' && !(s[i] == '\x1b' && i + 1 < s.size() && s[i + 1] == '\\')) ++i;
+      if (i < s.size() && s[i] == '\x1b') ++i;
+    } else {
+      ++i;  // a two-byte escape
+    }
+  }
+  return out;
+}
+
+std::optional<LogScanner::Hit> LogScanner::match(const std::string& line) const {
+  namespace fc = failure_class;
+  std::string_view msg = message_of(line);
+  auto hit = [&](const char* cls, std::string message, std::string hint) {
+    return Hit{cls, clip(message), std::move(hint), {}, kContextAfter};
+  };
+  if (contains(line, "hash mismatch in fixed-output derivation") ||
+      contains(line, "hash mismatch in file downloaded from"))
+    return hit(fc::kHashMismatch, std::string(msg),
+               "the recipe pins a hash that does not match the source; ptbuild repairs hashes "
+               "it finds in the build repo");
+  if (axes_.is_gpu() && (contains(line, "Could NOT find CUDA") || contains(line, "CUDA cannot be found") ||
+                         use_cuda_off(line)))
+    return hit(fc::kCudaNotFound,
+               "CUDA is off in a GPU variant (" + std::string(msg) + ")",
+               "enable CUDA at the derivation level: torch.override { cudaSupport = true; "
+               "gpuTargets = [ \"" + axes_.torch_arch_flag().value_or("sm_XX").substr(3) +
+                   "\" ]; } — .overrideAttrs alone builds CPU-only");
+  if (contains(line, "Unknown CUDA Architecture Name"))
+    return hit(fc::kUnknownCudaArch, std::string(msg),
+               "gpuTargets takes values such as \"9.0\"; an older PyTorch needs the architecture "
+               "added to cmake/Modules_CUDA_fix/upstream/FindCUDA/select_compute_arch.cmake");
+  if (contains(line, "Unsupported gpu architecture 'compute_"))
+    return hit(fc::kUnsupportedGpuArch, std::string(msg),
+               "the CUDA toolkit is too old for this architecture: use a newer cudaPackages");
+  if (contains(line, "Killed signal terminated program") || contains(line, "died due to signal 9") ||
+      contains(line, "virtual memory exhausted") || contains(line, "std::bad_alloc") ||
+      contains(line, "Cannot allocate memory"))
+    return hit(fc::kOutOfMemory, std::string(msg),
+               "the compiler ran out of memory: lower max_parallel or the build's cores "
+               "(backend.args), or add memory/swap");
+  if (contains(line, "No space left on device"))
+    return hit(fc::kDiskFull, std::string(msg),
+               "free disk space (nix-collect-garbage, old results) — a PyTorch build needs ~20 GB");
+  if (contains(line, "error: attribute '") && contains(line, "' missing")) {
+    std::string hint = "check the attribute path against the nixpkgs the recipe pins";
+    if (contains(line, "attribute 'pytorch' missing"))
+      hint = "the attribute is python3Packages.torch, not python3Packages.pytorch";
+    return hit(fc::kEvalError, std::string(msg), hint);
+  }
+  if (contains(line, "error: undefined variable") || contains(line, "error: syntax error") ||
+      contains(line, "error: infinite recursion") || contains(line, "error: cannot coerce") ||
+      contains(line, "error: value is ") || contains(line, "does not appear to be tracked by git") ||
+      contains(line, "error: getting status of") || contains(line, "error: opening file"))
+    return hit(fc::kEvalError, std::string(msg),
+               contains(line, "tracked by git") ? "git add the recipe: flox builds only tracked files"
+                                                : "the recipe does not evaluate: fix the Nix expression");
+  static constexpr std::array<std::string_view, 10> kNetwork{
+      "unable to download",          "Could not resolve host", "Temporary failure in name resolution",
+      "Connection timed out",        "Connection refused",     "error: cannot download",
+      "Couldn't resolve host name",  "SSL connect error",      "Network is unreachable",
+      "unable to access 'http"};
+  for (std::string_view sig : kNetwork)
+    if (contains(line, sig))
+      return hit(fc::kNetwork, std::string(msg), "a download failed; ptbuild retries it automatically");
+  return std::nullopt;
+}
+
+void LogScanner::feed(std::string_view raw) {
+  std::string line = strip_ansi(raw);
+  if (first_ && first_->lines_after > 0) {
+    first_->excerpt.push_back(clip(line));
+    --first_->lines_after;
+  }
+  if (!first_) {
+    if (auto h = match(line)) {
+      h->excerpt.assign(recent_.end() - static_cast<long>(std::min(recent_.size(), kContextBefore)), recent_.end());
+      h->excerpt.push_back(clip(line));
+      first_ = std::move(h);
+    }
+  }
+  // The first error line names the cause ("error: builder for … failed", a compiler's
+  // "file.cpp:12:3: error: …"); Nix's "N dependencies … failed" lines only repeat it.
+  if (first_error_line_.empty() && (line.starts_with("error:") || contains(line, ": error:") ||
+                                    contains(line, "> error:")) &&
+      !contains(line, "dependencies of derivation"))
+    first_error_line_ = std::string(message_of(line));
+  recent_.push_back(clip(line));
+  if (recent_.size() > kTailLines) recent_.pop_front();
+}
+
+namespace {
+std::string join_lines(const std::deque<std::string>& lines) {
+  std::string out;
+  for (const auto& l : lines) out += (out.empty() ? "" : "\n") + l;
+  return out;
+}
+}  // namespace
+
+std::string LogScanner::tail() const { return join_lines(recent_); }
+
+std::optional<Failure> LogScanner::diagnose(int exit_code) const {
+  if (first_) {
+    // A success is only a failure when CUDA turned out to be off in a GPU variant.
+    if (exit_code == 0 && first_->failure_class != failure_class::kCudaNotFound) return std::nullopt;
+    return Failure{first_->failure_class, first_->message, first_->hint, join_lines(first_->excerpt)};
+  }
+  if (exit_code == 0) return std::nullopt;
+  if (exit_code == 137)
+    return Failure{failure_class::kOutOfMemory, "the build was killed (exit 137, SIGKILL: likely the OOM killer)",
+                   "lower max_parallel or the build's cores, or add memory", join_lines(recent_)};
+  std::string message = !first_error_line_.empty() ? first_error_line_
+                                                  : "the build failed with exit code " + std::to_string(exit_code);
+  return Failure{failure_class::kBuilderFailed, clip(message), "read the excerpt and the full log (ptbuild log JOB)",
+                 join_lines(recent_)};
+}
+
+}  // namespace ptbuild

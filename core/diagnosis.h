@@ -1,0 +1,67 @@
+// Why a build failed (SPEC §8), read from its log as it streams by.
+//
+// The first real cause wins: a log fails once, then cascades ("error: 1 dependencies of
+// derivation … failed to build", "ninja: build stopped"), and those later lines say nothing new.
+// Signatures are matched on lines with ANSI colour codes stripped.
+#pragma once
+
+#include <deque>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/job.h"
+#include "core/variant.h"
+
+namespace ptbuild {
+
+namespace failure_class {
+inline constexpr const char* kHashMismatch = "hash_mismatch";
+inline constexpr const char* kCudaNotFound = "cuda_not_found";
+inline constexpr const char* kUnknownCudaArch = "unknown_cuda_arch";
+inline constexpr const char* kUnsupportedGpuArch = "unsupported_gpu_arch";
+inline constexpr const char* kOutOfMemory = "out_of_memory";
+inline constexpr const char* kDiskFull = "disk_full";
+inline constexpr const char* kEvalError = "eval_error";
+inline constexpr const char* kNetwork = "network";
+inline constexpr const char* kTimeout = "timeout";
+inline constexpr const char* kCancelled = "cancelled";
+inline constexpr const char* kVerifyFailed = "verify_failed";
+inline constexpr const char* kBuilderFailed = "builder_failed";
+}  // namespace failure_class
+
+std::string strip_ansi(std::string_view s);
+
+class LogScanner {
+ public:
+  explicit LogScanner(VariantAxes axes) : axes_(std::move(axes)) {}
+
+  void feed(std::string_view line);  // one line, without its newline
+
+  // The failure of a build that exited with `exit_code` (0 too: CUDA silently off in a GPU
+  // variant fails a build that "succeeded"). nullopt: a successful build with nothing wrong.
+  std::optional<Failure> diagnose(int exit_code) const;
+
+  // The last lines seen, for the excerpt of a failure found elsewhere (timeout, cancel).
+  std::string tail() const;
+
+  // True once a line showed CUDA switched off in a GPU variant.
+  bool cuda_off() const { return first_ && first_->failure_class == failure_class::kCudaNotFound; }
+
+ private:
+  struct Hit {
+    std::string failure_class;
+    std::string message;
+    std::string hint;
+    std::deque<std::string> excerpt;
+    int lines_after = 0;  // still to add to the excerpt
+  };
+  std::optional<Hit> match(const std::string& line) const;
+
+  VariantAxes axes_;
+  std::optional<Hit> first_;
+  std::deque<std::string> recent_;  // the last lines, for context and for builder_failed
+  std::string first_error_line_;
+};
+
+}  // namespace ptbuild

@@ -1,0 +1,55 @@
+#include "core/progress.h"
+
+#include <cctype>
+
+namespace ptbuild {
+namespace {
+
+bool read_number(std::string_view s, size_t& i, int64_t& out) {
+  size_t start = i;
+  out = 0;
+  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])) && i - start < 12)
+    out = out * 10 + (s[i++] - '0');
+  return i > start;
+}
+
+// The first "[N/M]" in the line, ninja's status prefix (after Nix's "name> " prefix, if any).
+std::optional<Progress> ninja_counts(std::string_view line) {
+  for (size_t at = line.find('['); at != line.npos; at = line.find('[', at + 1)) {
+    size_t i = at + 1;
+    int64_t done, total;
+    if (!read_number(line, i, done) || i >= line.size() || line[i] != '/') continue;
+    ++i;
+    if (!read_number(line, i, total) || i >= line.size() || line[i] != ']') continue;
+    if (total > 0 && done <= total) return Progress{done, total};
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<Progress> ProgressTracker::feed(std::string_view line) {
+  std::optional<Progress> before = current();
+  if (auto n = ninja_counts(line)) {
+    ninja_ = n;
+  } else if (line.starts_with("these ") && line.find(" derivations will be built") != line.npos) {
+    size_t i = 6;
+    int64_t n = 0;
+    if (read_number(line, i, n)) drv_total_ = n;
+  } else if (line.starts_with("this derivation will be built")) {
+    drv_total_ = 1;
+  } else if (line.starts_with("building '/nix/store/") && drv_total_ > 0) {
+    if (drv_started_ < drv_total_) ++drv_started_;
+  }
+  std::optional<Progress> after = current();
+  return after != before ? after : std::nullopt;
+}
+
+std::optional<Progress> ProgressTracker::current() const {
+  if (ninja_) return ninja_;
+  // A derivation counts as done once the next one starts building.
+  if (drv_total_ > 0) return Progress{drv_started_ > 0 ? drv_started_ - 1 : 0, drv_total_};
+  return std::nullopt;
+}
+
+}  // namespace ptbuild

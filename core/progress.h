@@ -1,0 +1,29 @@
+// Build progress from log lines (SPEC §8): ninja's "[123/4567]" and Nix's derivation counts.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace ptbuild {
+
+struct Progress {
+  int64_t done = 0;
+  int64_t total = 0;
+  bool operator==(const Progress&) const = default;
+};
+
+// Fed every line of a build's output; tells the progress whenever it changes. Ninja's counts,
+// once seen, win over Nix's derivation counts: they are what moves during a 2-hour build.
+class ProgressTracker {
+ public:
+  std::optional<Progress> feed(std::string_view line);
+  std::optional<Progress> current() const;
+
+ private:
+  std::optional<Progress> ninja_;
+  int64_t drv_total_ = 0;
+  int64_t drv_started_ = 0;
+};
+
+}  // namespace ptbuild

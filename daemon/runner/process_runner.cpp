@@ -1,0 +1,222 @@
+#include "daemon/runner/process_runner.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "daemon/runner/process_tree.h"
+
+extern char** environ;
+
+namespace ptbuild {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// After the leader exits, output still held open by an escaped process is read for this long.
+constexpr auto kDrainAfterExit = std::chrono::seconds(5);
+
+int decode(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 255;
+}
+
+std::vector<std::string> environment_with(const std::map<std::string, std::string>& extra) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string kv = *e;
+    if (!extra.count(kv.substr(0, kv.find('=')))) env.push_back(std::move(kv));
+  }
+  for (const auto& [k, v] : extra) env.push_back(k + "=" + v);
+  return env;
+}
+
+std::vector<char*> pointers(std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  for (auto& s : strings) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+class ProcessBuild : public BuildProcess, public std::enable_shared_from_this<ProcessBuild> {
+ public:
+  ProcessBuild(asio::io_context& io, pid_t pid, int out_fd, int pid_fd, BuildCallbacks cb)
+      : pid_(pid),
+        identity_(process_identity(pid).value_or("")),
+        output_(io, out_fd),
+        exit_watch_(io, pid_fd),
+        drain_timer_(io),
+        callbacks_(std::move(cb)) {}
+
+  void begin() {
+    read_output();
+    watch_exit();
+  }
+
+  void terminate() override {
+    if (!exited_) ::kill(-pid_, SIGTERM);
+  }
+
+  void kill() override {
+    // Processes that left the group (Nix puts its builder in a session of its own) are still
+    // our descendants; take them first, while the tree is intact.
+    for (pid_t p : descendants(pid_)) ::kill(p, SIGKILL);
+    ::kill(-pid_, SIGKILL);
+  }
+
+  int process_group() const override { return pid_; }
+  std::string identity() const override { return identity_; }
+
+ private:
+  void read_output() {
+    output_.async_read_some(asio::buffer(buffer_), [self = shared_from_this()](
+                                                       const boost::system::error_code& ec, size_t n) {
+      if (n > 0 && self->callbacks_.on_output)
+        self->callbacks_.on_output(std::string_view(self->buffer_.data(), n));
+      if (ec) {
+        self->output_done_ = true;
+        self->maybe_finish();
+        return;
+      }
+      self->read_output();
+    });
+  }
+
+  void watch_exit() {
+    exit_watch_.async_wait(asio::posix::stream_descriptor::wait_read,
+                           [self = shared_from_this()](const boost::system::error_code& ec) {
+                             if (ec == asio::error::operation_aborted) return;
+                             self->reap();
+                           });
+  }
+
+  void reap() {
+    int status = 0;
+    pid_t r;
+    do {
+      r = ::waitpid(pid_, &status, 0);
+    } while (r < 0 && errno == EINTR);
+    exited_ = true;
+    status_.exit_code = r == pid_ ? decode(status) : 255;
+    // Nothing of a finished build may stay behind: stragglers of its group go too.
+    ::kill(-pid_, SIGKILL);
+    drain_timer_.expires_after(kDrainAfterExit);
+    drain_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (ec) return;
+      boost::system::error_code ignored;
+      self->output_.close(ignored);  // an escaped process still holds the pipe: stop reading
+    });
+    maybe_finish();
+  }
+
+  void maybe_finish() {
+    if (!exited_ || !output_done_ || finished_) return;
+    finished_ = true;
+    drain_timer_.cancel();
+    boost::system::error_code ignored;
+    output_.close(ignored);
+    exit_watch_.close(ignored);
+    if (callbacks_.on_exit) callbacks_.on_exit(status_);
+  }
+
+  pid_t pid_;
+  std::string identity_;
+  asio::posix::stream_descriptor output_;
+  asio::posix::stream_descriptor exit_watch_;
+  asio::steady_timer drain_timer_;
+  BuildCallbacks callbacks_;
+  std::array<char, 64 * 1024> buffer_{};
+  ExitStatus status_;
+  bool exited_ = false;
+  bool output_done_ = false;
+  bool finished_ = false;
+};
+
+// The handle the scheduler holds; the ProcessBuild itself lives as long as its async work does.
+class ProcessBuildHandle : public BuildProcess {
+ public:
+  explicit ProcessBuildHandle(std::shared_ptr<ProcessBuild> build) : build_(std::move(build)) {}
+  void terminate() override { build_->terminate(); }
+  void kill() override { build_->kill(); }
+  int process_group() const override { return build_->process_group(); }
+  std::string identity() const override { return build_->identity(); }
+
+ private:
+  std::shared_ptr<ProcessBuild> build_;
+};
+
+}  // namespace
+
+std::unique_ptr<BuildProcess> ProcessRunner::start(const BuildCommand& command,
+                                                   const std::map<std::string, std::string>& env,
+                                                   BuildCallbacks callbacks, std::string& error) {
+  if (command.argv.empty()) {
+    error = "empty command";
+    return nullptr;
+  }
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    error = std::string("pipe: ") + std::strerror(errno);
+    return nullptr;
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
+  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 2);
+  // The daemon's sockets and database must not leak into builds.
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+  if (!command.cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, command.cwd.c_str());
+
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, defaults;
+  sigemptyset(&none);
+  sigfillset(&defaults);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setpgroup(&attr, 0);  // its own process group, led by the build
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+
+  std::vector<std::string> args = command.argv;
+  std::vector<std::string> envs = environment_with(env);
+  auto argv = pointers(args);
+  auto envp = pointers(envs);
+  pid_t pid = 0;
+  int rc = ::posix_spawnp(&pid, argv[0], &actions, &attr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  ::close(pipe_fds[1]);
+  if (rc != 0) {
+    ::close(pipe_fds[0]);
+    error = "cannot start " + command.argv[0] + ": " + std::strerror(rc);
+    return nullptr;
+  }
+  int pid_fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (pid_fd < 0) {
+    error = std::string("pidfd_open: ") + std::strerror(errno);
+    ::kill(-pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    ::close(pipe_fds[0]);
+    return nullptr;
+  }
+  ::fcntl(pid_fd, F_SETFD, FD_CLOEXEC);
+  auto build = std::make_shared<ProcessBuild>(io_, pid, pipe_fds[0], pid_fd, std::move(callbacks));
+  build->begin();
+  return std::make_unique<ProcessBuildHandle>(std::move(build));
+}
+
+}  // namespace ptbuild

@@ -1,0 +1,24 @@
+// The real runner: each build is a child in its own process group, started without a shell,
+// its stdout and stderr on one pipe into the event loop, its exit seen through a pidfd.
+#pragma once
+
+#include "daemon/runner/runner.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace ptbuild {
+
+class ProcessRunner : public Runner {
+ public:
+  explicit ProcessRunner(boost::asio::io_context& io) : io_(io) {}
+  std::unique_ptr<BuildProcess> start(const BuildCommand& command,
+                                      const std::map<std::string, std::string>& env,
+                                      BuildCallbacks callbacks, std::string& error) override;
+
+ private:
+  boost::asio::io_context& io_;
+};
+
+}  // namespace ptbuild

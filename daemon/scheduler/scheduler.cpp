@@ -1,0 +1,420 @@
+#include "daemon/scheduler/scheduler.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <set>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
+
+#include "core/backend.h"
+#include "core/diagnosis.h"
+#include "core/duration.h"
+#include "core/progress.h"
+#include "core/text.h"
+#include "daemon/runner/build_log.h"
+#include "daemon/runner/process_tree.h"
+#include "daemon/runner/runner.h"
+#include "daemon/scheduler/plan.h"
+#include "daemon/scheduler/slots.h"
+#include "daemon/store/store.h"
+
+namespace ptbuild {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+std::string now() { return format_rfc3339(std::chrono::system_clock::now()); }
+
+// Lines longer than this (a build printing without newlines) are cut for the scanners.
+constexpr size_t kMaxLine = 64 * 1024;
+constexpr auto kProgressWriteInterval = std::chrono::seconds(1);
+
+std::string read_link(const std::string& path) {
+  std::error_code ec;
+  auto target = std::filesystem::read_symlink(path, ec);
+  return ec ? "" : target.string();
+}
+}  // namespace
+
+struct SchedulerTimers {
+  explicit SchedulerTimers(asio::io_context& io) : retry_wakeup(io) {}
+  asio::steady_timer retry_wakeup;
+};
+
+struct Scheduler::Active {
+  Active(asio::io_context& io, Job j, VariantRecord v, Slot s)
+      : job(std::move(j)),
+        variant(std::move(v)),
+        slot(std::move(s)),
+        scanner(variant.axes),
+        deadline(io),
+        silence(io),
+        grace(io) {}
+  Job job;
+  VariantRecord variant;
+  Slot slot;
+  std::unique_ptr<BuildProcess> process;
+  BuildLog log;
+  LogScanner scanner;
+  ProgressTracker progress;
+  std::string partial_line;
+  asio::steady_timer deadline, silence, grace;
+  Clock::time_point last_output = Clock::now();
+  Clock::time_point last_progress_write{};
+  StopReason stop = StopReason::none;
+  std::string stop_detail;
+  std::string result_link;
+  std::vector<OutputListener> listeners;
+};
+
+Scheduler::Scheduler(asio::io_context& io, Store& store, const Config& config, Runner& runner,
+                     SlotPool& slots)
+    : io_(io),
+      store_(store),
+      config_(config),
+      runner_(runner),
+      slots_(slots),
+      timers_(std::make_unique<SchedulerTimers>(io)) {}
+
+Scheduler::~Scheduler() = default;
+
+void Scheduler::recover() {
+  for (const auto& p : store_.running_build_processes())
+    if (int killed = kill_leftover_build(p.pgid, p.identity))
+      spdlog::warn("job #{}: killed {} leftover processes of its build", p.job_id, killed);
+  for (const Job& j : store_.jobs_in_state(JobState::running)) {
+    auto tx = store_.begin();
+    store_.transition(tx, j.id, JobState::running, JobState::queued, {.clear_outcome = true}, now(),
+                      "requeued: ptbuildd restarted while the build ran");
+    tx.commit();
+    spdlog::warn("job #{} ({}) was running when ptbuildd stopped; queued again", j.id, j.variant);
+  }
+}
+
+void Scheduler::poke() {
+  if (poke_pending_) return;
+  poke_pending_ = true;
+  asio::post(io_, [this] {
+    poke_pending_ = false;
+    dispatch();
+  });
+}
+
+void Scheduler::dispatch() {
+  if (paused_ || draining_ || stopping_ || slots_.in_use() >= slots_.capacity()) return;
+  std::vector<Job> queued = store_.jobs_in_state(JobState::queued);
+  if (queued.empty()) return;
+
+  std::map<std::string, VariantRecord> variants;
+  for (VariantRecord& v : store_.variants()) variants.emplace(v.name, std::move(v));
+  std::map<std::string, double> durations = config_.daemon.order == "longest-first"
+                                                ? store_.typical_durations()
+                                                : std::map<std::string, double>{};
+  PlanInput plan;
+  plan.longest_first = config_.daemon.order == "longest-first";
+  for (const RepoConfig& r : config_.repos)
+    if (!r.after.empty()) plan.after[r.name] = r.after;
+  std::map<int64_t, const Job*> by_id;
+  auto earliest_wakeup = Clock::time_point::max();
+  for (const Job& j : queued) {
+    if (j.kind != JobKind::build) continue;
+    auto v = variants.find(j.variant);
+    if (v == variants.end()) {
+      fail_without_running(j, {failure_class::kEvalError, "the recipe of " + j.variant + " is gone from the repo",
+                               "restore the recipe or cancel the job", ""});
+      continue;
+    }
+    plan.unfinished.insert({j.repo, axes_key(v->second.axes)});
+    if (auto nb = not_before_.find(j.id); nb != not_before_.end() && nb->second > Clock::now()) {
+      earliest_wakeup = std::min(earliest_wakeup, nb->second);
+      continue;
+    }
+    auto d = durations.find(j.variant);
+    plan.queued.push_back({j.id, j.priority, j.repo, axes_key(v->second.axes),
+                           d == durations.end() ? -1.0 : d->second});
+    by_id[j.id] = &j;
+  }
+  for (const auto& [id, active] : running_)
+    plan.unfinished.insert({active->job.repo, axes_key(active->variant.axes)});
+
+  for (int64_t id : dispatch_order(plan)) {
+    if (slots_.in_use() >= slots_.capacity()) break;
+    start_build(*by_id[id]);
+  }
+  if (earliest_wakeup != Clock::time_point::max()) {
+    timers_->retry_wakeup.expires_at(earliest_wakeup);
+    timers_->retry_wakeup.async_wait([this](const boost::system::error_code& ec) {
+      if (!ec) poke();
+    });
+  }
+}
+
+bool Scheduler::start_build(const Job& queued_job) {
+  std::optional<VariantRecord> variant = store_.variant(queued_job.variant);
+  if (!variant) return false;
+  std::optional<Slot> slot = slots_.acquire(*variant);
+  if (!slot) return false;
+
+  int attempt = queued_job.attempt + 1;
+  {
+    auto tx = store_.begin();
+    if (!store_.transition(tx, queued_job.id, JobState::queued, JobState::running,
+                           {.started_at = now(), .attempt = attempt, .clear_outcome = true}, now(),
+                           "started on " + slot->where() + " (attempt " + std::to_string(attempt) + ")"))
+      return false;
+    tx.commit();
+  }
+  not_before_.erase(queued_job.id);
+  Job job = *store_.job(queued_job.id);
+  auto active = std::make_unique<Active>(io_, job, *variant, std::move(*slot));
+  Active& a = *active;
+  running_.emplace(job.id, std::move(active));
+
+  BuildCommand cmd = build_command(config_.backend, {job.variant, variant->repo_path, variant->recipe,
+                                                     config_.results_dir()});
+  cmd.argv.insert(cmd.argv.end(), a.slot.extra_args().begin(), a.slot.extra_args().end());
+  a.result_link = cmd.result_link;
+
+  std::string error = a.log.open(job.log_path);
+  if (error.empty()) {
+    std::string argv_text;
+    for (const auto& arg : cmd.argv) argv_text += (argv_text.empty() ? "" : " ") + arg;
+    a.log.write("=== ptbuild: job #" + std::to_string(job.id) + " attempt " + std::to_string(attempt) + " on " +
+                a.slot.where() + " at " + now() + "\n=== " + argv_text + "\n");
+    int64_t id = job.id;
+    a.process = runner_.start(
+        cmd, {{"PTBUILD_JOB", std::to_string(id)}, {"PTBUILD_VARIANT", job.variant}},
+        {[this, id](std::string_view chunk) { on_output(id, chunk); },
+         [this, id](ExitStatus s) { on_exit(id, s.exit_code); }},
+        error);
+  }
+  if (!a.process) {
+    a.log.write("=== ptbuild: " + error + "\n");
+    a.scanner.feed(error);
+    asio::post(io_, [this, id = job.id] { on_exit(id, 127); });
+    return true;
+  }
+  store_.set_build_process(job.id, a.process->process_group(), a.process->identity());
+  announce(job.id);
+  spdlog::info("job #{} {}: started (attempt {}, pgid {})", job.id, job.variant, attempt,
+               a.process->process_group());
+
+  a.deadline.expires_after(config_.daemon.build_timeout);
+  a.deadline.async_wait([this, id = job.id](const boost::system::error_code& ec) {
+    if (ec) return;
+    if (auto it = running_.find(id); it != running_.end())
+      stop_build(*it->second, StopReason::timeout,
+                 "ran longer than build_timeout (" + format_duration(config_.daemon.build_timeout) + ")");
+  });
+  arm_silence_timer(a);
+  return true;
+}
+
+void Scheduler::arm_silence_timer(Active& a) {
+  a.silence.expires_at(a.last_output + config_.daemon.max_silent);
+  a.silence.async_wait([this, id = a.job.id](const boost::system::error_code& ec) {
+    if (ec) return;
+    auto it = running_.find(id);
+    if (it == running_.end()) return;
+    Active& active = *it->second;
+    // Output moves the deadline; the timer is only re-armed here, not on every chunk.
+    if (Clock::now() - active.last_output >= config_.daemon.max_silent)
+      stop_build(active, StopReason::timeout,
+                 "no output for " + format_duration(config_.daemon.max_silent) + " (max_silent): hung");
+    else
+      arm_silence_timer(active);
+  });
+}
+
+void Scheduler::on_output(int64_t job_id, std::string_view chunk) {
+  auto it = running_.find(job_id);
+  if (it == running_.end()) return;
+  Active& a = *it->second;
+  a.last_output = Clock::now();
+  a.log.write(chunk);
+  std::erase_if(a.listeners, [&](OutputListener& l) { return !l(chunk); });
+
+  a.partial_line.append(chunk);
+  size_t start = 0;
+  bool progress_changed = false;
+  while (true) {
+    size_t nl = a.partial_line.find('\n', start);
+    if (nl == std::string::npos) break;
+    std::string_view line(a.partial_line.data() + start, nl - start);
+    a.scanner.feed(line);
+    if (a.progress.feed(strip_ansi(line))) progress_changed = true;
+    start = nl + 1;
+  }
+  a.partial_line.erase(0, start);
+  if (a.partial_line.size() > kMaxLine) {
+    a.scanner.feed(a.partial_line);
+    a.partial_line.clear();
+  }
+  if (progress_changed && Clock::now() - a.last_progress_write >= kProgressWriteInterval) {
+    Progress p = *a.progress.current();
+    store_.set_progress(job_id, p.done, p.total);
+    a.last_progress_write = Clock::now();
+  }
+}
+
+void Scheduler::stop_build(Active& a, StopReason reason, const std::string& detail) {
+  if (a.stop != StopReason::none) return;  // the first reason to stop is the one recorded
+  a.stop = reason;
+  a.stop_detail = detail;
+  spdlog::info("job #{} {}: stopping: {}", a.job.id, a.job.variant, detail);
+  if (!a.process) return;
+  a.process->terminate();
+  a.grace.expires_after(config_.daemon.kill_grace);
+  a.grace.async_wait([this, id = a.job.id](const boost::system::error_code& ec) {
+    if (ec) return;
+    if (auto it = running_.find(id); it != running_.end() && it->second->process) {
+      spdlog::warn("job #{}: still alive {} after SIGTERM: SIGKILL", id,
+                   format_duration(config_.daemon.kill_grace));
+      it->second->process->kill();
+    }
+  });
+}
+
+void Scheduler::on_exit(int64_t job_id, int exit_code) {
+  auto it = running_.find(job_id);
+  if (it == running_.end()) return;
+  std::unique_ptr<Active> done = std::move(it->second);
+  running_.erase(it);
+  Active& a = *done;
+  if (!a.partial_line.empty()) a.scanner.feed(a.partial_line);
+  a.deadline.cancel();
+  a.silence.cancel();
+  a.grace.cancel();
+  if (a.progress.current()) store_.set_progress(job_id, a.progress.current()->done, a.progress.current()->total);
+
+  JobChange change{.finished_at = now(), .exit_code = exit_code};
+  JobState outcome = JobState::failed;
+  std::string detail;
+  if (a.stop == StopReason::shutdown) {
+    outcome = JobState::queued;
+    change = {.clear_outcome = true};
+    detail = "requeued: " + a.stop_detail;
+  } else if (a.stop == StopReason::cancel) {
+    outcome = JobState::cancelled;
+    change.failure = Failure{failure_class::kCancelled, a.stop_detail, "", a.scanner.tail()};
+    detail = a.stop_detail;
+  } else if (a.stop == StopReason::timeout) {
+    change.failure = Failure{failure_class::kTimeout, a.stop_detail,
+                             "raise build_timeout / max_silent if the build is only slow", a.scanner.tail()};
+    detail = a.stop_detail;
+  } else if (a.log.disk_full()) {
+    change.failure = Failure{failure_class::kDiskFull, *a.log.write_error(),
+                             "free space in the state folder (logs) and the Nix store", a.scanner.tail()};
+    detail = *a.log.write_error();
+  } else if (std::optional<Failure> failure = a.scanner.diagnose(exit_code)) {
+    int& retried = network_retries_[job_id];
+    if (failure->failure_class == failure_class::kNetwork && retried < config_.daemon.retries) {
+      ++retried;
+      auto wait = config_.daemon.retry_backoff * (1 << std::min(retried - 1, 16));
+      not_before_[job_id] = Clock::now() + wait;
+      outcome = JobState::queued;
+      change = {.clear_outcome = true};
+      detail = "network failure (" + failure->message + "): retry " + std::to_string(retried) + " of " +
+               std::to_string(config_.daemon.retries) + " in " + format_duration(std::chrono::duration_cast<Millis>(wait));
+    } else {
+      detail = failure->failure_class + ": " + failure->message;
+      change.failure = std::move(failure);
+    }
+  } else {
+    outcome = JobState::succeeded;
+    change.out_path = read_link(a.result_link);
+    detail = "built " + change.out_path.value_or("");
+  }
+  a.log.close();
+  {
+    auto tx = store_.begin();
+    store_.transition(tx, job_id, JobState::running, outcome, change, now(), detail);
+    tx.commit();
+  }
+  spdlog::info("job #{} {}: {} ({})", job_id, a.job.variant, to_string(outcome), detail);
+  if (outcome != JobState::queued) {
+    network_retries_.erase(job_id);
+    announce(job_id);
+  }
+  done.reset();  // gives the slot back
+  after_idle();
+  poke();
+}
+
+void Scheduler::announce(int64_t job_id) {
+  std::optional<Job> job = store_.job(job_id);
+  if (!job) return;
+  std::erase_if(job_listeners_, [&](JobListener& l) { return !l(*job); });
+}
+
+void Scheduler::fail_without_running(const Job& job, const Failure& failure) {
+  auto tx = store_.begin();
+  bool changed = store_.transition(tx, job.id, JobState::queued, JobState::failed,
+                                   {.finished_at = now(), .failure = failure}, now(), failure.message);
+  tx.commit();
+  if (changed) announce(job.id);
+}
+
+void Scheduler::after_idle() {
+  if (!running_.empty()) return;
+  if (draining_ && on_drained_) std::exchange(on_drained_, nullptr)();
+  if (stopping_ && on_stopped_) std::exchange(on_stopped_, nullptr)();
+}
+
+Scheduler::CancelOutcome Scheduler::cancel(int64_t job_id, const std::string& who) {
+  if (auto it = running_.find(job_id); it != running_.end()) {
+    stop_build(*it->second, StopReason::cancel, "cancelled by " + who);
+    return CancelOutcome::stopping;
+  }
+  std::optional<Job> job = store_.job(job_id);
+  if (!job || job->state != JobState::queued) return CancelOutcome::already_finished;
+  auto tx = store_.begin();
+  bool changed = store_.transition(
+      tx, job_id, JobState::queued, JobState::cancelled,
+      {.finished_at = now(), .failure = Failure{failure_class::kCancelled, "cancelled by " + who + " before it started", "", ""}},
+      now(), "cancelled by " + who);
+  tx.commit();
+  not_before_.erase(job_id);
+  if (!changed) return CancelOutcome::already_finished;
+  announce(job_id);
+  return CancelOutcome::cancelled;
+}
+
+void Scheduler::pause() { paused_ = true; }
+
+void Scheduler::resume() {
+  paused_ = false;
+  poke();
+}
+
+void Scheduler::drain(std::function<void()> on_drained) {
+  draining_ = true;
+  on_drained_ = std::move(on_drained);
+  asio::post(io_, [this] { after_idle(); });
+}
+
+void Scheduler::shutdown(std::function<void()> on_stopped) {
+  stopping_ = true;
+  on_stopped_ = std::move(on_stopped);
+  for (auto& [id, active] : running_) stop_build(*active, StopReason::shutdown, "ptbuildd is stopping");
+  asio::post(io_, [this] { after_idle(); });
+}
+
+Scheduler::Summary Scheduler::summary() const {
+  return {paused_, draining_, static_cast<int>(running_.size()), slots_.capacity()};
+}
+
+bool Scheduler::is_running(int64_t job_id) const { return running_.count(job_id) > 0; }
+
+void Scheduler::listen_output(int64_t job_id, OutputListener listener) {
+  if (auto it = running_.find(job_id); it != running_.end()) it->second->listeners.push_back(std::move(listener));
+}
+
+void Scheduler::listen_jobs(JobListener listener) { job_listeners_.push_back(std::move(listener)); }
+
+}  // namespace ptbuild

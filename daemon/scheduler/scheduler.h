@@ -1,0 +1,102 @@
+// The dispatcher: starts queued builds on free slots in the order the plan gives, watches them
+// (log, progress, timeouts), stops them (cancel, shutdown) and records every outcome.
+//
+// It lives on the daemon's one event loop and owns the scheduler state: no locks.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/config.h"
+#include "core/job.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace ptbuild {
+
+class Runner;
+class SlotPool;
+class Store;
+
+class Scheduler {
+ public:
+  Scheduler(boost::asio::io_context& io, Store& store, const Config& config, Runner& runner,
+            SlotPool& slots);
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // At start: what was running when the last daemon died is queued again (one more attempt)
+  // and what is left of its processes is killed.
+  void recover();
+  // Something changed (queued, config reloaded, a build ended): start what may start.
+  void poke();
+
+  enum class CancelOutcome { cancelled, stopping, already_finished };
+  CancelOutcome cancel(int64_t job_id, const std::string& who);
+
+  void pause();
+  void resume();
+  // Start nothing new; call `on_drained` once nothing runs any more.
+  void drain(std::function<void()> on_drained);
+  // Graceful stop: stop every build as in cancel, put its job back in the queue, then call
+  // `on_stopped`.
+  void shutdown(std::function<void()> on_stopped);
+
+  struct Summary {
+    bool paused = false;
+    bool draining = false;
+    int running = 0;
+    int slots = 0;
+  };
+  Summary summary() const;
+  bool is_running(int64_t job_id) const;
+
+  // Listeners return false to stop listening.
+  using OutputListener = std::function<bool(std::string_view chunk)>;
+  using JobListener = std::function<bool(const Job& job)>;
+  void listen_output(int64_t job_id, OutputListener listener);  // only while it runs
+  // Called when any job starts running or ends (succeeded, failed, cancelled).
+  void listen_jobs(JobListener listener);
+
+ private:
+  struct Active;
+  enum class StopReason { none, cancel, timeout, shutdown };
+
+  void dispatch();
+  bool start_build(const Job& job);
+  void on_output(int64_t job_id, std::string_view chunk);
+  void on_exit(int64_t job_id, int exit_code);
+  void stop_build(Active& active, StopReason reason, const std::string& detail);
+  void arm_silence_timer(Active& active);
+  void announce(int64_t job_id);
+  void fail_without_running(const Job& job, const Failure& failure);
+  void after_idle();
+
+  boost::asio::io_context& io_;
+  Store& store_;
+  const Config& config_;
+  Runner& runner_;
+  SlotPool& slots_;
+
+  std::map<int64_t, std::unique_ptr<Active>> running_;
+  std::map<int64_t, std::chrono::steady_clock::time_point> not_before_;  // backing off
+  std::map<int64_t, int> network_retries_;
+  std::vector<JobListener> job_listeners_;
+  std::unique_ptr<struct SchedulerTimers> timers_;
+  bool poke_pending_ = false;
+  bool paused_ = false;
+  bool draining_ = false;
+  bool stopping_ = false;
+  std::function<void()> on_drained_;
+  std::function<void()> on_stopped_;
+};
+
+}  // namespace ptbuild
