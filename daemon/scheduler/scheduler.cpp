@@ -69,6 +69,7 @@ struct Scheduler::Active {
   StopReason stop = StopReason::none;
   std::string stop_detail;
   std::string result_link;
+  std::optional<Failure> start_failure;  // the build never ran
   std::vector<OutputListener> listeners;
 };
 
@@ -195,7 +196,8 @@ bool Scheduler::start_build(const Job& queued_job) {
   }
   if (!a.process) {
     a.log.write("=== ptbuild: " + error + "\n");
-    a.scanner.feed(error);
+    a.start_failure = Failure{failure_class::kBuilderFailed, error,
+                              "check backend.program and backend.kind in the config", ""};
     asio::post(io_, [this, id = job.id] { on_exit(id, 127); });
     return true;
   }
@@ -307,6 +309,9 @@ void Scheduler::on_exit(int64_t job_id, int exit_code) {
     change.failure = Failure{failure_class::kTimeout, a.stop_detail,
                              "raise build_timeout / max_silent if the build is only slow", a.scanner.tail()};
     detail = a.stop_detail;
+  } else if (a.start_failure) {
+    change.failure = a.start_failure;
+    detail = a.start_failure->message;
   } else if (a.log.disk_full()) {
     change.failure = Failure{failure_class::kDiskFull, *a.log.write_error(),
                              "free space in the state folder (logs) and the Nix store", a.scanner.tail()};

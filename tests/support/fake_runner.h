@@ -1,0 +1,63 @@
+// A runner that starts no process: tests drive each build's output and exit by hand.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "daemon/runner/runner.h"
+
+namespace ptbuild::testing {
+
+class FakeRunner : public Runner {
+ public:
+  struct Build {
+    BuildCommand command;
+    BuildCallbacks callbacks;
+    int terminated = 0;  // SIGTERMs sent
+    int killed = 0;      // SIGKILLs sent
+    bool exited = false;
+    void output(std::string_view text) { callbacks.on_output(text); }
+    void exit(int code) {
+      exited = true;
+      callbacks.on_exit({code});
+    }
+  };
+
+  std::unique_ptr<BuildProcess> start(const BuildCommand& command, const std::map<std::string, std::string>&,
+                                      BuildCallbacks callbacks, std::string& error) override {
+    if (fail_to_start) {
+      error = "cannot start " + command.argv[0] + ": No such file or directory";
+      return nullptr;
+    }
+    auto build = std::make_shared<Build>(Build{command, std::move(callbacks)});
+    builds.push_back(build);
+    return std::make_unique<Handle>(build, static_cast<int>(10000 + builds.size()));
+  }
+
+  // The builds that have not exited yet.
+  std::vector<std::shared_ptr<Build>> live() const {
+    std::vector<std::shared_ptr<Build>> out;
+    for (const auto& b : builds)
+      if (!b->exited) out.push_back(b);
+    return out;
+  }
+
+  std::vector<std::shared_ptr<Build>> builds;
+  bool fail_to_start = false;
+
+ private:
+  class Handle : public BuildProcess {
+   public:
+    Handle(std::shared_ptr<Build> b, int pgid) : build_(std::move(b)), pgid_(pgid) {}
+    void terminate() override { ++build_->terminated; }
+    void kill() override { ++build_->killed; }
+    int process_group() const override { return pgid_; }
+    std::string identity() const override { return "fake:" + std::to_string(pgid_); }
+
+   private:
+    std::shared_ptr<Build> build_;
+    int pgid_;
+  };
+};
+
+}  // namespace ptbuild::testing
