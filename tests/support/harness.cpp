@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -124,7 +125,59 @@ ProcessResult run_process(const std::vector<std::string>& argv, const RunOptions
   return r;
 }
 
+std::string sh_recipe(const std::string& name, const std::string& script, const std::string& nonce) {
+  // The script goes into a Nix '' string, where '' and ${ must be escaped.
+  std::string escaped;
+  for (size_t i = 0; i < script.size(); ++i) {
+    if (script.compare(i, 2, "${") == 0) {
+      escaped += "''${";
+      ++i;
+    } else if (script.compare(i, 2, "''") == 0) {
+      escaped += "'''";
+      ++i;
+    } else {
+      escaped += script[i];
+    }
+  }
+  return "{ pkgs ? null }:\nderivation {\n  name = \"" + name +
+         "\";\n  system = builtins.currentSystem;\n  builder = \"/bin/sh\";\n  PATH = \"/bin:/usr/bin\";\n"
+         "  nonce = \"" + nonce + "\";\n  args = [ \"-c\" ''\n" + escaped + "\n'' ];\n}\n";
+}
+
+std::vector<pid_t> pids_with_nonce(const std::string& nonce) {
+  std::vector<pid_t> out;
+  std::string needle = "nonce=" + nonce;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string stat = read_file(entry.path().string() + "/stat");
+    size_t close = stat.rfind(')');
+    if (close == std::string::npos || stat.substr(close + 2, 1) == "Z") continue;  // zombies are dead
+    std::string env = read_file(entry.path().string() + "/environ");
+    for (size_t at = env.find(needle); at != std::string::npos; at = env.find(needle, at + 1)) {
+      bool starts = at == 0 || env[at - 1] == '\0';
+      bool ends = at + needle.size() == env.size() || env[at + needle.size()] == '\0';
+      if (starts && ends) {
+        out.push_back(std::stoi(name));
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+bool eventually(const std::function<bool()>& done, std::chrono::seconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return done();
+}
+
 Daemon::Daemon(std::string daemon_keys, std::string config_extra) {
+  // Nix builds as a nixbld user: it must be able to reach the recipes and the test's files.
+  ::chmod(dir_.path().c_str(), 0755);
   std::filesystem::create_directories(repo() + "/.flox/pkgs");
   dir_.write("ptbuild.toml", "[daemon]\nstate_dir = \"state\"\nsocket = \"run/ptbuildd.sock\"\n" +
                                  daemon_keys + "\n[backend]\nkind = \"nix\"\n\n[[repo]]\nname = \"pytorch\"\npath = \"repo\"\n" +
@@ -201,6 +254,12 @@ int Daemon::wait_exit(std::chrono::seconds timeout) {
   }
   return -1;
 }
+
+void Daemon::add_sh_recipe(const std::string& package, const std::string& script) {
+  add_recipe(package, sh_recipe(package, script, nonce()));
+}
+
+nlohmann::json Daemon::job(const std::string& ref) { return client_json({"show", ref}); }
 
 std::string Daemon::log() const { return read_file(dir_ / "daemon.log"); }
 

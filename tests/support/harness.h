@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -38,6 +39,15 @@ std::string source_dir();
 // An environment that keeps real Nix fast and offline in tests.
 std::map<std::string, std::string> nix_test_env();
 
+// A tiny real Nix recipe: a derivation whose builder runs `script` with /bin/sh, unique to
+// `nonce` (so no test finds another's output already built). The builder sees `nonce` in its
+// environment, and so does every process it starts: pids_with_nonce() finds them.
+std::string sh_recipe(const std::string& name, const std::string& script, const std::string& nonce);
+std::vector<pid_t> pids_with_nonce(const std::string& nonce);
+
+// Polls `done` every 50 ms until it holds or `timeout` passes; returns whether it held.
+bool eventually(const std::function<bool()>& done, std::chrono::seconds timeout = std::chrono::seconds(60));
+
 class Daemon {
  public:
   // Creates a temp folder with a build repo (repo/.flox/pkgs) and a config (ptbuild.toml).
@@ -51,6 +61,10 @@ class Daemon {
   std::string state() const { return dir_ / "state"; }
   std::string config_path() const { return dir_ / "ptbuild.toml"; }
   void add_recipe(const std::string& package, const std::string& content = "{ }: { }\n");
+  // A recipe that runs `script` (see sh_recipe), unique to this daemon's temp folder.
+  void add_sh_recipe(const std::string& package, const std::string& script);
+  std::string nonce() const { return dir_.path(); }
+  nlohmann::json job(const std::string& ref);  // `ptbuild show REF --json`
 
   // Starts ptbuildd and waits for its READY=1 on a notify socket of our own.
   void start();
