@@ -330,10 +330,16 @@ void Scheduler::on_exit(int64_t job_id, int exit_code) {
       detail = failure->failure_class + ": " + failure->message;
       change.failure = std::move(failure);
     }
+  } else if (std::string out = read_link(a.result_link); out.empty()) {
+    change.failure = Failure{failure_class::kBuilderFailed,
+                             "the build exited 0 but left no result at " + a.result_link,
+                             "the recipe must evaluate to a derivation (a package), not an attribute set",
+                             a.scanner.tail()};
+    detail = change.failure->message;
   } else {
     outcome = JobState::succeeded;
-    change.out_path = read_link(a.result_link);
-    detail = "built " + change.out_path.value_or("");
+    change.out_path = out;
+    detail = "built " + out;
   }
   a.log.close();
   {

@@ -64,6 +64,7 @@ TEST_CASE("queue: dedupe - ambiguity - unknown targets and what status/jobs/show
   Daemon d;
   add_matrix(d);
   d.start();
+  d.client_json({"pause"});  // these jobs are only looked at, not built
 
   json q = d.client_json({"queue", "cpu-avx2", "sm120-*", "--priority", "5", "--reason", "first try"});
   REQUIRE(q["jobs"].size() == 2);
@@ -200,6 +201,7 @@ TEST_CASE("SIGHUP rescans the recipes - SIGTERM stops cleanly and the jobs survi
   d.add_recipe("pytorch-python313-cpu-avx2");
   d.start();
   CHECK(d.client_json({"matrix"})["variants"].size() == 1);
+  d.client_json({"pause"});
   d.client_json({"queue", "cpu-avx2"});
 
   d.add_recipe("pytorch-python313-cpu-avx512");

@@ -1,6 +1,7 @@
 // A runner that starts no process: tests drive each build's output and exit by hand.
 #pragma once
 
+#include <filesystem>
 #include <memory>
 #include <vector>
 
@@ -17,7 +18,14 @@ class FakeRunner : public Runner {
     int killed = 0;      // SIGKILLs sent
     bool exited = false;
     void output(std::string_view text) { callbacks.on_output(text); }
+    // Like a real build, a successful one leaves its result link behind.
     void exit(int code) {
+      if (code == 0 && !command.result_link.empty()) {
+        std::filesystem::path link(command.result_link);
+        std::filesystem::create_directories(link.parent_path());
+        std::filesystem::remove(link);
+        std::filesystem::create_symlink("/nix/store/00000000000000000000000000000000-" + link.filename().string(), link);
+      }
       exited = true;
       callbacks.on_exit({code});
     }
