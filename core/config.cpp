@@ -1,6 +1,7 @@
 #include "core/config.h"
 
 #include <filesystem>
+#include <functional>
 #include <set>
 #include <sstream>
 
@@ -162,14 +163,21 @@ ConfigResult parse_config(std::string_view text, const std::string& source,
   c.source = source;
   try {
     toml::table root;
+    // Reads [name] with `read` when present, then refuses the keys `read` did not take.
+    auto read_section = [&](const char* name, const std::function<void(TableReader&)>& read) {
+      if (const toml::table* t = section(root, name, source)) {
+        TableReader r(*t, std::string(name) + ".", source);
+        read(r);
+        r.reject_unknown();
+      }
+    };
     try {
       root = toml::parse(text, source);
     } catch (const toml::parse_error& e) {
       return ConfigError{source + ":" + std::to_string(e.source().begin.line) + ": " +
                          std::string(e.description())};
     }
-    if (const toml::table* t = section(root, "daemon", source)) {
-      TableReader r(*t, "daemon.", source);
+    read_section("daemon", [&](TableReader& r) {
       r.string("state_dir", c.daemon.state_dir);
       r.string("socket", c.daemon.socket);
       r.string("admin_group", c.daemon.admin_group);
@@ -181,16 +189,13 @@ ConfigResult parse_config(std::string_view text, const std::string& source,
       r.duration("retry_backoff", c.daemon.retry_backoff);
       r.one_of("order", c.daemon.order, {"longest-first", "fifo"});
       r.string("default_family", c.daemon.default_family);
-      r.reject_unknown();
-    }
-    if (const toml::table* t = section(root, "backend", source)) {
-      TableReader r(*t, "backend.", source);
+    });
+    read_section("backend", [&](TableReader& r) {
       r.one_of("kind", c.backend.kind, {"flox", "nix"});
       c.backend.program = c.backend.kind;
       r.string("program", c.backend.program);
       r.strings("args", c.backend.args);
-      r.reject_unknown();
-    }
+    });
     if (const toml::node* n = root.get("repo")) {
       const toml::array* repos = n->as_array();
       if (!repos || !repos->is_array_of_tables())
@@ -224,32 +229,24 @@ ConfigResult parse_config(std::string_view text, const std::string& source,
           throw Failure{source + ": repo.after: repository '" + repo.name +
                         "' waits for unknown repository '" + repo.after + "'"};
     }
-    if (const toml::table* t = section(root, "hashfix", source)) {
-      TableReader r(*t, "hashfix.", source);
+    read_section("hashfix", [&](TableReader& r) {
       r.boolean("enabled", c.hashfix.enabled);
       r.integer("max_rounds", c.hashfix.max_rounds, 1, 100);
       r.boolean("commit", c.hashfix.commit);
-      r.reject_unknown();
-    }
-    if (const toml::table* t = section(root, "verify", source)) {
-      TableReader r(*t, "verify.", source);
+    });
+    read_section("verify", [&](TableReader& r) {
       r.boolean("enabled", c.verify.enabled);
       r.string("command", c.verify.command);
-      r.reject_unknown();
-    }
-    if (const toml::table* t = section(root, "publish", source)) {
-      TableReader r(*t, "publish.", source);
+    });
+    read_section("publish", [&](TableReader& r) {
       r.boolean("auto", c.publish.auto_publish);
       r.string("org", c.publish.org);
       r.string("store", c.publish.store);
-      r.reject_unknown();
-    }
-    if (const toml::table* t = section(root, "nightly", source)) {
-      TableReader r(*t, "nightly.", source);
+    });
+    read_section("nightly", [&](TableReader& r) {
       r.strings("targets", c.nightly.targets);
       r.boolean("pull", c.nightly.pull);
-      r.reject_unknown();
-    }
+    });
     for (auto&& [k, v] : root) {
       static const std::set<std::string> kSections{"daemon",  "backend", "repo",   "hashfix",
                                                    "verify",  "publish", "nightly"};
