@@ -149,6 +149,43 @@ TEST_CASE("scheduler: a failed build carries its diagnosis") {
   CHECK(j.failure->hint.find("cudaSupport = true") != std::string::npos);
 }
 
+TEST_CASE("scheduler: a build that exits 0 without an output has failed") {
+  Fixture f({{"a-python313-cpu-avx2", "pytorch"}});
+  int64_t id = f.queue("a-python313-cpu-avx2");
+  f.scheduler.poke();
+  f.settle();
+  f.runner.live()[0]->leaves_result = false;
+  f.runner.live()[0]->exit(0);
+  f.settle();
+  Job j = *f.store.job(id);
+  CHECK(j.state == JobState::failed);
+  CHECK(j.failure->message.find("left no result") != std::string::npos);
+}
+
+TEST_CASE("scheduler: longest-first starts the variant with the longest recorded builds") {
+  Fixture f({{"a-python313-cpu-avx2", "pytorch"}, {"b-python313-cpu-avx2", "pytorch"}});
+  f.slots.set_capacity(1);
+  // History: a takes a minute, b an hour.
+  for (auto [variant, end] : {std::pair{"a-python313-cpu-avx2", "2026-01-01T00:01:00.000Z"},
+                              std::pair{"b-python313-cpu-avx2", "2026-01-01T01:00:00.000Z"}}) {
+    int64_t old = f.queue(variant);
+    auto tx = f.store.begin();
+    f.store.transition(tx, old, JobState::queued, JobState::succeeded,
+                       {.started_at = "2026-01-01T00:00:00.000Z", .finished_at = end}, end, "");
+    tx.commit();
+  }
+  int64_t a = f.queue("a-python313-cpu-avx2");
+  int64_t b = f.queue("b-python313-cpu-avx2");
+  f.scheduler.poke();
+  f.settle();
+  CHECK(f.state(b) == JobState::running);
+  CHECK(f.state(a) == JobState::queued);
+  f.config.daemon.order = "fifo";
+  f.runner.live()[0]->exit(0);
+  f.settle();
+  CHECK(f.state(a) == JobState::running);
+}
+
 TEST_CASE("scheduler: cancel a queued job and a running one") {
   Fixture f({{"a-python313-cpu-avx2", "pytorch"}, {"b-python313-cpu-avx2", "pytorch"}, {"c-python313-cpu-avx2", "pytorch"}});
   f.slots.set_capacity(1);

@@ -181,3 +181,26 @@ TEST_CASE("history queries: newest first - state filter - latest finished per va
   CHECK(store.latest_finished({"b-python313-cpu-avx2"}).empty());
   CHECK(store.active_job("b-python313-cpu-avx2", JobKind::build, JobState::queued)->id == b1);
 }
+
+TEST_CASE("typical durations: the median of a variant's recent successful builds") {
+  testing::TempDir dir;
+  Store store(dir / "ptbuild.db", dir / "logs");
+  store.sync_catalog({repo_with({"a-python313-cpu-avx2"})});
+  // Builds of 60, 120 and 600 seconds, and a failed one of 5 seconds that does not count.
+  int minutes[][2] = {{0, 1}, {10, 12}, {20, 30}};
+  for (auto [start, end] : minutes) {
+    int64_t id = queue(store, "a-python313-cpu-avx2");
+    auto at = [](int m) { return "2026-11-21T10:" + std::string(m < 10 ? "0" : "") + std::to_string(m) + ":00.000Z"; };
+    auto tx = store.begin();
+    store.transition(tx, id, JobState::queued, JobState::succeeded, {.started_at = at(start), .finished_at = at(end)}, kT0, "");
+    tx.commit();
+  }
+  int64_t failed = queue(store, "a-python313-cpu-avx2");
+  auto tx = store.begin();
+  store.transition(tx, failed, JobState::queued, JobState::failed,
+                   {.started_at = "2026-11-21T11:00:00.000Z", .finished_at = "2026-11-21T11:00:05.000Z"}, kT0, "");
+  tx.commit();
+  auto durations = store.typical_durations();
+  REQUIRE(durations.count("a-python313-cpu-avx2"));
+  CHECK(durations["a-python313-cpu-avx2"] == doctest::Approx(120.0));
+}

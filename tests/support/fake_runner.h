@@ -18,9 +18,10 @@ class FakeRunner : public Runner {
     int killed = 0;      // SIGKILLs sent
     bool exited = false;
     void output(std::string_view text) { callbacks.on_output(text); }
+    bool leaves_result = true;  // false: exits 0 without an output (not a derivation)
     // Like a real build, a successful one leaves its result link behind.
     void exit(int code) {
-      if (code == 0 && !command.result_link.empty()) {
+      if (code == 0 && leaves_result && !command.result_link.empty()) {
         std::filesystem::path link(command.result_link);
         std::filesystem::create_directories(link.parent_path());
         std::filesystem::remove(link);
