@@ -217,6 +217,25 @@ int cmd_retry(Context& ctx, const ParsedArgs& a) {
   return print_queued(ctx, ctx.connect().call("retry", {{"jobs", job_refs(a.positional, "retry")}}));
 }
 
+int cmd_fixes(Context& ctx, const ParsedArgs&) {
+  json result = ctx.connect().call("fixes");
+  if (ctx.json) {
+    print_json(result);
+    return kOk;
+  }
+  if (result["fixes"].empty()) {
+    std::cout << "no hash has been repaired\n";
+    return kOk;
+  }
+  Table t({"JOB", "VARIANT", "FILE:LINE", "OLD", "NEW", "AT"});
+  for (const json& f : result["fixes"])
+    t.add({"#" + std::to_string(f["job"].get<int64_t>()), f["variant"].get<std::string>(),
+           f["file"].get<std::string>() + ":" + std::to_string(f["line"].get<int>()), f["old"].get<std::string>(),
+           f["new"].get<std::string>(), f["at"].get<std::string>()});
+  t.print(std::cout);
+  return kOk;
+}
+
 int simple_op(Context& ctx, const char* op, const char* done) {
   json result = ctx.connect().call(op);
   if (ctx.json)
@@ -255,6 +274,7 @@ const std::vector<Command>& commands() {
        {{"--timeout", true, "D: give up after D (e.g. 30m), exit 1"}}, cmd_wait},
       {"cancel", "JOB|VARIANT…", "cancel queued or running jobs (the build's whole process group)", {}, cmd_cancel},
       {"retry", "JOB|VARIANT…", "queue a finished job's variant again", {}, cmd_retry},
+      {"fixes", "", "every fixed-output hash ptbuild repaired in the recipes", {}, cmd_fixes},
       {"pause", "", "start no new build until resume (running ones go on)", {}, cmd_pause},
       {"resume", "", "start builds again after pause", {}, cmd_resume},
       {"drain", "", "start nothing new; ptbuildd exits when the running builds end", {}, cmd_drain},

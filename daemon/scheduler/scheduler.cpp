@@ -13,6 +13,8 @@
 #include "core/backend.h"
 #include "core/diagnosis.h"
 #include "core/duration.h"
+#include "core/hash_mismatch.h"
+#include "daemon/hashfix/hashfix.h"
 #include "core/progress.h"
 #include "core/text.h"
 #include "daemon/runner/build_log.h"
@@ -61,6 +63,7 @@ struct Scheduler::Active {
   std::unique_ptr<BuildProcess> process;
   BuildLog log;
   LogScanner scanner;
+  HashMismatchCollector mismatches;
   ProgressTracker progress;
   std::string partial_line;
   asio::steady_timer deadline, silence, grace;
@@ -249,6 +252,7 @@ void Scheduler::on_output(int64_t job_id, std::string_view chunk) {
     if (nl == std::string::npos) break;
     std::string_view line(a.partial_line.data() + start, nl - start);
     a.scanner.feed(line);
+    a.mismatches.feed(line);
     if (a.progress.feed(strip_ansi(line))) progress_changed = true;
     start = nl + 1;
   }
@@ -288,7 +292,10 @@ void Scheduler::on_exit(int64_t job_id, int exit_code) {
   std::unique_ptr<Active> done = std::move(it->second);
   running_.erase(it);
   Active& a = *done;
-  if (!a.partial_line.empty()) a.scanner.feed(a.partial_line);
+  if (!a.partial_line.empty()) {
+    a.scanner.feed(a.partial_line);
+    a.mismatches.feed(a.partial_line);
+  }
   a.deadline.cancel();
   a.silence.cancel();
   a.grace.cancel();
@@ -297,6 +304,7 @@ void Scheduler::on_exit(int64_t job_id, int exit_code) {
   JobChange change{.finished_at = now(), .exit_code = exit_code};
   JobState outcome = JobState::failed;
   std::string detail;
+  std::vector<HashFix> record_fixes;
   if (a.stop == StopReason::shutdown) {
     outcome = JobState::queued;
     change = {.clear_outcome = true};
@@ -318,7 +326,14 @@ void Scheduler::on_exit(int64_t job_id, int exit_code) {
     detail = *a.log.write_error();
   } else if (std::optional<Failure> failure = a.scanner.diagnose(exit_code)) {
     int& retried = network_retries_[job_id];
-    if (failure->failure_class == failure_class::kNetwork && retried < config_.daemon.retries) {
+    std::vector<HashFix> fixes;
+    if (failure->failure_class == failure_class::kHashMismatch && config_.hashfix.enabled &&
+        repair_hashes_of(a, *failure, fixes)) {
+      outcome = JobState::queued;
+      change = {.clear_outcome = true};
+      detail = failure->message;
+      record_fixes = std::move(fixes);
+    } else if (failure->failure_class == failure_class::kNetwork && retried < config_.daemon.retries) {
       ++retried;
       auto wait = config_.daemon.retry_backoff * (1 << std::min(retried - 1, 16));
       not_before_[job_id] = Clock::now() + wait;
@@ -345,16 +360,54 @@ void Scheduler::on_exit(int64_t job_id, int exit_code) {
   {
     auto tx = store_.begin();
     store_.transition(tx, job_id, JobState::running, outcome, change, now(), detail);
+    for (const HashFix& fx : record_fixes)
+      store_.add_hash_fix(tx, {0, job_id, a.job.variant, fx.drv, fx.file, fx.line, fx.old_text, fx.new_text, now()});
     tx.commit();
   }
   spdlog::info("job #{} {}: {} ({})", job_id, a.job.variant, to_string(outcome), detail);
   if (outcome != JobState::queued) {
     network_retries_.erase(job_id);
+    hash_repairs_.erase(job_id);
     announce(job_id);
   }
   done.reset();  // gives the slot back
   after_idle();
   poke();
+}
+
+// A hash mismatch: repair the recipes and build again within the same job (SPEC §7). Returns
+// true to build again (with `failure.message` saying what was done); false leaves the job failed
+// with `failure` saying why it could not be repaired.
+bool Scheduler::repair_hashes_of(const Active& a, Failure& failure, std::vector<HashFix>& fixes) {
+  const std::vector<HashMismatch>& mismatches = a.mismatches.mismatches();
+  HashRepairs& done = hash_repairs_[a.job.id];
+  // By derivation name: a repaired fixed-output derivation gets a new store path.
+  auto key = [](const HashMismatch& m, const std::string& hash) {
+    size_t dash = m.drv.find('-');
+    return (dash == std::string::npos ? m.drv : m.drv.substr(dash + 1)) + " " + hash;
+  };
+  auto give_up = [&](const std::string& why) {
+    failure.message = why;
+    return false;
+  };
+  if (mismatches.empty()) return give_up(failure.message + " (the log did not say which hashes)");
+  for (const HashMismatch& m : mismatches)
+    if (done.repaired.count(key(m, m.specified)))
+      return give_up("the hash of " + m.drv + " mismatched again after it was repaired (now " + m.got +
+                     "): the source is not reproducible");
+  if (done.rounds >= config_.hashfix.max_rounds)
+    return give_up("gave up after " + std::to_string(done.rounds) + " hash repair rounds (hashfix.max_rounds)");
+  RepairResult r = repair_hashes({a.variant.repo_path, config_.backend.kind == "nix" ? config_.backend.program : "nix",
+                                  config_.hashfix.commit},
+                                 mismatches);
+  if (r.outcome == RepairResult::Outcome::failed) return give_up(r.message);
+  ++done.rounds;
+  for (const HashMismatch& m : mismatches) done.repaired.insert(key(m, m.got));
+  failure.message = r.message + "; building again (repair round " + std::to_string(done.rounds) + " of " +
+                    std::to_string(config_.hashfix.max_rounds) + ")";
+  fixes = std::move(r.fixes);
+  spdlog::info("job #{} {}: {}", a.job.id, a.job.variant, failure.message);
+  return true;
 }
 
 void Scheduler::announce(int64_t job_id) {

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -77,6 +78,7 @@ class Scheduler {
   void stop_build(Active& active, StopReason reason, const std::string& detail);
   void arm_silence_timer(Active& active);
   void announce(int64_t job_id);
+  bool repair_hashes_of(const Active& active, Failure& failure, std::vector<struct HashFix>& fixes);
   void fail_without_running(const Job& job, const Failure& failure);
   void after_idle();
 
@@ -89,6 +91,11 @@ class Scheduler {
   std::map<int64_t, std::unique_ptr<Active>> running_;
   std::map<int64_t, std::chrono::steady_clock::time_point> not_before_;  // backing off
   std::map<int64_t, int> network_retries_;
+  struct HashRepairs {
+    int rounds = 0;
+    std::set<std::string> repaired;  // "<drv> <hash>" pairs this job has written
+  };
+  std::map<int64_t, HashRepairs> hash_repairs_;
   std::vector<JobListener> job_listeners_;
   std::unique_ptr<struct SchedulerTimers> timers_;
   bool poke_pending_ = false;

@@ -294,6 +294,14 @@ std::optional<json> op_wait(OpsContext& ctx, const OpCall& call) {
   return std::nullopt;
 }
 
+std::optional<json> op_fixes(OpsContext& ctx, const OpCall&) {
+  json fixes = json::array();
+  for (const Store::HashFixRecord& f : ctx.store.hash_fixes())
+    fixes.push_back({{"id", f.id}, {"job", f.job_id}, {"variant", f.variant}, {"drv", f.drv}, {"file", f.file},
+                     {"line", f.line}, {"old", f.old_hash}, {"new", f.new_hash}, {"at", f.at}});
+  return json{{"fixes", fixes}};
+}
+
 struct OpEntry {
   bool changes_things;  // only root, the daemon's user and admin_group may call it
   std::optional<json> (*run)(OpsContext&, const OpCall&);
@@ -303,6 +311,7 @@ const std::map<std::string, OpEntry>& op_table() {
   static const std::map<std::string, OpEntry> table{
       {"matrix", {false, op_matrix}}, {"status", {false, op_status}}, {"jobs", {false, op_jobs}},
       {"show", {false, op_show}},     {"log", {false, op_log}},       {"wait", {false, op_wait}},
+      {"fixes", {false, op_fixes}},
       {"queue", {true, op_queue}},    {"cancel", {true, op_cancel}},  {"retry", {true, op_retry}},
       {"pause", {true, op_pause}},    {"resume", {true, op_resume}},  {"drain", {true, op_drain}},
   };

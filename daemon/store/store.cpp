@@ -21,7 +21,9 @@ constexpr const char* kJobColumns =
     "j.id, v.name, r.name, j.kind, j.state, j.priority, j.reason, j.attempt, j.created_at, "
     "j.started_at, j.finished_at, j.exit_code, j.progress_done, j.progress_total, "
     "j.failure_class, j.failure_message, j.failure_hint, j.failure_excerpt, j.verify, "
-    "j.out_path, j.force";
+    "j.out_path, j.force, "
+    "(SELECT json_group_array(json_object('id', f.id, 'drv', f.drv, 'file', f.file, 'line', f.line, "
+    "'old', f.old_hash, 'new', f.new_hash, 'at', f.at)) FROM hash_fixes f WHERE f.job_id = j.id)";
 constexpr const char* kJobFrom =
     " FROM jobs j JOIN variants v ON v.id = j.variant_id JOIN repos r ON r.id = v.repo_id ";
 
@@ -250,6 +252,25 @@ std::map<std::string, double> Store::typical_durations() {
   return out;
 }
 
+void Store::add_hash_fix(sql::Transaction&, const HashFixRecord& fix) {
+  auto st = db_->prepare(
+      "INSERT INTO hash_fixes(job_id, drv, file, line, old_hash, new_hash, at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+  st.bind(1, fix.job_id).bind(2, fix.drv).bind(3, fix.file).bind(4, fix.line).bind(5, fix.old_hash)
+      .bind(6, fix.new_hash).bind(7, fix.at);
+  st.run();
+}
+
+std::vector<Store::HashFixRecord> Store::hash_fixes() {
+  auto st = db_->prepare(
+      "SELECT f.id, f.job_id, v.name, f.drv, f.file, f.line, f.old_hash, f.new_hash, f.at FROM hash_fixes f "
+      "JOIN jobs j ON j.id = f.job_id JOIN variants v ON v.id = j.variant_id ORDER BY f.id");
+  std::vector<HashFixRecord> out;
+  while (st.step())
+    out.push_back({st.int64(0), st.int64(1), st.text(2), st.text(3), st.text(4), st.integer(5), st.text(6),
+                   st.text(7), st.text(8)});
+  return out;
+}
+
 std::vector<Job> Store::query_jobs(const std::string& where_and_order,
                                    const std::function<void(sql::Statement&)>& bind) {
   auto st = db_->prepare(std::string("SELECT ") + kJobColumns + kJobFrom + where_and_order);
@@ -276,6 +297,7 @@ std::vector<Job> Store::query_jobs(const std::string& where_and_order,
     j.verify_json = st.optional_text(18);
     j.out_path = st.optional_text(19);
     j.force = st.int64(20) != 0;
+    j.fixes_json = st.text(21);
     j.log_path = logs_dir_ + "/" + std::to_string(j.id) + ".log";
     out.push_back(std::move(j));
   }

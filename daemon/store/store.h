@@ -104,6 +104,21 @@ class Store {
   // Median duration in seconds of each variant's recent successful builds (the last 5).
   std::map<std::string, double> typical_durations();
 
+  // The audit trail of hash repairs (SPEC §7).
+  struct HashFixRecord {
+    int64_t id = 0;
+    int64_t job_id = 0;
+    std::string variant;
+    std::string drv;
+    std::string file;
+    int line = 0;
+    std::string old_hash;
+    std::string new_hash;
+    std::string at;
+  };
+  void add_hash_fix(sql::Transaction& tx, const HashFixRecord& fix);
+  std::vector<HashFixRecord> hash_fixes();
+
   std::optional<Job> job(int64_t id);
   std::optional<Job> latest_job(const std::string& variant);
   std::vector<Job> jobs_in_state(JobState state);

@@ -1,0 +1,252 @@
+#include "daemon/hashfix/hashfix.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "core/hash_locate.h"
+#include "daemon/command.h"
+
+namespace ptbuild {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct RecipeFile {
+  std::string path;  // relative to the repo
+  std::string text;
+};
+
+// The git-tracked .nix files of the repo that really lie inside it (no symlinks out of it).
+std::vector<RecipeFile> tracked_nix_files(const std::string& repo, std::string& error) {
+  CommandResult ls = run_command({"git", "-C", repo, "ls-files", "-z", "--", "*.nix"}, repo);
+  if (!ls.ok()) {
+    error = "cannot list the git-tracked files of " + repo + ": " + ls.err;
+    return {};
+  }
+  std::error_code ec;
+  fs::path root = fs::canonical(repo, ec);
+  std::vector<RecipeFile> files;
+  std::istringstream names(ls.out);
+  std::string name;
+  while (std::getline(names, name, '\0')) {
+    fs::path p = fs::path(repo) / name;
+    if (!fs::is_regular_file(fs::symlink_status(p, ec))) continue;
+    fs::path real = fs::canonical(p, ec);
+    if (ec || std::mismatch(root.begin(), root.end(), real.begin(), real.end()).first != root.end()) continue;
+    std::ifstream in(p, std::ios::binary);
+    files.push_back({name, std::string(std::istreambuf_iterator<char>(in), {})});
+  }
+  return files;
+}
+
+// What tells the failing derivation's source apart: from `nix show-derivation` where there is a
+// .drv, else from what the log said.
+SourceClues clues_for(const HashfixOptions& o, const HashMismatch& m) {
+  SourceClues clues;
+  auto add_url = [&](const std::string& url) {
+    if (url.empty()) return;
+    clues.strong.push_back(url);
+    static const std::set<std::string> kCommon{"https:", "http:", "file:", "github.com", "archive", "releases",
+                                               "download", "refs", "tags", "heads", "tar.gz", "raw", "commit"};
+    std::istringstream parts(url);
+    std::string part;
+    while (std::getline(parts, part, '/'))
+      if (part.size() >= 3 && !kCommon.count(part)) clues.weak.push_back(part);
+  };
+  add_url(m.url);
+  if (m.drv.ends_with(".drv")) {
+    CommandResult show = run_command(
+        {o.nix_program, "--extra-experimental-features", "nix-command", "show-derivation", m.drv}, o.repo_path,
+        std::chrono::seconds(30));
+    auto j = nlohmann::json::parse(show.out, nullptr, false);
+    if (show.ok() && j.is_object() && !j.empty()) {
+      const nlohmann::json& env = j.begin()->value("env", nlohmann::json::object());
+      for (const char* key : {"url", "urls"}) {
+        std::istringstream urls(env.value(key, ""));
+        std::string url;
+        while (urls >> url) add_url(url);
+      }
+      if (std::string rev = env.value("rev", ""); !rev.empty()) clues.strong.push_back(rev);
+      for (const char* key : {"name", "pname", "version"})
+        if (std::string v = env.value(key, ""); !v.empty() && v != "source") clues.weak.push_back(v);
+    }
+  }
+  // "/nix/store/<hash>-<name>[.drv]": the name, unless it is the generic "source".
+  if (size_t dash = m.drv.find('-'); dash != std::string::npos && m.drv.starts_with("/nix/store/")) {
+    std::string name = m.drv.substr(dash + 1);
+    if (name.ends_with(".drv")) name.resize(name.size() - 4);
+    if (name != "source") clues.weak.push_back(name);
+  }
+  return clues;
+}
+
+std::string write_atomically(const std::string& path, const std::string& text) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return "cannot stat " + path + ": " + std::strerror(errno);
+  std::string tmp = path + ".ptbuild-XXXXXX";
+  int fd = ::mkstemp(tmp.data());
+  if (fd < 0) return "cannot create a temporary file next to " + path + ": " + std::strerror(errno);
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+            ::fchmod(fd, st.st_mode & 07777) == 0 && ::fsync(fd) == 0;
+  if (ok && ::fchown(fd, st.st_uid, st.st_gid) != 0) {
+    // Not root: the file stays ours, with the original mode.
+  }
+  std::string err = ok ? "" : std::string(std::strerror(errno));
+  ::close(fd);
+  if (ok && ::rename(tmp.c_str(), path.c_str()) != 0) {
+    ok = false;
+    err = std::strerror(errno);
+  }
+  if (!ok) {
+    ::unlink(tmp.c_str());
+    return "cannot write " + path + ": " + err;
+  }
+  return "";
+}
+
+std::string short_drv(const std::string& drv) {
+  size_t dash = drv.find('-');
+  return drv.starts_with("/nix/store/") && dash != std::string::npos ? drv.substr(dash + 1) : drv;
+}
+
+}  // namespace
+
+RepairResult repair_hashes(const HashfixOptions& o, const std::vector<HashMismatch>& mismatches) {
+  RepairResult result;
+  std::string error;
+  std::vector<RecipeFile> files = tracked_nix_files(o.repo_path, error);
+  if (!error.empty()) {
+    result.message = error;
+    return result;
+  }
+  // Edits per file, keyed by offset so that one occurrence is edited once.
+  std::map<size_t, std::map<size_t, std::pair<HashOccurrence, std::string>>> edits;
+  int already = 0;
+  for (const HashMismatch& m : mismatches) {
+    auto specified = parse_hash(m.specified);
+    auto got = parse_hash(m.got);
+    if (!got) {
+      result.message = "cannot read the hash Nix got for " + short_drv(m.drv) + ": '" + m.got + "'";
+      return result;
+    }
+    auto spec_hash = specified ? specified->hash : Hash{got->hash.algo, std::vector<uint8_t>(digest_size(got->hash.algo), 0)};
+    std::vector<std::pair<size_t, HashOccurrence>> targets;  // (file index, occurrence)
+    if (spec_hash.is_zero()) {
+      // A fake hash may stand for many sources: repair only those that belong to this one.
+      SourceClues clues = clues_for(o, m);
+      std::vector<std::tuple<int, size_t, HashOccurrence>> scored;
+      size_t fakes = 0;
+      for (size_t f = 0; f < files.size(); ++f)
+        for (const HashOccurrence& occ : find_fake_hashes(files[f].text)) {
+          if (edits[f].count(occ.offset)) continue;  // taken by another mismatch of this round
+          ++fakes;
+          if (int d = clue_distance(files[f].text, occ, clues); d >= 0) scored.emplace_back(d, f, occ);
+        }
+      if (scored.empty() && fakes == 1) {
+        for (size_t f = 0; f < files.size(); ++f)
+          for (const HashOccurrence& occ : find_fake_hashes(files[f].text))
+            if (!edits[f].count(occ.offset)) targets.emplace_back(f, occ);
+      } else if (!scored.empty()) {
+        int best = std::get<0>(*std::min_element(scored.begin(), scored.end(),
+                                                 [](const auto& a, const auto& b) { return std::get<0>(a) < std::get<0>(b); }));
+        std::map<size_t, int> per_file;
+        for (const auto& [d, f, occ] : scored)
+          if (d == best) {
+            targets.emplace_back(f, occ);
+            ++per_file[f];
+          }
+        // The same source in many recipes is repaired everywhere; two equally near fakes in one
+        // file cannot be told apart.
+        for (const auto& [f, n] : per_file)
+          if (n > 1) {
+            result.message = "cannot tell which fake hash in " + files[f].path + " belongs to " + short_drv(m.drv) +
+                             ": put the source's url or rev next to its hash";
+            return result;
+          }
+      } else if (fakes > 1) {
+        result.message = "the repo has " + std::to_string(fakes) + " fake hashes and none could be tied to " +
+                         short_drv(m.drv) + " (by its url, rev or name)";
+        return result;
+      }
+    } else {
+      // A real hash pinned in several files is one source used by many recipes: repair them all.
+      for (size_t f = 0; f < files.size(); ++f)
+        for (const HashOccurrence& occ : find_hash(files[f].text, spec_hash)) targets.emplace_back(f, occ);
+    }
+    if (targets.empty()) {
+      bool got_written = std::any_of(files.begin(), files.end(),
+                                     [&](const RecipeFile& rf) { return !find_hash(rf.text, got->hash).empty(); });
+      if (got_written) {
+        ++already;  // another job repaired it a moment ago
+        continue;
+      }
+      result.message = "the hash " + m.specified + " of " + short_drv(m.drv) +
+                       " is not in any git-tracked .nix file of the repo (it may live in nixpkgs or be computed); "
+                       "Nix got " + m.got;
+      return result;
+    }
+    for (const auto& [f, occ] : targets) {
+      edits[f][occ.offset] = {occ, replacement_for(occ, got->hash)};
+      result.fixes.push_back({m.drv, files[f].path, occ.line, occ.text, replacement_for(occ, got->hash)});
+    }
+  }
+
+  std::vector<std::string> changed;
+  for (const auto& [f, by_offset] : edits) {
+    if (by_offset.empty()) continue;
+    std::vector<std::pair<HashOccurrence, std::string>> list;
+    for (const auto& [_, e] : by_offset) list.push_back(e);
+    std::string path = (fs::path(o.repo_path) / files[f].path).string();
+    if (std::string err = write_atomically(path, apply_replacements(files[f].text, list)); !err.empty()) {
+      result.message = err;
+      result.fixes.clear();
+      return result;
+    }
+    changed.push_back(files[f].path);
+  }
+  if (changed.empty()) {
+    result.outcome = already > 0 ? RepairResult::Outcome::already_repaired : RepairResult::Outcome::failed;
+    result.message = already > 0 ? "already repaired by another job" : "no mismatch to repair";
+    return result;
+  }
+  result.outcome = RepairResult::Outcome::repaired;
+  result.message = "repaired " + std::to_string(result.fixes.size()) + " hash" +
+                   (result.fixes.size() == 1 ? "" : "es") + " in " + std::to_string(changed.size()) + " file" +
+                   (changed.size() == 1 ? "" : "s");
+  if (o.commit) {
+    std::string body;
+    for (const HashFix& fx : result.fixes)
+      body += fx.file + ":" + std::to_string(fx.line) + ": " + fx.old_text + " -> " + fx.new_text + "\n";
+    std::vector<std::string> argv{"git", "-C", o.repo_path};
+    if (!run_command({"git", "-C", o.repo_path, "config", "user.email"}, o.repo_path).ok())
+      argv.insert(argv.end(), {"-c", "user.name=ptbuild", "-c", "user.email=ptbuild@localhost"});
+    argv.insert(argv.end(), {"commit", "-q", "-m",
+                             "ptbuild: repair fixed-output hash of " + short_drv(result.fixes.front().drv) + "\n\n" + body,
+                             "--"});
+    argv.insert(argv.end(), changed.begin(), changed.end());
+    CommandResult commit = run_command(argv, o.repo_path);
+    if (!commit.ok()) {
+      spdlog::warn("hash repair: git commit failed: {}", commit.err);
+      result.message += " (git commit failed: " + commit.err + ")";
+    } else {
+      result.message += " and committed them";
+    }
+  }
+  return result;
+}
+
+}  // namespace ptbuild
