@@ -5,6 +5,8 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "core/hash.h"
+#include "daemon/command.h"
 #include "daemon/scheduler/slots.h"
 #include "daemon/store/store.h"
 #include "tests/support/fake_runner.h"
@@ -356,4 +358,81 @@ TEST_CASE("scheduler: a torchvision build waits for pytorch of the same axes") {
   for (auto& b : f.runner.live()) b->exit(0);
   f.settle();
   CHECK(f.state(tv90) == JobState::running);
+}
+
+namespace {
+std::string sri(uint8_t fill) { return format_hash(Hash{HashAlgo::sha256, std::vector<uint8_t>(32, fill)}, HashSpelling::sri); }
+
+std::string mismatch(const std::string& drv_name, const std::string& specified, const std::string& got) {
+  return "error: hash mismatch in fixed-output derivation '/nix/store/0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a-" + drv_name +
+         ".drv':\n         specified: " + specified + "\n            got:    " + got + "\n";
+}
+
+// The fixture's repo as a git checkout with one recipe pinning two sources.
+void make_repo(Fixture& f, const std::string& recipe_text) {
+  std::string repo = f.dir / "pytorch";
+  f.dir.write("pytorch/.flox/pkgs/a-python313-cpu-avx2.nix", recipe_text);
+  for (std::vector<std::string> args : {std::vector<std::string>{"init", "-q"}, {"add", "-A"},
+                                        {"-c", "user.name=t", "-c", "user.email=t@x", "commit", "-q", "-m", "r"}}) {
+    args.insert(args.begin(), {"git", "-C", repo});
+    REQUIRE(run_command(args, repo).ok());
+  }
+}
+}  // namespace
+
+TEST_CASE("scheduler: a hash that mismatches again after its repair fails as not reproducible") {
+  Fixture f({{"a-python313-cpu-avx2", "pytorch"}});
+  make_repo(f, "{ }: { src = { name = \"torch-src\"; hash = \"" + sri(1) + "\"; }; }\n");
+  int64_t id = f.queue("a-python313-cpu-avx2");
+  f.scheduler.poke();
+  f.settle();
+  f.runner.live()[0]->output(mismatch("torch-src", sri(1), sri(2)));
+  f.runner.live()[0]->exit(1);
+  f.settle();
+  CHECK(testing::read_file(f.dir / "pytorch/.flox/pkgs/a-python313-cpu-avx2.nix").find(sri(2)) != std::string::npos);
+  REQUIRE(f.runner.live().size() == 1);  // built again, same job
+  CHECK(f.store.job(id)->attempt == 2);
+  f.runner.live()[0]->output(mismatch("torch-src", sri(2), sri(3)));
+  f.runner.live()[0]->exit(1);
+  f.settle();
+  Job j = *f.store.job(id);
+  CHECK(j.state == JobState::failed);
+  CHECK(j.failure->failure_class == "hash_mismatch");
+  CHECK(j.failure->message.find("not reproducible") != std::string::npos);
+  CHECK(testing::read_file(f.dir / "pytorch/.flox/pkgs/a-python313-cpu-avx2.nix").find(sri(3)) == std::string::npos);
+}
+
+TEST_CASE("scheduler: hash repairs stop at hashfix.max_rounds") {
+  Fixture f({{"a-python313-cpu-avx2", "pytorch"}});
+  f.config.hashfix.max_rounds = 1;
+  make_repo(f, "{ }: {\n  a = { name = \"src-a\"; hash = \"" + sri(1) + "\"; };\n  b = { name = \"src-b\"; hash = \"" +
+                   sri(4) + "\"; };\n}\n");
+  int64_t id = f.queue("a-python313-cpu-avx2");
+  f.scheduler.poke();
+  f.settle();
+  f.runner.live()[0]->output(mismatch("src-a", sri(1), sri(2)));
+  f.runner.live()[0]->exit(1);
+  f.settle();
+  REQUIRE(f.runner.live().size() == 1);
+  f.runner.live()[0]->output(mismatch("src-b", sri(4), sri(5)));
+  f.runner.live()[0]->exit(1);
+  f.settle();
+  Job j = *f.store.job(id);
+  CHECK(j.state == JobState::failed);
+  CHECK(j.failure->message.find("gave up after 1 hash repair rounds (hashfix.max_rounds)") != std::string::npos);
+  REQUIRE(j.fixes_json.find(sri(2)) != std::string::npos);  // the first round's repair is on record
+}
+
+TEST_CASE("scheduler: with hashfix off a mismatch simply fails the job") {
+  Fixture f({{"a-python313-cpu-avx2", "pytorch"}});
+  f.config.hashfix.enabled = false;
+  make_repo(f, "{ }: { src = { name = \"torch-src\"; hash = \"" + sri(1) + "\"; }; }\n");
+  int64_t id = f.queue("a-python313-cpu-avx2");
+  f.scheduler.poke();
+  f.settle();
+  f.runner.live()[0]->output(mismatch("torch-src", sri(1), sri(2)));
+  f.runner.live()[0]->exit(1);
+  f.settle();
+  CHECK(f.state(id) == JobState::failed);
+  CHECK(testing::read_file(f.dir / "pytorch/.flox/pkgs/a-python313-cpu-avx2.nix").find(sri(1)) != std::string::npos);
 }
