@@ -239,3 +239,28 @@ TEST_CASE("hashfix: with commit on the repair is committed and the tree is clean
   ProcessResult count = run_process({"/usr/bin/git", "-C", d.repo(), "rev-list", "--count", "HEAD"});
   CHECK(count.out == "2\n");
 }
+
+TEST_CASE("hashfix: two builds that meet the same wrong hash at once end with one correct patch") {
+  Daemon d("max_parallel = 2\n");
+  std::string content = "together-" + d.nonce();
+  std::string wrong = hash_of("old together", "sri");
+  for (const char* isa : {"avx2", "avx512"}) {
+    std::string name = std::string("pytorch-python313-cpu-") + isa;
+    d.add_recipe(name, recipe(name, "  src = fetch { name = \"torch-src\"; content = \"" + content + "\"; hash = \"" + wrong + "\"; };\n", d.nonce()));
+  }
+  commit_all(d);
+  d.start();
+  d.client_json({"queue", "all"});
+  ProcessResult waited = d.client({"wait", "all", "--json", "--timeout", "120s"});
+  REQUIRE(waited.exit_code == 0);
+  json fixes = d.client_json({"fixes"})["fixes"];
+  CHECK(fixes.size() == 2);  // each file once, whichever build repaired it
+  for (const char* isa : {"avx2", "avx512"}) {
+    std::string text = recipe_text(d, std::string("pytorch-python313-cpu-") + isa);
+    CHECK(text.find(wrong) == std::string::npos);
+    std::string good = hash_of(content, "sri");
+    size_t at = text.find(good);
+    CHECK(at != std::string::npos);
+    CHECK(text.find(good, at + 1) == std::string::npos);
+  }
+}
