@@ -4,6 +4,8 @@
 
 #include <sstream>
 
+#include "tests/support/temp_dir.h"
+
 using namespace ptbuild;
 
 namespace {
@@ -63,4 +65,42 @@ TEST_CASE("diagnosis: other failures fall back to the first error line") {
   CHECK(f->message == "../aten/src/ATen/foo.cpp:12:3: error: 'bar' was not declared in this scope");
   CHECK(scan(kCpu, "nothing useful\n", 137)->failure_class == "out_of_memory");
   CHECK_FALSE(scan(kCpu, "all good\n", 0));
+}
+
+TEST_CASE("diagnosis: every class from the exact messages of CMake - nvcc - GCC - Nix and the kernel") {
+  struct Case {
+    const char* fixture;
+    const char* variant;
+    int exit_code;
+    const char* failure_class;
+    const char* message_part;
+  };
+  const Case cases[] = {
+      {"cuda_not_found.log", "pytorch-python313-cuda12_8-sm90-avx512", 1, "cuda_not_found", "Could NOT find CUDA"},
+      {"cuda_toolkit_not_found.log", "torchvision-python313-cuda13_0-sm120-avx512", 1, "cuda_not_found", "CUDAToolkit"},
+      {"unknown_cuda_arch.log", "pytorch-python313-cuda13_0-sm121-armv9", 1, "unknown_cuda_arch", "Unknown CUDA Architecture Name 12.1"},
+      {"unsupported_gpu_arch.log", "pytorch-python313-cuda12_4-sm120-avx512", 1, "unsupported_gpu_arch", "compute_120"},
+      {"out_of_memory.log", "pytorch-python313-cpu-avx512", 1, "out_of_memory", "Killed signal terminated program cc1plus"},
+      {"died_signal_9.log", "pytorch-python313-cpu-avx2", 1, "out_of_memory", "died due to signal 9"},
+      {"disk_full.log", "pytorch-python313-cpu-avx2", 1, "disk_full", "No space left on device"},
+      {"eval_error.log", "pytorch-python313-cuda13_0-sm110-armv9", 1, "eval_error", "attribute 'pytorch' missing"},
+      {"eval_undefined.log", "pytorch-python313-cuda13_0-sm90-avx512", 1, "eval_error", "undefined variable 'gpuArchSM'"},
+      {"network.log", "pytorch-python313-cpu-avx2", 1, "network", "Could not resolve host: github.com"},
+      {"builder_failed.log", "pytorch-python313-cpu-avx2", 1, "builder_failed", "has no member named 'fmadd'"},
+      {"hash_mismatch.log", "pytorch-python313-cpu-avx2", 1, "hash_mismatch", "hash mismatch in fixed-output derivation"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.fixture);
+    auto f = scan(parse_variant_name(c.variant),
+                  ptbuild::testing::read_file(std::string(PTBUILD_SOURCE_DIR) + "/tests/fixtures/logs/" + c.fixture), c.exit_code);
+    REQUIRE(f);
+    CHECK(f->failure_class == c.failure_class);
+    CHECK(f->message.find(c.message_part) != std::string::npos);
+    CHECK_FALSE(f->hint.empty());
+    CHECK(f->excerpt.find(c.message_part) != std::string::npos);
+    CHECK(f->message.find('\n') == std::string::npos);  // one line
+  }
+  auto pytorch_attr = scan(parse_variant_name("pytorch-python313-cuda13_0-sm110-armv9"),
+                           ptbuild::testing::read_file(std::string(PTBUILD_SOURCE_DIR) + "/tests/fixtures/logs/eval_error.log"), 1);
+  CHECK(pytorch_attr->hint.find("python3Packages.torch") != std::string::npos);
 }
