@@ -20,4 +20,18 @@ BuildCommand build_command(const Config::Backend& backend, const BuildTarget& t)
   return cmd;
 }
 
+BuildCommand publish_command(const Config::Backend& backend, const Config::Publish& publish,
+                             const BuildTarget& t, const std::string& out_path) {
+  BuildCommand cmd;
+  cmd.cwd = t.repo_path;
+  if (backend.kind == "flox") {
+    cmd.argv = {backend.program, "publish", "-d", t.repo_path};
+    if (!publish.org.empty()) cmd.argv.insert(cmd.argv.end(), {"-o", publish.org});
+    cmd.argv.push_back(t.package);
+  } else {
+    cmd.argv = {backend.program, "--extra-experimental-features", "nix-command", "copy", "--to", publish.store, out_path};
+  }
+  return cmd;
+}
+
 }  // namespace ptbuild

@@ -25,4 +25,9 @@ struct BuildTarget {
 // nix:  `nix build -f <recipe> -o <results>/<package> -L --keep-going`, the link a GC root.
 BuildCommand build_command(const Config::Backend& backend, const BuildTarget& target);
 
+// flox: `flox publish -d <repo> [-o <org>] <package>` in the repo.
+// nix:  `nix copy --to <store> <out>` (publish.store, e.g. file:///srv/cache).
+BuildCommand publish_command(const Config::Backend& backend, const Config::Publish& publish,
+                             const BuildTarget& target, const std::string& out_path);
+
 }  // namespace ptbuild

@@ -28,6 +28,7 @@ inline constexpr const char* kTimeout = "timeout";
 inline constexpr const char* kCancelled = "cancelled";
 inline constexpr const char* kVerifyFailed = "verify_failed";
 inline constexpr const char* kBuilderFailed = "builder_failed";
+inline constexpr const char* kPublishFailed = "publish_failed";  // a publish job (SPEC §10)
 }  // namespace failure_class
 
 std::string strip_ansi(std::string_view s);

@@ -50,6 +50,7 @@ struct Job {
   std::optional<std::string> out_path;
   std::string log_path;
   bool force = false;  // queued with --force (publish: skip the preconditions on the build)
+  std::optional<std::string> recipe_sha;  // sha256 of the recipe file when the build started
 };
 
 // The job object of SPEC §6.

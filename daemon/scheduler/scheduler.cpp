@@ -17,11 +17,13 @@
 #include "daemon/hashfix/hashfix.h"
 #include "core/progress.h"
 #include "core/text.h"
+#include "core/verify.h"
 #include "daemon/runner/build_log.h"
 #include "daemon/runner/process_tree.h"
 #include "daemon/runner/runner.h"
 #include "daemon/scheduler/plan.h"
 #include "daemon/scheduler/slots.h"
+#include "daemon/scheduler/steps.h"
 #include "daemon/store/store.h"
 
 namespace ptbuild {
@@ -35,6 +37,9 @@ std::string now() { return format_rfc3339(std::chrono::system_clock::now()); }
 // Lines longer than this (a build printing without newlines) are cut for the scanners.
 constexpr size_t kMaxLine = 64 * 1024;
 constexpr auto kProgressWriteInterval = std::chrono::seconds(1);
+// Importing torch takes seconds; a probe that runs for minutes is stuck.
+constexpr auto kVerifyTimeout = std::chrono::minutes(10);
+constexpr size_t kMaxProbeOutput = 1024 * 1024;
 
 std::string read_link(const std::string& path) {
   std::error_code ec;
@@ -74,6 +79,18 @@ struct Scheduler::Active {
   std::string result_link;
   std::optional<Failure> start_failure;  // the build never ran
   std::vector<OutputListener> listeners;
+  // After a successful build the job stays running while the probe checks the artifact.
+  enum class Phase { build, verify } phase = Phase::build;
+  JobChange built;           // the successful build's outcome, waiting for the probe's verdict
+  std::string probe_output;
+};
+
+// What a job's process exit means for the job.
+struct Scheduler::Outcome {
+  JobState state = JobState::failed;
+  JobChange change;
+  std::string detail;
+  std::vector<HashFix> fixes;
 };
 
 Scheduler::Scheduler(asio::io_context& io, Store& store, const Config& config, Runner& runner,
@@ -110,9 +127,12 @@ void Scheduler::poke() {
 }
 
 void Scheduler::dispatch() {
-  if (paused_ || draining_ || stopping_ || slots_.in_use() >= slots_.capacity()) return;
+  if (paused_ || draining_ || stopping_) return;
   std::vector<Job> queued = store_.jobs_in_state(JobState::queued);
-  if (queued.empty()) return;
+  // Publishing needs no build slot: it copies what was built.
+  for (const Job& j : queued)
+    if (j.kind == JobKind::publish) start_publish(j);
+  if (slots_.in_use() >= slots_.capacity()) return;
 
   std::map<std::string, VariantRecord> variants;
   for (VariantRecord& v : store_.variants()) variants.emplace(v.name, std::move(v));
@@ -163,61 +183,101 @@ bool Scheduler::start_build(const Job& queued_job) {
   if (!variant) return false;
   std::optional<Slot> slot = slots_.acquire(*variant);
   if (!slot) return false;
+  std::string where = slot->where();
+  Active* a = begin_job(queued_job, *variant, std::move(*slot), "started on " + where,
+                        {.recipe_sha = recipe_sha(*variant)});
+  if (!a) return false;
+  BuildCommand cmd = build_command(config_.backend, {a->job.variant, variant->repo_path, variant->recipe,
+                                                     config_.results_dir()});
+  cmd.argv.insert(cmd.argv.end(), a->slot.extra_args().begin(), a->slot.extra_args().end());
+  launch(*a, cmd, {}, config_.daemon.build_timeout, "build_timeout");
+  return true;
+}
 
+void Scheduler::start_publish(const Job& queued_job) {
+  std::optional<VariantRecord> variant = store_.variant(queued_job.variant);
+  std::optional<Job> build = store_.latest_job(queued_job.variant, JobKind::build);
+  if (!variant || !build || !build->out_path) {
+    fail_without_running(queued_job, {failure_class::kPublishFailed, "nothing to publish: " + queued_job.variant +
+                                                                         " has no successful build",
+                                      "build it first", ""});
+    return;
+  }
+  if (config_.backend.kind == "flox")
+    if (std::string refusal = flox_publish_refusal(variant->repo_path); !refusal.empty()) {
+      fail_without_running(queued_job, {failure_class::kPublishFailed, "flox publish would refuse: " + refusal,
+                                        "fix the build repo, then ptbuild retry this job", ""});
+      return;
+    }
+  Active* a = begin_job(queued_job, *variant, Slot(), "publishing " + *build->out_path, {.out_path = build->out_path});
+  if (!a) return;
+  launch(*a,
+         publish_command(config_.backend, config_.publish, {a->job.variant, variant->repo_path, variant->recipe, ""},
+                         *build->out_path),
+         {}, config_.daemon.build_timeout, "build_timeout");
+}
+
+// queued -> running, with the job's bookkeeping; nullptr if the job was no longer queued.
+Scheduler::Active* Scheduler::begin_job(const Job& queued_job, const VariantRecord& variant, Slot slot,
+                                        const std::string& what, JobChange change) {
   int attempt = queued_job.attempt + 1;
+  change.started_at = now();
+  change.attempt = attempt;
+  change.clear_outcome = true;
   {
     auto tx = store_.begin();
-    if (!store_.transition(tx, queued_job.id, JobState::queued, JobState::running,
-                           {.started_at = now(), .attempt = attempt, .clear_outcome = true}, now(),
-                           "started on " + slot->where() + " (attempt " + std::to_string(attempt) + ")"))
-      return false;
+    if (!store_.transition(tx, queued_job.id, JobState::queued, JobState::running, change, now(),
+                           what + " (attempt " + std::to_string(attempt) + ")"))
+      return nullptr;
     tx.commit();
   }
   not_before_.erase(queued_job.id);
   Job job = *store_.job(queued_job.id);
-  auto active = std::make_unique<Active>(io_, job, *variant, std::move(*slot));
-  Active& a = *active;
+  auto active = std::make_unique<Active>(io_, job, variant, std::move(slot));
+  Active* a = active.get();
   running_.emplace(job.id, std::move(active));
+  if (std::string err = a->log.open(job.log_path); !err.empty()) a->start_failure = Failure{failure_class::kBuilderFailed, err, "check the state folder's logs/", ""};
+  return a;
+}
 
-  BuildCommand cmd = build_command(config_.backend, {job.variant, variant->repo_path, variant->recipe,
-                                                     config_.results_dir()});
-  cmd.argv.insert(cmd.argv.end(), a.slot.extra_args().begin(), a.slot.extra_args().end());
+// Starts a job's process (the build, its probe, or a publish) and arms its deadline.
+void Scheduler::launch(Active& a, const BuildCommand& cmd, std::map<std::string, std::string> env,
+                       Millis limit, const std::string& limit_name) {
   a.result_link = cmd.result_link;
-
-  std::string error = a.log.open(job.log_path);
-  if (error.empty()) {
+  std::string error;
+  if (!a.start_failure) {
     std::string argv_text;
     for (const auto& arg : cmd.argv) argv_text += (argv_text.empty() ? "" : " ") + arg;
-    a.log.write("=== ptbuild: job #" + std::to_string(job.id) + " attempt " + std::to_string(attempt) + " on " +
-                a.slot.where() + " at " + now() + "\n=== " + argv_text + "\n");
-    int64_t id = job.id;
-    a.process = runner_.start(
-        cmd, {{"PTBUILD_JOB", std::to_string(id)}, {"PTBUILD_VARIANT", job.variant}},
-        {[this, id](std::string_view chunk) { on_output(id, chunk); },
-         [this, id](ExitStatus s) { on_exit(id, s.exit_code); }},
-        error);
+    a.log.write("=== ptbuild: job #" + std::to_string(a.job.id) + " attempt " + std::to_string(a.job.attempt) + " on " +
+                (a.slot ? a.slot.where() : "local") + " at " + now() + "\n=== " + argv_text + "\n");
+    env["PTBUILD_JOB"] = std::to_string(a.job.id);
+    env["PTBUILD_VARIANT"] = a.job.variant;
+    int64_t id = a.job.id;
+    a.process = runner_.start(cmd, env,
+                              {[this, id](std::string_view chunk) { on_output(id, chunk); },
+                               [this, id](ExitStatus s) { on_exit(id, s.exit_code); }},
+                              error);
   }
   if (!a.process) {
-    a.log.write("=== ptbuild: " + error + "\n");
-    a.start_failure = Failure{failure_class::kBuilderFailed, error,
-                              "check backend.program and backend.kind in the config", ""};
-    asio::post(io_, [this, id = job.id] { on_exit(id, 127); });
-    return true;
+    if (!a.start_failure) {
+      a.log.write("=== ptbuild: " + error + "\n");
+      a.start_failure = Failure{failure_class::kBuilderFailed, error, "check backend.program and backend.kind in the config", ""};
+    }
+    asio::post(io_, [this, id = a.job.id] { on_exit(id, 127); });
+    return;
   }
-  store_.set_build_process(job.id, a.process->process_group(), a.process->identity());
-  announce(job.id);
-  spdlog::info("job #{} {}: started (attempt {}, pgid {})", job.id, job.variant, attempt,
-               a.process->process_group());
-
-  a.deadline.expires_after(config_.daemon.build_timeout);
-  a.deadline.async_wait([this, id = job.id](const boost::system::error_code& ec) {
+  store_.set_build_process(a.job.id, a.process->process_group(), a.process->identity());
+  if (a.phase == Active::Phase::build) announce(a.job.id);
+  spdlog::info("job #{} {}: started {} (attempt {}, pgid {})", a.job.id, a.job.variant, cmd.argv.front(),
+               a.job.attempt, a.process->process_group());
+  a.last_output = Clock::now();
+  a.deadline.expires_after(limit);
+  a.deadline.async_wait([this, id = a.job.id, limit, limit_name](const boost::system::error_code& ec) {
     if (ec) return;
     if (auto it = running_.find(id); it != running_.end())
-      stop_build(*it->second, StopReason::timeout,
-                 "ran longer than build_timeout (" + format_duration(config_.daemon.build_timeout) + ")");
+      stop_build(*it->second, StopReason::timeout, "ran longer than " + limit_name + " (" + format_duration(limit) + ")");
   });
   arm_silence_timer(a);
-  return true;
 }
 
 void Scheduler::arm_silence_timer(Active& a) {
@@ -242,6 +302,10 @@ void Scheduler::on_output(int64_t job_id, std::string_view chunk) {
   Active& a = *it->second;
   a.last_output = Clock::now();
   a.log.write(chunk);
+  if (a.phase == Active::Phase::verify) {
+    if (a.probe_output.size() < kMaxProbeOutput) a.probe_output.append(chunk);
+    return;
+  }
   std::erase_if(a.listeners, [&](OutputListener& l) { return !l(chunk); });
 
   a.partial_line.append(chunk);
@@ -289,83 +353,42 @@ void Scheduler::stop_build(Active& a, StopReason reason, const std::string& deta
 void Scheduler::on_exit(int64_t job_id, int exit_code) {
   auto it = running_.find(job_id);
   if (it == running_.end()) return;
-  std::unique_ptr<Active> done = std::move(it->second);
-  running_.erase(it);
-  Active& a = *done;
+  Active& a = *it->second;
   if (!a.partial_line.empty()) {
     a.scanner.feed(a.partial_line);
     a.mismatches.feed(a.partial_line);
+    a.partial_line.clear();
   }
   a.deadline.cancel();
   a.silence.cancel();
   a.grace.cancel();
-  if (a.progress.current()) store_.set_progress(job_id, a.progress.current()->done, a.progress.current()->total);
+  if (auto p = a.progress.current(); p && a.phase == Active::Phase::build) store_.set_progress(job_id, p->done, p->total);
 
-  JobChange change{.finished_at = now(), .exit_code = exit_code};
-  JobState outcome = JobState::failed;
-  std::string detail;
-  std::vector<HashFix> record_fixes;
-  if (a.stop == StopReason::shutdown) {
-    outcome = JobState::queued;
-    change = {.clear_outcome = true};
-    detail = "requeued: " + a.stop_detail;
-  } else if (a.stop == StopReason::cancel) {
-    outcome = JobState::cancelled;
-    change.failure = Failure{failure_class::kCancelled, a.stop_detail, "", a.scanner.tail()};
-    detail = a.stop_detail;
-  } else if (a.stop == StopReason::timeout) {
-    change.failure = Failure{failure_class::kTimeout, a.stop_detail,
-                             "raise build_timeout / max_silent if the build is only slow", a.scanner.tail()};
-    detail = a.stop_detail;
-  } else if (a.start_failure) {
-    change.failure = a.start_failure;
-    detail = a.start_failure->message;
-  } else if (a.log.disk_full()) {
-    change.failure = Failure{failure_class::kDiskFull, *a.log.write_error(),
-                             "free space in the state folder (logs) and the Nix store", a.scanner.tail()};
-    detail = *a.log.write_error();
-  } else if (std::optional<Failure> failure = a.scanner.diagnose(exit_code)) {
-    int& retried = network_retries_[job_id];
-    std::vector<HashFix> fixes;
-    if (failure->failure_class == failure_class::kHashMismatch && config_.hashfix.enabled &&
-        repair_hashes_of(a, *failure, fixes)) {
-      outcome = JobState::queued;
-      change = {.clear_outcome = true};
-      detail = failure->message;
-      record_fixes = std::move(fixes);
-    } else if (failure->failure_class == failure_class::kNetwork && retried < config_.daemon.retries) {
-      ++retried;
-      auto wait = config_.daemon.retry_backoff * (1 << std::min(retried - 1, 16));
-      not_before_[job_id] = Clock::now() + wait;
-      outcome = JobState::queued;
-      change = {.clear_outcome = true};
-      detail = "network failure (" + failure->message + "): retry " + std::to_string(retried) + " of " +
-               std::to_string(config_.daemon.retries) + " in " + format_duration(std::chrono::duration_cast<Millis>(wait));
-    } else {
-      detail = failure->failure_class + ": " + failure->message;
-      change.failure = std::move(failure);
-    }
-  } else if (std::string out = read_link(a.result_link); out.empty()) {
-    change.failure = Failure{failure_class::kBuilderFailed,
-                             "the build exited 0 but left no result at " + a.result_link,
-                             "the recipe must evaluate to a derivation (a package), not an attribute set",
-                             a.scanner.tail()};
-    detail = change.failure->message;
-  } else {
-    outcome = JobState::succeeded;
-    change.out_path = out;
-    detail = "built " + out;
+  Outcome o = stop_outcome(a, exit_code).value_or(
+      a.phase == Active::Phase::verify ? verify_outcome(a, exit_code)
+      : a.job.kind == JobKind::publish ? publish_outcome(a, exit_code)
+                                       : build_outcome(a, exit_code));
+  if (a.phase == Active::Phase::build && a.job.kind == JobKind::build && o.state == JobState::succeeded &&
+      config_.verify.enabled) {
+    start_verify(a, std::move(o));  // the job stays running until the probe has spoken
+    return;
   }
-  a.log.close();
+  std::unique_ptr<Active> done = std::move(it->second);
+  running_.erase(it);
+  done->log.close();
   {
     auto tx = store_.begin();
-    store_.transition(tx, job_id, JobState::running, outcome, change, now(), detail);
-    for (const HashFix& fx : record_fixes)
-      store_.add_hash_fix(tx, {0, job_id, a.job.variant, fx.drv, fx.file, fx.line, fx.old_text, fx.new_text, now()});
+    store_.transition(tx, job_id, JobState::running, o.state, o.change, now(), o.detail);
+    for (const HashFix& fx : o.fixes)
+      store_.add_hash_fix(tx, {0, job_id, done->job.variant, fx.drv, fx.file, fx.line, fx.old_text, fx.new_text, now()});
+    if (o.state == JobState::succeeded && done->job.kind == JobKind::build && config_.publish.auto_publish)
+      store_.insert_job(tx, {done->job.variant, JobKind::publish, done->job.priority,
+                             "publish.auto after build #" + std::to_string(job_id), false},
+                        now());
     tx.commit();
   }
-  spdlog::info("job #{} {}: {} ({})", job_id, a.job.variant, to_string(outcome), detail);
-  if (outcome != JobState::queued) {
+  spdlog::info("job #{} {}: {} ({})", job_id, done->job.variant, to_string(o.state), o.detail);
+  if (o.state != JobState::queued) {
     network_retries_.erase(job_id);
     hash_repairs_.erase(job_id);
     announce(job_id);
@@ -373,6 +396,122 @@ void Scheduler::on_exit(int64_t job_id, int exit_code) {
   done.reset();  // gives the slot back
   after_idle();
   poke();
+}
+
+// A job stopped by us (shutdown, cancel, timeout) or one whose process never started.
+std::optional<Scheduler::Outcome> Scheduler::stop_outcome(Active& a, int exit_code) {
+  JobChange change{.finished_at = now(), .exit_code = exit_code};
+  switch (a.stop) {
+    case StopReason::shutdown:
+      return Outcome{JobState::queued, {.clear_outcome = true}, "requeued: " + a.stop_detail, {}};
+    case StopReason::cancel:
+      change.failure = Failure{failure_class::kCancelled, a.stop_detail, "", a.scanner.tail()};
+      return Outcome{JobState::cancelled, change, a.stop_detail, {}};
+    case StopReason::timeout:
+      change.failure = Failure{failure_class::kTimeout, a.stop_detail,
+                               "raise build_timeout / max_silent if the build is only slow", a.scanner.tail()};
+      return Outcome{JobState::failed, change, a.stop_detail, {}};
+    case StopReason::none:
+      break;
+  }
+  if (a.start_failure) {
+    change.failure = a.start_failure;
+    return Outcome{JobState::failed, change, a.start_failure->message, {}};
+  }
+  if (a.log.disk_full()) {
+    change.failure = Failure{failure_class::kDiskFull, *a.log.write_error(),
+                             "free space in the state folder (logs) and the Nix store", a.scanner.tail()};
+    return Outcome{JobState::failed, change, *a.log.write_error(), {}};
+  }
+  return std::nullopt;
+}
+
+Scheduler::Outcome Scheduler::build_outcome(Active& a, int exit_code) {
+  Outcome o{JobState::failed, {.finished_at = now(), .exit_code = exit_code}, "", {}};
+  if (std::optional<Failure> failure = a.scanner.diagnose(exit_code)) {
+    int& retried = network_retries_[a.job.id];
+    std::vector<HashFix> fixes;
+    if (failure->failure_class == failure_class::kHashMismatch && config_.hashfix.enabled &&
+        repair_hashes_of(a, *failure, fixes)) {
+      return Outcome{JobState::queued, {.clear_outcome = true}, failure->message, std::move(fixes)};
+    }
+    if (failure->failure_class == failure_class::kNetwork && retried < config_.daemon.retries) {
+      ++retried;
+      auto wait = config_.daemon.retry_backoff * (1 << std::min(retried - 1, 16));
+      not_before_[a.job.id] = Clock::now() + wait;
+      return Outcome{JobState::queued, {.clear_outcome = true},
+                     "network failure (" + failure->message + "): retry " + std::to_string(retried) + " of " +
+                         std::to_string(config_.daemon.retries) + " in " +
+                         format_duration(std::chrono::duration_cast<Millis>(wait)),
+                     {}};
+    }
+    o.detail = failure->failure_class + ": " + failure->message;
+    o.change.failure = std::move(failure);
+  } else if (std::string out = read_link(a.result_link); out.empty()) {
+    o.change.failure = Failure{failure_class::kBuilderFailed, "the build exited 0 but left no result at " + a.result_link,
+                               "the recipe must evaluate to a derivation (a package), not an attribute set",
+                               a.scanner.tail()};
+    o.detail = o.change.failure->message;
+  } else {
+    o.state = JobState::succeeded;
+    o.change.out_path = out;
+    o.detail = "built " + out;
+  }
+  return o;
+}
+
+Scheduler::Outcome Scheduler::publish_outcome(Active& a, int exit_code) {
+  Outcome o{JobState::succeeded, {.finished_at = now(), .exit_code = exit_code}, "published", {}};
+  if (exit_code == 0) return o;
+  o.state = JobState::failed;
+  Failure f = a.scanner.diagnose(exit_code).value_or(Failure{});
+  f.failure_class = failure_class::kPublishFailed;
+  // flox says why in its "✘ ERROR: …" line; prefer it to a generic first error.
+  std::istringstream tail(a.scanner.tail());
+  for (std::string line; std::getline(tail, line);)
+    if (size_t at = line.find("ERROR: "); at != std::string::npos) {
+      f.message = line.substr(at + 7);
+      break;
+    }
+  if (f.hint.empty() || f.hint.starts_with("read the excerpt")) f.hint = "read the publish log (ptbuild log JOB)";
+  o.detail = "publish failed: " + f.message;
+  o.change.failure = std::move(f);
+  return o;
+}
+
+void Scheduler::start_verify(Active& a, Outcome built) {
+  if (probe_path_.empty()) probe_path_ = install_probe(config_.daemon.state_dir);
+  a.phase = Active::Phase::verify;
+  a.built = std::move(built.change);
+  a.probe_output.clear();
+  std::map<std::string, std::string> env;
+  BuildCommand cmd = probe_command(config_, a.variant, *a.built.out_path, probe_path_, env);
+  a.log.write("=== ptbuild: verifying " + *a.built.out_path + "\n");
+  launch(a, cmd, env, std::chrono::duration_cast<Millis>(kVerifyTimeout), "the verification limit");
+}
+
+Scheduler::Outcome Scheduler::verify_outcome(Active& a, int exit_code) {
+  Outcome o{JobState::succeeded, a.built, "", {}};
+  std::optional<nlohmann::json> facts = probe_facts(a.probe_output);
+  VerifyResult r;
+  if (facts) {
+    r = compare_facts(a.variant.axes, *facts);
+  } else {
+    std::string tail = a.probe_output.substr(a.probe_output.size() > 400 ? a.probe_output.size() - 400 : 0);
+    r.problems.push_back("the probe printed no facts (exit " + std::to_string(exit_code) + "): " + std::string(trim(tail)));
+  }
+  o.change.verify_json = r.to_json().dump();
+  if (r.ok) {
+    o.detail = "built and verified " + a.built.out_path.value_or("");
+    return o;
+  }
+  o.state = JobState::failed;
+  o.change.failure = Failure{failure_class::kVerifyFailed, "the artifact is not what its name says: " + join(r.problems, "; "),
+                             "the build succeeded but produced the wrong thing; for CUDA off use "
+                             "torch.override { cudaSupport = true; gpuTargets = [ … ]; }",
+                             facts ? facts->dump() : a.probe_output.substr(0, 2000)};
+  o.detail = "verify_failed: " + join(r.problems, "; ");
+  return o;
 }
 
 // A hash mismatch: repair the recipes and build again within the same job (SPEC §7). Returns

@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include <optional>
+
 #include "core/config.h"
 #include "core/job.h"
 
@@ -69,10 +71,21 @@ class Scheduler {
 
  private:
   struct Active;
+  struct Outcome;
   enum class StopReason { none, cancel, timeout, shutdown };
 
   void dispatch();
   bool start_build(const Job& job);
+  void start_publish(const Job& job);
+  Active* begin_job(const Job& job, const struct VariantRecord& variant, class Slot slot, const std::string& what,
+                    struct JobChange change);
+  void launch(Active& active, const struct BuildCommand& command, std::map<std::string, std::string> env,
+              Millis limit, const std::string& limit_name);
+  std::optional<Outcome> stop_outcome(Active& active, int exit_code);
+  Outcome build_outcome(Active& active, int exit_code);
+  Outcome publish_outcome(Active& active, int exit_code);
+  Outcome verify_outcome(Active& active, int exit_code);
+  void start_verify(Active& active, Outcome built);
   void on_output(int64_t job_id, std::string_view chunk);
   void on_exit(int64_t job_id, int exit_code);
   void stop_build(Active& active, StopReason reason, const std::string& detail);
@@ -98,6 +111,7 @@ class Scheduler {
   std::map<int64_t, HashRepairs> hash_repairs_;
   std::vector<JobListener> job_listeners_;
   std::unique_ptr<struct SchedulerTimers> timers_;
+  std::string probe_path_;  // written on first use
   bool poke_pending_ = false;
   bool paused_ = false;
   bool draining_ = false;

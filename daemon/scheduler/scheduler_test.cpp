@@ -31,6 +31,7 @@ struct Fixture {
     std::filesystem::create_directories(dir / "logs");
     config.daemon.state_dir = dir.path();
     config.backend = {"nix", "nix", {}};
+    config.verify.enabled = false;  // the verification tests turn it on
     std::map<std::string, RepoScan> repos;
     for (auto [name, repo] : variants) {
       RepoScan& r = repos[repo];

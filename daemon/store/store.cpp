@@ -23,7 +23,8 @@ constexpr const char* kJobColumns =
     "j.failure_class, j.failure_message, j.failure_hint, j.failure_excerpt, j.verify, "
     "j.out_path, j.force, "
     "(SELECT json_group_array(json_object('id', f.id, 'drv', f.drv, 'file', f.file, 'line', f.line, "
-    "'old', f.old_hash, 'new', f.new_hash, 'at', f.at)) FROM hash_fixes f WHERE f.job_id = j.id)";
+    "'old', f.old_hash, 'new', f.new_hash, 'at', f.at)) FROM hash_fixes f WHERE f.job_id = j.id), "
+    "j.recipe_sha";
 constexpr const char* kJobFrom =
     " FROM jobs j JOIN variants v ON v.id = j.variant_id JOIN repos r ON r.id = v.repo_id ";
 
@@ -193,7 +194,8 @@ bool Store::transition(sql::Transaction&, int64_t job_id, JobState from, JobStat
       out_path = COALESCE(?12, out_path),
       verify = COALESCE(?13, CASE WHEN ?14 THEN NULL ELSE verify END),
       progress_done = CASE WHEN ?14 THEN NULL ELSE progress_done END,
-      progress_total = CASE WHEN ?14 THEN NULL ELSE progress_total END
+      progress_total = CASE WHEN ?14 THEN NULL ELSE progress_total END,
+      recipe_sha = COALESCE(?15, recipe_sha)
     WHERE id = ?1 AND state = ?2)";
   auto st = db_->prepare(kUpdate);
   st.bind(1, job_id).bind(2, to_string(from)).bind(3, to_string(to));
@@ -201,7 +203,7 @@ bool Store::transition(sql::Transaction&, int64_t job_id, JobState from, JobStat
   if (c.failure)
     st.bind(8, c.failure->failure_class).bind(9, c.failure->message).bind(10, c.failure->hint)
         .bind(11, c.failure->excerpt);
-  st.bind(12, c.out_path).bind(13, c.verify_json).bind(14, c.clear_outcome ? 1 : 0);
+  st.bind(12, c.out_path).bind(13, c.verify_json).bind(14, c.clear_outcome ? 1 : 0).bind(15, c.recipe_sha);
   st.run();
   if (db_->changes() != 1) return false;
   auto ev = db_->prepare(
@@ -298,6 +300,7 @@ std::vector<Job> Store::query_jobs(const std::string& where_and_order,
     j.out_path = st.optional_text(19);
     j.force = st.int64(20) != 0;
     j.fixes_json = st.text(21);
+    j.recipe_sha = st.optional_text(22);
     j.log_path = logs_dir_ + "/" + std::to_string(j.id) + ".log";
     out.push_back(std::move(j));
   }
@@ -313,6 +316,13 @@ std::optional<Job> Store::job(int64_t id) {
 std::optional<Job> Store::latest_job(const std::string& variant) {
   auto jobs = query_jobs("WHERE v.name = ?1 ORDER BY j.id DESC LIMIT 1",
                          [&](sql::Statement& st) { st.bind(1, variant); });
+  if (jobs.empty()) return std::nullopt;
+  return std::move(jobs.front());
+}
+
+std::optional<Job> Store::latest_job(const std::string& variant, JobKind kind) {
+  auto jobs = query_jobs("WHERE v.name = ?1 AND j.kind = ?2 ORDER BY j.id DESC LIMIT 1",
+                         [&](sql::Statement& st) { st.bind(1, variant).bind(2, to_string(kind)); });
   if (jobs.empty()) return std::nullopt;
   return std::move(jobs.front());
 }

@@ -54,6 +54,7 @@ struct JobChange {
   std::optional<Failure> failure;
   std::optional<std::string> out_path;
   std::optional<std::string> verify_json;
+  std::optional<std::string> recipe_sha;
   bool clear_outcome = false;  // requeue: forget finished_at, exit_code, failure, progress
 };
 
@@ -121,6 +122,7 @@ class Store {
 
   std::optional<Job> job(int64_t id);
   std::optional<Job> latest_job(const std::string& variant);
+  std::optional<Job> latest_job(const std::string& variant, JobKind kind);
   std::vector<Job> jobs_in_state(JobState state);
   // Newest first; state filter optional.
   std::vector<Job> recent_jobs(std::optional<JobState> state, int limit);

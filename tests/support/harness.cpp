@@ -181,7 +181,9 @@ Daemon::Daemon(std::string daemon_keys, std::string config_extra) {
   std::filesystem::create_directories(repo() + "/.flox/pkgs");
   dir_.write("ptbuild.toml", "[daemon]\nstate_dir = \"state\"\nsocket = \"run/ptbuildd.sock\"\n" +
                                  daemon_keys + "\n[backend]\nkind = \"nix\"\n\n[[repo]]\nname = \"pytorch\"\npath = \"repo\"\n" +
-                                 config_extra);
+                                 config_extra +
+                                 // Test recipes build no torch to probe; the verification tests turn it on.
+                                 (config_extra.find("[verify]") == std::string::npos ? "\n[verify]\nenabled = false\n" : ""));
 }
 
 Daemon::~Daemon() {

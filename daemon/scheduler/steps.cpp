@@ -1,0 +1,90 @@
+#include "daemon/scheduler/steps.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/sha256.h"
+#include "core/text.h"
+#include "daemon/command.h"
+#include "daemon/store/store.h"
+
+namespace ptbuild {
+
+namespace fs = std::filesystem;
+
+namespace {
+constexpr const char* kProbe =
+#include "probe.inc"
+    ;
+
+void replace_all(std::string& s, const std::string& from, const std::string& to) {
+  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
+}
+}  // namespace
+
+std::string recipe_sha(const VariantRecord& v) {
+  std::ifstream in(fs::path(v.repo_path) / v.recipe, std::ios::binary);
+  if (!in) return "";
+  std::ostringstream text;
+  text << in.rdbuf();
+  return sha256_hex(text.str());
+}
+
+std::string install_probe(const std::string& state_dir) {
+  std::string path = state_dir + "/probe.py";
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << kProbe;
+  return path;
+}
+
+BuildCommand probe_command(const Config& config, const VariantRecord& v, const std::string& out,
+                           const std::string& probe_path, std::map<std::string, std::string>& env) {
+  std::string python = "python3";
+  for (const char* candidate : {"/bin/python3", "/bin/python"})
+    if (fs::exists(out + candidate)) {
+      python = out + candidate;
+      break;
+    }
+  if (python == "python3") {
+    // A Python package output: torch under lib/python3.X/site-packages.
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(out + "/lib", ec))
+      if (e.path().filename().string().starts_with("python") && fs::exists(e.path() / "site-packages"))
+        env["PYTHONPATH"] = (e.path() / "site-packages").string();
+  }
+  std::string templ = config.verify.command.empty() ? "{python} {probe}" : config.verify.command;
+  BuildCommand cmd;
+  std::istringstream words(templ);
+  for (std::string word; words >> word;) {
+    replace_all(word, "{out}", out);
+    replace_all(word, "{variant}", v.name);
+    replace_all(word, "{probe}", probe_path);
+    replace_all(word, "{python}", python);
+    cmd.argv.push_back(word);
+  }
+  cmd.cwd = out;
+  return cmd;
+}
+
+std::string flox_publish_refusal(const std::string& repo) {
+  CommandResult dirty = run_command({"git", "-C", repo, "status", "--porcelain", "--untracked-files=no"}, repo);
+  if (!dirty.ok()) return "the build repo is not a git checkout: " + std::string(trim(dirty.err));
+  if (!trim(dirty.out).empty())
+    return "the build repo has changes to tracked files and flox publishes only a clean tree: " +
+           std::string(trim(dirty.out)) + " (commit or stash them)";
+  CommandResult branch = run_command({"git", "-C", repo, "rev-parse", "--abbrev-ref", "HEAD"}, repo);
+  CommandResult upstream =
+      run_command({"git", "-C", repo, "rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{u}"}, repo);
+  if (!upstream.ok())
+    return "branch '" + std::string(trim(branch.out)) +
+           "' has no upstream remote, and flox publishes what the remote has (git push -u <remote> " +
+           std::string(trim(branch.out)) + ")";
+  CommandResult pushed = run_command({"git", "-C", repo, "branch", "-r", "--contains", "HEAD"}, repo);
+  if (trim(pushed.out).empty()) {
+    CommandResult head = run_command({"git", "-C", repo, "rev-parse", "--short", "HEAD"}, repo);
+    return "HEAD " + std::string(trim(head.out)) + " is not on the remote, and flox publishes what the remote has (git push)";
+  }
+  return "";
+}
+
+}  // namespace ptbuild

@@ -1,0 +1,32 @@
+// The steps around a build that touch the system: fingerprinting the recipe, the verification
+// probe's command, and flox's publish preconditions. Kept apart from the dispatcher's logic.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "core/backend.h"
+#include "core/config.h"
+
+namespace ptbuild {
+
+struct VariantRecord;
+
+// sha256 of the variant's recipe file ("" if it cannot be read).
+std::string recipe_sha(const VariantRecord& variant);
+
+// Writes the built-in probe to <state_dir>/probe.py and returns its path.
+std::string install_probe(const std::string& state_dir);
+
+// The probe's command for an artifact (SPEC §9): the [verify] command template, or the default
+// "{python} {probe}", where {python} is the artifact's own bin/python3 if it has one, else
+// python3 with the artifact's site-packages on PYTHONPATH. Tokens are split on whitespace; no
+// shell runs it.
+BuildCommand probe_command(const Config& config, const VariantRecord& variant, const std::string& out_path,
+                           const std::string& probe_path, std::map<std::string, std::string>& env);
+
+// Why `flox publish` would refuse the repo (SPEC §5), in words, or "" when it would not:
+// tracked files changed, no upstream branch, HEAD not pushed.
+std::string flox_publish_refusal(const std::string& repo_path);
+
+}  // namespace ptbuild
