@@ -213,6 +213,11 @@ int print_queued(Context& ctx, const json& result) {
   return kOk;
 }
 
+int cmd_publish(Context& ctx, const ParsedArgs& a) {
+  if (a.positional.empty()) throw UsageError{"publish needs at least one TARGET"};
+  return print_queued(ctx, ctx.connect().call("publish", {{"targets", a.positional}, {"force", a.has("--force")}}));
+}
+
 int cmd_retry(Context& ctx, const ParsedArgs& a) {
   return print_queued(ctx, ctx.connect().call("retry", {{"jobs", job_refs(a.positional, "retry")}}));
 }
@@ -274,6 +279,9 @@ const std::vector<Command>& commands() {
        {{"--timeout", true, "D: give up after D (e.g. 30m), exit 1"}}, cmd_wait},
       {"cancel", "JOB|VARIANT…", "cancel queued or running jobs (the build's whole process group)", {}, cmd_cancel},
       {"retry", "JOB|VARIANT…", "queue a finished job's variant again", {}, cmd_retry},
+      {"publish", "TARGET…", "publish the latest verified build of each variant (flox publish / nix copy)",
+       {{"--force", false, "publish even if the build failed verification or the recipe changed since"}},
+       cmd_publish},
       {"fixes", "", "every fixed-output hash ptbuild repaired in the recipes", {}, cmd_fixes},
       {"pause", "", "start no new build until resume (running ones go on)", {}, cmd_pause},
       {"resume", "", "start builds again after pause", {}, cmd_resume},

@@ -145,8 +145,10 @@ void print_job(std::ostream& out, const json& j, const Style& style) {
       row("fixed", str(fx, "file") + ":" + str(fx, "line") + " " + str(fx, "old") + " -> " + str(fx, "new"));
   if (j["verify"].is_object()) {
     row("verified", j["verify"].value("ok", false) ? style.paint("ok", "32") : style.paint("FAILED", "31"));
-    if (j["verify"]["problems"].is_array())
-      for (const json& p : j["verify"]["problems"]) row("problem", p.is_string() ? p.get<std::string>() : p.dump());
+    for (const char* key : {"problems", "notes"})
+      if (j["verify"][key].is_array())
+        for (const json& p : j["verify"][key])
+          row(key == std::string("problems") ? "problem" : "note", p.is_string() ? p.get<std::string>() : p.dump());
   }
 }
 

@@ -36,8 +36,14 @@ derivation {
       sleep 0.2
       i=$((i + 1))
     done
-    mkdir -p $out/lib/python3.13/site-packages/torch
+    mkdir -p $out/lib/python3.13/site-packages/torch $out/bin
     echo "${name}" > $out/lib/python3.13/site-packages/torch/version.txt
+    # A stand-in for the artifact's Python: it answers ptbuild's verification probe with what a
+    # real torch of this variant reports.
+    printf '%s\n' '#!/bin/sh' \
+      'echo "{\"torch_version\": \"2.10.0\", \"cuda_version\": ${if cuda != null then "\\\"${cuda}\\\"" else "null"}, \"arch_flags\": [${if gpuArch != null then "\\\"${gpuArch}\\\"" else ""}], \"cuda_available\": false}"' \
+      > $out/bin/python3
+    chmod +x $out/bin/python3
   '' ];
 }
 NIX

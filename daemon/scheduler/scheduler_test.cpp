@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <boost/asio/io_context.hpp>
+#include <nlohmann/json.hpp>
 
 #include "core/hash.h"
 #include "daemon/command.h"
@@ -436,4 +437,70 @@ TEST_CASE("scheduler: with hashfix off a mismatch simply fails the job") {
   f.settle();
   CHECK(f.state(id) == JobState::failed);
   CHECK(testing::read_file(f.dir / "pytorch/.flox/pkgs/a-python313-cpu-avx2.nix").find(sri(1)) != std::string::npos);
+}
+
+TEST_CASE("scheduler: a successful build counts only once its probe agrees with its name") {
+  Fixture f({{"pytorch-python313-cuda13_0-sm90-avx512", "pytorch"}, {"pytorch-python313-cpu-avx2", "pytorch"}});
+  f.config.verify.enabled = true;
+  int64_t gpu = f.queue("pytorch-python313-cuda13_0-sm90-avx512");
+  f.scheduler.poke();
+  f.settle();
+  f.runner.live()[0]->exit(0);
+  f.settle();
+  REQUIRE(f.runner.live().size() == 1);  // now the probe runs
+  auto probe = f.runner.live()[0];
+  CHECK(probe->command.argv == std::vector<std::string>{"python3", f.dir / "probe.py"});
+  CHECK(std::filesystem::exists(f.dir / "probe.py"));
+  CHECK(f.state(gpu) == JobState::running);
+  probe->output("{\"torch_version\": \"2.10.0\", \"cuda_version\": null, \"arch_flags\": [], \"cuda_available\": false}\n");
+  probe->exit(0);
+  f.settle();
+  Job j = *f.store.job(gpu);
+  CHECK(j.state == JobState::failed);
+  CHECK(j.failure->failure_class == "verify_failed");
+  CHECK(j.failure->message.find("expected CUDA 13.0, found a CPU-only torch") != std::string::npos);
+  REQUIRE(j.verify_json);
+  CHECK(nlohmann::json::parse(*j.verify_json)["ok"] == false);
+  CHECK(j.out_path);  // the artifact stays inspectable
+  CHECK(testing::read_file(j.log_path).find("=== ptbuild: verifying") != std::string::npos);
+
+  // A CPU variant whose probe agrees succeeds; with publish.auto a publish job follows.
+  f.config.publish.auto_publish = true;
+  f.config.publish.store = "file:///srv/cache";
+  int64_t cpu = f.queue("pytorch-python313-cpu-avx2");
+  f.scheduler.poke();
+  f.settle();
+  f.runner.live()[0]->exit(0);
+  f.settle();
+  f.runner.live()[0]->output("{\"torch_version\": \"2.10.0\", \"cuda_version\": null, \"arch_flags\": []}\n");
+  f.runner.live()[0]->exit(0);
+  f.settle();
+  Job ok = *f.store.job(cpu);
+  CHECK(ok.state == JobState::succeeded);
+  CHECK(nlohmann::json::parse(*ok.verify_json)["ok"] == true);
+  REQUIRE(f.runner.live().size() == 1);  // the publish job, started without a build slot
+  const auto& publish = f.runner.live()[0]->command.argv;
+  CHECK(publish == std::vector<std::string>{"nix", "--extra-experimental-features", "nix-command", "copy", "--to",
+                                            "file:///srv/cache", *ok.out_path});
+  f.runner.live()[0]->exit(0);
+  f.settle();
+  Job published = *f.store.latest_job("pytorch-python313-cpu-avx2", JobKind::publish);
+  CHECK(published.state == JobState::succeeded);
+  CHECK(published.reason == "publish.auto after build #" + std::to_string(cpu));
+}
+
+TEST_CASE("scheduler: a probe that prints no facts fails verification and says what it printed") {
+  Fixture f({{"pytorch-python313-cpu-avx2", "pytorch"}});
+  f.config.verify.enabled = true;
+  int64_t id = f.queue("pytorch-python313-cpu-avx2");
+  f.scheduler.poke();
+  f.settle();
+  f.runner.live()[0]->exit(0);
+  f.settle();
+  f.runner.live()[0]->output("Traceback (most recent call last):\nImportError: libcudart.so.13: cannot open shared object file\n");
+  f.runner.live()[0]->exit(1);
+  f.settle();
+  Job j = *f.store.job(id);
+  CHECK(j.failure->failure_class == "verify_failed");
+  CHECK(j.failure->message.find("libcudart.so.13") != std::string::npos);
 }

@@ -8,6 +8,7 @@
 #include "core/target.h"
 #include "core/text.h"
 #include "daemon/scheduler/scheduler.h"
+#include "daemon/scheduler/steps.h"
 #include "daemon/server/server.h"
 #include "daemon/store/store.h"
 #include "daemon/log_reader.h"
@@ -294,6 +295,44 @@ std::optional<json> op_wait(OpsContext& ctx, const OpCall& call) {
   return std::nullopt;
 }
 
+// publish TARGET… [--force] (SPEC §10): only the latest build, if it succeeded and passed
+// verification and its recipe has not changed since, unless forced.
+std::optional<json> op_publish(OpsContext& ctx, const OpCall& call) {
+  std::vector<std::string> targets = protocol::arg_strings(call.req.args, "targets");
+  if (targets.empty()) throw protocol::ArgError{"argument \"targets\" must name at least one target"};
+  bool force = protocol::arg_bool(call.req.args, "force");
+  if (ctx.config.backend.kind == "nix" && ctx.config.publish.store.empty())
+    throw OpError{code::kConflict, "publish.store is not set: the nix backend publishes with nix copy --to STORE "
+                                   "(e.g. file:///srv/cache)"};
+  std::vector<std::string> names = resolve_or_throw(ctx, targets);
+  std::vector<std::string> refusals;
+  for (const std::string& name : names) {
+    std::optional<Job> build = ctx.store.latest_job(name, JobKind::build);
+    std::string id = build ? "build #" + std::to_string(build->id) : "";
+    if (!build) {
+      refusals.push_back(name + " has never been built");
+    } else if (!build->out_path) {
+      refusals.push_back(name + ": its latest " + id + " has no output (" + std::string(to_string(build->state)) + ")");
+    } else if (!force) {
+      json verify = build->verify_json ? json::parse(*build->verify_json, nullptr, false) : json();
+      std::optional<VariantRecord> variant = ctx.store.variant(name);
+      if (build->state != JobState::succeeded)
+        refusals.push_back(name + ": its latest " + id + " " + std::string(to_string(build->state)));
+      else if (ctx.config.verify.enabled && !(verify.is_object() && verify.value("ok", false)))
+        refusals.push_back(name + ": " + id + " did not pass verification");
+      else if (variant && build->recipe_sha && recipe_sha(*variant) != *build->recipe_sha)
+        refusals.push_back(name + ": the recipe changed since " + id + " (build it again)");
+    }
+  }
+  if (!refusals.empty())
+    throw OpError{code::kConflict, "not published: " + join(refusals, "; ") + (force ? "" : " (--force publishes anyway)")};
+  NewJob proto;
+  proto.kind = JobKind::publish;
+  proto.reason = "published by hand";
+  proto.force = force;
+  return enqueue(ctx, names, proto);
+}
+
 std::optional<json> op_fixes(OpsContext& ctx, const OpCall&) {
   json fixes = json::array();
   for (const Store::HashFixRecord& f : ctx.store.hash_fixes())
@@ -314,6 +353,7 @@ const std::map<std::string, OpEntry>& op_table() {
       {"fixes", {false, op_fixes}},
       {"queue", {true, op_queue}},    {"cancel", {true, op_cancel}},  {"retry", {true, op_retry}},
       {"pause", {true, op_pause}},    {"resume", {true, op_resume}},  {"drain", {true, op_drain}},
+      {"publish", {true, op_publish}},
   };
   return table;
 }

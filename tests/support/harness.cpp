@@ -211,6 +211,7 @@ void Daemon::start() {
   RunOptions o;
   o.env = nix_test_env();
   o.env["NOTIFY_SOCKET"] = dir_ / "notify.sock";
+  o.env["FLOX_DOUBLE_CATALOG"] = dir_ / "flox-catalog";  // what the flox double "publishes"
   int log_fd = ::open((dir_ / "daemon.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   pid_ = spawn({build_dir() + "/ptbuildd", "--config", config_path()}, o, log_fd, log_fd);
   ::close(log_fd);
