@@ -213,6 +213,27 @@ int print_queued(Context& ctx, const json& result) {
   return kOk;
 }
 
+int cmd_nightly(Context& ctx, const ParsedArgs& a) {
+  json result = ctx.connect().call("nightly", {{"targets", a.positional}});
+  if (ctx.json) {
+    print_json(result);
+    return kOk;
+  }
+  if (!result["jobs"].empty()) {
+    std::cout << "queued (inputs changed):\n";
+    Table t({"ID", "VARIANT", "", "WHY"});
+    for (const json& j : result["jobs"])
+      t.add({"#" + std::to_string(j["id"].get<int64_t>()), j["variant"].get<std::string>(),
+             j["new"].get<bool>() ? "queued" : "already " + j["state"].get<std::string>(), j["reason"].get<std::string>()});
+    t.print(std::cout);
+  }
+  std::cout << result["skipped"].size() << " unchanged variant(s) skipped";
+  std::cout << (result["jobs"].empty() ? ": nothing to rebuild\n" : "\n");
+  for (const json& e : result["errors"])
+    std::cerr << "ptbuild: " << e["what"].get<std::string>() << ": " << e["reason"].get<std::string>() << "\n";
+  return kOk;
+}
+
 int cmd_publish(Context& ctx, const ParsedArgs& a) {
   if (a.positional.empty()) throw UsageError{"publish needs at least one TARGET"};
   return print_queued(ctx, ctx.connect().call("publish", {{"targets", a.positional}, {"force", a.has("--force")}}));
@@ -283,6 +304,7 @@ const std::vector<Command>& commands() {
        {{"--force", false, "publish even if the build failed verification or the recipe changed since"}},
        cmd_publish},
       {"fixes", "", "every fixed-output hash ptbuild repaired in the recipes", {}, cmd_fixes},
+      {"nightly", "[TARGET…]", "queue the variants whose inputs changed since their last good build", {}, cmd_nightly},
       {"pause", "", "start no new build until resume (running ones go on)", {}, cmd_pause},
       {"resume", "", "start builds again after pause", {}, cmd_resume},
       {"drain", "", "start nothing new; ptbuildd exits when the running builds end", {}, cmd_drain},

@@ -110,6 +110,7 @@ void print_jobs_table(std::ostream& out, const json& jobs, const Style& style) {
       detail = progress_of(j);
     else if (state == "queued")
       detail = str(j, "reason");
+    if (std::string eta = str(j, "eta"); !eta.empty()) detail += (detail.empty() ? "" : "  ") + std::string("eta ") + short_time(eta);
     t.add({"#" + str(j, "id"), style.state(state), str(j, "kind"), str(j, "variant"),
            str(j, "priority"), str(j, "attempt"), short_time(when), detail});
   }

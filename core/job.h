@@ -50,7 +50,9 @@ struct Job {
   std::optional<std::string> out_path;
   std::string log_path;
   bool force = false;  // queued with --force (publish: skip the preconditions on the build)
-  std::optional<std::string> recipe_sha;  // sha256 of the recipe file when the build started
+  std::optional<std::string> recipe_sha;   // sha256 of the recipe file when the build started
+  std::optional<std::string> fingerprint;  // see daemon/nightly/fingerprint.h
+  std::optional<std::string> drv_path;     // the derivation that produced out_path
 };
 
 // The job object of SPEC §6.

@@ -66,7 +66,12 @@ int run_daemon(const DaemonOptions& options, Config config) {
   scheduler.recover();
 
   std::function<void()> exit_daemon;  // set below, once the server exists
-  Ops ops(OpsContext{*store, config, scheduler, [&] { exit_daemon(); }});
+  auto plan = [&](std::vector<std::string> targets, std::function<Resolution(const std::vector<std::string>&)> resolve,
+                  std::function<void(NightlyPlan)> done) {
+    plan_nightly({io, runner, *store, config, [&] { rescan(*store, config); }, std::move(resolve)}, std::move(targets),
+                 std::move(done));
+  };
+  Ops ops(OpsContext{*store, config, scheduler, [&] { exit_daemon(); }, plan});
   Server server(io, [&ops](const protocol::Request& req, const Caller& caller,
                            const std::shared_ptr<Channel>& channel) {
     return ops.handle(req, caller, channel);

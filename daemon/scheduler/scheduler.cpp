@@ -15,6 +15,7 @@
 #include "core/duration.h"
 #include "core/hash_mismatch.h"
 #include "daemon/hashfix/hashfix.h"
+#include "daemon/nightly/fingerprint.h"
 #include "core/progress.h"
 #include "core/text.h"
 #include "core/verify.h"
@@ -136,9 +137,7 @@ void Scheduler::dispatch() {
 
   std::map<std::string, VariantRecord> variants;
   for (VariantRecord& v : store_.variants()) variants.emplace(v.name, std::move(v));
-  std::map<std::string, double> durations = config_.daemon.order == "longest-first"
-                                                ? store_.typical_durations()
-                                                : std::map<std::string, double>{};
+  Store::Durations durations = config_.daemon.order == "longest-first" ? store_.typical_durations() : Store::Durations{};
   PlanInput plan;
   plan.longest_first = config_.daemon.order == "longest-first";
   for (const RepoConfig& r : config_.repos)
@@ -158,9 +157,8 @@ void Scheduler::dispatch() {
       earliest_wakeup = std::min(earliest_wakeup, nb->second);
       continue;
     }
-    auto d = durations.find(j.variant);
     plan.queued.push_back({j.id, j.priority, j.repo, axes_key(v->second.axes),
-                           d == durations.end() ? -1.0 : d->second});
+                           durations.expected(j.variant, v->second.axes.family)});
     by_id[j.id] = &j;
   }
   for (const auto& [id, active] : running_)
@@ -185,7 +183,8 @@ bool Scheduler::start_build(const Job& queued_job) {
   if (!slot) return false;
   std::string where = slot->where();
   Active* a = begin_job(queued_job, *variant, std::move(*slot), "started on " + where,
-                        {.recipe_sha = recipe_sha(*variant)});
+                        {.recipe_sha = recipe_sha(*variant),
+                         .fingerprint = file_fingerprint(variant->repo_path, variant->recipe)});
   if (!a) return false;
   BuildCommand cmd = build_command(config_.backend, {a->job.variant, variant->repo_path, variant->recipe,
                                                      config_.results_dir()});
@@ -455,6 +454,7 @@ Scheduler::Outcome Scheduler::build_outcome(Active& a, int exit_code) {
   } else {
     o.state = JobState::succeeded;
     o.change.out_path = out;
+    o.change.drv_path = deriver_of(out);
     o.detail = "built " + out;
   }
   return o;

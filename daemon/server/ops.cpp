@@ -178,9 +178,39 @@ std::optional<json> op_retry(OpsContext& ctx, const OpCall& call) {
   return enqueue(ctx, names, proto);
 }
 
+// When each running and queued build should end, from the variants' recorded durations (their
+// family's when a variant was never built): running builds end at start + median; queued ones
+// take the next free slot in the order listed. Unknown durations give no ETA.
+void add_etas(json& jobs, const Store::Durations& durations, const std::map<std::string, std::optional<std::string>>& family,
+              int slots) {
+  using namespace std::chrono;
+  auto now = system_clock::now();
+  std::vector<system_clock::time_point> free_at;
+  for (json& j : jobs) {
+    std::string state = j["state"];
+    if (state != "running" && state != "queued") continue;
+    j["eta"] = nullptr;
+    if (j["kind"] != "build") continue;
+    auto f = family.find(j["variant"].get<std::string>());
+    double expected = durations.expected(j["variant"], f == family.end() ? std::nullopt : f->second);
+    if (expected < 0) continue;
+    auto length = duration_cast<system_clock::duration>(duration<double>(expected));
+    system_clock::time_point end;
+    if (state == "running") {
+      end = std::max(now, parse_rfc3339(j["started_at"].get<std::string>()).value_or(now) + length);
+    } else {
+      std::sort(free_at.begin(), free_at.end());
+      auto start = static_cast<int>(free_at.size()) < slots ? now : std::max(now, free_at.front());
+      if (static_cast<int>(free_at.size()) >= slots) free_at.erase(free_at.begin());
+      end = start + length;
+    }
+    free_at.push_back(end);
+    j["eta"] = format_rfc3339(end);
+  }
+}
+
 std::optional<json> op_status(OpsContext& ctx, const OpCall& call) {
-  const json& args = call.req.args;
-  std::vector<std::string> targets = protocol::arg_strings(args, "targets");
+  std::vector<std::string> targets = protocol::arg_strings(call.req.args, "targets");
   std::vector<std::string> names;
   if (!targets.empty()) names = resolve_or_throw(ctx, targets);
   std::set<std::string> wanted(names.begin(), names.end());
@@ -192,7 +222,10 @@ std::optional<json> op_status(OpsContext& ctx, const OpCall& call) {
       if (asked(j)) out.push_back(std::move(j));
   for (Job& j : ctx.store.latest_finished(names)) out.push_back(std::move(j));
   json result = jobs_json(out);
+  std::map<std::string, std::optional<std::string>> family;
+  for (const VariantRecord& v : ctx.store.variants()) family[v.name] = v.axes.family;
   Scheduler::Summary s = ctx.scheduler.summary();
+  add_etas(result["jobs"], ctx.store.typical_durations(), family, s.slots);
   result["scheduler"] = {{"paused", s.paused}, {"draining", s.draining}, {"running", s.running}, {"slots", s.slots}};
   return result;
 }
@@ -333,6 +366,42 @@ std::optional<json> op_publish(OpsContext& ctx, const OpCall& call) {
   return enqueue(ctx, names, proto);
 }
 
+// nightly [TARGET…] (SPEC §11): queue the variants whose inputs changed since their last good
+// build; the reply comes once every variant has been looked at.
+std::optional<json> op_nightly(OpsContext& ctx, const OpCall& call) {
+  std::vector<std::string> targets = protocol::arg_strings(call.req.args, "targets");
+  if (targets.empty()) targets = ctx.config.nightly.targets;
+  int64_t rid = call.req.id;
+  std::shared_ptr<Channel> channel = call.channel;
+  OpsContext* c = &ctx;
+  auto resolve = [c](const std::vector<std::string>& t) {
+    return resolve_targets(t, c->store.catalog(), alias_defaults(c->config));
+  };
+  ctx.plan_nightly(targets, resolve, [c, channel, rid](NightlyPlan plan) {
+    if (!plan.fatal.empty()) {
+      channel->send(protocol::error_reply(rid, code::kUnknownTarget, plan.fatal));
+      return;
+    }
+    json jobs = json::array();
+    for (const NightlyPlan::Entry& e : plan.rebuild) {
+      NewJob proto;
+      proto.reason = "nightly: " + e.reason;
+      json queued = enqueue(*c, {e.name}, proto)["jobs"][0];
+      json job = job_to_json(*c->store.job(queued["id"].get<int64_t>()));
+      job["new"] = queued["new"];
+      jobs.push_back(job);
+    }
+    auto entries = [](const std::vector<NightlyPlan::Entry>& list, const char* key) {
+      json out = json::array();
+      for (const auto& e : list) out.push_back({{key, e.name}, {"reason", e.reason}});
+      return out;
+    };
+    channel->send(protocol::ok_reply(
+        rid, {{"jobs", jobs}, {"skipped", entries(plan.skipped, "variant")}, {"errors", entries(plan.errors, "what")}}));
+  });
+  return std::nullopt;
+}
+
 std::optional<json> op_fixes(OpsContext& ctx, const OpCall&) {
   json fixes = json::array();
   for (const Store::HashFixRecord& f : ctx.store.hash_fixes())
@@ -353,7 +422,7 @@ const std::map<std::string, OpEntry>& op_table() {
       {"fixes", {false, op_fixes}},
       {"queue", {true, op_queue}},    {"cancel", {true, op_cancel}},  {"retry", {true, op_retry}},
       {"pause", {true, op_pause}},    {"resume", {true, op_resume}},  {"drain", {true, op_drain}},
-      {"publish", {true, op_publish}},
+      {"publish", {true, op_publish}},  {"nightly", {true, op_nightly}},
   };
   return table;
 }

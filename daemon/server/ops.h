@@ -8,6 +8,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "core/config.h"
+#include "daemon/nightly/nightly.h"
 #include "core/protocol.h"
 #include "daemon/server/channel.h"
 
@@ -22,6 +23,10 @@ struct OpsContext {
   const Config& config;
   Scheduler& scheduler;
   std::function<void()> exit_daemon;  // for drain, once the running builds have ended
+  // Plans a nightly run (daemon/nightly): targets, how to resolve them, what to do with the plan.
+  std::function<void(std::vector<std::string>, std::function<Resolution(const std::vector<std::string>&)>,
+                     std::function<void(NightlyPlan)>)>
+      plan_nightly;
 };
 
 class Ops {

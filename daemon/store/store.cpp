@@ -24,7 +24,7 @@ constexpr const char* kJobColumns =
     "j.out_path, j.force, "
     "(SELECT json_group_array(json_object('id', f.id, 'drv', f.drv, 'file', f.file, 'line', f.line, "
     "'old', f.old_hash, 'new', f.new_hash, 'at', f.at)) FROM hash_fixes f WHERE f.job_id = j.id), "
-    "j.recipe_sha";
+    "j.recipe_sha, j.fingerprint, j.drv_path";
 constexpr const char* kJobFrom =
     " FROM jobs j JOIN variants v ON v.id = j.variant_id JOIN repos r ON r.id = v.repo_id ";
 
@@ -195,7 +195,9 @@ bool Store::transition(sql::Transaction&, int64_t job_id, JobState from, JobStat
       verify = COALESCE(?13, CASE WHEN ?14 THEN NULL ELSE verify END),
       progress_done = CASE WHEN ?14 THEN NULL ELSE progress_done END,
       progress_total = CASE WHEN ?14 THEN NULL ELSE progress_total END,
-      recipe_sha = COALESCE(?15, recipe_sha)
+      recipe_sha = COALESCE(?15, recipe_sha),
+      fingerprint = COALESCE(?16, fingerprint),
+      drv_path = COALESCE(?17, drv_path)
     WHERE id = ?1 AND state = ?2)";
   auto st = db_->prepare(kUpdate);
   st.bind(1, job_id).bind(2, to_string(from)).bind(3, to_string(to));
@@ -204,6 +206,7 @@ bool Store::transition(sql::Transaction&, int64_t job_id, JobState from, JobStat
     st.bind(8, c.failure->failure_class).bind(9, c.failure->message).bind(10, c.failure->hint)
         .bind(11, c.failure->excerpt);
   st.bind(12, c.out_path).bind(13, c.verify_json).bind(14, c.clear_outcome ? 1 : 0).bind(15, c.recipe_sha);
+  st.bind(16, c.fingerprint).bind(17, c.drv_path);
   st.run();
   if (db_->changes() != 1) return false;
   auto ev = db_->prepare(
@@ -233,24 +236,42 @@ std::vector<Store::BuildProcessRecord> Store::running_build_processes() {
   return out;
 }
 
-std::map<std::string, double> Store::typical_durations() {
+namespace {
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+}  // namespace
+
+double Store::Durations::expected(const std::string& variant, const std::optional<std::string>& family) const {
+  if (auto it = by_variant.find(variant); it != by_variant.end()) return it->second;
+  if (family)
+    if (auto it = by_family.find(*family); it != by_family.end()) return it->second;
+  return -1;
+}
+
+Store::Durations Store::typical_durations() {
   auto st = db_->prepare(R"(
-    SELECT v.name, (julianday(j.finished_at) - julianday(j.started_at)) * 86400.0
+    SELECT v.name, v.family, (julianday(j.finished_at) - julianday(j.started_at)) * 86400.0
     FROM jobs j JOIN variants v ON v.id = j.variant_id
     WHERE j.kind = 'build' AND j.state = 'succeeded' AND j.started_at IS NOT NULL
       AND j.finished_at IS NOT NULL
     ORDER BY v.name, j.id DESC)");
   std::map<std::string, std::vector<double>> recent;
+  std::map<std::string, std::string> family_of;
   while (st.step()) {
     auto& list = recent[st.text(0)];
-    if (list.size() < 5) list.push_back(st.real(1));
+    if (!st.is_null(1)) family_of[st.text(0)] = st.text(1);
+    if (list.size() < 5) list.push_back(st.real(2));
   }
-  std::map<std::string, double> out;
+  Durations out;
+  std::map<std::string, std::vector<double>> families;
   for (auto& [name, list] : recent) {
-    std::sort(list.begin(), list.end());
-    size_t n = list.size();
-    out[name] = n % 2 ? list[n / 2] : (list[n / 2 - 1] + list[n / 2]) / 2;
+    out.by_variant[name] = median(list);
+    if (auto f = family_of.find(name); f != family_of.end()) families[f->second].push_back(out.by_variant[name]);
   }
+  for (auto& [family, list] : families) out.by_family[family] = median(list);
   return out;
 }
 
@@ -301,6 +322,8 @@ std::vector<Job> Store::query_jobs(const std::string& where_and_order,
     j.force = st.int64(20) != 0;
     j.fixes_json = st.text(21);
     j.recipe_sha = st.optional_text(22);
+    j.fingerprint = st.optional_text(23);
+    j.drv_path = st.optional_text(24);
     j.log_path = logs_dir_ + "/" + std::to_string(j.id) + ".log";
     out.push_back(std::move(j));
   }
@@ -323,6 +346,15 @@ std::optional<Job> Store::latest_job(const std::string& variant) {
 std::optional<Job> Store::latest_job(const std::string& variant, JobKind kind) {
   auto jobs = query_jobs("WHERE v.name = ?1 AND j.kind = ?2 ORDER BY j.id DESC LIMIT 1",
                          [&](sql::Statement& st) { st.bind(1, variant).bind(2, to_string(kind)); });
+  if (jobs.empty()) return std::nullopt;
+  return std::move(jobs.front());
+}
+
+std::optional<Job> Store::latest_good_build(const std::string& variant) {
+  auto jobs = query_jobs(
+      "WHERE v.name = ?1 AND j.kind = 'build' AND j.state = 'succeeded' "
+      "AND (j.verify IS NULL OR json_extract(j.verify, '$.ok') = 1) ORDER BY j.id DESC LIMIT 1",
+      [&](sql::Statement& st) { st.bind(1, variant); });
   if (jobs.empty()) return std::nullopt;
   return std::move(jobs.front());
 }

@@ -55,6 +55,8 @@ struct JobChange {
   std::optional<std::string> out_path;
   std::optional<std::string> verify_json;
   std::optional<std::string> recipe_sha;
+  std::optional<std::string> fingerprint;
+  std::optional<std::string> drv_path;
   bool clear_outcome = false;  // requeue: forget finished_at, exit_code, failure, progress
 };
 
@@ -102,8 +104,14 @@ class Store {
     std::string identity;
   };
   std::vector<BuildProcessRecord> running_build_processes();
-  // Median duration in seconds of each variant's recent successful builds (the last 5).
-  std::map<std::string, double> typical_durations();
+  // Median duration in seconds of each variant's recent successful builds (the last 5), and of
+  // each family's variants (for variants never built).
+  struct Durations {
+    std::map<std::string, double> by_variant;
+    std::map<std::string, double> by_family;
+    double expected(const std::string& variant, const std::optional<std::string>& family) const;  // -1: unknown
+  };
+  Durations typical_durations();
 
   // The audit trail of hash repairs (SPEC §7).
   struct HashFixRecord {
@@ -123,6 +131,8 @@ class Store {
   std::optional<Job> job(int64_t id);
   std::optional<Job> latest_job(const std::string& variant);
   std::optional<Job> latest_job(const std::string& variant, JobKind kind);
+  // The newest build that succeeded (and passed verification, when it was verified).
+  std::optional<Job> latest_good_build(const std::string& variant);
   std::vector<Job> jobs_in_state(JobState state);
   // Newest first; state filter optional.
   std::vector<Job> recent_jobs(std::optional<JobState> state, int limit);

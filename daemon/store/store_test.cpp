@@ -201,6 +201,7 @@ TEST_CASE("typical durations: the median of a variant's recent successful builds
                    {.started_at = "2026-11-21T11:00:00.000Z", .finished_at = "2026-11-21T11:00:05.000Z"}, kT0, "");
   tx.commit();
   auto durations = store.typical_durations();
-  REQUIRE(durations.count("a-python313-cpu-avx2"));
-  CHECK(durations["a-python313-cpu-avx2"] == doctest::Approx(120.0));
+  CHECK(durations.expected("a-python313-cpu-avx2", std::nullopt) == doctest::Approx(120.0));
+  CHECK(durations.expected("never-built", std::string("a")) == doctest::Approx(120.0));  // its family's
+  CHECK(durations.expected("never-built", std::string("other")) == -1);
 }

@@ -1,0 +1,39 @@
+#include "daemon/nightly/fingerprint.h"
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "core/nix_imports.h"
+#include "core/sha256.h"
+
+namespace ptbuild {
+
+namespace fs = std::filesystem;
+
+std::string file_fingerprint(const std::string& repo_path, const std::string& recipe) {
+  std::error_code ec;
+  fs::path root = fs::weakly_canonical(repo_path, ec);
+  std::map<std::string, std::string> contents;  // relative path -> text, sorted for a stable hash
+  std::vector<fs::path> todo{root / recipe};
+  while (!todo.empty()) {
+    fs::path p = fs::weakly_canonical(todo.back(), ec);
+    todo.pop_back();
+    if (fs::is_directory(p, ec)) p /= "default.nix";
+    std::string rel = p.lexically_relative(root).string();
+    if (rel.empty() || rel.starts_with("..") || contents.count(rel)) continue;
+    std::ifstream in(p, std::ios::binary);
+    if (!in) continue;
+    std::ostringstream text;
+    text << in.rdbuf();
+    contents[rel] = text.str();
+    if (p.extension() == ".nix")
+      for (const std::string& ref : relative_paths_in(contents[rel])) todo.push_back(p.parent_path() / ref);
+  }
+  std::string all;
+  for (const auto& [rel, text] : contents) all += rel + '\0' + std::to_string(text.size()) + '\0' + text;
+  return "files:" + sha256_hex(all);
+}
+
+}  // namespace ptbuild

@@ -1,0 +1,166 @@
+#include "daemon/nightly/nightly.h"
+
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <utility>
+
+#include "core/text.h"
+#include "daemon/nightly/fingerprint.h"
+#include "daemon/runner/async_command.h"
+#include "daemon/store/store.h"
+
+namespace ptbuild {
+
+namespace {
+
+// The last line of nix-instantiate's output that is a derivation path.
+std::string drv_in(const std::string& output) {
+  std::string found;
+  std::istringstream in(output);
+  for (std::string line; std::getline(in, line);) {
+    std::string_view l = trim(line);
+    if (l.starts_with("/nix/store/") && l.ends_with(".drv")) found = std::string(l);
+  }
+  return found;
+}
+
+class NightlyRun : public std::enable_shared_from_this<NightlyRun> {
+ public:
+  NightlyRun(NightlyDeps deps, std::vector<std::string> targets, std::function<void(NightlyPlan)> done)
+      : d_(std::move(deps)), targets_(std::move(targets)), done_(std::move(done)) {}
+
+  void start() {
+    if (d_.config.nightly.pull) {
+      pull(0);
+    } else {
+      decide();
+    }
+  }
+
+ private:
+  // git pull --ff-only in each repo, one after the other; a failing pull skips that repo.
+  void pull(size_t i) {
+    if (i == d_.config.repos.size()) {
+      d_.rescan();
+      decide();
+      return;
+    }
+    const RepoConfig& repo = d_.config.repos[i];
+    BuildCommand cmd{{"git", "-C", repo.path, "pull", "--ff-only", "--quiet"}, repo.path, ""};
+    run_async(d_.io, d_.runner, cmd, kPullTimeout, [self = shared_from_this(), i, name = repo.name](AsyncResult r) {
+      if (r.exit_code != 0) {
+        self->failed_repos_.insert(name);
+        self->plan_.errors.push_back({name, "git pull --ff-only failed: " + std::string(trim(r.output))});
+      }
+      self->pull(i + 1);
+    });
+  }
+
+  void decide() {
+    Resolution res = d_.resolve(targets_);
+    if (!res.ok()) {
+      plan_.fatal = res.errors.front().message;
+      return finish();
+    }
+    std::map<std::string, VariantRecord> variants;
+    for (VariantRecord& v : d_.store.variants()) variants.emplace(v.name, std::move(v));
+    for (const std::string& name : res.names) {
+      const VariantRecord& v = variants.at(name);
+      if (failed_repos_.count(v.repo)) {
+        plan_.skipped.push_back({name, "not checked: git pull failed in repo '" + v.repo + "'"});
+        continue;
+      }
+      std::optional<Job> latest = d_.store.latest_job(name, JobKind::build);
+      std::optional<Job> good = d_.store.latest_good_build(name);
+      if (!good) {
+        plan_.rebuild.push_back({name, latest ? "its last build #" + std::to_string(latest->id) + " " +
+                                                    std::string(to_string(latest->state))
+                                              : "never built"});
+        continue;
+      }
+      if (latest && latest->id != good->id && is_finished(latest->state)) {
+        plan_.rebuild.push_back({name, "its last build #" + std::to_string(latest->id) + " " +
+                                           std::string(to_string(latest->state))});
+        continue;
+      }
+      Candidate c{name, v, *good};
+      // The derivation is the precise answer where Nix can evaluate the recipe and the last
+      // build recorded one; otherwise the files decide.
+      if (d_.config.backend.kind == "nix" && good->drv_path)
+        to_evaluate_.push_back(std::move(c));
+      else
+        compare_files(c, "");
+    }
+    next_evaluations();
+  }
+
+  struct Candidate {
+    std::string name;
+    VariantRecord variant;
+    Job good;
+  };
+
+  void next_evaluations() {
+    while (running_ < kEvalParallel && next_ < to_evaluate_.size()) {
+      size_t i = next_++;
+      ++running_;
+      const Candidate& c = to_evaluate_[i];
+      BuildCommand cmd{{"nix-instantiate", "--quiet", c.variant.repo_path + "/" + c.variant.recipe}, c.variant.repo_path, ""};
+      run_async(d_.io, d_.runner, cmd, kEvalTimeout, [self = shared_from_this(), i](AsyncResult r) {
+        --self->running_;
+        self->evaluated(self->to_evaluate_[i], r);
+        self->next_evaluations();
+      });
+    }
+    if (running_ == 0 && next_ == to_evaluate_.size()) finish();
+  }
+
+  void evaluated(const Candidate& c, const AsyncResult& r) {
+    std::string drv = r.exit_code == 0 ? drv_in(r.output) : "";
+    if (drv.empty()) {
+      std::string why = r.timed_out ? "timed out" : std::string(trim(r.output)).substr(0, 300);
+      plan_.errors.push_back({c.name, "could not evaluate the recipe (" + why + "); compared its files instead"});
+      compare_files(c, " (files compared: evaluation failed)");
+      return;
+    }
+    std::string build = "build #" + std::to_string(c.good.id);
+    if (drv == *c.good.drv_path)
+      plan_.skipped.push_back({c.name, "unchanged since " + build + " (same derivation)"});
+    else
+      plan_.rebuild.push_back({c.name, "derivation changed since " + build});
+  }
+
+  void compare_files(const Candidate& c, const std::string& note) {
+    std::string build = "build #" + std::to_string(c.good.id);
+    std::string now = file_fingerprint(c.variant.repo_path, c.variant.recipe);
+    if (!c.good.fingerprint)
+      plan_.rebuild.push_back({c.name, build + " recorded no fingerprint"});
+    else if (now == *c.good.fingerprint)
+      plan_.skipped.push_back({c.name, "unchanged since " + build + " (same recipe files)" + note});
+    else
+      plan_.rebuild.push_back({c.name, "recipe files changed since " + build + note});
+  }
+
+  void finish() {
+    if (auto done = std::exchange(done_, nullptr)) done(std::move(plan_));
+  }
+
+  NightlyDeps d_;
+  std::vector<std::string> targets_;
+  std::function<void(NightlyPlan)> done_;
+  NightlyPlan plan_;
+  std::set<std::string> failed_repos_;
+  std::vector<Candidate> to_evaluate_;
+  size_t next_ = 0;
+  int running_ = 0;
+};
+
+}  // namespace
+
+void plan_nightly(const NightlyDeps& deps, std::vector<std::string> targets, std::function<void(NightlyPlan)> done) {
+  std::make_shared<NightlyRun>(deps, std::move(targets), std::move(done))->start();
+}
+
+}  // namespace ptbuild

@@ -1,0 +1,48 @@
+// `ptbuild nightly` (SPEC §11): decides which variants must be rebuilt because their inputs
+// changed since their last good build. Runs on the event loop without blocking it: the git pulls
+// and Nix evaluations are child processes, a few at a time, each with a timeout.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "core/target.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace ptbuild {
+
+class Runner;
+class Store;
+
+struct NightlyPlan {
+  struct Entry {
+    std::string name;    // a variant, or a repo for errors
+    std::string reason;
+  };
+  std::vector<Entry> rebuild;
+  std::vector<Entry> skipped;
+  std::vector<Entry> errors;  // failed pulls and evaluations: reported, not fatal
+  std::string fatal;          // the targets could not be resolved
+};
+
+struct NightlyDeps {
+  boost::asio::io_context& io;
+  Runner& runner;
+  Store& store;
+  const Config& config;
+  std::function<void()> rescan;  // after a pull: the recipes may have changed
+  std::function<Resolution(const std::vector<std::string>&)> resolve;
+};
+
+inline constexpr int kEvalParallel = 4;
+inline constexpr auto kEvalTimeout = std::chrono::minutes(10);
+inline constexpr auto kPullTimeout = std::chrono::minutes(5);
+
+void plan_nightly(const NightlyDeps& deps, std::vector<std::string> targets, std::function<void(NightlyPlan)> done);
+
+}  // namespace ptbuild
