@@ -11,8 +11,17 @@ namespace ptbuild::client {
 using nlohmann::json;
 
 Connection& Context::connect() {
-  if (!connection_) connection_ = std::make_unique<Connection>(socket_path);
+  if (!connection_) connection_ = std::make_unique<Connection>(socket_override ? *socket_override : config().daemon.socket);
   return *connection_;
+}
+
+const Config& Context::config() {
+  if (!config_) {
+    ConfigResult loaded = load_config(config_path);
+    if (auto* err = std::get_if<ConfigError>(&loaded)) throw UsageError{"config error: " + err->message};
+    config_ = std::get<Config>(std::move(loaded));
+  }
+  return *config_;
 }
 
 long long ParsedArgs::integer(const std::string& option, long long fallback) const {
@@ -305,6 +314,11 @@ const std::vector<Command>& commands() {
        cmd_publish},
       {"fixes", "", "every fixed-output hash ptbuild repaired in the recipes", {}, cmd_fixes},
       {"nightly", "[TARGET…]", "queue the variants whose inputs changed since their last good build", {}, cmd_nightly},
+      {"recipes", "plan|render", "compare the recipes with the matrix in the config, or write the missing ones",
+       {{"--write", false, "render: also rewrite generated recipes that drifted from their template"},
+        {"--force", false, "render --write: rewrite drifted recipes that were not generated too"}},
+       cmd_recipes},
+      {"doctor", "", "lint every recipe offline: names, pnames, architectures, CUDA, pins, strays", {}, cmd_doctor},
       {"pause", "", "start no new build until resume (running ones go on)", {}, cmd_pause},
       {"resume", "", "start builds again after pause", {}, cmd_resume},
       {"drain", "", "start nothing new; ptbuildd exits when the running builds end", {}, cmd_drain},

@@ -10,6 +10,7 @@
 
 #include "client/connection.h"
 #include "client/render.h"
+#include "core/config.h"
 
 namespace ptbuild::client {
 
@@ -34,13 +35,17 @@ struct ParsedArgs {
 };
 
 struct Context {
-  std::string socket_path;
+  std::optional<std::string> socket_override;  // --socket or $PTBUILD_SOCKET
+  std::optional<std::string> config_path;      // --config
   bool json = false;
   Style style;
-  Connection& connect();  // opened on first use
+  Connection& connect();  // opened on first use; the socket is the override's or the config's
+  // The config, for the commands that work offline (recipes, doctor); UsageError if it is wrong.
+  const Config& config();
 
  private:
   std::unique_ptr<Connection> connection_;
+  std::optional<Config> config_;
 };
 
 struct OptionSpec {
@@ -58,6 +63,9 @@ struct Command {
 };
 
 const std::vector<Command>& commands();
+// In recipes.cpp: the offline commands.
+int cmd_recipes(Context& ctx, const ParsedArgs& a);
+int cmd_doctor(Context& ctx, const ParsedArgs& a);
 const Command* find_command(const std::string& name);
 std::string command_help(const Command& c);
 

@@ -5,7 +5,6 @@
 #include <nlohmann/json.hpp>
 
 #include "client/commands.h"
-#include "core/config.h"
 
 using namespace ptbuild::client;
 
@@ -84,18 +83,11 @@ int main(int argc, char** argv) {
   Context ctx;
   ctx.json = json_out;
   ctx.style = Style::for_stdout();
-  if (socket) {
-    ctx.socket_path = *socket;
-  } else if (const char* env = std::getenv("PTBUILD_SOCKET"); env && *env) {
-    ctx.socket_path = env;
-  } else {
-    ptbuild::ConfigResult loaded = ptbuild::load_config(config_path);
-    if (auto* err = std::get_if<ptbuild::ConfigError>(&loaded)) {
-      std::cerr << "ptbuild: config error: " << err->message << "\n";
-      return kUsage;
-    }
-    ctx.socket_path = std::get<ptbuild::Config>(loaded).daemon.socket;
-  }
+  ctx.config_path = config_path;
+  if (socket)
+    ctx.socket_override = *socket;
+  else if (const char* env = std::getenv("PTBUILD_SOCKET"); env && *env)
+    ctx.socket_override = env;
 
   auto fail = [&](int code, const std::string& error_code, const std::string& message) {
     if (json_out)

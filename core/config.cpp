@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -93,6 +94,34 @@ class TableReader {
     }
     fail(*n, key, "must be one of " + list + ", got \"" + out + "\"");
   }
+  // A sub-table, taken whole (its own reader checks its keys).
+  const toml::table* table(const char* key) {
+    const toml::node* n = take(key);
+    if (!n) return nullptr;
+    if (!n->is_table()) fail(*n, key, "expected a table, got " + type_name(*n));
+    return n->as_table();
+  }
+  // { name = "value", … }
+  void string_map(const char* key, std::map<std::string, std::string>& out) {
+    if (const toml::table* t = table(key))
+      for (auto&& [k, v] : *t) {
+        if (!v.is_string()) fail(v, key, "expected strings as values, got " + type_name(v) + " for '" + std::string(k.str()) + "'");
+        out[std::string(k.str())] = v.as_string()->get();
+      }
+  }
+  // { name = ["a", "b"], … }
+  void strings_map(const char* key, std::map<std::string, std::vector<std::string>>& out) {
+    if (const toml::table* t = table(key))
+      for (auto&& [k, v] : *t) {
+        std::vector<std::string> items;
+        if (!v.is_array()) fail(v, key, "expected arrays of strings as values, got " + type_name(v));
+        for (const toml::node& item : *v.as_array()) {
+          if (!item.is_string()) fail(item, key, "expected arrays of strings as values, found " + type_name(item));
+          items.push_back(item.as_string()->get());
+        }
+        out[std::string(k.str())] = std::move(items);
+      }
+  }
   void reject_unknown() const {
     for (auto&& [k, v] : table_) {
       if (!read_.count(std::string(k.str()))) {
@@ -116,6 +145,47 @@ class TableReader {
   const std::string& source_;
   std::set<std::string> read_;
 };
+
+// [repo.matrix] (see core/recipe_matrix.h).
+MatrixConfig read_matrix(const toml::table& t, const std::string& source) {
+  MatrixConfig m;
+  TableReader r(t, "repo.matrix.", source);
+  r.string("family", m.family);
+  r.string("python", m.python);
+  r.string("cuda", m.cuda);
+  r.string("pname_prefix", m.pname_prefix);
+  r.string_map("gpu_archs", m.gpu_archs);
+  r.strings_map("isa_flags", m.isa_flags);
+  r.strings("x86_isas", m.x86_isas);
+  r.strings("arm_archs", m.arm_archs);
+  r.strings("arm_isas", m.arm_isas);
+  r.strings("cpu_isas", m.cpu_isas);
+  auto by_kind = [&](const char* key, auto& raw, auto& out) {
+    for (auto& [name, value] : raw) {
+      std::optional<RecipeKind> kind;
+      for (RecipeKind k : {RecipeKind::gpu_x86, RecipeKind::gpu_arm, RecipeKind::cpu})
+        if (to_string(k) == name) kind = k;
+      if (!kind)
+        throw Failure{source + ":" + std::to_string(t.source().begin.line) + ": repo.matrix." + key + ": unknown kind '" +
+                      name + "' (gpu_x86, gpu_arm, cpu)"};
+      out[*kind] = value;
+    }
+  };
+  std::map<std::string, std::string> templates;
+  std::map<std::string, std::vector<std::string>> require, forbid;
+  r.string_map("templates", templates);
+  r.strings_map("require", require);
+  r.strings_map("forbid", forbid);
+  by_kind("templates", templates, m.templates);
+  by_kind("require", require, m.require);
+  by_kind("forbid", forbid, m.forbid);
+  r.reject_unknown();
+  for (const std::string& arch : m.arm_archs)
+    if (!m.gpu_archs.count(arch))
+      throw Failure{source + ":" + std::to_string(t.source().begin.line) + ": repo.matrix.arm_archs: '" + arch +
+                    "' is not in gpu_archs"};
+  return m;
+}
 
 const toml::table* section(const toml::table& root, const char* name, const std::string& source) {
   const toml::node* n = root.get(name);
@@ -211,6 +281,7 @@ ConfigResult parse_config(std::string_view text, const std::string& source,
         r.string("recipes", repo.recipes);
         r.string("after", repo.after);
         r.string("default_cuda", repo.default_cuda);
+        if (const toml::table* m = r.table("matrix")) repo.matrix = read_matrix(*m, source);
         r.reject_unknown();
         std::string where = source + ":" + std::to_string(t.source().begin.line) + ": ";
         if (repo.path.empty()) throw Failure{where + "repo.path: every [[repo]] needs a path"};

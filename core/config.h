@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/duration.h"
+#include "core/recipe_matrix.h"
 
 namespace ptbuild {
 
@@ -30,6 +31,7 @@ struct RepoConfig {
   std::string recipes = ".flox/pkgs";
   std::string after;         // repo whose same-axes variant must build first
   std::string default_cuda;  // "13_0": decides ambiguous aliases in this repo
+  std::optional<MatrixConfig> matrix;  // [repo.matrix]: the variants it should have, from templates
 };
 
 struct Config {
@@ -97,7 +99,8 @@ ConfigResult parse_config(std::string_view text, const std::string& source,
 // The effective config as TOML, every key spelled out (for --check-config).
 std::string render_config(const Config& config);
 
-// --- The part that touches the system: the environment and the lookup order of SPEC §3. ---
+// --- In local/config_file.cpp, the part that touches the system: the environment and the
+// lookup order of SPEC §3. ---
 Environment current_environment();
 // --config, then $PTBUILD_CONFIG, then ./ptbuild.toml, then /etc/ptbuild/ptbuildd.toml, else
 // the embedded defaults. An explicitly named file that does not exist is an error.

@@ -8,7 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "daemon/notify.h"
-#include "daemon/recipes.h"
+#include "local/recipes.h"
 #include "daemon/runner/process_runner.h"
 #include "daemon/scheduler/scheduler.h"
 #include "daemon/scheduler/slots.h"

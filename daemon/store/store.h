@@ -13,7 +13,7 @@
 
 #include "core/job.h"
 #include "core/target.h"
-#include "daemon/recipes.h"
+#include "local/recipes.h"
 #include "daemon/store/sqlite.h"
 
 namespace ptbuild {

@@ -1,4 +1,4 @@
-#include "daemon/recipes.h"
+#include "local/recipes.h"
 
 #include <algorithm>
 #include <filesystem>

@@ -1,4 +1,4 @@
-// The only part of core that touches the system: reading the environment and the config file.
+// Reading the environment and the config file: the lookup order of SPEC §3.
 #include <unistd.h>
 
 #include <cstdlib>
