@@ -125,7 +125,17 @@ int run_daemon(const DaemonOptions& options, Config config) {
 
   scheduler.poke();
   sd_notify("READY=1\nSTATUS=serving " + config.daemon.socket);
-  io.run();
+  // A handler that throws (the database locked by another process for too long, say) must not
+  // take the daemon down: log it and keep serving. What it left undone is found again at the
+  // next start, as after a crash.
+  while (true) {
+    try {
+      io.run();
+      break;
+    } catch (const std::exception& e) {
+      spdlog::error("event loop: {}", e.what());
+    }
+  }
   ::close(lock.fd);
   spdlog::info("stopped");
   return 0;

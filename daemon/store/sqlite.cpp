@@ -18,8 +18,8 @@ Db::Db(const std::string& path) {
     throw Error(msg);
   }
   // Another process holding a write lock (a backup, an operator's sqlite3 shell) makes us wait a
-  // while instead of failing at once.
-  sqlite3_busy_timeout(db_, 10'000);
+  // while instead of failing at once; not longer, because the event loop waits with us.
+  sqlite3_busy_timeout(db_, 5'000);
 }
 
 Db::~Db() { sqlite3_close(db_); }

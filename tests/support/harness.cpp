@@ -144,9 +144,10 @@ std::string sh_recipe(const std::string& name, const std::string& script, const 
          "  nonce = \"" + nonce + "\";\n  args = [ \"-c\" ''\n" + escaped + "\n'' ];\n}\n";
 }
 
-std::vector<pid_t> pids_with_nonce(const std::string& nonce) {
+std::vector<pid_t> pids_with_nonce(const std::string& nonce) { return pids_with_env("nonce=" + nonce); }
+
+std::vector<pid_t> pids_with_env(const std::string& needle) {
   std::vector<pid_t> out;
-  std::string needle = "nonce=" + nonce;
   for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
     std::string name = entry.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;

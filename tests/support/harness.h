@@ -44,6 +44,7 @@ std::map<std::string, std::string> nix_test_env();
 // environment, and so does every process it starts: pids_with_nonce() finds them.
 std::string sh_recipe(const std::string& name, const std::string& script, const std::string& nonce);
 std::vector<pid_t> pids_with_nonce(const std::string& nonce);
+std::vector<pid_t> pids_with_env(const std::string& key_value);  // live processes with KEY=VALUE
 
 // Polls `done` every 50 ms until it holds or `timeout` passes; returns whether it held.
 bool eventually(const std::function<bool()>& done, std::chrono::seconds timeout = std::chrono::seconds(60));
