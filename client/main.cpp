@@ -32,7 +32,33 @@ int exit_for(const std::string& code) {
 
 }  // namespace
 
+// `ptbuild _complete commands|variants|jobs [--socket P]`: words for the shell completions, one
+// a line; silent when the daemon cannot be reached (completion must never print errors).
+int complete(int argc, char** argv) {
+  std::string what = argc > 2 ? argv[2] : "";
+  if (what == "commands") {
+    for (const Command& c : commands()) std::cout << c.name << "\n";
+    return kOk;
+  }
+  Context ctx;
+  for (int i = 3; i + 1 < argc; ++i)
+    if (std::string(argv[i]) == "--socket") ctx.socket_override = argv[i + 1];
+    else if (std::string(argv[i]) == "--config") ctx.config_path = argv[i + 1];
+  if (!ctx.socket_override)
+    if (const char* env = std::getenv("PTBUILD_SOCKET"); env && *env) ctx.socket_override = env;
+  try {
+    if (what == "variants") {
+      for (const auto& v : ctx.connect().call("matrix")["variants"]) std::cout << v["name"].get<std::string>() << "\n";
+    } else if (what == "jobs") {
+      for (const auto& j : ctx.connect().call("jobs", {{"limit", 50}})["jobs"]) std::cout << j["id"].get<int64_t>() << "\n";
+    }
+  } catch (...) {
+  }
+  return kOk;
+}
+
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "_complete") return complete(argc, argv);
   std::optional<std::string> socket, config_path;
   bool json_out = false, help = false;
   const Command* command = nullptr;

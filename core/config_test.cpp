@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include "tests/support/temp_dir.h"
+
 using namespace ptbuild;
 using namespace std::chrono_literals;
 
@@ -174,4 +176,18 @@ TEST_CASE("the effective config renders to TOML that parses back to the same con
   CHECK(back.backend.args == c.backend.args);
   CHECK(back.repos.size() == 1);
   CHECK(back.repos[0].path == c.repos[0].path);
+}
+
+TEST_CASE("text that is not TOML's is refused before the TOML reader sees it") {
+  // Found by fuzz_config: U+FEFD where a key belongs (tests/fuzz/regressions/config/).
+  std::string text =
+      ptbuild::testing::read_file(std::string(PTBUILD_SOURCE_DIR) + "/tests/fuzz/regressions/config/u-fefd-in-key.toml");
+  ConfigResult r = parse_config(text, "test.toml", "/etc/ptbuild", user_env());
+  REQUIRE(std::holds_alternative<ConfigError>(r));
+  CHECK(std::get<ConfigError>(r).message ==
+        "test.toml:1: a non-ASCII character outside a string or comment (TOML keys are ASCII)");
+  CHECK(parse_error("[daemon]\nadmin_group = \"\xff\"\n") == "test.toml:2: the file is not valid UTF-8");
+  CHECK(std::holds_alternative<Config>(
+      parse_config("# café ✓ 日本\n[daemon]\nadmin_group = \"bâtisseurs\" # ✓\n", "t", "/", user_env())));
+  CHECK(std::holds_alternative<Config>(parse_config("[verify]\ncommand = '''\n✓ {out}'''\n", "t", "/", user_env())));
 }

@@ -1,7 +1,9 @@
 // ptbuildd: the build farm daemon (SPEC §3).
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -9,6 +11,18 @@
 #include "daemon/app.h"
 
 namespace {
+
+// "<N>" with N the syslog priority of the message's level (sd-daemon(3)).
+class JournalLevel : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
+    static constexpr const char* kPrefix[] = {"<7>", "<7>", "<6>", "<4>", "<3>", "<2>", "<6>"};
+    std::string_view p = kPrefix[static_cast<int>(msg.level)];
+    dest.append(p.data(), p.data() + p.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JournalLevel>(); }
+};
+
 constexpr const char* kUsage = R"(usage: ptbuildd [--config FILE] [--check-config]
 
 Keeps the PyTorch variant matrix and every build job in SQLite and runs flox/nix builds.
@@ -56,8 +70,16 @@ int main(int argc, char** argv) {
     std::cout << ptbuild::render_config(config);
     return 0;
   }
-  // Logs go to stderr (journald under systemd); stdout is for --check-config and --help.
+  // Logs go to stderr; stdout is for --check-config and --help. Under systemd (JOURNAL_STREAM
+  // set) each line starts with its syslog level, <3> to <7>, which journald turns into the
+  // entry's priority, and the journal adds the time itself.
   spdlog::set_default_logger(spdlog::stderr_color_st("ptbuildd"));
-  spdlog::set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%^%l%$] %v");
+  if (std::getenv("JOURNAL_STREAM")) {
+    auto formatter = std::make_unique<spdlog::pattern_formatter>();
+    formatter->add_flag<JournalLevel>('*').set_pattern("%*%v");
+    spdlog::set_formatter(std::move(formatter));
+  } else {
+    spdlog::set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%^%l%$] %v");
+  }
   return ptbuild::run_daemon(options, std::move(config));
 }

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Builds the Debian package (prefix /usr) in build-deb/ and prints its path.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cmake -S . -B build-deb -G Ninja -DCMAKE_INSTALL_PREFIX=/usr -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build-deb -j"${JOBS:-2}" --target ptbuildd ptbuild >/dev/null
+(cd build-deb && cpack -G DEB >/dev/null)
+ls "$PWD"/build-deb/ptbuild_*.deb
