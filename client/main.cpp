@@ -48,9 +48,11 @@ int complete(int argc, char** argv) {
     if (const char* env = std::getenv("PTBUILD_SOCKET"); env && *env) ctx.socket_override = env;
   try {
     if (what == "variants") {
-      for (const auto& v : ctx.connect().call("matrix")["variants"]) std::cout << v["name"].get<std::string>() << "\n";
+      nlohmann::json matrix = ctx.connect().call("matrix");
+      for (const auto& v : matrix["variants"]) std::cout << v["name"].get<std::string>() << "\n";
     } else if (what == "jobs") {
-      for (const auto& j : ctx.connect().call("jobs", {{"limit", 50}})["jobs"]) std::cout << j["id"].get<int64_t>() << "\n";
+      nlohmann::json jobs = ctx.connect().call("jobs", {{"limit", 50}});
+      for (const auto& j : jobs["jobs"]) std::cout << j["id"].get<int64_t>() << "\n";
     }
   } catch (...) {
   }

@@ -1,6 +1,7 @@
 #include "core/config.h"
 
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -251,63 +252,96 @@ int first_invalid_utf8_line(std::string_view text) {
   }
   return 0;
 }
-// The line of the first non-ASCII character outside strings and comments, or 0. TOML allows
-// none there (bare keys are ASCII), and the TOML library's Unicode tables reach undefined
-// behaviour for some (U+FEFD, found by fuzz_config), so such text never gets to it.
-int first_stray_unicode_line(std::string_view text) {
+// The config as pure ASCII for the TOML reader, which has undefined behaviour on some non-ASCII
+// characters outside strings (toml++ 3.3's whitespace table, found by fuzz_config). Non-ASCII
+// characters in basic strings become \u escapes (the same value), in comments '?'; anywhere else
+// TOML does not allow them, and in 'literal' strings they cannot be escaped: both are errors.
+// Lines stay where they are, so messages keep their line numbers.
+struct AsciiResult {
+  std::string text;
+  int bad_line = 0;  // where a character could not be kept, or 0
+  const char* why = "";
+};
+
+AsciiResult asciify(std::string_view text) {
   enum { normal, comment, basic, literal, ml_basic, ml_literal } state = normal;
+  AsciiResult r;
   int line = 1;
   for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (c == '\n') {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x80) {
+      // Valid UTF-8 was checked before: decode one code point.
+      size_t len = (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : 4;
+      uint32_t cp = len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
+      for (size_t k = 1; k < len; ++k) cp = cp << 6 | (static_cast<unsigned char>(text[i + k]) & 0x3f);
+      i += len - 1;
+      char buf[16];
+      if (state == comment) {
+        r.text += '?';
+      } else if (state == basic || state == ml_basic) {
+        std::snprintf(buf, sizeof buf, cp > 0xffff ? "\\U%08X" : "\\u%04X", cp);
+        r.text += buf;
+      } else {
+        r.bad_line = line;
+        r.why = state == normal ? "a non-ASCII character outside a string or comment (TOML keys are ASCII)"
+                                : "a non-ASCII character in a 'literal' string (write it in a \"basic\" string)";
+        return r;
+      }
+      continue;
+    }
+    char ch = static_cast<char>(c);
+    r.text += ch;
+    if (ch == '\n') {
       ++line;
       if (state == comment) state = normal;
       continue;
     }
     auto starts = [&](std::string_view s) { return text.substr(i).starts_with(s); };
+    auto take = [&](size_t n) {  // copy n more characters as they are
+      r.text.append(text.substr(i + 1, n));
+      i += n;
+    };
     switch (state) {
       case normal:
-        if (static_cast<unsigned char>(c) >= 0x80) return line;
-        if (c == '#') {
+        if (ch == '#') {
           state = comment;
         } else if (starts(R"(""")")) {
           state = ml_basic;
-          i += 2;
+          take(2);
         } else if (starts("'''")) {
           state = ml_literal;
-          i += 2;
-        } else if (c == '"') {
+          take(2);
+        } else if (ch == '"') {
           state = basic;
-        } else if (c == '\'') {
+        } else if (ch == '\'') {
           state = literal;
         }
         break;
       case comment:
         break;
       case basic:
-        if (c == '\\') ++i;
-        else if (c == '"') state = normal;
+      case ml_basic:
+        if (ch == '\\' && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) < 0x80) {
+          take(1);
+        } else if (state == basic && ch == '"') {
+          state = normal;
+        } else if (state == ml_basic && starts(R"(""")")) {
+          state = normal;
+          take(2);
+        }
         break;
       case literal:
-        if (c == '\'') state = normal;
-        break;
-      case ml_basic:
-        if (c == '\\') {
-          ++i;
-        } else if (starts(R"(""")")) {
-          state = normal;
-          i += 2;
-        }
+        if (ch == '\'') state = normal;
         break;
       case ml_literal:
         if (starts("'''")) {
           state = normal;
-          i += 2;
+          take(2);
         }
         break;
     }
   }
-  return 0;
+  return r;
 }
 }  // namespace
 
@@ -315,9 +349,8 @@ ConfigResult parse_config(std::string_view text, const std::string& source,
                           const std::string& base_dir, const Environment& env) {
   if (int line = first_invalid_utf8_line(text))
     return ConfigError{source + ":" + std::to_string(line) + ": the file is not valid UTF-8"};
-  if (int line = first_stray_unicode_line(text))
-    return ConfigError{source + ":" + std::to_string(line) +
-                       ": a non-ASCII character outside a string or comment (TOML keys are ASCII)"};
+  AsciiResult ascii = asciify(text);
+  if (ascii.bad_line) return ConfigError{source + ":" + std::to_string(ascii.bad_line) + ": " + ascii.why};
   Config c = default_config(env);
   c.source = source;
   try {
@@ -331,7 +364,7 @@ ConfigResult parse_config(std::string_view text, const std::string& source,
       }
     };
     try {
-      root = toml::parse(text, source);
+      root = toml::parse(ascii.text, source);
     } catch (const toml::parse_error& e) {
       return ConfigError{source + ":" + std::to_string(e.source().begin.line) + ": " +
                          std::string(e.description())};

@@ -189,5 +189,15 @@ TEST_CASE("text that is not TOML's is refused before the TOML reader sees it") {
   CHECK(parse_error("[daemon]\nadmin_group = \"\xff\"\n") == "test.toml:2: the file is not valid UTF-8");
   CHECK(std::holds_alternative<Config>(
       parse_config("# café ✓ 日本\n[daemon]\nadmin_group = \"bâtisseurs\" # ✓\n", "t", "/", user_env())));
-  CHECK(std::holds_alternative<Config>(parse_config("[verify]\ncommand = '''\n✓ {out}'''\n", "t", "/", user_env())));
+  CHECK(parse_ok("[verify]\ncommand = \"\"\"\n✓ {out}\"\"\"\n").verify.command == "✓ {out}");
+}
+
+TEST_CASE("non-ASCII text keeps its value in basic strings and is refused where TOML cannot take it") {
+  // Found by fuzz_config: Cyrillic in what looks like a string after a number.
+  std::string text = ptbuild::testing::read_file(std::string(PTBUILD_SOURCE_DIR) +
+                                                 "/tests/fuzz/regressions/config/cyrillic-after-number.toml");
+  CHECK(std::holds_alternative<ConfigError>(parse_config(text, "t", "/", user_env())));
+  Config c = parse_ok("[daemon]\nadmin_group = \"bâtisseurs 🛠\"  # outils ✓\n");
+  CHECK(c.daemon.admin_group == "bâtisseurs 🛠");
+  CHECK(parse_error("[daemon]\nadmin_group = 'bâtisseurs'\n").starts_with("test.toml:2: a non-ASCII character in a 'literal' string"));
 }

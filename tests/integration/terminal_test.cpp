@@ -132,3 +132,40 @@ TEST_CASE("terminal: status --watch redraws live progress bars and ETAs - log -f
   t.type("clear; " + ptbuild + " log -f cpu-avx512 --tail 1");
   REQUIRE(eventually([&] { return t.screen().find("=== job #2 succeeded") != std::string::npos; }, std::chrono::seconds(30)));
 }
+
+TEST_CASE("completion: bash completes commands - and variants and job ids from the daemon") {
+  Daemon d;
+  d.add_recipe("pytorch-python313-cuda13_0-sm90-avx512");
+  d.add_recipe("pytorch-python313-cuda13_0-sm120-avx512");
+  d.start();
+  d.client_json({"pause"});
+  d.client_json({"queue", "sm120-avx512"});
+  auto complete = [&](const std::string& line_words, int cword) {
+    std::string script = "PATH=" + build_dir() + ":$PATH; source " + source_dir() +
+                         "/completions/ptbuild.bash; COMP_WORDS=(" + line_words + "); COMP_CWORD=" + std::to_string(cword) +
+                         "; _ptbuild; printf '%s\\n' \"${COMPREPLY[@]}\"";
+    return run_process({"/bin/bash", "-c", script}).out;
+  };
+  CHECK(complete("ptbuild qu", 1) == "queue\n");
+  std::string variants = complete("ptbuild --socket " + d.socket() + " queue pytorch-python313-cuda13_0-sm9", 4);
+  CHECK(variants == "pytorch-python313-cuda13_0-sm90-avx512\n");
+  std::string jobs = complete("ptbuild --socket " + d.socket() + " cancel ''", 4);
+  CHECK(jobs.find("1\n") != std::string::npos);
+  CHECK(jobs.find("pytorch-python313-cuda13_0-sm120-avx512") != std::string::npos);
+  // Without a daemon completion says nothing rather than an error.
+  ProcessResult quiet = run_process({build_dir() + "/ptbuild", "_complete", "variants", "--socket", d.dir() / "none.sock"});
+  CHECK(quiet.exit_code == 0);
+  CHECK(quiet.out.empty());
+  CHECK(quiet.err.empty());
+}
+
+TEST_CASE("man pages render without warnings") {
+  for (const char* page : {"man/ptbuild.1", "man/ptbuildd.8"}) {
+    CAPTURE(page);
+    ProcessResult r = run_process({"/usr/bin/man", "--warnings", "-E", "UTF-8", "-l", source_dir() + "/" + page},
+                                  {.env = {{"MANPAGER", "cat"}, {"MANWIDTH", "80"}}});
+    CHECK(r.exit_code == 0);
+    CHECK(r.err.empty());
+    CHECK(r.out.find("SYNOPSIS") != std::string::npos);
+  }
+}
