@@ -8,7 +8,7 @@ builds=32
 mb="${MB_PER_BUILD:-16}"
 work=$(mktemp -d /tmp/ptbuild-bench-overhead-XXXXXX)
 chmod 755 "$work"
-trap 'stop_daemon; rm -rf "$work"' EXIT
+trap 'stop_daemon; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 mkdir -p "$work/repo/.flox/pkgs"
 nonce="$$-$(date +%s%N)"
 for i in $(seq "$builds"); do
@@ -31,11 +31,14 @@ hz=$(getconf CLK_TCK)
 cpu0=$(ticks)
 t0=$(now_ms)
 "${P[@]}" queue all >/dev/null
+"${P[@]}" wait all --timeout 30m >/dev/null &
+waiter=$!
 lat=()
-while "${P[@]}" status --json | grep -q '"state": "\(running\|queued\)"'; do
-  a=$(date +%s%N); "${P[@]}" status --json >/dev/null; b=$(date +%s%N)
+while kill -0 "$waiter" 2>/dev/null; do
+  a=$(date +%s%N); "${P[@]}" status --json >/dev/null || echo "status failed under load" >&2; b=$(date +%s%N)
   lat+=($(( (b - a) / 1000 )))
 done
+wait "$waiter" || echo "not every build succeeded" >&2
 t1=$(now_ms)
 cpu1=$(ticks)
 rss=$(awk '/VmHWM/ {print $2}' "/proc/$daemon_pid/status")
