@@ -86,9 +86,9 @@ class NightlyRun : public std::enable_shared_from_this<NightlyRun> {
         continue;
       }
       Candidate c{name, v, *good};
-      // The derivation is the precise answer where Nix can evaluate the recipe and the last
-      // build recorded one; otherwise the files decide.
-      if (d_.config.backend.kind == "nix" && good->drv_path)
+      // The derivation is the precise answer where Nix can evaluate the recipe and knows what
+      // produced the last build's output; otherwise the files decide.
+      if (d_.config.backend.kind == "nix" && (good->drv_path || good->out_path))
         to_evaluate_.push_back(std::move(c));
       else
         compare_files(c, "");
@@ -109,15 +109,31 @@ class NightlyRun : public std::enable_shared_from_this<NightlyRun> {
       const Candidate& c = to_evaluate_[i];
       BuildCommand cmd{{"nix-instantiate", "--quiet", c.variant.repo_path + "/" + c.variant.recipe}, c.variant.repo_path, ""};
       run_async(d_.io, d_.runner, cmd, kEvalTimeout, [self = shared_from_this(), i](AsyncResult r) {
-        --self->running_;
-        self->evaluated(self->to_evaluate_[i], r);
-        self->next_evaluations();
+        Candidate& c = self->to_evaluate_[i];
+        if (c.good.drv_path || r.exit_code != 0) return self->evaluated(i, r);
+        // The derivation of the last good build: asked of the store once, then kept with the job.
+        BuildCommand q{{"nix-store", "--query", "--deriver", *c.good.out_path}, "/", ""};
+        run_async(self->d_.io, self->d_.runner, q, kEvalTimeout, [self, i, r](AsyncResult d) {
+          Candidate& cand = self->to_evaluate_[i];
+          std::string drv = d.exit_code == 0 ? drv_in(d.output) : "";
+          if (!drv.empty()) {
+            cand.good.drv_path = drv;
+            self->d_.store.set_drv_path(cand.good.id, drv);
+          }
+          self->evaluated(i, r);
+        });
       });
     }
     if (running_ == 0 && next_ == to_evaluate_.size()) finish();
   }
 
-  void evaluated(const Candidate& c, const AsyncResult& r) {
+  void evaluated(size_t i, const AsyncResult& r) {
+    --running_;
+    record(to_evaluate_[i], r);
+    next_evaluations();
+  }
+
+  void record(const Candidate& c, const AsyncResult& r) {
     std::string drv = r.exit_code == 0 ? drv_in(r.output) : "";
     if (drv.empty()) {
       std::string why = r.timed_out ? "timed out" : std::string(trim(r.output)).substr(0, 300);
@@ -126,6 +142,10 @@ class NightlyRun : public std::enable_shared_from_this<NightlyRun> {
       return;
     }
     std::string build = "build #" + std::to_string(c.good.id);
+    if (!c.good.drv_path) {
+      compare_files(c, " (files compared: the store does not know what built it)");
+      return;
+    }
     if (drv == *c.good.drv_path)
       plan_.skipped.push_back({c.name, "unchanged since " + build + " (same derivation)"});
     else

@@ -454,7 +454,6 @@ Scheduler::Outcome Scheduler::build_outcome(Active& a, int exit_code) {
   } else {
     o.state = JobState::succeeded;
     o.change.out_path = out;
-    o.change.drv_path = deriver_of(out);
     o.detail = "built " + out;
   }
   return o;

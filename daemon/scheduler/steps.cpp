@@ -66,12 +66,6 @@ BuildCommand probe_command(const Config& config, const VariantRecord& v, const s
   return cmd;
 }
 
-std::string deriver_of(const std::string& out_path) {
-  CommandResult r = run_command({"nix-store", "--query", "--deriver", out_path}, "/", std::chrono::seconds(30));
-  std::string drv(trim(r.out));
-  return r.ok() && drv.ends_with(".drv") ? drv : "";
-}
-
 std::string flox_publish_refusal(const std::string& repo) {
   CommandResult dirty = run_command({"git", "-C", repo, "status", "--porcelain", "--untracked-files=no"}, repo);
   if (!dirty.ok()) return "the build repo is not a git checkout: " + std::string(trim(dirty.err));

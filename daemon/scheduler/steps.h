@@ -25,9 +25,6 @@ std::string install_probe(const std::string& state_dir);
 BuildCommand probe_command(const Config& config, const VariantRecord& variant, const std::string& out_path,
                            const std::string& probe_path, std::map<std::string, std::string>& env);
 
-// The derivation that produced a store path ("" if Nix does not know it): a quick store query.
-std::string deriver_of(const std::string& out_path);
-
 // Why `flox publish` would refuse the repo (SPEC §5), in words, or "" when it would not:
 // tracked files changed, no upstream branch, HEAD not pushed.
 std::string flox_publish_refusal(const std::string& repo_path);

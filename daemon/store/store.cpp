@@ -222,6 +222,12 @@ void Store::set_progress(int64_t job_id, int64_t done, int64_t total) {
   st.run();
 }
 
+void Store::set_drv_path(int64_t job_id, const std::string& drv_path) {
+  auto st = db_->prepare("UPDATE jobs SET drv_path = ?2 WHERE id = ?1");
+  st.bind(1, job_id).bind(2, drv_path);
+  st.run();
+}
+
 void Store::set_build_process(int64_t job_id, int pgid, const std::string& identity) {
   auto st = db_->prepare("UPDATE jobs SET pgid = ?2, process_identity = ?3 WHERE id = ?1");
   st.bind(1, job_id).bind(2, pgid).bind(3, identity);

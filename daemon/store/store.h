@@ -96,6 +96,7 @@ class Store {
   bool transition(sql::Transaction& tx, int64_t job_id, JobState from, JobState to,
                   const JobChange& change, const std::string& now, const std::string& detail);
   void set_progress(int64_t job_id, int64_t done, int64_t total);
+  void set_drv_path(int64_t job_id, const std::string& drv_path);
   // The process group of a job's running build (and its leader's identity), for crash recovery.
   void set_build_process(int64_t job_id, int pgid, const std::string& identity);
   struct BuildProcessRecord {
