@@ -4,5 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake -S . -B build-deb -G Ninja -DCMAKE_INSTALL_PREFIX=/usr -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-deb -j"${JOBS:-2}" --target ptbuildd ptbuild >/dev/null
-(cd build-deb && cpack -G DEB >/dev/null)
+(cd build-deb && cpack -G DEB >/dev/null 2>&1)
 ls "$PWD"/build-deb/ptbuild_*.deb
