@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,6 +15,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "daemon/runner/process_tree.h"
+#include "daemon/runner/spawn.h"
 
 extern char** environ;
 
@@ -163,46 +163,17 @@ class ProcessBuildHandle : public BuildProcess {
 std::unique_ptr<BuildProcess> ProcessRunner::start(const BuildCommand& command,
                                                    const std::map<std::string, std::string>& env,
                                                    BuildCallbacks callbacks, std::string& error) {
-  if (command.argv.empty()) {
-    error = "empty command";
-    return nullptr;
-  }
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
     error = std::string("pipe: ") + std::strerror(errno);
     return nullptr;
   }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 2);
-  // The daemon's sockets and database must not leak into builds.
-  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-  if (!command.cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, command.cwd.c_str());
-
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none, defaults;
-  sigemptyset(&none);
-  sigfillset(&defaults);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setpgroup(&attr, 0);  // its own process group, led by the build
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-
-  std::vector<std::string> args = command.argv;
   std::vector<std::string> envs = environment_with(env);
-  auto argv = pointers(args);
   auto envp = pointers(envs);
-  pid_t pid = 0;
-  int rc = ::posix_spawnp(&pid, argv[0], &actions, &attr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
+  pid_t pid = spawn_process(command.argv, command.cwd, envp.data(), pipe_fds[1], pipe_fds[1], error);
   ::close(pipe_fds[1]);
-  if (rc != 0) {
+  if (pid < 0) {
     ::close(pipe_fds[0]);
-    error = "cannot start " + command.argv[0] + ": " + std::strerror(rc);
     return nullptr;
   }
   int pid_fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
