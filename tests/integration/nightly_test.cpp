@@ -57,8 +57,10 @@ TEST_CASE("nightly: after a green run nothing - then exactly what a change touch
   d.add_recipe(kV1, "# reviewed\n" + recipe_using(kV1, "a", d.nonce()));
   CHECK(d.client_json({"nightly"})["jobs"].empty());
 
-  // One recipe changes: exactly that variant.
+  // One recipe changes: exactly that variant. (Paused, so that the job is still queued when
+  // nightly is asked again.)
   d.add_recipe(kV3, recipe_using(kV3, "b", d.nonce(), "2"));
+  d.client_json({"pause"});
   json one = d.client_json({"nightly"});
   CHECK(queued_variants(one) == std::set<std::string>{kV3});
   CHECK(one["jobs"][0]["reason"].get<std::string>().starts_with("nightly: derivation changed since build #"));
@@ -66,6 +68,7 @@ TEST_CASE("nightly: after a green run nothing - then exactly what a change touch
   CHECK(one["skipped"].size() == 2);
   // Asked again before it ran: the same job, not a second one.
   CHECK(d.client_json({"nightly"})["jobs"][0]["new"] == false);
+  d.client_json({"resume"});
   build_all(d);
 
   // A shared imported file changes: exactly its users.
