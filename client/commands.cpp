@@ -82,12 +82,14 @@ int cmd_status(Context& ctx, const ParsedArgs& a) {
     if (ctx.json) {
       print_json(result);
     } else {
-      if (watch && ctx.style.color) std::cout << "\x1b[H\x1b[2J";
+      if (watch && ctx.style.terminal) std::cout << "\x1b[H\x1b[2J";
       print_status(ctx, result);
     }
     if (!watch || !has_active(result["jobs"])) return kOk;
     std::cout << std::flush;
-    ctx.connect().next(2000);  // nothing is pushed here: this only paces the redraws
+    // Nothing is pushed on this connection: waiting on it paces the redraws, and a daemon that
+    // goes away ends the wait at once.
+    ctx.connect().next(2000);
   }
 }
 

@@ -14,7 +14,8 @@ using nlohmann::json;
 
 Style Style::for_stdout() {
   const char* no_color = std::getenv("NO_COLOR");
-  return Style{::isatty(STDOUT_FILENO) && !(no_color && *no_color)};
+  bool terminal = ::isatty(STDOUT_FILENO);
+  return Style{terminal && !(no_color && *no_color), terminal};
 }
 
 std::string Style::paint(const std::string& text, const char* sgr) const {

@@ -11,6 +11,7 @@ namespace ptbuild::client {
 
 struct Style {
   bool color = false;
+  bool terminal = false;      // stdout is a terminal: screens may be redrawn in place
   static Style for_stdout();  // colour when stdout is a terminal and NO_COLOR is unset
   std::string paint(const std::string& text, const char* sgr) const;
   std::string state(const std::string& state) const;  // coloured by state

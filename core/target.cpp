@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/text.h"
+
 namespace ptbuild {
 namespace {
 
@@ -35,12 +37,6 @@ bool match_class(std::string_view pattern, size_t& pi, char c) {
   }
   pi = i + 1;
   return matched != negate;
-}
-
-std::string join_names(const std::vector<std::string>& names) {
-  std::string out;
-  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
-  return out;
 }
 
 }  // namespace
@@ -123,7 +119,7 @@ Resolution resolve_targets(const std::vector<std::string>& targets,
           TargetError err{"ambiguous_target", "", {}};
           for (size_t i : all_hits) err.candidates.push_back(catalog[i].name);
           err.message = "'" + target + "' matches " + std::to_string(all_hits.size()) +
-                        " variants: " + join_names(err.candidates) +
+                        " variants: " + join(err.candidates, ", ") +
                         " (name one in full, or set default_cuda / default_family)";
           res.errors.push_back(std::move(err));
           continue;
