@@ -69,6 +69,14 @@ struct Fixture {
     return done();
   }
   JobState state(int64_t id) { return store.job(id)->state; }
+  // The one build that runs prints `output` and exits with `code`; then the loop settles.
+  void finish_live(const std::string& output, int code) {
+    REQUIRE(runner.live().size() == 1);
+    auto build = runner.live()[0];
+    if (!output.empty()) build->output(output);
+    build->exit(code);
+    settle();
+  }
 };
 
 }  // namespace
@@ -123,9 +131,7 @@ TEST_CASE("scheduler: events record every transition of a build") {
   int64_t id = f.queue("a-python313-cpu-avx2");
   f.scheduler.poke();
   f.settle();
-  f.runner.live()[0]->output("[1/2] cc a.o\n[2/2] cc b.o\n");
-  f.runner.live()[0]->exit(0);
-  f.settle();
+  f.finish_live("[1/2] cc a.o\n[2/2] cc b.o\n", 0);
   auto events = f.store.events(id);
   REQUIRE(events.size() == 3);
   CHECK(events[1].to_state == "running");
@@ -388,15 +394,11 @@ TEST_CASE("scheduler: a hash that mismatches again after its repair fails as not
   int64_t id = f.queue("a-python313-cpu-avx2");
   f.scheduler.poke();
   f.settle();
-  f.runner.live()[0]->output(mismatch("torch-src", sri(1), sri(2)));
-  f.runner.live()[0]->exit(1);
-  f.settle();
+  f.finish_live(mismatch("torch-src", sri(1), sri(2)), 1);
   CHECK(testing::read_file(f.dir / "pytorch/.flox/pkgs/a-python313-cpu-avx2.nix").find(sri(2)) != std::string::npos);
   REQUIRE(f.runner.live().size() == 1);  // built again, same job
   CHECK(f.store.job(id)->attempt == 2);
-  f.runner.live()[0]->output(mismatch("torch-src", sri(2), sri(3)));
-  f.runner.live()[0]->exit(1);
-  f.settle();
+  f.finish_live(mismatch("torch-src", sri(2), sri(3)), 1);
   Job j = *f.store.job(id);
   CHECK(j.state == JobState::failed);
   CHECK(j.failure->failure_class == "hash_mismatch");
@@ -412,13 +414,9 @@ TEST_CASE("scheduler: hash repairs stop at hashfix.max_rounds") {
   int64_t id = f.queue("a-python313-cpu-avx2");
   f.scheduler.poke();
   f.settle();
-  f.runner.live()[0]->output(mismatch("src-a", sri(1), sri(2)));
-  f.runner.live()[0]->exit(1);
-  f.settle();
+  f.finish_live(mismatch("src-a", sri(1), sri(2)), 1);
   REQUIRE(f.runner.live().size() == 1);
-  f.runner.live()[0]->output(mismatch("src-b", sri(4), sri(5)));
-  f.runner.live()[0]->exit(1);
-  f.settle();
+  f.finish_live(mismatch("src-b", sri(4), sri(5)), 1);
   Job j = *f.store.job(id);
   CHECK(j.state == JobState::failed);
   CHECK(j.failure->message.find("gave up after 1 hash repair rounds (hashfix.max_rounds)") != std::string::npos);
@@ -432,9 +430,7 @@ TEST_CASE("scheduler: with hashfix off a mismatch simply fails the job") {
   int64_t id = f.queue("a-python313-cpu-avx2");
   f.scheduler.poke();
   f.settle();
-  f.runner.live()[0]->output(mismatch("torch-src", sri(1), sri(2)));
-  f.runner.live()[0]->exit(1);
-  f.settle();
+  f.finish_live(mismatch("torch-src", sri(1), sri(2)), 1);
   CHECK(f.state(id) == JobState::failed);
   CHECK(testing::read_file(f.dir / "pytorch/.flox/pkgs/a-python313-cpu-avx2.nix").find(sri(1)) != std::string::npos);
 }
@@ -472,9 +468,7 @@ TEST_CASE("scheduler: a successful build counts only once its probe agrees with 
   f.settle();
   f.runner.live()[0]->exit(0);
   f.settle();
-  f.runner.live()[0]->output("{\"torch_version\": \"2.10.0\", \"cuda_version\": null, \"arch_flags\": []}\n");
-  f.runner.live()[0]->exit(0);
-  f.settle();
+  f.finish_live("{\"torch_version\": \"2.10.0\", \"cuda_version\": null, \"arch_flags\": []}\n", 0);
   Job ok = *f.store.job(cpu);
   CHECK(ok.state == JobState::succeeded);
   CHECK(nlohmann::json::parse(*ok.verify_json)["ok"] == true);
@@ -497,9 +491,7 @@ TEST_CASE("scheduler: a probe that prints no facts fails verification and says w
   f.settle();
   f.runner.live()[0]->exit(0);
   f.settle();
-  f.runner.live()[0]->output("Traceback (most recent call last):\nImportError: libcudart.so.13: cannot open shared object file\n");
-  f.runner.live()[0]->exit(1);
-  f.settle();
+  f.finish_live("Traceback (most recent call last):\nImportError: libcudart.so.13: cannot open shared object file\n", 1);
   Job j = *f.store.job(id);
   CHECK(j.failure->failure_class == "verify_failed");
   CHECK(j.failure->message.find("libcudart.so.13") != std::string::npos);
