@@ -225,6 +225,13 @@ TEST_CASE("a second daemon on the same state folder is refused") {
   ProcessResult second = run_process({build_dir() + "/ptbuildd", "--config", d.config_path()});
   CHECK(second.exit_code == 1);
   CHECK(second.err.find("already running") != std::string::npos);
+  CHECK(second.err.starts_with("["));  // a timestamp on a terminal or in a file
+  // Under systemd (JOURNAL_STREAM set) the journal gets each line's syslog level instead.
+  RunOptions journal;
+  journal.env["JOURNAL_STREAM"] = "8:12345";
+  ProcessResult journald = run_process({build_dir() + "/ptbuildd", "--config", d.config_path()}, journal);
+  CHECK(journald.exit_code == 1);
+  CHECK(journald.err.starts_with("<2>another ptbuildd is already running"));
   CHECK(d.client({"status"}).exit_code == 0);
 }
 
