@@ -73,10 +73,12 @@ void print_status(Context& ctx, const json& result) {
   print_jobs_table(std::cout, result["jobs"], ctx.style);
 }
 
-// --watch redraws until nothing is queued or running any more.
+// --watch redraws whenever the daemon pushes a job's start or end, and every 2 s for the
+// progress bars, until nothing is queued or running any more.
 int cmd_status(Context& ctx, const ParsedArgs& a) {
   json args{{"targets", a.positional}};
   bool watch = a.has("--watch");
+  if (watch) ctx.connect().send("watch", json::object());
   while (true) {
     json result = ctx.connect().call("status", args);
     if (ctx.json) {
@@ -87,9 +89,7 @@ int cmd_status(Context& ctx, const ParsedArgs& a) {
     }
     if (!watch || !has_active(result["jobs"])) return kOk;
     std::cout << std::flush;
-    // Nothing is pushed on this connection: waiting on it paces the redraws, and a daemon that
-    // goes away ends the wait at once.
-    ctx.connect().next(2000);
+    ctx.connect().next(2000);  // a pushed job event, or the next tick
   }
 }
 

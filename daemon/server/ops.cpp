@@ -410,6 +410,19 @@ std::optional<json> op_fixes(OpsContext& ctx, const OpCall&) {
   return json{{"fixes", fixes}};
 }
 
+// watch: pushes a "job" event whenever a job starts or ends, for `status --watch`; it never
+// replies, the client hangs up when it is done.
+std::optional<json> op_watch(OpsContext& ctx, const OpCall& call) {
+  int64_t rid = call.req.id;
+  std::shared_ptr<Channel> channel = call.channel;
+  ctx.scheduler.listen_jobs([channel, rid](const Job& j) {
+    if (!channel->is_open()) return false;
+    channel->send(protocol::event(rid, "job", job_to_json(j)));
+    return true;
+  });
+  return std::nullopt;
+}
+
 struct OpEntry {
   bool changes_things;  // only root, the daemon's user and admin_group may call it
   std::optional<json> (*run)(OpsContext&, const OpCall&);
@@ -419,7 +432,7 @@ const std::map<std::string, OpEntry>& op_table() {
   static const std::map<std::string, OpEntry> table{
       {"matrix", {false, op_matrix}}, {"status", {false, op_status}}, {"jobs", {false, op_jobs}},
       {"show", {false, op_show}},     {"log", {false, op_log}},       {"wait", {false, op_wait}},
-      {"fixes", {false, op_fixes}},
+      {"fixes", {false, op_fixes}},   {"watch", {false, op_watch}},
       {"queue", {true, op_queue}},    {"cancel", {true, op_cancel}},  {"retry", {true, op_retry}},
       {"pause", {true, op_pause}},    {"resume", {true, op_resume}},  {"drain", {true, op_drain}},
       {"publish", {true, op_publish}},  {"nightly", {true, op_nightly}},

@@ -307,3 +307,22 @@ TEST_CASE("builds: the flox backend runs flox build in the repo - untracked reci
             "The Nix expression for 'pytorch-python313-cpu-avx512' does not appear to be tracked by git.") !=
         std::string::npos);
 }
+
+TEST_CASE("builds: watch pushes each job's start and end as it happens") {
+  Daemon d;
+  d.add_sh_recipe("pytorch-python313-cpu-avx2", "mkdir $out");
+  d.start();
+  RawClient c(d.socket());
+  REQUIRE(c.json_line());  // hello
+  c.send_bytes(R"({"id":9,"op":"watch","args":{}})" "\n");
+  d.client_json({"queue", "cpu-avx2"});
+  std::vector<std::string> states;
+  while (states.size() < 2) {
+    auto msg = c.json_line(std::chrono::seconds(60));
+    REQUIRE(msg);
+    CHECK((*msg)["id"] == 9);
+    CHECK((*msg)["event"] == "job");
+    states.push_back((*msg)["data"]["state"]);
+  }
+  CHECK(states == std::vector<std::string>{"running", "succeeded"});
+}
