@@ -19,17 +19,25 @@ grep -q "ExecStart=/usr/bin/ptbuildd" <(dpkg-deb --fsys-tarfile "$deb" | tar -xO
 echo "package check: contents ok"
 if [ "$(id -u)" -ne 0 ]; then echo "package check: not root, install not tried"; exit 0; fi
 if dpkg -s ptbuild >/dev/null 2>&1; then fail "ptbuild is already installed here; not touching it"; fi
-DEBIAN_FRONTEND=noninteractive dpkg -i "$deb" >/dev/null || fail "dpkg -i failed"
-trap 'dpkg -r ptbuild >/dev/null 2>&1 || true' EXIT
+# A purge removes /var/lib/ptbuild: keep what a source install or the demo left there.
+kept=""
+if [ -e /var/lib/ptbuild ]; then
+  kept=$(mktemp -d /var/lib/ptbuild-kept-XXXXXX)
+  mv /var/lib/ptbuild "$kept/"
+fi
+restore() { [ -z "$kept" ] || { rm -rf /var/lib/ptbuild; mv "$kept/ptbuild" /var/lib/ptbuild; rmdir "$kept"; }; }
+DEBIAN_FRONTEND=noninteractive dpkg -i "$deb" >/dev/null || { restore; fail "dpkg -i failed"; }
+trap 'dpkg -P ptbuild >/dev/null 2>&1 || true; restore' EXIT
 getent passwd ptbuild >/dev/null || fail "the ptbuild user was not created"
 /usr/bin/ptbuildd --check-config --config /etc/ptbuild/ptbuildd.toml >/dev/null || fail "the installed config does not check"
 /usr/bin/ptbuild --help >/dev/null || fail "ptbuild --help failed"
 systemd-analyze verify /usr/lib/systemd/system/ptbuildd.service /usr/lib/systemd/system/ptbuild-nightly.service \
   /usr/lib/systemd/system/ptbuild-nightly.timer || fail "systemd-analyze verify failed on the installed units"
 dpkg -r ptbuild >/dev/null || fail "dpkg -r failed"
-trap - EXIT
 [ ! -e /usr/bin/ptbuildd ] || fail "/usr/bin/ptbuildd is left after removal"
 [ ! -e /usr/lib/systemd/system/ptbuildd.service ] || fail "the unit is left after removal"
 dpkg -P ptbuild >/dev/null 2>&1 || true
+restore
+trap - EXIT
 [ ! -e /etc/ptbuild/ptbuildd.toml ] || fail "the config is left after purge"
 echo "package check: installed, worked, removed cleanly"
