@@ -166,7 +166,7 @@ void Scheduler::dispatch() {
 
   for (int64_t id : dispatch_order(plan)) {
     if (slots_.in_use() >= slots_.capacity()) break;
-    start_build(*by_id[id]);
+    start_build(*by_id[id], variants.at(by_id[id]->variant));
   }
   if (earliest_wakeup != Clock::time_point::max()) {
     timers_->retry_wakeup.expires_at(earliest_wakeup);
@@ -176,21 +176,18 @@ void Scheduler::dispatch() {
   }
 }
 
-bool Scheduler::start_build(const Job& queued_job) {
-  std::optional<VariantRecord> variant = store_.variant(queued_job.variant);
-  if (!variant) return false;
-  std::optional<Slot> slot = slots_.acquire(*variant);
-  if (!slot) return false;
+void Scheduler::start_build(const Job& queued_job, const VariantRecord& variant) {
+  std::optional<Slot> slot = slots_.acquire(variant);
+  if (!slot) return;
   std::string where = slot->where();
-  Active* a = begin_job(queued_job, *variant, std::move(*slot), "started on " + where,
-                        {.recipe_sha = recipe_sha(*variant),
-                         .fingerprint = file_fingerprint(variant->repo_path, variant->recipe)});
-  if (!a) return false;
-  BuildCommand cmd = build_command(config_.backend, {a->job.variant, variant->repo_path, variant->recipe,
+  Active* a = begin_job(queued_job, variant, std::move(*slot), "started on " + where,
+                        {.recipe_sha = recipe_sha(variant),
+                         .fingerprint = file_fingerprint(variant.repo_path, variant.recipe)});
+  if (!a) return;
+  BuildCommand cmd = build_command(config_.backend, {a->job.variant, variant.repo_path, variant.recipe,
                                                      config_.results_dir()});
   cmd.argv.insert(cmd.argv.end(), a->slot.extra_args().begin(), a->slot.extra_args().end());
   launch(*a, cmd, {}, config_.daemon.build_timeout, "build_timeout");
-  return true;
 }
 
 void Scheduler::start_publish(const Job& queued_job) {

@@ -75,7 +75,7 @@ class Scheduler {
   enum class StopReason { none, cancel, timeout, shutdown };
 
   void dispatch();
-  bool start_build(const Job& job);
+  void start_build(const Job& job, const struct VariantRecord& variant);
   void start_publish(const Job& job);
   Active* begin_job(const Job& job, const struct VariantRecord& variant, class Slot slot, const std::string& what,
                     struct JobChange change);
