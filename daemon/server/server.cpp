@@ -130,8 +130,8 @@ class Session : public Channel, public std::enable_shared_from_this<Session> {
     auto parsed = protocol::parse_request(line);
     if (auto* err = std::get_if<protocol::RequestError>(&parsed)) {
       if (first) {
-        // The client's hello. A different protocol version is answered per request below only
-        // if the requests themselves do not parse; here we just note it.
+        // The client's hello: a different protocol version is only logged; its requests are
+        // answered (or refused) one by one like any others.
         auto j = nlohmann::json::parse(line, nullptr, false);
         if (j.is_object() && j.contains("hello")) {
           if (j.value("protocol", 0) != protocol::kVersion)
