@@ -210,6 +210,7 @@ TEST_CASE("SIGHUP rescans the recipes - SIGTERM stops cleanly and the jobs survi
   CHECK(d.client_json({"matrix"})["variants"].size() == 2);
 
   d.signal(SIGTERM);
+  CHECK(d.wait_notify("STOPPING=1"));  // systemd hears of the stop
   CHECK(d.wait_exit() == 0);
   CHECK_FALSE(std::filesystem::exists(d.socket()));  // a clean stop removes its socket
 

@@ -214,6 +214,7 @@ void Daemon::start() {
   o.env["NOTIFY_SOCKET"] = dir_ / "notify.sock";
   o.env["FLOX_DOUBLE_CATALOG"] = dir_ / "flox-catalog";  // what the flox double "publishes"
   int log_fd = ::open((dir_ / "daemon.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  exit_code_ = -1;
   pid_ = spawn({build_dir() + "/ptbuildd", "--config", config_path()}, o, log_fd, log_fd);
   ::close(log_fd);
   if (!wait_notify("READY=1")) throw std::runtime_error("ptbuildd did not become ready:\n" + log());
@@ -235,6 +236,7 @@ bool Daemon::wait_notify(const std::string& what, std::chrono::seconds timeout) 
     int status;
     if (pid_ > 0 && ::waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
+      exit_code_ = decode_status(status);
       return false;
     }
   }
@@ -246,6 +248,7 @@ void Daemon::signal(int signo) {
 }
 
 int Daemon::wait_exit(std::chrono::seconds timeout) {
+  if (pid_ <= 0) return exit_code_;  // already reaped while waiting for a notification
   auto deadline = Clock::now() + timeout;
   while (pid_ > 0 && Clock::now() < deadline) {
     int status;

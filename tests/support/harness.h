@@ -84,6 +84,7 @@ class Daemon {
  private:
   TempDir dir_;
   pid_t pid_ = -1;
+  int exit_code_ = -1;  // once reaped
   int notify_fd_ = -1;
   std::vector<std::string> notifications_;
 };
