@@ -115,22 +115,28 @@ TEST_CASE("faults: a database locked by another process - writes wait - then fai
   auto lock_for = [&](int seconds) {
     pid_t pid = ::fork();
     if (pid == 0) {
-      std::string script = "(echo 'BEGIN EXCLUSIVE;'; sleep " + std::to_string(seconds) + "; echo 'COMMIT;') | /usr/bin/sqlite3 " +
+      std::string script = "(echo 'BEGIN EXCLUSIVE;'; sleep " + std::to_string(seconds) + "; echo 'COMMIT;') | /usr/bin/sqlite3 -cmd '.timeout 5000' " +
                            d.state() + "/ptbuild.db";
       ::execl("/bin/sh", "sh", "-c", script.c_str(), nullptr);
       _exit(127);
     }
     return pid;
   };
+  // Locked once another writer is refused at once.
+  auto locked = [&] {
+    ProcessResult r = run_process({"/usr/bin/sqlite3", "-cmd", ".timeout 0", d.state() + "/ptbuild.db",
+                                   "BEGIN IMMEDIATE; ROLLBACK;"});
+    return r.exit_code != 0 && r.err.find("locked") != std::string::npos;
+  };
   // Shorter than the daemon's patience: the write waits and succeeds.
   pid_t short_lock = lock_for(2);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let it take the lock first
+  REQUIRE(eventually(locked, std::chrono::seconds(10)));
   ProcessResult q = d.client({"queue", "cpu-avx2", "--json"});
   CHECK(q.exit_code == 0);
   ::waitpid(short_lock, nullptr, 0);
   // Longer: the write gives up with a clear error; the daemon lives on and nothing is half-written.
   pid_t long_lock = lock_for(8);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  REQUIRE(eventually(locked, std::chrono::seconds(10)));
   ProcessResult refused = d.client({"queue", "cpu-avx512", "--json"});
   CHECK(refused.exit_code != 0);
   CHECK_MESSAGE(refused.err.find("locked") != std::string::npos, refused.err);
