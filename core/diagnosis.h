@@ -46,9 +46,6 @@ class LogScanner {
   // The last lines seen, for the excerpt of a failure found elsewhere (timeout, cancel).
   std::string tail() const;
 
-  // True once a line showed CUDA switched off in a GPU variant.
-  bool cuda_off() const { return first_ && first_->failure_class == failure_class::kCudaNotFound; }
-
  private:
   struct Hit {
     std::string failure_class;
