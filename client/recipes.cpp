@@ -1,11 +1,7 @@
 // The offline commands (no daemon needed): `ptbuild recipes plan|render` keeps a repo's recipes
 // in line with [repo.matrix]; `ptbuild doctor` lints every recipe.
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <set>
@@ -17,6 +13,7 @@
 #include "core/recipe_lint.h"
 #include "core/recipe_matrix.h"
 #include "core/variant.h"
+#include "local/files.h"
 #include "local/recipes.h"
 
 namespace ptbuild::client {
@@ -26,29 +23,12 @@ using nlohmann::json;
 
 namespace {
 
-std::optional<std::string> read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+std::optional<std::string> read_text(const fs::path& p) { return read_file(p.string()); }
 
 // Written next to its destination and renamed over it: a reader never sees half a recipe.
 void write_atomically(const fs::path& path, const std::string& text) {
   fs::create_directories(path.parent_path());
-  std::string tmp = (path.parent_path() / ("." + path.filename().string() + ".ptbuild-XXXXXX")).string();
-  int fd = ::mkstemp(tmp.data());
-  if (fd < 0) throw UsageError{"cannot write next to " + path.string()};
-  struct stat st {};
-  mode_t mode = ::stat(path.c_str(), &st) == 0 ? (st.st_mode & 07777) : 0644;
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fchmod(fd, mode) == 0 &&
-            ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    ::unlink(tmp.c_str());
-    throw UsageError{"cannot write " + path.string()};
-  }
+  if (std::string err = write_file_atomically(path.string(), text); !err.empty()) throw UsageError{err};
 }
 
 struct RepoPlan {

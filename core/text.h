@@ -17,5 +17,6 @@ std::optional<SystemTime> parse_rfc3339(std::string_view s);
 
 std::string join(const std::vector<std::string>& items, std::string_view sep);
 std::string_view trim(std::string_view s);
+void replace_all(std::string& s, const std::string& from, const std::string& to);
 
 }  // namespace ptbuild

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/config.h"
+#include "local/files.h"
 
 namespace ptbuild {
 namespace {
@@ -59,13 +60,11 @@ ConfigResult load_config(const std::optional<std::string>& explicit_path) {
       }
   }
   if (path.empty()) return parse_config("", "embedded defaults", env.cwd, env);
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return ConfigError{path + ": cannot read the config file"};
-  std::ostringstream text;
-  text << in.rdbuf();
+  std::optional<std::string> text = read_file(path);
+  if (!text) return ConfigError{path + ": cannot read the config file"};
   std::error_code ec;
   fs::path abs = fs::absolute(path, ec);
-  return parse_config(text.str(), path, abs.parent_path().string(), env);
+  return parse_config(*text, path, abs.parent_path().string(), env);
 }
 
 }  // namespace ptbuild

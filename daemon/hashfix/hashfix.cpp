@@ -1,14 +1,7 @@
 #include "daemon/hashfix/hashfix.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -18,6 +11,7 @@
 
 #include "core/hash_locate.h"
 #include "daemon/command.h"
+#include "local/files.h"
 
 namespace ptbuild {
 
@@ -47,8 +41,7 @@ std::vector<RecipeFile> tracked_nix_files(const std::string& repo, std::string& 
     if (!fs::is_regular_file(fs::symlink_status(p, ec))) continue;
     fs::path real = fs::canonical(p, ec);
     if (ec || std::mismatch(root.begin(), root.end(), real.begin(), real.end()).first != root.end()) continue;
-    std::ifstream in(p, std::ios::binary);
-    files.push_back({name, std::string(std::istreambuf_iterator<char>(in), {})});
+    if (std::optional<std::string> text = read_file(p.string())) files.push_back({name, std::move(*text)});
   }
   return files;
 }
@@ -92,30 +85,6 @@ SourceClues clues_for(const HashfixOptions& o, const HashMismatch& m) {
     if (name != "source") clues.weak.push_back(name);
   }
   return clues;
-}
-
-std::string write_atomically(const std::string& path, const std::string& text) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return "cannot stat " + path + ": " + std::strerror(errno);
-  std::string tmp = path + ".ptbuild-XXXXXX";
-  int fd = ::mkstemp(tmp.data());
-  if (fd < 0) return "cannot create a temporary file next to " + path + ": " + std::strerror(errno);
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-            ::fchmod(fd, st.st_mode & 07777) == 0 && ::fsync(fd) == 0;
-  if (ok && ::fchown(fd, st.st_uid, st.st_gid) != 0) {
-    // Not root: the file stays ours, with the original mode.
-  }
-  std::string err = ok ? "" : std::string(std::strerror(errno));
-  ::close(fd);
-  if (ok && ::rename(tmp.c_str(), path.c_str()) != 0) {
-    ok = false;
-    err = std::strerror(errno);
-  }
-  if (!ok) {
-    ::unlink(tmp.c_str());
-    return "cannot write " + path + ": " + err;
-  }
-  return "";
 }
 
 std::string short_drv(const std::string& drv) {
@@ -211,7 +180,7 @@ RepairResult repair_hashes(const HashfixOptions& o, const std::vector<HashMismat
     std::vector<std::pair<HashOccurrence, std::string>> list;
     for (const auto& [_, e] : by_offset) list.push_back(e);
     std::string path = (fs::path(o.repo_path) / files[f].path).string();
-    if (std::string err = write_atomically(path, apply_replacements(files[f].text, list)); !err.empty()) {
+    if (std::string err = write_file_atomically(path, apply_replacements(files[f].text, list)); !err.empty()) {
       result.message = err;
       result.fixes.clear();
       return result;

@@ -1,12 +1,12 @@
 #include "daemon/nightly/fingerprint.h"
 
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <sstream>
 
 #include "core/nix_imports.h"
 #include "core/sha256.h"
+#include "local/files.h"
 
 namespace ptbuild {
 
@@ -23,11 +23,9 @@ std::string file_fingerprint(const std::string& repo_path, const std::string& re
     if (fs::is_directory(p, ec)) p /= "default.nix";
     std::string rel = p.lexically_relative(root).string();
     if (rel.empty() || rel.starts_with("..") || contents.count(rel)) continue;
-    std::ifstream in(p, std::ios::binary);
-    if (!in) continue;
-    std::ostringstream text;
-    text << in.rdbuf();
-    contents[rel] = text.str();
+    std::optional<std::string> text = read_file(p.string());
+    if (!text) continue;
+    contents[rel] = std::move(*text);
     if (p.extension() == ".nix")
       for (const std::string& ref : relative_paths_in(contents[rel])) todo.push_back(p.parent_path() / ref);
   }

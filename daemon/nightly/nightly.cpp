@@ -109,10 +109,10 @@ class NightlyRun : public std::enable_shared_from_this<NightlyRun> {
       const Candidate& c = to_evaluate_[i];
       BuildCommand cmd{{"nix-instantiate", "--quiet", c.variant.repo_path + "/" + c.variant.recipe}, c.variant.repo_path, ""};
       run_async(d_.io, d_.runner, cmd, kEvalTimeout, [self = shared_from_this(), i](AsyncResult r) {
-        Candidate& c = self->to_evaluate_[i];
-        if (c.good.drv_path || r.exit_code != 0) return self->evaluated(i, r);
+        const Job& good = self->to_evaluate_[i].good;
+        if (good.drv_path || r.exit_code != 0) return self->evaluated(i, r);
         // The derivation of the last good build: asked of the store once, then kept with the job.
-        BuildCommand q{{"nix-store", "--query", "--deriver", *c.good.out_path}, "/", ""};
+        BuildCommand q{{"nix-store", "--query", "--deriver", *good.out_path}, "/", ""};
         run_async(self->d_.io, self->d_.runner, q, kEvalTimeout, [self, i, r](AsyncResult d) {
           Candidate& cand = self->to_evaluate_[i];
           std::string drv = d.exit_code == 0 ? drv_in(d.output) : "";

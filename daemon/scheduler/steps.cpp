@@ -8,6 +8,7 @@
 #include "core/text.h"
 #include "daemon/command.h"
 #include "daemon/store/store.h"
+#include "local/files.h"
 
 namespace ptbuild {
 
@@ -18,17 +19,11 @@ constexpr const char* kProbe =
 #include "probe.inc"
     ;
 
-void replace_all(std::string& s, const std::string& from, const std::string& to) {
-  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
-}
 }  // namespace
 
 std::string recipe_sha(const VariantRecord& v) {
-  std::ifstream in(fs::path(v.repo_path) / v.recipe, std::ios::binary);
-  if (!in) return "";
-  std::ostringstream text;
-  text << in.rdbuf();
-  return sha256_hex(text.str());
+  std::optional<std::string> text = read_file((fs::path(v.repo_path) / v.recipe).string());
+  return text ? sha256_hex(*text) : "";
 }
 
 std::string install_probe(const std::string& state_dir) {
