@@ -82,6 +82,20 @@ json build(Daemon& d, const std::string& target) {
   return json::parse(r.out)["jobs"];
 }
 
+// CPU recipes of the given ISAs that all pin one source with the hash `wrong`, built together.
+ProcessResult build_sharing(Daemon& d, std::initializer_list<const char*> isas, const std::string& content,
+                            const std::string& wrong) {
+  for (const char* isa : isas) {
+    std::string name = std::string("pytorch-python313-cpu-") + isa;
+    d.add_recipe(name, recipe(name, "  src = fetch { name = \"torch-src\"; content = \"" + content + "\"; hash = \"" +
+                                        wrong + "\"; };\n", d.nonce()));
+  }
+  commit_all(d);
+  d.start();
+  d.client_json({"queue", "all"});
+  return d.client({"wait", "all", "--json", "--timeout", "120s"});
+}
+
 }  // namespace
 
 TEST_CASE("hashfix: a wrong SRI hash is repaired within the same job") {
@@ -156,14 +170,7 @@ TEST_CASE("hashfix: one wrong hash shared by three recipes - one failing build r
   Daemon d("max_parallel = 1\n");
   std::string content = "shared-" + d.nonce();
   std::string wrong = hash_of("stale source", "sri");
-  for (const char* isa : {"avx2", "avx512", "avx512bf16"}) {
-    std::string name = std::string("pytorch-python313-cpu-") + isa;
-    d.add_recipe(name, recipe(name, "  src = fetch { name = \"torch-src\"; content = \"" + content + "\"; hash = \"" + wrong + "\"; };\n", d.nonce()));
-  }
-  commit_all(d);
-  d.start();
-  d.client_json({"queue", "all"});
-  ProcessResult waited = d.client({"wait", "all", "--json", "--timeout", "120s"});
+  ProcessResult waited = build_sharing(d, {"avx2", "avx512", "avx512bf16"}, content, wrong);
   REQUIRE(waited.exit_code == 0);
   int failed_builds = 0;
   json jobs = json::parse(waited.out)["jobs"];
@@ -244,14 +251,7 @@ TEST_CASE("hashfix: two builds that meet the same wrong hash at once end with on
   Daemon d("max_parallel = 2\n");
   std::string content = "together-" + d.nonce();
   std::string wrong = hash_of("old together", "sri");
-  for (const char* isa : {"avx2", "avx512"}) {
-    std::string name = std::string("pytorch-python313-cpu-") + isa;
-    d.add_recipe(name, recipe(name, "  src = fetch { name = \"torch-src\"; content = \"" + content + "\"; hash = \"" + wrong + "\"; };\n", d.nonce()));
-  }
-  commit_all(d);
-  d.start();
-  d.client_json({"queue", "all"});
-  ProcessResult waited = d.client({"wait", "all", "--json", "--timeout", "120s"});
+  ProcessResult waited = build_sharing(d, {"avx2", "avx512"}, content, wrong);
   REQUIRE(waited.exit_code == 0);
   json fixes = d.client_json({"fixes"})["fixes"];
   CHECK(fixes.size() == 2);  // each file once, whichever build repaired it
