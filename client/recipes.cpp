@@ -40,15 +40,24 @@ struct RepoPlan {
   int in_line = 0;
 };
 
+// The recipes of the matrix's family and python that no axis produces.
+std::vector<Recipe> strays(const MatrixConfig& m, const std::vector<Recipe>& recipes) {
+  std::set<std::string> expected;
+  for (const PlannedRecipe& r : expand_matrix(m)) expected.insert(r.name);
+  std::string prefix = m.family + "-python" + m.python + "-";
+  std::vector<Recipe> out;
+  for (const Recipe& r : recipes)
+    if (r.package.starts_with(prefix) && !expected.count(r.package)) out.push_back(r);
+  return out;
+}
+
 RepoPlan plan_repo(const RepoConfig& repo) {
   const MatrixConfig& m = *repo.matrix;
   RepoPlan plan{&repo, {}, {}, {}, {}, 0};
   RecipeScan scan = scan_recipes(repo.path, repo.recipes);
   for (const Recipe& r : scan.recipes) plan.files[r.package] = r.file;
   std::map<RecipeKind, std::string> templates;
-  std::set<std::string> expected;
   for (const PlannedRecipe& r : expand_matrix(m)) {
-    expected.insert(r.name);
     auto t = m.templates.find(r.kind);
     if (t == m.templates.end())
       throw UsageError{"repo '" + repo.name + "': repo.matrix.templates has no " + std::string(to_string(r.kind)) +
@@ -68,9 +77,7 @@ RepoPlan plan_repo(const RepoConfig& repo) {
       ++plan.in_line;
     }
   }
-  std::string prefix = m.family + "-python" + m.python + "-";
-  for (const auto& [package, _] : plan.files)
-    if (package.starts_with(prefix) && !expected.count(package)) plan.stray.push_back(package);
+  for (const Recipe& r : strays(m, scan.recipes)) plan.stray.push_back(r.package);
   return plan;
 }
 
@@ -163,8 +170,8 @@ int cmd_doctor(Context& ctx, const ParsedArgs&) {
     LintRules rules;
     if (repo.matrix) {
       rules = {repo.matrix->family, repo.matrix->pname_prefix, repo.matrix->gpu_archs, repo.matrix->require, repo.matrix->forbid};
-      for (const std::string& s : plan_repo(repo).stray)
-        findings.push_back({repo.path + "/" + recipe_path(repo, s), 1, "stray recipe: no axis of the matrix produces " + s,
+      for (const Recipe& r : strays(*repo.matrix, scan.recipes))
+        findings.push_back({repo.path + "/" + r.file, 1, "stray recipe: no axis of the matrix produces " + r.package,
                             "delete it, or add its axes to [repo.matrix]"});
     }
     std::vector<std::pair<std::string, std::string>> texts;
