@@ -119,12 +119,14 @@ std::vector<std::string> Store::sync_catalog(const std::vector<RepoScan>& repos)
   return warnings;
 }
 
-std::vector<VariantRecord> Store::variants() {
+// Present variants by name; `name` empty: all of them.
+std::vector<VariantRecord> Store::query_variants(const std::string& name) {
   std::vector<VariantRecord> out;
   auto st = db_->prepare(
       "SELECT v.name, r.name, r.path, v.recipe, v.family, v.python, v.cuda, v.gpu_arch, v.isa, "
       "v.extra, v.platform FROM variants v JOIN repos r ON r.id = v.repo_id "
-      "WHERE v.present = 1 ORDER BY v.name");
+      "WHERE v.present = 1 AND (?1 = '' OR v.name = ?1) ORDER BY v.name");
+  st.bind(1, name);
   while (st.step()) {
     VariantRecord v{st.text(0), st.text(1), st.text(2), st.text(3), {}};
     v.axes.family = st.optional_text(4);
@@ -139,10 +141,13 @@ std::vector<VariantRecord> Store::variants() {
   return out;
 }
 
+std::vector<VariantRecord> Store::variants() { return query_variants(""); }
+
 std::optional<VariantRecord> Store::variant(const std::string& name) {
-  for (VariantRecord& v : variants())
-    if (v.name == name) return std::move(v);
-  return std::nullopt;
+  if (name.empty()) return std::nullopt;
+  std::vector<VariantRecord> found = query_variants(name);
+  if (found.empty()) return std::nullopt;
+  return std::move(found.front());
 }
 
 std::vector<CatalogEntry> Store::catalog() {

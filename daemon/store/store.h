@@ -145,6 +145,7 @@ class Store {
 
  private:
   void migrate();
+  std::vector<VariantRecord> query_variants(const std::string& name);
   std::vector<Job> query_jobs(const std::string& where_and_order,
                               const std::function<void(sql::Statement&)>& bind = {});
 
