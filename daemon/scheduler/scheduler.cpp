@@ -384,11 +384,7 @@ void Scheduler::on_exit(int64_t job_id, int exit_code) {
     tx.commit();
   }
   spdlog::info("job #{} {}: {} ({})", job_id, done->job.variant, to_string(o.state), o.detail);
-  if (o.state != JobState::queued) {
-    network_retries_.erase(job_id);
-    hash_repairs_.erase(job_id);
-    announce(job_id);
-  }
+  if (o.state != JobState::queued) announce(job_id);
   done.reset();  // gives the slot back
   after_idle();
   poke();
@@ -545,9 +541,16 @@ bool Scheduler::repair_hashes_of(const Active& a, Failure& failure, std::vector<
   return true;
 }
 
+// A job started or ended: tell the listeners. An ended job's bookkeeping goes here, whichever
+// way it ended (built, failed, cancelled before it ran).
 void Scheduler::announce(int64_t job_id) {
   std::optional<Job> job = store_.job(job_id);
   if (!job) return;
+  if (is_finished(job->state)) {
+    not_before_.erase(job_id);
+    network_retries_.erase(job_id);
+    hash_repairs_.erase(job_id);
+  }
   std::erase_if(job_listeners_, [&](JobListener& l) { return !l(*job); });
 }
 
@@ -578,7 +581,6 @@ Scheduler::CancelOutcome Scheduler::cancel(int64_t job_id, const std::string& wh
       {.finished_at = now(), .failure = Failure{failure_class::kCancelled, "cancelled by " + who + " before it started", "", ""}},
       now(), "cancelled by " + who);
   tx.commit();
-  not_before_.erase(job_id);
   if (!changed) return CancelOutcome::already_finished;
   announce(job_id);
   return CancelOutcome::cancelled;
