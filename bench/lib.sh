@@ -3,7 +3,7 @@
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ptbuildd="$root/build/ptbuildd"
 ptbuild="$root/build/ptbuild"
-export NIX_CONFIG=$'substituters =\nexperimental-features = nix-command'
+source "$root/scripts/nix-env.sh"
 [ -x "$ptbuildd" ] || { echo "build ptbuild first: bash scripts/build.sh" >&2; exit 1; }
 
 now_ms() { date +%s%3N; }

@@ -66,10 +66,15 @@ bool has_active(const json& jobs) {
 
 void print_status(Context& ctx, const json& result) {
   const json& s = result["scheduler"];
-  if (s.is_object())
+  if (s.is_object()) {
     std::cout << "builds running: " << s.value("running", 0) << " of " << s.value("slots", 0)
               << (s.value("paused", false) ? "   PAUSED" : "") << (s.value("draining", false) ? "   DRAINING" : "")
-              << "\n\n";
+              << "\n";
+    for (const json& b : s.value("builders", json::array()))
+      if (b.value("state", "up") != "up")
+        std::cout << ctx.style.paint("builder " + b.value("name", "") + ": " + b.value("state", ""), "33") << "\n";
+    std::cout << "\n";
+  }
   print_jobs_table(std::cout, result["jobs"], ctx.style);
 }
 
@@ -218,8 +223,7 @@ int print_queued(Context& ctx, const json& result) {
   Table t({"ID", "VARIANT", "STATE", ""});
   for (const json& j : result["jobs"])
     t.add({"#" + std::to_string(j["id"].get<int64_t>()), j["variant"].get<std::string>(),
-           ctx.style.state(j["state"].get<std::string>()),
-           j["new"].get<bool>() ? "queued" : "already " + j["state"].get<std::string>()});
+           ctx.style.state(j["state"].get<std::string>()), j["new"].get<bool>() ? "new" : "(existing job)"});
   t.print(std::cout);
   return kOk;
 }

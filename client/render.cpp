@@ -110,7 +110,7 @@ void print_jobs_table(std::ostream& out, const json& jobs, const Style& style) {
     else if (state == "running")
       detail = progress_of(j);
     else if (state == "queued")
-      detail = str(j, "reason");
+      detail = j["waiting"].is_string() ? "waiting: " + str(j, "waiting") : str(j, "reason");
     if (std::string eta = str(j, "eta"); !eta.empty()) detail += (detail.empty() ? "" : "  ") + std::string("eta ") + short_time(eta);
     t.add({"#" + str(j, "id"), style.state(state), str(j, "kind"), str(j, "variant"),
            str(j, "priority"), str(j, "attempt"), short_time(when), detail});
@@ -126,6 +126,7 @@ void print_job(std::ostream& out, const json& j, const Style& style) {
   row("variant", str(j, "variant"));
   row("repo", str(j, "repo"));
   row("state", style.state(str(j, "state")));
+  row("waiting", str(j, "waiting"));
   row("priority", str(j, "priority"));
   row("reason", str(j, "reason"));
   row("attempt", str(j, "attempt"));

@@ -34,4 +34,17 @@ BuildCommand publish_command(const Config::Backend& backend, const Config::Publi
   return cmd;
 }
 
+std::string nix_program(const Config::Backend& backend) {
+  return backend.kind == "nix" ? backend.program : "nix";
+}
+
+BuildCommand builder_probe_command(const Config::Backend& backend, const std::string& nonce) {
+  std::string expr = "derivation { name = \"ptbuild-builder-probe\"; system = \"builtin\"; "
+                     "builder = \"builtin:buildenv\"; manifest = \"/dev/null\"; derivations = \"\"; "
+                     "nonce = \"" + nonce + "\"; }";
+  return {{nix_program(backend), "--extra-experimental-features", "nix-command", "build", "--no-link", "--expr", expr},
+          "",
+          ""};
+}
+
 }  // namespace ptbuild

@@ -30,4 +30,15 @@ BuildCommand build_command(const Config::Backend& backend, const BuildTarget& ta
 BuildCommand publish_command(const Config::Backend& backend, const Config::Publish& publish,
                              const BuildTarget& target, const std::string& out_path);
 
+// The `nix` program the daemon's helper commands use (hash repair, the builder probe): the nix
+// backend's program, else `nix` from PATH (flox builds with the same Nix underneath).
+std::string nix_program(const Config::Backend& backend);
+
+// A tiny build that tells whether Nix can build on this machine at all: a derivation with Nix's
+// built-in `buildenv` builder, so it needs no binary cache, no nixpkgs and no /bin/sh (the
+// sandbox may hide it; real recipes do not use it), but still needs build users, a writable
+// store or a nix-daemon like every build. `nonce` makes each probe a new derivation, so it
+// really builds.
+BuildCommand builder_probe_command(const Config::Backend& backend, const std::string& nonce);
+
 }  // namespace ptbuild

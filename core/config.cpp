@@ -379,6 +379,7 @@ ConfigResult parse_config(std::string_view text, const std::string& source,
       r.duration("kill_grace", c.daemon.kill_grace);
       r.integer("retries", c.daemon.retries, 0, 100);
       r.duration("retry_backoff", c.daemon.retry_backoff);
+      r.duration("builder_backoff", c.daemon.builder_backoff);
       r.one_of("order", c.daemon.order, {"longest-first", "fifo"});
       r.string("default_family", c.daemon.default_family);
     });
@@ -471,6 +472,7 @@ std::string render_config(const Config& c) {
                      {"kill_grace", format_duration(c.daemon.kill_grace)},
                      {"retries", c.daemon.retries},
                      {"retry_backoff", format_duration(c.daemon.retry_backoff)},
+                     {"builder_backoff", format_duration(c.daemon.builder_backoff)},
                      {"order", c.daemon.order},
                      {"default_family", c.daemon.default_family}};
   toml::table backend{{"kind", c.backend.kind},

@@ -45,6 +45,9 @@ struct Config {
     Millis kill_grace = std::chrono::seconds(30);
     int retries = 2;
     Millis retry_backoff = std::chrono::minutes(1);  // first retry after this, then doubling
+    // A builder that cannot build (nix_setup, full disk) rests this long, ×3 for each such
+    // failure in a row, at most 1 h; then a probe build decides whether it is back.
+    Millis builder_backoff = std::chrono::minutes(1);
     std::string order = "longest-first";  // or "fifo"
     std::string default_family;           // decides ambiguous aliases across families
   } daemon;

@@ -66,12 +66,42 @@ std::string strip_ansi(std::string_view s) {
   return out;
 }
 
+bool is_machine_fault(const Failure& failure) {
+  return failure.failure_class == failure_class::kNixSetup || failure.failure_class == failure_class::kDiskFull;
+}
+
+namespace {
+// Nix's own words when it cannot build at all on this machine (Nix 2.8's texts), and what to
+// configure. Checked before everything else: the recipe is not to blame.
+std::optional<std::string> nix_setup_hint(std::string_view line) {
+  if (contains(line, "specified in 'build-users-group' does not exist"))
+    return "Nix runs as root with build users it cannot find: create them as Nix's installer does "
+           "(group nixbld with members nixbld1…nixbldN) or install Debian's nix-setup-systemd, or "
+           "set 'build-users-group =' in nix.conf";
+  if (contains(line, "executing '") && contains(line, "No such file or directory"))
+    return "the sandbox hides the builder: build with a builder from the Nix store (nixpkgs' stdenv), "
+           "add it to 'sandbox-paths', or set 'sandbox = false' in nix.conf";
+  if (contains(line, "cannot connect to socket at '") || contains(line, "cannot connect to daemon") ||
+      contains(line, "cannot open connection to remote store 'daemon'"))
+    return "no nix-daemon answers: start it (systemctl enable --now nix-daemon) or, for a single-user "
+           "Nix, unset NIX_REMOTE";
+  if ((contains(line, "error: ") && contains(line, "/nix/") &&
+       (contains(line, "Permission denied") || contains(line, "Operation not permitted") ||
+        contains(line, "Read-only file system"))) ||
+      contains(line, "attempt to write a readonly database"))
+    return "this user may not write the Nix store: build through the nix-daemon (NIX_REMOTE=daemon, "
+           "the user in allowed-users) or run as the store's owner";
+  return std::nullopt;
+}
+}  // namespace
+
 std::optional<LogScanner::Hit> LogScanner::match(const std::string& line) const {
   namespace fc = failure_class;
   std::string_view msg = message_of(line);
   auto hit = [&](const char* cls, std::string message, std::string hint) {
     return Hit{cls, clip(message), std::move(hint), {}, kContextAfter};
   };
+  if (std::optional<std::string> hint = nix_setup_hint(line)) return hit(fc::kNixSetup, std::string(msg), *hint);
   if (contains(line, "hash mismatch in fixed-output derivation") ||
       contains(line, "hash mismatch in file downloaded from"))
     return hit(fc::kHashMismatch, std::string(msg),

@@ -27,11 +27,16 @@ inline constexpr const char* kNetwork = "network";
 inline constexpr const char* kTimeout = "timeout";
 inline constexpr const char* kCancelled = "cancelled";
 inline constexpr const char* kVerifyFailed = "verify_failed";
+inline constexpr const char* kNixSetup = "nix_setup";  // Nix itself cannot build on this machine
 inline constexpr const char* kBuilderFailed = "builder_failed";
 inline constexpr const char* kPublishFailed = "publish_failed";  // a publish job (SPEC §10)
 }  // namespace failure_class
 
 std::string strip_ansi(std::string_view s);
+
+// A failure that is the machine's fault, not the recipe's (Nix cannot build there, or its disk is
+// full): the job goes back to the queue and the builder stops taking builds for a while.
+bool is_machine_fault(const Failure& failure);
 
 class LogScanner {
  public:

@@ -65,6 +65,7 @@ nlohmann::json job_to_json(const Job& j) {
           {"fixes", fixes},
           {"verify", verify},
           {"out_path", or_null(j.out_path)},
+          {"waiting", or_null(j.waiting)},
           {"log_path", j.log_path}};
 }
 

@@ -34,8 +34,8 @@ std::optional<Progress> ProgressTracker::feed(std::string_view line) {
     ninja_ = n;
   } else if (line.starts_with("these ") && line.find(" derivations will be built") != line.npos) {
     size_t i = 6;
-    int64_t n = 0;
-    if (read_number(line, i, n)) drv_total_ = n;
+    int64_t total = 0;
+    if (read_number(line, i, total)) drv_total_ = total;
   } else if (line.starts_with("this derivation will be built")) {
     drv_total_ = 1;
   } else if (line.starts_with("building '/nix/store/") && drv_total_ > 0) {

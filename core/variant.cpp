@@ -115,9 +115,9 @@ VariantAxes parse_variant_name(std::string_view name) {
     return {};  // no recognisable accelerator: an unknown pattern
   }
 
-  if (!axes.platform && is_isa_token(at(next))) {
-    axes.isa = std::string(at(next));
-    axes.platform = platform_of_isa(*axes.isa);
+  if (std::string_view isa = at(next); !axes.platform && is_isa_token(isa)) {
+    axes.isa = std::string(isa);
+    axes.platform = platform_of_isa(isa);
     next += 1;
   }
   if (next < parts.size()) axes.extra = join(parts, next, parts.size());

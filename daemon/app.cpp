@@ -23,6 +23,8 @@ namespace asio = boost::asio;
 
 namespace {
 
+constexpr int kExitNeedsOperator = 78;  // EX_CONFIG: RestartPreventExitStatus= in the unit
+
 void rescan(Store& store, const Config& config) {
   std::vector<RepoScan> scans;
   for (const RepoConfig& repo : config.repos) {
@@ -51,19 +53,28 @@ int run_daemon(const DaemonOptions& options, Config config) {
   }
 
   std::optional<Store> store;
-  try {
-    store.emplace(config.db_path(), config.logs_dir());
-  } catch (const StoreError& e) {
-    spdlog::critical("{}", e.what());
-    return 1;
-  }
-  rescan(*store, config);
-
   asio::io_context io;
   ProcessRunner runner(io);
   LocalSlots slots(config.daemon.max_parallel);
-  Scheduler scheduler(io, *store, config, runner, slots);
-  scheduler.recover();
+  std::optional<Scheduler> scheduler_slot;
+  // Every start-up failure of the state database ends here in one line that names the file and
+  // what to do. A damaged or read-only database needs an operator: exit 78 (EX_CONFIG), which
+  // the unit does not restart; a lock or a full disk may pass, so systemd may try again.
+  try {
+    store.emplace(config.db_path(), config.logs_dir());
+    rescan(*store, config);
+    scheduler_slot.emplace(io, *store, config, runner, slots);
+    scheduler_slot->recover();
+  } catch (const StoreError& e) {
+    spdlog::critical("cannot use the state database: {}", e.what());
+    return e.kind == StoreError::Kind::transient ? 1 : kExitNeedsOperator;
+  } catch (const sql::Error& e) {
+    spdlog::critical("cannot use the state database: {}: {} — {}", config.db_path(), e.what(),
+                     sql::advice(e.code, config.db_path()));
+    return sql::is_transient(e.code) ? 1 : kExitNeedsOperator;
+  }
+  Scheduler& scheduler = *scheduler_slot;
+  scheduler.check_builder();
 
   std::function<void()> exit_daemon;  // set below, once the server exists
   auto plan = [&](std::vector<std::string> targets, std::function<Resolution(const std::vector<std::string>&)> resolve,

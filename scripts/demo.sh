@@ -10,8 +10,8 @@ bash scripts/build.sh
 ptbuildd="$root/build/ptbuildd"
 ptbuild="$root/build/ptbuild"
 
-# No binary cache is reachable here: every build is local, and nothing waits for one.
-export NIX_CONFIG=$'substituters =\nexperimental-features = nix-command'
+# Nix as a fresh machine's nix-bin needs it for the demo's recipes (scripts/nix/nix.conf).
+source scripts/nix-env.sh
 unset PTBUILD_CONFIG PTBUILD_SOCKET
 
 demo="${PTBUILD_DEMO_DIR:-/tmp/ptbuild-demo}"

@@ -72,9 +72,13 @@ class ProcessBuild : public BuildProcess, public std::enable_shared_from_this<Pr
 
   void kill() override {
     // Processes that left the group (Nix puts its builder in a session of its own) are still
-    // our descendants; take them first, while the tree is intact.
-    for (pid_t p : descendants(pid_)) ::kill(p, SIGKILL);
+    // our descendants: list them while the tree is intact, but kill the group first. Killed the
+    // other way round, the leader could see its children die and exit 0 on its own before the
+    // group's SIGKILL reached it (a shell's `wait` returns 0), and the build would look
+    // successful.
+    std::vector<pid_t> escaped = descendants(pid_);
     ::kill(-pid_, SIGKILL);
+    for (pid_t p : escaped) ::kill(p, SIGKILL);
   }
 
   int process_group() const override { return pid_; }

@@ -4,11 +4,15 @@
 
 namespace ptbuild {
 
-std::vector<int64_t> dispatch_order(const PlanInput& in) {
+Plan plan_dispatch(const PlanInput& in) {
+  Plan plan;
   std::vector<const QueuedBuild*> ready;
   for (const QueuedBuild& q : in.queued) {
-    auto upstream = in.after.find(q.repo);
-    if (upstream != in.after.end() && in.unfinished.count({upstream->second, q.axes_key})) continue;
+    if (auto upstream = in.after.find(q.repo); upstream != in.after.end())
+      if (auto held = in.unfinished.find({upstream->second, q.axes_key}); held != in.unfinished.end()) {
+        plan.held_by[q.id] = held->second;
+        continue;
+      }
     ready.push_back(&q);
   }
   std::sort(ready.begin(), ready.end(), [&](const QueuedBuild* a, const QueuedBuild* b) {
@@ -20,9 +24,8 @@ std::vector<int64_t> dispatch_order(const PlanInput& in) {
     }
     return a->id < b->id;
   });
-  std::vector<int64_t> order;
-  for (const QueuedBuild* q : ready) order.push_back(q->id);
-  return order;
+  for (const QueuedBuild* q : ready) plan.order.push_back(q->id);
+  return plan;
 }
 
 }  // namespace ptbuild

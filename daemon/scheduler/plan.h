@@ -4,7 +4,6 @@
 
 #include <cstdint>
 #include <map>
-#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,8 +20,8 @@ struct QueuedBuild {
 
 struct PlanInput {
   std::vector<QueuedBuild> queued;  // those that may start now (not backing off after a failure)
-  // (repo, axes key) pairs that still have a queued or running build job.
-  std::set<std::pair<std::string, std::string>> unfinished;
+  // (repo, axes key) pairs that still have a queued or running build job, with that job's id.
+  std::map<std::pair<std::string, std::string>, int64_t> unfinished;
   std::map<std::string, std::string> after;  // repo -> the repo whose same-axes build goes first
   bool longest_first = true;
 };
@@ -35,6 +34,11 @@ struct PlanInput {
 //      known ones (a variant never built may be the longest, and its first build teaches us);
 //      fifo keeps queue order;
 //   4. the older job (smaller id) first.
-std::vector<int64_t> dispatch_order(const PlanInput& input);
+struct Plan {
+  std::vector<int64_t> order;          // best first
+  std::map<int64_t, int64_t> held_by;  // left out by rule 2: job id -> the upstream job it waits for
+};
+Plan plan_dispatch(const PlanInput& input);
+inline std::vector<int64_t> dispatch_order(const PlanInput& input) { return plan_dispatch(input).order; }
 
 }  // namespace ptbuild

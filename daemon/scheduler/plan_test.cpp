@@ -20,9 +20,10 @@ TEST_CASE("plan: a repo with after waits for the same-axes build of its upstream
   PlanInput in;
   in.after = {{"torchvision", "pytorch"}};
   in.queued = {{1, 0, "torchvision", "sm90", -1}, {2, 0, "torchvision", "sm120", -1}, {3, 0, "pytorch", "sm90", -1}};
-  in.unfinished = {{"pytorch", "sm90"}, {"torchvision", "sm90"}, {"torchvision", "sm120"}};
-  // torchvision sm90 waits for pytorch sm90; torchvision sm120 has no unfinished upstream.
+  in.unfinished = {{{"pytorch", "sm90"}, 7}, {{"torchvision", "sm90"}, 1}, {{"torchvision", "sm120"}, 2}};
+  // torchvision sm90 waits for pytorch sm90 (job 7); torchvision sm120 has no unfinished upstream.
   CHECK(dispatch_order(in) == std::vector<int64_t>{2, 3});
+  CHECK(plan_dispatch(in).held_by == std::map<int64_t, int64_t>{{1, 7}});
   in.unfinished.erase({"pytorch", "sm90"});
   CHECK(dispatch_order(in) == std::vector<int64_t>{1, 2, 3});
 }

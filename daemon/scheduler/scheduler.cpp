@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <set>
+#include <sstream>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -12,6 +13,7 @@
 
 #include "core/backend.h"
 #include "core/diagnosis.h"
+#include "daemon/runner/async_command.h"
 #include "core/duration.h"
 #include "core/hash_mismatch.h"
 #include "daemon/hashfix/hashfix.h"
@@ -41,6 +43,9 @@ constexpr auto kProgressWriteInterval = std::chrono::seconds(1);
 // Importing torch takes seconds; a probe that runs for minutes is stuck.
 constexpr auto kVerifyTimeout = std::chrono::minutes(10);
 constexpr size_t kMaxProbeOutput = 1024 * 1024;
+constexpr Millis kRecordRetry = std::chrono::seconds(5);
+// The builder probe builds one empty output; minutes mean Nix is stuck (a store lock, say).
+constexpr auto kBuilderProbeTimeout = std::chrono::minutes(5);
 
 std::string read_link(const std::string& path) {
   std::error_code ec;
@@ -50,8 +55,10 @@ std::string read_link(const std::string& path) {
 }  // namespace
 
 struct SchedulerTimers {
-  explicit SchedulerTimers(asio::io_context& io) : retry_wakeup(io) {}
+  explicit SchedulerTimers(asio::io_context& io) : retry_wakeup(io), builder_probe(io), record_retry(io) {}
   asio::steady_timer retry_wakeup;
+  asio::steady_timer builder_probe;  // the end of a builder's rest after a machine fault
+  asio::steady_timer record_retry;   // outcomes the database could not take yet
 };
 
 struct Scheduler::Active {
@@ -94,6 +101,11 @@ struct Scheduler::Outcome {
   std::vector<HashFix> fixes;
 };
 
+struct Scheduler::Ended {
+  Job job;
+  Outcome outcome;
+};
+
 Scheduler::Scheduler(asio::io_context& io, Store& store, const Config& config, Runner& runner,
                      SlotPool& slots)
     : io_(io),
@@ -127,13 +139,24 @@ void Scheduler::poke() {
   });
 }
 
+// Why nothing may start now, or "" (publish jobs take no builder, so a builder's rest does not
+// hold them).
+std::string Scheduler::hold_reason() const {
+  if (stopping_) return "ptbuildd is stopping";
+  if (paused_) return "paused";
+  if (draining_) return "draining";
+  return "";
+}
+
 void Scheduler::dispatch() {
-  if (paused_ || draining_ || stopping_) return;
+  waiting_.clear();
   std::vector<Job> queued = store_.jobs_in_state(JobState::queued);
-  // Publishing needs no build slot: it copies what was built.
+  const std::string held = hold_reason();
   for (const Job& j : queued)
-    if (j.kind == JobKind::publish) start_publish(j);
-  if (slots_.in_use() >= slots_.capacity()) return;
+    if (j.kind == JobKind::publish) {
+      if (held.empty()) start_publish(j);  // publishing needs no build slot: it copies what was built
+      else waiting_[j.id] = held;
+    }
 
   std::map<std::string, VariantRecord> variants;
   for (VariantRecord& v : store_.variants()) variants.emplace(v.name, std::move(v));
@@ -152,9 +175,12 @@ void Scheduler::dispatch() {
                                "restore the recipe or cancel the job", ""});
       continue;
     }
-    plan.unfinished.insert({j.repo, axes_key(v->second.axes)});
-    if (auto nb = not_before_.find(j.id); nb != not_before_.end() && nb->second > Clock::now()) {
-      earliest_wakeup = std::min(earliest_wakeup, nb->second);
+    plan.unfinished.emplace(std::pair{j.repo, axes_key(v->second.axes)}, j.id);
+    if (auto m = memory_.find(j.id); m != memory_.end() && m->second.not_before > Clock::now()) {
+      earliest_wakeup = std::min(earliest_wakeup, m->second.not_before);
+      auto at = std::chrono::system_clock::now() + (m->second.not_before - Clock::now());
+      waiting_[j.id] = "back-off until " + format_rfc3339(std::chrono::time_point_cast<std::chrono::seconds>(at)) +
+                       " (retry " + std::to_string(m->second.network_retries) + " of a network failure)";
       continue;
     }
     plan.queued.push_back({j.id, j.priority, j.repo, axes_key(v->second.axes),
@@ -162,11 +188,24 @@ void Scheduler::dispatch() {
     by_id[j.id] = &j;
   }
   for (const auto& [id, active] : running_)
-    plan.unfinished.insert({active->job.repo, axes_key(active->variant.axes)});
+    plan.unfinished.emplace(std::pair{active->job.repo, axes_key(active->variant.axes)}, id);
 
-  for (int64_t id : dispatch_order(plan)) {
-    if (slots_.in_use() >= slots_.capacity()) break;
-    start_build(*by_id[id], variants.at(by_id[id]->variant));
+  Plan order = plan_dispatch(plan);
+  for (const auto& [id, upstream] : order.held_by) waiting_[id] = "after #" + std::to_string(upstream);
+  // The dispatch order, written down once (SPEC §6, §15): priority, `after`, then longest-first
+  // or fifo (plan_dispatch); a build starts only while nothing holds the queue, the builder is up
+  // and it has a free slot.
+  for (int64_t id : order.order) {
+    if (!held.empty()) {
+      waiting_[id] = held;
+    } else if (!local_health_.up()) {
+      waiting_[id] = "builder local " + local_health_.describe();
+    } else if (slots_.in_use() >= slots_.capacity()) {
+      waiting_[id] = "no free slot (1 builder fits, " + std::to_string(slots_.capacity()) + " slots busy)";
+    } else {
+      start_build(*by_id[id], variants.at(by_id[id]->variant));
+      if (!is_running(id)) waiting_[id] = "starting";
+    }
   }
   if (earliest_wakeup != Clock::time_point::max()) {
     timers_->retry_wakeup.expires_at(earliest_wakeup);
@@ -227,7 +266,7 @@ Scheduler::Active* Scheduler::begin_job(const Job& queued_job, const VariantReco
       return nullptr;
     tx.commit();
   }
-  not_before_.erase(queued_job.id);
+  waiting_.erase(queued_job.id);
   Job job = *store_.job(queued_job.id);
   auto active = std::make_unique<Active>(io_, job, variant, std::move(slot));
   Active* a = active.get();
@@ -369,25 +408,44 @@ void Scheduler::on_exit(int64_t job_id, int exit_code) {
     start_verify(a, std::move(o));  // the job stays running until the probe has spoken
     return;
   }
-  std::unique_ptr<Active> done = std::move(it->second);
-  running_.erase(it);
-  done->log.close();
-  {
-    auto tx = store_.begin();
-    store_.transition(tx, job_id, JobState::running, o.state, o.change, now(), o.detail);
-    for (const HashFix& fx : o.fixes)
-      store_.add_hash_fix(tx, {0, job_id, done->job.variant, fx.drv, fx.file, fx.line, fx.old_text, fx.new_text, now()});
-    if (o.state == JobState::succeeded && done->job.kind == JobKind::build && config_.publish.auto_publish)
-      store_.insert_job(tx, {done->job.variant, JobKind::publish, done->job.priority,
-                             "publish.auto after build #" + std::to_string(job_id), false},
-                        now());
-    tx.commit();
-  }
-  spdlog::info("job #{} {}: {} ({})", job_id, done->job.variant, to_string(o.state), o.detail);
-  if (o.state != JobState::queued) announce(job_id);
-  done.reset();  // gives the slot back
+  Ended ended{std::move(it->second->job), std::move(o)};
+  it->second->log.close();
+  running_.erase(it);  // gives the slot back
+  record(std::move(ended));
   after_idle();
   poke();
+}
+
+// Writes a job's outcome. When the database cannot take it (a full disk, a lock held too long)
+// the outcome is kept and written again every few seconds, so the job ends once the database
+// works again: it is never left `running` with nothing running it.
+void Scheduler::record(Ended ended) {
+  const Job& job = ended.job;
+  const Outcome& o = ended.outcome;
+  try {
+    auto tx = store_.begin();
+    store_.transition(tx, job.id, JobState::running, o.state, o.change, now(), o.detail);
+    for (const HashFix& fx : o.fixes)
+      store_.add_hash_fix(tx, {0, job.id, job.variant, fx.drv, fx.file, fx.line, fx.old_text, fx.new_text, now()});
+    if (o.state == JobState::succeeded && job.kind == JobKind::build && config_.publish.auto_publish)
+      store_.insert_job(tx, {job.variant, JobKind::publish, job.priority,
+                             "publish.auto after build #" + std::to_string(job.id), false},
+                        now());
+    tx.commit();
+  } catch (const sql::Error& e) {
+    spdlog::error("job #{} {}: cannot record that it {} ({}); trying again in {}", job.id, job.variant,
+                  to_string(o.state), e.what(), format_duration(kRecordRetry));
+    unrecorded_.push_back(std::move(ended));
+    timers_->record_retry.expires_after(kRecordRetry);
+    timers_->record_retry.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      for (Ended& waiting : std::exchange(unrecorded_, {})) record(std::move(waiting));
+      poke();
+    });
+    return;
+  }
+  spdlog::info("job #{} {}: {} ({})", job.id, job.variant, to_string(o.state), o.detail);
+  if (o.state != JobState::queued) announce(job.id);
 }
 
 // A job stopped by us (shutdown, cancel, timeout) or one whose process never started.
@@ -420,8 +478,18 @@ std::optional<Scheduler::Outcome> Scheduler::stop_outcome(Active& a, int exit_co
 
 Scheduler::Outcome Scheduler::build_outcome(Active& a, int exit_code) {
   Outcome o{JobState::failed, {.finished_at = now(), .exit_code = exit_code}, "", {}};
-  if (std::optional<Failure> failure = a.scanner.diagnose(exit_code)) {
-    int& retried = network_retries_[a.job.id];
+  std::optional<Failure> failure = a.scanner.diagnose(exit_code);
+  if (failure && is_machine_fault(*failure)) {
+    // Not the recipe's fault: the job waits in the queue, not counted as a failure of the variant,
+    // while the builder rests.
+    builder_fault(failure->failure_class + ": " + failure->message);
+    return Outcome{JobState::queued, {.clear_outcome = true},
+                   "requeued: builder local cannot build (" + failure->failure_class + ": " + failure->message + ")",
+                   {}};
+  }
+  if (local_health_.up()) local_health_.healthy();  // it built, or the recipe failed: the machine works
+  if (failure) {
+    int& retried = memory_[a.job.id].network_retries;
     std::vector<HashFix> fixes;
     if (failure->failure_class == failure_class::kHashMismatch && config_.hashfix.enabled &&
         repair_hashes_of(a, *failure, fixes)) {
@@ -430,7 +498,7 @@ Scheduler::Outcome Scheduler::build_outcome(Active& a, int exit_code) {
     if (failure->failure_class == failure_class::kNetwork && retried < config_.daemon.retries) {
       ++retried;
       auto wait = config_.daemon.retry_backoff * (1 << std::min(retried - 1, 16));
-      not_before_[a.job.id] = Clock::now() + wait;
+      memory_[a.job.id].not_before = Clock::now() + wait;
       return Outcome{JobState::queued, {.clear_outcome = true},
                      "network failure (" + failure->message + "): retry " + std::to_string(retried) + " of " +
                          std::to_string(config_.daemon.retries) + " in " +
@@ -511,7 +579,7 @@ Scheduler::Outcome Scheduler::verify_outcome(Active& a, int exit_code) {
 // with `failure` saying why it could not be repaired.
 bool Scheduler::repair_hashes_of(const Active& a, Failure& failure, std::vector<HashFix>& fixes) {
   const std::vector<HashMismatch>& mismatches = a.mismatches.mismatches();
-  HashRepairs& done = hash_repairs_[a.job.id];
+  JobMemory& done = memory_[a.job.id];
   // By derivation name: a repaired fixed-output derivation gets a new store path.
   auto key = [](const HashMismatch& m, const std::string& hash) {
     size_t dash = m.drv.find('-');
@@ -526,15 +594,15 @@ bool Scheduler::repair_hashes_of(const Active& a, Failure& failure, std::vector<
     if (done.repaired.count(key(m, m.specified)))
       return give_up("the hash of " + m.drv + " mismatched again after it was repaired (now " + m.got +
                      "): the source is not reproducible");
-  if (done.rounds >= config_.hashfix.max_rounds)
-    return give_up("gave up after " + std::to_string(done.rounds) + " hash repair rounds (hashfix.max_rounds)");
-  RepairResult r = repair_hashes({a.variant.repo_path, config_.backend.kind == "nix" ? config_.backend.program : "nix",
+  if (done.hash_rounds >= config_.hashfix.max_rounds)
+    return give_up("gave up after " + std::to_string(done.hash_rounds) + " hash repair rounds (hashfix.max_rounds)");
+  RepairResult r = repair_hashes({a.variant.repo_path, nix_program(config_.backend),
                                   config_.hashfix.commit},
                                  mismatches);
   if (r.outcome == RepairResult::Outcome::failed) return give_up(r.message);
-  ++done.rounds;
+  ++done.hash_rounds;
   for (const HashMismatch& m : mismatches) done.repaired.insert(key(m, m.got));
-  failure.message = r.message + "; building again (repair round " + std::to_string(done.rounds) + " of " +
+  failure.message = r.message + "; building again (repair round " + std::to_string(done.hash_rounds) + " of " +
                     std::to_string(config_.hashfix.max_rounds) + ")";
   fixes = std::move(r.fixes);
   spdlog::info("job #{} {}: {}", a.job.id, a.job.variant, failure.message);
@@ -547,9 +615,8 @@ void Scheduler::announce(int64_t job_id) {
   std::optional<Job> job = store_.job(job_id);
   if (!job) return;
   if (is_finished(job->state)) {
-    not_before_.erase(job_id);
-    network_retries_.erase(job_id);
-    hash_repairs_.erase(job_id);
+    memory_.erase(job_id);
+    waiting_.erase(job_id);
   }
   std::erase_if(job_listeners_, [&](JobListener& l) { return !l(*job); });
 }
@@ -586,11 +653,64 @@ Scheduler::CancelOutcome Scheduler::cancel(int64_t job_id, const std::string& wh
   return CancelOutcome::cancelled;
 }
 
-void Scheduler::pause() { paused_ = true; }
+void Scheduler::pause() {
+  paused_ = true;
+  poke();  // to say why the queue waits
+}
 
 void Scheduler::resume() {
   paused_ = false;
+  if (!local_health_.up()) {
+    spdlog::info("builder local: resumed by the operator ({})", local_health_.describe());
+    local_health_.healthy();
+    ++health_epoch_;
+    timers_->builder_probe.cancel();
+  }
   poke();
+}
+
+// A build failed for a cause that is the machine's (SPEC §8, §15): no build starts on the builder
+// until its back-off has passed and a probe build has succeeded.
+void Scheduler::builder_fault(const std::string& why) {
+  local_health_.fault(why, std::chrono::system_clock::now(), config_.daemon.builder_backoff);
+  ++health_epoch_;
+  Millis rest = BuilderHealth::backoff(local_health_.faults, config_.daemon.builder_backoff);
+  spdlog::warn("builder local {} (fault {} in a row); then a probe build decides", local_health_.describe(),
+               local_health_.faults);
+  timers_->builder_probe.expires_after(rest);
+  timers_->builder_probe.async_wait([this, epoch = health_epoch_](const boost::system::error_code& ec) {
+    if (!ec && epoch == health_epoch_) probe_builder();
+  });
+}
+
+void Scheduler::check_builder() {
+  local_health_.checking = true;
+  probe_builder();
+}
+
+void Scheduler::probe_builder() {
+  std::string nonce = std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
+  run_async(io_, runner_, builder_probe_command(config_.backend, nonce), kBuilderProbeTimeout,
+            [this, epoch = health_epoch_](AsyncResult r) {
+              if (epoch != health_epoch_) return;  // resumed meanwhile
+              if (r.exit_code == 0 || r.exit_code == 127) {
+                if (r.exit_code == 127)  // flox without a nix on PATH: nothing to probe with
+                  spdlog::warn("builder local: cannot run the probe build ({}); taking builds", r.output);
+                else if (local_health_.checking)
+                  spdlog::info("builder local: the probe build succeeded; Nix can build here");
+                else
+                  spdlog::info("builder local: the probe build succeeded; builds start again");
+                local_health_.probe_succeeded();
+                poke();
+                return;
+              }
+              LogScanner scanner(VariantAxes{});
+              std::istringstream lines(r.output);
+              for (std::string line; std::getline(lines, line);) scanner.feed(line);
+              Failure f = scanner.diagnose(r.exit_code).value_or(Failure{});
+              builder_fault("the probe build failed: " + f.failure_class + ": " + f.message);
+              poke();
+            });
 }
 
 void Scheduler::drain(std::function<void()> on_drained) {
@@ -607,7 +727,15 @@ void Scheduler::shutdown(std::function<void()> on_stopped) {
 }
 
 Scheduler::Summary Scheduler::summary() const {
-  return {paused_, draining_, static_cast<int>(running_.size()), slots_.capacity()};
+  int running = static_cast<int>(running_.size());
+  return {paused_, draining_, running, slots_.capacity(),
+          {{"local", local_health_.describe(), slots_.in_use(), slots_.capacity()}}};
+}
+
+std::optional<std::string> Scheduler::waiting(int64_t job_id) const {
+  auto it = waiting_.find(job_id);
+  if (it == waiting_.end()) return std::nullopt;
+  return it->second;
 }
 
 bool Scheduler::is_running(int64_t job_id) const { return running_.count(job_id) > 0; }

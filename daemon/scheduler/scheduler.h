@@ -15,6 +15,7 @@
 
 #include <optional>
 
+#include "core/builder_health.h"
 #include "core/config.h"
 #include "core/job.h"
 
@@ -39,6 +40,9 @@ class Scheduler {
   // At start: what was running when the last daemon died is queued again (one more attempt)
   // and what is left of its processes is killed.
   void recover();
+  // At start: a probe build tells whether Nix can build here at all before any build starts, so
+  // a machine whose Nix is broken costs no job an attempt.
+  void check_builder();
   // Something changed (queued, config reloaded, a build ended): start what may start.
   void poke();
 
@@ -46,6 +50,7 @@ class Scheduler {
   CancelOutcome cancel(int64_t job_id, const std::string& who);
 
   void pause();
+  // Ends a pause, and a builder's rest after a machine fault: the operator says it is fixed.
   void resume();
   // Start nothing new; call `on_drained` once nothing runs any more.
   void drain(std::function<void()> on_drained);
@@ -53,14 +58,24 @@ class Scheduler {
   // `on_stopped`.
   void shutdown(std::function<void()> on_stopped);
 
+  struct BuilderSummary {
+    std::string name;
+    std::string state;  // BuilderHealth::describe()
+    int running = 0;
+    int slots = 0;
+  };
   struct Summary {
     bool paused = false;
     bool draining = false;
     int running = 0;
     int slots = 0;
+    std::vector<BuilderSummary> builders;
   };
   Summary summary() const;
   bool is_running(int64_t job_id) const;
+  // Why a queued job has not started, as the last dispatch found it (SPEC §15); nullopt for a
+  // job that is not queued.
+  std::optional<std::string> waiting(int64_t job_id) const;
 
   // Listeners return false to stop listening.
   using OutputListener = std::function<bool(std::string_view chunk)>;
@@ -101,14 +116,26 @@ class Scheduler {
   Runner& runner_;
   SlotPool& slots_;
 
+  struct Ended;
+  void record(Ended ended);
+  void builder_fault(const std::string& why);
+  void probe_builder();
+  std::string hold_reason() const;
+
   std::map<int64_t, std::unique_ptr<Active>> running_;
-  std::map<int64_t, std::chrono::steady_clock::time_point> not_before_;  // backing off
-  std::map<int64_t, int> network_retries_;
-  struct HashRepairs {
-    int rounds = 0;
-    std::set<std::string> repaired;  // "<drv> <hash>" pairs this job has written
+  // What the scheduler remembers of a job across its attempts within one daemon's life; dropped
+  // when the job ends (announce()).
+  struct JobMemory {
+    std::chrono::steady_clock::time_point not_before{};  // backing off after a network failure
+    int network_retries = 0;
+    int hash_rounds = 0;
+    std::set<std::string> repaired;  // "<drv name> <hash>" pairs this job has written
   };
-  std::map<int64_t, HashRepairs> hash_repairs_;
+  std::map<int64_t, JobMemory> memory_;
+  std::map<int64_t, std::string> waiting_;  // queued job -> why the last dispatch left it
+  std::vector<Ended> unrecorded_;           // outcomes the database could not take yet
+  BuilderHealth local_health_;              // the one builder, "local"
+  uint64_t health_epoch_ = 0;               // a probe's answer counts only in its own epoch
   std::vector<JobListener> job_listeners_;
   std::unique_ptr<struct SchedulerTimers> timers_;
   std::string probe_path_;  // written on first use

@@ -47,9 +47,16 @@ std::vector<std::string> resolve_or_throw(const OpsContext& ctx,
   return res.names;
 }
 
-json jobs_json(const std::vector<Job>& jobs) {
+// A job's JSON with what only the scheduler knows: why a queued job has not started.
+json job_json(const OpsContext& ctx, Job job) {
+  if (job.state == JobState::queued)
+    job.waiting = ctx.scheduler.waiting(job.id).value_or("waiting for the dispatcher (queued just now)");
+  return job_to_json(job);
+}
+
+json jobs_json(const OpsContext& ctx, const std::vector<Job>& jobs) {
   json arr = json::array();
-  for (const Job& j : jobs) arr.push_back(job_to_json(j));
+  for (const Job& j : jobs) arr.push_back(job_json(ctx, j));
   return json{{"jobs", arr}};
 }
 
@@ -221,12 +228,16 @@ std::optional<json> op_status(OpsContext& ctx, const OpCall& call) {
     for (Job& j : ctx.store.jobs_in_state(s))
       if (asked(j)) out.push_back(std::move(j));
   for (Job& j : ctx.store.latest_finished(names)) out.push_back(std::move(j));
-  json result = jobs_json(out);
+  json result = jobs_json(ctx, out);
   std::map<std::string, std::optional<std::string>> family;
   for (const VariantRecord& v : ctx.store.variants()) family[v.name] = v.axes.family;
   Scheduler::Summary s = ctx.scheduler.summary();
   add_etas(result["jobs"], ctx.store.typical_durations(), family, s.slots);
-  result["scheduler"] = {{"paused", s.paused}, {"draining", s.draining}, {"running", s.running}, {"slots", s.slots}};
+  json builders = json::array();
+  for (const Scheduler::BuilderSummary& b : s.builders)
+    builders.push_back({{"name", b.name}, {"state", b.state}, {"running", b.running}, {"slots", b.slots}});
+  result["scheduler"] = {{"paused", s.paused},   {"draining", s.draining}, {"running", s.running},
+                         {"slots", s.slots},     {"builders", builders}};
   return result;
 }
 
@@ -241,11 +252,11 @@ std::optional<json> op_jobs(OpsContext& ctx, const OpCall& call) {
   }
   int64_t limit = protocol::arg_int(args, "limit", 50);
   if (limit < 1 || limit > 1'000'000) throw OpError{code::kBadRequest, "limit must be between 1 and 1000000"};
-  return jobs_json(ctx.store.recent_jobs(state, static_cast<int>(limit)));
+  return jobs_json(ctx, ctx.store.recent_jobs(state, static_cast<int>(limit)));
 }
 
 std::optional<json> op_show(OpsContext& ctx, const OpCall& call) {
-  return job_to_json(find_job(ctx, call.req.args));
+  return job_json(ctx, find_job(ctx, call.req.args));
 }
 
 std::optional<json> op_pause(OpsContext& ctx, const OpCall&) {
@@ -307,14 +318,14 @@ std::optional<json> op_wait(OpsContext& ctx, const OpCall& call) {
   std::vector<int64_t> ids;
   for (const Job& j : find_jobs(ctx, req.args.value("jobs", json()))) ids.push_back(j.id);
   Store& store = ctx.store;
-  auto all_done = [&store, ids]() -> std::optional<json> {
+  auto all_done = [&ctx, &store, ids]() -> std::optional<json> {
     std::vector<Job> jobs;
     for (int64_t id : ids) {
       std::optional<Job> j = store.job(id);
       if (!j || !is_finished(j->state)) return std::nullopt;
       jobs.push_back(*j);
     }
-    return jobs_json(jobs);
+    return jobs_json(ctx, jobs);
   };
   if (auto done = all_done()) return done;
   int64_t rid = req.id;
@@ -387,7 +398,7 @@ std::optional<json> op_nightly(OpsContext& ctx, const OpCall& call) {
       NewJob proto;
       proto.reason = "nightly: " + e.reason;
       json queued = enqueue(*c, {e.name}, proto)["jobs"][0];
-      json job = job_to_json(*c->store.job(queued["id"].get<int64_t>()));
+      json job = job_json(*c, *c->store.job(queued["id"].get<int64_t>()));
       job["new"] = queued["new"];
       jobs.push_back(job);
     }

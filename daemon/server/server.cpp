@@ -75,7 +75,7 @@ class Session : public Channel, public std::enable_shared_from_this<Session> {
   }
 
  private:
-  awaitable<void> reader(std::shared_ptr<Session> self) {
+  awaitable<void> reader([[maybe_unused]] std::shared_ptr<Session> self) {
     std::string pending;
     bool discarding = false;  // inside a line that was already refused as too long
     std::vector<char> buf(64 * 1024);
@@ -107,7 +107,7 @@ class Session : public Channel, public std::enable_shared_from_this<Session> {
     close();
   }
 
-  awaitable<void> writer(std::shared_ptr<Session> self) {
+  awaitable<void> writer([[maybe_unused]] std::shared_ptr<Session> self) {
     while (open_) {
       if (outbox_.empty()) {
         wake_writer_.expires_at(asio::steady_timer::time_point::max());
@@ -177,7 +177,7 @@ struct Server::Impl {
   std::string path;  // the socket file we created, removed at stop
   std::list<std::weak_ptr<Session>> sessions;
 
-  awaitable<void> accept_loop(std::shared_ptr<Impl> self) {
+  awaitable<void> accept_loop([[maybe_unused]] std::shared_ptr<Impl> self) {
     while (acceptor.is_open()) {
       auto [ec, socket] = co_await acceptor.async_accept(use_nothrow);
       if (ec) {

@@ -5,17 +5,42 @@
 namespace ptbuild::sql {
 namespace {
 [[noreturn]] void fail(sqlite3* db, const std::string& what) {
-  throw Error(what + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
+  throw Error(what + ": " + (db ? sqlite3_errmsg(db) : "out of memory"), db ? sqlite3_errcode(db) : SQLITE_NOMEM);
 }
 }  // namespace
+
+bool is_transient(int code) { return code == SQLITE_BUSY || code == SQLITE_LOCKED || code == SQLITE_FULL; }
+
+std::string advice(int code, const std::string& path) {
+  switch (code) {
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_CANTOPEN:
+      return "ptbuildd must be able to write " + path + " and its folder (check the owner, mode and mount)";
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return path + " is damaged: stop ptbuildd, move it aside, and restore a backup or recover it with "
+             "`sqlite3 " + path + " .recover | sqlite3 new.db`; ptbuildd starts a new one where none is";
+    case SQLITE_FULL:
+      return "the disk of " + path + " is full: free space there";
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return "another process holds a lock on " + path + " (an sqlite3 shell, a backup): end it";
+    case SQLITE_IOERR:
+      return "reading or writing " + path + " failed: check the disk (dmesg)";
+    default:
+      return "check " + path;
+  }
+}
 
 Db::Db(const std::string& path) {
   if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
       SQLITE_OK) {
     std::string msg = "cannot open database " + path + ": " + (db_ ? sqlite3_errmsg(db_) : "");
+    int code = db_ ? sqlite3_errcode(db_) : SQLITE_NOMEM;
     sqlite3_close(db_);
     db_ = nullptr;
-    throw Error(msg);
+    throw Error(msg, code);
   }
   // Another process holding a write lock (a backup, an operator's sqlite3 shell) makes us wait a
   // while instead of failing at once; not longer, because the event loop waits with us.
@@ -29,13 +54,14 @@ void Db::exec(const std::string& sql) {
   if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
     std::string msg = err ? err : sqlite3_errmsg(db_);
     sqlite3_free(err);
-    throw Error(msg);
+    throw Error(msg, sqlite3_errcode(db_));
   }
 }
 
 Statement Db::prepare(std::string_view sql) { return Statement(*this, sql); }
 int64_t Db::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
 int Db::changes() const { return sqlite3_changes(db_); }
+bool Db::read_only() const { return sqlite3_db_readonly(db_, "main") == 1; }
 
 Statement::Statement(Db& db, std::string_view sql) : db_(db.handle()) {
   if (sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr) !=

@@ -13,8 +13,14 @@ struct sqlite3_stmt;
 namespace ptbuild::sql {
 
 struct Error : std::runtime_error {
-  using std::runtime_error::runtime_error;
+  explicit Error(const std::string& what, int sqlite_code = 0) : std::runtime_error(what), code(sqlite_code) {}
+  int code;  // SQLite's primary result code (SQLITE_READONLY, SQLITE_FULL, …), 0 if none
 };
+
+// What an operator should do about an error of this code on the database at `path`, in words.
+std::string advice(int code, const std::string& path);
+// A lock held by another process or a full disk: may pass without an operator.
+bool is_transient(int code);
 
 class Statement;
 
@@ -29,6 +35,7 @@ class Db {
   Statement prepare(std::string_view sql);
   int64_t last_insert_rowid() const;
   int changes() const;
+  bool read_only() const;  // opened read-only because the file may not be written
   sqlite3* handle() { return db_; }
 
  private:

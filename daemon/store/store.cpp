@@ -5,6 +5,8 @@
 #include <set>
 #include <utility>
 
+#include <sqlite3.h>
+
 namespace ptbuild {
 namespace {
 
@@ -38,16 +40,26 @@ std::optional<int> to_int(std::optional<int64_t> v) {
 Store::Store(const std::string& db_path, std::string logs_dir) : logs_dir_(std::move(logs_dir)) {
   try {
     db_ = std::make_unique<sql::Db>(db_path);
+    if (db_->read_only()) throw sql::Error("attempt to write a readonly database", SQLITE_READONLY);
+    // A damaged file must not be written further (SQLite would keep going around the damage).
+    if (std::string verdict = quick_check(); verdict != "ok")
+      throw sql::Error("database disk image is malformed (" + verdict + ")", SQLITE_CORRUPT);
     db_->exec("PRAGMA journal_mode = WAL");
     db_->exec("PRAGMA synchronous = NORMAL");
     db_->exec("PRAGMA foreign_keys = ON");
     migrate();
   } catch (const sql::Error& e) {
-    throw StoreError(db_path + ": " + e.what());
+    throw StoreError(db_path + ": " + e.what() + " — " + sql::advice(e.code, db_path),
+                     sql::is_transient(e.code) ? StoreError::Kind::transient : StoreError::Kind::unusable);
   }
 }
 
 Store::~Store() = default;
+
+std::string Store::quick_check() {
+  auto check = db_->prepare("PRAGMA quick_check(1)");
+  return check.step() ? check.text(0) : "no answer";
+}
 
 int Store::latest_schema_version() { return std::size(kMigrations) ? kMigrations[std::size(kMigrations) - 1].version : 0; }
 

@@ -18,8 +18,11 @@
 
 namespace ptbuild {
 
+// The database cannot be used; what() says what and what to do, in one line.
 struct StoreError : std::runtime_error {
-  using std::runtime_error::runtime_error;
+  enum class Kind { unusable, transient };  // transient: a lock or a full disk may pass by itself
+  StoreError(const std::string& what, Kind k = Kind::unusable) : std::runtime_error(what), kind(k) {}
+  Kind kind;
 };
 
 struct RepoScan {
@@ -70,8 +73,9 @@ struct NewJob {
 
 class Store {
  public:
-  // Opens (creating if needed) the database, switches it to WAL and applies the migrations.
-  // Throws StoreError when the database is from a newer ptbuild or cannot be opened.
+  // Opens (creating if needed) the database, checks that it is whole and writable, switches it to
+  // WAL and applies the migrations. Throws StoreError when it is from a newer ptbuild, damaged,
+  // read-only, locked, on a full disk or cannot be opened.
   Store(const std::string& db_path, std::string logs_dir);
   ~Store();
 
@@ -145,6 +149,7 @@ class Store {
 
  private:
   void migrate();
+  std::string quick_check();  // "ok", or the first problem SQLite finds in the file
   std::vector<VariantRecord> query_variants(const std::string& name);
   std::vector<Job> query_jobs(const std::string& where_and_order,
                               const std::function<void(sql::Statement&)>& bind = {});

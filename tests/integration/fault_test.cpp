@@ -87,8 +87,10 @@ TEST_CASE("faults: a full disk under the logs fails the build with disk_full and
 
 TEST_CASE("faults: a build that ignores SIGTERM is killed after kill_grace with everything it started") {
   Daemon d("kill_grace = \"1s\"\n");
-  // A backend program deaf to SIGTERM, with a child that is deaf too.
-  std::string deaf = d.dir().write("deaf-nix", "#!/bin/sh\ntrap '' TERM\nsh -c \"trap '' TERM; sleep 300\" &\necho started\nwait\n");
+  // A backend program deaf to SIGTERM, with a child that is deaf too; it answers the daemon's
+  // probe build at start as a working Nix would.
+  std::string deaf = d.dir().write("deaf-nix", "#!/bin/sh\ncase \"$*\" in *ptbuild-builder-probe*) exit 0;; esac\n"
+                                               "trap '' TERM\nsh -c \"trap '' TERM; sleep 300\" &\necho started\nwait\n");
   std::filesystem::permissions(deaf, std::filesystem::perms(0755));
   std::string config = read_file(d.config_path());
   config.replace(config.find("kind = \"nix\""), 12, "kind = \"nix\"\nprogram = \"" + deaf + "\"");

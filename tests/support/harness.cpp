@@ -25,8 +25,10 @@ std::string build_dir() { return PTBUILD_BUILD_DIR; }
 std::string source_dir() { return PTBUILD_SOURCE_DIR; }
 
 std::map<std::string, std::string> nix_test_env() {
-  // No binary cache: every test build is local, and nothing waits for an unreachable cache.
-  return {{"NIX_CONFIG", "substituters =\nexperimental-features = nix-command\n"}};
+  // Nix reads scripts/nix/nix.conf and nothing else: no set-up done by hand on this machine
+  // (/etc/nix/nix.conf, a nixbld group) can make a test pass that fails on a fresh one.
+  std::string dir = source_dir() + "/scripts/nix";
+  return {{"NIX_CONF_DIR", dir}, {"NIX_USER_CONF_FILES", dir + "/nix.conf"}, {"NIX_CONFIG", ""}};
 }
 
 namespace {
@@ -211,6 +213,7 @@ void Daemon::start() {
   }
   RunOptions o;
   o.env = nix_test_env();
+  for (const auto& [k, v] : env) o.env[k] = v;
   o.env["NOTIFY_SOCKET"] = dir_ / "notify.sock";
   o.env["FLOX_DOUBLE_CATALOG"] = dir_ / "flox-catalog";  // what the flox double "publishes"
   int log_fd = ::open((dir_ / "daemon.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);

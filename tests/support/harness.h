@@ -79,6 +79,8 @@ class Daemon {
   std::string log() const;  // the daemon's stderr so far
 
   ProcessResult client(const std::vector<std::string>& args, const RunOptions& options = {});
+  // Added to the daemon's environment at start (over nix_test_env()).
+  std::map<std::string, std::string> env;
   nlohmann::json client_json(const std::vector<std::string>& args);  // requires exit 0
 
  private:

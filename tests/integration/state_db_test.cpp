@@ -1,0 +1,155 @@
+// The state database when it cannot be used (SPEC §3, §6): read-only, damaged, locked or on a full
+// disk at start each end in one line that names the file and what to do; while running, a write
+// that fails loses no job.
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include <doctest/doctest.h>
+
+#include "tests/support/harness.h"
+
+using namespace ptbuild::testing;
+using nlohmann::json;
+
+namespace {
+
+// A daemon that has run once, so its database holds a job; stopped again.
+void run_once(Daemon& d) {
+  d.add_sh_recipe("pytorch-python313-cpu-avx2", "mkdir -p $out");
+  d.start();
+  d.client_json({"queue", "cpu-avx2"});
+  REQUIRE(d.client({"wait", "cpu-avx2", "--timeout", "60s"}).exit_code == 0);
+  d.signal(SIGTERM);
+  REQUIRE(d.wait_exit() == 0);
+}
+
+ProcessResult start_daemon(Daemon& d, const RunOptions& o = {}) {
+  RunOptions with_nix = o;
+  for (const auto& [k, v] : nix_test_env()) with_nix.env[k] = v;
+  return run_process({build_dir() + "/ptbuildd", "--config", d.config_path()}, with_nix);
+}
+
+// The daemon's stderr ends in one critical line; returns it.
+std::string last_line(const std::string& err) {
+  std::string text = err.substr(0, err.find_last_not_of('\n') + 1);
+  return text.substr(text.rfind('\n') + 1);
+}
+
+}  // namespace
+
+TEST_CASE("state database: a read-only ptbuild.db is refused at start with what to do (exit 78, no abort)") {
+  REQUIRE(::getuid() == 0);
+  Daemon d;
+  run_once(d);
+  // The daemon's user (nobody here) owns its folders but may not write the database file.
+  for (const char* p : {"state", "state/logs", "state/results", "state/ptbuildd.lock", "run"})
+    REQUIRE(::chown((d.dir() / p).c_str(), 65534, 65534) == 0);
+  REQUIRE(::chmod((d.state() + "/ptbuild.db").c_str(), 0644) == 0);
+  ProcessResult r = start_daemon(d, {.as_uid = 65534, .as_gid = 65534, .timeout = std::chrono::seconds(20)});
+  INFO(r.err);
+  CHECK(r.exit_code == 78);
+  std::string line = last_line(r.err);
+  CHECK(line.find(d.state() + "/ptbuild.db") != std::string::npos);
+  CHECK(line.find("readonly") != std::string::npos);
+  CHECK(line.find("must be able to write") != std::string::npos);
+  CHECK(r.err.find("terminate called") == std::string::npos);
+}
+
+TEST_CASE("state database: a damaged ptbuild.db is refused at start, not written further") {
+  Daemon d;
+  run_once(d);
+  std::string db = d.state() + "/ptbuild.db";
+  SUBCASE("damage in the middle of the file") {
+    std::fstream f(db, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(4096);  // the whole second page, a table's
+    std::string junk(4096, '\xa5');
+    f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+  }
+  SUBCASE("a file that is not a database at all") {
+    std::ofstream(db, std::ios::binary | std::ios::trunc) << std::string(8192, 'x');
+  }
+  auto before = std::filesystem::last_write_time(db);
+  ProcessResult r = start_daemon(d, {.timeout = std::chrono::seconds(20)});
+  INFO(r.err);
+  CHECK(r.exit_code == 78);
+  std::string line = last_line(r.err);
+  CHECK(line.find(db) != std::string::npos);
+  CHECK(line.find("is damaged") != std::string::npos);
+  CHECK(line.find(".recover") != std::string::npos);
+  CHECK(std::filesystem::last_write_time(db) == before);
+}
+
+TEST_CASE("state database: locked by another process at start: a clear line, exit 1 so that systemd tries again") {
+  Daemon d;
+  run_once(d);
+  std::string db = d.state() + "/ptbuild.db";
+  // An sqlite3 shell holding the write lock longer than the daemon waits (5 s).
+  pid_t holder = ::fork();
+  if (holder == 0) {
+    ::setpgid(0, 0);  // the shell and its sqlite3 are killed together
+    std::string script = "(echo 'BEGIN EXCLUSIVE;'; sleep 30) | /usr/bin/sqlite3 " + db;
+    ::execl("/bin/sh", "sh", "-c", script.c_str(), nullptr);
+    _exit(127);
+  }
+  REQUIRE(eventually([&] {
+    return run_process({"/usr/bin/sqlite3", "-cmd", ".timeout 0", db, "BEGIN IMMEDIATE; ROLLBACK;"}).exit_code != 0;
+  }));
+  ProcessResult r = start_daemon(d);
+  ::kill(-holder, SIGKILL);
+  ::waitpid(holder, nullptr, 0);
+  CHECK(r.exit_code == 1);
+  std::string line = last_line(r.err);
+  CHECK(line.find(db) != std::string::npos);
+  CHECK(line.find("another process holds a lock") != std::string::npos);
+  // Once the lock is gone, the daemon starts with its history.
+  d.start();
+  CHECK(d.job("cpu-avx2")["state"] == "succeeded");
+}
+
+TEST_CASE("state database: a full disk at start and while running - no crash, no job lost") {
+  REQUIRE(::getuid() == 0);
+  Daemon d;
+  std::filesystem::create_directories(d.state());
+  if (::mount("tmpfs", d.state().c_str(), "tmpfs", 0, "size=1m") != 0) {
+    MESSAGE("cannot mount a small tmpfs here (needs root): skipped");
+    return;
+  }
+  struct Unmount {
+    std::string path;
+    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount{d.state()};
+  auto fill = [&] {
+    std::ofstream f(d.state() + "/filler", std::ios::binary);
+    std::string block(64 * 1024, 'f');
+    for (int i = 0; i < 64 && f.write(block.data(), static_cast<std::streamsize>(block.size())); ++i) f.flush();
+  };
+  auto make_room = [&] { std::filesystem::remove(d.state() + "/filler"); };
+
+  for (const char* p : {"logs", "results"}) std::filesystem::create_directories(d.state() + "/" + p);
+  fill();
+  ProcessResult refused = start_daemon(d);
+  CHECK(refused.exit_code == 1);
+  CHECK(last_line(refused.err).find("is full") != std::string::npos);
+  make_room();
+
+  // While running: a build ends while the disk is full; the daemon keeps serving and the job
+  // ends once there is room again.
+  d.add_sh_recipe("pytorch-python313-cpu-avx2", "while [ ! -e " + d.nonce() + "/go ]; do sleep 0.05; done\nmkdir -p $out");
+  d.start();
+  d.client_json({"queue", "cpu-avx2"});
+  REQUIRE(eventually([&] { return d.job("cpu-avx2")["state"] == "running"; }));
+  fill();
+  d.dir().write("go", "");
+  REQUIRE(eventually([&] { return d.log().find("cannot record that it succeeded") != std::string::npos; }));
+  CHECK(d.client({"status"}).exit_code == 0);
+  make_room();
+  ProcessResult waited = d.client({"wait", "cpu-avx2", "--timeout", "60s", "--json"});
+  CHECK(waited.exit_code == 0);
+  CHECK(json::parse(waited.out)["jobs"][0]["state"] == "succeeded");
+  CHECK(d.running());
+}
