@@ -326,7 +326,7 @@ const std::vector<Command>& commands() {
        cmd_recipes},
       {"doctor", "", "lint every recipe offline: names, pnames, architectures, CUDA, pins, strays", {}, cmd_doctor},
       {"pause", "", "start no new build until resume (running ones go on)", {}, cmd_pause},
-      {"resume", "", "start builds again after pause", {}, cmd_resume},
+      {"resume", "", "start builds again after pause, or on a builder resting after a nix_setup fault", {}, cmd_resume},
       {"drain", "", "start nothing new; ptbuildd exits when the running builds end", {}, cmd_drain},
   };
   return all;

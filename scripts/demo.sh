@@ -6,7 +6,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 bash scripts/setup.sh
-bash scripts/build.sh
+bash scripts/build.sh ptbuildd ptbuild   # the demo needs no test binaries
 ptbuildd="$root/build/ptbuildd"
 ptbuild="$root/build/ptbuild"
 

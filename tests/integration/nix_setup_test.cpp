@@ -79,6 +79,19 @@ TEST_CASE("nix_setup: every way a fresh machine's Nix cannot build, from real Ni
   }
 }
 
+TEST_CASE("nix_setup: a fresh machine's Nix (no nix.conf at all) cannot build the tests' recipes") {
+  // Why the demo and the tests bring scripts/nix/nix.conf: Nix's own defaults for root are build
+  // users of a group nixbld (a fresh Debian has none) and the sandbox (which hides /bin/sh).
+  TempDir dir;
+  ::chmod(dir.path().c_str(), 0755);
+  dir.write("empty-nix-conf/.keep", "");
+  auto f = diagnose_real_build(dir, {{"NIX_CONF_DIR", dir / "empty-nix-conf"},
+                                     {"NIX_USER_CONF_FILES", dir / "empty-nix-conf/nix.conf"},
+                                     {"NIX_CONFIG", "substituters ="}});
+  REQUIRE(f);
+  CHECK(f->failure_class == "nix_setup");
+}
+
 namespace {
 int count(const json& jobs, const std::function<bool(const json&)>& pred) {
   return static_cast<int>(std::count_if(jobs.begin(), jobs.end(), pred));
