@@ -32,7 +32,7 @@ std::optional<Failure> diagnose_real_build(TempDir& dir, std::map<std::string, s
   RunOptions o = as;
   o.env = std::move(env);
   o.env["HOME"] = dir.path();
-  ProcessResult r = run_process({"/usr/bin/nix", "build", "-f", dir / "recipe.nix", "--no-link"}, o);
+  ProcessResult r = run_process({"/usr/bin/nix", "--extra-experimental-features", "nix-command", "build", "-f", dir / "recipe.nix", "--no-link"}, o);
   INFO("nix printed: " << r.err);
   CHECK(r.exit_code != 0);
   LogScanner scanner(parse_variant_name("pytorch-python313-cpu-avx2"));
