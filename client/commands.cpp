@@ -223,7 +223,7 @@ int print_queued(Context& ctx, const json& result) {
   Table t({"ID", "VARIANT", "STATE", ""});
   for (const json& j : result["jobs"])
     t.add({"#" + std::to_string(j["id"].get<int64_t>()), j["variant"].get<std::string>(),
-           ctx.style.state(j["state"].get<std::string>()), j["new"].get<bool>() ? "new" : "(existing job)"});
+           ctx.style.state(j["state"].get<std::string>()), j["new"].get<bool>() ? "" : "(an existing job)"});
   t.print(std::cout);
   return kOk;
 }

@@ -41,6 +41,7 @@ std::string nix_program(const Config::Backend& backend) {
 BuildCommand builder_probe_command(const Config::Backend& backend, const std::string& nonce) {
   std::string expr = "derivation { name = \"ptbuild-builder-probe\"; system = \"builtin\"; "
                      "builder = \"builtin:buildenv\"; manifest = \"/dev/null\"; derivations = \"\"; "
+                     "preferLocalBuild = true; allowSubstitutes = false; "
                      "nonce = \"" + nonce + "\"; }";
   return {{nix_program(backend), "--extra-experimental-features", "nix-command", "build", "--no-link", "--expr", expr},
           "",

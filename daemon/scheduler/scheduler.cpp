@@ -13,10 +13,10 @@
 
 #include "core/backend.h"
 #include "core/diagnosis.h"
-#include "daemon/runner/async_command.h"
 #include "core/duration.h"
 #include "core/hash_mismatch.h"
 #include "daemon/hashfix/hashfix.h"
+#include "daemon/runner/async_command.h"
 #include "daemon/nightly/fingerprint.h"
 #include "core/progress.h"
 #include "core/text.h"
@@ -46,6 +46,14 @@ constexpr size_t kMaxProbeOutput = 1024 * 1024;
 constexpr Millis kRecordRetry = std::chrono::seconds(5);
 // The builder probe builds one empty output; minutes mean Nix is stuck (a store lock, say).
 constexpr auto kBuilderProbeTimeout = std::chrono::minutes(5);
+
+// The failure a helper command's output shows (classified as a build's log would be).
+Failure diagnose_output(const std::string& output, int exit_code) {
+  LogScanner scanner(VariantAxes{});
+  std::istringstream lines(output);
+  for (std::string line; std::getline(lines, line);) scanner.feed(line);
+  return scanner.diagnose(exit_code).value_or(Failure{});
+}
 
 std::string read_link(const std::string& path) {
   std::error_code ec;
@@ -693,22 +701,19 @@ void Scheduler::probe_builder() {
   run_async(io_, runner_, builder_probe_command(config_.backend, nonce), kBuilderProbeTimeout,
             [this, epoch = health_epoch_](AsyncResult r) {
               if (epoch != health_epoch_) return;  // resumed meanwhile
-              if (r.exit_code == 0 || r.exit_code == 127) {
-                if (r.exit_code == 127)  // flox without a nix on PATH: nothing to probe with
-                  spdlog::warn("builder local: cannot run the probe build ({}); taking builds", r.output);
-                else if (local_health_.checking)
-                  spdlog::info("builder local: the probe build succeeded; Nix can build here");
-                else
-                  spdlog::info("builder local: the probe build succeeded; builds start again");
+              if (r.exit_code == 0) {
+                spdlog::info("builder local: the probe build succeeded; {}",
+                             local_health_.checking ? "Nix can build here" : "builds start again");
                 local_health_.probe_succeeded();
-                poke();
-                return;
+              } else if (Failure f = diagnose_output(r.output, r.exit_code); is_machine_fault(f)) {
+                builder_fault("the probe build failed: " + f.failure_class + ": " + f.message);
+              } else {
+                // Not a fault we know (no nix to probe with beside flox, a Nix that builds nothing
+                // locally…): the builds themselves decide.
+                spdlog::warn("builder local: the probe build failed ({}); taking builds all the same",
+                             std::string(trim(r.output)).substr(0, 300));
+                local_health_.probe_succeeded();
               }
-              LogScanner scanner(VariantAxes{});
-              std::istringstream lines(r.output);
-              for (std::string line; std::getline(lines, line);) scanner.feed(line);
-              Failure f = scanner.diagnose(r.exit_code).value_or(Failure{});
-              builder_fault("the probe build failed: " + f.failure_class + ": " + f.message);
               poke();
             });
 }

@@ -80,6 +80,11 @@ TEST_CASE("queue: dedupe - ambiguity - unknown targets and what status/jobs/show
   json again = d.client_json({"queue", "pytorch-python313-cpu-avx2"});
   CHECK(again["jobs"][0]["id"] == cpu_id);
   CHECK(again["jobs"][0]["new"] == false);
+  // In words: the state once, and whether the job was already there.
+  ProcessResult human = d.client({"queue", "cpu-avx2"});
+  CHECK(human.out.find("queued  queued") == std::string::npos);
+  CHECK(human.out.find("#" + std::to_string(cpu_id)) != std::string::npos);
+  CHECK(human.out.find("(an existing job)") != std::string::npos);
 
   // An ambiguous alias lists the candidates and queues nothing.
   ProcessResult amb = d.client({"queue", "sm90-avx512", "cpu-avx2"});
