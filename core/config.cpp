@@ -74,6 +74,16 @@ class TableReader {
       out = *d;
     }
   }
+  void size(const char* key, uint64_t& out, uint64_t min) {
+    if (auto* n = take(key)) {
+      if (!n->is_string()) fail(*n, key, "expected a size string such as \"4GiB\", got " + type_name(*n));
+      auto v = parse_size(n->as_string()->get());
+      if (!v)
+        fail(*n, key, "bad size \"" + n->as_string()->get() + "\" (write a number and a unit: \"4GiB\", \"512MiB\")");
+      if (*v < min) fail(*n, key, "must be at least " + format_size(min));
+      out = *v;
+    }
+  }
   void strings(const char* key, std::vector<std::string>& out) {
     if (auto* n = take(key)) {
       if (!n->is_array()) fail(*n, key, "expected an array of strings, got " + type_name(*n));
@@ -380,6 +390,7 @@ ConfigResult parse_config(std::string_view text, const std::string& source,
       r.integer("retries", c.daemon.retries, 0, 100);
       r.duration("retry_backoff", c.daemon.retry_backoff);
       r.duration("builder_backoff", c.daemon.builder_backoff);
+      r.size("log_max", c.daemon.log_max, 64 * 1024);
       r.one_of("order", c.daemon.order, {"longest-first", "fifo"});
       r.string("default_family", c.daemon.default_family);
     });
@@ -473,6 +484,7 @@ std::string render_config(const Config& c) {
                      {"retries", c.daemon.retries},
                      {"retry_backoff", format_duration(c.daemon.retry_backoff)},
                      {"builder_backoff", format_duration(c.daemon.builder_backoff)},
+                     {"log_max", format_size(c.daemon.log_max)},
                      {"order", c.daemon.order},
                      {"default_family", c.daemon.default_family}};
   toml::table backend{{"kind", c.backend.kind},

@@ -48,6 +48,9 @@ struct Config {
     // A builder that cannot build (nix_setup, full disk) rests this long, ×3 for each such
     // failure in a row, at most 1 h; then a probe build decides whether it is back.
     Millis builder_backoff = std::chrono::minutes(1);
+    // Disk guard per build log (compressed bytes): past half of it, only the newest quarters of
+    // the log are kept beside its head.
+    uint64_t log_max = uint64_t{4} << 30;
     std::string order = "longest-first";  // or "fifo"
     std::string default_family;           // decides ambiguous aliases across families
   } daemon;

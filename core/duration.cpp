@@ -60,4 +60,37 @@ std::string format_duration(Millis d) {
   return out;
 }
 
+namespace {
+struct SizeUnit {
+  std::string_view suffix;
+  uint64_t bytes;
+};
+constexpr std::array<SizeUnit, 8> kSizeUnits{{{"TiB", uint64_t{1} << 40}, {"GiB", uint64_t{1} << 30},
+                                              {"MiB", uint64_t{1} << 20}, {"KiB", uint64_t{1} << 10},
+                                              {"TB", 1'000'000'000'000}, {"GB", 1'000'000'000},
+                                              {"MB", 1'000'000}, {"kB", 1'000}}};
+}  // namespace
+
+std::optional<uint64_t> parse_size(std::string_view text) {
+  size_t i = 0;
+  uint64_t value = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
+    value = value * 10 + static_cast<uint64_t>(text[i] - '0');
+    if (value > 1'000'000'000'000ULL) return std::nullopt;
+    ++i;
+  }
+  if (i == 0) return std::nullopt;
+  std::string_view unit = text.substr(i);
+  if (unit.empty() || unit == "B") return value;
+  for (const SizeUnit& u : kSizeUnits)
+    if (unit == u.suffix) return value * u.bytes;
+  return std::nullopt;
+}
+
+std::string format_size(uint64_t bytes) {
+  for (const SizeUnit& u : {kSizeUnits[0], kSizeUnits[1], kSizeUnits[2], kSizeUnits[3]})
+    if (bytes >= u.bytes && bytes % u.bytes == 0) return std::to_string(bytes / u.bytes) + std::string(u.suffix);
+  return std::to_string(bytes);
+}
+
 }  // namespace ptbuild

@@ -25,3 +25,17 @@ TEST_CASE("durations print back exactly") {
   CHECK(format_duration(Millis(0)) == "0s");
   for (const char* s : {"1d2h3m4s5ms", "45s", "2h"}) CHECK(format_duration(*parse_duration(s)) == s);
 }
+
+TEST_CASE("sizes: binary and decimal units, bytes, and refusals") {
+  CHECK(parse_size("4GiB") == uint64_t{4} << 30);
+  CHECK(parse_size("512MiB") == uint64_t{512} << 20);
+  CHECK(parse_size("100MB") == 100'000'000u);
+  CHECK(parse_size("1000") == 1000u);
+  CHECK(parse_size("64KiB") == 65536u);
+  CHECK_FALSE(parse_size("4 GiB"));
+  CHECK_FALSE(parse_size("GiB"));
+  CHECK_FALSE(parse_size("4gb"));
+  CHECK_FALSE(parse_size(""));
+  CHECK(format_size(uint64_t{4} << 30) == "4GiB");
+  CHECK(format_size(1000) == "1000");
+}

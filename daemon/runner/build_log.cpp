@@ -1,24 +1,165 @@
 #include "daemon/runner/build_log.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <vector>
+
+#include <zstd.h>
+
+#include "daemon/log_reader.h"
 
 namespace ptbuild {
+namespace {
+
+// Fast: a build log is text that compresses well even at the fastest levels, and the daemon
+// must keep up with 32 builds printing as fast as they can.
+constexpr int kLevel = 1;
+
+bool compressed_name(const std::string& path) { return path.ends_with(".zst"); }
+
+// <dir>/<id>.log.zst -> <dir>/<id>.live.log
+std::string live_name(const std::string& path) {
+  std::string base = path.substr(0, path.size() - 4);  // without ".zst"
+  if (base.ends_with(".log")) base.resize(base.size() - 4);
+  return base + ".live.log";
+}
+
+// The length of the file's leading run of complete zstd frames, and the text of the unfinished
+// frame a crash may have left after them (its complete blocks): that frame is cut, and its text
+// written again as a frame of its own, so that frames appended after it can be read.
+uint64_t complete_frames_length(int fd, std::string& unfinished_text) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || st.st_size == 0) return 0;
+  std::string data(static_cast<size_t>(st.st_size), '\0');
+  if (::pread(fd, data.data(), data.size(), 0) != static_cast<ssize_t>(data.size())) return 0;
+  uint64_t at = 0;
+  while (at < data.size()) {
+    size_t n = ZSTD_findFrameCompressedSize(data.data() + at, data.size() - at);
+    if (ZSTD_isError(n)) {
+      unfinished_text = decode_zstd(std::string_view(data).substr(at));
+      break;
+    }
+    at += n;
+  }
+  return at;
+}
+
+}  // namespace
+
+BuildLog::BuildLog(uint64_t max_bytes) : max_bytes_(max_bytes) {}
 
 BuildLog::~BuildLog() { close(); }
 
 std::string BuildLog::open(const std::string& path) {
-  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  path_ = path;
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
   if (fd_ < 0) return "cannot open log " + path + ": " + std::strerror(errno);
+  if (!compressed_name(path)) {
+    file_bytes_ = static_cast<uint64_t>(::lseek(fd_, 0, SEEK_END));
+    return "";
+  }
+  std::string salvaged;
+  file_bytes_ = complete_frames_length(fd_, salvaged);
+  if (::ftruncate(fd_, static_cast<off_t>(file_bytes_)) != 0) return "cannot cut log " + path + ": " + std::strerror(errno);
+  segment_ = last_log_segment(path);
+  cctx_ = ZSTD_createCCtx();
+  ZSTD_CCtx_setParameter(cctx_, ZSTD_c_compressionLevel, kLevel);
+  // A 128 KiB window: build logs repeat within a few lines; a smaller window keeps each running
+  // build's compressor well under a megabyte.
+  ZSTD_CCtx_setParameter(cctx_, ZSTD_c_windowLog, 17);
+  ZSTD_CCtx_setParameter(cctx_, ZSTD_c_checksumFlag, 1);
+  out_.resize(ZSTD_CStreamOutSize());
+  live_path_ = live_name(path);
+  live_fd_ = ::open(live_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
+  if (!salvaged.empty()) {  // the previous attempt's: into the log, not into this attempt's copy
+    frame_open_ = true;
+    compress(salvaged, false);
+    flush();
+  }
   return "";
 }
 
-void BuildLog::write_file(std::string_view bytes) {
-  while (fd_ >= 0 && !bytes.empty() && !error_) {
-    ssize_t n = ::write(fd_, bytes.data(), bytes.size());
+void BuildLog::write(std::string_view bytes) {
+  seen_ += bytes.size();
+  if (!cctx_) {  // a plain log of an older ptbuild's job
+    write_fd(fd_, bytes);
+    file_bytes_ += bytes.size();
+    return;
+  }
+  if (!frame_open_) {
+    frame_open_ = true;
+    frame_started_ = std::chrono::steady_clock::now();
+    // A new frame goes to the log file while its head has room, else to a tail segment.
+    if (file_bytes_ >= max_bytes_ / 2 && (segment_fd_ < 0 || segment_bytes_ >= max_bytes_ / 4)) next_segment();
+  }
+  compress(bytes, false);
+  write_live(bytes);
+  if (std::chrono::steady_clock::now() - frame_started_ >= kFlushInterval) flush();
+}
+
+// The plain copy for tail -f: best effort, it is not the log (an error only ends the copy).
+void BuildLog::write_live(std::string_view bytes) {
+  if (live_fd_ < 0) return;
+  if (live_bytes_ + bytes.size() > max_bytes_) {
+    constexpr std::string_view kStop = "\n[ptbuild: this plain copy stops at daemon.log_max; `ptbuild log -f` follows on]\n";
+    (void)!::write(live_fd_, kStop.data(), kStop.size());
+    ::close(live_fd_);
+    live_fd_ = -1;
+    return;
+  }
+  live_bytes_ += bytes.size();
+  while (!bytes.empty()) {
+    ssize_t n = ::write(live_fd_, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ::close(live_fd_);
+      live_fd_ = -1;
+      return;
+    }
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+void BuildLog::flush() {
+  if (!frame_open_) return;
+  compress({}, true);
+  frame_open_ = false;
+}
+
+void BuildLog::compress(std::string_view bytes, bool end_frame) {
+  ZSTD_inBuffer in{bytes.data(), bytes.size(), 0};
+  while (true) {
+    ZSTD_outBuffer out{out_.data(), out_.size(), 0};
+    size_t left = ZSTD_compressStream2(cctx_, &out, &in, end_frame ? ZSTD_e_end : ZSTD_e_continue);
+    if (ZSTD_isError(left)) {
+      if (!error_) error_ = std::string("cannot compress the build log: ") + ZSTD_getErrorName(left);
+      return;
+    }
+    write_out(std::string_view(out_.data(), out.pos));
+    if (end_frame ? left == 0 : in.pos == in.size) return;
+  }
+}
+
+void BuildLog::write_out(std::string_view compressed) {
+  if (compressed.empty()) return;
+  if (segment_fd_ >= 0) {
+    write_fd(segment_fd_, compressed);
+    segment_bytes_ += compressed.size();
+    segment_bytes_total_ += compressed.size();
+  } else {
+    write_fd(fd_, compressed);
+    file_bytes_ += compressed.size();
+  }
+}
+
+void BuildLog::write_fd(int fd, std::string_view bytes) {
+  while (fd >= 0 && !bytes.empty() && !error_) {
+    ssize_t n = ::write(fd, bytes.data(), bytes.size());
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       disk_full_ = errno == ENOSPC || errno == EDQUOT;
@@ -29,49 +170,31 @@ void BuildLog::write_file(std::string_view bytes) {
   }
 }
 
-void BuildLog::write(std::string_view bytes) {
-  seen_ += bytes.size();
-  if (written_head_ < head_cap_) {
-    size_t n = std::min(bytes.size(), head_cap_ - written_head_);
-    write_file(bytes.substr(0, n));
-    written_head_ += n;
-    bytes.remove_prefix(n);
-  }
-  if (bytes.empty()) return;
-  // Past the head: keep only the newest tail_cap_ bytes, in a ring.
-  if (bytes.size() >= tail_cap_) {
-    dropped_ += tail_.size() + bytes.size() - tail_cap_;
-    tail_.assign(bytes.substr(bytes.size() - tail_cap_));
-    tail_start_ = 0;
-    return;
-  }
-  if (tail_.size() < tail_cap_) {
-    size_t room = tail_cap_ - tail_.size();
-    tail_.append(bytes.substr(0, room));
-    bytes.remove_prefix(std::min(room, bytes.size()));
-  }
-  while (!bytes.empty()) {  // overwrite the oldest bytes
-    size_t n = std::min(bytes.size(), tail_cap_ - tail_start_);
-    std::memcpy(tail_.data() + tail_start_, bytes.data(), n);
-    tail_start_ = (tail_start_ + n) % tail_cap_;
-    dropped_ += n;
-    bytes.remove_prefix(n);
-  }
+// The head is full: the tail goes to segments <path>.tail.<n>, of which the newest two stay, so
+// the end of the log is always on disk and the log never takes more than ~log_max.
+void BuildLog::next_segment() {
+  if (segment_fd_ >= 0) ::close(segment_fd_);
+  ++segment_;
+  std::string name = log_segment_path(path_, segment_);
+  segment_fd_ = ::open(name.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
+  if (segment_fd_ < 0 && !error_) error_ = "cannot open log " + name + ": " + std::strerror(errno);
+  segment_bytes_ = 0;
+  std::error_code ignored;
+  if (segment_ > 2) std::filesystem::remove(log_segment_path(path_, segment_ - 2), ignored);
 }
 
 void BuildLog::close() {
   if (fd_ < 0) return;
-  if (!tail_.empty()) {
-    if (dropped_ > 0) {
-      std::string marker = "\n[ptbuild: " + std::to_string(dropped_) + " bytes of log left out here]\n";
-      write_file(marker);
-    }
-    write_file(std::string_view(tail_).substr(tail_start_));
-    write_file(std::string_view(tail_).substr(0, tail_start_));
-  }
+  if (cctx_) flush();
   ::close(fd_);
   fd_ = -1;
-  tail_.clear();
+  if (segment_fd_ >= 0) ::close(segment_fd_);
+  segment_fd_ = -1;
+  if (live_fd_ >= 0) ::close(live_fd_);
+  live_fd_ = -1;
+  if (!live_path_.empty()) ::unlink(live_path_.c_str());
+  ZSTD_freeCCtx(cctx_);
+  cctx_ = nullptr;
 }
 
 }  // namespace ptbuild

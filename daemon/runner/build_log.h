@@ -1,47 +1,77 @@
-// A build's log file: everything it prints, as it comes, up to a cap that keeps the head (the
-// configuration: CUDA found or not) and the tail (the failure) of a 200 MB PyTorch log.
+// A build's log file: everything it prints, compressed with zstd as it comes (the format Nix and
+// Hydra use for build logs too) and on disk within a second: each second's output is closed as a
+// zstd frame of its own, so a crash loses at most the last second, `zstd -dc` reads the file at
+// any time, and a retry appends its own frames to the same file.
+//
+// A disk guard (daemon.log_max, compressed bytes) keeps a giant log's head in the file and its
+// tail in two rotating segments beside it (<path>.tail.<n>); read_log() puts them together.
+//
+// While an attempt runs, its text is also written plain to <id>.live.log (up to log_max), for an
+// operator's `tail -f`: a compressed stream cannot be followed with the usual tools. It is
+// removed when the attempt ends; the zstd log has everything.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+
+struct ZSTD_CCtx_s;
 
 namespace ptbuild {
 
 class BuildLog {
  public:
-  static constexpr size_t kDefaultHead = 64 * 1024 * 1024;
-  static constexpr size_t kDefaultTail = 16 * 1024 * 1024;
+  static constexpr uint64_t kDefaultMax = uint64_t{4} << 30;  // 4 GiB compressed: ~40 GB of log
+  static constexpr auto kFlushInterval = std::chrono::seconds(1);
 
-  explicit BuildLog(size_t head_cap = kDefaultHead, size_t tail_cap = kDefaultTail)
-      : head_cap_(head_cap), tail_cap_(tail_cap) {}
+  explicit BuildLog(uint64_t max_bytes = kDefaultMax);
   ~BuildLog();
   BuildLog(const BuildLog&) = delete;
   BuildLog& operator=(const BuildLog&) = delete;
 
-  // Opens for appending (a retry appends to the same job's log). Returns an error or "".
+  // Opens for appending (a retry appends to the same job's log), closing as a frame of its own
+  // what a crash left of an unfinished frame at its end. Never follows a symlink. Returns an
+  // error or "".
   std::string open(const std::string& path);
   void write(std::string_view bytes);
-  // Writes the kept tail (after a marker of what was left out) and closes.
+  // Closes the current frame, so that everything written so far is on disk and readable. write()
+  // does it once a second has passed; a quiet build needs the caller's timer.
+  void flush();
+  bool pending() const { return frame_open_; }
   void close();
 
-  size_t bytes_seen() const { return seen_; }
+  uint64_t bytes_seen() const { return seen_; }
+  uint64_t bytes_on_disk() const { return file_bytes_ + segment_bytes_total_; }
   // The first write error ("No space left on device"), if any: the build is then failed.
   const std::optional<std::string>& write_error() const { return error_; }
   bool disk_full() const { return disk_full_; }
 
  private:
-  void write_file(std::string_view bytes);
+  void compress(std::string_view bytes, bool end_frame);
+  void write_out(std::string_view compressed);
+  void write_fd(int fd, std::string_view bytes);
+  void next_segment();
+  void write_live(std::string_view bytes);
 
-  size_t head_cap_;
-  size_t tail_cap_;
-  int fd_ = -1;
-  size_t seen_ = 0;
-  size_t written_head_ = 0;
-  std::string tail_;  // ring of the newest bytes once the head is full
-  size_t tail_start_ = 0;
-  size_t dropped_ = 0;
+  uint64_t max_bytes_;
+  std::string path_;
+  int fd_ = -1;          // the log file: the head of a giant log
+  int segment_fd_ = -1;  // the current tail segment, once the head is full
+  int segment_ = 0;      // its number
+  int live_fd_ = -1;     // the plain copy of the running attempt, for tail -f
+  std::string live_path_;
+  uint64_t live_bytes_ = 0;
+  uint64_t file_bytes_ = 0;
+  uint64_t segment_bytes_ = 0;
+  uint64_t segment_bytes_total_ = 0;
+  ZSTD_CCtx_s* cctx_ = nullptr;
+  std::string out_;  // compressed bytes waiting for write()
+  bool frame_open_ = false;
+  std::chrono::steady_clock::time_point frame_started_{};
+  uint64_t seen_ = 0;
   std::optional<std::string> error_;
   bool disk_full_ = false;
 };

@@ -63,17 +63,21 @@ std::string read_link(const std::string& path) {
 }  // namespace
 
 struct SchedulerTimers {
-  explicit SchedulerTimers(asio::io_context& io) : retry_wakeup(io), builder_probe(io), record_retry(io) {}
+  explicit SchedulerTimers(asio::io_context& io)
+      : retry_wakeup(io), builder_probe(io), record_retry(io), log_flush(io) {}
   asio::steady_timer retry_wakeup;
   asio::steady_timer builder_probe;  // the end of a builder's rest after a machine fault
   asio::steady_timer record_retry;   // outcomes the database could not take yet
+  asio::steady_timer log_flush;      // every second while builds run: their logs on disk
+  bool log_flush_armed = false;
 };
 
 struct Scheduler::Active {
-  Active(asio::io_context& io, Job j, VariantRecord v, Slot s)
+  Active(asio::io_context& io, Job j, VariantRecord v, Slot s, uint64_t log_max)
       : job(std::move(j)),
         variant(std::move(v)),
         slot(std::move(s)),
+        log(log_max),
         scanner(variant.axes),
         deadline(io),
         silence(io),
@@ -276,7 +280,7 @@ Scheduler::Active* Scheduler::begin_job(const Job& queued_job, const VariantReco
   }
   waiting_.erase(queued_job.id);
   Job job = *store_.job(queued_job.id);
-  auto active = std::make_unique<Active>(io_, job, variant, std::move(slot));
+  auto active = std::make_unique<Active>(io_, job, variant, std::move(slot), config_.daemon.log_max);
   Active* a = active.get();
   running_.emplace(job.id, std::move(active));
   if (std::string err = a->log.open(job.log_path); !err.empty()) a->start_failure = Failure{failure_class::kBuilderFailed, err, "check the state folder's logs/", ""};
@@ -293,6 +297,7 @@ void Scheduler::launch(Active& a, const BuildCommand& cmd, std::map<std::string,
     for (const auto& arg : cmd.argv) argv_text += (argv_text.empty() ? "" : " ") + arg;
     a.log.write("=== ptbuild: job #" + std::to_string(a.job.id) + " attempt " + std::to_string(a.job.attempt) + " on " +
                 (a.slot ? a.slot.where() : "local") + " at " + now() + "\n=== " + argv_text + "\n");
+    a.log.flush();  // the attempt's header is on disk whatever happens next
     env["PTBUILD_JOB"] = std::to_string(a.job.id);
     env["PTBUILD_VARIANT"] = a.job.variant;
     int64_t id = a.job.id;
@@ -310,6 +315,7 @@ void Scheduler::launch(Active& a, const BuildCommand& cmd, std::map<std::string,
     return;
   }
   store_.set_build_process(a.job.id, a.process->process_group(), a.process->identity());
+  arm_log_flush();
   if (a.phase == Active::Phase::build) announce(a.job.id);
   spdlog::info("job #{} {}: started {} (attempt {}, pgid {})", a.job.id, a.job.variant, cmd.argv.front(),
                a.job.attempt, a.process->process_group());
@@ -321,6 +327,23 @@ void Scheduler::launch(Active& a, const BuildCommand& cmd, std::map<std::string,
       stop_build(*it->second, StopReason::timeout, "ran longer than " + limit_name + " (" + format_duration(limit) + ")");
   });
   arm_silence_timer(a);
+}
+
+// A quiet build's log is on disk within a second too (a noisy one's is flushed as it writes).
+void Scheduler::arm_log_flush() {
+  if (timers_->log_flush_armed) return;
+  timers_->log_flush_armed = true;
+  timers_->log_flush.expires_after(BuildLog::kFlushInterval);
+  timers_->log_flush.async_wait([this](const boost::system::error_code& ec) {
+    timers_->log_flush_armed = false;
+    if (ec) return;
+    for (auto& [id, active] : running_) active->log.flush();
+    if (!running_.empty()) arm_log_flush();
+  });
+}
+
+void Scheduler::flush_log(int64_t job_id) {
+  if (auto it = running_.find(job_id); it != running_.end()) it->second->log.flush();
 }
 
 void Scheduler::arm_silence_timer(Active& a) {

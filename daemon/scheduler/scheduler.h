@@ -81,6 +81,9 @@ class Scheduler {
   using OutputListener = std::function<bool(std::string_view chunk)>;
   using JobListener = std::function<bool(const Job& job)>;
   void listen_output(int64_t job_id, OutputListener listener);  // only while it runs
+  // Puts what a running build printed so far on disk (its log closes a frame), so that a
+  // reader of the file misses nothing before it starts listening.
+  void flush_log(int64_t job_id);
   // Called when any job starts running or ends (succeeded, failed, cancelled).
   void listen_jobs(JobListener listener);
 
@@ -105,6 +108,7 @@ class Scheduler {
   void on_exit(int64_t job_id, int exit_code);
   void stop_build(Active& active, StopReason reason, const std::string& detail);
   void arm_silence_timer(Active& active);
+  void arm_log_flush();
   void announce(int64_t job_id);
   bool repair_hashes_of(const Active& active, Failure& failure, std::vector<struct HashFix>& fixes);
   void fail_without_running(const Job& job, const Failure& failure);

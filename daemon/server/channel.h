@@ -3,6 +3,9 @@
 
 #include <sys/types.h>
 
+#include <cstddef>
+#include <functional>
+
 #include <nlohmann/json_fwd.hpp>
 
 namespace ptbuild {
@@ -20,6 +23,11 @@ class Channel {
   virtual ~Channel() = default;
   virtual void send(const nlohmann::json& line) = 0;
   virtual bool is_open() const = 0;
+  // Bytes sent but not yet taken by the client.
+  virtual size_t backlog() const = 0;
+  // Calls `ready` once the backlog is at most `low_water` bytes (at once if it already is);
+  // never if the client goes away. One waiter at a time.
+  virtual void when_drained(size_t low_water, std::function<void()> ready) = 0;
 };
 
 }  // namespace ptbuild

@@ -11,7 +11,7 @@
 #include "daemon/scheduler/steps.h"
 #include "daemon/server/server.h"
 #include "daemon/store/store.h"
-#include "daemon/log_reader.h"
+#include "daemon/server/log_stream.h"
 
 namespace ptbuild {
 
@@ -274,40 +274,13 @@ std::optional<json> op_drain(OpsContext& ctx, const OpCall&) {
   return json{{"draining", true}, {"running", ctx.scheduler.summary().running}};
 }
 
-// log JOB [--tail N] [-f]: the log as "log" events, then the job. With follow, a running (or
-// queued) build's output is pushed as it comes, and the reply comes when the job ends.
+// log JOB [--tail N] [-f]: see LogStream.
 std::optional<json> op_log(OpsContext& ctx, const OpCall& call) {
   const protocol::Request& req = call.req;
-  const std::shared_ptr<Channel>& channel = call.channel;
-  Job job = find_job(ctx, req.args);
-  int64_t tail = protocol::arg_int(req.args, "tail", 0);
-  bool follow = protocol::arg_bool(req.args, "follow");
-  int64_t rid = req.id;
-  auto push = [channel, rid](std::string_view text) {
-    if (!channel->is_open()) return false;
-    channel->send(protocol::event(rid, "log", {{"text", text}}));
-    return true;
-  };
-  for (const std::string& chunk : read_log(job.log_path, tail)) push(chunk);
-  if (!follow || is_finished(job.state)) return json{{"job", job_to_json(job)}};
-
-  Scheduler& scheduler = ctx.scheduler;
-  auto attach = [&scheduler, push](int64_t id) {
-    scheduler.listen_output(id, [push](std::string_view chunk) { return push(chunk); });
-  };
-  if (scheduler.is_running(job.id)) attach(job.id);
-  scheduler.listen_jobs([&scheduler, channel, rid, push, attach, id = job.id](const Job& j) {
-    if (!channel->is_open()) return false;
-    if (j.id != id) return true;
-    if (j.state == JobState::running) {
-      for (const std::string& chunk : read_log(j.log_path, 0)) push(chunk);
-      attach(id);
-      return true;
-    }
-    if (!is_finished(j.state)) return true;
-    channel->send(protocol::ok_reply(rid, {{"job", job_to_json(j)}}));
-    return false;
-  });
+  auto stream = std::make_shared<LogStream>(ctx.scheduler, ctx.store, call.channel, req.id, find_job(ctx, req.args),
+                                            protocol::arg_int(req.args, "tail", 0),
+                                            protocol::arg_bool(req.args, "follow"));
+  stream->start();
   return std::nullopt;
 }
 

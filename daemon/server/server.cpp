@@ -10,6 +10,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -64,10 +65,17 @@ class Session : public Channel, public std::enable_shared_from_this<Session> {
   }
 
   bool is_open() const override { return open_; }
+  size_t backlog() const override { return outbox_bytes_; }
+  void when_drained(size_t low_water, std::function<void()> ready) override {
+    low_water_ = low_water;
+    drained_ = std::move(ready);
+    notify_drained();
+  }
 
   void close() {
     if (!open_) return;
     open_ = false;
+    drained_ = nullptr;
     boost::system::error_code ignored;
     socket_.shutdown(stream_protocol::socket::shutdown_both, ignored);
     socket_.close(ignored);
@@ -119,7 +127,13 @@ class Session : public Channel, public std::enable_shared_from_this<Session> {
       outbox_bytes_ -= data.size();
       auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(data), use_nothrow);
       if (ec) close();
+      notify_drained();
     }
+  }
+
+  void notify_drained() {
+    if (open_ && drained_ && outbox_bytes_ <= low_water_)
+      asio::post(socket_.get_executor(), std::exchange(drained_, nullptr));
   }
 
   void handle_line(std::string_view line) {
@@ -163,6 +177,8 @@ class Session : public Channel, public std::enable_shared_from_this<Session> {
   Dispatch& dispatch_;
   std::deque<std::string> outbox_;
   size_t outbox_bytes_ = 0;
+  std::function<void()> drained_;  // see when_drained()
+  size_t low_water_ = 0;
   bool open_ = true;
   bool seen_first_line_ = false;
 };

@@ -26,7 +26,7 @@ constexpr const char* kJobColumns =
     "j.out_path, j.force, "
     "(SELECT json_group_array(json_object('id', f.id, 'drv', f.drv, 'file', f.file, 'line', f.line, "
     "'old', f.old_hash, 'new', f.new_hash, 'at', f.at)) FROM hash_fixes f WHERE f.job_id = j.id), "
-    "j.recipe_sha, j.fingerprint, j.drv_path";
+    "j.recipe_sha, j.fingerprint, j.drv_path, j.log_zstd";
 constexpr const char* kJobFrom =
     " FROM jobs j JOIN variants v ON v.id = j.variant_id JOIN repos r ON r.id = v.repo_id ";
 
@@ -170,8 +170,8 @@ std::vector<CatalogEntry> Store::catalog() {
 
 Job Store::insert_job(sql::Transaction&, const NewJob& nj, const std::string& now) {
   auto st = db_->prepare(
-      "INSERT INTO jobs(variant_id, kind, state, priority, reason, force, created_at) "
-      "SELECT id, ?2, 'queued', ?3, ?4, ?5, ?6 FROM variants WHERE name = ?1");
+      "INSERT INTO jobs(variant_id, kind, state, priority, reason, force, created_at, log_zstd) "
+      "SELECT id, ?2, 'queued', ?3, ?4, ?5, ?6, 1 FROM variants WHERE name = ?1");
   st.bind(1, nj.variant).bind(2, to_string(nj.kind)).bind(3, nj.priority).bind(4, nj.reason)
       .bind(5, nj.force ? 1 : 0).bind(6, now);
   st.run();
@@ -349,7 +349,7 @@ std::vector<Job> Store::query_jobs(const std::string& where_and_order,
     j.recipe_sha = st.optional_text(22);
     j.fingerprint = st.optional_text(23);
     j.drv_path = st.optional_text(24);
-    j.log_path = logs_dir_ + "/" + std::to_string(j.id) + ".log";
+    j.log_path = logs_dir_ + "/" + std::to_string(j.id) + (st.int64(25) ? ".log.zst" : ".log");
     out.push_back(std::move(j));
   }
   return out;

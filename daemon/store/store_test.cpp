@@ -51,6 +51,7 @@ TEST_CASE("an older database is migrated and keeps its jobs") {
   REQUIRE(job);
   CHECK(job->variant == "pytorch-python313-cpu-avx2");
   CHECK(job->state == JobState::succeeded);
+  CHECK(job->log_path == dir / "logs/1.log");  // its plain log; new jobs' logs are zstd
   sql::Db raw(dir / "ptbuild.db");
   CHECK_NOTHROW(raw.exec("SELECT count(*) FROM hash_fixes"));
 }
@@ -142,7 +143,7 @@ TEST_CASE("every state change is one event row - written with the change") {
   CHECK(j.state == JobState::cancelled);
   CHECK(j.attempt == 2);
   CHECK_FALSE(j.failure);  // cleared by the retry
-  CHECK(j.log_path == dir / "logs" + "/" + std::to_string(id) + ".log");
+  CHECK(j.log_path == dir / "logs" + "/" + std::to_string(id) + ".log.zst");
 }
 
 TEST_CASE("a transaction rolled back leaves neither the job nor its event") {

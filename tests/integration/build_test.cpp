@@ -144,7 +144,7 @@ TEST_CASE("builds: kill -9 of the daemon mid-build loses nothing and the jobs fi
     CHECK(j["state"] == "succeeded");
     if (j["variant"] == "pytorch-python313-cpu-avx512bf16") continue;  // it never ran before the crash
     CHECK(j["attempt"] == 2);
-    std::string log = read_file(j["log_path"]);
+    std::string log = log_text(j["log_path"]);
     CHECK(log.find("attempt 1") != std::string::npos);  // the first attempt's log is kept
     CHECK(log.find("attempt 2") != std::string::npos);
   }
@@ -299,7 +299,7 @@ TEST_CASE("builds: the flox backend runs flox build in the repo - untracked reci
   json built = d.job("cpu-avx2");
   CHECK(built["state"] == "succeeded");
   CHECK(built["out_path"] == std::filesystem::read_symlink(d.repo() + "/result-pytorch-python313-cpu-avx2").string());
-  CHECK(read_file(built["log_path"]).find("⚡︎ Built output: ./result-pytorch-python313-cpu-avx2") != std::string::npos);
+  CHECK(log_text(built["log_path"]).find("⚡︎ Built output: ./result-pytorch-python313-cpu-avx2") != std::string::npos);
   json refused = d.job("cpu-avx512");
   CHECK(refused["state"] == "failed");
   CHECK(refused["failure"]["class"] == "eval_error");

@@ -112,7 +112,7 @@ TEST_CASE("queue: dedupe - ambiguity - unknown targets and what status/jobs/show
   CHECK(shown["priority"] == 5);
   CHECK(shown["reason"] == "first try");
   CHECK(shown["kind"] == "build");
-  CHECK(shown["log_path"] == d.state() + "/logs/" + std::to_string(cpu_id) + ".log");
+  CHECK(shown["log_path"] == d.state() + "/logs/" + std::to_string(cpu_id) + ".log.zst");
   CHECK(shown["created_at"].get<std::string>().ends_with("Z"));
   CHECK(d.client_json({"show", "pytorch-python313-cpu-avx2"})["id"] == cpu_id);
   ProcessResult missing = d.client({"show", "999"});

@@ -130,7 +130,7 @@ void broken_nix_keeps_the_queue(int slots, const std::string& broken, const std:
   CHECK(count(jobs, [](const json& j) { return j["attempt"].get<int>() > 0; }) <= 1);
   for (const json& j : jobs)
     if (j["attempt"].get<int>() > 0)  // the attempt that met the broken Nix is in its log
-      CHECK(read_file(j["log_path"].get<std::string>()).find(cause) != std::string::npos);
+      CHECK(log_text(j["log_path"].get<std::string>()).find(cause) != std::string::npos);
 
   ProcessResult show = d.client({"show", "sm85-avx512"});
   CHECK(show.out.find("waiting") != std::string::npos);

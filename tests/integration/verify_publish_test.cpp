@@ -185,10 +185,10 @@ TEST_CASE("publish: the flox double refuses a dirty tree - no upstream - unpushe
   git(d.repo(), {"push", "-q"});
   json ok = publish_outcome();
   CHECK(ok["state"] == "succeeded");
-  CHECK(read_file(ok["log_path"]).find("✔ Package published successfully.") != std::string::npos);
-  CHECK(read_file(ok["log_path"]).find("flox-double/flox publish -d " + d.repo() + " -o myorg pytorch-python313-cpu-avx2") !=
+  CHECK(log_text(ok["log_path"]).find("✔ Package published successfully.") != std::string::npos);
+  CHECK(log_text(ok["log_path"]).find("flox-double/flox publish -d " + d.repo() + " -o myorg pytorch-python313-cpu-avx2") !=
         std::string::npos);
   json again = publish_outcome();
   CHECK(again["state"] == "succeeded");
-  CHECK(read_file(again["log_path"]).find("Package already published.") != std::string::npos);
+  CHECK(log_text(again["log_path"]).find("Package already published.") != std::string::npos);
 }

@@ -169,6 +169,12 @@ std::vector<pid_t> pids_with_env(const std::string& needle) {
   return out;
 }
 
+std::string log_text(const std::string& path) {
+  if (!path.ends_with(".zst")) return read_file(path);
+  ProcessResult r = run_process({"/usr/bin/zstd", "-dcq", path});
+  return r.out;
+}
+
 bool eventually(const std::function<bool()>& done, std::chrono::seconds timeout) {
   auto deadline = Clock::now() + timeout;
   while (Clock::now() < deadline) {

@@ -46,6 +46,9 @@ std::string sh_recipe(const std::string& name, const std::string& script, const 
 std::vector<pid_t> pids_with_nonce(const std::string& nonce);
 std::vector<pid_t> pids_with_env(const std::string& key_value);  // live processes with KEY=VALUE
 
+// A build log's text as an operator reads the file: `zstd -dc` for <id>.log.zst, else the file.
+std::string log_text(const std::string& path);
+
 // Polls `done` every 50 ms until it holds or `timeout` passes; returns whether it held.
 bool eventually(const std::function<bool()>& done, std::chrono::seconds timeout = std::chrono::seconds(60));
 

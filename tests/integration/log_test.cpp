@@ -1,0 +1,198 @@
+// Logs that a 200 MB PyTorch build cannot break (issue: everything on disk as it comes, zstd):
+// real Nix builds that print 100 MB, followers that stop reading, a daemon killed mid-build,
+// and builds that yield the CPU to the daemon.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include <doctest/doctest.h>
+
+#include "tests/support/harness.h"
+
+using namespace ptbuild::testing;
+using nlohmann::json;
+
+namespace {
+
+constexpr size_t kMiB = 1024 * 1024;
+
+// Prints ~100 MB of varied build lines as fast as it can (coreutils, no shell loop), then
+// `after`, then waits for the gate, then `finally`.
+std::string flood(const Daemon& d, const std::string& after, const std::string& finally) {
+  return "seq 1 1100000 | sed 's|.*|[&/1100000] Building CXX object caffe2/CMakeFiles/torch_cpu.dir/aten/src/ATen/op_&.cpp.o|'\n"
+         "echo '" + after + "'\nwhile [ ! -e " + d.nonce() + "/gate ]; do sleep 0.05; done\n" + finally;
+}
+
+int64_t rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.starts_with("VmRSS:")) return std::stoll(line.substr(6));
+  return -1;
+}
+
+bool log_has(const std::string& path, const std::string& text) { return log_text(path).find(text) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("logs: a build that prints 100 MB then fails - all of it on disk as it comes, the final error kept") {
+  Daemon d;
+  d.add_sh_recipe("pytorch-python313-cpu-avx2",
+                  flood(d, "flood printed", "echo 'FATAL: ptbuild test, the last line says why'\nexit 1"));
+  d.start();
+  d.client_json({"queue", "cpu-avx2"});
+  std::string path = d.job("cpu-avx2")["log_path"];
+  CHECK(path.ends_with(".log.zst"));
+  // While the build still runs, the file has everything it printed: far past 64 MiB of text.
+  REQUIRE(eventually([&] { return log_has(path, "flood printed"); }, std::chrono::seconds(120)));
+  std::string text = log_text(path);
+  CHECK(text.size() > 64 * kMiB);
+  CHECK(text.find("[1100000/1100000] Building CXX object") != std::string::npos);
+  CHECK(std::filesystem::file_size(path) * 8 < text.size());  // compressed
+
+  d.dir().write("gate", "");
+  json job = json::parse(d.client({"wait", "cpu-avx2", "--json", "--timeout", "2m"}).out)["jobs"][0];
+  CHECK(job["state"] == "failed");
+  CHECK(job["failure"]["excerpt"].get<std::string>().find("FATAL: ptbuild test, the last line says why") !=
+        std::string::npos);
+  ProcessResult tail = d.client({"log", "cpu-avx2", "--tail", "5"});
+  CHECK(tail.exit_code == 0);
+  CHECK(tail.out.find("FATAL: ptbuild test, the last line says why") != std::string::npos);
+  CHECK(tail.out.size() < 4096);
+  // The whole log through the daemon, as a client that reads it all.
+  ProcessResult all = d.client({"log", "cpu-avx2"});
+  CHECK(all.out.size() > 100 * 1000 * 1000);
+  CHECK(all.out.find("[777777/1100000] Building CXX object") != std::string::npos);
+}
+
+TEST_CASE("logs: kill -9 of the daemon mid-build keeps what the build printed before the crash") {
+  Daemon d;
+  d.add_sh_recipe("pytorch-python313-cpu-avx2",
+                  flood(d, "printed before the crash", "echo 'after the restart'\nmkdir -p $out"));
+  d.start();
+  d.client_json({"queue", "cpu-avx2"});
+  std::string path = d.job("cpu-avx2")["log_path"];
+  // On disk by itself (the daemon flushes each second), without a reader asking for it.
+  REQUIRE(eventually([&] { return log_has(path, "printed before the crash"); }, std::chrono::seconds(120)));
+  d.signal(SIGKILL);
+  d.wait_exit();
+  std::string after_crash = log_text(path);
+  CHECK(after_crash.find("printed before the crash") != std::string::npos);
+  CHECK(after_crash.size() > 64 * kMiB);
+
+  d.start();  // the job runs again (attempt 2) and appends to the same log
+  REQUIRE(eventually([&] { return d.job("cpu-avx2")["attempt"] == 2; }));
+  d.dir().write("gate", "");
+  ProcessResult waited = d.client({"wait", "cpu-avx2", "--json", "--timeout", "3m"});
+  CHECK(waited.exit_code == 0);
+  std::string text = log_text(path);
+  CHECK(text.find("printed before the crash") < text.find("attempt 2"));
+  CHECK(text.find("after the restart") != std::string::npos);
+  CHECK(d.client({"log", "cpu-avx2", "--tail", "3"}).out.find("after the restart") != std::string::npos);
+}
+
+TEST_CASE("logs: ten log -f followers that stop reading do not grow the daemon's memory, and catch up later") {
+  Daemon d;
+  d.add_sh_recipe("pytorch-python313-cpu-avx2", flood(d, "flood printed", "echo 'the end'\nmkdir -p $out"));
+  d.start();
+  d.client_json({"queue", "cpu-avx2"});
+  int64_t before = rss_kib(d.pid());
+  std::vector<std::unique_ptr<RawClient>> stalled;
+  for (int i = 0; i < 10; ++i) {
+    stalled.push_back(std::make_unique<RawClient>(d.socket()));
+    stalled.back()->send_bytes("{\"hello\":\"ptbuild\",\"protocol\":1}\n{\"id\":1,\"op\":\"log\",\"args\":"
+                               "{\"job\":\"cpu-avx2\",\"follow\":true}}\n");
+  }
+  std::string path = d.job("cpu-avx2")["log_path"];
+  int64_t most = 0;
+  REQUIRE(eventually([&] {
+    most = std::max(most, rss_kib(d.pid()));
+    return log_has(path, "flood printed");
+  }, std::chrono::seconds(120)));
+  most = std::max(most, rss_kib(d.pid()));
+  INFO("daemon RSS before " << before << " KiB, at most " << most << " KiB");
+  // Each follower holds at most its window (1 MiB) and a chunk; 10 of them, and slack.
+  CHECK(most - before < 24 * 1024);
+  CHECK(d.client({"status"}).exit_code == 0);
+
+  d.dir().write("gate", "");
+  REQUIRE(d.client({"wait", "cpu-avx2", "--timeout", "2m"}).exit_code == 0);
+  // One of them reads now: it gets the whole log, in order, then the job.
+  RawClient& reader = *stalled.front();
+  size_t bytes = 0;
+  std::string last_text;
+  std::optional<json> reply;
+  while (auto line = reader.json_line(std::chrono::seconds(30))) {
+    if (line->contains("event")) {
+      last_text = (*line)["data"]["text"];
+      bytes += last_text.size();
+    } else if (line->contains("ok")) {
+      reply = line;
+      break;
+    }
+  }
+  REQUIRE(reply);
+  INFO(reply->dump());
+  CHECK((*reply)["result"]["job"]["state"] == "succeeded");
+  CHECK(bytes == log_text(path).size());
+  CHECK(last_text.find("the end") != std::string::npos);
+}
+
+TEST_CASE("logs: builds run at a lower CPU and I/O priority than the daemon, and so do their children") {
+  Daemon d;
+  d.add_sh_recipe("pytorch-python313-cpu-avx2",
+                  "echo started\nwhile [ ! -e " + d.nonce() + "/gate ]; do sleep 0.05; done\nmkdir -p $out");
+  d.start();
+  int64_t id = d.client_json({"queue", "cpu-avx2"})["jobs"][0]["id"];
+  std::vector<pid_t> nix, builder;
+  REQUIRE(eventually([&] {
+    nix = pids_with_env("PTBUILD_JOB=" + std::to_string(id));
+    builder = pids_with_nonce(d.nonce());
+    return !nix.empty() && !builder.empty();
+  }));
+  auto stat_field = [](pid_t pid, int field) {  // fields of /proc/PID/stat after the command name
+    std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+    std::istringstream rest(stat.substr(stat.rfind(')') + 2));
+    std::string value;
+    for (int i = 3; i <= field; ++i) rest >> value;
+    return value;
+  };
+  CHECK(stat_field(d.pid(), 19) == "0");
+  for (pid_t pid : {nix.front(), builder.front()}) {
+    CAPTURE(pid);
+    CHECK(stat_field(pid, 19) == "10");  // nice
+    CHECK(stat_field(pid, 41) == "3");   // SCHED_BATCH
+    CHECK(run_process({"/usr/bin/ionice", "-p", std::to_string(pid)}).out == "best-effort: prio 7\n");
+  }
+  d.dir().write("gate", "");
+  CHECK(d.client({"wait", "cpu-avx2", "--timeout", "60s"}).exit_code == 0);
+}
+
+TEST_CASE("logs: tail -f follows a running build's plain copy beside its zstd log; it goes when the build ends") {
+  Daemon d;
+  d.add_sh_recipe("pytorch-python313-cpu-avx2", "echo 'first line'\nwhile [ ! -e " + d.nonce() +
+                                                    "/gate ]; do sleep 0.05; done\necho 'second line'\n"
+                                                    "while [ ! -e " + d.nonce() + "/gate2 ]; do sleep 0.05; done\nmkdir -p $out");
+  d.start();
+  int64_t id = d.client_json({"queue", "cpu-avx2"})["jobs"][0]["id"];
+  std::string live = d.state() + "/logs/" + std::to_string(id) + ".live.log";
+  REQUIRE(eventually([&] { return std::filesystem::exists(live); }));
+  std::string followed = d.dir() / "followed.txt";
+  pid_t tail = ::fork();
+  if (tail == 0) {
+    std::string cmd = "exec /usr/bin/tail -n +1 -f " + live + " > " + followed;
+    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
+    _exit(127);
+  }
+  CHECK(eventually([&] { return read_file(followed).find("first line") != std::string::npos; }));
+  d.dir().write("gate", "");
+  CHECK(eventually([&] { return read_file(followed).find("second line") != std::string::npos; }));
+  ::kill(tail, SIGKILL);
+  ::waitpid(tail, nullptr, 0);
+  d.dir().write("gate2", "");
+  CHECK(d.client({"wait", "cpu-avx2", "--timeout", "60s"}).exit_code == 0);
+  CHECK_FALSE(std::filesystem::exists(live));
+  CHECK(log_text(d.job("cpu-avx2")["log_path"]).find("second line") != std::string::npos);
+}
