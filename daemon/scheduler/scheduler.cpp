@@ -134,11 +134,22 @@ void Scheduler::recover() {
     if (int killed = kill_leftover_build(p.pgid, p.identity))
       spdlog::warn("job #{}: killed {} leftover processes of its build", p.job_id, killed);
   for (const Job& j : store_.jobs_in_state(JobState::running)) {
+    std::optional<VariantRecord> variant = store_.variant(j.variant);
+    std::optional<Failure> settled =
+        variant && j.kind == JobKind::build ? settled_failure(j.log_path, variant->axes) : std::nullopt;
     auto tx = store_.begin();
-    store_.transition(tx, j.id, JobState::running, JobState::queued, {.clear_outcome = true}, now(),
-                      "requeued: ptbuildd restarted while the build ran");
+    if (settled) {
+      settled->message += " (read from its log after ptbuildd restarted)";
+      store_.transition(tx, j.id, JobState::running, JobState::failed, {.finished_at = now(), .failure = settled},
+                        now(), settled->failure_class + ": " + settled->message);
+      spdlog::warn("job #{} ({}) was running when ptbuildd stopped; its log says {}: failed", j.id, j.variant,
+                   settled->failure_class);
+    } else {
+      store_.transition(tx, j.id, JobState::running, JobState::queued, {.clear_outcome = true}, now(),
+                        "requeued: ptbuildd restarted while the build ran");
+      spdlog::warn("job #{} ({}) was running when ptbuildd stopped; queued again", j.id, j.variant);
+    }
     tx.commit();
-    spdlog::warn("job #{} ({}) was running when ptbuildd stopped; queued again", j.id, j.variant);
   }
 }
 

@@ -4,9 +4,11 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/diagnosis.h"
 #include "core/sha256.h"
 #include "core/text.h"
 #include "daemon/command.h"
+#include "daemon/log_reader.h"
 #include "daemon/store/store.h"
 #include "local/files.h"
 
@@ -80,6 +82,30 @@ std::string flox_publish_refusal(const std::string& repo) {
     return "HEAD " + std::string(trim(head.out)) + " is not on the remote, and flox publishes what the remote has (git push)";
   }
   return "";
+}
+
+std::optional<Failure> settled_failure(const std::string& log_path, const VariantAxes& axes) {
+  LogReader reader(log_path);
+  LogCursor cursor;
+  LogScanner scanner(axes);
+  std::string partial;
+  bool at_end = false;
+  while (!at_end) {
+    partial += reader.read(cursor, kLogChunk, at_end);
+    size_t start = 0;
+    for (size_t nl; (nl = partial.find('\n', start)) != std::string::npos; start = nl + 1) {
+      std::string_view line(partial.data() + start, nl - start);
+      if (line.starts_with("=== ptbuild: job #")) scanner = LogScanner(axes);  // a new attempt
+      scanner.feed(line);
+    }
+    partial.erase(0, start);
+  }
+  std::optional<Failure> f = scanner.diagnose(1);
+  namespace fc = failure_class;
+  if (!f || (f->failure_class != fc::kCudaNotFound && f->failure_class != fc::kUnknownCudaArch &&
+             f->failure_class != fc::kUnsupportedGpuArch && f->failure_class != fc::kEvalError))
+    return std::nullopt;
+  return f;
 }
 
 }  // namespace ptbuild

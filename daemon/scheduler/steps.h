@@ -3,10 +3,13 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 
 #include "core/backend.h"
 #include "core/config.h"
+#include "core/job.h"
+#include "core/variant.h"
 
 namespace ptbuild {
 
@@ -24,6 +27,12 @@ std::string install_probe(const std::string& state_dir);
 // shell runs it.
 BuildCommand probe_command(const Config& config, const VariantRecord& variant, const std::string& out_path,
                            const std::string& probe_path, std::map<std::string, std::string>& env);
+
+// What the log of a build that was running when ptbuildd died already says, read from the disk
+// (its last attempt): a failure that is the recipe's and cannot end otherwise (CUDA off in a GPU
+// variant, an architecture nvcc or PyTorch does not know, an evaluation error). nullopt when the
+// log settles nothing, and the build must run again.
+std::optional<Failure> settled_failure(const std::string& log_path, const VariantAxes& axes);
 
 // Why `flox publish` would refuse the repo (SPEC §5), in words, or "" when it would not:
 // tracked files changed, no upstream branch, HEAD not pushed.

@@ -196,3 +196,28 @@ TEST_CASE("logs: tail -f follows a running build's plain copy beside its zstd lo
   CHECK_FALSE(std::filesystem::exists(live));
   CHECK(log_text(d.job("cpu-avx2")["log_path"]).find("second line") != std::string::npos);
 }
+
+TEST_CASE("logs: after a crash, a build whose log already shows its failure is diagnosed from the disk, not rebuilt") {
+  Daemon d;
+  d.add_sh_recipe("pytorch-python313-cuda13_0-sm90-avx512",
+                  "echo '-- Could NOT find CUDA (missing: CUDA_TOOLKIT_ROOT_DIR)'\necho '--   USE_CUDA : OFF'\n"
+                  "while [ ! -e " + d.nonce() + "/gate ]; do sleep 0.05; done\nmkdir -p $out");
+  d.add_sh_recipe("pytorch-python313-cpu-avx2",
+                  "echo 'a build with nothing wrong so far'\nwhile [ ! -e " + d.nonce() + "/gate ]; do sleep 0.05; done\nmkdir -p $out");
+  d.start();
+  d.client_json({"queue", "all"});
+  std::string gpu_log = d.job("sm90-avx512")["log_path"], cpu_log = d.job("cpu-avx2")["log_path"];
+  REQUIRE(eventually([&] { return log_has(gpu_log, "USE_CUDA : OFF") && log_has(cpu_log, "nothing wrong"); }));
+  d.signal(SIGKILL);
+  d.wait_exit();
+  d.start();
+  json gpu = d.job("sm90-avx512");
+  CHECK(gpu["state"] == "failed");
+  CHECK(gpu["attempt"] == 1);
+  CHECK(gpu["failure"]["class"] == "cuda_not_found");
+  CHECK(gpu["failure"]["message"].get<std::string>().find("read from its log after ptbuildd restarted") != std::string::npos);
+  // A log that settles nothing: that build runs again.
+  REQUIRE(eventually([&] { return d.job("cpu-avx2")["attempt"] == 2; }));
+  d.dir().write("gate", "");
+  CHECK(d.client({"wait", "cpu-avx2", "--timeout", "60s"}).exit_code == 0);
+}
