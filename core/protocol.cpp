@@ -1,12 +1,41 @@
 #include "core/protocol.h"
 
+#include <algorithm>
+
 namespace ptbuild::protocol {
 
 nlohmann::json hello(std::string_view who) {
   return {{"hello", who}, {"protocol", kVersion}, {"version", PTBUILD_VERSION}};
 }
 
+namespace {
+// The deepest nesting of arrays and objects in a JSON text (brackets inside strings do not count),
+// counted only up to `limit + 1`.
+size_t nesting_depth(std::string_view text, size_t limit) {
+  size_t depth = 0, deepest = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+      if (deepest > limit) break;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+}  // namespace
+
 std::variant<Request, RequestError> parse_request(std::string_view line) {
+  if (nesting_depth(line, kMaxDepth) > kMaxDepth)
+    return RequestError{nullptr, code::kBadRequest,
+                        "the request nests arrays or objects deeper than " + std::to_string(kMaxDepth) + " levels"};
   nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return RequestError{nullptr, code::kBadJson, "the line is not valid JSON"};
   if (!j.is_object())

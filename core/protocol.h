@@ -21,6 +21,9 @@ namespace ptbuild::protocol {
 
 inline constexpr int kVersion = 1;
 inline constexpr size_t kMaxLine = 1024 * 1024;  // bytes, without the newline
+// Arrays and objects nested deeper than this are refused before they are parsed: copying or
+// destroying a JSON value recurses, and 100,000 levels would overflow the daemon's stack.
+inline constexpr size_t kMaxDepth = 64;
 
 // Error codes: stable strings that scripts may match on.
 namespace code {

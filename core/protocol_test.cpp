@@ -42,3 +42,16 @@ TEST_CASE("replies and hello carry the protocol fields") {
   CHECK(bad["ok"] == false);
   CHECK(bad["error"]["code"] == "unknown_op");
 }
+
+TEST_CASE("a request nested deeper than kMaxDepth is refused before it is parsed, strings do not count") {
+  std::string deep = "{\"id\":1,\"op\":\"status\",\"args\":{\"x\":" + std::string(100'000, '[') +
+                     std::string(100'000, ']') + "}}";
+  auto refused = parse_request(deep);
+  REQUIRE(std::holds_alternative<RequestError>(refused));
+  CHECK(std::get<RequestError>(refused).message.find("deeper than 64 levels") != std::string::npos);
+  // 64 levels in all are fine; brackets inside strings are text.
+  std::string ok = "{\"id\":1,\"op\":\"status\",\"args\":{\"x\":" + std::string(62, '[') + std::string(62, ']') +
+                   ",\"reason\":\"" + std::string(1000, '[') + "\\\"]]\"}}";
+  CHECK(std::holds_alternative<Request>(parse_request(ok)));
+  CHECK(std::holds_alternative<RequestError>(parse_request(std::string(70, '['))));
+}

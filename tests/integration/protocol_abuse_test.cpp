@@ -80,3 +80,19 @@ TEST_CASE("garbage - wrong types - unknown ops and a 2 MiB line each get an erro
   CHECK(r.exit_code == 0);
   CHECK(json::parse(r.out)["jobs"][0]["new"] == true);
 }
+
+TEST_CASE("a 200 KB line nesting args 100,000 deep is refused before it is parsed, and the daemon serves on") {
+  Daemon d;
+  d.start();
+  RawClient c(d.socket());
+  REQUIRE(c.json_line());  // hello
+  std::string deep = "{\"id\":1,\"op\":\"status\",\"args\":{\"x\":" + std::string(100'000, '[') +
+                     std::string(100'000, ']') + "}}\n";
+  c.send_bytes(deep);
+  CHECK(expect_error(c, "bad_request")["error"]["message"].get<std::string>().find("deeper than 64") != std::string::npos);
+  c.send_bytes("{\"id\":2,\"op\":\"status\",\"args\":{}}\n");
+  auto reply = c.json_line();
+  REQUIRE(reply);
+  CHECK((*reply)["ok"] == true);
+  CHECK(d.running());
+}
