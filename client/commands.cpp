@@ -210,8 +210,8 @@ int cmd_cancel(Context& ctx, const ParsedArgs& a) {
     return kOk;
   }
   for (const json& j : result["jobs"])
-    std::cout << "#" << j["id"].get<int64_t>() << " " << j["variant"].get<std::string>() << ": "
-              << j["outcome"].get<std::string>() << "\n";
+    std::cout << "#" << j["id"].get<int64_t>() << " " << printable(j["variant"].get<std::string>()) << ": "
+              << printable(j["outcome"].get<std::string>()) << "\n";
   return kOk;
 }
 
@@ -222,14 +222,15 @@ int print_queued(Context& ctx, const json& result) {
   }
   Table t({"ID", "VARIANT", "STATE", ""});
   for (const json& j : result["jobs"])
-    t.add({"#" + std::to_string(j["id"].get<int64_t>()), j["variant"].get<std::string>(),
+    t.add({"#" + std::to_string(j["id"].get<int64_t>()), printable(j["variant"].get<std::string>()),
            ctx.style.state(j["state"].get<std::string>()), j["new"].get<bool>() ? "" : "(an existing job)"});
   t.print(std::cout);
   return kOk;
 }
 
 int cmd_nightly(Context& ctx, const ParsedArgs& a) {
-  json result = ctx.connect().call("nightly", {{"targets", a.positional}});
+  // Evaluating every recipe takes as long as it takes; the daemon bounds it itself.
+  json result = ctx.connect().call("nightly", {{"targets", a.positional}}, -1);
   if (ctx.json) {
     print_json(result);
     return kOk;
@@ -238,14 +239,15 @@ int cmd_nightly(Context& ctx, const ParsedArgs& a) {
     std::cout << "queued (inputs changed):\n";
     Table t({"ID", "VARIANT", "", "WHY"});
     for (const json& j : result["jobs"])
-      t.add({"#" + std::to_string(j["id"].get<int64_t>()), j["variant"].get<std::string>(),
-             j["new"].get<bool>() ? "queued" : "already " + j["state"].get<std::string>(), j["reason"].get<std::string>()});
+      t.add({"#" + std::to_string(j["id"].get<int64_t>()), printable(j["variant"].get<std::string>()),
+             j["new"].get<bool>() ? "queued" : "already " + j["state"].get<std::string>(), printable(j["reason"].get<std::string>())});
     t.print(std::cout);
   }
   std::cout << result["skipped"].size() << " unchanged variant(s) skipped";
   std::cout << (result["jobs"].empty() ? ": nothing to rebuild\n" : "\n");
   for (const json& e : result["errors"])
-    std::cerr << "ptbuild: " << e["what"].get<std::string>() << ": " << e["reason"].get<std::string>() << "\n";
+    std::cerr << "ptbuild: " << printable(e["what"].get<std::string>()) << ": " << printable(e["reason"].get<std::string>())
+              << "\n";
   return kOk;
 }
 
@@ -270,7 +272,7 @@ int cmd_fixes(Context& ctx, const ParsedArgs&) {
   }
   Table t({"JOB", "VARIANT", "FILE:LINE", "OLD", "NEW", "AT"});
   for (const json& f : result["fixes"])
-    t.add({"#" + std::to_string(f["job"].get<int64_t>()), f["variant"].get<std::string>(),
+    t.add({"#" + std::to_string(f["job"].get<int64_t>()), printable(f["variant"].get<std::string>()),
            f["file"].get<std::string>() + ":" + std::to_string(f["line"].get<int>()), f["old"].get<std::string>(),
            f["new"].get<std::string>(), f["at"].get<std::string>()});
   t.print(std::cout);

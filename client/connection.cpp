@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <chrono>
 #include <cstring>
 #include <iostream>
@@ -13,6 +14,15 @@
 #include "core/protocol.h"
 
 namespace ptbuild::client {
+
+int Connection::reply_timeout_ms() {
+  if (const char* env = std::getenv("PTBUILD_TIMEOUT"); env && *env) {
+    char* end = nullptr;
+    long seconds = std::strtol(env, &end, 10);
+    if (end && *end == '\0' && seconds > 0 && seconds < 86'400) return static_cast<int>(seconds * 1000);
+  }
+  return 60'000;
+}
 
 Connection::Connection(const std::string& socket_path) : path_(socket_path) {
   sockaddr_un addr{};
@@ -29,7 +39,10 @@ Connection::Connection(const std::string& socket_path) : path_(socket_path) {
   std::string hello = protocol::hello("ptbuild").dump() + "\n";
   if (::send(fd_, hello.data(), hello.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(hello.size()))
     throw Unreachable{"ptbuildd at " + socket_path + " closed the connection"};
-  auto first = next();
+  auto first = next(reply_timeout_ms());
+  if (!first && timed_out_)
+    throw Unreachable{"no answer from " + socket_path + " within " + std::to_string(reply_timeout_ms() / 1000) +
+                      " s: the daemon is stuck, or something else listens there (PTBUILD_TIMEOUT sets the wait)"};
   if (!first || !first->is_object() || !first->contains("hello"))
     throw Unreachable{"no ptbuildd hello on " + socket_path};
   hello_ = *first;
@@ -55,15 +68,18 @@ int64_t Connection::send(const std::string& op, const nlohmann::json& args) {
   return id;
 }
 
-nlohmann::json Connection::call(const std::string& op, const nlohmann::json& args) {
+nlohmann::json Connection::call(const std::string& op, const nlohmann::json& args, int timeout_ms) {
   int64_t id = send(op, args);
-  while (auto reply = next()) {
+  while (auto reply = next(timeout_ms)) {
     if (!reply->is_object() || reply->value("id", int64_t{-1}) != id || reply->contains("event"))
       continue;
     if (reply->value("ok", false)) return (*reply)["result"];
     const auto& err = (*reply)["error"];
     throw RemoteError{err.value("code", "error"), err.value("message", "")};
   }
+  if (timed_out_)
+    throw Unreachable{"ptbuildd at " + path_ + " did not answer '" + op + "' within " +
+                      std::to_string(timeout_ms / 1000) + " s (PTBUILD_TIMEOUT sets the wait)"};
   throw Unreachable{"ptbuildd at " + path_ + " closed the connection before answering"};
 }
 

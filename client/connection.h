@@ -21,14 +21,20 @@ struct RemoteError {
 
 class Connection {
  public:
+  // How long the client waits for the daemon's hello and for each reply: $PTBUILD_TIMEOUT
+  // seconds, else 60. A daemon that never answers is Unreachable, not a hang.
+  static int reply_timeout_ms();
+
   // Connects and exchanges hellos; throws Unreachable.
   explicit Connection(const std::string& socket_path);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // Sends a request and returns its result; throws RemoteError or Unreachable.
-  nlohmann::json call(const std::string& op, const nlohmann::json& args = nlohmann::json::object());
+  // Sends a request and returns its result; throws RemoteError or Unreachable (also when no
+  // reply comes within `timeout_ms`; -1 = wait as long as it takes).
+  nlohmann::json call(const std::string& op, const nlohmann::json& args = nlohmann::json::object(),
+                      int timeout_ms = reply_timeout_ms());
   // For ops that push events: sends the request and returns its id; read with next().
   int64_t send(const std::string& op, const nlohmann::json& args);
   // The next line from the daemon, or nullopt when it closed the connection or the timeout

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "client/commands.h"
+#include "client/render.h"
 
 using namespace ptbuild::client;
 
@@ -66,8 +67,14 @@ int main(int argc, char** argv) {
   const Command* command = nullptr;
   ParsedArgs args;
   try {
+    bool only_positional = false;  // after "--": targets that may start with "-"
     for (int i = 1; i < argc; ++i) {
       std::string arg = argv[i];
+      if (command && (only_positional || arg == "--")) {
+        if (only_positional) args.positional.push_back(arg);
+        only_positional = true;
+        continue;
+      }
       auto value = [&](const std::string& name) {
         if (i + 1 >= argc) throw UsageError{name + " needs a value"};
         return std::string(argv[++i]);
@@ -120,7 +127,7 @@ int main(int argc, char** argv) {
   auto fail = [&](int code, const std::string& error_code, const std::string& message) {
     if (json_out)
       std::cout << nlohmann::json{{"error", {{"code", error_code}, {"message", message}}}}.dump(2) << "\n";
-    std::cerr << "ptbuild: " << message << "\n";
+    std::cerr << "ptbuild: " << printable(message) << "\n";
     return code;
   };
   try {

@@ -72,11 +72,27 @@ std::string progress_bar(int64_t done, int64_t total, int width) {
   return bar + "] " + std::to_string(static_cast<int>(f * 100)) + "%";
 }
 
+std::string printable(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (unsigned char c : text) {
+    if (c < 0x20 || c == 0x7f) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 namespace {
 std::string str(const json& j, const char* key) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return "";
-  return it->is_string() ? it->get<std::string>() : it->dump();
+  return printable(it->is_string() ? it->get<std::string>() : it->dump());
 }
 
 std::string short_time(const std::string& rfc3339) {

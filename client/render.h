@@ -3,6 +3,7 @@
 
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -31,6 +32,9 @@ class Table {
 };
 
 size_t display_width(const std::string& s);  // without ANSI codes, counting UTF-8 code points
+// Text from the daemon (variant names come from file names) made safe for a terminal: control
+// characters, escape codes among them, are shown as \xNN instead of acting on the screen.
+std::string printable(std::string_view text);
 std::string progress_bar(int64_t done, int64_t total, int width);
 
 void print_jobs_table(std::ostream& out, const nlohmann::json& jobs, const Style& style);

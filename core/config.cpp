@@ -45,6 +45,16 @@ class TableReader {
     if (auto* n = take(key)) {
       if (!n->is_string()) fail(*n, key, "expected a string, got " + type_name(*n));
       out = n->as_string()->get();
+      if (out.find('\0') != std::string::npos) fail(*n, key, "contains a NUL character");
+    }
+  }
+  // A path that must name something: "" is refused (it would mean the current folder, or nothing).
+  void path(const char* key, std::string& out) {
+    if (auto* n = take(key)) {
+      if (!n->is_string()) fail(*n, key, "expected a path, got " + type_name(*n));
+      out = n->as_string()->get();
+      if (out.empty()) fail(*n, key, "must not be empty");
+      if (out.find('\0') != std::string::npos) fail(*n, key, "contains a NUL character");
     }
   }
   void integer(const char* key, int& out, long long min, long long max) {
@@ -63,7 +73,7 @@ class TableReader {
       out = n->as_boolean()->get();
     }
   }
-  void duration(const char* key, Millis& out) {
+  void duration(const char* key, Millis& out, Millis min = Millis{0}) {
     if (auto* n = take(key)) {
       if (!n->is_string())
         fail(*n, key, "expected a duration string such as \"6h\", got " + type_name(*n));
@@ -71,6 +81,7 @@ class TableReader {
       if (!d)
         fail(*n, key, "bad duration \"" + n->as_string()->get() +
                           "\" (write a number and a unit: \"6h\", \"30m\", \"45s\", \"1h30m\")");
+      if (*d < min) fail(*n, key, "must be at least " + format_duration(min) + ", got \"" + n->as_string()->get() + "\"");
       out = *d;
     }
   }
@@ -91,6 +102,7 @@ class TableReader {
       for (const toml::node& item : *n->as_array()) {
         if (!item.is_string())
           fail(item, key, "expected an array of strings, found " + type_name(item));
+        if (item.as_string()->get().find('\0') != std::string::npos) fail(item, key, "contains a NUL character");
         out.push_back(item.as_string()->get());
       }
     }
@@ -380,16 +392,17 @@ ConfigResult parse_config(std::string_view text, const std::string& source,
                          std::string(e.description())};
     }
     read_section("daemon", [&](TableReader& r) {
-      r.string("state_dir", c.daemon.state_dir);
-      r.string("socket", c.daemon.socket);
+      r.path("state_dir", c.daemon.state_dir);
+      r.path("socket", c.daemon.socket);
       r.string("admin_group", c.daemon.admin_group);
       r.integer("max_parallel", c.daemon.max_parallel, 1, 1024);
-      r.duration("build_timeout", c.daemon.build_timeout);
-      r.duration("max_silent", c.daemon.max_silent);
+      // A limit of nothing would fail every build at once.
+      r.duration("build_timeout", c.daemon.build_timeout, std::chrono::seconds(1));
+      r.duration("max_silent", c.daemon.max_silent, std::chrono::seconds(1));
       r.duration("kill_grace", c.daemon.kill_grace);
       r.integer("retries", c.daemon.retries, 0, 100);
       r.duration("retry_backoff", c.daemon.retry_backoff);
-      r.duration("builder_backoff", c.daemon.builder_backoff);
+      r.duration("builder_backoff", c.daemon.builder_backoff, std::chrono::seconds(1));
       r.size("log_max", c.daemon.log_max, 64 * 1024);
       r.one_of("order", c.daemon.order, {"longest-first", "fifo"});
       r.string("default_family", c.daemon.default_family);
@@ -430,7 +443,10 @@ ConfigResult parse_config(std::string_view text, const std::string& source,
         c.repos.push_back(repo);
       }
       for (const RepoConfig& repo : c.repos)
-        if (!repo.after.empty() && !names.count(repo.after))
+        if (repo.after == repo.name)
+          throw Failure{source + ": repo.after: repository '" + repo.name +
+                        "' waits for itself: its jobs would never start"};
+        else if (!repo.after.empty() && !names.count(repo.after))
           throw Failure{source + ": repo.after: repository '" + repo.name +
                         "' waits for unknown repository '" + repo.after + "'"};
     }

@@ -165,6 +165,22 @@ TEST_CASE("config errors name the key and the line") {
   CHECK(parse_error("daemon = 3\n") == "test.toml:1: [daemon] must be a table, got an integer");
 }
 
+TEST_CASE("values that cannot work are refused, naming the key and the line") {
+  CHECK(parse_error("[daemon]\nbuild_timeout = \"0s\"\n") ==
+        "test.toml:2: daemon.build_timeout: must be at least 1s, got \"0s\"");
+  CHECK(parse_error("[daemon]\n\nmax_silent = \"0\"\n") == "test.toml:3: daemon.max_silent: must be at least 1s, got \"0\"");
+  CHECK(parse_error("[daemon]\nsocket = \"\"\n") == "test.toml:2: daemon.socket: must not be empty");
+  CHECK(parse_error("[daemon]\nstate_dir = \"\"\n") == "test.toml:2: daemon.state_dir: must not be empty");
+  CHECK(parse_error("[daemon]\nstate_dir = \"/var/lib/a\\u0000b\"\n") ==
+        "test.toml:2: daemon.state_dir: contains a NUL character");
+  CHECK(parse_error("[[repo]]\npath = \"/srv/x\\u0000\"\n").find("repo.path: contains a NUL character") !=
+        std::string::npos);
+  CHECK(parse_error("[backend]\nargs = [\"--cores\\u0000\"]\n") == "test.toml:2: backend.args: contains a NUL character");
+  CHECK(parse_error("[[repo]]\nname = \"pytorch\"\npath = \"/a\"\nafter = \"pytorch\"\n")
+            .find("repository 'pytorch' waits for itself") != std::string::npos);
+  CHECK(parse_error("[daemon]\nlog_max = \"1KiB\"\n") == "test.toml:2: daemon.log_max: must be at least 64KiB");
+}
+
 TEST_CASE("the effective config renders to TOML that parses back to the same config") {
   Config c = parse_ok("[daemon]\nmax_parallel = 3\nbuild_timeout = \"1h30m\"\n[backend]\nargs = [\"-L\"]\n");
   std::string text = render_config(c);

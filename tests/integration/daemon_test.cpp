@@ -1,8 +1,12 @@
 // The real daemon on a temp socket, driven by the real client.
 #include <pwd.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include <doctest/doctest.h>
 
@@ -277,4 +281,39 @@ TEST_CASE("the socket is mode 0660 - a user outside admin_group may read but not
   CHECK(change.exit_code == 1);
   CHECK(json::parse(change.out)["error"]["code"] == "permission_denied");
   CHECK(d.client_json({"jobs"})["jobs"].empty());
+}
+
+TEST_CASE("hostile names and silent daemons: escape codes are not printed raw, -- ends options, no hang") {
+  Daemon d;
+  d.add_recipe("pytorch-python313-cpu-avx2");
+  d.add_recipe("pytorch-python313-cpu-avx2\x1b]0;owned\x07\x1b[2J");  // a file name that would drive the terminal
+  d.start();
+  for (std::vector<std::string> args : {std::vector<std::string>{"matrix"}, {"queue", "all"}, {"status"}, {"jobs"}}) {
+    ProcessResult r = d.client(args);
+    CAPTURE(args.front());
+    CHECK(r.out.find('\x1b') == std::string::npos);
+    CHECK(r.err.find('\x1b') == std::string::npos);
+  }
+  CHECK(d.client({"matrix"}).out.find("\\x1b[2J") != std::string::npos);  // shown, not obeyed
+  // "--" ends the options: what follows is a target even if it starts with "-".
+  ProcessResult dashes = d.client({"queue", "--priority", "3", "--", "cpu-avx2"});
+  CHECK(dashes.exit_code == 0);
+  ProcessResult dash_target = d.client({"queue", "--", "--force"});
+  CHECK(dash_target.exit_code == 2);
+  CHECK(dash_target.err.find("'--force'") != std::string::npos);
+
+  // Something that accepts connections and never answers: the client gives up and says so.
+  TempDir dir;
+  int silent = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::string path = dir / "silent.sock";
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  REQUIRE(::bind(silent, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  REQUIRE(::listen(silent, 8) == 0);
+  ProcessResult hung = run_process({build_dir() + "/ptbuild", "--socket", path, "status"},
+                                   {.env = {{"PTBUILD_TIMEOUT", "2"}}, .timeout = std::chrono::seconds(30)});
+  ::close(silent);
+  CHECK(hung.exit_code == 3);
+  CHECK(hung.err.find("no answer from " + path + " within 2 s") != std::string::npos);
 }
