@@ -1,6 +1,8 @@
 #include "client/connection.h"
 
+#include <grp.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -32,7 +34,15 @@ Connection::Connection(const std::string& socket_path) : path_(socket_path) {
   std::memcpy(addr.sun_path, socket_path.data(), socket_path.size());
   fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd_ < 0 || ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    std::string why = std::strerror(errno);
+    int err = errno;
+    std::string why = std::strerror(err);
+    if (err == EACCES) {
+      struct stat st {};
+      group* grp = ::stat(socket_path.c_str(), &st) == 0 ? ::getgrgid(st.st_gid) : nullptr;
+      throw Unreachable{"cannot reach ptbuildd at " + socket_path + ": " + why +
+                        " (only root, ptbuildd's user and members of its admin group" +
+                        (grp ? " '" + std::string(grp->gr_name) + "'" : "") + " may use it: ask to be added)"};
+    }
     throw Unreachable{"cannot reach ptbuildd at " + socket_path + ": " + why +
                       " (is the daemon running? set the socket with --socket or PTBUILD_SOCKET)"};
   }

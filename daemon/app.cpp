@@ -46,6 +46,10 @@ int run_daemon(const DaemonOptions& options, Config config) {
       spdlog::critical("{}", err);
       return 1;
     }
+  if (std::string err = check_state_owner(config.daemon.state_dir); !err.empty()) {
+    spdlog::critical("{}", err);
+    return 1;
+  }
   LockResult lock = lock_state_dir(config.daemon.state_dir);
   if (lock.fd < 0) {
     spdlog::critical("{}", lock.error);

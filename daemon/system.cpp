@@ -46,11 +46,28 @@ bool may_change(uid_t uid, const std::string& admin_group) {
 }
 
 std::string make_dirs(const std::string& path, unsigned mode) {
+  // Only folders made here get `mode`: an existing one (/tmp, /run) keeps its own.
+  std::filesystem::path p(path);
+  std::vector<std::filesystem::path> missing;
+  for (std::filesystem::path q = p; !q.empty() && !std::filesystem::exists(q); q = q.parent_path()) {
+    missing.push_back(q);
+    if (q == q.parent_path()) break;
+  }
   std::error_code ec;
-  std::filesystem::create_directories(path, ec);
+  std::filesystem::create_directories(p, ec);
   if (ec) return "cannot create " + path + ": " + ec.message();
-  ::chmod(path.c_str(), mode);
+  for (const auto& q : missing) ::chmod(q.c_str(), mode);
   return "";
+}
+
+std::string check_state_owner(const std::string& state_dir) {
+  struct stat st {};
+  if (::stat(state_dir.c_str(), &st) != 0) return "";
+  if (st.st_uid == ::geteuid()) return "";
+  passwd* owner = ::getpwuid(st.st_uid);
+  return "the state folder " + state_dir + " belongs to " + (owner ? std::string(owner->pw_name) : "uid " + std::to_string(st.st_uid)) +
+         ", not to ptbuildd's user (uid " + std::to_string(::geteuid()) +
+         "): another user could plant files in it; chown it to ptbuildd's user or point state_dir elsewhere";
 }
 
 LockResult lock_state_dir(const std::string& state_dir) {
@@ -85,8 +102,15 @@ std::string prepare_socket_path(const std::string& path) {
   return "";
 }
 
-std::string restrict_socket(const std::string& path) {
+std::string restrict_socket(const std::string& path, const std::string& admin_group) {
   if (::chmod(path.c_str(), 0660) != 0) return "cannot chmod " + path + ": " + std::strerror(errno);
+  if (admin_group.empty()) return "";
+  group* grp = ::getgrnam(admin_group.c_str());
+  if (!grp)
+    return "admin_group '" + admin_group + "' does not exist: only members of ptbuildd's own group can use " + path;
+  if (::chown(path.c_str(), static_cast<uid_t>(-1), grp->gr_gid) != 0)
+    return "cannot give " + path + " to group " + admin_group + " (" + std::strerror(errno) +
+           "): ptbuildd's user must be a member of it";
   return "";
 }
 

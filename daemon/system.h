@@ -21,6 +21,8 @@ bool may_change(uid_t uid, const std::string& admin_group);
 
 // Creates a folder and its parents; returns an error message or "".
 std::string make_dirs(const std::string& path, unsigned mode);
+// Why the state folder must not be used (another user owns it), or "".
+std::string check_state_owner(const std::string& state_dir);
 
 // Holds an exclusive flock on a file for the life of the process, so that two daemons never
 // share one state folder. Returns the fd, or an error message.
@@ -34,8 +36,8 @@ LockResult lock_state_dir(const std::string& state_dir);
 // Fails when another daemon answers on it.
 std::string prepare_socket_path(const std::string& path);
 
-// After bind(): mode 0660. Who may connect is then the daemon's user and group (under systemd the
-// `ptbuild` user and group); among them, admin_group decides who may change things.
-std::string restrict_socket(const std::string& path);
+// After bind(): mode 0660, group admin_group (SPEC §13): root, the daemon's user and the group's members can
+// connect; others are refused by the kernel. Returns a warning, or "".
+std::string restrict_socket(const std::string& path, const std::string& admin_group);
 
 }  // namespace ptbuild

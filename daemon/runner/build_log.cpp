@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <ctime>
 #include <cstring>
 #include <filesystem>
 #include <vector>
@@ -55,8 +56,15 @@ BuildLog::BuildLog(uint64_t max_bytes) : max_bytes_(max_bytes) {}
 
 BuildLog::~BuildLog() { close(); }
 
-std::string BuildLog::open(const std::string& path) {
+std::string BuildLog::open(const std::string& path, Attempt attempt) {
   path_ = path;
+  struct stat st {};
+  if (attempt == Attempt::first && ::lstat(path.c_str(), &st) == 0) {
+    std::string aside = path + ".stale-" + std::to_string(::time(nullptr));
+    if (::rename(path.c_str(), aside.c_str()) != 0)
+      return "cannot move the old " + path + " aside: " + std::strerror(errno);
+    stale_ = aside;
+  }
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
   if (fd_ < 0) return "cannot open log " + path + ": " + std::strerror(errno);
   if (!compressed_name(path)) {

@@ -35,7 +35,11 @@ class BuildLog {
   // Opens for appending (a retry appends to the same job's log), closing as a frame of its own
   // what a crash left of an unfinished frame at its end. Never follows a symlink. Returns an
   // error or "".
-  std::string open(const std::string& path);
+  // A job's first attempt never appends to a file already there (a log of another job whose id
+  // was given again after the database was lost, or anything planted in its place): that is
+  // moved aside to <path>.stale-<time> first.
+  enum class Attempt { first, retry };
+  std::string open(const std::string& path, Attempt attempt = Attempt::retry);
   void write(std::string_view bytes);
   // Closes the current frame, so that everything written so far is on disk and readable. write()
   // does it once a second has passed; a quiet build needs the caller's timer.
@@ -48,6 +52,8 @@ class BuildLog {
   // The first write error ("No space left on device"), if any: the build is then failed.
   const std::optional<std::string>& write_error() const { return error_; }
   bool disk_full() const { return disk_full_; }
+  // Where open() moved a file that was in the way, or "".
+  const std::string& moved_aside() const { return stale_; }
 
  private:
   void compress(std::string_view bytes, bool end_frame);
@@ -58,6 +64,7 @@ class BuildLog {
 
   uint64_t max_bytes_;
   std::string path_;
+  std::string stale_;
   int fd_ = -1;          // the log file: the head of a giant log
   int segment_fd_ = -1;  // the current tail segment, once the head is full
   int segment_ = 0;      // its number

@@ -294,7 +294,12 @@ Scheduler::Active* Scheduler::begin_job(const Job& queued_job, const VariantReco
   auto active = std::make_unique<Active>(io_, job, variant, std::move(slot), config_.daemon.log_max);
   Active* a = active.get();
   running_.emplace(job.id, std::move(active));
-  if (std::string err = a->log.open(job.log_path); !err.empty()) a->start_failure = Failure{failure_class::kBuilderFailed, err, "check the state folder's logs/", ""};
+  if (std::string err = a->log.open(job.log_path, job.attempt == 1 ? BuildLog::Attempt::first : BuildLog::Attempt::retry);
+      !err.empty())
+    a->start_failure = Failure{failure_class::kBuilderFailed, err, "check the state folder's logs/", ""};
+  else if (!a->log.moved_aside().empty())
+    spdlog::warn("job #{}: a file was already where its new log goes (another job's log, or planted): moved to {}",
+                 job.id, a->log.moved_aside());
   return a;
 }
 

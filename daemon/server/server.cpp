@@ -230,13 +230,17 @@ std::string Server::listen(const std::string& path, const std::string& admin_gro
   if (!ec) impl_->acceptor.bind(endpoint, ec);
   if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return "cannot listen on " + path + ": " + ec.message();
-  if (std::string err = restrict_socket(path); !err.empty())
+  if (std::string err = restrict_socket(path, admin_group); !err.empty())
     spdlog::warn("{}", err);
   asio::co_spawn(impl_->acceptor.get_executor(), impl_->accept_loop(impl_), asio::detached);
   return "";
 }
 
-void Server::set_admin_group(const std::string& group) { impl_->admin_group = group; }
+void Server::set_admin_group(const std::string& group) {
+  impl_->admin_group = group;
+  if (!impl_->path.empty())
+    if (std::string err = restrict_socket(impl_->path, group); !err.empty()) spdlog::warn("{}", err);
+}
 
 void Server::stop() {
   boost::system::error_code ignored;

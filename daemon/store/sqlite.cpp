@@ -34,7 +34,8 @@ std::string advice(int code, const std::string& path) {
 }
 
 Db::Db(const std::string& path) {
-  if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
+  // NOFOLLOW: a database planted as a symlink is not opened through it.
+  if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW, nullptr) !=
       SQLITE_OK) {
     std::string msg = "cannot open database " + path + ": " + (db_ ? sqlite3_errmsg(db_) : "");
     int code = db_ ? sqlite3_errcode(db_) : SQLITE_NOMEM;

@@ -1,4 +1,5 @@
 // The real daemon on a temp socket, driven by the real client.
+#include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -255,32 +256,86 @@ TEST_CASE("a database from a newer ptbuild stops the daemon with a clear message
   CHECK(r.err.find("schema version 99") != std::string::npos);
 }
 
-TEST_CASE("the socket is mode 0660 - a user outside admin_group may read but not change") {
-  Daemon d("admin_group = \"ptbuild-test-nobody-group\"\n");
+namespace {
+// A group and users made for one test (groupadd/useradd), removed after it.
+struct TestUsers {
+  std::string group = "ptbuild-t-admins";
+  std::string member = "ptbuild-t-member", outsider = "ptbuild-t-outsider";
+  bool made = false;
+  TestUsers() {
+    remove();
+    made = run_process({"/usr/sbin/groupadd", group}).exit_code == 0 &&
+           run_process({"/usr/sbin/useradd", "-M", "-N", "-g", group, member}).exit_code == 0 &&
+           run_process({"/usr/sbin/useradd", "-M", "-U", outsider}).exit_code == 0;
+  }
+  ~TestUsers() { remove(); }
+  void remove() {
+    run_process({"/usr/sbin/userdel", member});
+    run_process({"/usr/sbin/userdel", outsider});
+    run_process({"/usr/sbin/groupdel", outsider});
+    run_process({"/usr/sbin/groupdel", group});
+  }
+  RunOptions as(const std::string& name) const {
+    passwd* pw = ::getpwnam(name.c_str());
+    REQUIRE(pw);
+    return {.as_uid = pw->pw_uid, .as_gid = pw->pw_gid};
+  }
+};
+}  // namespace
+
+TEST_CASE("the socket is 0660 with the admin group: a member may change things, others are refused and told why") {
+  if (::geteuid() != 0) {
+    MESSAGE("not root: the users of this test cannot be made");
+    return;
+  }
+  TestUsers users;
+  REQUIRE(users.made);
+  Daemon d("admin_group = \"" + users.group + "\"\n");
   d.add_recipe("pytorch-python313-cpu-avx2");
   d.start();
   struct stat st {};
   REQUIRE(::stat(d.socket().c_str(), &st) == 0);
   CHECK((st.st_mode & 0777) == 0660);
-  if (::geteuid() != 0) {
-    MESSAGE("not root: the read-only user check needs to switch users");
-    return;
-  }
-  passwd* nobody = ::getpwnam("nobody");
-  REQUIRE(nobody);
-  // Let `nobody` reach the socket through its group (the daemon's group), as an operator would
-  // by adding a user to the ptbuild group.
+  CHECK(st.st_gid == ::getgrnam(users.group.c_str())->gr_gid);
   ::chmod(d.dir().path().c_str(), 0755);
   ::chmod((d.dir() / "run").c_str(), 0755);
-  RunOptions as_nobody;
-  as_nobody.as_uid = nobody->pw_uid;
-  as_nobody.as_gid = st.st_gid;
-  ProcessResult read = d.client({"status", "--json"}, as_nobody);
-  CHECK(read.exit_code == 0);
-  ProcessResult change = d.client({"queue", "cpu-avx2", "--json"}, as_nobody);
-  CHECK(change.exit_code == 1);
-  CHECK(json::parse(change.out)["error"]["code"] == "permission_denied");
-  CHECK(d.client_json({"jobs"})["jobs"].empty());
+
+  RunOptions member = users.as(users.member);
+  CHECK(d.client({"status", "--json"}, member).exit_code == 0);
+  CHECK(d.client({"pause"}, member).exit_code == 0);
+  ProcessResult queued = d.client({"queue", "cpu-avx2", "--json"}, member);
+  CHECK(queued.exit_code == 0);
+  int64_t id = json::parse(queued.out)["jobs"][0]["id"];
+  CHECK(d.client({"cancel", std::to_string(id)}, member).exit_code == 0);
+  CHECK(d.client({"resume"}, member).exit_code == 0);
+
+  ProcessResult outsider = d.client({"status"}, users.as(users.outsider));
+  CHECK(outsider.exit_code == 3);
+  CHECK(outsider.err.find("Permission denied") != std::string::npos);
+  CHECK(outsider.err.find("members of its admin group '" + users.group + "'") != std::string::npos);
+  CHECK(d.job(std::to_string(id))["state"] == "cancelled");
+}
+
+TEST_CASE("folders: an existing socket folder keeps its mode, a state folder of another user is refused") {
+  TempDir shared;
+  ::chmod(shared.path().c_str(), 01777);  // like /tmp
+  Daemon d;
+  std::string config = read_file(d.config_path());
+  const std::string old_socket = "socket = \"run/ptbuildd.sock\"";
+  config.replace(config.find(old_socket), old_socket.size(), "socket = \"" + shared.path() + "/ptbuildd.sock\"");
+  d.dir().write("ptbuild.toml", config);
+  d.start();
+  struct stat st {};
+  REQUIRE(::stat(shared.path().c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 01777);
+  d.signal(SIGTERM);
+  CHECK(d.wait_exit() == 0);
+
+  if (::geteuid() != 0) return;
+  REQUIRE(::chown(d.state().c_str(), 65534, 65534) == 0);
+  ProcessResult r = run_process({build_dir() + "/ptbuildd", "--config", d.config_path()});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("the state folder " + d.state() + " belongs to nobody") != std::string::npos);
 }
 
 TEST_CASE("hostile names and silent daemons: escape codes are not printed raw, -- ends options, no hang") {

@@ -153,3 +153,25 @@ TEST_CASE("state database: a full disk at start and while running - no crash, no
   CHECK(json::parse(waited.out)["jobs"][0]["state"] == "succeeded");
   CHECK(d.running());
 }
+
+TEST_CASE("state database: lost between two runs, its ids start again - no new job writes into an old job's log") {
+  Daemon d;
+  run_once(d);
+  std::string old_log = log_text(d.state() + "/logs/1.log.zst");
+  REQUIRE(old_log.find("attempt 1") != std::string::npos);
+  for (const char* f : {"ptbuild.db", "ptbuild.db-wal", "ptbuild.db-shm"}) std::filesystem::remove(d.state() + "/" + f);
+  // And a symlink planted where the next log would go, pointing at a file that must stay as it is.
+  std::string victim = d.dir().write("victim.txt", "precious\n");
+  std::filesystem::create_directories(d.state() + "/logs");
+  std::filesystem::rename(d.state() + "/logs/1.log.zst", d.state() + "/logs/1.log.zst.kept");
+  std::filesystem::create_symlink(victim, d.state() + "/logs/1.log.zst");
+  d.start();
+  json job = d.client_json({"queue", "cpu-avx2"})["jobs"][0];
+  CHECK(job["id"] == 1);
+  REQUIRE(d.client({"wait", "cpu-avx2", "--timeout", "60s"}).exit_code == 0);
+  CHECK(read_file(victim) == "precious\n");
+  std::string log = d.state() + "/logs/1.log.zst";
+  CHECK_FALSE(std::filesystem::is_symlink(log));
+  CHECK(log_text(log).find("attempt 1") != std::string::npos);
+  CHECK(d.log().find("moved to " + log + ".stale-") != std::string::npos);
+}
