@@ -111,6 +111,7 @@ struct Scheduler::Outcome {
   JobChange change;
   std::string detail;
   std::vector<HashFix> fixes;
+  std::optional<Store::Backoff> backoff;  // queued again to retry a network failure later
 };
 
 struct Scheduler::Ended {
@@ -130,6 +131,18 @@ Scheduler::Scheduler(asio::io_context& io, Store& store, const Config& config, R
 Scheduler::~Scheduler() = default;
 
 void Scheduler::recover() {
+  // What the operator said before the restart still holds: a paused or draining daemon starts
+  // nothing, a job backing off waits out its time.
+  paused_ = store_.flag("paused");
+  draining_ = store_.flag("draining");
+  if (paused_ || draining_)
+    spdlog::warn("{} when ptbuildd stopped: no build starts until `ptbuild resume`", paused_ ? "paused" : "draining");
+  for (const Store::Backoff& b : store_.backoffs()) {
+    JobMemory& m = memory_[b.job_id];
+    m.network_retries = b.network_retries;
+    if (auto until = parse_rfc3339(b.not_before); until && *until > std::chrono::system_clock::now())
+      m.not_before = Clock::now() + std::chrono::duration_cast<Clock::duration>(*until - std::chrono::system_clock::now());
+  }
   for (const auto& p : store_.running_build_processes())
     if (int killed = kill_leftover_build(p.pgid, p.identity))
       spdlog::warn("job #{}: killed {} leftover processes of its build", p.job_id, killed);
@@ -472,6 +485,7 @@ void Scheduler::record(Ended ended) {
   try {
     auto tx = store_.begin();
     store_.transition(tx, job.id, JobState::running, o.state, o.change, now(), o.detail);
+    if (o.backoff) store_.set_backoff(job.id, o.backoff->network_retries, o.backoff->not_before);
     for (const HashFix& fx : o.fixes)
       store_.add_hash_fix(tx, {0, job.id, job.variant, fx.drv, fx.file, fx.line, fx.old_text, fx.new_text, now()});
     if (o.state == JobState::succeeded && job.kind == JobKind::build && config_.publish.auto_publish)
@@ -550,7 +564,8 @@ Scheduler::Outcome Scheduler::build_outcome(Active& a, int exit_code) {
                      "network failure (" + failure->message + "): retry " + std::to_string(retried) + " of " +
                          std::to_string(config_.daemon.retries) + " in " +
                          format_duration(std::chrono::duration_cast<Millis>(wait)),
-                     {}};
+                     {},
+                     Store::Backoff{a.job.id, retried, format_rfc3339(std::chrono::system_clock::now() + wait)}};
     }
     o.detail = failure->failure_class + ": " + failure->message;
     o.change.failure = std::move(failure);
@@ -678,7 +693,10 @@ void Scheduler::fail_without_running(const Job& job, const Failure& failure) {
 
 void Scheduler::after_idle() {
   if (!running_.empty()) return;
-  if (draining_ && on_drained_) std::exchange(on_drained_, nullptr)();
+  if (draining_ && on_drained_) {
+    store_.set_flag("draining", false);  // done: the next start builds again
+    std::exchange(on_drained_, nullptr)();
+  }
   if (stopping_ && on_stopped_) std::exchange(on_stopped_, nullptr)();
 }
 
@@ -701,12 +719,18 @@ Scheduler::CancelOutcome Scheduler::cancel(int64_t job_id, const std::string& wh
 }
 
 void Scheduler::pause() {
+  store_.set_flag("paused", true);
   paused_ = true;
   poke();  // to say why the queue waits
 }
 
 void Scheduler::resume() {
+  store_.set_flag("paused", false);
   paused_ = false;
+  if (draining_ && !on_drained_) {  // a drain from before a restart: nobody waits for its end
+    store_.set_flag("draining", false);
+    draining_ = false;
+  }
   if (!local_health_.up()) {
     spdlog::info("builder local: resumed by the operator ({})", local_health_.describe());
     local_health_.healthy();
@@ -758,6 +782,7 @@ void Scheduler::probe_builder() {
 }
 
 void Scheduler::drain(std::function<void()> on_drained) {
+  store_.set_flag("draining", true);
   draining_ = true;
   on_drained_ = std::move(on_drained);
   asio::post(io_, [this] { after_idle(); });

@@ -245,6 +245,36 @@ void Store::set_drv_path(int64_t job_id, const std::string& drv_path) {
   st.run();
 }
 
+void Store::set_backoff(int64_t job_id, int network_retries, const std::string& not_before) {
+  auto st = db_->prepare("UPDATE jobs SET network_retries = ?2, not_before = ?3 WHERE id = ?1");
+  st.bind(1, job_id).bind(2, network_retries);
+  if (not_before.empty()) st.bind(3, std::nullopt);
+  else st.bind(3, not_before);
+  st.run();
+}
+
+std::vector<Store::Backoff> Store::backoffs() {
+  auto st = db_->prepare(
+      "SELECT id, network_retries, COALESCE(not_before, '') FROM jobs "
+      "WHERE state = 'queued' AND (not_before IS NOT NULL OR network_retries > 0)");
+  std::vector<Backoff> out;
+  while (st.step()) out.push_back({st.int64(0), st.integer(1), st.text(2)});
+  return out;
+}
+
+void Store::set_flag(const std::string& name, bool value) {
+  auto st = db_->prepare("INSERT INTO daemon_flags(name, value) VALUES(?1, ?2) "
+                         "ON CONFLICT(name) DO UPDATE SET value = excluded.value");
+  st.bind(1, name).bind(2, value ? 1 : 0);
+  st.run();
+}
+
+bool Store::flag(const std::string& name) {
+  auto st = db_->prepare("SELECT value FROM daemon_flags WHERE name = ?1");
+  st.bind(1, name);
+  return st.step() && st.int64(0) != 0;
+}
+
 void Store::set_build_process(int64_t job_id, int pgid, const std::string& identity) {
   auto st = db_->prepare("UPDATE jobs SET pgid = ?2, process_identity = ?3 WHERE id = ?1");
   st.bind(1, job_id).bind(2, pgid).bind(3, identity);

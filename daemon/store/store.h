@@ -101,6 +101,19 @@ class Store {
                   const JobChange& change, const std::string& now, const std::string& detail);
   void set_progress(int64_t job_id, int64_t done, int64_t total);
   void set_drv_path(int64_t job_id, const std::string& drv_path);
+  // A queued job's back-off after a network failure (retry count and when it may start again),
+  // kept so that a restart does not start it early. An empty `not_before` clears it.
+  void set_backoff(int64_t job_id, int network_retries, const std::string& not_before);
+  struct Backoff {
+    int64_t job_id;
+    int network_retries;
+    std::string not_before;
+  };
+  std::vector<Backoff> backoffs();  // of queued jobs
+
+  // Operator flags that survive a restart ("paused", "draining").
+  void set_flag(const std::string& name, bool value);
+  bool flag(const std::string& name);
   // The process group of a job's running build (and its leader's identity), for crash recovery.
   void set_build_process(int64_t job_id, int pgid, const std::string& identity);
   struct BuildProcessRecord {

@@ -326,3 +326,51 @@ TEST_CASE("builds: watch pushes each job's start and end as it happens") {
   }
   CHECK(states == std::vector<std::string>{"running", "succeeded"});
 }
+
+TEST_CASE("builds: what the operator said survives a restart - pause, drain, and a job's retry back-off") {
+  Daemon d("retry_backoff = \"1h\"\n");
+  d.add_sh_recipe("pytorch-python313-cpu-avx2", "echo 'curl: (6) Could not resolve host: download.pytorch.org'\nexit 1");
+  d.add_sh_recipe("pytorch-python313-cpu-avx512", "mkdir -p $out");
+  d.start();
+  d.client_json({"queue", "cpu-avx2"});
+  // A network failure: queued again, to retry in an hour.
+  REQUIRE(eventually([&] {
+    json j = d.job("cpu-avx2");
+    return j["state"] == "queued" && j["attempt"] == 1 && j["waiting"].get<std::string>().starts_with("back-off until");
+  }));
+  std::string waiting = d.job("cpu-avx2")["waiting"];
+  d.client_json({"pause"});
+  d.client_json({"queue", "cpu-avx512"});
+  d.signal(SIGTERM);
+  REQUIRE(d.wait_exit() == 0);
+
+  d.start();
+  // Nothing starts: the daemon is still paused, and the back-off still runs.
+  json status = d.client_json({"status", "--json"});
+  CHECK(status["scheduler"]["paused"] == true);
+  CHECK(d.job("cpu-avx512")["waiting"] == "paused");
+  CHECK(d.job("cpu-avx512")["attempt"] == 0);
+  CHECK(d.client({"resume"}).exit_code == 0);
+  REQUIRE(d.client({"wait", "cpu-avx512", "--timeout", "60s"}).exit_code == 0);
+  json backing_off = d.job("cpu-avx2");
+  CHECK(backing_off["state"] == "queued");
+  CHECK(backing_off["attempt"] == 1);
+  CHECK(backing_off["waiting"].get<std::string>().substr(0, 40) == waiting.substr(0, 40));
+
+  // A crash in the middle of a drain: the next start still starts nothing.
+  d.add_sh_recipe("pytorch-python313-cpu-avx512bf16", "while [ ! -e " + d.nonce() + "/gate ]; do sleep 0.05; done\nmkdir -p $out");
+  d.signal(SIGHUP);
+  REQUIRE(d.wait_notify("reloaded"));
+  d.client_json({"queue", "cpu-avx512bf16"});
+  REQUIRE(eventually([&] { return d.job("cpu-avx512bf16")["state"] == "running"; }));
+  d.client_json({"drain"});
+  d.signal(SIGKILL);
+  d.wait_exit();
+  d.start();
+  CHECK(d.client_json({"status", "--json"})["scheduler"]["draining"] == true);
+  CHECK(d.job("cpu-avx512bf16")["state"] == "queued");
+  CHECK(d.job("cpu-avx512bf16")["waiting"] == "draining");
+  d.dir().write("gate", "");
+  CHECK(d.client({"resume"}).exit_code == 0);
+  CHECK(d.client({"wait", "cpu-avx512bf16", "--timeout", "60s"}).exit_code == 0);
+}
