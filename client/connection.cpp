@@ -53,6 +53,9 @@ Connection::Connection(const std::string& socket_path) : path_(socket_path) {
   if (!first && timed_out_)
     throw Unreachable{"no answer from " + socket_path + " within " + std::to_string(reply_timeout_ms() / 1000) +
                       " s: the daemon is stuck, or something else listens there (PTBUILD_TIMEOUT sets the wait)"};
+  if (first && first->is_object() && first->value("ok", true) == false)  // refused: too many clients
+    throw Unreachable{"ptbuildd at " + socket_path + " refused the connection: " +
+                      first->value("/error/message"_json_pointer, std::string("no reason given"))};
   if (!first || !first->is_object() || !first->contains("hello"))
     throw Unreachable{"no ptbuildd hello on " + socket_path};
   hello_ = *first;

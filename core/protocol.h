@@ -37,6 +37,7 @@ inline constexpr const char* kNotFound = "not_found";
 inline constexpr const char* kPermissionDenied = "permission_denied";
 inline constexpr const char* kConflict = "conflict";
 inline constexpr const char* kInternal = "internal";
+inline constexpr const char* kBusy = "busy";  // too many connections
 }  // namespace code
 
 nlohmann::json hello(std::string_view who);

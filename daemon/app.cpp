@@ -4,6 +4,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -25,18 +26,28 @@ namespace {
 
 constexpr int kExitNeedsOperator = 78;  // EX_CONFIG: RestartPreventExitStatus= in the unit
 
-void rescan(Store& store, const Config& config) {
+// Scans every repo's recipes into the catalog. Returns whether a repo could not be read (a
+// mount not there yet): its variants are absent meanwhile and their jobs wait for it.
+bool rescan(Store& store, const Config& config) {
   std::vector<RepoScan> scans;
+  bool missing = false;
   for (const RepoConfig& repo : config.repos) {
     RecipeScan scan = scan_recipes(repo.path, repo.recipes);
-    if (!scan.error.empty()) spdlog::error("repo '{}': {}", repo.name, scan.error);
+    if (!scan.error.empty()) {
+      spdlog::error("repo '{}': {}; its jobs wait for it", repo.name, scan.error);
+      missing = true;
+    }
     scans.push_back({repo.name, repo.path, repo.recipes, std::move(scan.recipes)});
   }
   for (const std::string& w : store.sync_catalog(scans)) spdlog::warn("{}", w);
   size_t total = 0;
   for (const RepoScan& s : scans) total += s.recipes.size();
   spdlog::info("matrix: {} variants in {} repos", total, scans.size());
+  return missing;
 }
+
+// While a repo is missing, look again every few seconds; when it is back, its jobs can start.
+constexpr auto kMissingRepoRecheck = std::chrono::seconds(5);
 
 }  // namespace
 
@@ -80,10 +91,23 @@ int run_daemon(const DaemonOptions& options, Config config) {
   Scheduler& scheduler = *scheduler_slot;
   scheduler.check_builder();
 
+  // The catalog follows the repos; one that is missing (not mounted yet) is looked for again
+  // every few seconds, and its jobs start once it is back.
+  asio::steady_timer recheck(io);
+  std::function<void()> refresh_catalog = [&] {
+    if (!rescan(*store, config)) return;
+    recheck.expires_after(kMissingRepoRecheck);
+    recheck.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      refresh_catalog();
+      scheduler.poke();
+    });
+  };
+
   std::function<void()> exit_daemon;  // set below, once the server exists
   auto plan = [&](std::vector<std::string> targets, std::function<Resolution(const std::vector<std::string>&)> resolve,
                   std::function<void(NightlyPlan)> done) {
-    plan_nightly({io, runner, *store, config, [&] { rescan(*store, config); }, std::move(resolve)}, std::move(targets),
+    plan_nightly({io, runner, *store, config, [&] { refresh_catalog(); }, std::move(resolve)}, std::move(targets),
                  std::move(done));
   };
   Ops ops(OpsContext{*store, config, scheduler, [&] { exit_daemon(); }, plan});
@@ -130,7 +154,7 @@ int run_daemon(const DaemonOptions& options, Config config) {
         slots.set_capacity(config.daemon.max_parallel);
         spdlog::info("reloaded config from {}", config.source);
       }
-      rescan(*store, config);
+      refresh_catalog();
       scheduler.poke();
       sd_notify("READY=1\nSTATUS=reloaded");
       wait_reload();
@@ -138,6 +162,7 @@ int run_daemon(const DaemonOptions& options, Config config) {
   };
   wait_reload();
 
+  refresh_catalog();  // arms the recheck if a repo was missing at start
   scheduler.poke();
   sd_notify("READY=1\nSTATUS=serving " + config.daemon.socket);
   // A handler that throws (the database locked by another process for too long, say) must not

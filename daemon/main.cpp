@@ -1,6 +1,7 @@
 // ptbuildd: the build farm daemon (SPEC §3).
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 
 #include <spdlog/pattern_formatter.h>
@@ -68,6 +69,10 @@ int main(int argc, char** argv) {
   ptbuild::Config config = std::get<ptbuild::Config>(std::move(loaded));
   if (check_only) {
     std::cout << ptbuild::render_config(config);
+    for (const ptbuild::RepoConfig& repo : config.repos)  // a warning: it may be mounted later
+      if (!std::filesystem::is_directory(repo.path + "/" + repo.recipes))
+        std::cerr << "ptbuildd: warning: repo '" << repo.name << "': " << repo.path << "/" << repo.recipes
+                  << " does not exist (yet): its jobs will wait for it\n";
     return 0;
   }
   // Logs go to stderr; stdout is for --check-config and --help. Under systemd (JOURNAL_STREAM

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 #include <sstream>
@@ -207,6 +208,13 @@ void Scheduler::dispatch() {
     if (j.kind != JobKind::build) continue;
     auto v = variants.find(j.variant);
     if (v == variants.end()) {
+      // A repo that is not there at all (not mounted yet) is waited for; a recipe gone from a
+      // repo that is there fails its job.
+      auto repo = std::find_if(config_.repos.begin(), config_.repos.end(), [&](const RepoConfig& r) { return r.name == j.repo; });
+      if (repo != config_.repos.end() && !std::filesystem::is_directory(repo->path + "/" + repo->recipes)) {
+        waiting_[j.id] = "repo " + repo->name + " is missing (" + repo->path + "): waiting for it to come back";
+        continue;
+      }
       fail_without_running(j, {failure_class::kEvalError, "the recipe of " + j.variant + " is gone from the repo",
                                "restore the recipe or cancel the job", ""});
       continue;
@@ -680,7 +688,7 @@ void Scheduler::announce(int64_t job_id) {
     memory_.erase(job_id);
     waiting_.erase(job_id);
   }
-  std::erase_if(job_listeners_, [&](JobListener& l) { return !l(*job); });
+  std::erase_if(job_listeners_, [&](JobListenerEntry& l) { return !l.alive() || !l.on_job(*job); });
 }
 
 void Scheduler::fail_without_running(const Job& job, const Failure& failure) {
@@ -813,6 +821,9 @@ void Scheduler::listen_output(int64_t job_id, OutputListener listener) {
   if (auto it = running_.find(job_id); it != running_.end()) it->second->listeners.push_back(std::move(listener));
 }
 
-void Scheduler::listen_jobs(JobListener listener) { job_listeners_.push_back(std::move(listener)); }
+void Scheduler::listen_jobs(JobListener listener, std::function<bool()> alive) {
+  std::erase_if(job_listeners_, [](const JobListenerEntry& l) { return !l.alive(); });
+  job_listeners_.push_back({std::move(listener), std::move(alive)});
+}
 
 }  // namespace ptbuild

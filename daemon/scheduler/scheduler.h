@@ -84,8 +84,10 @@ class Scheduler {
   // Puts what a running build printed so far on disk (its log closes a frame), so that a
   // reader of the file misses nothing before it starts listening.
   void flush_log(int64_t job_id);
-  // Called when any job starts running or ends (succeeded, failed, cancelled).
-  void listen_jobs(JobListener listener);
+  // Called when any job starts running or ends (succeeded, failed, cancelled), while `alive`
+  // says the listener still wants it (its client is still connected): listeners of clients gone
+  // are dropped at the next listen, not kept until the next job event.
+  void listen_jobs(JobListener listener, std::function<bool()> alive);
 
  private:
   struct Active;
@@ -140,7 +142,11 @@ class Scheduler {
   std::vector<Ended> unrecorded_;           // outcomes the database could not take yet
   BuilderHealth local_health_;              // the one builder, "local"
   uint64_t health_epoch_ = 0;               // a probe's answer counts only in its own epoch
-  std::vector<JobListener> job_listeners_;
+  struct JobListenerEntry {
+    JobListener on_job;
+    std::function<bool()> alive;
+  };
+  std::vector<JobListenerEntry> job_listeners_;
   std::unique_ptr<struct SchedulerTimers> timers_;
   std::string probe_path_;  // written on first use
   bool poke_pending_ = false;

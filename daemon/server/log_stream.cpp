@@ -26,7 +26,11 @@ LogStream::LogStream(Scheduler& scheduler, Store& store, std::shared_ptr<Channel
 
 void LogStream::start() {
   if (follow_ && !is_finished(job_.state))
-    scheduler_.listen_jobs([self = shared_from_this()](const Job& j) { return self->on_job(j); });
+    scheduler_.listen_jobs([self = shared_from_this()](const Job& j) { return self->on_job(j); },
+                           [self = weak_from_this()] {
+                             auto s = self.lock();
+                             return s && s->state_ != State::done && s->channel_->is_open();
+                           });
   pump();
 }
 

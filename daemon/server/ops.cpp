@@ -47,6 +47,14 @@ std::vector<std::string> resolve_or_throw(const OpsContext& ctx,
   return res.names;
 }
 
+// For a listener: whether its client is still there (without keeping the client alive itself).
+std::function<bool()> while_connected(const std::shared_ptr<Channel>& channel) {
+  return [client = std::weak_ptr<Channel>(channel)] {
+    auto c = client.lock();
+    return c && c->is_open();
+  };
+}
+
 // A job's JSON with what only the scheduler knows: why a queued job has not started.
 json job_json(const OpsContext& ctx, Job job) {
   if (job.state == JobState::queued)
@@ -302,13 +310,15 @@ std::optional<json> op_wait(OpsContext& ctx, const OpCall& call) {
   };
   if (auto done = all_done()) return done;
   int64_t rid = req.id;
-  ctx.scheduler.listen_jobs([channel, rid, all_done](const Job&) {
-    if (!channel->is_open()) return false;
-    auto done = all_done();
-    if (!done) return true;
-    channel->send(protocol::ok_reply(rid, std::move(*done)));
-    return false;
-  });
+  ctx.scheduler.listen_jobs(
+      [channel, rid, all_done](const Job&) {
+        if (!channel->is_open()) return false;
+        auto done = all_done();
+        if (!done) return true;
+        channel->send(protocol::ok_reply(rid, std::move(*done)));
+        return false;
+      },
+      while_connected(channel));
   return std::nullopt;
 }
 
@@ -399,11 +409,13 @@ std::optional<json> op_fixes(OpsContext& ctx, const OpCall&) {
 std::optional<json> op_watch(OpsContext& ctx, const OpCall& call) {
   int64_t rid = call.req.id;
   std::shared_ptr<Channel> channel = call.channel;
-  ctx.scheduler.listen_jobs([channel, rid](const Job& j) {
-    if (!channel->is_open()) return false;
-    channel->send(protocol::event(rid, "job", job_to_json(j)));
-    return true;
-  });
+  ctx.scheduler.listen_jobs(
+      [channel, rid](const Job& j) {
+        if (!channel->is_open()) return false;
+        channel->send(protocol::event(rid, "job", job_to_json(j)));
+        return true;
+      },
+      while_connected(channel));
   return std::nullopt;
 }
 

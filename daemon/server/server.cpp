@@ -31,6 +31,12 @@ namespace {
 // A client that reads too slowly (say, a stopped `log -f`) is dropped rather than buffered
 // without bound.
 constexpr size_t kMaxOutbox = 64 * 1024 * 1024;
+// All clients together: what the daemon holds for slow readers never passes this.
+constexpr size_t kOutboxBudget = 128 * 1024 * 1024;
+// Connections at once; more are answered with an error and closed (LimitNOFILE in the unit is
+// well above).
+constexpr size_t kMaxSessions = 1024;
+
 
 std::string to_line(const nlohmann::json& j) {
   // Build logs are not always valid UTF-8; replace bad bytes instead of failing the reply.
@@ -39,8 +45,10 @@ std::string to_line(const nlohmann::json& j) {
 
 class Session : public Channel, public std::enable_shared_from_this<Session> {
  public:
-  Session(stream_protocol::socket socket, Caller caller, Dispatch& dispatch)
-      : socket_(std::move(socket)),
+  Session(stream_protocol::socket socket, Caller caller, Dispatch& dispatch, std::shared_ptr<size_t> outbox_total)
+      : outbox_total_ptr_(std::move(outbox_total)),
+        outbox_total_(*outbox_total_ptr_),
+        socket_(std::move(socket)),
         wake_writer_(socket_.get_executor()),
         caller_(caller),
         dispatch_(dispatch) {}
@@ -54,13 +62,15 @@ class Session : public Channel, public std::enable_shared_from_this<Session> {
   void send(const nlohmann::json& line) override {
     if (!open_) return;
     std::string text = to_line(line);
-    outbox_bytes_ += text.size();
-    outbox_.push_back(std::move(text));
-    if (outbox_bytes_ > kMaxOutbox) {
-      spdlog::warn("client pid {} reads too slowly; closing its connection", caller_.pid);
+    if (outbox_bytes_ + text.size() > kMaxOutbox || outbox_total_ + text.size() > kOutboxBudget) {
+      spdlog::warn("client pid {} reads too slowly ({} bytes unread, {} for all clients); closing its connection",
+                   caller_.pid, outbox_bytes_, outbox_total_);
       close();
       return;
     }
+    outbox_bytes_ += text.size();
+    outbox_total_ += text.size();
+    outbox_.push_back(std::move(text));
     wake_writer_.cancel();
   }
 
@@ -76,6 +86,9 @@ class Session : public Channel, public std::enable_shared_from_this<Session> {
     if (!open_) return;
     open_ = false;
     drained_ = nullptr;
+    outbox_total_ -= outbox_bytes_;  // what it will never read
+    outbox_bytes_ = 0;
+    outbox_.clear();
     boost::system::error_code ignored;
     socket_.shutdown(stream_protocol::socket::shutdown_both, ignored);
     socket_.close(ignored);
@@ -125,6 +138,7 @@ class Session : public Channel, public std::enable_shared_from_this<Session> {
       std::string data = std::move(outbox_.front());
       outbox_.pop_front();
       outbox_bytes_ -= data.size();
+      outbox_total_ -= data.size();
       auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(data), use_nothrow);
       if (ec) close();
       notify_drained();
@@ -171,6 +185,8 @@ class Session : public Channel, public std::enable_shared_from_this<Session> {
     }
   }
 
+  std::shared_ptr<size_t> outbox_total_ptr_;  // bytes waiting in all sessions' outboxes
+  size_t& outbox_total_;
   stream_protocol::socket socket_;
   asio::steady_timer wake_writer_;
   Caller caller_;
@@ -192,23 +208,45 @@ struct Server::Impl {
   std::string admin_group;
   std::string path;  // the socket file we created, removed at stop
   std::list<std::weak_ptr<Session>> sessions;
+  std::shared_ptr<size_t> outbox_total = std::make_shared<size_t>(0);
 
   awaitable<void> accept_loop([[maybe_unused]] std::shared_ptr<Impl> self) {
+    asio::steady_timer pause(acceptor.get_executor());
+    auto rest = std::chrono::milliseconds(0);
     while (acceptor.is_open()) {
       auto [ec, socket] = co_await acceptor.async_accept(use_nothrow);
       if (ec) {
         if (ec == asio::error::operation_aborted || !acceptor.is_open()) break;
-        spdlog::warn("accept failed: {}", ec.message());
+        // Out of file descriptors (or another error that does not pass by itself at once): wait
+        // before trying again instead of spinning, 50 ms doubling up to 2 s, and say so once.
+        if (rest.count() == 0) spdlog::warn("accept failed: {}; waiting before accepting again", ec.message());
+        rest = std::min(std::chrono::milliseconds(2000), std::max(std::chrono::milliseconds(50), rest * 2));
+        pause.expires_after(rest);
+        co_await pause.async_wait(use_nothrow);
         continue;
       }
+      if (rest.count() != 0) spdlog::info("accepting connections again");
+      rest = std::chrono::milliseconds(0);
       Caller caller;
       if (auto cred = peer_credentials(socket.native_handle())) {
         caller.pid = cred->pid;
         caller.uid = cred->uid;
         caller.may_change = may_change(cred->uid, admin_group);
       }
-      sessions.remove_if([](const std::weak_ptr<Session>& w) { return w.expired(); });
-      auto session = std::make_shared<Session>(std::move(socket), caller, dispatch);
+      sessions.remove_if([](const std::weak_ptr<Session>& w) {
+        auto s = w.lock();
+        return !s || !s->is_open();
+      });
+      if (sessions.size() >= kMaxSessions) {
+        std::string refusal = to_line(protocol::error_reply(nullptr, protocol::code::kBusy,
+                                                            "too many connections (" + std::to_string(kMaxSessions) +
+                                                                "); try again"));
+        boost::system::error_code ignored;
+        socket.non_blocking(true, ignored);
+        socket.write_some(asio::buffer(refusal), ignored);
+        continue;  // closed as it goes out of scope
+      }
+      auto session = std::make_shared<Session>(std::move(socket), caller, dispatch, outbox_total);
       sessions.push_back(session);
       session->start();
     }

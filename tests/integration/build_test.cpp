@@ -374,3 +374,28 @@ TEST_CASE("builds: what the operator said survives a restart - pause, drain, and
   CHECK(d.client({"resume"}).exit_code == 0);
   CHECK(d.client({"wait", "cpu-avx512bf16", "--timeout", "60s"}).exit_code == 0);
 }
+
+TEST_CASE("builds: a repo missing at start (not mounted yet) fails nothing: its jobs wait and build when it is back") {
+  Daemon d;
+  d.add_sh_recipe("pytorch-python313-cpu-avx2", "mkdir -p $out");
+  d.start();
+  d.client_json({"pause"});
+  d.client_json({"queue", "cpu-avx2"});
+  d.signal(SIGTERM);
+  REQUIRE(d.wait_exit() == 0);
+  std::filesystem::rename(d.repo(), d.dir() / "repo-unmounted");
+  ProcessResult check = run_process({build_dir() + "/ptbuildd", "--config", d.config_path(), "--check-config"});
+  CHECK(check.exit_code == 0);
+  CHECK(check.err.find("repo 'pytorch': " + d.repo() + "/.flox/pkgs does not exist (yet)") != std::string::npos);
+
+  d.start();
+  d.client_json({"resume"});
+  REQUIRE(eventually([&] { return d.job("1")["waiting"].is_string(); }));
+  json job = d.job("1");
+  CHECK(job["state"] == "queued");
+  CHECK(job["waiting"].get<std::string>().starts_with("repo pytorch is missing (" + d.repo() + ")"));
+  std::filesystem::rename(d.dir() / "repo-unmounted", d.repo());  // mounted at last
+  ProcessResult waited = d.client({"wait", "1", "--timeout", "60s", "--json"});
+  CHECK(waited.exit_code == 0);
+  CHECK(json::parse(waited.out)["jobs"][0]["state"] == "succeeded");
+}

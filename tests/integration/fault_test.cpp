@@ -2,10 +2,14 @@
 // database, a crowd of clients, clients that leave in the middle.
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <random>
+#include <sstream>
 #include <set>
 #include <thread>
 
@@ -189,4 +193,87 @@ TEST_CASE("faults: a client that leaves in the middle of log -f disturbs nothing
   json job = json::parse(d.client({"wait", "cpu-avx2", "--json", "--timeout", "60s"}).out)["jobs"][0];
   CHECK(job["state"] == "succeeded");
   CHECK(log_text(job["log_path"]).find("second") != std::string::npos);
+}
+
+namespace {
+int64_t rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.starts_with("VmRSS:")) return std::stoll(line.substr(6));
+  return -1;
+}
+int64_t cpu_ticks(pid_t pid) {
+  std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  std::istringstream rest(stat.substr(stat.rfind(')') + 2));
+  std::string field;
+  int64_t ticks = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i)
+    if (i >= 14) ticks += std::stoll(field);  // utime + stime
+  return ticks;
+}
+size_t count_of(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+}  // namespace
+
+TEST_CASE("faults: out of file descriptors the daemon waits instead of spinning, and serves again") {
+  Daemon d;
+  d.start();
+  // The probe build at start holds descriptors of its own for a moment: let it end first.
+  REQUIRE(eventually([&] { return d.log().find("the probe build succeeded") != std::string::npos; }));
+  size_t open_fds = static_cast<size_t>(std::distance(std::filesystem::directory_iterator("/proc/" + std::to_string(d.pid()) + "/fd"),
+                                                      std::filesystem::directory_iterator{}));
+  std::string limit = std::to_string(open_fds + 2);
+  REQUIRE(run_process({"/usr/bin/prlimit", "--pid", std::to_string(d.pid()), "--nofile=" + limit + ":4096"}).exit_code == 0);
+  std::vector<std::unique_ptr<RawClient>> crowd;
+  for (int i = 0; i < 20; ++i) crowd.push_back(std::make_unique<RawClient>(d.socket()));
+  REQUIRE(eventually([&] { return d.log().find("Too many open files; waiting before accepting again") != std::string::npos; }));
+  int64_t before = cpu_ticks(d.pid());
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // an interval to measure the CPU over, not a wait for an event
+  int64_t used = cpu_ticks(d.pid()) - before;
+  CHECK(used < 20);  // spinning would take ~200 ticks of these 2 s
+  CHECK(count_of(d.log(), "accept failed") == 1);
+  crowd.clear();
+  REQUIRE(run_process({"/usr/bin/prlimit", "--pid", std::to_string(d.pid()), "--nofile=4096:4096"}).exit_code == 0);
+  CHECK(eventually([&] { return d.client({"status"}).exit_code == 0; }));
+  CHECK(d.log().find("accepting connections again") != std::string::npos);
+}
+
+TEST_CASE("faults: 20,000 clients that watch and leave cost no memory; 1,100 at once are capped with a reason") {
+  Daemon d;
+  d.start();
+  std::string hello = "{\"hello\":\"ptbuild\",\"protocol\":1}\n{\"id\":1,\"op\":\"watch\",\"args\":{}}\n";
+  auto cycles = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      RawClient c(d.socket());
+      c.send_bytes(hello);
+    }
+    REQUIRE(d.client({"status"}).exit_code == 0);  // the daemon has read them all
+  };
+  cycles(2000);  // warm up: allocator pools, first-time structures
+  int64_t before = rss_kib(d.pid());
+  cycles(20000);
+  int64_t after = rss_kib(d.pid());
+  INFO("RSS " << before << " KiB -> " << after << " KiB");
+  CHECK(after - before < 4 * 1024);  // ~1.1 KB each would be ~22 MB
+
+  rlimit nofile{8192, 8192};
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &nofile) == 0);
+  REQUIRE(run_process({"/usr/bin/prlimit", "--pid", std::to_string(d.pid()), "--nofile=8192:8192"}).exit_code == 0);
+  std::vector<std::unique_ptr<RawClient>> crowd;
+  for (int i = 0; i < 1100; ++i) crowd.push_back(std::make_unique<RawClient>(d.socket()));
+  int refused = 0, greeted = 0;
+  for (auto& c : crowd) {
+    auto first = c->json_line(std::chrono::seconds(10));
+    if (!first) continue;
+    if (first->contains("hello")) ++greeted;
+    else if ((*first)["error"]["code"] == "busy") ++refused;
+  }
+  CHECK(greeted == 1024);
+  CHECK(refused == 1100 - 1024);
+  crowd.clear();
+  ProcessResult r = d.client({"status"});
+  CHECK(r.exit_code == 0);
 }
