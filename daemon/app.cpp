@@ -25,6 +25,7 @@ namespace asio = boost::asio;
 namespace {
 
 constexpr int kExitNeedsOperator = 78;  // EX_CONFIG: RestartPreventExitStatus= in the unit
+constexpr auto kDatabaseCheck = std::chrono::seconds(2);
 
 // Scans every repo's recipes into the catalog. Returns whether a repo could not be read (a
 // mount not there yet): its variants are absent meanwhile and their jobs wait for it.
@@ -127,14 +128,45 @@ int run_daemon(const DaemonOptions& options, Config config) {
     server.stop();
     io.stop();
   };
+  int exit_code = 0;
+  auto stop_gracefully = [&] {
+    sd_notify("STOPPING=1");
+    server.stop();
+    scheduler.shutdown([&] { io.stop(); });
+  };
   asio::signal_set stop_signals(io, SIGTERM, SIGINT);
   stop_signals.async_wait([&](const boost::system::error_code& ec, int signo) {
     if (ec) return;
     spdlog::info("signal {}: stopping; running builds go back to the queue", signo);
-    sd_notify("STOPPING=1");
-    server.stop();
-    scheduler.shutdown([&] { io.stop(); });
+    stop_gracefully();
   });
+
+  // The database file is watched: deleted under the daemon, it is written back from the open
+  // connection; replaced by another file, the daemon stops rather than mix two histories.
+  asio::steady_timer watch_db(io);
+  std::function<void()> check_db = [&] {
+    watch_db.expires_after(kDatabaseCheck);
+    watch_db.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      switch (store->check_file()) {
+        case Store::FileCheck::same:
+          break;
+        case Store::FileCheck::restored:
+          spdlog::error("{} was deleted while ptbuildd ran; written back from the open database, nothing lost",
+                        config.db_path());
+          break;
+        case Store::FileCheck::replaced:
+          spdlog::critical("{} was replaced by another file while ptbuildd ran; stopping (the running builds go "
+                           "back to the queue of the database they came from); start ptbuildd again to use the new one",
+                           config.db_path());
+          exit_code = kExitNeedsOperator;
+          stop_gracefully();
+          return;
+      }
+      check_db();
+    });
+  };
+  check_db();
 
   asio::signal_set reload_signal(io, SIGHUP);
   std::function<void()> wait_reload = [&] {
@@ -178,7 +210,7 @@ int run_daemon(const DaemonOptions& options, Config config) {
   }
   ::close(lock.fd);
   spdlog::info("stopped");
-  return 0;
+  return exit_code;
 }
 
 }  // namespace ptbuild

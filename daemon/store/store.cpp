@@ -6,6 +6,7 @@
 #include <utility>
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 namespace ptbuild {
 namespace {
@@ -37,16 +38,13 @@ std::optional<int> to_int(std::optional<int64_t> v) {
 
 }  // namespace
 
-Store::Store(const std::string& db_path, std::string logs_dir) : logs_dir_(std::move(logs_dir)) {
+Store::Store(const std::string& db_path, std::string logs_dir) : db_path_(db_path), logs_dir_(std::move(logs_dir)) {
   try {
-    db_ = std::make_unique<sql::Db>(db_path);
+    open_db();
     if (db_->read_only()) throw sql::Error("attempt to write a readonly database", SQLITE_READONLY);
     // A damaged file must not be written further (SQLite would keep going around the damage).
     if (std::string verdict = quick_check(); verdict != "ok")
       throw sql::Error("database disk image is malformed (" + verdict + ")", SQLITE_CORRUPT);
-    db_->exec("PRAGMA journal_mode = WAL");
-    db_->exec("PRAGMA synchronous = NORMAL");
-    db_->exec("PRAGMA foreign_keys = ON");
     migrate();
   } catch (const sql::Error& e) {
     throw StoreError(db_path + ": " + e.what() + " — " + sql::advice(e.code, db_path),
@@ -55,6 +53,31 @@ Store::Store(const std::string& db_path, std::string logs_dir) : logs_dir_(std::
 }
 
 Store::~Store() = default;
+
+void Store::open_db() {
+  db_ = std::make_unique<sql::Db>(db_path_);
+  db_->exec("PRAGMA journal_mode = WAL");
+  db_->exec("PRAGMA synchronous = NORMAL");
+  db_->exec("PRAGMA foreign_keys = ON");
+  struct stat st {};
+  if (::stat(db_path_.c_str(), &st) == 0) {
+    file_dev_ = st.st_dev;
+    file_ino_ = st.st_ino;
+  }
+}
+
+Store::FileCheck Store::check_file() {
+  struct stat st {};
+  if (::stat(db_path_.c_str(), &st) == 0)
+    return st.st_dev == file_dev_ && st.st_ino == file_ino_ ? FileCheck::same : FileCheck::replaced;
+  // Deleted: the open connection still reads everything; write it back where it was.
+  std::string quoted;
+  for (char c : db_path_) quoted += c == '\'' ? "''" : std::string(1, c);
+  db_->exec("VACUUM INTO '" + quoted + "'");
+  db_.reset();  // closing checkpoints the old WAL into the deleted file and removes it
+  open_db();
+  return FileCheck::restored;
+}
 
 std::string Store::quick_check() {
   auto check = db_->prepare("PRAGMA quick_check(1)");

@@ -79,6 +79,12 @@ class Store {
   Store(const std::string& db_path, std::string logs_dir);
   ~Store();
 
+  // Whether the database file is still the one opened: an operator's `rm` or a restore under a
+  // running daemon. A deleted file is written back from the open connection (nothing is lost);
+  // a replaced one is reported, for the daemon to stop: two histories cannot be merged.
+  enum class FileCheck { same, restored, replaced };
+  FileCheck check_file();
+
   static int latest_schema_version();
   int schema_version();
 
@@ -167,8 +173,12 @@ class Store {
   std::vector<Job> query_jobs(const std::string& where_and_order,
                               const std::function<void(sql::Statement&)>& bind = {});
 
+  void open_db();
+
+  std::string db_path_;
   std::unique_ptr<sql::Db> db_;
   std::string logs_dir_;
+  uint64_t file_dev_ = 0, file_ino_ = 0;  // the identity of the file opened
 };
 
 }  // namespace ptbuild

@@ -175,3 +175,29 @@ TEST_CASE("state database: lost between two runs, its ids start again - no new j
   CHECK(log_text(log).find("attempt 1") != std::string::npos);
   CHECK(d.log().find("moved to " + log + ".stale-") != std::string::npos);
 }
+
+TEST_CASE("state database: deleted while the daemon runs, it is written back; replaced, the daemon stops and says why") {
+  Daemon d;
+  d.add_sh_recipe("pytorch-python313-cpu-avx2", "mkdir -p $out");
+  d.add_sh_recipe("pytorch-python313-cpu-avx512", "mkdir -p $out");
+  d.start();
+  d.client_json({"pause"});
+  d.client_json({"queue", "cpu-avx2"});
+  std::string db = d.state() + "/ptbuild.db";
+  for (const char* f : {"", "-wal", "-shm"}) std::filesystem::remove(db + f);
+  REQUIRE(eventually([&] { return d.log().find("was deleted while ptbuildd ran; written back") != std::string::npos; }));
+  CHECK(std::filesystem::exists(db));
+  CHECK(d.client_json({"queue", "cpu-avx512"})["jobs"][0]["id"] == 2);  // ids go on
+  d.signal(SIGTERM);
+  REQUIRE(d.wait_exit() == 0);
+  d.start();
+  CHECK(d.job("1")["variant"] == "pytorch-python313-cpu-avx2");
+  CHECK(d.job("2")["variant"] == "pytorch-python313-cpu-avx512");
+
+  // Another database put in its place (a restore under the running daemon).
+  TempDir other;
+  REQUIRE(run_process({"/usr/bin/sqlite3", other / "ptbuild.db", "CREATE TABLE t(x);"}).exit_code == 0);
+  std::filesystem::rename(other / "ptbuild.db", db);
+  CHECK(d.wait_exit() == 78);
+  CHECK(d.log().find(db + " was replaced by another file while ptbuildd ran; stopping") != std::string::npos);
+}
