@@ -7,7 +7,6 @@
 #include <sstream>
 
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include "core/hash_locate.h"
 #include "daemon/command.h"
@@ -94,7 +93,10 @@ std::string short_drv(const std::string& drv) {
 
 }  // namespace
 
-RepairResult repair_hashes(const HashfixOptions& o, const std::vector<HashMismatch>& mismatches) {
+namespace {
+// One try: `changed_underfoot` when a recipe changed between reading and writing it (an editor,
+// a git pull): nothing was written then, and the caller tries again on the new text.
+RepairResult repair_once(const HashfixOptions& o, const std::vector<HashMismatch>& mismatches, bool& changed_underfoot) {
   RepairResult result;
   std::string error;
   std::vector<RecipeFile> files = tracked_nix_files(o.repo_path, error);
@@ -174,6 +176,12 @@ RepairResult repair_hashes(const HashfixOptions& o, const std::vector<HashMismat
     }
   }
 
+  // Read again just before replacing: an edit made while this repair ran is never overwritten.
+  for (const auto& [f, by_offset] : edits)
+    if (!by_offset.empty() && read_file((fs::path(o.repo_path) / files[f].path).string()) != files[f].text) {
+      changed_underfoot = true;
+      return {};
+    }
   std::vector<std::string> changed;
   for (const auto& [f, by_offset] : edits) {
     if (by_offset.empty()) continue;
@@ -209,13 +217,25 @@ RepairResult repair_hashes(const HashfixOptions& o, const std::vector<HashMismat
     argv.insert(argv.end(), changed.begin(), changed.end());
     CommandResult commit = run_command(argv, o.repo_path);
     if (!commit.ok()) {
-      spdlog::warn("hash repair: git commit failed: {}", commit.err);
       result.message += " (git commit failed: " + commit.err + ")";
     } else {
       result.message += " and committed them";
     }
   }
   return result;
+}
+
+}  // namespace
+
+RepairResult repair_hashes(const HashfixOptions& o, const std::vector<HashMismatch>& mismatches) {
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    bool changed_underfoot = false;
+    RepairResult r = repair_once(o, mismatches, changed_underfoot);
+    if (!changed_underfoot) return r;
+  }
+  RepairResult r;
+  r.message = "the recipes kept changing while their hashes were repaired; nothing was written";
+  return r;
 }
 
 }  // namespace ptbuild

@@ -1,9 +1,10 @@
 // Repairing wrong fixed-output hashes in a build repo's recipes (SPEC §7).
 //
-// Runs to completion on the event loop: it reads a few files and runs git and
-// `nix show-derivation` once each, in well under a second, and only after a build failed.
-// Because nothing else runs meanwhile, two jobs that hit the same mismatch cannot interleave:
-// the second finds the hash already repaired and simply builds again.
+// Runs on the scheduler's repair thread, one repair at a time (it reads the repo's recipes and
+// runs git and `nix show-derivation`): two jobs that hit the same mismatch cannot interleave, the
+// second finds the hash already repaired and simply builds again. It touches only files and
+// commands, never the daemon's state. A recipe edited while a repair runs is read again before
+// it is replaced, so the edit is kept.
 #pragma once
 
 #include <string>

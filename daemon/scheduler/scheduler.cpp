@@ -9,6 +9,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
@@ -71,6 +72,25 @@ struct SchedulerTimers {
   asio::steady_timer record_retry;   // outcomes the database could not take yet
   asio::steady_timer log_flush;      // every second while builds run: their logs on disk
   bool log_flush_armed = false;
+  // Held while a hash repair runs on its thread, so that io.run() waits for its answer.
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> repair_work;
+};
+
+// What a job's process exit means for the job.
+struct Scheduler::Outcome {
+  JobState state = JobState::failed;
+  JobChange change;
+  std::string detail;
+  std::vector<HashFix> fixes;
+  std::optional<Store::Backoff> backoff;  // queued again to retry a network failure later
+  bool repair = false;  // a hash mismatch to repair (off the event loop) before it is decided
+};
+
+// A hash repair waiting for, or running on, the repair thread.
+struct Scheduler::RepairRequest {
+  int64_t job_id;
+  HashfixOptions options;
+  std::vector<HashMismatch> mismatches;
 };
 
 struct Scheduler::Active {
@@ -101,18 +121,10 @@ struct Scheduler::Active {
   std::optional<Failure> start_failure;  // the build never ran
   std::vector<OutputListener> listeners;
   // After a successful build the job stays running while the probe checks the artifact.
-  enum class Phase { build, verify } phase = Phase::build;
+  enum class Phase { build, verify, repair } phase = Phase::build;
+  Outcome repair_fallback;  // a failed build waiting for its hash repair; the outcome if none
   JobChange built;           // the successful build's outcome, waiting for the probe's verdict
   std::string probe_output;
-};
-
-// What a job's process exit means for the job.
-struct Scheduler::Outcome {
-  JobState state = JobState::failed;
-  JobChange change;
-  std::string detail;
-  std::vector<HashFix> fixes;
-  std::optional<Store::Backoff> backoff;  // queued again to retry a network failure later
 };
 
 struct Scheduler::Ended {
@@ -129,7 +141,9 @@ Scheduler::Scheduler(asio::io_context& io, Store& store, const Config& config, R
       slots_(slots),
       timers_(std::make_unique<SchedulerTimers>(io)) {}
 
-Scheduler::~Scheduler() = default;
+Scheduler::~Scheduler() {
+  if (repair_thread_.joinable()) repair_thread_.join();
+}
 
 void Scheduler::recover() {
   // What the operator said before the restart still holds: a paused or draining daemon starts
@@ -476,6 +490,15 @@ void Scheduler::on_exit(int64_t job_id, int exit_code) {
     start_verify(a, std::move(o));  // the job stays running until the probe has spoken
     return;
   }
+  if (o.repair) {
+    start_repair(a, std::move(o));  // the job stays running until the repair has spoken
+    return;
+  }
+  finish(it, std::move(o));
+}
+
+// A job's process is done with and its outcome known: record it and free the slot.
+void Scheduler::finish(std::map<int64_t, std::unique_ptr<Active>>::iterator it, Outcome o) {
   Ended ended{std::move(it->second->job), std::move(o)};
   it->second->log.close();
   running_.erase(it);  // gives the slot back
@@ -559,10 +582,13 @@ Scheduler::Outcome Scheduler::build_outcome(Active& a, int exit_code) {
   if (local_health_.up()) local_health_.healthy();  // it built, or the recipe failed: the machine works
   if (failure) {
     int& retried = memory_[a.job.id].network_retries;
-    std::vector<HashFix> fixes;
-    if (failure->failure_class == failure_class::kHashMismatch && config_.hashfix.enabled &&
-        repair_hashes_of(a, *failure, fixes)) {
-      return Outcome{JobState::queued, {.clear_outcome = true}, failure->message, std::move(fixes)};
+    if (failure->failure_class == failure_class::kHashMismatch && config_.hashfix.enabled) {
+      if (!repair_refused(a, *failure)) {
+        o.detail = failure->failure_class + ": " + failure->message;
+        o.change.failure = std::move(failure);
+        o.repair = true;  // decided once the repair has run
+        return o;
+      }
     }
     if (failure->failure_class == failure_class::kNetwork && retried < config_.daemon.retries) {
       ++retried;
@@ -644,39 +670,85 @@ Scheduler::Outcome Scheduler::verify_outcome(Active& a, int exit_code) {
   return o;
 }
 
-// A hash mismatch: repair the recipes and build again within the same job (SPEC §7). Returns
-// true to build again (with `failure.message` saying what was done); false leaves the job failed
-// with `failure` saying why it could not be repaired.
-bool Scheduler::repair_hashes_of(const Active& a, Failure& failure, std::vector<HashFix>& fixes) {
+namespace {
+// By derivation name: a repaired fixed-output derivation gets a new store path.
+std::string repair_key(const HashMismatch& m, const std::string& hash) {
+  size_t dash = m.drv.find('-');
+  return (dash == std::string::npos ? m.drv : m.drv.substr(dash + 1)) + " " + hash;
+}
+}  // namespace
+
+// Whether a hash mismatch is not to be repaired (again) (SPEC §7); then `failure` says why.
+bool Scheduler::repair_refused(const Active& a, Failure& failure) {
   const std::vector<HashMismatch>& mismatches = a.mismatches.mismatches();
   JobMemory& done = memory_[a.job.id];
-  // By derivation name: a repaired fixed-output derivation gets a new store path.
-  auto key = [](const HashMismatch& m, const std::string& hash) {
-    size_t dash = m.drv.find('-');
-    return (dash == std::string::npos ? m.drv : m.drv.substr(dash + 1)) + " " + hash;
+  auto refuse = [&](std::string why) {
+    failure.message = std::move(why);
+    return true;
   };
-  auto give_up = [&](const std::string& why) {
-    failure.message = why;
-    return false;
-  };
-  if (mismatches.empty()) return give_up(failure.message + " (the log did not say which hashes)");
+  if (mismatches.empty()) return refuse(failure.message + " (the log did not say which hashes)");
   for (const HashMismatch& m : mismatches)
-    if (done.repaired.count(key(m, m.specified)))
-      return give_up("the hash of " + m.drv + " mismatched again after it was repaired (now " + m.got +
-                     "): the source is not reproducible");
+    if (done.repaired.count(repair_key(m, m.specified)))
+      return refuse("the hash of " + m.drv + " mismatched again after it was repaired (now " + m.got +
+                    "): the source is not reproducible");
   if (done.hash_rounds >= config_.hashfix.max_rounds)
-    return give_up("gave up after " + std::to_string(done.hash_rounds) + " hash repair rounds (hashfix.max_rounds)");
-  RepairResult r = repair_hashes({a.variant.repo_path, nix_program(config_.backend),
-                                  config_.hashfix.commit},
-                                 mismatches);
-  if (r.outcome == RepairResult::Outcome::failed) return give_up(r.message);
-  ++done.hash_rounds;
-  for (const HashMismatch& m : mismatches) done.repaired.insert(key(m, m.got));
-  failure.message = r.message + "; building again (repair round " + std::to_string(done.hash_rounds) + " of " +
-                    std::to_string(config_.hashfix.max_rounds) + ")";
-  fixes = std::move(r.fixes);
-  spdlog::info("job #{} {}: {}", a.job.id, a.job.variant, failure.message);
-  return true;
+    return refuse("gave up after " + std::to_string(done.hash_rounds) + " hash repair rounds (hashfix.max_rounds)");
+  return false;
+}
+
+// The recipes are repaired on a thread of their own (git, nix show-derivation and the file writes
+// take seconds on a large repo), one repair at a time: two jobs that meet the same wrong hash end
+// with one patch, the second finding it repaired. The job stays running meanwhile.
+void Scheduler::start_repair(Active& a, Outcome failed) {
+  a.phase = Active::Phase::repair;
+  a.process.reset();  // it has exited: nothing of it to signal any more
+  a.repair_fallback = std::move(failed);
+  repairs_.push_back({a.job.id, {a.variant.repo_path, nix_program(config_.backend), config_.hashfix.commit},
+                      a.mismatches.mismatches()});
+  run_next_repair();
+}
+
+void Scheduler::run_next_repair() {
+  if (repair_thread_.joinable() || repairs_.empty()) return;
+  RepairRequest request = std::move(repairs_.front());
+  repairs_.pop_front();
+  timers_->repair_work.emplace(io_.get_executor());  // io.run() waits for the answer
+  repair_thread_ = std::thread([this, request = std::move(request)] {
+    RepairResult r = repair_hashes(request.options, request.mismatches);
+    asio::post(io_, [this, id = request.job_id, mismatches = request.mismatches, r = std::move(r)]() mutable {
+      repair_done(id, mismatches, std::move(r));
+    });
+  });
+}
+
+void Scheduler::repair_done(int64_t job_id, const std::vector<HashMismatch>& mismatches, RepairResult r) {
+  repair_thread_.join();
+  timers_->repair_work.reset();
+  auto it = running_.find(job_id);
+  if (it != running_.end()) {
+    Active& a = *it->second;
+    Outcome o = std::move(a.repair_fallback);
+    o.repair = false;
+    if (r.outcome == RepairResult::Outcome::failed) {
+      o.change.failure->message = r.message;
+      o.detail = std::string(failure_class::kHashMismatch) + ": " + r.message;
+    } else {
+      JobMemory& done = memory_[job_id];
+      ++done.hash_rounds;
+      for (const HashMismatch& m : mismatches) done.repaired.insert(repair_key(m, m.got));
+      std::string what = r.message + "; building again (repair round " + std::to_string(done.hash_rounds) + " of " +
+                         std::to_string(config_.hashfix.max_rounds) + ")";
+      spdlog::info("job #{} {}: {}", job_id, a.job.variant, what);
+      o = Outcome{JobState::queued, {.clear_outcome = true}, what, std::move(r.fixes)};
+    }
+    // Cancelled or stopped while repairing: that decides; what was repaired stays recorded.
+    if (std::optional<Outcome> stopped = stop_outcome(a, o.change.exit_code.value_or(1))) {
+      stopped->fixes = std::move(o.fixes);
+      o = std::move(*stopped);
+    }
+    finish(it, std::move(o));
+  }
+  run_next_repair();
 }
 
 // A job started or ended: tell the listeners. An ended job's bookkeeping goes here, whichever

@@ -7,7 +7,9 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <deque>
 #include <set>
+#include <thread>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -73,6 +75,8 @@ class Scheduler {
   };
   Summary summary() const;
   bool is_running(int64_t job_id) const;
+  // A hash repair runs or waits for the repair thread.
+  bool repairing() const { return repair_thread_.joinable() || !repairs_.empty(); }
   // Why a queued job has not started, as the last dispatch found it (SPEC §15); nullopt for a
   // job that is not queued.
   std::optional<std::string> waiting(int64_t job_id) const;
@@ -112,7 +116,12 @@ class Scheduler {
   void arm_silence_timer(Active& active);
   void arm_log_flush();
   void announce(int64_t job_id);
-  bool repair_hashes_of(const Active& active, Failure& failure, std::vector<struct HashFix>& fixes);
+  struct RepairRequest;
+  bool repair_refused(const Active& active, Failure& failure);
+  void start_repair(Active& active, Outcome failed);
+  void run_next_repair();
+  void repair_done(int64_t job_id, const std::vector<struct HashMismatch>& mismatches, struct RepairResult result);
+  void finish(std::map<int64_t, std::unique_ptr<Active>>::iterator it, Outcome outcome);
   void fail_without_running(const Job& job, const Failure& failure);
   void after_idle();
 
@@ -140,6 +149,8 @@ class Scheduler {
   std::map<int64_t, JobMemory> memory_;
   std::map<int64_t, std::string> waiting_;  // queued job -> why the last dispatch left it
   std::vector<Ended> unrecorded_;           // outcomes the database could not take yet
+  std::deque<RepairRequest> repairs_;       // hash repairs waiting for the repair thread
+  std::thread repair_thread_;
   BuilderHealth local_health_;              // the one builder, "local"
   uint64_t health_epoch_ = 0;               // a probe's answer counts only in its own epoch
   struct JobListenerEntry {

@@ -85,6 +85,9 @@ struct Fixture {
     if (!output.empty()) build->output(output);
     build->exit(code);
     settle();
+    // A hash mismatch is repaired on the repair thread: wait for its answer.
+    run_until([&] { return !scheduler.repairing(); });
+    settle();
   }
 };
 

@@ -264,3 +264,38 @@ TEST_CASE("hashfix: two builds that meet the same wrong hash at once end with on
     CHECK(text.find(good, at + 1) == std::string::npos);
   }
 }
+
+TEST_CASE("hashfix: an edit made to the recipe while a repair runs is kept, and the daemon answers meanwhile") {
+  Daemon d;
+  // nix, but `nix show-derivation` (which the repair asks) waits for the test's gate the first time.
+  std::string nix = d.dir().write("nix-gated", "#!/bin/sh\ncase \"$*\" in *show-derivation*)\n  if [ ! -e " + d.nonce() +
+                                                   "/show-started ]; then\n    touch " + d.nonce() + "/show-started\n"
+                                                   "    while [ ! -e " + d.nonce() + "/show-gate ]; do sleep 0.05; done\n"
+                                                   "  fi;;\nesac\nexec /usr/bin/nix \"$@\"\n");
+  std::filesystem::permissions(nix, std::filesystem::perms(0755));
+  std::string config = read_file(d.config_path());
+  config.replace(config.find("kind = \"nix\""), 12, "kind = \"nix\"\nprogram = \"" + nix + "\"");
+  d.dir().write("ptbuild.toml", config);
+  // A fake hash: the repair asks `nix show-derivation` which source it belongs to.
+  std::string content = "torch-" + d.nonce();
+  d.add_recipe("pytorch-python313-cpu-avx2", recipe("pytorch-python313-cpu-avx2", "  src = fetch { name = \"torch-src\"; content = \"" +
+                                                                                     content + "\"; hash = lib.fakeHash; };\n",
+                                                    d.nonce()));
+  commit_all(d);
+  d.start();
+  d.client_json({"queue", "cpu-avx2"});
+  REQUIRE_MESSAGE(eventually([&] { return std::filesystem::exists(d.dir() / "show-started"); }), d.log());
+  // The repair is under way: the daemon still answers, and someone edits the recipe.
+  CHECK(d.client({"status"}).exit_code == 0);
+  CHECK(d.job("cpu-avx2")["state"] == "running");
+  std::string path = d.repo() + "/.flox/pkgs/pytorch-python313-cpu-avx2.nix";
+  std::string edited = read_file(path) + "# edited while the hash was repaired\n";
+  d.dir().write("repo/.flox/pkgs/pytorch-python313-cpu-avx2.nix", edited);
+  d.dir().write("show-gate", "");
+  json job = json::parse(d.client({"wait", "cpu-avx2", "--json", "--timeout", "120s"}).out)["jobs"][0];
+  CHECK(job["state"] == "succeeded");
+  std::string text = read_file(path);
+  CHECK(text.find("# edited while the hash was repaired") != std::string::npos);
+  CHECK(text.find(hash_of(content, "sri")) != std::string::npos);
+  CHECK(text.find("hash = lib.fakeHash") == std::string::npos);
+}
