@@ -137,9 +137,12 @@ class Session : public Channel, public std::enable_shared_from_this<Session> {
       }
       std::string data = std::move(outbox_.front());
       outbox_.pop_front();
-      outbox_bytes_ -= data.size();
-      outbox_total_ -= data.size();
       auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(data), use_nothrow);
+      // Counted until written: what is in flight is held in memory too.
+      if (open_) {
+        outbox_bytes_ -= data.size();
+        outbox_total_ -= data.size();
+      }
       if (ec) close();
       notify_drained();
     }

@@ -277,3 +277,22 @@ TEST_CASE("faults: 20,000 clients that watch and leave cost no memory; 1,100 at 
   ProcessResult r = d.client({"status"});
   CHECK(r.exit_code == 0);
 }
+
+TEST_CASE("faults: 150 clients that ask for a log and never read share one output budget; the daemon stays small") {
+  Daemon d;
+  d.add_sh_recipe("pytorch-python313-cpu-avx2", "seq 1 900000\nmkdir -p $out");  // ~6 MB of log
+  d.start();
+  d.client_json({"queue", "cpu-avx2"});
+  REQUIRE(d.client({"wait", "cpu-avx2", "--timeout", "60s"}).exit_code == 0);
+  rlimit nofile{4096, 4096};
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &nofile) == 0);
+  REQUIRE(run_process({"/usr/bin/prlimit", "--pid", std::to_string(d.pid()), "--nofile=4096:4096"}).exit_code == 0);
+  std::vector<std::unique_ptr<RawClient>> stalled;
+  for (int i = 0; i < 150; ++i) {
+    stalled.push_back(std::make_unique<RawClient>(d.socket()));
+    stalled.back()->send_bytes("{\"hello\":\"ptbuild\",\"protocol\":1}\n{\"id\":1,\"op\":\"log\",\"args\":{\"job\":\"cpu-avx2\"}}\n");
+  }
+  REQUIRE(eventually([&] { return d.log().find("for all clients); closing its connection") != std::string::npos; }));
+  CHECK(rss_kib(d.pid()) < 256 * 1024);  // 150 × 6 MB would be 900 MB
+  CHECK(d.client({"status"}).exit_code == 0);
+}

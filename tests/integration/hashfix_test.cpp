@@ -284,7 +284,7 @@ TEST_CASE("hashfix: an edit made to the recipe while a repair runs is kept, and 
   commit_all(d);
   d.start();
   d.client_json({"queue", "cpu-avx2"});
-  REQUIRE_MESSAGE(eventually([&] { return std::filesystem::exists(d.dir() / "show-started"); }), d.log());
+  REQUIRE(eventually([&] { return std::filesystem::exists(d.dir() / "show-started"); }));
   // The repair is under way: the daemon still answers, and someone edits the recipe.
   CHECK(d.client({"status"}).exit_code == 0);
   CHECK(d.job("cpu-avx2")["state"] == "running");
