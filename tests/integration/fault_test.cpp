@@ -257,7 +257,7 @@ TEST_CASE("faults: 20,000 clients that watch and leave cost no memory; 1,100 at 
   cycles(20000);
   int64_t after = rss_kib(d.pid());
   INFO("RSS " << before << " KiB -> " << after << " KiB");
-  CHECK(after - before < 4 * 1024);  // ~1.1 KB each would be ~22 MB
+  if (kMemoryFiguresMeaningful) CHECK(after - before < 4 * 1024);  // ~1.1 KB each would be ~22 MB
 
   rlimit nofile{8192, 8192};
   REQUIRE(::setrlimit(RLIMIT_NOFILE, &nofile) == 0);
@@ -293,6 +293,6 @@ TEST_CASE("faults: 150 clients that ask for a log and never read share one outpu
     stalled.back()->send_bytes("{\"hello\":\"ptbuild\",\"protocol\":1}\n{\"id\":1,\"op\":\"log\",\"args\":{\"job\":\"cpu-avx2\"}}\n");
   }
   REQUIRE(eventually([&] { return d.log().find("for all clients); closing its connection") != std::string::npos; }));
-  CHECK(rss_kib(d.pid()) < 256 * 1024);  // 150 × 6 MB would be 900 MB
+  if (kMemoryFiguresMeaningful) CHECK(rss_kib(d.pid()) < 256 * 1024);  // 150 × 6 MB would be 900 MB
   CHECK(d.client({"status"}).exit_code == 0);
 }

@@ -114,7 +114,7 @@ TEST_CASE("logs: ten log -f followers that stop reading do not grow the daemon's
   most = std::max(most, rss_kib(d.pid()));
   INFO("daemon RSS before " << before << " KiB, at most " << most << " KiB");
   // Each follower holds at most its window (1 MiB) and a chunk; 10 of them, and slack.
-  CHECK(most - before < 24 * 1024);
+  if (kMemoryFiguresMeaningful) CHECK(most - before < 24 * 1024);
   CHECK(d.client({"status"}).exit_code == 0);
 
   d.dir().write("gate", "");

@@ -49,6 +49,15 @@ std::vector<pid_t> pids_with_env(const std::string& key_value);  // live process
 // A build log's text as an operator reads the file: `zstd -dc` for <id>.log.zst, else the file.
 std::string log_text(const std::string& path);
 
+// Whether memory figures (RSS) mean what they say: not under AddressSanitizer, whose quarantine
+// keeps freed memory.
+constexpr bool kMemoryFiguresMeaningful =
+#if defined(__SANITIZE_ADDRESS__)
+    false;
+#else
+    true;
+#endif
+
 // Polls `done` every 50 ms until it holds or `timeout` passes; returns whether it held.
 bool eventually(const std::function<bool()>& done, std::chrono::seconds timeout = std::chrono::seconds(60));
 
