@@ -1,17 +1,32 @@
 #include "core/diagnosis.h"
 
 #include <array>
+#include <cstring>
 
 namespace ptbuild {
 namespace {
 
 constexpr size_t kContextBefore = 3;
 constexpr int kContextAfter = 4;
-constexpr size_t kTailLines = 15;
 constexpr size_t kMaxLineInExcerpt = 400;
 
+// glibc's memmem: several times faster than a naive search on long logs.
 bool contains(std::string_view haystack, std::string_view needle) {
-  return haystack.find(needle) != std::string_view::npos;
+  return ::memmem(haystack.data(), haystack.size(), needle.data(), needle.size()) != nullptr;
+}
+
+// Ninja's status line after Nix's "name> " prefix: "[123/4567] Building CXX object …". Most of a
+// PyTorch log; it names what is built, never why something failed.
+bool is_ninja_status(std::string_view line) {
+  size_t prefix = line.find("> ");
+  if (prefix != line.npos && prefix < 120) line.remove_prefix(prefix + 2);
+  if (line.size() < 6 || line[0] != '[') return false;
+  size_t i = 1;
+  while (i < line.size() && line[i] >= '0' && line[i] <= '9') ++i;
+  if (i == 1 || i >= line.size() || line[i] != '/') return false;
+  size_t j = ++i;
+  while (i < line.size() && line[i] >= '0' && line[i] <= '9') ++i;
+  return i > j && i + 1 < line.size() && line[i] == ']' && line[i + 1] == ' ';
 }
 
 // "USE_CUDA              : OFF" as PyTorch's CMake summary prints it.
@@ -33,6 +48,32 @@ std::string clip(std::string_view s) {
   return out;
 }
 
+std::string join_lines(const std::deque<std::string>& lines) {
+  std::string out;
+  for (const auto& l : lines) out += (out.empty() ? "" : "\n") + l;
+  return out;
+}
+
+void clip_into(std::string& out, std::string_view s) {
+  out.assign(s.substr(0, kMaxLineInExcerpt));
+  if (s.size() > kMaxLineInExcerpt) out += "…";
+}
+
+// Every signature of match() contains one of these: a line with none of them is an ordinary
+// build line (nearly all of a 200 MB log), passed over without the dozens of searches below.
+bool may_match(std::string_view line) {
+  static constexpr std::string_view kTriggers[] = {
+      "rror",           "NOT find CUDA",   "CUDA cannot",       "USE_CUDA",        "Unknown CUDA",
+      "Unsupported gpu", "Killed signal",  "due to signal",     "memory exhausted", "bad_alloc",
+      "allocate memory", "No space left",  "hash mismatch",     "unable to download", "resolve host",
+      "name resolution", "Connection",     "cannot download",   "SSL connect",     "unreachable",
+      "unable to access", "build-users-group", "executing '",   "cannot connect",  "cannot open connection",
+      "Permission denied", "not permitted", "Read-only file",   "readonly database", "tracked by git"};
+  for (std::string_view t : kTriggers)
+    if (contains(line, t)) return true;
+  return false;
+}
+
 // The part of a line after Nix's "name> " prefix, trimmed.
 std::string_view message_of(std::string_view line) {
   size_t prefix = line.find("> ");
@@ -43,6 +84,12 @@ std::string_view message_of(std::string_view line) {
 }
 
 }  // namespace
+
+std::string_view strip_ansi(std::string_view line, std::string& buffer) {
+  if (!std::memchr(line.data(), '\x1b', line.size()) && !std::memchr(line.data(), '\r', line.size())) return line;
+  buffer = strip_ansi(line);
+  return buffer;
+}
 
 std::string strip_ansi(std::string_view s) {
   std::string out;
@@ -95,8 +142,9 @@ std::optional<std::string> nix_setup_hint(std::string_view line) {
 }
 }  // namespace
 
-std::optional<LogScanner::Hit> LogScanner::match(const std::string& line) const {
+std::optional<LogScanner::Hit> LogScanner::match(std::string_view line) const {
   namespace fc = failure_class;
+  if (!may_match(line)) return std::nullopt;
   std::string_view msg = message_of(line);
   auto hit = [&](const char* cls, std::string message, std::string hint) {
     return Hit{cls, clip(message), std::move(hint), {}, kContextAfter};
@@ -155,37 +203,41 @@ std::optional<LogScanner::Hit> LogScanner::match(const std::string& line) const 
 }
 
 void LogScanner::feed(std::string_view raw) {
-  std::string line = strip_ansi(raw);
+  std::string_view line = strip_ansi(raw, stripped_);
   if (first_ && first_->lines_after > 0) {
     first_->excerpt.push_back(clip(line));
     --first_->lines_after;
   }
-  if (!first_) {
+  bool status_line = is_ninja_status(line);
+  if (!first_ && !status_line) {
     if (auto h = match(line)) {
-      h->excerpt.assign(recent_.end() - static_cast<long>(std::min(recent_.size(), kContextBefore)), recent_.end());
+      std::deque<std::string> before = recent_lines();
+      while (before.size() > kContextBefore) before.pop_front();
+      h->excerpt = std::move(before);
       h->excerpt.push_back(clip(line));
       first_ = std::move(h);
     }
   }
   // The first error line names the cause ("error: builder for … failed", a compiler's
   // "file.cpp:12:3: error: …"); Nix's "N dependencies … failed" lines only repeat it.
-  if (first_error_line_.empty() && (line.starts_with("error:") || contains(line, ": error:") ||
-                                    contains(line, "> error:")) &&
+  if (first_error_line_.empty() && !status_line && contains(line, "error:") &&
+      (line.starts_with("error:") || contains(line, ": error:") || contains(line, "> error:")) &&
       !contains(line, "dependencies of derivation"))
     first_error_line_ = std::string(message_of(line));
-  recent_.push_back(clip(line));
-  if (recent_.size() > kTailLines) recent_.pop_front();
+  clip_into(recent_[recent_next_], line);
+  recent_next_ = (recent_next_ + 1) % recent_.size();
+  recent_count_ = std::min(recent_count_ + 1, recent_.size());
 }
 
-namespace {
-std::string join_lines(const std::deque<std::string>& lines) {
-  std::string out;
-  for (const auto& l : lines) out += (out.empty() ? "" : "\n") + l;
+// The ring's lines, oldest first.
+std::deque<std::string> LogScanner::recent_lines() const {
+  std::deque<std::string> out;
+  for (size_t i = 0; i < recent_count_; ++i)
+    out.push_back(recent_[(recent_next_ + recent_.size() - recent_count_ + i) % recent_.size()]);
   return out;
 }
-}  // namespace
 
-std::string LogScanner::tail() const { return join_lines(recent_); }
+std::string LogScanner::tail() const { return join_lines(recent_lines()); }
 
 std::optional<Failure> LogScanner::diagnose(int exit_code) const {
   if (first_) {
@@ -196,11 +248,11 @@ std::optional<Failure> LogScanner::diagnose(int exit_code) const {
   if (exit_code == 0) return std::nullopt;
   if (exit_code == 137)
     return Failure{failure_class::kOutOfMemory, "the build was killed (exit 137, SIGKILL: likely the OOM killer)",
-                   "lower max_parallel or the build's cores, or add memory", join_lines(recent_)};
+                   "lower max_parallel or the build's cores, or add memory", join_lines(recent_lines())};
   std::string message = !first_error_line_.empty() ? first_error_line_
                                                   : "the build failed with exit code " + std::to_string(exit_code);
   return Failure{failure_class::kBuilderFailed, clip(message), "read the excerpt and the full log (ptbuild log JOB)",
-                 join_lines(recent_)};
+                 join_lines(recent_lines())};
 }
 
 }  // namespace ptbuild

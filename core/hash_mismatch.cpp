@@ -28,6 +28,8 @@ std::optional<std::string> field(std::string_view line, std::string_view label) 
 }  // namespace
 
 void HashMismatchCollector::feed(std::string_view raw_line) {
+  // Nearly every line of a build log is none of this: passed over without a copy.
+  if (!current_ && raw_line.find("hash mismatch in ") == std::string_view::npos) return;
   std::string clean = strip_ansi(raw_line);
   std::string_view line = trim(clean);
   auto header = quoted_after(line, "hash mismatch in fixed-output derivation");

@@ -16,8 +16,11 @@ namespace ptbuild {
 namespace {
 
 // Children yield to the daemon, so that `ptbuild status` stays instant on a machine that 32
-// builds saturate: SCHED_BATCH (the daemon wins when both wake up), CPU nice +10 and the lowest
-// best-effort I/O priority; their own children inherit all three. Set right after the spawn
+// builds saturate: SCHED_IDLE (they get the CPU the daemon and everything else of normal
+// priority leave; among themselves they share it as usual), nice +10 for when an operator moves
+// them back to SCHED_OTHER, and the lowest best-effort I/O priority; their own children inherit
+// all of it. (nice alone is not enough: 96 build processes at nice 10 still outweigh the daemon
+// about 10 to 1.) Set right after the spawn
 // (posix_spawn cannot set nice or I/O priority), long before a program that is still being
 // exec'd (nix, flox) can start children of its own.
 constexpr int kNiceAbove = 10;
@@ -27,8 +30,8 @@ void lower_priority(pid_t pid) {
   errno = 0;
   int own = ::getpriority(PRIO_PROCESS, 0);
   if (errno != 0) own = 0;
-  sched_param batch{};
-  ::sched_setscheduler(pid, SCHED_BATCH, &batch);
+  sched_param batch{};  // priority 0, as SCHED_IDLE wants
+  ::sched_setscheduler(pid, SCHED_IDLE, &batch);
   ::setpriority(PRIO_PROCESS, static_cast<id_t>(pid), std::min(own + kNiceAbove, 19));
   ::syscall(SYS_ioprio_set, kIoprioWhoProcess, pid, (kIoprioClassBestEffort << kIoprioClassShift) | kIoprioLowest);
 }

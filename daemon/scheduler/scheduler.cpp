@@ -112,6 +112,7 @@ struct Scheduler::Active {
   HashMismatchCollector mismatches;
   ProgressTracker progress;
   std::string partial_line;
+  std::string stripped;  // strip_ansi's buffer for the progress parser
   asio::steady_timer deadline, silence, grace;
   Clock::time_point last_output = Clock::now();
   Clock::time_point last_progress_write{};
@@ -434,7 +435,7 @@ void Scheduler::on_output(int64_t job_id, std::string_view chunk) {
     std::string_view line(a.partial_line.data() + start, nl - start);
     a.scanner.feed(line);
     a.mismatches.feed(line);
-    if (a.progress.feed(strip_ansi(line))) progress_changed = true;
+    if (a.progress.feed(strip_ansi(line, a.stripped))) progress_changed = true;
     start = nl + 1;
   }
   a.partial_line.erase(0, start);

@@ -163,7 +163,7 @@ TEST_CASE("logs: builds run at a lower CPU and I/O priority than the daemon, and
   for (pid_t pid : {nix.front(), builder.front()}) {
     CAPTURE(pid);
     CHECK(stat_field(pid, 19) == "10");  // nice
-    CHECK(stat_field(pid, 41) == "3");   // SCHED_BATCH
+    CHECK(stat_field(pid, 41) == "5");   // SCHED_IDLE
     CHECK(run_process({"/usr/bin/ionice", "-p", std::to_string(pid)}).out == "best-effort: prio 7\n");
   }
   d.dir().write("gate", "");
