@@ -24,6 +24,10 @@ constexpr int kLevel = -1;
 
 bool compressed_name(const std::string& path) { return path.ends_with(".zst"); }
 
+// Writes smaller than this are gathered first: one compressor call and one write() for many
+// lines instead of one each.
+constexpr size_t kStageBatch = 64 * 1024;
+
 // <dir>/<id>.log.zst -> <dir>/<id>.live.log
 std::string live_name(const std::string& path) {
   std::string base = path.substr(0, path.size() - 4);  // without ".zst"
@@ -106,9 +110,16 @@ void BuildLog::write(std::string_view bytes) {
     // A new frame goes to the log file while its head has room, else to a tail segment.
     if (file_bytes_ >= max_bytes_ / 2 && (segment_fd_ < 0 || segment_bytes_ >= max_bytes_ / 4)) next_segment();
   }
-  compress(bytes, false);
-  write_live(bytes);
+  staged_.append(bytes);
+  if (staged_.size() >= kStageBatch) write_staged();
   if (std::chrono::steady_clock::now() - frame_started_ >= kFlushInterval) flush();
+}
+
+void BuildLog::write_staged() {
+  if (staged_.empty()) return;
+  compress(staged_, false);
+  write_live(staged_);
+  staged_.clear();
 }
 
 // The plain copy for tail -f: best effort, it is not the log (an error only ends the copy).
@@ -136,6 +147,7 @@ void BuildLog::write_live(std::string_view bytes) {
 
 void BuildLog::flush() {
   if (!frame_open_) return;
+  write_staged();
   compress({}, true);
   frame_open_ = false;
 }

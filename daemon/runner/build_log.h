@@ -61,6 +61,7 @@ class BuildLog {
   void write_fd(int fd, std::string_view bytes);
   void next_segment();
   void write_live(std::string_view bytes);
+  void write_staged();
 
   uint64_t max_bytes_;
   std::string path_;
@@ -75,7 +76,8 @@ class BuildLog {
   uint64_t segment_bytes_ = 0;
   uint64_t segment_bytes_total_ = 0;
   ZSTD_CCtx_s* cctx_ = nullptr;
-  std::string out_;  // compressed bytes waiting for write()
+  std::string out_;     // compressed bytes waiting for write()
+  std::string staged_;  // text not yet compressed nor copied: small writes go out in batches
   bool frame_open_ = false;
   std::chrono::steady_clock::time_point frame_started_{};
   uint64_t seen_ = 0;

@@ -47,7 +47,10 @@ TEST_CASE("build log: zstd on disk, readable at once by read_log and by a plain 
   log.flush();  // what a second's timer does for a quiet build
   CHECK(text_of(path) == "hello\nworld\n");
   log.write("more\n");
-  // Beside it, a plain copy of the running attempt for an operator's tail -f.
+  // Beside it, a plain copy of the running attempt for an operator's tail -f, as current as
+  // the log itself (small writes go out in batches, at the latest at the second's flush).
+  CHECK(testing::read_file(dir / "1.live.log") == "hello\nworld\n");
+  log.flush();
   CHECK(testing::read_file(dir / "1.live.log") == "hello\nworld\nmore\n");
   log.close();
   CHECK(text_of(path) == "hello\nworld\nmore\n");

@@ -27,6 +27,9 @@ namespace {
 
 // After the leader exits, output still held open by an escaped process is read for this long.
 constexpr auto kDrainAfterExit = std::chrono::seconds(5);
+constexpr size_t kGatherBelow = 16 * 1024;            // a read shorter than this waits for more…
+constexpr auto kGatherWait = std::chrono::milliseconds(10);  // …this long
+constexpr int kPipeSize = 1024 * 1024;                 // Linux's limit for an unprivileged pipe
 
 int decode(int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
@@ -59,6 +62,7 @@ class ProcessBuild : public BuildProcess, public std::enable_shared_from_this<Pr
         output_(io, out_fd),
         exit_watch_(io, pid_fd),
         drain_timer_(io),
+        gather_timer_(io),
         callbacks_(std::move(cb)) {}
 
   void begin() {
@@ -95,7 +99,13 @@ class ProcessBuild : public BuildProcess, public std::enable_shared_from_this<Pr
         self->maybe_finish();
         return;
       }
-      self->read_output();
+      // Nix writes a build's log a line at a time: read at once, 32 noisy builds would cost the
+      // daemon a wakeup, a read and a handler per line. A short read waits a moment for more
+      // (the pipe holds a megabyte meanwhile), so output comes in chunks at most ~100 times a
+      // second per build, still well within the second that `log -f` promises.
+      if (n >= kGatherBelow || self->finished_) return self->read_output();
+      self->gather_timer_.expires_after(kGatherWait);
+      self->gather_timer_.async_wait([self](const boost::system::error_code&) { self->read_output(); });
     });
   }
 
@@ -141,6 +151,7 @@ class ProcessBuild : public BuildProcess, public std::enable_shared_from_this<Pr
   asio::posix::stream_descriptor output_;
   asio::posix::stream_descriptor exit_watch_;
   asio::steady_timer drain_timer_;
+  asio::steady_timer gather_timer_;
   BuildCallbacks callbacks_;
   std::array<char, 64 * 1024> buffer_{};
   ExitStatus status_;
@@ -189,6 +200,7 @@ std::unique_ptr<BuildProcess> ProcessRunner::start(const BuildCommand& command,
     return nullptr;
   }
   ::fcntl(pid_fd, F_SETFD, FD_CLOEXEC);
+  ::fcntl(pipe_fds[0], F_SETPIPE_SZ, kPipeSize);  // room for what a build prints while we gather
   auto build = std::make_shared<ProcessBuild>(io_, pid, pipe_fds[0], pid_fd, std::move(callbacks));
   build->begin();
   return std::make_unique<ProcessBuildHandle>(std::move(build));
