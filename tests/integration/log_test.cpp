@@ -35,15 +35,19 @@ int64_t rss_kib(pid_t pid) {
 
 bool log_has(const std::string& path, const std::string& text) { return log_text(path).find(text) != std::string::npos; }
 
+// A daemon building one flood (see flood()), queued; returns the job's log path.
+std::string start_flood(Daemon& d, const std::string& after, const std::string& finally) {
+  d.add_sh_recipe("pytorch-python313-cpu-avx2", flood(d, after, finally));
+  d.start();
+  d.client_json({"queue", "cpu-avx2"});
+  return d.job("cpu-avx2")["log_path"];
+}
+
 }  // namespace
 
 TEST_CASE("logs: a build that prints 100 MB then fails - all of it on disk as it comes, the final error kept") {
   Daemon d;
-  d.add_sh_recipe("pytorch-python313-cpu-avx2",
-                  flood(d, "flood printed", "echo 'FATAL: ptbuild test, the last line says why'\nexit 1"));
-  d.start();
-  d.client_json({"queue", "cpu-avx2"});
-  std::string path = d.job("cpu-avx2")["log_path"];
+  std::string path = start_flood(d, "flood printed", "echo 'FATAL: ptbuild test, the last line says why'\nexit 1");
   CHECK(path.ends_with(".log.zst"));
   // While the build still runs, the file has everything it printed: far past 64 MiB of text.
   REQUIRE(eventually([&] { return log_has(path, "flood printed"); }, std::chrono::seconds(120)));
@@ -69,11 +73,7 @@ TEST_CASE("logs: a build that prints 100 MB then fails - all of it on disk as it
 
 TEST_CASE("logs: kill -9 of the daemon mid-build keeps what the build printed before the crash") {
   Daemon d;
-  d.add_sh_recipe("pytorch-python313-cpu-avx2",
-                  flood(d, "printed before the crash", "echo 'after the restart'\nmkdir -p $out"));
-  d.start();
-  d.client_json({"queue", "cpu-avx2"});
-  std::string path = d.job("cpu-avx2")["log_path"];
+  std::string path = start_flood(d, "printed before the crash", "echo 'after the restart'\nmkdir -p $out");
   // On disk by itself (the daemon flushes each second), without a reader asking for it.
   REQUIRE(eventually([&] { return log_has(path, "printed before the crash"); }, std::chrono::seconds(120)));
   d.signal(SIGKILL);
