@@ -1,5 +1,7 @@
 #include "client/render.h"
 
+#include <sstream>
+
 #include <unistd.h>
 
 #include <cstdlib>
@@ -122,7 +124,7 @@ void print_jobs_table(std::ostream& out, const json& jobs, const Style& style) {
     if (when.empty()) when = str(j, "created_at");
     std::string detail;
     if (j["failure"].is_object())
-      detail = j["failure"].value("class", "") + ": " + j["failure"].value("message", "");
+      detail = printable(j["failure"].value("class", "") + ": " + j["failure"].value("message", ""));
     else if (state == "running")
       detail = progress_of(j);
     else if (state == "queued")
@@ -155,9 +157,13 @@ void print_job(std::ostream& out, const json& j, const Style& style) {
   row("log", str(j, "log_path"));
   if (j["failure"].is_object()) {
     const json& f = j["failure"];
-    row("failure", style.paint(f.value("class", ""), "31") + ": " + f.value("message", ""));
-    row("hint", f.value("hint", ""));
-    if (!f.value("excerpt", "").empty()) out << "excerpt:\n" << f.value("excerpt", "") << "\n";
+    row("failure", style.paint(printable(f.value("class", "")), "31") + ": " + printable(f.value("message", "")));
+    row("hint", printable(f.value("hint", "")));
+    if (std::string excerpt = f.value("excerpt", ""); !excerpt.empty()) {
+      out << "excerpt:\n";
+      std::istringstream lines(excerpt);
+      for (std::string line; std::getline(lines, line);) out << printable(line) << "\n";
+    }
   }
   if (j["fixes"].is_array())
     for (const json& fx : j["fixes"])
@@ -167,7 +173,7 @@ void print_job(std::ostream& out, const json& j, const Style& style) {
     for (const char* key : {"problems", "notes"})
       if (j["verify"][key].is_array())
         for (const json& p : j["verify"][key])
-          row(key == std::string("problems") ? "problem" : "note", p.is_string() ? p.get<std::string>() : p.dump());
+          row(key == std::string("problems") ? "problem" : "note", printable(p.is_string() ? p.get<std::string>() : p.dump()));
   }
 }
 

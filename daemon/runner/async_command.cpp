@@ -27,18 +27,25 @@ struct Running {
 
 void run_async(asio::io_context& io, Runner& runner, const BuildCommand& command, std::chrono::milliseconds timeout,
                std::function<void(AsyncResult)> done, const std::map<std::string, std::string>& env) {
+  // Who owns `r`: the pending timer's handler, until the command has exited. The process's
+  // callbacks only refer to it, so a daemon that stops while the command runs leaves no cycle
+  // (r -> process -> callbacks -> r) behind.
   auto r = std::make_shared<Running>(io);
   r->done = std::move(done);
   std::string error;
+  std::weak_ptr<Running> weak = r;
   r->process = runner.start(command, env,
-                            {[r](std::string_view chunk) {
-                               if (r->result.output.size() < kMaxOutput) r->result.output.append(chunk);
+                            {[weak](std::string_view chunk) {
+                               if (auto running = weak.lock(); running && running->result.output.size() < kMaxOutput)
+                                 running->result.output.append(chunk);
                              },
-                             [r](ExitStatus s) {
-                               r->timer.cancel();
-                               r->result.exit_code = r->result.timed_out ? 124 : s.exit_code;
-                               if (auto done_fn = std::exchange(r->done, nullptr)) done_fn(std::move(r->result));
-                               r->process.reset();  // breaks the cycle r -> process -> callbacks -> r
+                             [weak](ExitStatus s) {
+                               auto running = weak.lock();
+                               if (!running) return;
+                               running->timer.cancel();
+                               running->result.exit_code = running->result.timed_out ? 124 : s.exit_code;
+                               if (auto done_fn = std::exchange(running->done, nullptr))
+                                 done_fn(std::move(running->result));
                              }},
                             error);
   if (!r->process) {
@@ -54,6 +61,9 @@ void run_async(asio::io_context& io, Runner& runner, const BuildCommand& command
     if (ec || !r->process) return;
     r->result.timed_out = true;
     r->process->kill();
+    // Still the owner until the killed command's exit is seen (its callback cancels this).
+    r->timer.expires_after(std::chrono::hours(24));
+    r->timer.async_wait([r](const boost::system::error_code&) {});
   });
 }
 
