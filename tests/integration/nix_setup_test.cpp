@@ -143,7 +143,9 @@ void broken_nix_keeps_the_queue(int slots, const std::string& broken, const std:
   CHECK(d.client({"resume"}).exit_code == 0);
   ProcessResult waited = d.client({"wait", "all", "--timeout", "3m", "--json"});
   CHECK(waited.exit_code == 0);
-  for (const json& j : json::parse(waited.out)["jobs"]) CHECK(j["state"] == "succeeded");
+  json built = json::parse(waited.out)["jobs"];  // a named value: the loop must not outlive it
+  CHECK(built.size() == 10);
+  for (const json& j : built) CHECK(j["state"] == "succeeded");
   CHECK(d.client_json({"status", "--json"})["scheduler"]["builders"][0]["state"] == "up");
 }
 
