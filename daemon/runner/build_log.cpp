@@ -110,8 +110,13 @@ void BuildLog::write(std::string_view bytes) {
     // A new frame goes to the log file while its head has room, else to a tail segment.
     if (file_bytes_ >= max_bytes_ / 2 && (segment_fd_ < 0 || segment_bytes_ >= max_bytes_ / 4)) next_segment();
   }
-  staged_.append(bytes);
-  if (staged_.size() >= kStageBatch) write_staged();
+  if (staged_.empty() && bytes.size() >= kStageBatch) {  // a big chunk goes out as it is
+    compress(bytes, false);
+    write_live(bytes);
+  } else {
+    staged_.append(bytes);
+    if (staged_.size() >= kStageBatch) write_staged();
+  }
   if (std::chrono::steady_clock::now() - frame_started_ >= kFlushInterval) flush();
 }
 
