@@ -582,7 +582,8 @@ Scheduler::Outcome Scheduler::build_outcome(Active& a, int exit_code) {
   }
   if (local_health_.up()) local_health_.healthy();  // it built, or the recipe failed: the machine works
   if (failure) {
-    int& retried = memory_[a.job.id].network_retries;
+    JobMemory& memory = memory_[a.job.id];
+    int& retried = memory.network_retries;
     if (failure->failure_class == failure_class::kHashMismatch && config_.hashfix.enabled) {
       if (!repair_refused(a, *failure)) {
         o.detail = failure->failure_class + ": " + failure->message;
@@ -594,7 +595,7 @@ Scheduler::Outcome Scheduler::build_outcome(Active& a, int exit_code) {
     if (failure->failure_class == failure_class::kNetwork && retried < config_.daemon.retries) {
       ++retried;
       auto wait = config_.daemon.retry_backoff * (1 << std::min(retried - 1, 16));
-      memory_[a.job.id].not_before = Clock::now() + wait;
+      memory.not_before = Clock::now() + wait;
       return Outcome{JobState::queued, {.clear_outcome = true},
                      "network failure (" + failure->message + "): retry " + std::to_string(retried) + " of " +
                          std::to_string(config_.daemon.retries) + " in " +

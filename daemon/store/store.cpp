@@ -270,9 +270,7 @@ void Store::set_drv_path(int64_t job_id, const std::string& drv_path) {
 
 void Store::set_backoff(int64_t job_id, int network_retries, const std::string& not_before) {
   auto st = db_->prepare("UPDATE jobs SET network_retries = ?2, not_before = ?3 WHERE id = ?1");
-  st.bind(1, job_id).bind(2, network_retries);
-  if (not_before.empty()) st.bind(3, std::nullopt);
-  else st.bind(3, not_before);
+  st.bind(1, job_id).bind(2, network_retries).bind(3, not_before);
   st.run();
 }
 

@@ -108,7 +108,7 @@ class Store {
   void set_progress(int64_t job_id, int64_t done, int64_t total);
   void set_drv_path(int64_t job_id, const std::string& drv_path);
   // A queued job's back-off after a network failure (retry count and when it may start again),
-  // kept so that a restart does not start it early. An empty `not_before` clears it.
+  // kept so that a restart does not start it early.
   void set_backoff(int64_t job_id, int network_retries, const std::string& not_before);
   struct Backoff {
     int64_t job_id;
