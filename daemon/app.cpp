@@ -148,7 +148,13 @@ int run_daemon(const DaemonOptions& options, Config config) {
     watch_db.expires_after(kDatabaseCheck);
     watch_db.async_wait([&](const boost::system::error_code& ec) {
       if (ec) return;
-      switch (store->check_file()) {
+      Store::FileCheck file = Store::FileCheck::same;
+      try {
+        file = store->check_file();
+      } catch (const std::exception& e) {  // writing it back failed (disk full, no descriptors): next time
+        spdlog::error("{} is gone and could not be written back yet: {}", config.db_path(), e.what());
+      }
+      switch (file) {
         case Store::FileCheck::same:
           break;
         case Store::FileCheck::restored:

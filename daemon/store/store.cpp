@@ -1,6 +1,7 @@
 #include "daemon/store/store.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <map>
 #include <set>
 #include <utility>
@@ -70,6 +71,7 @@ Store::FileCheck Store::check_file() {
   struct stat st {};
   if (::stat(db_path_.c_str(), &st) == 0)
     return st.st_dev == file_dev_ && st.st_ino == file_ino_ ? FileCheck::same : FileCheck::replaced;
+  if (errno != ENOENT) return FileCheck::same;  // cannot look (EACCES, EIO): nothing to act on
   // Deleted: the open connection still reads everything; write it back where it was.
   std::string quoted;
   for (char c : db_path_) quoted += c == '\'' ? "''" : std::string(1, c);

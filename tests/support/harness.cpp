@@ -328,8 +328,8 @@ std::optional<std::string> RawClient::line(std::chrono::seconds timeout) {
       buffer_.erase(0, nl + 1);
       return l;
     }
-    int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
-    if (left <= 0) return std::nullopt;
+    // A zero timeout still looks once at what has arrived.
+    int left = std::max(0, static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count()));
     pollfd p{fd_, POLLIN, 0};
     if (::poll(&p, 1, left) <= 0) return std::nullopt;
     char buf[65536];
