@@ -43,7 +43,7 @@ int print_queued(Context& ctx, const json& result);
 json job_ref(const std::string& s);
 
 int cmd_matrix(Context& ctx, const ParsedArgs&) {
-  json result = ctx.connect().call("matrix");
+  json result = ctx.connect().call(protocol::op::kMatrix);
   if (ctx.json)
     print_json(result);
   else
@@ -55,7 +55,7 @@ int cmd_queue(Context& ctx, const ParsedArgs& a) {
   if (a.positional.empty()) throw UsageError{"queue needs at least one TARGET"};
   json args{{"targets", a.positional}, {"priority", a.integer("--priority", 0)}, {"force", a.has("--force")}};
   if (auto reason = a.value("--reason")) args["reason"] = *reason;
-  return print_queued(ctx, ctx.connect().call("queue", args));
+  return print_queued(ctx, ctx.connect().call(protocol::op::kQueue, args));
 }
 
 bool has_active(const json& jobs) {
@@ -83,9 +83,9 @@ void print_status(Context& ctx, const json& result) {
 int cmd_status(Context& ctx, const ParsedArgs& a) {
   json args{{"targets", a.positional}};
   bool watch = a.has("--watch");
-  if (watch) ctx.connect().send("watch", json::object());
+  if (watch) ctx.connect().send(protocol::op::kWatch, json::object());
   while (true) {
-    json result = ctx.connect().call("status", args);
+    json result = ctx.connect().call(protocol::op::kStatus, args);
     if (ctx.json) {
       print_json(result);
     } else {
@@ -101,7 +101,7 @@ int cmd_status(Context& ctx, const ParsedArgs& a) {
 int cmd_jobs(Context& ctx, const ParsedArgs& a) {
   json args{{"limit", a.integer("--limit", 50)}};
   if (auto s = a.value("--state")) args["state"] = *s;
-  json result = ctx.connect().call("jobs", args);
+  json result = ctx.connect().call(protocol::op::kJobs, args);
   if (ctx.json)
     print_json(result);
   else
@@ -119,7 +119,7 @@ json job_ref(const std::string& s) {
 
 int cmd_show(Context& ctx, const ParsedArgs& a) {
   if (a.positional.size() != 1) throw UsageError{"show needs exactly one JOB (an id or a variant)"};
-  json result = ctx.connect().call("show", {{"job", job_ref(a.positional[0])}});
+  json result = ctx.connect().call(protocol::op::kShow, {{"job", job_ref(a.positional[0])}});
   if (ctx.json)
     print_json(result);
   else
@@ -144,7 +144,7 @@ int cmd_log(Context& ctx, const ParsedArgs& a) {
   if (a.positional.size() != 1) throw UsageError{"log needs exactly one JOB (an id or a variant)"};
   bool follow = a.has("-f") || a.has("--follow");
   Connection& c = ctx.connect();
-  int64_t id = c.send("log", {{"job", job_ref(a.positional[0])}, {"tail", a.integer("--tail", 0)}, {"follow", follow}});
+  int64_t id = c.send(protocol::op::kLog, {{"job", job_ref(a.positional[0])}, {"tail", a.integer("--tail", 0)}, {"follow", follow}});
   std::string collected;
   while (auto line = c.next()) {
     if (line->value("id", int64_t{-1}) != id) continue;
@@ -181,7 +181,7 @@ int cmd_wait(Context& ctx, const ParsedArgs& a) {
     timeout_ms = static_cast<int>(d->count());
   }
   Connection& c = ctx.connect();
-  int64_t id = c.send("wait", {{"jobs", refs}});
+  int64_t id = c.send(protocol::op::kWait, {{"jobs", refs}});
   while (auto line = c.next(timeout_ms)) {
     if (line->value("id", int64_t{-1}) != id || line->contains("event")) continue;
     if (!line->value("ok", false)) {
@@ -204,7 +204,7 @@ int cmd_wait(Context& ctx, const ParsedArgs& a) {
 }
 
 int cmd_cancel(Context& ctx, const ParsedArgs& a) {
-  json result = ctx.connect().call("cancel", {{"jobs", job_refs(a.positional, "cancel")}});
+  json result = ctx.connect().call(protocol::op::kCancel, {{"jobs", job_refs(a.positional, "cancel")}});
   if (ctx.json) {
     print_json(result);
     return kOk;
@@ -230,7 +230,7 @@ int print_queued(Context& ctx, const json& result) {
 
 int cmd_nightly(Context& ctx, const ParsedArgs& a) {
   // Evaluating every recipe takes as long as it takes; the daemon bounds it itself.
-  json result = ctx.connect().call("nightly", {{"targets", a.positional}}, -1);
+  json result = ctx.connect().call(protocol::op::kNightly, {{"targets", a.positional}}, -1);
   if (ctx.json) {
     print_json(result);
     return kOk;
@@ -253,15 +253,15 @@ int cmd_nightly(Context& ctx, const ParsedArgs& a) {
 
 int cmd_publish(Context& ctx, const ParsedArgs& a) {
   if (a.positional.empty()) throw UsageError{"publish needs at least one TARGET"};
-  return print_queued(ctx, ctx.connect().call("publish", {{"targets", a.positional}, {"force", a.has("--force")}}));
+  return print_queued(ctx, ctx.connect().call(protocol::op::kPublish, {{"targets", a.positional}, {"force", a.has("--force")}}));
 }
 
 int cmd_retry(Context& ctx, const ParsedArgs& a) {
-  return print_queued(ctx, ctx.connect().call("retry", {{"jobs", job_refs(a.positional, "retry")}}));
+  return print_queued(ctx, ctx.connect().call(protocol::op::kRetry, {{"jobs", job_refs(a.positional, "retry")}}));
 }
 
 int cmd_fixes(Context& ctx, const ParsedArgs&) {
-  json result = ctx.connect().call("fixes");
+  json result = ctx.connect().call(protocol::op::kFixes);
   if (ctx.json) {
     print_json(result);
     return kOk;
@@ -279,7 +279,7 @@ int cmd_fixes(Context& ctx, const ParsedArgs&) {
   return kOk;
 }
 
-int simple_op(Context& ctx, const char* op, const char* done) {
+int simple_op(Context& ctx, const protocol::OpSpec& op, const char* done) {
   json result = ctx.connect().call(op);
   if (ctx.json)
     print_json(result);
@@ -287,10 +287,10 @@ int simple_op(Context& ctx, const char* op, const char* done) {
     std::cout << done << "\n";
   return kOk;
 }
-int cmd_pause(Context& ctx, const ParsedArgs&) { return simple_op(ctx, "pause", "paused: no new build starts until `ptbuild resume`"); }
-int cmd_resume(Context& ctx, const ParsedArgs&) { return simple_op(ctx, "resume", "resumed"); }
+int cmd_pause(Context& ctx, const ParsedArgs&) { return simple_op(ctx, protocol::op::kPause, "paused: no new build starts until `ptbuild resume`"); }
+int cmd_resume(Context& ctx, const ParsedArgs&) { return simple_op(ctx, protocol::op::kResume, "resumed"); }
 int cmd_drain(Context& ctx, const ParsedArgs&) {
-  return simple_op(ctx, "drain", "draining: nothing new starts; ptbuildd exits when the running builds end");
+  return simple_op(ctx, protocol::op::kDrain, "draining: nothing new starts; ptbuildd exits when the running builds end");
 }
 
 }  // namespace

@@ -68,9 +68,9 @@ Connection::~Connection() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-int64_t Connection::send(const std::string& op, const nlohmann::json& args) {
+int64_t Connection::send(const protocol::OpSpec& op, const nlohmann::json& args) {
   int64_t id = next_id_++;
-  std::string line = nlohmann::json{{"id", id}, {"op", op}, {"args", args}}.dump() + "\n";
+  std::string line = nlohmann::json{{"id", id}, {"op", op.name}, {"args", args}}.dump() + "\n";
   size_t off = 0;
   while (off < line.size()) {
     ssize_t n = ::send(fd_, line.data() + off, line.size() - off, MSG_NOSIGNAL);
@@ -81,7 +81,7 @@ int64_t Connection::send(const std::string& op, const nlohmann::json& args) {
   return id;
 }
 
-nlohmann::json Connection::call(const std::string& op, const nlohmann::json& args, int timeout_ms) {
+nlohmann::json Connection::call(const protocol::OpSpec& op, const nlohmann::json& args, int timeout_ms) {
   int64_t id = send(op, args);
   while (auto reply = next(timeout_ms)) {
     if (!reply->is_object() || reply->value("id", int64_t{-1}) != id || reply->contains("event"))
@@ -91,7 +91,7 @@ nlohmann::json Connection::call(const std::string& op, const nlohmann::json& arg
     throw RemoteError{err.value("code", "error"), err.value("message", "")};
   }
   if (timed_out_)
-    throw Unreachable{"ptbuildd at " + path_ + " did not answer '" + op + "' within " +
+    throw Unreachable{"ptbuildd at " + path_ + " did not answer '" + std::string(op.name) + "' within " +
                       std::to_string(timeout_ms / 1000) + " s (PTBUILD_TIMEOUT sets the wait)"};
   throw Unreachable{"ptbuildd at " + path_ + " closed the connection before answering"};
 }

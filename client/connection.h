@@ -1,6 +1,8 @@
 // The client's end of the socket protocol: blocking, one request at a time.
 #pragma once
 
+#include "core/protocol.h"
+
 #include <optional>
 #include <string>
 
@@ -33,10 +35,10 @@ class Connection {
 
   // Sends a request and returns its result; throws RemoteError or Unreachable (also when no
   // reply comes within `timeout_ms`; -1 = wait as long as it takes).
-  nlohmann::json call(const std::string& op, const nlohmann::json& args = nlohmann::json::object(),
+  nlohmann::json call(const protocol::OpSpec& op, const nlohmann::json& args = nlohmann::json::object(),
                       int timeout_ms = reply_timeout_ms());
   // For ops that push events: sends the request and returns its id; read with next().
-  int64_t send(const std::string& op, const nlohmann::json& args);
+  int64_t send(const protocol::OpSpec& op, const nlohmann::json& args);
   // The next line from the daemon, or nullopt when it closed the connection or the timeout
   // (milliseconds, -1 = none) passed.
   std::optional<nlohmann::json> next(int timeout_ms = -1);

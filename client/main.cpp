@@ -49,10 +49,10 @@ int complete(int argc, char** argv) {
     if (const char* env = std::getenv("PTBUILD_SOCKET"); env && *env) ctx.socket_override = env;
   try {
     if (what == "variants") {
-      nlohmann::json matrix = ctx.connect().call("matrix");
+      nlohmann::json matrix = ctx.connect().call(ptbuild::protocol::op::kMatrix);
       for (const auto& v : matrix["variants"]) std::cout << v["name"].get<std::string>() << "\n";
     } else if (what == "jobs") {
-      nlohmann::json jobs = ctx.connect().call("jobs", {{"limit", 50}});
+      nlohmann::json jobs = ctx.connect().call(ptbuild::protocol::op::kJobs, {{"limit", 50}});
       for (const auto& j : jobs["jobs"]) std::cout << j["id"].get<int64_t>() << "\n";
     }
   } catch (...) {

@@ -8,6 +8,12 @@ nlohmann::json hello(std::string_view who) {
   return {{"hello", who}, {"protocol", kVersion}, {"version", PTBUILD_VERSION}};
 }
 
+const OpSpec* find_op(std::string_view name) {
+  for (const OpSpec& spec : op::kAll)
+    if (spec.name == name) return &spec;
+  return nullptr;
+}
+
 namespace {
 // The deepest nesting of arrays and objects in a JSON text (brackets inside strings do not count),
 // counted only up to `limit + 1`.

@@ -42,6 +42,35 @@ inline constexpr const char* kBusy = "busy";  // too many connections
 
 nlohmann::json hello(std::string_view who);
 
+// Every op of SPEC §13, in one place: the client names them from here, the socket server checks
+// who may call them, the HTTP server (SPEC §16) which ones it may serve.
+struct OpSpec {
+  std::string_view name;
+  bool changes_things;  // only root, the daemon's user and admin_group; never over HTTP
+  bool replies_later;   // answers with events first (log, wait, watch)
+};
+namespace op {
+inline constexpr OpSpec kMatrix{"matrix", false, false};
+inline constexpr OpSpec kStatus{"status", false, false};
+inline constexpr OpSpec kJobs{"jobs", false, false};
+inline constexpr OpSpec kShow{"show", false, false};
+inline constexpr OpSpec kFixes{"fixes", false, false};
+inline constexpr OpSpec kLog{"log", false, true};
+inline constexpr OpSpec kWait{"wait", false, true};
+inline constexpr OpSpec kWatch{"watch", false, true};
+inline constexpr OpSpec kQueue{"queue", true, false};
+inline constexpr OpSpec kCancel{"cancel", true, false};
+inline constexpr OpSpec kRetry{"retry", true, false};
+inline constexpr OpSpec kPause{"pause", true, false};
+inline constexpr OpSpec kResume{"resume", true, false};
+inline constexpr OpSpec kDrain{"drain", true, false};
+inline constexpr OpSpec kPublish{"publish", true, false};
+inline constexpr OpSpec kNightly{"nightly", true, false};
+inline constexpr OpSpec kAll[] = {kMatrix, kStatus, kJobs,  kShow,   kFixes, kLog,    kWait,    kWatch,
+                                  kQueue,  kCancel, kRetry, kPause, kResume, kDrain, kPublish, kNightly};
+}  // namespace op
+const OpSpec* find_op(std::string_view name);
+
 struct Request {
   int64_t id = 0;
   std::string op;

@@ -1,5 +1,7 @@
 #include "core/protocol.h"
 
+#include <set>
+
 #include <doctest/doctest.h>
 
 using namespace ptbuild::protocol;
@@ -54,4 +56,13 @@ TEST_CASE("a request nested deeper than kMaxDepth is refused before it is parsed
                    ",\"reason\":\"" + std::string(1000, '[') + "\\\"]]\"}}";
   CHECK(std::holds_alternative<Request>(parse_request(ok)));
   CHECK(std::holds_alternative<RequestError>(parse_request(std::string(70, '['))));
+}
+
+TEST_CASE("op catalogue: each op once, found by name; ops that change things are marked") {
+  std::set<std::string_view> names;
+  for (const OpSpec& spec : op::kAll) CHECK(names.insert(spec.name).second);
+  CHECK(find_op("status") == &op::kAll[1]);
+  CHECK(find_op("queue")->changes_things);
+  CHECK(find_op("log")->replies_later);
+  CHECK(find_op("nosuch") == nullptr);
 }

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/eta.h"
 #include "core/target.h"
 #include "core/text.h"
 #include "daemon/scheduler/scheduler.h"
@@ -193,37 +194,6 @@ std::optional<json> op_retry(OpsContext& ctx, const OpCall& call) {
   return enqueue(ctx, names, proto);
 }
 
-// When each running and queued build should end, from the variants' recorded durations (their
-// family's when a variant was never built): running builds end at start + median; queued ones
-// take the next free slot in the order listed. Unknown durations give no ETA.
-void add_etas(json& jobs, const Store::Durations& durations, const std::map<std::string, std::optional<std::string>>& family,
-              int slots) {
-  using namespace std::chrono;
-  auto now = system_clock::now();
-  std::vector<system_clock::time_point> free_at;
-  for (json& j : jobs) {
-    std::string state = j["state"];
-    if (state != "running" && state != "queued") continue;
-    j["eta"] = nullptr;
-    if (j["kind"] != "build") continue;
-    auto f = family.find(j["variant"].get<std::string>());
-    double expected = durations.expected(j["variant"], f == family.end() ? std::nullopt : f->second);
-    if (expected < 0) continue;
-    auto length = duration_cast<system_clock::duration>(duration<double>(expected));
-    system_clock::time_point end;
-    if (state == "running") {
-      end = std::max(now, parse_rfc3339(j["started_at"].get<std::string>()).value_or(now) + length);
-    } else {
-      std::sort(free_at.begin(), free_at.end());
-      auto start = static_cast<int>(free_at.size()) < slots ? now : std::max(now, free_at.front());
-      if (static_cast<int>(free_at.size()) >= slots) free_at.erase(free_at.begin());
-      end = start + length;
-    }
-    free_at.push_back(end);
-    j["eta"] = format_rfc3339(end);
-  }
-}
-
 std::optional<json> op_status(OpsContext& ctx, const OpCall& call) {
   std::vector<std::string> targets = protocol::arg_strings(call.req.args, "targets");
   std::vector<std::string> names;
@@ -240,7 +210,16 @@ std::optional<json> op_status(OpsContext& ctx, const OpCall& call) {
   std::map<std::string, std::optional<std::string>> family;
   for (const VariantRecord& v : ctx.store.variants()) family[v.name] = v.axes.family;
   Scheduler::Summary s = ctx.scheduler.summary();
-  add_etas(result["jobs"], ctx.store.typical_durations(), family, s.slots);
+  Store::Durations durations = ctx.store.typical_durations();
+  auto expected = [&](const Job& j) {
+    auto f = family.find(j.variant);
+    return durations.expected(j.variant, f == family.end() ? std::nullopt : f->second);
+  };
+  std::map<int64_t, SystemTime> ends = estimate_ends(out, expected, s.slots, std::chrono::system_clock::now());
+  for (json& j : result["jobs"]) {
+    if (!is_finished(*parse_job_state(j["state"].get<std::string>()))) j["eta"] = nullptr;
+    if (auto end = ends.find(j["id"].get<int64_t>()); end != ends.end()) j["eta"] = format_rfc3339(end->second);
+  }
   json builders = json::array();
   for (const Scheduler::BuilderSummary& b : s.builders)
     builders.push_back({{"name", b.name}, {"state", b.state}, {"running", b.running}, {"slots", b.slots}});
@@ -419,19 +398,17 @@ std::optional<json> op_watch(OpsContext& ctx, const OpCall& call) {
   return std::nullopt;
 }
 
-struct OpEntry {
-  bool changes_things;  // only root, the daemon's user and admin_group may call it
-  std::optional<json> (*run)(OpsContext&, const OpCall&);
-};
+using OpFunction = std::optional<json> (*)(OpsContext&, const OpCall&);
 
-const std::map<std::string, OpEntry>& op_table() {
-  static const std::map<std::string, OpEntry> table{
-      {"matrix", {false, op_matrix}}, {"status", {false, op_status}}, {"jobs", {false, op_jobs}},
-      {"show", {false, op_show}},     {"log", {false, op_log}},       {"wait", {false, op_wait}},
-      {"fixes", {false, op_fixes}},   {"watch", {false, op_watch}},
-      {"queue", {true, op_queue}},    {"cancel", {true, op_cancel}},  {"retry", {true, op_retry}},
-      {"pause", {true, op_pause}},    {"resume", {true, op_resume}},  {"drain", {true, op_drain}},
-      {"publish", {true, op_publish}},  {"nightly", {true, op_nightly}},
+const std::map<std::string_view, OpFunction>& op_table() {
+  namespace op = protocol::op;
+  static const std::map<std::string_view, OpFunction> table{
+      {op::kMatrix.name, op_matrix}, {op::kStatus.name, op_status},   {op::kJobs.name, op_jobs},
+      {op::kShow.name, op_show},     {op::kLog.name, op_log},         {op::kWait.name, op_wait},
+      {op::kFixes.name, op_fixes},   {op::kWatch.name, op_watch},     {op::kQueue.name, op_queue},
+      {op::kCancel.name, op_cancel}, {op::kRetry.name, op_retry},     {op::kPause.name, op_pause},
+      {op::kResume.name, op_resume}, {op::kDrain.name, op_drain},     {op::kPublish.name, op_publish},
+      {op::kNightly.name, op_nightly},
   };
   return table;
 }
@@ -440,14 +417,15 @@ const std::map<std::string, OpEntry>& op_table() {
 
 std::optional<json> Ops::handle(const protocol::Request& req, const Caller& caller,
                                 const std::shared_ptr<Channel>& channel) {
+  const protocol::OpSpec* spec = protocol::find_op(req.op);
   auto it = op_table().find(req.op);
-  if (it == op_table().end()) throw OpError{code::kUnknownOp, "unknown op '" + req.op + "'"};
-  if (it->second.changes_things && !caller.may_change)
+  if (!spec || it == op_table().end()) throw OpError{code::kUnknownOp, "unknown op '" + req.op + "'"};
+  if (spec->changes_things && !caller.may_change)
     throw OpError{code::kPermissionDenied,
                   "'" + req.op + "' changes things: only root, the daemon's user and members of group '" +
                       ctx_.config.daemon.admin_group + "' may do it (uid " + std::to_string(caller.uid) +
                       " may only read)"};
-  return it->second.run(ctx_, OpCall{req, caller, channel});
+  return it->second(ctx_, OpCall{req, caller, channel});
 }
 
 }  // namespace ptbuild

@@ -1,0 +1,33 @@
+// GET /metrics (SPEC §16): what the daemon knows, in the Prometheus text format. The daemon fills
+// the snapshot (store and scheduler); rendering is pure.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace ptbuild {
+
+struct MetricsSnapshot {
+  struct Builder {
+    std::string name;
+    int running = 0;
+    int slots = 0;
+    bool up = true;
+  };
+  std::map<std::string, int64_t> jobs_by_state;  // every state, zero included
+  std::vector<Builder> builders;
+  std::map<std::string, std::vector<double>> build_seconds_by_family;  // finished builds
+  std::map<std::string, int64_t> failures_by_class;
+  int64_t hash_repairs = 0;
+  uint64_t log_bytes_written = 0;  // since the daemon started
+};
+
+// Bucket bounds of the build duration histogram, in seconds: a PyTorch build takes 2-3 hours,
+// a dependency minutes.
+inline constexpr double kBuildSecondsBuckets[] = {60, 300, 900, 1800, 3600, 7200, 10800, 14400, 21600, 43200};
+
+std::string render_prometheus(const MetricsSnapshot& m);
+
+}  // namespace ptbuild

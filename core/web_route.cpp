@@ -1,0 +1,155 @@
+#include "core/web_route.h"
+
+#include <charconv>
+#include <optional>
+
+#include "core/protocol.h"
+
+namespace ptbuild::web {
+
+namespace {
+
+Route refuse(int status, std::string message) {
+  Route r;
+  r.status = status;
+  r.message = std::move(message);
+  return r;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// %XX and '+' decoded; nullopt on a broken escape.
+std::optional<std::string> percent_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out += ' ';
+    } else if (s[i] == '%') {
+      if (i + 2 >= s.size()) return std::nullopt;
+      int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+nlohmann::json typed_value(const std::string& key, const std::string& value) {
+  if (key == "targets" || key == "jobs") {
+    nlohmann::json list = nlohmann::json::array();
+    size_t start = 0;
+    while (start <= value.size()) {
+      size_t comma = value.find(',', start);
+      std::string item = value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      if (!item.empty()) list.push_back(item);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+    return list;
+  }
+  if (value == "true") return true;
+  if (value == "false") return false;
+  if (!value.empty() && value.size() <= 18 && value.find_first_not_of("0123456789") == std::string::npos) {
+    int64_t n = 0;
+    std::from_chars(value.data(), value.data() + value.size(), n);
+    return n;
+  }
+  return value;
+}
+
+}  // namespace
+
+nlohmann::json query_args(std::string_view query, std::string* error) {
+  nlohmann::json args = nlohmann::json::object();
+  size_t start = 0;
+  while (start < query.size()) {
+    size_t amp = query.find('&', start);
+    std::string_view pair = query.substr(start, amp == std::string_view::npos ? std::string_view::npos : amp - start);
+    start = amp == std::string_view::npos ? query.size() : amp + 1;
+    if (pair.empty()) continue;
+    size_t eq = pair.find('=');
+    auto key = percent_decode(pair.substr(0, eq));
+    auto value = percent_decode(eq == std::string_view::npos ? std::string_view("true") : pair.substr(eq + 1));
+    if (!key || !value) {
+      *error = "broken %-escape in the query";
+      return nullptr;
+    }
+    if (key->empty()) {
+      *error = "a query parameter without a name";
+      return nullptr;
+    }
+    if (args.contains(*key)) {
+      *error = "query parameter '" + *key + "' given twice";
+      return nullptr;
+    }
+    args[*key] = typed_value(*key, *value);
+  }
+  return args;
+}
+
+Route route(std::string_view method, std::string_view target) {
+  if (method != "GET" && method != "HEAD") return refuse(405, "the dashboard is read-only: only GET and HEAD");
+  if (target.size() > kMaxTarget) return refuse(414, "request target longer than " + std::to_string(kMaxTarget) + " bytes");
+  if (target.empty() || target.front() != '/') return refuse(400, "the request target must be a path");
+  size_t question = target.find('?');
+  std::string_view raw_path = target.substr(0, question);
+  std::string_view query = question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
+  auto decoded = percent_decode(raw_path);
+  if (!decoded) return refuse(400, "broken %-escape in the path");
+  const std::string& path = *decoded;
+  // No file is ever served from disk, but a path with a ".." segment is refused outright so no
+  // later change can turn it into one.
+  for (size_t at = 0; at < path.size();) {
+    size_t slash = path.find('/', at);
+    std::string_view segment = std::string_view(path).substr(at, slash == std::string::npos ? std::string::npos : slash - at);
+    if (segment == "..") return refuse(400, "'..' in the path");
+    if (slash == std::string::npos) break;
+    at = slash + 1;
+  }
+  if (path.find('\0') != std::string::npos) return refuse(400, "NUL in the path");
+
+  Route r;
+  if (path == "/" || path == "/index.html") {
+    r.kind = RouteKind::page;
+    return r;
+  }
+  if (path == "/app.js" || path == "/app.css") {
+    r.kind = RouteKind::asset;
+    r.name = path.substr(1);
+    return r;
+  }
+  if (path == "/metrics") {
+    r.kind = RouteKind::metrics;
+    return r;
+  }
+  for (auto [prefix, kind] : {std::pair{std::string_view("/api/"), RouteKind::api},
+                              std::pair{std::string_view("/events/"), RouteKind::events}}) {
+    if (!path.starts_with(prefix)) continue;
+    std::string name = path.substr(prefix.size());
+    const protocol::OpSpec* op = protocol::find_op(name);
+    if (!op) return refuse(404, "unknown op '" + name + "'");
+    if (op->changes_things) return refuse(403, "'" + name + "' changes things: use the ptbuild client, not the web page");
+    if (kind == RouteKind::api && op->replies_later)
+      return refuse(400, "'" + name + "' answers with events: ask /events/" + name);
+    if (kind == RouteKind::events && !op->replies_later)
+      return refuse(400, "'" + name + "' answers at once: ask /api/" + name);
+    std::string error;
+    r.args = query_args(query, &error);
+    if (!error.empty()) return refuse(400, error);
+    r.kind = kind;
+    r.name = name;
+    return r;
+  }
+  return refuse(404, "no page at " + path);
+}
+
+}  // namespace ptbuild::web

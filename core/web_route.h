@@ -1,0 +1,38 @@
+// What an HTTP request to the dashboard asks for (SPEC §16): pure, so it is unit-tested and fuzzed
+// without a socket. The daemon's web server acts on the Route.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+namespace ptbuild::web {
+
+enum class RouteKind {
+  page,     // the dashboard itself
+  asset,    // name: "app.js", "app.css"
+  api,      // name: a read-only op that answers at once; args from the query
+  events,   // name: a read-only op that answers with events (log, wait, watch), as server-sent events
+  metrics,  // Prometheus text
+  refused,  // status and message say why
+};
+
+struct Route {
+  RouteKind kind = RouteKind::refused;
+  std::string name;
+  nlohmann::json args = nlohmann::json::object();
+  int status = 200;     // of a refused request: 400, 403, 404, 405, 414
+  std::string message;  // of a refused request
+};
+
+inline constexpr size_t kMaxTarget = 4096;
+
+// `method` as sent ("GET"); `target` the request target ("/api/show?job=12").
+Route route(std::string_view method, std::string_view target);
+
+// Query values become JSON the way the socket's ops expect them: digits an integer, true/false a
+// boolean, "targets" and "jobs" a list split at commas, anything else a string.
+nlohmann::json query_args(std::string_view query, std::string* error);
+
+}  // namespace ptbuild::web

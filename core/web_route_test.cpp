@@ -1,0 +1,51 @@
+#include "core/web_route.h"
+
+#include <doctest/doctest.h>
+
+using namespace ptbuild::web;
+
+TEST_CASE("web routes: pages, read-only ops with typed query arguments, metrics") {
+  CHECK(route("GET", "/").kind == RouteKind::page);
+  CHECK(route("HEAD", "/index.html").kind == RouteKind::page);
+  Route js = route("GET", "/app.js");
+  CHECK(js.kind == RouteKind::asset);
+  CHECK(js.name == "app.js");
+  CHECK(route("GET", "/metrics").kind == RouteKind::metrics);
+
+  Route show = route("GET", "/api/show?job=12");
+  CHECK(show.kind == RouteKind::api);
+  CHECK(show.name == "show");
+  CHECK(show.args == nlohmann::json{{"job", 12}});
+  Route status = route("GET", "/api/status?targets=sm90-avx512,sm86%2Davx2");
+  CHECK(status.args["targets"] == nlohmann::json{"sm90-avx512", "sm86-avx2"});
+  Route log = route("GET", "/events/log?job=3&tail=200&follow=true");
+  CHECK(log.kind == RouteKind::events);
+  CHECK(log.args == nlohmann::json{{"job", 3}, {"tail", 200}, {"follow", true}});
+  CHECK(route("GET", "/events/watch").kind == RouteKind::events);
+  CHECK(route("GET", "/api/jobs?state=failed&limit=5").args == nlohmann::json{{"state", "failed"}, {"limit", 5}});
+}
+
+TEST_CASE("web routes: what is refused gets the status code that says why") {
+  auto refused = [](std::string_view method, std::string_view target) {
+    Route r = route(method, target);
+    CHECK(r.kind == RouteKind::refused);
+    CHECK(!r.message.empty());
+    return r.status;
+  };
+  CHECK(refused("POST", "/api/queue") == 405);
+  CHECK(refused("DELETE", "/") == 405);
+  CHECK(refused("GET", "/api/queue?targets=all") == 403);  // changes things: never over HTTP
+  CHECK(refused("GET", "/api/nightly") == 403);
+  CHECK(refused("GET", "/api/nosuchop") == 404);
+  CHECK(refused("GET", "/etc/passwd") == 404);
+  CHECK(refused("GET", "/../etc/passwd") == 400);
+  CHECK(refused("GET", "/api/%2e%2e/x") == 400);
+  CHECK(refused("GET", "/api/log?job=1") == 400);     // answers with events: /events/log
+  CHECK(refused("GET", "/events/status") == 400);     // answers at once: /api/status
+  CHECK(refused("GET", "/api/show?job=1&job=2") == 400);
+  CHECK(refused("GET", "/api/show?job=%zz") == 400);
+  CHECK(refused("GET", "/api/show?job=%4") == 400);
+  CHECK(refused("GET", "/api/show?=1") == 400);
+  CHECK(refused("GET", "*") == 400);
+  CHECK(refused("GET", "/" + std::string(kMaxTarget, 'a')) == 414);
+}
