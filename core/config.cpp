@@ -11,6 +11,8 @@
 #define TOML_EXCEPTIONS 1
 #include <toml++/toml.h>
 
+#include "core/web_route.h"
+
 namespace ptbuild {
 namespace {
 
@@ -47,6 +49,13 @@ class TableReader {
       out = n->as_string()->get();
       if (out.find('\0') != std::string::npos) fail(*n, key, "contains a NUL character");
     }
+  }
+  void listen(const char* key, std::string& out) {
+    const toml::node* n = table_.get(key);
+    string(key, out);
+    if (!n || out.empty()) return;
+    auto parsed = web::parse_listen(out);
+    if (auto* err = std::get_if<std::string>(&parsed)) fail(*n, key, *err);
   }
   // A path that must name something: "" is refused (it would mean the current folder, or nothing).
   void path(const char* key, std::string& out) {
@@ -464,13 +473,16 @@ ConfigResult parse_config(std::string_view text, const std::string& source,
       r.string("org", c.publish.org);
       r.string("store", c.publish.store);
     });
+    read_section("web", [&](TableReader& r) {
+      r.listen("listen", c.web.listen);
+    });
     read_section("nightly", [&](TableReader& r) {
       r.strings("targets", c.nightly.targets);
       r.boolean("pull", c.nightly.pull);
     });
     for (auto&& [k, v] : root) {
-      static const std::set<std::string> kSections{"daemon",  "backend", "repo",   "hashfix",
-                                                   "verify",  "publish", "nightly"};
+      static const std::set<std::string> kSections{"daemon",  "backend", "repo",    "hashfix",
+                                                   "verify",  "publish", "nightly", "web"};
       if (!kSections.count(std::string(k.str())))
         throw Failure{source + ":" + std::to_string(k.source().begin.line) + ": unknown key '" +
                       std::string(k.str()) + "'"};
@@ -524,6 +536,7 @@ std::string render_config(const Config& c) {
       {"publish", toml::table{{"auto", c.publish.auto_publish},
                               {"org", c.publish.org},
                               {"store", c.publish.store}}},
+      {"web", toml::table{{"listen", c.web.listen}}},
       {"nightly", toml::table{{"targets", str_array(c.nightly.targets)},
                               {"pull", c.nightly.pull}}}};
   std::ostringstream out;

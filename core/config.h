@@ -74,6 +74,9 @@ struct Config {
     std::string org;
     std::string store;
   } publish;
+  struct Web {
+    std::string listen = "127.0.0.1:8460";  // "" turns the dashboard off (SPEC §16)
+  } web;
   struct Nightly {
     std::vector<std::string> targets{"all"};
     bool pull = false;

@@ -109,6 +109,8 @@ auto = true
 org = "myorg"
 store = "file:///srv/cache"
 
+[web]
+listen = "[::1]:9000"
 [nightly]
 targets = ["sm90-*"]
 pull = true
@@ -125,6 +127,7 @@ pull = true
   CHECK(c.backend.program == "/usr/local/bin/flox");
   CHECK(c.backend.args == std::vector<std::string>{"--cores", "16"});
   REQUIRE(c.repos.size() == 2);
+  CHECK(c.web.listen == "[::1]:9000");
   CHECK(c.repos[0].default_cuda == "13_0");
   CHECK(c.repos[1].path == "/etc/ptbuild/vision");  // relative to the config file
   CHECK(c.repos[1].recipes == "pkgs");
@@ -179,6 +182,9 @@ TEST_CASE("values that cannot work are refused, naming the key and the line") {
   CHECK(parse_error("[[repo]]\nname = \"pytorch\"\npath = \"/a\"\nafter = \"pytorch\"\n")
             .find("repository 'pytorch' waits for itself") != std::string::npos);
   CHECK(parse_error("[daemon]\nlog_max = \"1KiB\"\n") == "test.toml:2: daemon.log_max: must be at least 64KiB");
+  CHECK(parse_error("[web]\n\nlisten = \"localhost:8460\"\n") ==
+        "test.toml:3: web.listen: 'localhost' is not an IP address (a name would depend on DNS at start)");
+  CHECK(parse_error("[web]\nport = 1\n") == "test.toml:2: unknown key 'web.port'");
 }
 
 TEST_CASE("the effective config renders to TOML that parses back to the same config") {

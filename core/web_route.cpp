@@ -96,6 +96,23 @@ nlohmann::json query_args(std::string_view query, std::string* error) {
   return args;
 }
 
+std::variant<ListenAddress, std::string> parse_listen(std::string_view text) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0)
+    return std::string("expected HOST:PORT with an IP address (\"127.0.0.1:8460\", \"[::1]:8460\"), or \"\" to turn it off");
+  std::string_view host = text.substr(0, colon), port = text.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  else if (host.find(':') != std::string_view::npos) return std::string("an IPv6 address goes in brackets: \"[::1]:8460\"");
+  bool ip = host.find_first_not_of("0123456789.") == std::string_view::npos ||
+            host.find_first_not_of("0123456789abcdefABCDEF:.") == std::string_view::npos;
+  if (host.empty() || !ip) return "'" + std::string(host) + "' is not an IP address (a name would depend on DNS at start)";
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (port.empty() || ec != std::errc() || end != port.data() + port.size() || value > 65535)
+    return "port '" + std::string(port) + "' is not a number from 0 to 65535";
+  return ListenAddress{std::string(host), static_cast<uint16_t>(value)};
+}
+
 Route route(std::string_view method, std::string_view target) {
   if (method != "GET" && method != "HEAD") return refuse(405, "the dashboard is read-only: only GET and HEAD");
   if (target.size() > kMaxTarget) return refuse(414, "request target longer than " + std::to_string(kMaxTarget) + " bytes");

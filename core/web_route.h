@@ -2,8 +2,10 @@
 // without a socket. The daemon's web server acts on the Route.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
+#include <variant>
 
 #include <nlohmann/json.hpp>
 
@@ -27,6 +29,14 @@ struct Route {
 };
 
 inline constexpr size_t kMaxTarget = 4096;
+
+// `[web] listen`: "HOST:PORT" with an IP address ("127.0.0.1:8460", "[::1]:8460"); "" is off.
+struct ListenAddress {
+  std::string host;
+  uint16_t port = 0;  // 0: any free port (the daemon logs which)
+};
+// The address, or why it is not one.
+std::variant<ListenAddress, std::string> parse_listen(std::string_view text);
 
 // `method` as sent ("GET"); `target` the request target ("/api/show?job=12").
 Route route(std::string_view method, std::string_view target);

@@ -49,3 +49,17 @@ TEST_CASE("web routes: what is refused gets the status code that says why") {
   CHECK(refused("GET", "*") == 400);
   CHECK(refused("GET", "/" + std::string(kMaxTarget, 'a')) == 414);
 }
+
+TEST_CASE("web listen addresses: IPv4, bracketed IPv6, port 0; names and bad ports refused") {
+  auto ok = [](std::string_view text) { return std::get<ListenAddress>(parse_listen(text)); };
+  CHECK(ok("127.0.0.1:8460").host == "127.0.0.1");
+  CHECK(ok("127.0.0.1:8460").port == 8460);
+  CHECK(ok("[::1]:80").host == "::1");
+  CHECK(ok("0.0.0.0:0").port == 0);
+  auto bad = [](std::string_view text) { return std::get<std::string>(parse_listen(text)); };
+  CHECK(bad("8460").find("HOST:PORT") != std::string::npos);
+  CHECK(bad("localhost:8460").find("not an IP address") != std::string::npos);
+  CHECK(bad("::1:8460").find("brackets") != std::string::npos);
+  CHECK(bad("127.0.0.1:99999").find("not a number from 0 to 65535") != std::string::npos);
+  CHECK(bad("127.0.0.1:http").find("not a number") != std::string::npos);
+}

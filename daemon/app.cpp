@@ -10,11 +10,13 @@
 
 #include "daemon/notify.h"
 #include "local/recipes.h"
+#include "daemon/runner/build_log.h"
 #include "daemon/runner/process_runner.h"
 #include "daemon/scheduler/scheduler.h"
 #include "daemon/scheduler/slots.h"
 #include "daemon/server/ops.h"
 #include "daemon/server/server.h"
+#include "daemon/web/web_server.h"
 #include "daemon/store/store.h"
 #include "daemon/system.h"
 
@@ -49,6 +51,16 @@ bool rescan(Store& store, const Config& config) {
 
 // While a repo is missing, look again every few seconds; when it is back, its jobs can start.
 constexpr auto kMissingRepoRecheck = std::chrono::seconds(5);
+
+// GET /metrics: the database's counts and the scheduler's builders, read on the loop.
+MetricsSnapshot metrics_snapshot(Store& store, Scheduler& scheduler) {
+  MetricsSnapshot m;
+  store.fill_metrics(m);
+  for (const Scheduler::BuilderSummary& b : scheduler.summary().builders)
+    m.builders.push_back({b.name, b.running, b.slots, b.state == "up"});
+  m.log_bytes_written = BuildLog::bytes_taken_total();
+  return m;
+}
 
 }  // namespace
 
@@ -112,10 +124,10 @@ int run_daemon(const DaemonOptions& options, Config config) {
                  std::move(done));
   };
   Ops ops(OpsContext{*store, config, scheduler, [&] { exit_daemon(); }, plan});
-  Server server(io, [&ops](const protocol::Request& req, const Caller& caller,
-                           const std::shared_ptr<Channel>& channel) {
+  Dispatch dispatch = [&ops](const protocol::Request& req, const Caller& caller, const std::shared_ptr<Channel>& channel) {
     return ops.handle(req, caller, channel);
-  });
+  };
+  Server server(io, dispatch);
   if (std::string err = server.listen(config.daemon.socket, config.daemon.admin_group); !err.empty()) {
     spdlog::critical("{}", err);
     return 1;
@@ -123,15 +135,29 @@ int run_daemon(const DaemonOptions& options, Config config) {
   spdlog::info("ptbuildd {} listening on {} (state in {}, backend {})", PTBUILD_VERSION,
                config.daemon.socket, config.daemon.state_dir, config.backend.kind);
 
+  // The dashboard is a window on the daemon, not part of its work: when its port is taken the
+  // builds go on and the log says why there is no page.
+  WebServer web(io, dispatch, [&] { return render_prometheus(metrics_snapshot(*store, scheduler)); });
+  if (!config.web.listen.empty()) {
+    auto at = std::get<web::ListenAddress>(web::parse_listen(config.web.listen));  // checked with the config
+    if (std::string err = web.listen(at); !err.empty())
+      spdlog::error("web dashboard off: {} (set [web] listen, or \"\" to turn it off)", err);
+    else
+      spdlog::info("web dashboard on http://{}:{}/", at.host.find(':') == std::string::npos ? at.host : "[" + at.host + "]",
+                   web.port());
+  }
+
   exit_daemon = [&] {
     sd_notify("STOPPING=1");
     server.stop();
+    web.stop();
     io.stop();
   };
   int exit_code = 0;
   auto stop_gracefully = [&] {
     sd_notify("STOPPING=1");
     server.stop();
+    web.stop();
     scheduler.shutdown([&] { io.stop(); });
   };
   asio::signal_set stop_signals(io, SIGTERM, SIGINT);

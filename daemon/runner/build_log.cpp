@@ -1,5 +1,7 @@
 #include "daemon/runner/build_log.h"
 
+#include <atomic>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -97,8 +99,15 @@ std::string BuildLog::open(const std::string& path, Attempt attempt) {
   return "";
 }
 
+namespace {
+std::atomic<uint64_t> all_bytes_taken{0};  // written by the loop, read by /metrics on the loop too
+}
+
+uint64_t BuildLog::bytes_taken_total() { return all_bytes_taken.load(std::memory_order_relaxed); }
+
 void BuildLog::write(std::string_view bytes) {
   seen_ += bytes.size();
+  all_bytes_taken.fetch_add(bytes.size(), std::memory_order_relaxed);
   if (!cctx_) {  // a plain log of an older ptbuild's job
     write_fd(fd_, bytes);
     file_bytes_ += bytes.size();

@@ -41,6 +41,8 @@ class BuildLog {
   enum class Attempt { first, retry };
   std::string open(const std::string& path, Attempt attempt = Attempt::retry);
   void write(std::string_view bytes);
+  // Bytes every build log of this process has taken since it started (GET /metrics).
+  static uint64_t bytes_taken_total();
   // Closes the current frame, so that everything written so far is on disk and readable. write()
   // does it once a second has passed; a quiet build needs the caller's timer.
   void flush();

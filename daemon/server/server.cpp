@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "daemon/server/outbox.h"
 #include "daemon/system.h"
 
 namespace ptbuild {
@@ -46,8 +47,7 @@ std::string to_line(const nlohmann::json& j) {
 class Session : public Channel, public std::enable_shared_from_this<Session> {
  public:
   Session(stream_protocol::socket socket, Caller caller, Dispatch& dispatch, std::shared_ptr<size_t> outbox_total)
-      : outbox_total_ptr_(std::move(outbox_total)),
-        outbox_total_(*outbox_total_ptr_),
+      : outbox_(std::move(outbox_total), kMaxOutbox, kOutboxBudget),
         socket_(std::move(socket)),
         wake_writer_(socket_.get_executor()),
         caller_(caller),
@@ -62,33 +62,27 @@ class Session : public Channel, public std::enable_shared_from_this<Session> {
   void send(const nlohmann::json& line) override {
     if (!open_) return;
     std::string text = to_line(line);
-    if (outbox_bytes_ + text.size() > kMaxOutbox || outbox_total_ + text.size() > kOutboxBudget) {
+    size_t size = text.size();
+    if (!outbox_.push(std::move(text))) {
       spdlog::warn("client pid {} reads too slowly ({} bytes unread, {} for all clients); closing its connection",
-                   caller_.pid, outbox_bytes_, outbox_total_);
+                   caller_.pid, outbox_.bytes() + size, outbox_.shared_bytes());
       close();
       return;
     }
-    outbox_bytes_ += text.size();
-    outbox_total_ += text.size();
-    outbox_.push_back(std::move(text));
     wake_writer_.cancel();
   }
 
   bool is_open() const override { return open_; }
-  size_t backlog() const override { return outbox_bytes_; }
+  size_t backlog() const override { return outbox_.bytes(); }
   void when_drained(size_t low_water, std::function<void()> ready) override {
-    low_water_ = low_water;
-    drained_ = std::move(ready);
+    outbox_.when_drained(low_water, std::move(ready));
     notify_drained();
   }
 
   void close() {
     if (!open_) return;
     open_ = false;
-    drained_ = nullptr;
-    outbox_total_ -= outbox_bytes_;  // what it will never read
-    outbox_bytes_ = 0;
-    outbox_.clear();
+    outbox_.close();
     boost::system::error_code ignored;
     socket_.shutdown(stream_protocol::socket::shutdown_both, ignored);
     socket_.close(ignored);
@@ -135,22 +129,16 @@ class Session : public Channel, public std::enable_shared_from_this<Session> {
         co_await wake_writer_.async_wait(use_nothrow);
         continue;
       }
-      std::string data = std::move(outbox_.front());
-      outbox_.pop_front();
+      std::string data = outbox_.take();
       auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(data), use_nothrow);
-      // Counted until written: what is in flight is held in memory too.
-      if (open_) {
-        outbox_bytes_ -= data.size();
-        outbox_total_ -= data.size();
-      }
+      outbox_.written(data.size());
       if (ec) close();
       notify_drained();
     }
   }
 
   void notify_drained() {
-    if (open_ && drained_ && outbox_bytes_ <= low_water_)
-      asio::post(socket_.get_executor(), std::exchange(drained_, nullptr));
+    if (auto ready = outbox_.take_ready()) asio::post(socket_.get_executor(), std::move(ready));
   }
 
   void handle_line(std::string_view line) {
@@ -188,16 +176,11 @@ class Session : public Channel, public std::enable_shared_from_this<Session> {
     }
   }
 
-  std::shared_ptr<size_t> outbox_total_ptr_;  // bytes waiting in all sessions' outboxes
-  size_t& outbox_total_;
+  Outbox outbox_;
   stream_protocol::socket socket_;
   asio::steady_timer wake_writer_;
   Caller caller_;
   Dispatch& dispatch_;
-  std::deque<std::string> outbox_;
-  size_t outbox_bytes_ = 0;
-  std::function<void()> drained_;  // see when_drained()
-  size_t low_water_ = 0;
   bool open_ = true;
   bool seen_first_line_ = false;
 };

@@ -353,6 +353,23 @@ Store::Durations Store::typical_durations() {
   return out;
 }
 
+void Store::fill_metrics(MetricsSnapshot& m) {
+  for (const char* state : {"queued", "running", "succeeded", "failed", "cancelled"}) m.jobs_by_state[state] = 0;
+  auto states = db_->prepare("SELECT state, COUNT(*) FROM jobs GROUP BY state");
+  while (states.step()) m.jobs_by_state[states.text(0)] = states.integer(1);
+  auto failures = db_->prepare(
+      "SELECT COALESCE(failure_class, 'unknown'), COUNT(*) FROM jobs WHERE state = 'failed' GROUP BY 1");
+  while (failures.step()) m.failures_by_class[failures.text(0)] = failures.integer(1);
+  auto durations = db_->prepare(R"(
+    SELECT COALESCE(v.family, 'unknown'), (julianday(j.finished_at) - julianday(j.started_at)) * 86400.0
+    FROM jobs j JOIN variants v ON v.id = j.variant_id
+    WHERE j.kind = 'build' AND j.state IN ('succeeded', 'failed')
+      AND j.started_at IS NOT NULL AND j.finished_at IS NOT NULL)");
+  while (durations.step()) m.build_seconds_by_family[durations.text(0)].push_back(std::max(0.0, durations.real(1)));
+  auto fixes = db_->prepare("SELECT COUNT(*) FROM hash_fixes");
+  m.hash_repairs = fixes.step() ? fixes.integer(0) : 0;
+}
+
 void Store::add_hash_fix(sql::Transaction&, const HashFixRecord& fix) {
   auto st = db_->prepare(
       "INSERT INTO hash_fixes(job_id, drv, file, line, old_hash, new_hash, at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");

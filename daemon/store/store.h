@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/job.h"
+#include "core/metrics.h"
 #include "core/target.h"
 #include "local/recipes.h"
 #include "daemon/store/sqlite.h"
@@ -136,6 +137,10 @@ class Store {
     double expected(const std::string& variant, const std::optional<std::string>& family) const;  // -1: unknown
   };
   Durations typical_durations();
+
+  // Jobs by state, failures by class, finished build durations by family, hash repairs: the
+  // database's part of GET /metrics.
+  void fill_metrics(MetricsSnapshot& m);
 
   // The audit trail of hash repairs (SPEC §7).
   struct HashFixRecord {

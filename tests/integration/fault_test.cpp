@@ -196,12 +196,6 @@ TEST_CASE("faults: a client that leaves in the middle of log -f disturbs nothing
 }
 
 namespace {
-int64_t rss_kib(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(in, line);)
-    if (line.starts_with("VmRSS:")) return std::stoll(line.substr(6));
-  return -1;
-}
 int64_t cpu_ticks(pid_t pid) {
   std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
   std::istringstream rest(stat.substr(stat.rfind(')') + 2));

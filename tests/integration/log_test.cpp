@@ -26,12 +26,6 @@ std::string flood(const Daemon& d, const std::string& after, const std::string& 
          "echo '" + after + "'\nwhile [ ! -e " + d.nonce() + "/gate ]; do sleep 0.05; done\n" + finally;
 }
 
-int64_t rss_kib(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(in, line);)
-    if (line.starts_with("VmRSS:")) return std::stoll(line.substr(6));
-  return -1;
-}
 
 bool log_has(const std::string& path, const std::string& text) { return log_text(path).find(text) != std::string::npos; }
 

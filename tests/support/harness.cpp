@@ -192,7 +192,9 @@ Daemon::Daemon(std::string daemon_keys, std::string config_extra) {
                                  daemon_keys + "\n[backend]\nkind = \"nix\"\n\n[[repo]]\nname = \"pytorch\"\npath = \"repo\"\n" +
                                  config_extra +
                                  // Test recipes build no torch to probe; the verification tests turn it on.
-                                 (config_extra.find("[verify]") == std::string::npos ? "\n[verify]\nenabled = false\n" : ""));
+                                 (config_extra.find("[verify]") == std::string::npos ? "\n[verify]\nenabled = false\n" : "") +
+                                 // Tests run side by side: no dashboard on the default port unless asked for.
+                                 (config_extra.find("[web]") == std::string::npos ? "\n[web]\nlisten = \"\"\n" : ""));
 }
 
 Daemon::~Daemon() {
@@ -273,6 +275,31 @@ int Daemon::wait_exit(std::chrono::seconds timeout) {
 
 void Daemon::add_sh_recipe(const std::string& package, const std::string& script) {
   add_recipe(package, sh_recipe(package, script, nonce()));
+}
+
+void Daemon::add_fake_hash_recipe(const std::string& package) {
+  add_recipe(package,
+             "{ pkgs ? null }:\nlet\n  src = derivation {\n    name = \"src\";\n    system = builtins.currentSystem;\n"
+             "    builder = \"/bin/sh\";\n    PATH = \"/bin:/usr/bin\";\n    args = [ \"-c\" \"echo " + nonce() +
+             " > $out\" ];\n    outputHashMode = \"flat\";\n    outputHashAlgo = \"sha256\";\n"
+             "    outputHash = \"sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\";\n  };\nin derivation {\n"
+             "  name = \"" + package + "\";\n  system = builtins.currentSystem;\n  builder = \"/bin/sh\";\n"
+             "  PATH = \"/bin:/usr/bin\";\n  inherit src;\n  args = [ \"-c\" \"cat $src > /dev/null && mkdir $out\" ];\n}\n");
+}
+
+void Daemon::commit_recipes() {
+  for (std::vector<std::string> args : {std::vector<std::string>{"init", "-q"}, {"add", "-A"}, {"commit", "-q", "-m", "recipes"}}) {
+    std::vector<std::string> argv{"/usr/bin/git", "-C", repo(), "-c", "user.name=test", "-c", "user.email=test@localhost"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    if (run_process(argv).exit_code != 0) throw std::runtime_error("git " + args[0] + " failed in " + repo());
+  }
+}
+
+int64_t rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.starts_with("VmRSS:")) return std::stoll(line.substr(6));
+  return -1;
 }
 
 nlohmann::json Daemon::job(const std::string& ref) { return client_json({"show", ref}); }

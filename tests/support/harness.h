@@ -76,6 +76,10 @@ class Daemon {
   void add_recipe(const std::string& package, const std::string& content = "{ }: { }\n");
   // A recipe that runs `script` (see sh_recipe), unique to this daemon's temp folder.
   void add_sh_recipe(const std::string& package, const std::string& script);
+  // A recipe whose fixed-output source pins nixpkgs' fake hash: the daemon repairs it.
+  void add_fake_hash_recipe(const std::string& package);
+  // Makes the build repo a git repository with every recipe committed (hash repair needs it).
+  void commit_recipes();
   std::string nonce() const { return dir_.path(); }
   nlohmann::json job(const std::string& ref);  // `ptbuild show REF --json`
 
@@ -102,6 +106,9 @@ class Daemon {
   int notify_fd_ = -1;
   std::vector<std::string> notifications_;
 };
+
+// The resident memory of a process, in KiB (-1 if it is gone).
+int64_t rss_kib(pid_t pid);
 
 // A raw protocol connection for abuse tests.
 class RawClient {

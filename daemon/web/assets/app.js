@@ -1,0 +1,276 @@
+// ptbuild dashboard (SPEC §16): reads /api/<op> (the socket's read-only ops) and follows
+// /events/watch and /events/log (server-sent events). No build chain, no framework.
+'use strict';
+
+const view = document.getElementById('view');
+let refreshTimer = null;   // polls progress while builds run
+let logSource = null;      // the job page's live log
+let renderSeq = 0;         // a slower, older render never overwrites a newer one
+
+// Elements are built with textContent only: variant names and logs are never parsed as HTML.
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === 'class') el.className = v;
+    else if (k === 'text') el.textContent = v;
+    else el.setAttribute(k, v);
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined) el.append(c instanceof Node ? c : String(c));
+  return el;
+}
+
+async function api(op, params) {
+  const query = params ? '?' + new URLSearchParams(params) : '';
+  const res = await fetch('/api/' + op + query, { cache: 'no-store' });
+  const body = await res.json();
+  if (!res.ok) throw new Error(body.error ? body.error.message : res.statusText);
+  return body;
+}
+
+function when(iso) {
+  if (!iso) return '';
+  const d = new Date(iso);
+  const today = new Date().toDateString() === d.toDateString();
+  return today ? d.toLocaleTimeString() : d.toLocaleString();
+}
+
+function duration(fromIso, toIso) {
+  if (!fromIso) return '';
+  const s = Math.max(0, Math.round(((toIso ? new Date(toIso) : new Date()) - new Date(fromIso)) / 1000));
+  const hh = Math.floor(s / 3600), mm = Math.floor((s % 3600) / 60), ss = s % 60;
+  return hh ? `${hh}h${String(mm).padStart(2, '0')}m` : mm ? `${mm}m${String(ss).padStart(2, '0')}s` : `${ss}s`;
+}
+
+function badge(state) { return h('span', { class: 'badge state-' + state, text: state }); }
+
+function progressBar(job) {
+  const p = job.progress;
+  if (!p || !p.total) return h('span', { class: 'muted', text: job.state === 'running' ? 'starting…' : '' });
+  const pct = Math.min(100, Math.round((100 * p.done) / p.total));
+  const bar = h('span', { class: 'progress', 'data-done': p.done, 'data-total': p.total, title: `${p.done}/${p.total}` });
+  const fill = h('span');
+  fill.style.width = pct + '%';
+  bar.append(fill);
+  return h('span', {}, bar, h('span', { class: 'progress-text', text: `${p.done}/${p.total} (${pct}%)` }));
+}
+
+function jobLink(id) { return h('a', { href: '#/job/' + id, text: '#' + id }); }
+
+function showScheduler(s) {
+  const parts = [`${s.running}/${s.slots} slots busy`];
+  if (s.paused) parts.push('paused');
+  if (s.draining) parts.push('draining');
+  document.getElementById('scheduler').textContent = parts.join(' · ');
+}
+
+// ---- the overview: running and queued builds, the matrix, builders --------------------------
+
+function activeTable(jobs, builders) {
+  const active = jobs.filter(j => j.state === 'running' || j.state === 'queued');
+  if (!active.length) return h('p', { class: 'muted', text: 'Nothing running or queued.' });
+  const onlyBuilder = builders.length === 1 ? builders[0].name : '';
+  return h('div', { class: 'scroll' }, h('table', { id: 'active' },
+    h('thead', {}, h('tr', {}, ['job', 'variant', 'state', 'builder', 'progress', 'running for', 'eta', 'waiting']
+      .map(t => h('th', { text: t })))),
+    h('tbody', {}, active.map(j => h('tr', { 'data-job': j.id, 'data-state': j.state },
+      h('td', {}, jobLink(j.id)),
+      h('td', { text: j.variant }),
+      h('td', {}, badge(j.state)),
+      h('td', { text: j.state === 'running' ? (j.builder || onlyBuilder) : '' }),
+      h('td', {}, j.state === 'running' ? progressBar(j) : ''),
+      h('td', { text: j.state === 'running' ? duration(j.started_at) : '' }),
+      h('td', { text: j.eta ? when(j.eta) : '' }),
+      h('td', { class: 'wrap muted', text: j.waiting || '' }))))));
+}
+
+function matrixSections(variants) {
+  // One grid per CUDA version (CPU-only variants together): rows are GPU architectures, columns
+  // instruction sets, one coloured cell per variant.
+  const groups = new Map();
+  for (const v of variants) {
+    const key = v.cuda ? 'CUDA ' + v.cuda.replace('_', '.') : (v.platform === 'darwin' ? 'macOS' : 'CPU');
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(v);
+  }
+  const legend = h('div', { class: 'legend' }, ['succeeded', 'failed', 'running', 'queued', 'cancelled', 'none']
+    .map(s => h('span', {}, h('span', { class: 'cell', 'data-state': s }), ' ' + (s === 'none' ? 'never built' : s))));
+  const sections = [...groups.keys()].sort().map(key => {
+    const vs = groups.get(key);
+    const archs = [...new Set(vs.map(v => v.gpu_arch || '—'))].sort();
+    const isas = [...new Set(vs.map(v => v.isa || '—'))].sort();
+    return h('section', { class: 'matrix', 'data-cuda': key },
+      h('h2', { text: `${key} · ${vs.length} variant${vs.length === 1 ? '' : 's'}` }),
+      h('div', { class: 'scroll' }, h('table', { class: 'grid' },
+        h('thead', {}, h('tr', {}, h('th', {}), isas.map(i => h('th', { text: i })))),
+        h('tbody', {}, archs.map(a => h('tr', {}, h('th', { class: 'axis', text: a }),
+          isas.map(i => h('td', {}, vs.filter(v => (v.gpu_arch || '—') === a && (v.isa || '—') === i).map(cell)))))))));
+  });
+  return [legend, ...sections];
+}
+
+function cell(v) {
+  const state = v.last_state || 'none';
+  const label = [v.python, v.extra].filter(Boolean).join(' ') || state;
+  const attrs = { class: 'cell', 'data-variant': v.name, 'data-state': state, title: `${v.name}: ${state}` };
+  if (v.last_job) return h('a', { ...attrs, href: '#/job/' + v.last_job, text: label });
+  return h('span', { ...attrs, text: label });
+}
+
+function buildersTable(builders) {
+  return h('div', { class: 'scroll' }, h('table', { id: 'builders' },
+    h('thead', {}, h('tr', {}, ['builder', 'state', 'running', 'slots'].map(t => h('th', { text: t })))),
+    h('tbody', {}, builders.map(b => h('tr', { 'data-builder': b.name },
+      h('td', { text: b.name }), h('td', { class: 'wrap', text: b.state }),
+      h('td', { text: b.running }), h('td', { text: b.slots }))))));
+}
+
+async function overview(seq) {
+  const [status, matrix] = await Promise.all([api('status'), api('matrix')]);
+  if (seq !== renderSeq) return;
+  showScheduler(status.scheduler);
+  view.replaceChildren(
+    h('section', {}, h('h1', { text: 'Running and queued' }), activeTable(status.jobs, status.scheduler.builders)),
+    ...matrixSections(matrix.variants),
+    h('section', {}, h('h2', { text: 'Builders' }), buildersTable(status.scheduler.builders)));
+  pollWhile(status.jobs.some(j => j.state === 'running'));
+}
+
+// ---- a job -------------------------------------------------------------------------------
+
+function factsList(facts) {
+  return h('dl', {}, Object.entries(facts || {}).flatMap(([k, v]) =>
+    [h('dt', { text: k }), h('dd', { text: typeof v === 'object' ? JSON.stringify(v) : String(v) })]));
+}
+
+async function jobPage(seq, id) {
+  const job = await api('show', { job: id });
+  if (seq !== renderSeq) return;
+  const info = h('dl', {},
+    h('dt', { text: 'state' }), h('dd', {}, badge(job.state)),
+    job.waiting ? [h('dt', { text: 'waiting' }), h('dd', { id: 'job-waiting', text: job.waiting })] : [],
+    h('dt', { text: 'kind' }), h('dd', { text: job.kind }),
+    h('dt', { text: 'attempt' }), h('dd', { text: job.attempt }),
+    h('dt', { text: 'reason' }), h('dd', { text: job.reason || '' }),
+    h('dt', { text: 'queued' }), h('dd', { text: when(job.created_at) }),
+    job.started_at ? [h('dt', { text: 'started' }), h('dd', { text: when(job.started_at) })] : [],
+    job.finished_at ? [h('dt', { text: 'finished' }), h('dd', { text: `${when(job.finished_at)} (${duration(job.started_at, job.finished_at)})` })] : [],
+    job.state === 'running' ? [h('dt', { text: 'progress' }), h('dd', {}, progressBar(job))] : [],
+    job.out_path ? [h('dt', { text: 'output' }), h('dd', {}, h('code', { text: job.out_path }))] : []);
+  const parts = [h('section', { id: 'job', 'data-job': job.id, 'data-state': job.state },
+    h('h1', { text: `#${job.id} ${job.variant}` }), info)];
+  if (job.failure) {
+    const f = job.failure;
+    parts.push(h('section', { id: 'job-failure' }, h('h2', {}, 'Failure: ', h('code', { class: 'class', text: f.class })),
+      h('p', { class: 'message', text: f.message }),
+      f.hint ? h('p', { class: 'hint', text: f.hint }) : null,
+      f.excerpt ? h('pre', { class: 'excerpt', text: f.excerpt }) : null));
+  }
+  if (job.fixes && job.fixes.length) {
+    parts.push(h('section', { id: 'job-fixes' }, h('h2', { text: 'Hash repairs' }),
+      h('ul', {}, job.fixes.map(x => h('li', {},
+        h('code', { text: `${x.file}:${x.line}` }), ' ', h('code', { class: 'old', text: x.old }), ' → ',
+        h('code', { class: 'new', text: x.new }))))));
+  }
+  if (job.verify) {
+    parts.push(h('section', { id: 'job-verify' }, h('h2', {}, 'Verification: ', badge(job.verify.ok ? 'succeeded' : 'failed')),
+      (job.verify.problems || []).map(p => h('p', { class: 'problem', text: p })),
+      factsList(job.verify.facts)));
+  }
+  const log = h('pre', { id: 'job-log' });
+  parts.push(h('section', {}, h('h2', { text: job.state === 'running' ? 'Log (live)' : 'Log (tail)' }), log));
+  view.replaceChildren(...parts);
+  followLog(job.id, log);
+  pollWhile(job.state === 'running' || job.state === 'queued');
+}
+
+function followLog(id, pre) {
+  if (logSource) logSource.close();
+  logSource = new EventSource(`/events/log?job=${id}&tail=200&follow=true`);
+  let text = '';
+  logSource.onmessage = e => {
+    const line = JSON.parse(e.data);
+    if (line.event === 'log') {
+      const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 8;
+      text = (text + line.data.text).slice(-200000);  // the page keeps the tail, not the whole log
+      pre.textContent = text;
+      if (atBottom) pre.scrollTop = pre.scrollHeight;
+    } else if ('ok' in line) {
+      logSource.close();  // the job ended: its page is redrawn by the watch stream
+      if (!line.ok) pre.textContent = line.error.message;
+    }
+  };
+}
+
+// ---- builders, fixes ------------------------------------------------------------------------
+
+async function buildersPage(seq) {
+  const status = await api('status');
+  if (seq !== renderSeq) return;
+  showScheduler(status.scheduler);
+  view.replaceChildren(h('section', {}, h('h1', { text: 'Builders' }), buildersTable(status.scheduler.builders)));
+}
+
+async function fixesPage(seq) {
+  const { fixes } = await api('fixes');
+  if (seq !== renderSeq) return;
+  view.replaceChildren(h('section', {}, h('h1', { text: 'Hash repairs' }),
+    fixes.length ? h('div', { class: 'scroll' }, h('table', { id: 'fixes' },
+      h('thead', {}, h('tr', {}, ['job', 'variant', 'where', 'old', 'new', 'at'].map(t => h('th', { text: t })))),
+      h('tbody', {}, fixes.map(f => h('tr', {}, h('td', {}, jobLink(f.job)), h('td', { text: f.variant }),
+        h('td', {}, h('code', { text: `${f.file}:${f.line}` })), h('td', {}, h('code', { text: f.old })),
+        h('td', {}, h('code', { text: f.new })), h('td', { text: when(f.at) }))))))
+      : h('p', { class: 'muted', text: 'No hash has been repaired.' })));
+}
+
+// ---- routing and live updates ---------------------------------------------------------------
+
+function pollWhile(busy) {
+  clearTimeout(refreshTimer);
+  if (busy) refreshTimer = setTimeout(render, 2000);  // progress moves between job events
+}
+
+async function render() {
+  const seq = ++renderSeq;
+  const route = location.hash.replace(/^#\/?/, '').split('/');
+  if (route[0] !== 'job' && logSource) { logSource.close(); logSource = null; }
+  try {
+    if (route[0] === 'job' && /^\d+$/.test(route[1] || '')) {
+      const keepLog = logSource && logSource.readyState !== EventSource.CLOSED && view.querySelector(`#job[data-job="${route[1]}"]`);
+      if (keepLog) return await refreshJobHeader(seq, route[1]);
+      await jobPage(seq, route[1]);
+    } else if (route[0] === 'builders') await buildersPage(seq);
+    else if (route[0] === 'fixes') await fixesPage(seq);
+    else await overview(seq);
+  } catch (err) {
+    if (seq === renderSeq) view.replaceChildren(h('p', { class: 'error', text: 'ptbuildd: ' + err.message }));
+    pollWhile(true);
+  }
+}
+
+// On the job page while its log streams, only the facts above the log are redrawn.
+async function refreshJobHeader(seq, id) {
+  const job = await api('show', { job: id });
+  if (seq !== renderSeq) return;
+  const section = view.querySelector('#job');
+  if (job.state !== section.dataset.state) return jobPage(seq, id);
+  const bar = section.querySelector('.progress');
+  if (bar && job.progress) bar.parentElement.replaceWith(progressBar(job));
+  pollWhile(job.state === 'running' || job.state === 'queued');
+}
+
+let redrawSoon = null;
+function watch() {
+  const live = document.getElementById('live');
+  const source = new EventSource('/events/watch');
+  source.onopen = () => live.classList.add('on');
+  source.onerror = () => live.classList.remove('on');  // the browser reconnects by itself
+  source.onmessage = () => {  // a job started or ended
+    clearTimeout(redrawSoon);
+    redrawSoon = setTimeout(render, 250);
+  };
+}
+
+window.addEventListener('hashchange', render);
+render();
+watch();

@@ -1,0 +1,341 @@
+#include "daemon/web/web_server.h"
+
+#include <list>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "daemon/server/outbox.h"
+
+namespace ptbuild {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using asio::awaitable;
+using asio::ip::tcp;
+constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+// The dashboard, compiled in (daemon/web/assets).
+constexpr std::string_view kIndexHtml =
+#include "web_index.inc"
+    ;
+constexpr std::string_view kAppJs =
+#include "web_app_js.inc"
+    ;
+constexpr std::string_view kAppCss =
+#include "web_app_css.inc"
+    ;
+
+constexpr size_t kMaxHeader = 8 * 1024;  // a browser sends ~1 KiB
+constexpr size_t kMaxBody = 4 * 1024;    // GET has none; enough to read a refused POST's
+constexpr size_t kMaxConnections = 256;
+constexpr size_t kMaxEventBacklog = 4 * 1024 * 1024;  // one page's unread events
+constexpr size_t kEventBudget = 64 * 1024 * 1024;     // all pages' unread events together
+constexpr auto kIdle = std::chrono::seconds(60);      // to read a request, or to write a response
+
+std::string json_text(const nlohmann::json& j) {
+  // Build logs are not always valid UTF-8; replace bad bytes instead of failing.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+http::status status_of(const std::string& code) {
+  namespace c = protocol::code;
+  if (code == c::kNotFound || code == c::kUnknownTarget || code == c::kUnknownOp) return http::status::not_found;
+  if (code == c::kPermissionDenied) return http::status::forbidden;
+  if (code == c::kConflict) return http::status::conflict;
+  if (code == c::kInternal) return http::status::internal_server_error;
+  return http::status::bad_request;
+}
+
+using Response = http::response<http::string_body>;
+
+Response make_response(http::status status, std::string_view type, std::string body) {
+  Response res{status, 11};
+  res.set(http::field::server, "ptbuildd/" PTBUILD_VERSION);
+  res.set(http::field::content_type, type);
+  res.set(http::field::cache_control, "no-store");
+  res.set("X-Content-Type-Options", "nosniff");
+  res.set("Content-Security-Policy", "default-src 'self'");
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+Response refusal(http::status status, const std::string& message) {
+  Response res = make_response(status, "text/plain; charset=utf-8", message + "\n");
+  if (status == http::status::method_not_allowed) res.set(http::field::allow, "GET, HEAD");
+  return res;
+}
+
+// One browser connection: requests one after another (keep-alive), or one event stream.
+class Connection : public Channel, public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(tcp::socket socket, const Dispatch& dispatch, const std::function<std::string()>& metrics,
+             std::shared_ptr<size_t> event_total)
+      : stream_(std::move(socket)),
+        wake_writer_(stream_.get_executor()),
+        dispatch_(dispatch),
+        metrics_(metrics),
+        outbox_(std::move(event_total), kMaxEventBacklog, kEventBudget) {}
+
+  void start() { asio::co_spawn(stream_.get_executor(), serve(shared_from_this()), asio::detached); }
+
+  // Channel: the lines of an event stream, each the socket's line as one server-sent event.
+  void send(const nlohmann::json& line) override {
+    if (!open_) return;
+    if (line.contains("ok")) finished_ = true;  // the op's reply: the stream ends after it
+    std::string text = "data: " + json_text(line) + "\n\n";
+    if (!outbox_.push(std::move(text))) {
+      spdlog::warn("a web page reads its events too slowly ({} bytes unread, {} for all pages); closing it",
+                   outbox_.bytes(), outbox_.shared_bytes());
+      close();
+      return;
+    }
+    wake_writer_.cancel();
+  }
+  bool is_open() const override { return open_; }
+  size_t backlog() const override { return outbox_.bytes(); }
+  void when_drained(size_t low_water, std::function<void()> ready) override {
+    outbox_.when_drained(low_water, std::move(ready));
+    notify_drained();
+  }
+
+  void close() {
+    if (!open_) return;
+    open_ = false;
+    outbox_.close();
+    boost::system::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.socket().close(ignored);
+    wake_writer_.cancel();
+  }
+
+ private:
+  awaitable<void> serve([[maybe_unused]] std::shared_ptr<Connection> self) {
+    beast::flat_buffer buffer;
+    while (open_) {
+      http::request_parser<http::string_body> parser;
+      parser.header_limit(kMaxHeader);
+      parser.body_limit(kMaxBody);
+      stream_.expires_after(kIdle);
+      auto [ec, n] = co_await http::async_read(stream_, buffer, parser, use_nothrow);
+      if (ec) {
+        if (ec == http::error::header_limit)
+          co_await write(refusal(http::status::request_header_fields_too_large,
+                                 "request headers longer than " + std::to_string(kMaxHeader) + " bytes"), false);
+        else if (ec == http::error::body_limit)
+          co_await write(refusal(http::status::payload_too_large, "the dashboard takes no request body"), false);
+        else if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
+                 ec != http::error::end_of_stream && ec != http::error::partial_message)
+          co_await write(refusal(http::status::bad_request, "malformed request: " + ec.message()), false);
+        break;
+      }
+      const auto& req = parser.get();
+      web::Route route = web::route(req.method_string(), req.target());
+      if (route.kind == web::RouteKind::events) {
+        co_await stream_events(route);
+        break;
+      }
+      Response res = answer(route);
+      if (req.method() == http::verb::head) res.body().clear();  // Content-Length stays
+      if (!co_await write(std::move(res), req.keep_alive())) break;
+    }
+    close();
+  }
+
+  awaitable<bool> write(Response res, bool keep_alive) {
+    res.keep_alive(keep_alive);
+    stream_.expires_after(kIdle);
+    auto [ec, n] = co_await http::async_write(stream_, res, use_nothrow);
+    co_return !ec && keep_alive;
+  }
+
+  Response answer(const web::Route& route) {
+    switch (route.kind) {
+      case web::RouteKind::page:
+        return make_response(http::status::ok, "text/html; charset=utf-8", std::string(kIndexHtml));
+      case web::RouteKind::asset:
+        return route.name == "app.js" ? make_response(http::status::ok, "text/javascript; charset=utf-8", std::string(kAppJs))
+                                      : make_response(http::status::ok, "text/css; charset=utf-8", std::string(kAppCss));
+      case web::RouteKind::metrics:
+        return make_response(http::status::ok, "text/plain; version=0.0.4; charset=utf-8", metrics_());
+      case web::RouteKind::api:
+        return call_op(route);
+      case web::RouteKind::events:
+      case web::RouteKind::refused:
+        break;
+    }
+    return refusal(static_cast<http::status>(route.status), route.message);
+  }
+
+  Response call_op(const web::Route& route) {
+    auto error = [](http::status status, const std::string& code, const std::string& message) {
+      return make_response(status, "application/json",
+                           json_text({{"error", {{"code", code}, {"message", message}}}}) + "\n");
+    };
+    try {
+      auto result = dispatch_(protocol::Request{1, route.name, route.args}, Caller{}, shared_from_this());
+      if (!result) return error(http::status::internal_server_error, protocol::code::kInternal, "no answer");
+      return make_response(http::status::ok, "application/json", json_text(*result) + "\n");
+    } catch (const OpError& e) {
+      return error(status_of(e.code), e.code, e.message);
+    } catch (const protocol::ArgError& e) {
+      return error(http::status::bad_request, protocol::code::kBadRequest, e.message);
+    } catch (const std::exception& e) {
+      spdlog::error("web: op '{}' failed: {}", route.name, e.what());
+      return error(http::status::internal_server_error, protocol::code::kInternal, e.what());
+    }
+  }
+
+  // An op that answers with events (log, wait, watch), as text/event-stream: every line the
+  // socket would send, one event each, until the op's reply or until the page goes away.
+  awaitable<void> stream_events(const web::Route& route) {
+    stream_.expires_never();
+    outbox_.push(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
+        "X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n");
+    asio::co_spawn(stream_.get_executor(), writer(shared_from_this()), asio::detached);
+    protocol::Request req{1, route.name, route.args};
+    try {
+      if (auto result = dispatch_(req, Caller{}, shared_from_this())) send(protocol::ok_reply(req.id, std::move(*result)));
+    } catch (const OpError& e) {
+      send(protocol::error_reply(req.id, e.code, e.message));
+    } catch (const protocol::ArgError& e) {
+      send(protocol::error_reply(req.id, protocol::code::kBadRequest, e.message));
+    }
+    // Whatever the page sends now is ignored; its leaving (EOF, reset) ends the stream.
+    char ignored[512];
+    while (open_) {
+      auto [ec, n] = co_await stream_.socket().async_read_some(asio::buffer(ignored), use_nothrow);
+      if (ec) break;
+    }
+    close();
+  }
+
+  awaitable<void> writer([[maybe_unused]] std::shared_ptr<Connection> self) {
+    while (open_) {
+      if (outbox_.empty()) {
+        if (finished_) break;
+        wake_writer_.expires_at(asio::steady_timer::time_point::max());
+        co_await wake_writer_.async_wait(use_nothrow);
+        continue;
+      }
+      std::string data = outbox_.take();
+      auto [ec, n] = co_await asio::async_write(stream_.socket(), asio::buffer(data), use_nothrow);
+      outbox_.written(data.size());
+      if (ec) break;
+      notify_drained();
+    }
+    close();
+  }
+
+  void notify_drained() {
+    if (auto ready = outbox_.take_ready()) asio::post(stream_.get_executor(), std::move(ready));
+  }
+
+  beast::tcp_stream stream_;
+  asio::steady_timer wake_writer_;
+  Dispatch dispatch_;
+  std::function<std::string()> metrics_;
+  Outbox outbox_;
+  bool open_ = true;
+  bool finished_ = false;
+};
+
+}  // namespace
+
+struct WebServer::Impl {
+  Impl(asio::io_context& io, Dispatch d, std::function<std::string()> m)
+      : acceptor(io), dispatch(std::move(d)), metrics(std::move(m)) {}
+  tcp::acceptor acceptor;
+  Dispatch dispatch;
+  std::function<std::string()> metrics;
+  std::shared_ptr<size_t> event_total = std::make_shared<size_t>(0);
+  std::list<std::weak_ptr<Connection>> connections;
+
+  awaitable<void> accept_loop([[maybe_unused]] std::shared_ptr<Impl> self) {
+    asio::steady_timer pause(acceptor.get_executor());
+    while (acceptor.is_open()) {
+      auto [ec, socket] = co_await acceptor.async_accept(use_nothrow);
+      if (ec) {
+        if (ec == asio::error::operation_aborted || !acceptor.is_open()) break;
+        // Out of descriptors, say: wait instead of spinning (the socket server says so in the log).
+        pause.expires_after(std::chrono::milliseconds(500));
+        co_await pause.async_wait(use_nothrow);
+        continue;
+      }
+      connections.remove_if([](const std::weak_ptr<Connection>& w) {
+        auto c = w.lock();
+        return !c || !c->is_open();
+      });
+      if (connections.size() >= kMaxConnections) {
+        boost::system::error_code ignored;
+        socket.close(ignored);  // a browser retries; nothing is held for it
+        continue;
+      }
+      boost::system::error_code ignored;
+      socket.set_option(asio::socket_base::keep_alive(true), ignored);  // finds pages whose network vanished
+      auto c = std::make_shared<Connection>(std::move(socket), dispatch, metrics, event_total);
+      connections.push_back(c);
+      c->start();
+    }
+  }
+};
+
+WebServer::WebServer(asio::io_context& io, Dispatch dispatch, std::function<std::string()> metrics)
+    : impl_(std::make_shared<Impl>(io, std::move(dispatch), std::move(metrics))) {}
+
+WebServer::~WebServer() { stop(); }
+
+std::string WebServer::listen(const web::ListenAddress& at) {
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(at.host, ec);
+  if (ec) return "'" + at.host + "' is not an IP address";
+  tcp::endpoint endpoint(address, at.port);
+  impl_->acceptor.open(endpoint.protocol(), ec);
+  if (!ec) impl_->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) impl_->acceptor.bind(endpoint, ec);
+  if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    boost::system::error_code ignored;
+    impl_->acceptor.close(ignored);
+    return "cannot listen on " + at.host + ":" + std::to_string(at.port) + ": " + ec.message();
+  }
+  asio::co_spawn(impl_->acceptor.get_executor(), impl_->accept_loop(impl_), asio::detached);
+  return "";
+}
+
+uint16_t WebServer::port() const {
+  boost::system::error_code ec;
+  auto endpoint = impl_->acceptor.local_endpoint(ec);
+  return ec ? 0 : endpoint.port();
+}
+
+void WebServer::stop() {
+  boost::system::error_code ignored;
+  impl_->acceptor.close(ignored);
+  for (auto& w : impl_->connections)
+    if (auto c = w.lock()) c->close();
+  impl_->connections.clear();
+}
+
+}  // namespace ptbuild

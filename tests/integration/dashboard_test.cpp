@@ -1,0 +1,117 @@
+// The dashboard as a user sees it: a real daemon running real Nix builds, shown in a real
+// headless Chromium driven over the DevTools protocol. Screenshots are kept under docs/.
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <doctest/doctest.h>
+
+#include "tests/support/harness.h"
+#include "tests/support/web_client.h"
+
+using namespace ptbuild::testing;
+using nlohmann::json;
+
+namespace {
+
+std::string gate(const Daemon& d, const std::string& name) {
+  return "while [ ! -e " + d.nonce() + "/" + name + " ]; do sleep 0.05; done\n";
+}
+
+
+// Where the screenshots go: docs/screenshots in the source tree, so a person looks at them.
+std::string shot(const std::string& name) {
+  std::string dir = source_dir() + "/docs/screenshots";
+  std::filesystem::create_directories(dir);
+  return dir + "/" + name;
+}
+
+}  // namespace
+
+TEST_CASE("dashboard: in Chromium the matrix, live progress, a failure's hint and a hash repair show without reloads") {
+  if (!Browser::available()) {
+    MESSAGE("skipped: Debian's chromium is not installed (scripts/setup.sh installs it)");
+    return;
+  }
+  Daemon d("max_parallel = 3", "\n[web]\nlisten = \"127.0.0.1:0\"\n");
+  d.add_fake_hash_recipe("pytorch-python313-cuda13_0-sm90-avx512");
+  d.add_sh_recipe("pytorch-python313-cuda13_0-sm86-avx2",
+                  "echo 'c++: fatal error: Killed signal terminated program cc1plus'\nexit 1");
+  d.add_sh_recipe("pytorch-python313-cuda13_0-sm120-avx512", "mkdir -p $out");
+  d.add_sh_recipe("pytorch-python313-cpu-avx2",
+                  "echo '[1/40] Building CXX object a.o'\n" + gate(d, "half") +
+                      "echo '[20/40] Building CXX object b.o'\n" + gate(d, "done") + "echo '[40/40] Linking'\nmkdir -p $out");
+  d.add_sh_recipe("pytorch-python313-cpu-avx512", "mkdir -p $out");
+  d.commit_recipes();
+  d.start();
+  uint16_t port = 0;
+  REQUIRE(eventually([&] { return (port = dashboard_port(d.log())) != 0; }));
+  std::string base = "http://127.0.0.1:" + std::to_string(port) + "/";
+
+  d.client_json({"queue", "sm90-avx512", "sm86-avx2", "cpu-avx2"});
+  REQUIRE(d.client({"wait", "sm90-avx512", "sm86-avx2"}).exit_code != 0);  // sm86 fails
+
+  Browser browser;
+  browser.go(base);
+  auto state_of = [&](const std::string& variant) {
+    return browser.eval("(document.querySelector('.cell[data-variant=\"" + variant + "\"]') || {}).dataset?.state || ''");
+  };
+  REQUIRE(eventually([&] { return state_of("pytorch-python313-cuda13_0-sm90-avx512") == "succeeded"; }));
+  CHECK(state_of("pytorch-python313-cuda13_0-sm86-avx2") == "failed");
+  CHECK(state_of("pytorch-python313-cuda13_0-sm120-avx512") == "none");
+  CHECK(state_of("pytorch-python313-cpu-avx2") == "running");
+  CHECK(browser.eval("[...document.querySelectorAll('section.matrix h2')].map(e => e.textContent).join('|')") ==
+        "CPU · 2 variants|CUDA 13.0 · 3 variants");
+
+  // The running build's progress moves while the page stays the same page.
+  browser.eval("window.__sameDocument = true");
+  auto done = [&] {
+    return browser.eval("(document.querySelector('#active tr[data-job] .progress') || {}).dataset?.done || ''");
+  };
+  REQUIRE(eventually([&] { return done() == "1"; }));
+  browser.screenshot(shot("matrix.png"));
+  std::ofstream(d.nonce() + "/half") << "";
+  CHECK(eventually([&] { return done() == "20"; }));
+  CHECK(browser.eval("window.__sameDocument === true") == true);
+
+  // A job queued meanwhile appears by itself (the watch stream), with why it waits or runs.
+  d.client_json({"queue", "cpu-avx512"});
+  CHECK(eventually([&] { return state_of("pytorch-python313-cpu-avx512") != "none"; }));
+  std::ofstream(d.nonce() + "/done") << "";
+  CHECK(eventually([&] { return state_of("pytorch-python313-cpu-avx2") == "succeeded"; }));
+  CHECK(browser.eval("window.__sameDocument === true") == true);
+
+  // The failed job: class, message and the hint that says what to do.
+  int64_t failed = d.job("sm86-avx2")["id"];
+  browser.go(base + "#/job/" + std::to_string(failed));
+  REQUIRE(eventually([&] { return browser.eval("!!document.querySelector('#job-failure .hint')") == true; }));
+  CHECK(browser.eval("document.querySelector('#job-failure .class').textContent") == "out_of_memory");
+  std::string hint = browser.eval("document.querySelector('#job-failure .hint').textContent");
+  CHECK(hint == d.job("sm86-avx2")["failure"]["hint"]);
+  CHECK(eventually([&] {
+    return browser.eval("document.querySelector('#job-log').textContent").get<std::string>().find("Killed signal") != std::string::npos;
+  }));
+  browser.screenshot(shot("job-failed.png"));
+
+  // The repaired job: file:line and old -> new, as `ptbuild fixes` has them.
+  json fix = d.client_json({"fixes"})["fixes"][0];
+  browser.go(base + "#/job/" + std::to_string(fix["job"].get<int64_t>()));
+  REQUIRE(eventually([&] { return browser.eval("!!document.querySelector('#job-fixes li')") == true; }));
+  std::string line = browser.eval("document.querySelector('#job-fixes li').textContent");
+  CHECK(line.find(fix["file"].get<std::string>() + ":" + std::to_string(fix["line"].get<int>())) != std::string::npos);
+  CHECK(line.find(fix["old"].get<std::string>() + " → " + fix["new"].get<std::string>()) != std::string::npos);
+  browser.screenshot(shot("job-repaired.png"));
+
+  // Dark mode and a phone's width: the same page, readable.
+  browser.set_dark(true);
+  browser.go(base);
+  REQUIRE(eventually([&] { return state_of("pytorch-python313-cpu-avx2") == "succeeded"; }));
+  CHECK(browser.eval("getComputedStyle(document.body).backgroundColor") == "rgb(19, 21, 23)");
+  browser.screenshot(shot("matrix-dark.png"));
+  Browser phone(390, 844);
+  phone.go(base);
+  REQUIRE(eventually([&] { return phone.eval("document.querySelectorAll('.cell[data-variant]').length") == 5; }));
+  CHECK(phone.eval("document.documentElement.scrollWidth <= window.innerWidth + 1") == true);  // no sideways page
+  phone.screenshot(shot("matrix-phone.png"));
+}
