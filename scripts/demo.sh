@@ -30,6 +30,7 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
+echo "== the dashboard: http://127.0.0.1:8460/ (metrics: /metrics) while the demo runs"
 echo; echo "== the matrix the daemon found"
 "$ptbuild" matrix
 echo; echo "== ptbuild queue all"

@@ -12,7 +12,7 @@ CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DPTBUILD_FUZZ=ON -DCMAKE
 cmake --build build-fuzz -j"${JOBS:-2}" >/dev/null
 mkdir -p build-fuzz/crashes
 status=0
-for target in protocol hash_mismatch targets config diagnosis; do
+for target in protocol hash_mismatch targets config diagnosis web_request; do
   corpus="build-fuzz/corpus/$target"
   mkdir -p "$corpus"
   cp -n tests/fuzz/corpus/"$target"/* "$corpus"/ 2>/dev/null || true

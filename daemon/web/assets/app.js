@@ -97,14 +97,14 @@ function matrixSections(variants) {
     .map(s => h('span', {}, h('span', { class: 'cell', 'data-state': s }), ' ' + (s === 'none' ? 'never built' : s))));
   const sections = [...groups.keys()].sort().map(key => {
     const vs = groups.get(key);
-    const archs = [...new Set(vs.map(v => v.gpu_arch || '—'))].sort();
+    const archs = [...new Set(vs.map(v => v.gpu_arch || 'cpu'))].sort();
     const isas = [...new Set(vs.map(v => v.isa || '—'))].sort();
     return h('section', { class: 'matrix', 'data-cuda': key },
       h('h2', { text: `${key} · ${vs.length} variant${vs.length === 1 ? '' : 's'}` }),
       h('div', { class: 'scroll' }, h('table', { class: 'grid' },
         h('thead', {}, h('tr', {}, h('th', {}), isas.map(i => h('th', { text: i })))),
         h('tbody', {}, archs.map(a => h('tr', {}, h('th', { class: 'axis', text: a }),
-          isas.map(i => h('td', {}, vs.filter(v => (v.gpu_arch || '—') === a && (v.isa || '—') === i).map(cell)))))))));
+          isas.map(i => h('td', {}, vs.filter(v => (v.gpu_arch || 'cpu') === a && (v.isa || '—') === i).map(cell)))))))));
   });
   return [legend, ...sections];
 }
