@@ -8,6 +8,9 @@
 #     start of a client process on a machine the builds saturate);
 #   - then the 237-job real-process makespan against GNU parallel (bench/scheduling.sh), unless
 #     SKIP_SCHEDULING=1.
+# DASHBOARDS=N keeps N simulated web dashboards open meanwhile (bench/dashboard_load.py: event
+# streams of the watch and of a flooding build's log, and the page's polls) and records the run
+# under its own heading, to compare with a run without them.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 builds="${BUILDS:-32}"
@@ -28,10 +31,14 @@ derivation {
 }
 NIX
 done
+dashboards="${DASHBOARDS:-0}"
 start_daemon "$work" "max_parallel = $builds
 max_silent = \"10m\"
 [verify]
-enabled = false"
+enabled = false
+[web]
+listen = \"127.0.0.1:0\""
+web_port=$(grep -o 'web dashboard on http://127.0.0.1:[0-9]*' "$work/ptbuildd.log" | grep -o '[0-9]*$')
 P=("$ptbuild" --config "$work/ptbuild.toml")
 ticks() { awk '{print $14 + $15}' "/proc/$daemon_pid/stat"; }
 hz=$(getconf CLK_TCK)
@@ -66,6 +73,10 @@ while True:
     time.sleep(0.1)
 PY
 prober=$!
+if [ "$dashboards" -gt 0 ]; then
+  python3 "$root/bench/dashboard_load.py" "$web_port" "$dashboards" "$waiter" > "$work/dashboard.txt" 2> "$work/dashboard-summary.txt" &
+  loader=$!
+fi
 lat=()
 while kill -0 "$waiter" 2>/dev/null; do
   a=$(date +%s%N); "${P[@]}" status --json >/dev/null || echo "status failed under load" >&2; b=$(date +%s%N)
@@ -74,6 +85,7 @@ while kill -0 "$waiter" 2>/dev/null; do
 done
 wait "$waiter" || echo "not every build succeeded" >&2
 wait "$prober" || true
+[ "$dashboards" -gt 0 ] && { wait "$loader" || true; }
 t1=$(now_ms)
 cpu1=$(ticks)
 rss=$(awk '/VmHWM/ {print $2}' "/proc/$daemon_pid/status")
@@ -91,9 +103,16 @@ if [ -z "${SKIP_SCHEDULING:-}" ] && command -v parallel >/dev/null; then
   sched=$(bash "$root/bench/scheduling.sh" 2>&1 | grep -E '^\| (lower bound|ptbuildd|GNU parallel)' || true)
 fi
 
+dash_rows=""
+if [ "$dashboards" -gt 0 ]; then
+  dash_rows="| web dashboards open | $dashboards: $(cat "$work/dashboard-summary.txt" | sed 's/^[0-9]* dashboards: //') | |
+| \`GET /api/status\` from the dashboards, p50 / p99 | $(pct 0.5 < "$work/dashboard.txt") ms / $(pct 0.99 < "$work/dashboard.txt") ms ($(wc -l < "$work/dashboard.txt") calls) | |"
+fi
+heading="Overhead: $builds builds streaming logs at once"
+[ "$dashboards" -gt 0 ] && heading="$heading, with $dashboards web dashboards open"
 report=$(mktemp)
 cat > "$report" <<MD
-## Overhead: $builds builds streaming logs at once
+## $heading
 
 $(date -u +%Y-%m-%d), $(nproc) cores, real Nix $(nix --version | awk '{print $3}'); each build prints ${mb} MB of varied ninja-like
 lines as fast as it can (through Nix's -L prefixing); logs are written zstd-compressed, a frame
@@ -110,6 +129,7 @@ closed every second.
 | \`status\` in one open connection, p50 / p99 | $(pct 0.5 < "$work/in-connection.txt") ms / $(pct 0.99 < "$work/in-connection.txt") ms (${inconn} calls) | p99 < 5 ms |
 | \`ptbuild status --json\` process, p50 / p99 | $(printf '%s\n' "${lat[@]}" | pct 0.5) ms / $(printf '%s\n' "${lat[@]}" | pct 0.99) ms (${#lat[@]} calls) | |
 | failed builds | $failed | 0 |
+$dash_rows
 ${sched:+
 237 real-process builds on 4 slots (bench/scheduling.sh, same run):
 
@@ -123,4 +143,4 @@ process competing with them. The per-byte path alone (bench/log_path.cpp, one co
 see "Log path" below.
 MD
 cat "$report"
-record overhead "$report"
+if [ "$dashboards" -gt 0 ]; then record overhead-dashboards "$report"; else record overhead "$report"; fi

@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "core/duration.h"
+#include "core/requests.h"
 
 #include <nlohmann/json.hpp>
 
@@ -40,7 +41,6 @@ namespace {
 
 void print_json(const json& j) { std::cout << j.dump(2) << "\n"; }
 int print_queued(Context& ctx, const json& result);
-json job_ref(const std::string& s);
 
 int cmd_matrix(Context& ctx, const ParsedArgs&) {
   json result = ctx.connect().call(protocol::op::kMatrix);
@@ -53,9 +53,9 @@ int cmd_matrix(Context& ctx, const ParsedArgs&) {
 
 int cmd_queue(Context& ctx, const ParsedArgs& a) {
   if (a.positional.empty()) throw UsageError{"queue needs at least one TARGET"};
-  json args{{"targets", a.positional}, {"priority", a.integer("--priority", 0)}, {"force", a.has("--force")}};
-  if (auto reason = a.value("--reason")) args["reason"] = *reason;
-  return print_queued(ctx, ctx.connect().call(protocol::op::kQueue, args));
+  protocol::QueueRequest req{a.positional, static_cast<int>(a.integer("--priority", 0)), a.has("--force")};
+  if (auto reason = a.value("--reason")) req.reason = *reason;
+  return print_queued(ctx, ctx.connect().call(protocol::op::kQueue, protocol::to_args(req)));
 }
 
 bool has_active(const json& jobs) {
@@ -81,7 +81,7 @@ void print_status(Context& ctx, const json& result) {
 // --watch redraws whenever the daemon pushes a job's start or end, and every 2 s for the
 // progress bars, until nothing is queued or running any more.
 int cmd_status(Context& ctx, const ParsedArgs& a) {
-  json args{{"targets", a.positional}};
+  json args = protocol::to_args(protocol::StatusRequest{a.positional});
   bool watch = a.has("--watch");
   if (watch) ctx.connect().send(protocol::op::kWatch, json::object());
   while (true) {
@@ -99,9 +99,8 @@ int cmd_status(Context& ctx, const ParsedArgs& a) {
 }
 
 int cmd_jobs(Context& ctx, const ParsedArgs& a) {
-  json args{{"limit", a.integer("--limit", 50)}};
-  if (auto s = a.value("--state")) args["state"] = *s;
-  json result = ctx.connect().call(protocol::op::kJobs, args);
+  protocol::JobsRequest req{a.value("--state").value_or(""), a.integer("--limit", 50)};
+  json result = ctx.connect().call(protocol::op::kJobs, protocol::to_args(req));
   if (ctx.json)
     print_json(result);
   else
@@ -110,16 +109,10 @@ int cmd_jobs(Context& ctx, const ParsedArgs& a) {
 }
 
 // A job argument: a number is a job id, anything else a variant (its latest job).
-json job_ref(const std::string& s) {
-  std::string digits = s.starts_with("#") ? s.substr(1) : s;
-  if (!digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos)
-    return std::stoll(digits);
-  return s;
-}
 
 int cmd_show(Context& ctx, const ParsedArgs& a) {
   if (a.positional.size() != 1) throw UsageError{"show needs exactly one JOB (an id or a variant)"};
-  json result = ctx.connect().call(protocol::op::kShow, {{"job", job_ref(a.positional[0])}});
+  json result = ctx.connect().call(protocol::op::kShow, protocol::to_args(protocol::ShowRequest{protocol::parse_job_ref(a.positional[0])}));
   if (ctx.json)
     print_json(result);
   else
@@ -129,9 +122,9 @@ int cmd_show(Context& ctx, const ParsedArgs& a) {
 
 json job_refs(const std::vector<std::string>& args, const char* what) {
   if (args.empty()) throw UsageError{std::string(what) + " needs at least one JOB (an id or a variant)"};
-  json refs = json::array();
-  for (const std::string& a : args) refs.push_back(job_ref(a));
-  return refs;
+  protocol::JobsByRefRequest req;
+  for (const std::string& a : args) req.jobs.push_back(protocol::parse_job_ref(a));
+  return protocol::to_args(req);
 }
 
 bool all_succeeded(const json& jobs) {
@@ -144,7 +137,8 @@ int cmd_log(Context& ctx, const ParsedArgs& a) {
   if (a.positional.size() != 1) throw UsageError{"log needs exactly one JOB (an id or a variant)"};
   bool follow = a.has("-f") || a.has("--follow");
   Connection& c = ctx.connect();
-  int64_t id = c.send(protocol::op::kLog, {{"job", job_ref(a.positional[0])}, {"tail", a.integer("--tail", 0)}, {"follow", follow}});
+  int64_t id = c.send(protocol::op::kLog, protocol::to_args(protocol::LogRequest{protocol::parse_job_ref(a.positional[0]),
+                                                                                  a.integer("--tail", 0), follow}));
   std::string collected;
   while (auto line = c.next()) {
     if (line->value("id", int64_t{-1}) != id) continue;
@@ -181,7 +175,7 @@ int cmd_wait(Context& ctx, const ParsedArgs& a) {
     timeout_ms = static_cast<int>(d->count());
   }
   Connection& c = ctx.connect();
-  int64_t id = c.send(protocol::op::kWait, {{"jobs", refs}});
+  int64_t id = c.send(protocol::op::kWait, refs);
   while (auto line = c.next(timeout_ms)) {
     if (line->value("id", int64_t{-1}) != id || line->contains("event")) continue;
     if (!line->value("ok", false)) {
@@ -204,7 +198,7 @@ int cmd_wait(Context& ctx, const ParsedArgs& a) {
 }
 
 int cmd_cancel(Context& ctx, const ParsedArgs& a) {
-  json result = ctx.connect().call(protocol::op::kCancel, {{"jobs", job_refs(a.positional, "cancel")}});
+  json result = ctx.connect().call(protocol::op::kCancel, job_refs(a.positional, "cancel"));
   if (ctx.json) {
     print_json(result);
     return kOk;
@@ -230,7 +224,7 @@ int print_queued(Context& ctx, const json& result) {
 
 int cmd_nightly(Context& ctx, const ParsedArgs& a) {
   // Evaluating every recipe takes as long as it takes; the daemon bounds it itself.
-  json result = ctx.connect().call(protocol::op::kNightly, {{"targets", a.positional}}, -1);
+  json result = ctx.connect().call(protocol::op::kNightly, protocol::to_args(protocol::NightlyRequest{a.positional}), -1);
   if (ctx.json) {
     print_json(result);
     return kOk;
@@ -253,11 +247,11 @@ int cmd_nightly(Context& ctx, const ParsedArgs& a) {
 
 int cmd_publish(Context& ctx, const ParsedArgs& a) {
   if (a.positional.empty()) throw UsageError{"publish needs at least one TARGET"};
-  return print_queued(ctx, ctx.connect().call(protocol::op::kPublish, {{"targets", a.positional}, {"force", a.has("--force")}}));
+  return print_queued(ctx, ctx.connect().call(protocol::op::kPublish, protocol::to_args(protocol::PublishRequest{a.positional, a.has("--force")})));
 }
 
 int cmd_retry(Context& ctx, const ParsedArgs& a) {
-  return print_queued(ctx, ctx.connect().call(protocol::op::kRetry, {{"jobs", job_refs(a.positional, "retry")}}));
+  return print_queued(ctx, ctx.connect().call(protocol::op::kRetry, job_refs(a.positional, "retry")));
 }
 
 int cmd_fixes(Context& ctx, const ParsedArgs&) {

@@ -58,7 +58,7 @@ TEST_CASE("a request nested deeper than kMaxDepth is refused before it is parsed
   CHECK(std::holds_alternative<RequestError>(parse_request(std::string(70, '['))));
 }
 
-TEST_CASE("op catalogue: each op once, found by name; ops that change things are marked") {
+TEST_CASE("op catalogue: each op once, found by name - ops that change things are marked") {
   std::set<std::string_view> names;
   for (const OpSpec& spec : op::kAll) CHECK(names.insert(spec.name).second);
   CHECK(find_op("status") == &op::kAll[1]);

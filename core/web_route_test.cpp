@@ -50,7 +50,7 @@ TEST_CASE("web routes: what is refused gets the status code that says why") {
   CHECK(refused("GET", "/" + std::string(kMaxTarget, 'a')) == 414);
 }
 
-TEST_CASE("web listen addresses: IPv4, bracketed IPv6, port 0; names and bad ports refused") {
+TEST_CASE("web listen addresses: IPv4, bracketed IPv6, port 0 - names and bad ports refused") {
   auto ok = [](std::string_view text) { return std::get<ListenAddress>(parse_listen(text)); };
   CHECK(ok("127.0.0.1:8460").host == "127.0.0.1");
   CHECK(ok("127.0.0.1:8460").port == 8460);

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/eta.h"
+#include "core/requests.h"
 #include "core/target.h"
 #include "core/text.h"
 #include "daemon/scheduler/scheduler.h"
@@ -79,34 +80,30 @@ std::optional<Job> job_of_variant(Store& store, const std::string& variant) {
 
 // Jobs named by id (a number) or by target (a variant name, alias or glob: the job each of its
 // variants stands for).
-std::vector<Job> find_jobs(const OpsContext& ctx, const json& refs) {
-  if (!refs.is_array() || refs.empty())
-    throw protocol::ArgError{"argument \"jobs\" must be a non-empty array of job ids or variant names"};
+std::vector<Job> find_jobs(const OpsContext& ctx, const std::vector<protocol::JobRef>& refs) {
   std::vector<Job> out;
-  for (const json& ref : refs) {
-    if (ref.is_number_integer()) {
-      std::optional<Job> job = ctx.store.job(ref.get<int64_t>());
-      if (!job) throw OpError{code::kNotFound, "no job " + std::to_string(ref.get<int64_t>())};
+  for (const protocol::JobRef& ref : refs) {
+    if (const int64_t* id = std::get_if<int64_t>(&ref)) {
+      std::optional<Job> job = ctx.store.job(*id);
+      if (!job) throw OpError{code::kNotFound, "no job " + std::to_string(*id)};
       out.push_back(std::move(*job));
-    } else if (ref.is_string()) {
-      size_t before = out.size();
-      for (const std::string& variant : resolve_or_throw(ctx, {ref.get<std::string>()}))
-        if (std::optional<Job> job = job_of_variant(ctx.store, variant)) out.push_back(std::move(*job));
-      if (out.size() == before) throw OpError{code::kNotFound, "no job for '" + ref.get<std::string>() + "'"};
     } else {
-      throw protocol::ArgError{"a job must be named by its id or by a variant"};
+      const std::string& target = std::get<std::string>(ref);
+      size_t before = out.size();
+      for (const std::string& variant : resolve_or_throw(ctx, {target}))
+        if (std::optional<Job> job = job_of_variant(ctx.store, variant)) out.push_back(std::move(*job));
+      if (out.size() == before) throw OpError{code::kNotFound, "no job for '" + target + "'"};
     }
   }
   return out;
 }
 
 // Exactly one job, for show and log.
-Job find_job(const OpsContext& ctx, const json& args) {
-  if (!args.contains("job")) throw protocol::ArgError{"argument \"job\" is required"};
-  std::vector<Job> jobs = find_jobs(ctx, json::array({args["job"]}));
+Job find_job(const OpsContext& ctx, const protocol::JobRef& ref) {
+  std::vector<Job> jobs = find_jobs(ctx, {ref});
   if (jobs.size() > 1)
-    throw OpError{code::kAmbiguousTarget, "'" + args["job"].get<std::string>() + "' names " +
-                                              std::to_string(jobs.size()) + " jobs: name one"};
+    throw OpError{code::kAmbiguousTarget,
+                  "'" + protocol::describe(ref) + "' names " + std::to_string(jobs.size()) + " jobs: name one"};
   return jobs.front();
 }
 
@@ -157,19 +154,17 @@ json enqueue(OpsContext& ctx, const std::vector<std::string>& names, const NewJo
 }
 
 std::optional<json> op_queue(OpsContext& ctx, const OpCall& call) {
-  const json& args = call.req.args;
-  std::vector<std::string> targets = protocol::arg_strings(args, "targets");
-  if (targets.empty()) throw protocol::ArgError{"argument \"targets\" must name at least one target"};
+  auto req = protocol::from_args<protocol::QueueRequest>(call.req.args);
   NewJob proto;
-  proto.priority = static_cast<int>(protocol::arg_int(args, "priority", 0));
-  proto.reason = protocol::arg_string(args, "reason", "queued by hand");
-  proto.force = protocol::arg_bool(args, "force");
-  return enqueue(ctx, resolve_or_throw(ctx, targets), proto);
+  proto.priority = req.priority;
+  proto.reason = req.reason;
+  proto.force = req.force;
+  return enqueue(ctx, resolve_or_throw(ctx, req.targets), proto);
 }
 
 std::optional<json> op_cancel(OpsContext& ctx, const OpCall& call) {
   json out = json::array();
-  for (const Job& j : find_jobs(ctx, call.req.args.value("jobs", json()))) {
+  for (const Job& j : find_jobs(ctx, protocol::from_args<protocol::JobsByRefRequest>(call.req.args).jobs)) {
     auto result = ctx.scheduler.cancel(j.id, "uid " + std::to_string(call.caller.uid));
     const char* what = result == Scheduler::CancelOutcome::cancelled  ? "cancelled"
                        : result == Scheduler::CancelOutcome::stopping ? "stopping"
@@ -180,10 +175,9 @@ std::optional<json> op_cancel(OpsContext& ctx, const OpCall& call) {
 }
 
 std::optional<json> op_retry(OpsContext& ctx, const OpCall& call) {
-  const json& args = call.req.args;
   std::vector<std::string> names;
   NewJob proto;
-  for (const Job& j : find_jobs(ctx, args.value("jobs", json()))) {
+  for (const Job& j : find_jobs(ctx, protocol::from_args<protocol::JobsByRefRequest>(call.req.args).jobs)) {
     if (!is_finished(j.state))
       throw OpError{code::kConflict, "job #" + std::to_string(j.id) + " is " + std::string(to_string(j.state)) +
                                          ": only a finished job can be retried"};
@@ -195,7 +189,7 @@ std::optional<json> op_retry(OpsContext& ctx, const OpCall& call) {
 }
 
 std::optional<json> op_status(OpsContext& ctx, const OpCall& call) {
-  std::vector<std::string> targets = protocol::arg_strings(call.req.args, "targets");
+  std::vector<std::string> targets = protocol::from_args<protocol::StatusRequest>(call.req.args).targets;
   std::vector<std::string> names;
   if (!targets.empty()) names = resolve_or_throw(ctx, targets);
   std::set<std::string> wanted(names.begin(), names.end());
@@ -229,21 +223,19 @@ std::optional<json> op_status(OpsContext& ctx, const OpCall& call) {
 }
 
 std::optional<json> op_jobs(OpsContext& ctx, const OpCall& call) {
-  const json& args = call.req.args;
+  auto req = protocol::from_args<protocol::JobsRequest>(call.req.args);
   std::optional<JobState> state;
-  if (std::string s = protocol::arg_string(args, "state"); !s.empty()) {
-    state = parse_job_state(s);
+  if (!req.state.empty()) {
+    state = parse_job_state(req.state);
     if (!state)
-      throw OpError{code::kBadRequest, "unknown state '" + s +
+      throw OpError{code::kBadRequest, "unknown state '" + req.state +
                                            "' (queued, running, succeeded, failed, cancelled)"};
   }
-  int64_t limit = protocol::arg_int(args, "limit", 50);
-  if (limit < 1 || limit > 1'000'000) throw OpError{code::kBadRequest, "limit must be between 1 and 1000000"};
-  return jobs_json(ctx, ctx.store.recent_jobs(state, static_cast<int>(limit)));
+  return jobs_json(ctx, ctx.store.recent_jobs(state, static_cast<int>(req.limit)));
 }
 
 std::optional<json> op_show(OpsContext& ctx, const OpCall& call) {
-  return job_json(ctx, find_job(ctx, call.req.args));
+  return job_json(ctx, find_job(ctx, protocol::from_args<protocol::ShowRequest>(call.req.args).job));
 }
 
 std::optional<json> op_pause(OpsContext& ctx, const OpCall&) {
@@ -263,10 +255,9 @@ std::optional<json> op_drain(OpsContext& ctx, const OpCall&) {
 
 // log JOB [--tail N] [-f]: see LogStream.
 std::optional<json> op_log(OpsContext& ctx, const OpCall& call) {
-  const protocol::Request& req = call.req;
-  auto stream = std::make_shared<LogStream>(ctx.scheduler, ctx.store, call.channel, req.id, find_job(ctx, req.args),
-                                            protocol::arg_int(req.args, "tail", 0),
-                                            protocol::arg_bool(req.args, "follow"));
+  auto req = protocol::from_args<protocol::LogRequest>(call.req.args);
+  auto stream = std::make_shared<LogStream>(ctx.scheduler, ctx.store, call.channel, call.req.id, find_job(ctx, req.job),
+                                            req.tail, req.follow);
   stream->start();
   return std::nullopt;
 }
@@ -276,7 +267,7 @@ std::optional<json> op_wait(OpsContext& ctx, const OpCall& call) {
   const protocol::Request& req = call.req;
   const std::shared_ptr<Channel>& channel = call.channel;
   std::vector<int64_t> ids;
-  for (const Job& j : find_jobs(ctx, req.args.value("jobs", json()))) ids.push_back(j.id);
+  for (const Job& j : find_jobs(ctx, protocol::from_args<protocol::JobsByRefRequest>(req.args).jobs)) ids.push_back(j.id);
   Store& store = ctx.store;
   auto all_done = [&ctx, &store, ids]() -> std::optional<json> {
     std::vector<Job> jobs;
@@ -304,9 +295,9 @@ std::optional<json> op_wait(OpsContext& ctx, const OpCall& call) {
 // publish TARGET… [--force] (SPEC §10): only the latest build, if it succeeded and passed
 // verification and its recipe has not changed since, unless forced.
 std::optional<json> op_publish(OpsContext& ctx, const OpCall& call) {
-  std::vector<std::string> targets = protocol::arg_strings(call.req.args, "targets");
-  if (targets.empty()) throw protocol::ArgError{"argument \"targets\" must name at least one target"};
-  bool force = protocol::arg_bool(call.req.args, "force");
+  auto req = protocol::from_args<protocol::PublishRequest>(call.req.args);
+  const std::vector<std::string>& targets = req.targets;
+  bool force = req.force;
   if (ctx.config.backend.kind == "nix" && ctx.config.publish.store.empty())
     throw OpError{code::kConflict, "publish.store is not set: the nix backend publishes with nix copy --to STORE "
                                    "(e.g. file:///srv/cache)"};
@@ -342,7 +333,7 @@ std::optional<json> op_publish(OpsContext& ctx, const OpCall& call) {
 // nightly [TARGET…] (SPEC §11): queue the variants whose inputs changed since their last good
 // build; the reply comes once every variant has been looked at.
 std::optional<json> op_nightly(OpsContext& ctx, const OpCall& call) {
-  std::vector<std::string> targets = protocol::arg_strings(call.req.args, "targets");
+  std::vector<std::string> targets = protocol::from_args<protocol::NightlyRequest>(call.req.args).targets;
   if (targets.empty()) targets = ctx.config.nightly.targets;
   int64_t rid = call.req.id;
   std::shared_ptr<Channel> channel = call.channel;

@@ -243,7 +243,7 @@ TEST_CASE("faults: out of file descriptors the daemon waits instead of spinning,
   CHECK(d.log().find("accepting connections again") != std::string::npos);
 }
 
-TEST_CASE("faults: 20,000 clients that watch and leave cost no memory; 1,100 at once are capped with a reason") {
+TEST_CASE("faults: 20,000 clients that watch and leave cost no memory - 1,100 at once are capped with a reason") {
   Daemon d;
   d.start();
   std::string hello = "{\"hello\":\"ptbuild\",\"protocol\":1}\n{\"id\":1,\"op\":\"watch\",\"args\":{}}\n";
@@ -280,7 +280,7 @@ TEST_CASE("faults: 20,000 clients that watch and leave cost no memory; 1,100 at 
   CHECK(r.exit_code == 0);
 }
 
-TEST_CASE("faults: 150 clients that ask for a log and never read share one output budget; the daemon stays small") {
+TEST_CASE("faults: 150 clients that ask for a log and never read share one output budget - the daemon stays small") {
   Daemon d;
   d.add_sh_recipe("pytorch-python313-cpu-avx2", "seq 1 900000\nmkdir -p $out");  // ~6 MB of log
   d.start();

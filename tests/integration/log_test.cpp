@@ -164,7 +164,7 @@ TEST_CASE("logs: builds run at a lower CPU and I/O priority than the daemon, and
   CHECK(d.client({"wait", "cpu-avx2", "--timeout", "60s"}).exit_code == 0);
 }
 
-TEST_CASE("logs: tail -f follows a running build's plain copy beside its zstd log; it goes when the build ends") {
+TEST_CASE("logs: tail -f follows a running build's plain copy beside its zstd log - it goes when the build ends") {
   Daemon d;
   d.add_sh_recipe("pytorch-python313-cpu-avx2", "echo 'first line'\nwhile [ ! -e " + d.nonce() +
                                                     "/gate ]; do sleep 0.05; done\necho 'second line'\n"

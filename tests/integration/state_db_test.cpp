@@ -176,7 +176,7 @@ TEST_CASE("state database: lost between two runs, its ids start again - no new j
   CHECK(d.log().find("moved to " + log + ".stale-") != std::string::npos);
 }
 
-TEST_CASE("state database: deleted while the daemon runs, it is written back; replaced, the daemon stops and says why") {
+TEST_CASE("state database: deleted while the daemon runs, it is written back - replaced, the daemon stops and says why") {
   Daemon d;
   d.add_sh_recipe("pytorch-python313-cpu-avx2", "mkdir -p $out");
   d.add_sh_recipe("pytorch-python313-cpu-avx512", "mkdir -p $out");

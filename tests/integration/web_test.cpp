@@ -43,7 +43,7 @@ void open_gate(const Daemon& d, const std::string& name) { std::ofstream(d.nonce
 
 }  // namespace
 
-TEST_CASE("web: /api/<op> answers what the socket answers; nothing that changes things; bad requests get their status") {
+TEST_CASE("web: /api/<op> answers what the socket answers - nothing that changes things - bad requests get their status") {
   Daemon d("", kWeb);
   d.add_sh_recipe("pytorch-python313-cpu-avx2", "echo built\nmkdir -p $out");
   d.add_sh_recipe("pytorch-python313-cpu-avx512", "echo 'c++: fatal error: Killed signal terminated program cc1plus'\nexit 1");
@@ -108,7 +108,7 @@ TEST_CASE("web: /api/<op> answers what the socket answers; nothing that changes 
   CHECK(d.client({"status"}).exit_code == 0);
 }
 
-TEST_CASE("web: the dashboard port taken - the daemon builds on and says why there is no page; \"\" turns it off") {
+TEST_CASE("web: the dashboard port taken - the daemon builds on and says why there is no page - an empty listen turns it off") {
   Daemon first("", kWeb);
   uint16_t port = start_with_web(first);
   Daemon second("", "\n[web]\nlisten = \"127.0.0.1:" + std::to_string(port) + "\"\n");
@@ -158,7 +158,7 @@ TEST_CASE("web: /metrics passes promtool and counts jobs, failures by class, rep
   CHECK(std::stoull(r.body.substr(at + 33)) > 0);
 }
 
-TEST_CASE("web: event streams follow a build's log live and end with its reply; a page that never reads is dropped") {
+TEST_CASE("web: event streams follow a build's log live and end with its reply - a page that never reads is dropped") {
   Daemon d("", kWeb);
   d.add_sh_recipe("pytorch-python313-cpu-avx2", "echo 'first line'\n" + gate(d, "gate") + "echo 'second line'\nmkdir -p $out");
   uint16_t port = start_with_web(d);
@@ -196,7 +196,7 @@ TEST_CASE("web: event streams follow a build's log live and end with its reply; 
   CHECK(json::parse(bad.next())["error"]["code"] == "not_found");
 }
 
-TEST_CASE("web: 20 pages that never read a flooding build's log hold bounded memory; the daemon serves on") {
+TEST_CASE("web: 20 pages that never read a flooding build's log hold bounded memory - the daemon serves on") {
   Daemon d("", kWeb);
   d.add_sh_recipe("pytorch-python313-cpu-avx2",
                   "seq 1 1500000 | sed 's|.*|[&/1500000] Building CXX object torch_cpu.dir/op_&.cpp.o|'\n"

@@ -203,6 +203,22 @@ Daemon::~Daemon() {
     ::waitpid(pid_, nullptr, 0);
   }
   if (notify_fd_ >= 0) ::close(notify_fd_);
+  // Builds run in process groups of their own and outlive a killed daemon by design (the next
+  // start finds them). A test that ends early (a failed REQUIRE) must not leave them behind to
+  // disturb later tests: end every process whose command line names this daemon's folder.
+  for (int round = 0; round < 3; ++round) {
+    bool any = false;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+      std::string name = entry.path().filename().string();
+      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+      std::string cmdline = read_file(entry.path().string() + "/cmdline");
+      if (cmdline.find(dir_.path() + "/") == std::string::npos) continue;
+      ::kill(std::stoi(name), SIGKILL);
+      any = true;
+    }
+    if (!any) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let them go before the folder does
+  }
 }
 
 void Daemon::add_recipe(const std::string& package, const std::string& content) {

@@ -1,0 +1,106 @@
+#include "core/requests.h"
+
+#include <nlohmann/json.hpp>
+
+#include "core/protocol.h"
+
+namespace ptbuild::protocol {
+
+namespace {
+
+nlohmann::json ref_json(const JobRef& ref) {
+  return std::visit([](const auto& v) { return nlohmann::json(v); }, ref);
+}
+
+JobRef ref_from(const nlohmann::json& j) {
+  if (j.is_number_integer()) return j.get<int64_t>();
+  if (j.is_string()) return j.get<std::string>();
+  throw ArgError{"a job must be named by its id or by a variant"};
+}
+
+std::vector<std::string> nonempty_targets(const nlohmann::json& args) {
+  std::vector<std::string> targets = arg_strings(args, "targets");
+  if (targets.empty()) throw ArgError{"argument \"targets\" must name at least one target"};
+  return targets;
+}
+
+JobRef required_job(const nlohmann::json& args) {
+  if (!args.contains("job")) throw ArgError{"argument \"job\" is required"};
+  return ref_from(args["job"]);
+}
+
+}  // namespace
+
+JobRef parse_job_ref(const std::string& text) {
+  std::string digits = text.starts_with("#") ? text.substr(1) : text;
+  if (!digits.empty() && digits.size() <= 18 && digits.find_first_not_of("0123456789") == std::string::npos)
+    return std::stoll(digits);
+  return text;
+}
+
+std::string describe(const JobRef& ref) {
+  if (auto* id = std::get_if<int64_t>(&ref)) return "#" + std::to_string(*id);
+  return std::get<std::string>(ref);
+}
+
+nlohmann::json to_args(const QueueRequest& r) {
+  return {{"targets", r.targets}, {"priority", r.priority}, {"force", r.force}, {"reason", r.reason}};
+}
+nlohmann::json to_args(const StatusRequest& r) { return {{"targets", r.targets}}; }
+nlohmann::json to_args(const JobsRequest& r) {
+  nlohmann::json j{{"limit", r.limit}};
+  if (!r.state.empty()) j["state"] = r.state;
+  return j;
+}
+nlohmann::json to_args(const ShowRequest& r) { return {{"job", ref_json(r.job)}}; }
+nlohmann::json to_args(const LogRequest& r) { return {{"job", ref_json(r.job)}, {"tail", r.tail}, {"follow", r.follow}}; }
+nlohmann::json to_args(const JobsByRefRequest& r) {
+  nlohmann::json jobs = nlohmann::json::array();
+  for (const JobRef& ref : r.jobs) jobs.push_back(ref_json(ref));
+  return {{"jobs", jobs}};
+}
+nlohmann::json to_args(const PublishRequest& r) { return {{"targets", r.targets}, {"force", r.force}}; }
+nlohmann::json to_args(const NightlyRequest& r) { return {{"targets", r.targets}}; }
+
+template <>
+QueueRequest from_args(const nlohmann::json& args) {
+  return {nonempty_targets(args), static_cast<int>(arg_int(args, "priority", 0)), arg_bool(args, "force"),
+          arg_string(args, "reason", "queued by hand")};
+}
+template <>
+StatusRequest from_args(const nlohmann::json& args) {
+  return {arg_strings(args, "targets")};
+}
+template <>
+JobsRequest from_args(const nlohmann::json& args) {
+  JobsRequest r{arg_string(args, "state"), arg_int(args, "limit", 50)};
+  if (r.limit < 1 || r.limit > 1'000'000) throw ArgError{"argument \"limit\" must be between 1 and 1000000"};
+  return r;
+}
+template <>
+ShowRequest from_args(const nlohmann::json& args) {
+  return {required_job(args)};
+}
+template <>
+LogRequest from_args(const nlohmann::json& args) {
+  return {required_job(args), arg_int(args, "tail", 0), arg_bool(args, "follow")};
+}
+template <>
+JobsByRefRequest from_args(const nlohmann::json& args) {
+  const nlohmann::json* jobs = args.contains("jobs") ? &args["jobs"] : nullptr;
+  if (!jobs || !jobs->is_array() || jobs->empty())
+    throw ArgError{"argument \"jobs\" must be a non-empty array of job ids or variant names"};
+  JobsByRefRequest r;
+  for (const nlohmann::json& j : *jobs) r.jobs.push_back(ref_from(j));
+  return r;
+}
+template <>
+PublishRequest from_args(const nlohmann::json& args) {
+  return {nonempty_targets(args), arg_bool(args, "force")};
+}
+template <>
+NightlyRequest from_args(const nlohmann::json& args) {
+  return {arg_strings(args, "targets")};
+}
+
+}  // namespace ptbuild::protocol

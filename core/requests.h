@@ -1,0 +1,65 @@
+// One typed request per op of SPEC §13 that takes arguments: the client builds them, the daemon
+// (socket and HTTP alike) reads them, and both go through the same to/from JSON here. A wrong
+// argument is an ArgError that names it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace ptbuild::protocol {
+
+// A job as people name it: its id, or a target that stands for one variant's job.
+using JobRef = std::variant<int64_t, std::string>;
+JobRef parse_job_ref(const std::string& text);  // "17" and "#17" are ids; anything else a target
+std::string describe(const JobRef& ref);         // "#17", or the target
+
+struct QueueRequest {
+  std::vector<std::string> targets;  // at least one
+  int priority = 0;
+  bool force = false;
+  std::string reason = "queued by hand";
+};
+struct StatusRequest {
+  std::vector<std::string> targets;  // none: every variant
+};
+struct JobsRequest {
+  std::string state;  // "" for any
+  int64_t limit = 50;
+};
+struct ShowRequest {
+  JobRef job;
+};
+struct LogRequest {
+  JobRef job;
+  int64_t tail = 0;  // 0: the whole log
+  bool follow = false;
+};
+struct JobsByRefRequest {  // wait, cancel, retry
+  std::vector<JobRef> jobs;  // at least one
+};
+struct PublishRequest {
+  std::vector<std::string> targets;  // at least one
+  bool force = false;
+};
+struct NightlyRequest {
+  std::vector<std::string> targets;  // none: the config's nightly.targets
+};
+
+nlohmann::json to_args(const QueueRequest& r);
+nlohmann::json to_args(const StatusRequest& r);
+nlohmann::json to_args(const JobsRequest& r);
+nlohmann::json to_args(const ShowRequest& r);
+nlohmann::json to_args(const LogRequest& r);
+nlohmann::json to_args(const JobsByRefRequest& r);
+nlohmann::json to_args(const PublishRequest& r);
+nlohmann::json to_args(const NightlyRequest& r);
+
+// Reading a request's "args"; throws ArgError.
+template <class Request>
+Request from_args(const nlohmann::json& args);
+
+}  // namespace ptbuild::protocol

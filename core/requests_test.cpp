@@ -1,0 +1,46 @@
+#include "core/requests.h"
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+#include "core/protocol.h"
+
+using namespace ptbuild::protocol;
+
+TEST_CASE("typed requests go to JSON and back unchanged - wrong arguments are named") {
+  QueueRequest q{{"sm90-avx512", "cpu-*"}, 5, true, "nightly"};
+  QueueRequest back = from_args<QueueRequest>(to_args(q));
+  CHECK(back.targets == q.targets);
+  CHECK(back.priority == 5);
+  CHECK(back.force);
+  CHECK(back.reason == "nightly");
+  CHECK(from_args<QueueRequest>(nlohmann::json{{"targets", {"all"}}}).reason == "queued by hand");
+
+  LogRequest l{parse_job_ref("#17"), 200, true};
+  LogRequest lb = from_args<LogRequest>(to_args(l));
+  CHECK(std::get<int64_t>(lb.job) == 17);
+  CHECK(lb.tail == 200);
+  CHECK(lb.follow);
+  JobsByRefRequest refs{{parse_job_ref("3"), parse_job_ref("sm90-avx512")}};
+  JobsByRefRequest rb = from_args<JobsByRefRequest>(to_args(refs));
+  CHECK(std::get<int64_t>(rb.jobs[0]) == 3);
+  CHECK(std::get<std::string>(rb.jobs[1]) == "sm90-avx512");
+  CHECK(describe(rb.jobs[0]) == "#3");
+  CHECK(from_args<JobsRequest>(to_args(JobsRequest{"failed", 10})).state == "failed");
+
+  auto message = [](auto request_type, const nlohmann::json& args) {
+    try {
+      (void)from_args<decltype(request_type)>(args);
+    } catch (const ArgError& e) {
+      return e.message;
+    }
+    return std::string("no error");
+  };
+  CHECK(message(QueueRequest{}, nlohmann::json::object()) == "argument \"targets\" must name at least one target");
+  CHECK(message(QueueRequest{}, {{"targets", {"all"}}, {"priority", "high"}}) == "argument \"priority\" must be an integer");
+  CHECK(message(ShowRequest{}, nlohmann::json::object()) == "argument \"job\" is required");
+  CHECK(message(ShowRequest{}, {{"job", true}}) == "a job must be named by its id or by a variant");
+  CHECK(message(JobsByRefRequest{}, {{"jobs", nlohmann::json::array()}}).find("non-empty array") != std::string::npos);
+  CHECK(message(JobsRequest{}, {{"limit", 0}}) == "argument \"limit\" must be between 1 and 1000000");
+  CHECK(std::holds_alternative<std::string>(parse_job_ref("99999999999999999999")));  // too long for an id
+}
