@@ -10,7 +10,7 @@
 #     SKIP_SCHEDULING=1.
 # DASHBOARDS=N keeps N simulated web dashboards open meanwhile (bench/dashboard_load.py: event
 # streams of the watch and of a flooding build's log, and the page's polls) and records the run
-# under its own heading, to compare with a run without them.
+# under its own heading; DASHBOARDS=0 records the baseline beside it.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 builds="${BUILDS:-32}"
@@ -109,7 +109,7 @@ if [ "$dashboards" -gt 0 ]; then
 | \`GET /api/status\` from the dashboards, p50 / p99 | $(pct 0.5 < "$work/dashboard.txt") ms / $(pct 0.99 < "$work/dashboard.txt") ms ($(wc -l < "$work/dashboard.txt") calls) | |"
 fi
 heading="Overhead: $builds builds streaming logs at once"
-[ "$dashboards" -gt 0 ] && heading="$heading, with $dashboards web dashboards open"
+[ -n "${DASHBOARDS:-}" ] && heading="$heading, ${mb} MB each, with $dashboards web dashboards open"
 report=$(mktemp)
 cat > "$report" <<MD
 ## $heading
@@ -143,4 +143,5 @@ process competing with them. The per-byte path alone (bench/log_path.cpp, one co
 see "Log path" below.
 MD
 cat "$report"
-if [ "$dashboards" -gt 0 ]; then record overhead-dashboards "$report"; else record overhead "$report"; fi
+# DASHBOARDS set (0 too, for the baseline of the comparison): recorded apart from the main figures.
+if [ -n "${DASHBOARDS:-}" ]; then record "overhead-dashboards-$dashboards" "$report"; else record overhead "$report"; fi
