@@ -158,7 +158,7 @@ TEST_CASE("web: /metrics passes promtool and counts jobs, failures by class, rep
   CHECK(std::stoull(r.body.substr(at + 33)) > 0);
 }
 
-TEST_CASE("web: event streams follow a build's log live and end with its reply - a page that never reads is dropped") {
+TEST_CASE("web: event streams follow a build's log live and end with its reply - refusals come in the protocol's words") {
   Daemon d("", kWeb);
   d.add_sh_recipe("pytorch-python313-cpu-avx2", "echo 'first line'\n" + gate(d, "gate") + "echo 'second line'\nmkdir -p $out");
   uint16_t port = start_with_web(d);
