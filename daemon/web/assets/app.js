@@ -95,10 +95,10 @@ function matrixSections(variants) {
   }
   const legend = h('div', { class: 'legend' }, ['succeeded', 'failed', 'running', 'queued', 'cancelled', 'none']
     .map(s => h('span', {}, h('span', { class: 'cell', 'data-state': s }), ' ' + (s === 'none' ? 'never built' : s))));
-  const sections = [...groups.keys()].sort().map(key => {
+  const sections = [...groups.keys()].sort(byNumber).map(key => {
     const vs = groups.get(key);
-    const archs = [...new Set(vs.map(v => v.gpu_arch || 'cpu'))].sort();
-    const isas = [...new Set(vs.map(v => v.isa || '—'))].sort();
+    const archs = [...new Set(vs.map(v => v.gpu_arch || 'cpu'))].sort(byNumber);  // sm86 before sm120
+    const isas = [...new Set(vs.map(v => v.isa || '—'))].sort(byNumber);
     return h('section', { class: 'matrix', 'data-cuda': key },
       h('h2', { text: `${key} · ${vs.length} variant${vs.length === 1 ? '' : 's'}` }),
       h('div', { class: 'scroll' }, h('table', { class: 'grid' },
@@ -108,6 +108,8 @@ function matrixSections(variants) {
   });
   return [legend, ...sections];
 }
+
+function byNumber(a, b) { return a.localeCompare(b, undefined, { numeric: true }); }
 
 function cell(v) {
   const state = v.last_state || 'none';
