@@ -155,7 +155,7 @@ class Connection : public Channel, public std::enable_shared_from_this<Connectio
         co_await stream_events(route);
         break;
       }
-      Response res = answer(route);
+      Response res = answer_or_500(route);
       if (req.method() == http::verb::head) res.body().clear();  // Content-Length stays
       if (!co_await write(std::move(res), req.keep_alive())) break;
     }
@@ -167,6 +167,15 @@ class Connection : public Channel, public std::enable_shared_from_this<Connectio
     stream_.expires_after(kIdle);
     auto [ec, n] = co_await http::async_write(stream_, res, use_nothrow);
     co_return !ec && keep_alive;
+  }
+
+  Response answer_or_500(const web::Route& route) {
+    try {
+      return answer(route);
+    } catch (const std::exception& e) {  // the metrics' queries, say: the page gets the reason
+      spdlog::error("web: {} failed: {}", route.name.empty() ? "a page" : route.name, e.what());
+      return refusal(http::status::internal_server_error, std::string("ptbuildd: ") + e.what());
+    }
   }
 
   Response answer(const web::Route& route) {
@@ -221,6 +230,9 @@ class Connection : public Channel, public std::enable_shared_from_this<Connectio
       send(protocol::error_reply(req.id, e.code, e.message));
     } catch (const protocol::ArgError& e) {
       send(protocol::error_reply(req.id, protocol::code::kBadRequest, e.message));
+    } catch (const std::exception& e) {
+      spdlog::error("web: op '{}' failed: {}", route.name, e.what());
+      send(protocol::error_reply(req.id, protocol::code::kInternal, e.what()));
     }
     // Whatever the page sends now is ignored; its leaving (EOF, reset) ends the stream.
     char ignored[512];

@@ -115,3 +115,40 @@ TEST_CASE("dashboard: in Chromium the matrix, live progress, a failure's hint an
   CHECK(phone.eval("document.documentElement.scrollWidth <= window.innerWidth + 1") == true);  // no sideways page
   phone.screenshot(shot("matrix-phone.png"));
 }
+
+TEST_CASE("dashboard: a job page shows what verification found, and a wrong artifact's problem") {
+  if (!Browser::available()) {
+    MESSAGE("skipped: Debian's chromium is not installed (scripts/setup.sh installs it)");
+    return;
+  }
+  Daemon d("", "\n[verify]\nenabled = true\n\n[web]\nlisten = \"127.0.0.1:0\"\n");
+  // Artifacts whose bin/python3 answers the probe as a torch build would.
+  auto torch = [](const std::string& cuda) {
+    return "mkdir -p $out/bin\ncat > $out/bin/python3 <<'PY'\n#!/bin/sh\necho '{\"torch_version\": \"2.10.0\", "
+           "\"cuda_version\": " + cuda + ", \"arch_flags\": [], \"cuda_available\": false}'\nPY\nchmod +x $out/bin/python3";
+  };
+  d.add_sh_recipe("pytorch-python313-cpu-avx512", torch("null"));
+  d.add_sh_recipe("pytorch-python313-cpu-avx2", torch("\"13.0\""));  // a CPU variant that is not
+  d.start();
+  uint16_t port = 0;
+  REQUIRE(eventually([&] { return (port = dashboard_port(d.log())) != 0; }));
+  d.client_json({"queue", "cpu-avx512", "cpu-avx2"});
+  d.client({"wait", "cpu-avx512", "cpu-avx2"});
+  std::string base = "http://127.0.0.1:" + std::to_string(port) + "/#/job/";
+
+  Browser browser;
+  browser.go(base + std::to_string(d.job("cpu-avx512")["id"].get<int64_t>()));
+  REQUIRE(eventually([&] { return browser.eval("!!document.querySelector('#job-verify dl')") == true; }));
+  std::string facts = browser.eval("document.querySelector('#job-verify').textContent");
+  CHECK(facts.find("torch_version") != std::string::npos);
+  CHECK(facts.find("2.10.0") != std::string::npos);
+  CHECK(browser.eval("document.querySelector('#job-verify .badge').textContent") == "succeeded");
+
+  json wrong = d.job("cpu-avx2");
+  REQUIRE(wrong["verify"]["problems"].size() == 1);
+  browser.go(base + std::to_string(wrong["id"].get<int64_t>()));
+  REQUIRE(eventually([&] { return browser.eval("!!document.querySelector('#job-verify .problem')") == true; }));
+  CHECK(browser.eval("document.querySelector('#job-verify .problem').textContent") == wrong["verify"]["problems"][0]);
+  CHECK(browser.eval("document.querySelector('#job-verify .badge').textContent") == "failed");
+  browser.screenshot(shot("job-verify-failed.png"));
+}

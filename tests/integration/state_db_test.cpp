@@ -92,7 +92,8 @@ TEST_CASE("state database: locked by another process at start: a clear line, exi
   pid_t holder = ::fork();
   if (holder == 0) {
     ::setpgid(0, 0);  // the shell and its sqlite3 are killed together
-    std::string script = "(echo 'BEGIN EXCLUSIVE;'; sleep 30) | /usr/bin/sqlite3 " + db;
+    // Its own busy timeout: the probe below may hold the lock for a moment when it begins.
+    std::string script = "(echo 'BEGIN EXCLUSIVE;'; sleep 30) | /usr/bin/sqlite3 -cmd '.timeout 10000' " + db;
     ::execl("/bin/sh", "sh", "-c", script.c_str(), nullptr);
     _exit(127);
   }

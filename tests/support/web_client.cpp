@@ -170,6 +170,7 @@ Browser::Browser(int width, int height) : impl_(std::make_unique<Impl>()) {
     // --no-sandbox: the tests run as root, where Chromium's sandbox refuses to start.
     ::execl("/usr/bin/chromium", "chromium", "--headless=new", "--no-sandbox", "--disable-gpu",
             "--no-first-run", "--no-default-browser-check", "--disable-extensions", "--hide-scrollbars",
+            "--disable-dev-shm-usage",  // a container's /dev/shm is often 64 MB
             "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", profile.c_str(), size.c_str(),
             "about:blank", static_cast<char*>(nullptr));
     ::_exit(127);
