@@ -84,9 +84,10 @@ std::string BuildLog::open(const std::string& path, Attempt attempt) {
   segment_ = last_log_segment(path);
   cctx_ = ZSTD_createCCtx();
   ZSTD_CCtx_setParameter(cctx_, ZSTD_c_compressionLevel, kLevel);
-  // A 128 KiB window: build logs repeat within a few lines; a smaller window keeps each running
-  // build's compressor well under a megabyte.
-  ZSTD_CCtx_setParameter(cctx_, ZSTD_c_windowLog, 17);
+  // A 32 KiB window: build logs repeat within a few lines. Measured on ninja-like lines, the
+  // compressor of each running build takes 273 KiB with it against 921 KiB with 128 KiB, and the
+  // log is 3% larger (23.0x against 23.8x); with 32 builds that is 20 MB of the daemon's memory.
+  ZSTD_CCtx_setParameter(cctx_, ZSTD_c_windowLog, 15);
   ZSTD_CCtx_setParameter(cctx_, ZSTD_c_checksumFlag, 1);
   out_.resize(ZSTD_CStreamOutSize());
   live_path_ = live_name(path);
