@@ -26,6 +26,22 @@ PY
   }
 }
 
+# The daemon runs in a cgroup of its own, as under its systemd unit. In the root cgroup the
+# kernel's autogroup makes each session a group with an equal share of the CPU, and Nix starts
+# every builder in a session of its own: 32 flooding builds then get 32 shares against the
+# daemon's one, whatever their SCHED_IDLE says (ptbuildd warns of it at start).
+bench_cgroup=""
+make_cgroup() {
+  [ "$(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null)" = 1 ] || return 0
+  local root
+  for root in /sys/fs/cgroup/cpu /sys/fs/cgroup; do
+    if [ -w "$root/cgroup.procs" ] && mkdir -p "$root/ptbuild-bench-$$" 2>/dev/null; then
+      bench_cgroup="$root/ptbuild-bench-$$"
+      return 0
+    fi
+  done
+}
+
 # start_daemon DIR CONFIG_EXTRA: a ptbuildd on DIR/repo with its state in DIR.
 start_daemon() {
   local dir="$1" extra="${2:-}"
@@ -40,7 +56,11 @@ kind = "nix"
 name = "bench"
 path = "repo"
 TOML
-  "$ptbuildd" --config "$dir/ptbuild.toml" 2> "$dir/ptbuildd.log" &
+  make_cgroup
+  (
+    [ -z "$bench_cgroup" ] || echo "$BASHPID" > "$bench_cgroup/cgroup.procs"
+    exec "$ptbuildd" --config "$dir/ptbuild.toml" 2> "$dir/ptbuildd.log"
+  ) &
   daemon_pid=$!
   for _ in $(seq 200); do
     "$ptbuild" --config "$dir/ptbuild.toml" status >/dev/null 2>&1 && return 0
@@ -48,4 +68,8 @@ TOML
   done
   echo "ptbuildd did not start" >&2; cat "$dir/ptbuildd.log" >&2; exit 1
 }
-stop_daemon() { kill "$daemon_pid" 2>/dev/null; wait "$daemon_pid" 2>/dev/null || true; }
+stop_daemon() {
+  kill "$daemon_pid" 2>/dev/null
+  wait "$daemon_pid" 2>/dev/null || true
+  [ -z "$bench_cgroup" ] || rmdir "$bench_cgroup" 2>/dev/null || true
+}

@@ -116,7 +116,7 @@ cat > "$report" <<MD
 
 $(date -u +%Y-%m-%d), $(nproc) cores, real Nix $(nix --version | awk '{print $3}'); each build prints ${mb} MB of varied ninja-like
 lines as fast as it can (through Nix's -L prefixing); logs are written zstd-compressed, a frame
-closed every second.
+closed within a second.
 
 | figure | value | goal |
 |---|---|---|

@@ -1,14 +1,15 @@
 #include "core/progress.h"
 
-#include <cctype>
-
 namespace ptbuild {
 namespace {
+
+// Not std::isdigit: it asks the locale, and this runs for every line of a 200 MB log.
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 bool read_number(std::string_view s, size_t& i, int64_t& out) {
   size_t start = i;
   out = 0;
-  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])) && i - start < 12)
+  while (i < s.size() && is_digit(s[i]) && i - start < 12)
     out = out * 10 + (s[i++] - '0');
   return i > start;
 }
@@ -29,10 +30,13 @@ std::optional<Progress> ninja_counts(std::string_view line) {
 }  // namespace
 
 std::optional<Progress> ProgressTracker::feed(std::string_view line) {
-  std::optional<Progress> before = current();
-  if (auto n = ninja_counts(line)) {
+  if (auto n = ninja_counts(line)) {  // nearly every line of a long build: its own quick way
+    if (n == ninja_) return std::nullopt;
     ninja_ = n;
-  } else if (line.starts_with("these ") && line.find(" derivations will be built") != line.npos) {
+    return n;
+  }
+  std::optional<Progress> before = current();
+  if (line.starts_with("these ") && line.find(" derivations will be built") != line.npos) {
     size_t i = 6;
     int64_t total = 0;
     if (read_number(line, i, total)) drv_total_ = total;

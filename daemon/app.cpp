@@ -103,6 +103,7 @@ int run_daemon(const DaemonOptions& options, Config config) {
   }
   Scheduler& scheduler = *scheduler_slot;
   scheduler.check_builder();
+  if (std::string warning = builds_priority_warning(); !warning.empty()) spdlog::warn("{}", warning);
 
   // The catalog follows the repos; one that is missing (not mounted yet) is looked for again
   // every few seconds, and its jobs start once it is back.

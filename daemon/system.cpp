@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <vector>
 
 namespace ptbuild {
@@ -68,6 +69,29 @@ std::string check_state_owner(const std::string& state_dir) {
   return "the state folder " + state_dir + " belongs to " + (owner ? std::string(owner->pw_name) : "uid " + std::to_string(st.st_uid)) +
          ", not to ptbuildd's user (uid " + std::to_string(::geteuid()) +
          "): another user could plant files in it; chown it to ptbuildd's user or point state_dir elsewhere";
+}
+
+std::string builds_priority_warning(const std::string& proc) {
+  std::ifstream autogroup(proc + "/sys/kernel/sched_autogroup_enabled");
+  int enabled = 0;
+  if (!(autogroup >> enabled) || enabled != 1) return "";
+  // The CPU controller's group: cgroup v1 "N:cpu,cpuacct:/path", else v2 "0::/path".
+  std::ifstream cgroups(proc + "/self/cgroup");
+  std::optional<std::string> v1_cpu, v2;
+  for (std::string line; std::getline(cgroups, line);) {
+    size_t a = line.find(':'), b = line.find(':', a + 1);
+    if (a == std::string::npos || b == std::string::npos) continue;
+    std::string controllers = line.substr(a + 1, b - a - 1);
+    if (controllers.empty())
+      v2 = line.substr(b + 1);
+    else if (("," + controllers + ",").find(",cpu,") != std::string::npos)
+      v1_cpu = line.substr(b + 1);
+  }
+  if ((v1_cpu ? v1_cpu : v2) != "/") return "";
+  return "the kernel groups processes by session (autogroup) and ptbuildd runs in the root cgroup: Nix starts each "
+         "builder in a session of its own, so every build gets as much CPU as ptbuildd whatever its low priority, "
+         "and answers slow down under load; run ptbuildd as its systemd service (a cgroup of its own), or set "
+         "kernel.sched_autogroup_enabled = 0";
 }
 
 LockResult lock_state_dir(const std::string& state_dir) {

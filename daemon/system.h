@@ -23,6 +23,10 @@ bool may_change(uid_t uid, const std::string& admin_group);
 std::string make_dirs(const std::string& path, unsigned mode);
 // Why the state folder must not be used (another user owns it), or "".
 std::string check_state_owner(const std::string& state_dir);
+// Why the builds' low CPU priority will not hold on this machine, or "": in the root cgroup with
+// the kernel's autogroup on, every session is a group of its own with an equal share, and Nix
+// starts each builder in a new session. `proc` is /proc (a test's stand-in elsewhere).
+std::string builds_priority_warning(const std::string& proc = "/proc");
 
 // Holds an exclusive flock on a file for the life of the process, so that two daemons never
 // share one state folder. Returns the fd, or an error message.

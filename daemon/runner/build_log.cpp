@@ -127,7 +127,11 @@ void BuildLog::write(std::string_view bytes) {
     staged_.append(bytes);
     if (staged_.size() >= kStageBatch) write_staged();
   }
-  if (std::chrono::steady_clock::now() - frame_started_ >= kFlushInterval) flush();
+  flush_if_due();
+}
+
+void BuildLog::flush_if_due() {
+  if (frame_open_ && std::chrono::steady_clock::now() - frame_started_ >= kFrameAge) flush();
 }
 
 void BuildLog::write_staged() {

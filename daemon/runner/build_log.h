@@ -25,7 +25,10 @@ namespace ptbuild {
 class BuildLog {
  public:
   static constexpr uint64_t kDefaultMax = uint64_t{4} << 30;  // 4 GiB compressed: ~40 GB of log
-  static constexpr auto kFlushInterval = std::chrono::seconds(1);
+  // A frame is closed once it is kFrameAge old, by the write that finds it so or by the caller's
+  // check every kFlushCheck: at most a second of a build's output is only in memory.
+  static constexpr auto kFrameAge = std::chrono::milliseconds(750);
+  static constexpr auto kFlushCheck = std::chrono::milliseconds(250);
 
   explicit BuildLog(uint64_t max_bytes = kDefaultMax);
   ~BuildLog();
@@ -43,9 +46,11 @@ class BuildLog {
   void write(std::string_view bytes);
   // Bytes every build log of this process has taken since it started (GET /metrics).
   static uint64_t bytes_taken_total();
-  // Closes the current frame, so that everything written so far is on disk and readable. write()
-  // does it once a second has passed; a quiet build needs the caller's timer.
+  // Closes the current frame, so that everything written so far is on disk and readable.
   void flush();
+  // flush() if the frame is kFrameAge old: write() does it itself, a quiet build needs the
+  // caller's timer. Each log's frames end on its own clock, not all builds' in one go.
+  void flush_if_due();
   bool pending() const { return frame_open_; }
   void close();
 

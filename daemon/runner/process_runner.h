@@ -2,6 +2,9 @@
 // its stdout and stderr on one pipe into the event loop, its exit seen through a pidfd.
 #pragma once
 
+#include <memory>
+#include <vector>
+
 #include "daemon/runner/runner.h"
 
 namespace boost::asio {
@@ -19,6 +22,8 @@ class ProcessRunner : public Runner {
 
  private:
   boost::asio::io_context& io_;
+  // One read buffer for every build: they are all read on the one event loop, one at a time.
+  std::shared_ptr<std::vector<char>> read_buffer_;
 };
 
 }  // namespace ptbuild

@@ -17,6 +17,7 @@
 #include "core/diagnosis.h"
 #include "core/duration.h"
 #include "core/hash_mismatch.h"
+#include "core/line_splitter.h"
 #include "daemon/hashfix/hashfix.h"
 #include "daemon/runner/async_command.h"
 #include "daemon/nightly/fingerprint.h"
@@ -39,8 +40,6 @@ using Clock = std::chrono::steady_clock;
 namespace {
 std::string now() { return format_rfc3339(std::chrono::system_clock::now()); }
 
-// Lines longer than this (a build printing without newlines) are cut for the scanners.
-constexpr size_t kMaxLine = 64 * 1024;
 constexpr auto kProgressWriteInterval = std::chrono::seconds(1);
 // Importing torch takes seconds; a probe that runs for minutes is stuck.
 constexpr auto kVerifyTimeout = std::chrono::minutes(10);
@@ -70,7 +69,7 @@ struct SchedulerTimers {
   asio::steady_timer retry_wakeup;
   asio::steady_timer builder_probe;  // the end of a builder's rest after a machine fault
   asio::steady_timer record_retry;   // outcomes the database could not take yet
-  asio::steady_timer log_flush;      // every second while builds run: their logs on disk
+  asio::steady_timer log_flush;      // every kFlushCheck while builds run: frames due are closed
   bool log_flush_armed = false;
   // Held while a hash repair runs on its thread, so that io.run() waits for its answer.
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> repair_work;
@@ -111,7 +110,7 @@ struct Scheduler::Active {
   LogScanner scanner;
   HashMismatchCollector mismatches;
   ProgressTracker progress;
-  std::string partial_line;
+  LineSplitter lines;
   std::string stripped;  // strip_ansi's buffer for the progress parser
   asio::steady_timer deadline, silence, grace;
   Clock::time_point last_output = Clock::now();
@@ -382,14 +381,16 @@ void Scheduler::launch(Active& a, const BuildCommand& cmd, std::map<std::string,
 }
 
 // A quiet build's log is on disk within a second too (a noisy one's is flushed as it writes).
+// Only frames that are due are closed: flushing all 32 logs in one handler held a `status`
+// behind it for milliseconds.
 void Scheduler::arm_log_flush() {
   if (timers_->log_flush_armed) return;
   timers_->log_flush_armed = true;
-  timers_->log_flush.expires_after(BuildLog::kFlushInterval);
+  timers_->log_flush.expires_after(BuildLog::kFlushCheck);
   timers_->log_flush.async_wait([this](const boost::system::error_code& ec) {
     timers_->log_flush_armed = false;
     if (ec) return;
-    for (auto& [id, active] : running_) active->log.flush();
+    for (auto& [id, active] : running_) active->log.flush_if_due();
     if (!running_.empty()) arm_log_flush();
   });
 }
@@ -426,23 +427,12 @@ void Scheduler::on_output(int64_t job_id, std::string_view chunk) {
   }
   std::erase_if(a.listeners, [&](OutputListener& l) { return !l(chunk); });
 
-  a.partial_line.append(chunk);
-  size_t start = 0;
   bool progress_changed = false;
-  while (true) {
-    size_t nl = a.partial_line.find('\n', start);
-    if (nl == std::string::npos) break;
-    std::string_view line(a.partial_line.data() + start, nl - start);
+  a.lines.feed(chunk, [&](std::string_view line) {
     a.scanner.feed(line);
     a.mismatches.feed(line);
     if (a.progress.feed(strip_ansi(line, a.stripped))) progress_changed = true;
-    start = nl + 1;
-  }
-  a.partial_line.erase(0, start);
-  if (a.partial_line.size() > kMaxLine) {
-    a.scanner.feed(a.partial_line);
-    a.partial_line.clear();
-  }
+  });
   if (progress_changed && Clock::now() - a.last_progress_write >= kProgressWriteInterval) {
     Progress p = *a.progress.current();
     store_.set_progress(job_id, p.done, p.total);
@@ -472,11 +462,10 @@ void Scheduler::on_exit(int64_t job_id, int exit_code) {
   auto it = running_.find(job_id);
   if (it == running_.end()) return;
   Active& a = *it->second;
-  if (!a.partial_line.empty()) {
-    a.scanner.feed(a.partial_line);
-    a.mismatches.feed(a.partial_line);
-    a.partial_line.clear();
-  }
+  a.lines.finish([&](std::string_view line) {
+    a.scanner.feed(line);
+    a.mismatches.feed(line);
+  });
   a.deadline.cancel();
   a.silence.cancel();
   a.grace.cancel();

@@ -48,7 +48,24 @@ Db::Db(const std::string& path) {
   sqlite3_busy_timeout(db_, 5'000);
 }
 
-Db::~Db() { sqlite3_close(db_); }
+Db::~Db() {
+  for (auto& [sql, stmt] : idle_) sqlite3_finalize(stmt);
+  sqlite3_close(db_);
+}
+
+sqlite3_stmt* Db::take_idle(std::string_view sql) {
+  auto it = idle_.find(std::string(sql));
+  if (it == idle_.end()) return nullptr;
+  sqlite3_stmt* stmt = it->second;
+  idle_.erase(it);
+  return stmt;
+}
+
+void Db::give_back(sqlite3_stmt* stmt) {
+  sqlite3_reset(stmt);
+  sqlite3_clear_bindings(stmt);
+  if (idle_.size() >= kMaxIdleStatements || !idle_.emplace(sqlite3_sql(stmt), stmt).second) sqlite3_finalize(stmt);
+}
 
 void Db::exec(const std::string& sql) {
   char* err = nullptr;
@@ -64,13 +81,16 @@ int64_t Db::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
 int Db::changes() const { return sqlite3_changes(db_); }
 bool Db::read_only() const { return sqlite3_db_readonly(db_, "main") == 1; }
 
-Statement::Statement(Db& db, std::string_view sql) : db_(db.handle()) {
+Statement::Statement(Db& db, std::string_view sql) : owner_(&db), db_(db.handle()), stmt_(db.take_idle(sql)) {
+  if (stmt_) return;
   if (sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr) !=
       SQLITE_OK)
     fail(db_, "cannot prepare SQL '" + std::string(sql.substr(0, 60)) + "'");
 }
-Statement::~Statement() { sqlite3_finalize(stmt_); }
-Statement::Statement(Statement&& other) noexcept : db_(other.db_), stmt_(other.stmt_) {
+Statement::~Statement() {
+  if (stmt_) owner_->give_back(stmt_);
+}
+Statement::Statement(Statement&& other) noexcept : owner_(other.owner_), db_(other.db_), stmt_(other.stmt_) {
   other.stmt_ = nullptr;
 }
 
