@@ -137,10 +137,11 @@ ${sched:+
 |---|---|
 $sched}
 
-The builds run under SCHED_IDLE with the lowest best-effort I/O priority, so the daemon answers
-at once although they saturate the machine; the whole-process figure adds the start of a client
-process competing with them. The per-byte path alone (bench/log_path.cpp, one core, no Nix):
-see "Log path" below.
+The builds run under SCHED_IDLE with the lowest best-effort I/O priority, and the daemon in a
+cgroup of its own as under its systemd unit (where the kernel's autogroup would otherwise give
+each builder's session the daemon's share), so the daemon answers at once although they saturate
+the machine; the whole-process figure adds the start of a client process competing with them.
+The per-byte path alone (bench/log_path.cpp, one core, no Nix): see "Log path" below.
 MD
 cat "$report"
 # DASHBOARDS set (0 too, for the baseline of the comparison): recorded apart from the main figures.
