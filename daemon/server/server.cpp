@@ -17,7 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "daemon/server/outbox.h"
+#include "daemon/server/queued_channel.h"
 #include "daemon/system.h"
 
 namespace ptbuild {
@@ -44,12 +44,11 @@ std::string to_line(const nlohmann::json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
-class Session : public Channel, public std::enable_shared_from_this<Session> {
+class Session : public QueuedChannel, public std::enable_shared_from_this<Session> {
  public:
   Session(stream_protocol::socket socket, Caller caller, Dispatch& dispatch, std::shared_ptr<size_t> outbox_total)
-      : outbox_(std::move(outbox_total), kMaxOutbox, kOutboxBudget),
+      : QueuedChannel(socket.get_executor(), std::move(outbox_total), kMaxOutbox, kOutboxBudget),
         socket_(std::move(socket)),
-        wake_writer_(socket_.get_executor()),
         caller_(caller),
         dispatch_(dispatch) {}
 
@@ -60,33 +59,11 @@ class Session : public Channel, public std::enable_shared_from_this<Session> {
   }
 
   void send(const nlohmann::json& line) override {
-    if (!open_) return;
-    std::string text = to_line(line);
-    size_t size = text.size();
-    if (!outbox_.push(std::move(text))) {
+    if (!is_open()) return;  // before the JSON is written out: a gone reader of a log is sent a lot
+    enqueue(to_line(line), [this](size_t unread, size_t all) {
       spdlog::warn("client pid {} reads too slowly ({} bytes unread, {} for all clients); closing its connection",
-                   caller_.pid, outbox_.bytes() + size, outbox_.shared_bytes());
-      close();
-      return;
-    }
-    wake_writer_.cancel();
-  }
-
-  bool is_open() const override { return open_; }
-  size_t backlog() const override { return outbox_.bytes(); }
-  void when_drained(size_t low_water, std::function<void()> ready) override {
-    outbox_.when_drained(low_water, std::move(ready));
-    notify_drained();
-  }
-
-  void close() {
-    if (!open_) return;
-    open_ = false;
-    outbox_.close();
-    boost::system::error_code ignored;
-    socket_.shutdown(stream_protocol::socket::shutdown_both, ignored);
-    socket_.close(ignored);
-    wake_writer_.cancel();
+                   caller_.pid, unread, all);
+    });
   }
 
  private:
@@ -94,12 +71,12 @@ class Session : public Channel, public std::enable_shared_from_this<Session> {
     std::string pending;
     bool discarding = false;  // inside a line that was already refused as too long
     std::vector<char> buf(64 * 1024);
-    while (open_) {
+    while (is_open()) {
       auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buf), use_nothrow);
       if (ec) break;
       std::string_view chunk(buf.data(), n);
       size_t start = 0;
-      while (open_) {
+      while (is_open()) {
         size_t nl = chunk.find('\n', start);
         std::string_view piece = chunk.substr(start, nl == chunk.npos ? chunk.npos : nl - start);
         if (!discarding) {
@@ -123,22 +100,13 @@ class Session : public Channel, public std::enable_shared_from_this<Session> {
   }
 
   awaitable<void> writer([[maybe_unused]] std::shared_ptr<Session> self) {
-    while (open_) {
-      if (outbox_.empty()) {
-        wake_writer_.expires_at(asio::steady_timer::time_point::max());
-        co_await wake_writer_.async_wait(use_nothrow);
-        continue;
-      }
-      std::string data = outbox_.take();
-      auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(data), use_nothrow);
-      outbox_.written(data.size());
-      if (ec) close();
-      notify_drained();
-    }
+    co_await write_queued(socket_, [] { return false; });
   }
 
-  void notify_drained() {
-    if (auto ready = outbox_.take_ready()) asio::post(socket_.get_executor(), std::move(ready));
+  void close_socket() override {
+    boost::system::error_code ignored;
+    socket_.shutdown(stream_protocol::socket::shutdown_both, ignored);
+    socket_.close(ignored);
   }
 
   void handle_line(std::string_view line) {
@@ -176,12 +144,9 @@ class Session : public Channel, public std::enable_shared_from_this<Session> {
     }
   }
 
-  Outbox outbox_;
   stream_protocol::socket socket_;
-  asio::steady_timer wake_writer_;
   Caller caller_;
   Dispatch& dispatch_;
-  bool open_ = true;
   bool seen_first_line_ = false;
 };
 

@@ -21,7 +21,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "daemon/server/outbox.h"
+#include "daemon/server/queued_channel.h"
 
 namespace ptbuild {
 
@@ -87,52 +87,30 @@ Response refusal(http::status status, const std::string& message) {
 }
 
 // One browser connection: requests one after another (keep-alive), or one event stream.
-class Connection : public Channel, public std::enable_shared_from_this<Connection> {
+class Connection : public QueuedChannel, public std::enable_shared_from_this<Connection> {
  public:
   Connection(tcp::socket socket, const Dispatch& dispatch, const std::function<std::string()>& metrics,
              std::shared_ptr<size_t> event_total)
-      : stream_(std::move(socket)),
-        wake_writer_(stream_.get_executor()),
+      : QueuedChannel(socket.get_executor(), std::move(event_total), kMaxEventBacklog, kEventBudget),
+        stream_(std::move(socket)),
         dispatch_(dispatch),
-        metrics_(metrics),
-        outbox_(std::move(event_total), kMaxEventBacklog, kEventBudget) {}
+        metrics_(metrics) {}
 
   void start() { asio::co_spawn(stream_.get_executor(), serve(shared_from_this()), asio::detached); }
 
   // Channel: the lines of an event stream, each the socket's line as one server-sent event.
   void send(const nlohmann::json& line) override {
-    if (!open_) return;
+    if (!is_open()) return;  // before the JSON is written out: a gone reader of a log is sent a lot
     if (line.contains("ok")) finished_ = true;  // the op's reply: the stream ends after it
-    std::string text = "data: " + json_text(line) + "\n\n";
-    if (!outbox_.push(std::move(text))) {
-      spdlog::warn("a web page reads its events too slowly ({} bytes unread, {} for all pages); closing it",
-                   outbox_.bytes(), outbox_.shared_bytes());
-      close();
-      return;
-    }
-    wake_writer_.cancel();
-  }
-  bool is_open() const override { return open_; }
-  size_t backlog() const override { return outbox_.bytes(); }
-  void when_drained(size_t low_water, std::function<void()> ready) override {
-    outbox_.when_drained(low_water, std::move(ready));
-    notify_drained();
-  }
-
-  void close() {
-    if (!open_) return;
-    open_ = false;
-    outbox_.close();
-    boost::system::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.socket().close(ignored);
-    wake_writer_.cancel();
+    enqueue("data: " + json_text(line) + "\n\n", [](size_t unread, size_t all) {
+      spdlog::warn("a web page reads its events too slowly ({} bytes unread, {} for all pages); closing it", unread, all);
+    });
   }
 
  private:
   awaitable<void> serve([[maybe_unused]] std::shared_ptr<Connection> self) {
     beast::flat_buffer buffer;
-    while (open_) {
+    while (is_open()) {
       http::request_parser<http::string_body> parser;
       parser.header_limit(kMaxHeader);
       parser.body_limit(kMaxBody);
@@ -219,9 +197,9 @@ class Connection : public Channel, public std::enable_shared_from_this<Connectio
   // socket would send, one event each, until the op's reply or until the page goes away.
   awaitable<void> stream_events(const web::Route& route) {
     stream_.expires_never();
-    outbox_.push(
-        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
-        "X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n");
+    enqueue("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
+            "X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
+            [](size_t, size_t) { spdlog::warn("web pages hold too many unread events: an event stream refused"); });
     asio::co_spawn(stream_.get_executor(), writer(shared_from_this()), asio::detached);
     protocol::Request req{1, route.name, route.args};
     try {
@@ -236,7 +214,7 @@ class Connection : public Channel, public std::enable_shared_from_this<Connectio
     }
     // Whatever the page sends now is ignored; its leaving (EOF, reset) ends the stream.
     char ignored[512];
-    while (open_) {
+    while (is_open()) {
       auto [ec, n] = co_await stream_.socket().async_read_some(asio::buffer(ignored), use_nothrow);
       if (ec) break;
     }
@@ -244,32 +222,18 @@ class Connection : public Channel, public std::enable_shared_from_this<Connectio
   }
 
   awaitable<void> writer([[maybe_unused]] std::shared_ptr<Connection> self) {
-    while (open_) {
-      if (outbox_.empty()) {
-        if (finished_) break;
-        wake_writer_.expires_at(asio::steady_timer::time_point::max());
-        co_await wake_writer_.async_wait(use_nothrow);
-        continue;
-      }
-      std::string data = outbox_.take();
-      auto [ec, n] = co_await asio::async_write(stream_.socket(), asio::buffer(data), use_nothrow);
-      outbox_.written(data.size());
-      if (ec) break;
-      notify_drained();
-    }
-    close();
+    co_await write_queued(stream_.socket(), [this] { return finished_; });
   }
 
-  void notify_drained() {
-    if (auto ready = outbox_.take_ready()) asio::post(stream_.get_executor(), std::move(ready));
+  void close_socket() override {
+    boost::system::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.socket().close(ignored);
   }
 
   beast::tcp_stream stream_;
-  asio::steady_timer wake_writer_;
   Dispatch dispatch_;
   std::function<std::string()> metrics_;
-  Outbox outbox_;
-  bool open_ = true;
   bool finished_ = false;
 };
 
