@@ -32,41 +32,45 @@ std::optional<JobKind> parse_job_kind(std::string_view s) {
 }
 
 nlohmann::json job_to_json(const Job& j) {
-  nlohmann::json progress = nullptr;
-  if (j.progress_total)
-    progress = {{"done", j.progress_done.value_or(0)}, {"total", *j.progress_total}};
-  nlohmann::json failure = nullptr;
-  if (j.failure)
-    failure = {{"class", j.failure->failure_class},
-               {"message", j.failure->message},
-               {"hint", j.failure->hint},
-               {"excerpt", j.failure->excerpt}};
-  nlohmann::json fixes = nlohmann::json::parse(j.fixes_json, nullptr, false);
+  // Filled in place: an initializer list of pairs builds and copies a temporary array for each
+  // field, and `status` makes this for every job it shows.
+  nlohmann::json out = nlohmann::json::object();
+  out["id"] = j.id;
+  out["variant"] = j.variant;
+  out["repo"] = j.repo;
+  out["kind"] = to_string(j.kind);
+  out["state"] = to_string(j.state);
+  out["priority"] = j.priority;
+  out["reason"] = j.reason;
+  out["attempt"] = j.attempt;
+  out["created_at"] = j.created_at;
+  out["started_at"] = or_null(j.started_at);
+  out["finished_at"] = or_null(j.finished_at);
+  out["exit_code"] = or_null(j.exit_code);
+  nlohmann::json& progress = out["progress"];
+  if (j.progress_total) {
+    progress["done"] = j.progress_done.value_or(0);
+    progress["total"] = *j.progress_total;
+  }
+  nlohmann::json& failure = out["failure"];
+  if (j.failure) {
+    failure["class"] = j.failure->failure_class;
+    failure["message"] = j.failure->message;
+    failure["hint"] = j.failure->hint;
+    failure["excerpt"] = j.failure->excerpt;
+  }
+  nlohmann::json& fixes = out["fixes"];
+  fixes = nlohmann::json::parse(j.fixes_json, nullptr, false);
   if (fixes.is_discarded()) fixes = nlohmann::json::array();
-  nlohmann::json verify = nullptr;
+  nlohmann::json& verify = out["verify"];
   if (j.verify_json) {
     verify = nlohmann::json::parse(*j.verify_json, nullptr, false);
     if (verify.is_discarded()) verify = nullptr;
   }
-  return {{"id", j.id},
-          {"variant", j.variant},
-          {"repo", j.repo},
-          {"kind", to_string(j.kind)},
-          {"state", to_string(j.state)},
-          {"priority", j.priority},
-          {"reason", j.reason},
-          {"attempt", j.attempt},
-          {"created_at", j.created_at},
-          {"started_at", or_null(j.started_at)},
-          {"finished_at", or_null(j.finished_at)},
-          {"exit_code", or_null(j.exit_code)},
-          {"progress", progress},
-          {"failure", failure},
-          {"fixes", fixes},
-          {"verify", verify},
-          {"out_path", or_null(j.out_path)},
-          {"waiting", or_null(j.waiting)},
-          {"log_path", j.log_path}};
+  out["out_path"] = or_null(j.out_path);
+  out["waiting"] = or_null(j.waiting);
+  out["log_path"] = j.log_path;
+  return out;
 }
 
 }  // namespace ptbuild

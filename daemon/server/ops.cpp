@@ -58,10 +58,11 @@ std::function<bool()> while_connected(const std::shared_ptr<Channel>& channel) {
 }
 
 // A job's JSON with what only the scheduler knows: why a queued job has not started.
-json job_json(const OpsContext& ctx, Job job) {
+json job_json(const OpsContext& ctx, const Job& job) {
+  json out = job_to_json(job);
   if (job.state == JobState::queued)
-    job.waiting = ctx.scheduler.waiting(job.id).value_or("waiting for the dispatcher (queued just now)");
-  return job_to_json(job);
+    out["waiting"] = ctx.scheduler.waiting(job.id).value_or("waiting for the dispatcher (queued just now)");
+  return out;
 }
 
 json jobs_json(const OpsContext& ctx, const std::vector<Job>& jobs) {

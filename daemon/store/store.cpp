@@ -116,6 +116,8 @@ void Store::migrate() {
 }
 
 std::vector<std::string> Store::sync_catalog(const std::vector<RepoScan>& repos) {
+  variants_cache_.reset();
+  durations_cache_.reset();  // families may have changed
   std::vector<std::string> warnings;
   sql::Transaction tx(*db_);
   auto upsert_repo = db_->prepare(
@@ -178,7 +180,14 @@ std::vector<VariantRecord> Store::query_variants(const std::string& name) {
   return out;
 }
 
-std::vector<VariantRecord> Store::variants() { return query_variants(""); }
+bool Store::may_cache() const { return sqlite3_get_autocommit(db_->handle()) != 0; }
+
+std::vector<VariantRecord> Store::variants() {
+  if (variants_cache_) return *variants_cache_;
+  std::vector<VariantRecord> all = query_variants("");
+  if (may_cache()) variants_cache_ = all;
+  return all;
+}
 
 std::optional<VariantRecord> Store::variant(const std::string& name) {
   if (name.empty()) return std::nullopt;
@@ -221,6 +230,7 @@ std::optional<Job> Store::active_job(const std::string& variant, JobKind kind, J
 
 bool Store::transition(sql::Transaction&, int64_t job_id, JobState from, JobState to,
                        const JobChange& c, const std::string& now, const std::string& detail) {
+  durations_cache_.reset();
   // A NULL parameter keeps the column; ?14 (clear_outcome) first forgets the last outcome.
   static constexpr const char* kUpdate = R"(
     UPDATE jobs SET
@@ -328,6 +338,7 @@ double Store::Durations::expected(const std::string& variant, const std::optiona
 }
 
 Store::Durations Store::typical_durations() {
+  if (durations_cache_) return *durations_cache_;
   // Per variant, its newest successful builds through the (variant_id, id) index: the cost
   // follows the number of variants, not the length of the history.
   auto st = db_->prepare(R"(
@@ -350,6 +361,7 @@ Store::Durations Store::typical_durations() {
     if (auto f = family_of.find(name); f != family_of.end()) families[f->second].push_back(out.by_variant[name]);
   }
   for (auto& [family, list] : families) out.by_family[family] = median(list);
+  if (may_cache()) durations_cache_ = out;
   return out;
 }
 

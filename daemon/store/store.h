@@ -179,11 +179,17 @@ class Store {
                               const std::function<void(sql::Statement&)>& bind = {});
 
   void open_db();
+  // Read outside a transaction: what one reads inside may still be rolled back.
+  bool may_cache() const;
 
   std::string db_path_;
   std::unique_ptr<sql::Db> db_;
   std::string logs_dir_;
   uint64_t file_dev_ = 0, file_ino_ = 0;  // the identity of the file opened
+  // What `status` asks for several times a second and what changes only when a job changes
+  // state or the catalog is scanned again: kept until then.
+  std::optional<std::vector<VariantRecord>> variants_cache_;
+  std::optional<Durations> durations_cache_;
 };
 
 }  // namespace ptbuild

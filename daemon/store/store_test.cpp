@@ -205,4 +205,18 @@ TEST_CASE("typical durations: the median of a variant's recent successful builds
   CHECK(durations.expected("a-python313-cpu-avx2", std::nullopt) == doctest::Approx(120.0));
   CHECK(durations.expected("never-built", std::string("a")) == doctest::Approx(120.0));  // its family's
   CHECK(durations.expected("never-built", std::string("other")) == -1);
+
+  // A build that ends changes them (they are kept between asks), one rolled back does not.
+  auto succeed = [&](int64_t id, const std::string& finished_at, bool commit) {
+    auto t = store.begin();
+    store.transition(t, id, JobState::queued, JobState::succeeded,
+                     {.started_at = "2026-11-21T12:00:00.000Z", .finished_at = finished_at}, kT0, "");
+    CHECK(store.typical_durations().by_variant.count("a-python313-cpu-avx2"));  // asked inside: not kept
+    if (commit) t.commit();
+  };
+  succeed(queue(store, "a-python313-cpu-avx2"), "2026-11-21T13:00:00.000Z", false);
+  CHECK(store.typical_durations().expected("a-python313-cpu-avx2", std::nullopt) == doctest::Approx(120.0));
+  succeed(queue(store, "a-python313-cpu-avx2"), "2026-11-21T14:00:00.000Z", true);  // 2 hours
+  succeed(queue(store, "a-python313-cpu-avx2"), "2026-11-21T14:00:00.000Z", true);
+  CHECK(store.typical_durations().expected("a-python313-cpu-avx2", std::nullopt) == doctest::Approx(600.0));
 }
