@@ -164,13 +164,16 @@ struct Server::Impl {
   awaitable<void> accept_loop([[maybe_unused]] std::shared_ptr<Impl> self) {
     asio::steady_timer pause(acceptor.get_executor());
     auto rest = std::chrono::milliseconds(0);
+    boost::system::error_code told;  // the failure last logged, while accepting fails
     while (acceptor.is_open()) {
       auto [ec, socket] = co_await acceptor.async_accept(use_nothrow);
       if (ec) {
         if (ec == asio::error::operation_aborted || !acceptor.is_open()) break;
         // Out of file descriptors (or another error that does not pass by itself at once): wait
-        // before trying again instead of spinning, 50 ms doubling up to 2 s, and say so once.
-        if (rest.count() == 0) spdlog::warn("accept failed: {}; waiting before accepting again", ec.message());
+        // before trying again instead of spinning, 50 ms doubling up to 2 s, and say so once
+        // for each reason.
+        if (ec != told) spdlog::warn("accept failed: {}; waiting before accepting again", ec.message());
+        told = ec;
         rest = std::min(std::chrono::milliseconds(2000), std::max(std::chrono::milliseconds(50), rest * 2));
         pause.expires_after(rest);
         co_await pause.async_wait(use_nothrow);
@@ -178,6 +181,7 @@ struct Server::Impl {
       }
       if (rest.count() != 0) spdlog::info("accepting connections again");
       rest = std::chrono::milliseconds(0);
+      told.clear();
       Caller caller;
       if (auto cred = peer_credentials(socket.native_handle())) {
         caller.pid = cred->pid;

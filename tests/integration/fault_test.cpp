@@ -231,18 +231,15 @@ std::string process_report(pid_t pid) {
 }  // namespace
 
 TEST_CASE("faults: out of file descriptors the daemon waits instead of spinning, and serves again") {
+  // The daemon starts with room for 64 descriptors: its own take ~20, clients the rest.
   Daemon d;
+  d.max_open_files = 64;
   d.start();
   INFO("the daemon:\n" << process_report(d.pid()) << "its log:\n" << d.log());  // when a check fails
   // The probe build at start holds descriptors of its own for a moment: let it end first.
-  REQUIRE(eventually([&] { return d.log().find("the probe build succeeded") != std::string::npos; }));
-  size_t open_fds = static_cast<size_t>(std::distance(std::filesystem::directory_iterator("/proc/" + std::to_string(d.pid()) + "/fd"),
-                                                      std::filesystem::directory_iterator{}));
-  std::string limit = std::to_string(open_fds + 2);
-  REQUIRE(run_process({"/usr/bin/prlimit", "--pid", std::to_string(d.pid()), "--nofile=" + limit + ":4096"}).exit_code == 0);
-  // Connect one client after another until the daemon runs out: each is either greeted or left
-  // waiting with the warning. How many fit is not known exactly (the daemon may hold a git pipe or
-  // a SQLite journal for a moment while counting), so the crowd grows until it tells, at most 100.
+  REQUIRE(eventually([&] { return d.log().find("builder local: the probe build") != std::string::npos; }));
+  // One client after another until the daemon runs out: each is either greeted, or left waiting
+  // while the daemon says why (at most 100; how many fit depends on what the daemon holds).
   auto accept_failed = [&] { return d.log().find("accept failed") != std::string::npos; };
   std::vector<std::unique_ptr<RawClient>> crowd;
   for (int i = 0; i < 100 && !accept_failed(); ++i) {
@@ -252,14 +249,14 @@ TEST_CASE("faults: out of file descriptors the daemon waits instead of spinning,
                        std::chrono::seconds(15)));
   }
   REQUIRE(accept_failed());
+  CHECK(crowd.size() > 10);
   CHECK(d.log().find("accept failed: Too many open files; waiting before accepting again") != std::string::npos);
   int64_t before = cpu_ticks(d.pid());
   std::this_thread::sleep_for(std::chrono::seconds(2));  // an interval to measure the CPU over, not a wait for an event
   int64_t used = cpu_ticks(d.pid()) - before;
   CHECK(used < 20);  // spinning would take ~200 ticks of these 2 s
   CHECK(count_of(d.log(), "accept failed") == 1);
-  crowd.clear();
-  REQUIRE(run_process({"/usr/bin/prlimit", "--pid", std::to_string(d.pid()), "--nofile=4096:4096"}).exit_code == 0);
+  crowd.clear();  // their descriptors are free again: the daemon's next try takes the waiting one
   CHECK(eventually([&] { return d.client({"status"}).exit_code == 0; }));
   CHECK(d.log().find("accepting connections again") != std::string::npos);
 }

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -72,6 +73,13 @@ pid_t spawn(const std::vector<std::string>& argv, const RunOptions& o, int out_f
     ::dup2(err_fd, 2);
     int devnull = ::open("/dev/null", O_RDONLY);
     ::dup2(devnull, 0);
+    if (devnull > 2) ::close(devnull);
+    if (o.max_open_files) {
+      rlimit limit{};
+      ::getrlimit(RLIMIT_NOFILE, &limit);
+      limit.rlim_cur = *o.max_open_files;
+      if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) _exit(124);
+    }
     if (!o.cwd.empty() && ::chdir(o.cwd.c_str()) != 0) _exit(126);
     if (o.as_uid) {
       gid_t gid = o.as_gid.value_or(*o.as_uid);
@@ -238,6 +246,7 @@ void Daemon::start() {
   RunOptions o;
   o.env = nix_test_env();
   for (const auto& [k, v] : env) o.env[k] = v;
+  o.max_open_files = max_open_files;
   o.env["NOTIFY_SOCKET"] = dir_ / "notify.sock";
   o.env["FLOX_DOUBLE_CATALOG"] = dir_ / "flox-catalog";  // what the flox double "publishes"
   int log_fd = ::open((dir_ / "daemon.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);

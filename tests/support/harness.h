@@ -28,6 +28,7 @@ struct RunOptions {
   std::optional<gid_t> as_gid;
   std::string cwd;
   std::chrono::seconds timeout{60};
+  std::optional<size_t> max_open_files;  // the child's soft RLIMIT_NOFILE (its hard one stays)
 };
 
 // Runs a program to completion, capturing stdout and stderr.
@@ -97,6 +98,7 @@ class Daemon {
   ProcessResult client(const std::vector<std::string>& args, const RunOptions& options = {});
   // Added to the daemon's environment at start (over nix_test_env()).
   std::map<std::string, std::string> env;
+  std::optional<size_t> max_open_files;  // ptbuildd's soft RLIMIT_NOFILE from its start
   nlohmann::json client_json(const std::vector<std::string>& args);  // requires exit 0
 
  private:
