@@ -371,24 +371,30 @@ void RawClient::send_bytes(const std::string& bytes) {
   }
 }
 
-std::optional<std::string> RawClient::line(std::chrono::seconds timeout) {
-  auto deadline = Clock::now() + timeout;
+bool read_some(int fd, std::string& into, int ms) {
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, std::max(ms, 0)) <= 0) return false;
+  char buf[65536];
+  ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+  if (n <= 0) return false;
+  into.append(buf, static_cast<size_t>(n));
+  return true;
+}
+
+std::optional<std::string> next_frame(int fd, std::string& buffer, std::string_view delimiter, Clock::time_point deadline) {
   while (true) {
-    size_t nl = buffer_.find('\n');
-    if (nl != std::string::npos) {
-      std::string l = buffer_.substr(0, nl);
-      buffer_.erase(0, nl + 1);
-      return l;
+    if (size_t end = buffer.find(delimiter); end != std::string::npos) {
+      std::string frame = buffer.substr(0, end);
+      buffer.erase(0, end + delimiter.size());
+      return frame;
     }
-    // A zero timeout still looks once at what has arrived.
-    int left = std::max(0, static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count()));
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, left) <= 0) return std::nullopt;
-    char buf[65536];
-    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-    if (n <= 0) return std::nullopt;
-    buffer_.append(buf, static_cast<size_t>(n));
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (!read_some(fd, buffer, static_cast<int>(std::max<int64_t>(0, left)))) return std::nullopt;
   }
+}
+
+std::optional<std::string> RawClient::line(std::chrono::seconds timeout) {
+  return next_frame(fd_, buffer_, "\n", Clock::now() + timeout);
 }
 
 std::optional<nlohmann::json> RawClient::json_line(std::chrono::seconds timeout) {

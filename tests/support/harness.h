@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -113,6 +114,14 @@ class Daemon {
 int64_t rss_kib(pid_t pid);
 
 // A raw protocol connection for abuse tests.
+// What arrives on a socket, read into `into`: false at EOF or when nothing came within `ms`.
+bool read_some(int fd, std::string& into, int ms);
+// The next piece of `buffer`, and of what arrives on `fd` after it, up to `delimiter` ("\n" for
+// a line, "\n\n" for a server-sent event): taken out without the delimiter. nullopt at EOF or
+// once `deadline` has passed (a deadline already past still looks once at what has arrived).
+std::optional<std::string> next_frame(int fd, std::string& buffer, std::string_view delimiter,
+                                      std::chrono::steady_clock::time_point deadline);
+
 class RawClient {
  public:
   explicit RawClient(const std::string& socket_path);

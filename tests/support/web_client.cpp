@@ -54,16 +54,6 @@ void send_all(int fd, const std::string& data) {
 }
 
 // Appends what arrives within `ms`; false on EOF, error or timeout.
-bool read_some(int fd, std::string& into, int ms) {
-  pollfd p{fd, POLLIN, 0};
-  if (::poll(&p, 1, std::max(ms, 0)) <= 0) return false;
-  char buf[65536];
-  ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-  if (n <= 0) return false;
-  into.append(buf, static_cast<size_t>(n));
-  return true;
-}
-
 int ms_left(Clock::time_point deadline) {
   return static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
 }
@@ -123,16 +113,9 @@ EventStream::~EventStream() {
 
 std::string EventStream::next(std::chrono::seconds timeout) {
   auto deadline = Clock::now() + timeout;
-  while (true) {
-    size_t end = buffer_.find("\n\n");
-    if (end != std::string::npos) {
-      std::string event = buffer_.substr(0, end);
-      buffer_.erase(0, end + 2);
-      if (event.starts_with("data: ")) return event.substr(6);
-      continue;  // a comment or another field
-    }
-    if (ms_left(deadline) <= 0 || !read_some(fd_, buffer_, ms_left(deadline))) return "";
-  }
+  while (auto event = next_frame(fd_, buffer_, "\n\n", deadline))
+    if (event->starts_with("data: ")) return event->substr(6);  // else a comment or another field
+  return "";
 }
 
 uint16_t dashboard_port(const std::string& daemon_log) {
