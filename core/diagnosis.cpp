@@ -184,6 +184,10 @@ std::optional<LogScanner::Hit> LogScanner::match(std::string_view line) const {
       hint = "the attribute is python3Packages.torch, not python3Packages.pytorch";
     return hit(fc::kEvalError, std::string(msg), hint);
   }
+  if (contains(line, "cannot evaluate a function that has an argument without a value"))
+    return hit(fc::kEvalError, std::string(msg),
+               "the recipe is a function whose arguments have no defaults (callPackage style): flox calls "
+               "it with them, `nix build -f` cannot; use the flox backend, or give every argument a default");
   if (contains(line, "error: undefined variable") || contains(line, "error: syntax error") ||
       contains(line, "error: infinite recursion") || contains(line, "error: cannot coerce") ||
       contains(line, "error: value is ") || contains(line, "does not appear to be tracked by git") ||
@@ -198,7 +202,7 @@ std::optional<LogScanner::Hit> LogScanner::match(std::string_view line) const {
       "unable to access 'http"};
   for (std::string_view sig : kNetwork)
     if (contains(line, sig))
-      return hit(fc::kNetwork, std::string(msg), "a download failed; ptbuild retries it automatically");
+      return hit(fc::kNetwork, std::string(msg), "a download failed: check the network, a proxy or the URL");
   return std::nullopt;
 }
 
@@ -209,8 +213,12 @@ void LogScanner::feed(std::string_view raw) {
     --first_->lines_after;
   }
   bool status_line = is_ninja_status(line);
-  if (!first_ && !status_line) {
-    if (auto h = match(line)) {
+  // Nix warns of each failed download it will try again ("…; retrying in 324 ms"): the line that
+  // says why is its final error after them, which takes the retry's place.
+  bool retry_warning = first_ && first_->failure_class == failure_class::kNetwork && first_->retry_warning;
+  if ((!first_ || retry_warning) && !status_line) {
+    if (auto h = match(line); h && (!first_ || h->failure_class == failure_class::kNetwork)) {
+      h->retry_warning = contains(line, "; retrying in ");
       std::deque<std::string> before = recent_lines();
       while (before.size() > kContextBefore) before.pop_front();
       h->excerpt = std::move(before);

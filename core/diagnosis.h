@@ -62,6 +62,7 @@ class LogScanner {
     std::string hint;
     std::deque<std::string> excerpt;
     int lines_after = 0;  // still to add to the excerpt
+    bool retry_warning = false;  // Nix's "…; retrying in N ms": its final error may follow
   };
   std::optional<Hit> match(std::string_view line) const;
 

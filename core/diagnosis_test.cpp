@@ -86,6 +86,8 @@ TEST_CASE("diagnosis: every class from the exact messages of CMake - nvcc - GCC 
       {"eval_error.log", "pytorch-python313-cuda13_0-sm110-armv9", 1, "eval_error", "attribute 'pytorch' missing"},
       {"eval_undefined.log", "pytorch-python313-cuda13_0-sm90-avx512", 1, "eval_error", "undefined variable 'gpuArchSM'"},
       {"network.log", "pytorch-python313-cpu-avx2", 1, "network", "Could not resolve host: github.com"},
+      {"network_retries.log", "pytorch-python313-cpu-avx2", 1, "network", "Couldn't resolve host name (6)"},
+      {"eval_no_default.log", "pytorch-python313-cuda13_0-sm90-avx512", 1, "eval_error", "argument without a value ('lib')"},
       {"builder_failed.log", "pytorch-python313-cpu-avx2", 1, "builder_failed", "has no member named 'fmadd'"},
       {"hash_mismatch.log", "pytorch-python313-cpu-avx2", 1, "hash_mismatch", "hash mismatch in fixed-output derivation"},
   };
@@ -103,4 +105,10 @@ TEST_CASE("diagnosis: every class from the exact messages of CMake - nvcc - GCC 
   auto pytorch_attr = scan(parse_variant_name("pytorch-python313-cuda13_0-sm110-armv9"),
                            ptbuild::testing::read_file(std::string(PTBUILD_SOURCE_DIR) + "/tests/fixtures/logs/eval_error.log"), 1);
   CHECK(pytorch_attr->hint.find("python3Packages.torch") != std::string::npos);
+  // After Nix's retries, the failure is its final error, not the first warning of a retry.
+  auto retried = scan(parse_variant_name("pytorch-python313-cpu-avx2"),
+                      ptbuild::testing::read_file(std::string(PTBUILD_SOURCE_DIR) + "/tests/fixtures/logs/network_retries.log"), 1);
+  CHECK(retried->message.starts_with("error: unable to download"));
+  CHECK(retried->message.find("retrying") == std::string::npos);
+  CHECK(retried->hint.find("retries it automatically") == std::string::npos);
 }

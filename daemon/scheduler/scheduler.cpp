@@ -592,6 +592,11 @@ Scheduler::Outcome Scheduler::build_outcome(Active& a, int exit_code) {
                      {},
                      Store::Backoff{a.job.id, retried, format_rfc3339(std::chrono::system_clock::now() + wait)}};
     }
+    if (failure->failure_class == failure_class::kNetwork)  // the retries are spent
+      failure->hint = (retried == 0 ? std::string("the download failed and retries are off (daemon.retries = 0)")
+                                    : "the download failed again after " + std::to_string(retried) +
+                                          " retries (daemon.retries)") +
+                      ": check the network, a proxy or the URL, then `ptbuild retry " + std::to_string(a.job.id) + "`";
     o.detail = failure->failure_class + ": " + failure->message;
     o.change.failure = std::move(failure);
   } else if (std::string out = read_link(a.result_link); out.empty()) {

@@ -327,6 +327,26 @@ TEST_CASE("builds: watch pushes each job's start and end as it happens") {
   CHECK(states == std::vector<std::string>{"running", "succeeded"});
 }
 
+TEST_CASE("builds: a download that still fails once the retries are spent says so - with Nix's final error") {
+  Daemon d("retries = 0\n");
+  std::string url = "'https://github.com/NixOS/nixpkgs/archive/9f0c42f8.tar.gz'";
+  d.add_sh_recipe("pytorch-python313-cpu-avx2",
+                  "echo \"warning: error: unable to download " + url + ": Couldn't resolve host name (6); retrying in 324 ms\"\n"
+                  "echo \"error: unable to download " + url + ": Couldn't resolve host name (6)\"\nexit 1");
+  d.start();
+  d.client_json({"queue", "cpu-avx2"});
+  REQUIRE(d.client({"wait", "cpu-avx2", "--timeout", "60s"}).exit_code != 0);
+  json job = d.job("cpu-avx2");
+  CHECK(job["state"] == "failed");
+  CHECK(job["failure"]["class"] == "network");
+  std::string message = job["failure"]["message"];
+  CHECK(message.find("error: unable to download") != std::string::npos);
+  CHECK(message.find("retrying in") == std::string::npos);
+  std::string hint = job["failure"]["hint"];
+  CHECK(hint.find("retries are off (daemon.retries = 0)") != std::string::npos);
+  CHECK(hint.find("ptbuild retry " + std::to_string(job["id"].get<int64_t>())) != std::string::npos);
+}
+
 TEST_CASE("builds: what the operator said survives a restart - pause, drain, and a job's retry back-off") {
   Daemon d("retry_backoff = \"1h\"\n");
   d.add_sh_recipe("pytorch-python313-cpu-avx2", "echo 'curl: (6) Could not resolve host: download.pytorch.org'\nexit 1");
