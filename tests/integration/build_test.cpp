@@ -299,7 +299,10 @@ TEST_CASE("builds: the flox backend runs flox build in the repo - untracked reci
   json built = d.job("cpu-avx2");
   CHECK(built["state"] == "succeeded");
   CHECK(built["out_path"] == std::filesystem::read_symlink(d.repo() + "/result-pytorch-python313-cpu-avx2").string());
-  CHECK(log_text(built["log_path"]).find("⚡︎ Built output: ./result-pytorch-python313-cpu-avx2") != std::string::npos);
+  std::string log = log_text(built["log_path"]);
+  CHECK(log.find("Building pytorch-python313-cpu-avx2 in Nix expression mode") != std::string::npos);
+  CHECK(log.find("Completed build of pytorch-python313-cpu-avx2 in Nix expression mode") != std::string::npos);
+  CHECK(log.find("⚡︎ Built output: ./result-pytorch-python313-cpu-avx2") != std::string::npos);
   json refused = d.job("cpu-avx512");
   CHECK(refused["state"] == "failed");
   CHECK(refused["failure"]["class"] == "eval_error");

@@ -192,3 +192,23 @@ TEST_CASE("publish: the flox double refuses a dirty tree - no upstream - unpushe
   CHECK(again["state"] == "succeeded");
   CHECK(log_text(again["log_path"]).find("Package already published.") != std::string::npos);
 }
+
+TEST_CASE("publish: the flox double refuses as flox 1.14 does - no remote at all, a revision on no remote") {
+  TempDir dir;
+  std::string flox = source_dir() + "/tests/flox-double/flox";
+  std::string repo = dir / "repo";
+  dir.write("repo/.flox/pkgs/hello.nix", "{ }: derivation { name = \"hello\"; }\n");
+  git(repo, {"init", "-q", "-b", "main"});
+  git(repo, {"add", "-A"});
+  git(repo, {"commit", "-q", "-m", "recipes"});
+  auto publish = [&] { return run_process({flox, "publish", "-d", repo, "hello"}); };
+  ProcessResult no_remote = publish();
+  CHECK(no_remote.exit_code == 1);
+  CHECK(no_remote.err.find("✘ ERROR: The repository must have at least one remote configured.") != std::string::npos);
+  std::string remote = dir / "remote.git";
+  REQUIRE(run_process({"/usr/bin/git", "init", "-q", "--bare", remote}).exit_code == 0);
+  git(repo, {"remote", "add", "origin", remote});
+  ProcessResult unpushed = publish();
+  CHECK(unpushed.exit_code == 1);
+  CHECK(unpushed.err.find("✘ ERROR: Current revision not found on any remote repositories.") != std::string::npos);
+}
