@@ -43,11 +43,14 @@ class QueuedChannel : public Channel {
  protected:
   virtual void close_socket() = 0;
 
-  // Queues `text` for the writer. Past a cap the reader is too slow: `too_slow(unread, all)`
-  // says so and the channel closes rather than hold more. Callers look at is_open() before
-  // making `text`: serializing what a closed channel drops cost a log's every chunk.
-  void enqueue(std::string text, const std::function<void(size_t unread, size_t all)>& too_slow) {
+  // Queues the text `make_text()` returns for the writer; it is only made while the channel is
+  // open (serializing what a closed channel drops cost a stopped reader's every log chunk). Past a
+  // cap the reader is too slow: `too_slow(unread, all)` says so and the channel closes rather
+  // than hold more.
+  template <class MakeText>
+  void enqueue(MakeText&& make_text, const std::function<void(size_t unread, size_t all)>& too_slow) {
     if (!open_) return;
+    std::string text = make_text();
     size_t size = text.size();
     if (!outbox_.push(std::move(text))) {
       too_slow(outbox_.bytes() + size, outbox_.shared_bytes());

@@ -59,8 +59,7 @@ class Session : public QueuedChannel, public std::enable_shared_from_this<Sessio
   }
 
   void send(const nlohmann::json& line) override {
-    if (!is_open()) return;  // before the JSON is written out: a gone reader of a log is sent a lot
-    enqueue(to_line(line), [this](size_t unread, size_t all) {
+    enqueue([&] { return to_line(line); }, [this](size_t unread, size_t all) {
       spdlog::warn("client pid {} reads too slowly ({} bytes unread, {} for all clients); closing its connection",
                    caller_.pid, unread, all);
     });

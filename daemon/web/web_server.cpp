@@ -100,9 +100,8 @@ class Connection : public QueuedChannel, public std::enable_shared_from_this<Con
 
   // Channel: the lines of an event stream, each the socket's line as one server-sent event.
   void send(const nlohmann::json& line) override {
-    if (!is_open()) return;  // before the JSON is written out: a gone reader of a log is sent a lot
     if (line.contains("ok")) finished_ = true;  // the op's reply: the stream ends after it
-    enqueue("data: " + json_text(line) + "\n\n", [](size_t unread, size_t all) {
+    enqueue([&] { return "data: " + json_text(line) + "\n\n"; }, [](size_t unread, size_t all) {
       spdlog::warn("a web page reads its events too slowly ({} bytes unread, {} for all pages); closing it", unread, all);
     });
   }
@@ -197,8 +196,8 @@ class Connection : public QueuedChannel, public std::enable_shared_from_this<Con
   // socket would send, one event each, until the op's reply or until the page goes away.
   awaitable<void> stream_events(const web::Route& route) {
     stream_.expires_never();
-    enqueue("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
-            "X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n",
+    enqueue([] { return std::string("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
+                                     "X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n"); },
             [](size_t, size_t) { spdlog::warn("web pages hold too many unread events: an event stream refused"); });
     asio::co_spawn(stream_.get_executor(), writer(shared_from_this()), asio::detached);
     protocol::Request req{1, route.name, route.args};
