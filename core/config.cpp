@@ -76,6 +76,14 @@ class TableReader {
       out = static_cast<int>(v);
     }
   }
+  void number(const char* key, double& out) {
+    if (auto* n = take(key)) {
+      if (!n->is_number()) fail(*n, key, "expected a number, got " + type_name(*n));
+      out = n->is_integer() ? static_cast<double>(n->as_integer()->get()) : n->as_floating_point()->get();
+      if (!(out > 0)) fail(*n, key, "must be greater than 0");
+    }
+  }
+  bool has(const char* key) const { return table_.contains(key); }
   void boolean(const char* key, bool& out) {
     if (auto* n = take(key)) {
       if (!n->is_boolean()) fail(*n, key, "expected true or false, got " + type_name(*n));
@@ -415,6 +423,7 @@ ConfigResult parse_config(std::string_view text, const std::string& source,
       r.size("log_max", c.daemon.log_max, 64 * 1024);
       r.one_of("order", c.daemon.order, {"longest-first", "fifo"});
       r.string("default_family", c.daemon.default_family);
+      r.string("builders_file", c.daemon.builders_file);
     });
     read_section("backend", [&](TableReader& r) {
       r.one_of("kind", c.backend.kind, {"flox", "nix"});
@@ -459,6 +468,35 @@ ConfigResult parse_config(std::string_view text, const std::string& source,
           throw Failure{source + ": repo.after: repository '" + repo.name +
                         "' waits for unknown repository '" + repo.after + "'"};
     }
+    if (const toml::node* n = root.get("builder")) {
+      const toml::array* builders = n->as_array();
+      if (!builders || !builders->is_array_of_tables())
+        throw Failure{source + ":" + std::to_string(n->source().begin.line) +
+                      ": builder: write each builder as a [[builder]] table"};
+      for (const toml::node& item : *builders) {
+        const toml::table& t = *item.as_table();
+        TableReader r(t, "builder.", source);
+        BuilderSpec b;
+        b.line = static_cast<int>(t.source().begin.line);
+        std::string where = source + ":" + std::to_string(b.line) + ": ";
+        r.string("name", b.name);
+        r.string("uri", b.uri);
+        r.strings("systems", b.systems);
+        r.string("ssh_key", b.ssh_key);
+        r.integer("max_jobs", b.max_jobs, 0, 1024);
+        r.number("speed_factor", b.speed_factor);
+        b.features_declared = r.has("supported_features") || r.has("mandatory_features");
+        r.strings("supported_features", b.supported_features);
+        r.strings("mandatory_features", b.mandatory_features);
+        r.string("public_host_key", b.public_host_key);
+        r.reject_unknown();
+        if (b.uri != "local" && !b.uri.starts_with("ssh://") && !b.uri.starts_with("ssh-ng://"))
+          throw Failure{where + "builder.uri: expected ssh://…, ssh-ng://… or \"local\", got \"" + b.uri + "\""};
+        if (b.systems.empty()) throw Failure{where + "builder.systems: a builder needs at least one system"};
+        if (b.name.empty()) b.name = host_of(b.uri);
+        c.builders.push_back(std::move(b));
+      }
+    }
     read_section("hashfix", [&](TableReader& r) {
       r.boolean("enabled", c.hashfix.enabled);
       r.integer("max_rounds", c.hashfix.max_rounds, 1, 100);
@@ -481,7 +519,7 @@ ConfigResult parse_config(std::string_view text, const std::string& source,
       r.boolean("pull", c.nightly.pull);
     });
     for (auto&& [k, v] : root) {
-      static const std::set<std::string> kSections{"daemon",  "backend", "repo",    "hashfix",
+      static const std::set<std::string> kSections{"daemon",  "backend", "repo",    "hashfix", "builder",
                                                    "verify",  "publish", "nightly", "web"};
       if (!kSections.count(std::string(k.str())))
         throw Failure{source + ":" + std::to_string(k.source().begin.line) + ": unknown key '" +
@@ -491,9 +529,30 @@ ConfigResult parse_config(std::string_view text, const std::string& source,
     return ConfigError{f.message};
   }
   c.daemon.state_dir = absolute_to(base_dir, c.daemon.state_dir);
+  c.daemon.builders_file = absolute_to(base_dir, c.daemon.builders_file);
+  for (BuilderSpec& b : c.builders) b.ssh_key = absolute_to(base_dir, b.ssh_key);
+  if (c.daemon.builders_file.empty())
+    if (std::string problem = fleet_problem(c.fleet()); !problem.empty()) return ConfigError{source + ": builder: " + problem};
   c.daemon.socket = absolute_to(base_dir, c.daemon.socket);
   if (c.repos.empty()) add_default_repo(c, env);
   return c;
+}
+
+std::vector<BuilderSpec> Config::fleet() const {
+  if (!builders.empty()) return builders;
+  BuilderSpec local;
+  local.name = "local";
+  local.max_jobs = daemon.max_parallel;
+  return {local};
+}
+
+std::optional<ConfigError> add_builders_file(Config& c, std::string_view machines_text) {
+  MachinesResult parsed = parse_machines(machines_text, c.daemon.builders_file);
+  if (auto* error = std::get_if<std::string>(&parsed)) return ConfigError{"daemon.builders_file: " + *error};
+  for (BuilderSpec& b : std::get<std::vector<BuilderSpec>>(parsed)) c.builders.push_back(std::move(b));
+  if (std::string problem = fleet_problem(c.fleet()); !problem.empty())
+    return ConfigError{c.source + " and " + c.daemon.builders_file + ": " + problem};
+  return std::nullopt;
 }
 
 std::string render_config(const Config& c) {
@@ -514,7 +573,8 @@ std::string render_config(const Config& c) {
                      {"builder_backoff", format_duration(c.daemon.builder_backoff)},
                      {"log_max", format_size(c.daemon.log_max)},
                      {"order", c.daemon.order},
-                     {"default_family", c.daemon.default_family}};
+                     {"default_family", c.daemon.default_family},
+                     {"builders_file", c.daemon.builders_file}};
   toml::table backend{{"kind", c.backend.kind},
                       {"program", c.backend.program},
                       {"args", str_array(c.backend.args)}};
@@ -525,10 +585,22 @@ std::string render_config(const Config& c) {
                                 {"recipes", r.recipes},
                                 {"after", r.after},
                                 {"default_cuda", r.default_cuda}});
+  toml::array fleet;
+  for (const BuilderSpec& b : c.fleet()) {
+    toml::table t{{"name", b.name},         {"uri", b.uri},           {"systems", str_array(b.systems)},
+                  {"ssh_key", b.ssh_key},   {"max_jobs", b.max_jobs}, {"speed_factor", b.speed_factor},
+                  {"public_host_key", b.public_host_key}};
+    if (b.features_declared) {  // without, `local` takes what Nix's own system-features allow
+      t.insert("supported_features", str_array(b.supported_features));
+      t.insert("mandatory_features", str_array(b.mandatory_features));
+    }
+    fleet.push_back(std::move(t));
+  }
   toml::table root{
       {"daemon", daemon},
       {"backend", backend},
       {"repo", repos},
+      {"builder", fleet},
       {"hashfix", toml::table{{"enabled", c.hashfix.enabled},
                               {"max_rounds", c.hashfix.max_rounds},
                               {"commit", c.hashfix.commit}}},
@@ -540,7 +612,10 @@ std::string render_config(const Config& c) {
       {"nightly", toml::table{{"targets", str_array(c.nightly.targets)},
                               {"pull", c.nightly.pull}}}};
   std::ostringstream out;
-  out << "# effective configuration (from " << c.source << ")\n" << root << "\n";
+  out << "# effective configuration (from " << c.source << ")\n"
+      << "# [[builder]]: the whole fleet — the [[builder]] tables, the lines of daemon.builders_file, or\n"
+      << "# with neither the one local builder with max_parallel slots\n"
+      << root << "\n";
   return out.str();
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/duration.h"
+#include "core/fleet.h"
 #include "core/recipe_matrix.h"
 
 namespace ptbuild {
@@ -53,7 +54,10 @@ struct Config {
     uint64_t log_max = uint64_t{4} << 30;
     std::string order = "longest-first";  // or "fifo"
     std::string default_family;           // decides ambiguous aliases across families
+    std::string builders_file;            // a Nix machines file: one builder a line (SPEC §15)
   } daemon;
+  // [[builder]] tables, then the lines of daemon.builders_file (read by load_config).
+  std::vector<BuilderSpec> builders;
   struct Backend {
     std::string kind;  // "flox" or "nix"
     std::string program;
@@ -84,6 +88,10 @@ struct Config {
 
   std::string source;  // the file it came from, or "embedded defaults"
 
+  // The machines builds run on: the builders configured, or with none one `local` builder
+  // with max_parallel slots (SPEC §15).
+  std::vector<BuilderSpec> fleet() const;
+
   std::string db_path() const { return state_dir_path("ptbuild.db"); }
   std::string logs_dir() const { return state_dir_path("logs"); }
   std::string results_dir() const { return state_dir_path("results"); }
@@ -107,6 +115,10 @@ ConfigResult parse_config(std::string_view text, const std::string& source,
 
 // The effective config as TOML, every key spelled out (for --check-config).
 std::string render_config(const Config& config);
+
+// Adds the builders of daemon.builders_file to `config` (the file's text given), then checks the
+// fleet as a whole; the error names the file and line.
+std::optional<ConfigError> add_builders_file(Config& config, std::string_view machines_text);
 
 // --- In local/config_file.cpp, the part that touches the system: the environment and the
 // lookup order of SPEC §3. ---

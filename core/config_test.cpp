@@ -223,3 +223,67 @@ TEST_CASE("non-ASCII text keeps its value in basic strings and is refused where 
   CHECK(c.daemon.admin_group == "bâtisseurs 🛠");
   CHECK(parse_error("[daemon]\nadmin_group = 'bâtisseurs'\n").starts_with("test.toml:2: a non-ASCII character in a 'literal' string"));
 }
+
+TEST_CASE("builders: [[builder]] tables, a machines file, or one local builder with max_parallel slots") {
+  Config plain = parse_ok("[daemon]\nmax_parallel = 3\n");
+  REQUIRE(plain.fleet().size() == 1);
+  CHECK(plain.fleet()[0].name == "local");
+  CHECK(plain.fleet()[0].max_jobs == 3);
+  CHECK(plain.fleet()[0].is_local());
+
+  Config c = parse_ok(
+      "[[builder]]\n"
+      "uri = \"ssh-ng://builder@gpu1\"\n"
+      "ssh_key = \"keys/id\"\n"
+      "max_jobs = 2\n"
+      "speed_factor = 1.5\n"
+      "supported_features = [\"big-parallel\", \"cuda\", \"gpu-sm90\"]\n"
+      "[[builder]]\n"
+      "name = \"here\"\n"
+      "uri = \"local\"\n"
+      "max_jobs = 1\n");
+  REQUIRE(c.fleet().size() == 2);
+  CHECK(c.fleet()[0].name == "gpu1");
+  CHECK(c.fleet()[0].ssh_key == "/etc/ptbuild/keys/id");
+  CHECK(c.fleet()[0].speed_factor == 1.5);
+  CHECK(c.fleet()[0].supported_features.size() == 3);
+  CHECK(c.fleet()[0].line == 1);
+  CHECK(c.fleet()[1].name == "here");
+  CHECK_FALSE(c.fleet()[1].features_declared);
+
+  // --check-config prints the whole fleet, and what it prints parses back to the same fleet.
+  std::string text = render_config(c);
+  CHECK(text.find("[[builder]]") != std::string::npos);
+  Config back = parse_ok(text);
+  REQUIRE(back.fleet().size() == 2);
+  CHECK(back.fleet()[0].machines_line() == c.fleet()[0].machines_line());
+  CHECK_FALSE(back.fleet()[1].features_declared);
+  CHECK(render_config(plain).find("name = 'local'") != std::string::npos);
+
+  Config with_file = parse_ok("[daemon]\nbuilders_file = \"machines\"\n[[builder]]\nuri = \"local\"\n");
+  CHECK(with_file.daemon.builders_file == "/etc/ptbuild/machines");
+  CHECK_FALSE(add_builders_file(with_file, "ssh://arm1 aarch64-linux - 4 1 big-parallel\n"));
+  REQUIRE(with_file.fleet().size() == 2);
+  CHECK(with_file.fleet()[1].name == "arm1");
+  auto bad = add_builders_file(with_file, "ssh://arm2 aarch64-linux - many\n");
+  REQUIRE(bad);
+  CHECK(bad->message == "daemon.builders_file: /etc/ptbuild/machines:1: max jobs (field 4): expected a number of slots, got 'many'");
+  auto twice = add_builders_file(with_file, "ssh://arm1 aarch64-linux\n");
+  REQUIRE(twice);
+  CHECK(twice->message.find("two builders are named 'arm1'") != std::string::npos);
+}
+
+TEST_CASE("builders: a bad [[builder]] names the key and the line") {
+  CHECK(parse_error("[[builder]]\nuri = \"http://x\"\n") ==
+        "test.toml:1: builder.uri: expected ssh://…, ssh-ng://… or \"local\", got \"http://x\"");
+  CHECK(parse_error("[[builder]]\nuri = \"ssh://x\"\nmax_jobs = \"2\"\n") ==
+        "test.toml:3: builder.max_jobs: expected an integer, got a string");
+  CHECK(parse_error("[[builder]]\nuri = \"ssh://x\"\nspeed_factor = 0\n") ==
+        "test.toml:3: builder.speed_factor: must be greater than 0");
+  CHECK(parse_error("[[builder]]\nuri = \"ssh://x\"\nslots = 2\n") == "test.toml:3: unknown key 'builder.slots'");
+  CHECK(parse_error("[[builder]]\nuri = \"ssh://x\"\nsystems = []\n") ==
+        "test.toml:1: builder.systems: a builder needs at least one system");
+  CHECK(parse_error("[[builder]]\nuri = \"ssh://a@x\"\n[[builder]]\nuri = \"ssh://b@x\"\n")
+            .find("two builders are named 'x'") != std::string::npos);
+  CHECK(parse_error("builder = 1\n") == "test.toml:1: builder: write each builder as a [[builder]] table");
+}

@@ -68,7 +68,8 @@ bool may_match(std::string_view line) {
       "allocate memory", "No space left",  "hash mismatch",     "unable to download", "resolve host",
       "name resolution", "Connection",     "cannot download",   "SSL connect",     "unreachable",
       "unable to access", "build-users-group", "executing '",   "cannot connect",  "cannot open connection",
-      "Permission denied", "not permitted", "Read-only file",   "readonly database", "tracked by git"};
+      "Permission denied", "not permitted", "Read-only file",   "readonly database", "tracked by git",
+      "ssh: ",          "cannot build on", "Failed to find a machine"};
   for (std::string_view t : kTriggers)
     if (contains(line, t)) return true;
   return false;
@@ -121,6 +122,16 @@ namespace {
 // Nix's own words when it cannot build at all on this machine (Nix 2.8's texts), and what to
 // configure. Checked before everything else: the recipe is not to blame.
 std::optional<std::string> nix_setup_hint(std::string_view line) {
+  // A remote builder (SPEC §15) that cannot be reached, or whose connection broke mid-build: the
+  // machine's fault; its job goes to another builder. ssh's own line comes first, before
+  // "Connection refused" could read as a download failure.
+  if (line.starts_with("ssh: ") || contains(line, "cannot build on '") ||
+      contains(line, "Failed to find a machine for remote build"))
+    return "the builder cannot be reached: check that it is up, its sshd, and the builder's ssh_key and "
+           "public_host_key (ptbuild builders shows its state)";
+  if (contains(line, "error: unexpected end-of-file"))
+    return "the connection to the builder (or to the nix-daemon) broke during the build: the job goes back "
+           "to the queue; check the machine";
   if (contains(line, "specified in 'build-users-group' does not exist"))
     return "Nix runs as root with build users it cannot find: create them as Nix's installer does "
            "(group nixbld with members nixbld1…nixbldN) or install Debian's nix-setup-systemd, or "

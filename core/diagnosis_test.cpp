@@ -112,3 +112,32 @@ TEST_CASE("diagnosis: every class from the exact messages of CMake - nvcc - GCC 
   CHECK(retried->message.find("retrying") == std::string::npos);
   CHECK(retried->hint.find("retries it automatically") == std::string::npos);
 }
+
+TEST_CASE("diagnosis: a remote builder that cannot be reached or is lost mid-build is the machine's fault") {
+  // Nix 2.8's words, from a real ssh-ng:// build against a stopped sshd and one killed mid-build.
+  auto unreachable = scan(kCpu,
+                          "ssh: connect to host 10.77.1.2 port 22: Connection refused\n"
+                          "cannot build on 'ssh-ng://root@10.77.1.2': error: cannot open connection to remote store "
+                          "'ssh-ng://root@10.77.1.2': error: unexpected end-of-file\n"
+                          "Failed to find a machine for remote build!\n"
+                          "error: unable to start any build; remote machines may not have all required system features.\n",
+                          1);
+  REQUIRE(unreachable);
+  CHECK(unreachable->failure_class == "nix_setup");
+  CHECK(unreachable->message == "ssh: connect to host 10.77.1.2 port 22: Connection refused");
+  CHECK(unreachable->hint.find("cannot be reached") != std::string::npos);
+  CHECK(is_machine_fault(*unreachable));
+  auto lost = scan(kCpu,
+                   "building '/nix/store/2m2c-remote-sleep.drv' on 'ssh-ng://root@10.77.1.2'...\n"
+                   "remote-sleep> starting\n"
+                   "error: unexpected end-of-file\n"
+                   "error: builder for '/nix/store/2m2c-remote-sleep.drv' failed with exit code 1\n",
+                   1);
+  REQUIRE(lost);
+  CHECK(lost->failure_class == "nix_setup");
+  CHECK(lost->hint.find("connection to the builder") != std::string::npos);
+  // A recipe's own ssh output is prefixed by Nix ("name> "): not a builder fault.
+  auto recipe = scan(kCpu, "torch> ssh: Could not resolve hostname github.com\nerror: builder failed\n", 1);
+  REQUIRE(recipe);
+  CHECK(recipe->failure_class != "nix_setup");
+}

@@ -64,7 +64,14 @@ ConfigResult load_config(const std::optional<std::string>& explicit_path) {
   if (!text) return ConfigError{path + ": cannot read the config file"};
   std::error_code ec;
   fs::path abs = fs::absolute(path, ec);
-  return parse_config(*text, path, abs.parent_path().string(), env);
+  ConfigResult parsed = parse_config(*text, path, abs.parent_path().string(), env);
+  Config* config = std::get_if<Config>(&parsed);
+  if (!config || config->daemon.builders_file.empty()) return parsed;
+  std::optional<std::string> machines = read_file(config->daemon.builders_file);
+  if (!machines)
+    return ConfigError{path + ": daemon.builders_file: cannot read " + config->daemon.builders_file};
+  if (std::optional<ConfigError> error = add_builders_file(*config, *machines)) return *error;
+  return parsed;
 }
 
 }  // namespace ptbuild

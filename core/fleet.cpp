@@ -1,0 +1,170 @@
+#include "core/fleet.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <set>
+#include <sstream>
+
+#include "core/text.h"
+
+namespace ptbuild {
+
+namespace {
+std::string comma_list(const std::vector<std::string>& items) {
+  std::string out;
+  for (const std::string& s : items) out += (out.empty() ? "" : ",") + s;
+  return out.empty() ? "-" : out;
+}
+
+std::vector<std::string> split_commas(std::string_view field) {
+  std::vector<std::string> out;
+  if (field == "-") return out;
+  size_t start = 0;
+  while (start <= field.size()) {
+    size_t comma = field.find(',', start);
+    if (comma == std::string_view::npos) comma = field.size();
+    if (comma > start) out.emplace_back(field.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+}  // namespace
+
+std::string host_of(std::string_view uri) {
+  if (size_t scheme = uri.find("://"); scheme != std::string_view::npos) uri.remove_prefix(scheme + 3);
+  if (size_t at = uri.rfind('@'); at != std::string_view::npos) uri.remove_prefix(at + 1);
+  if (size_t end = uri.find_first_of(":/?"); end != std::string_view::npos) uri = uri.substr(0, end);
+  return std::string(uri);
+}
+
+std::string BuilderSpec::machines_line() const {
+  return uri + " " + comma_list(systems) + " " + (ssh_key.empty() ? "-" : ssh_key) + " 1 " +
+                     (speed_factor == std::floor(speed_factor) ? std::to_string(static_cast<int>(speed_factor))
+                                                               : std::to_string(speed_factor)) +
+                     " " + comma_list(supported_features) + " " + comma_list(mandatory_features) + " " +
+                     (public_host_key.empty() ? "-" : public_host_key);
+}
+
+std::string BuilderSpec::store_uri() const {
+  std::string out = uri;
+  char sep = uri.find('?') == std::string::npos ? '?' : '&';
+  if (!ssh_key.empty()) {
+    out += sep + std::string("ssh-key=") + ssh_key;
+    sep = '&';
+  }
+  if (!public_host_key.empty()) out += sep + std::string("base64-ssh-public-host-key=") + public_host_key;
+  return out;
+}
+
+MachinesResult parse_machines(std::string_view text, const std::string& source) {
+  std::vector<BuilderSpec> out;
+  std::istringstream in{std::string(text)};
+  int number = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++number;
+    if (size_t hash = line.find('#'); hash != std::string::npos) line.erase(hash);
+    std::vector<std::string> f;
+    std::istringstream words(line);
+    for (std::string w; words >> w;) f.push_back(w);
+    if (f.empty()) continue;
+    std::string where = source + ":" + std::to_string(number) + ": ";
+    if (f.size() > 8) return where + "a machine line has at most 8 fields, this one has " + std::to_string(f.size());
+    auto field = [&](size_t i) -> std::string { return i < f.size() && f[i] != "-" ? f[i] : ""; };
+    BuilderSpec b;
+    b.line = number;
+    b.uri = f[0];
+    if (b.uri != "local" && !b.uri.starts_with("ssh://") && !b.uri.starts_with("ssh-ng://"))
+      return where + "uri: expected ssh://, ssh-ng:// or local, got '" + b.uri + "'";
+    b.name = host_of(b.uri);
+    if (std::string s = field(1); !s.empty()) b.systems = split_commas(s);
+    b.ssh_key = field(2);
+    if (std::string s = field(3); !s.empty()) {
+      auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), b.max_jobs);
+      if (ec != std::errc() || end != s.data() + s.size() || b.max_jobs < 0)
+        return where + "max jobs (field 4): expected a number of slots, got '" + s + "'";
+    }
+    if (std::string s = field(4); !s.empty()) {
+      char* end = nullptr;
+      b.speed_factor = std::strtod(s.c_str(), &end);
+      if (*end != '\0' || !(b.speed_factor > 0))
+        return where + "speed factor (field 5): expected a positive number, got '" + s + "'";
+    }
+    b.supported_features = split_commas(field(5));
+    b.mandatory_features = split_commas(field(6));
+    b.features_declared = f.size() > 5;
+    b.public_host_key = field(7);
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+std::string fleet_problem(const std::vector<BuilderSpec>& fleet) {
+  std::set<std::string> names;
+  int slots = 0;
+  for (const BuilderSpec& b : fleet) {
+    if (!names.insert(b.name).second) return "two builders are named '" + b.name + "' (set name = \"…\" on one)";
+    slots += b.max_jobs;
+  }
+  if (slots == 0) return "the builders have no slot between them (max_jobs = 0 on every one): nothing could build";
+  return "";
+}
+
+std::string platform_of(const std::optional<std::string>& axes_platform) {
+  if (!axes_platform) return "";
+  if (*axes_platform == "darwin") return "aarch64-darwin";
+  return *axes_platform;
+}
+
+bool can_build(const BuilderSpec& b, const BuildNeeds& needs) {
+  if (!needs.system.empty() && !contains(b.systems, needs.system)) return false;
+  if (b.is_local() && !b.features_declared) return true;  // Nix's own system-features decide
+  for (const std::string& f : needs.features)
+    if (!contains(b.supported_features, f) && !contains(b.mandatory_features, f)) return false;
+  for (const std::string& f : b.mandatory_features)
+    if (!contains(needs.features, f)) return false;
+  return b.max_jobs > 0;
+}
+
+Placement place(const BuildNeeds& needs, const std::vector<BuilderState>& builders) {
+  Placement p;
+  double best_load = 0;
+  for (size_t i = 0; i < builders.size(); ++i) {
+    const BuilderState& s = builders[i];
+    if (!can_build(*s.spec, needs)) continue;
+    ++p.fitting;
+    if (!s.up) continue;
+    ++p.fitting_up;
+    if (s.running >= s.spec->max_jobs) continue;
+    double load = s.running / s.spec->speed_factor;
+    if (!p.chosen) {
+      p.chosen = i;
+      best_load = load;
+      continue;
+    }
+    const BuilderSpec& best = *builders[*p.chosen].spec;
+    if (load < best_load || (load == best_load && s.spec->speed_factor > best.speed_factor)) {
+      p.chosen = i;
+      best_load = load;
+    }
+  }
+  return p;
+}
+
+std::string describe_unplaced(const BuildNeeds& needs, const Placement& p) {
+  if (p.fitting == 0) {
+    std::string what = needs.system.empty() ? "this build" : needs.system;
+    if (!needs.features.empty()) what += " with " + join(needs.features, ",");
+    return "no builder for " + what + ": none of the configured builders can ever take it";
+  }
+  if (p.fitting_up == 0)
+    return "no builder up (" + std::to_string(p.fitting) + (p.fitting == 1 ? " builder fits" : " builders fit") +
+           ", all down or disabled)";
+  return "no free slot (" + std::to_string(p.fitting) + (p.fitting == 1 ? " builder fits)" : " builders fit)");
+}
+
+}  // namespace ptbuild

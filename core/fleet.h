@@ -1,0 +1,85 @@
+// The builders a matrix is spread over (SPEC §15), and which of them gets a build. Pure: the
+// scheduler owns the clock, the health and the running counts, and asks.
+//
+// ptbuild invents no distributed system: a remote build is Nix's own (`--builders '<line>'
+// --max-jobs 0`), with the machine ptbuild chose as Nix's only builder.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace ptbuild {
+
+struct BuilderSpec {
+  std::string name;  // shown in status; default: the host part of uri
+  std::string uri = "local";  // ssh://, ssh-ng://, or "local" (this machine)
+  std::vector<std::string> systems{"x86_64-linux"};
+  std::string ssh_key;
+  int max_jobs = 1;  // slots
+  double speed_factor = 1.0;
+  std::vector<std::string> supported_features;
+  std::vector<std::string> mandatory_features;
+  std::string public_host_key;  // base64, as in Nix's machines file
+  // `local` with no features declared takes whatever Nix's own system-features allow here.
+  bool features_declared = false;
+  int line = 0;  // where it was declared (config or machines file), for messages
+
+  bool is_local() const { return uri == "local"; }
+  // The machine as one line of Nix's machines format, with one slot: ptbuild counts the slots and
+  // starts one `nix build` per slot, so Nix may use only the one it was given.
+  std::string machines_line() const;
+  // The machine as a Nix store URI with its key and host key (for `nix store ping`, `nix copy`).
+  std::string store_uri() const;
+};
+
+// "ssh-ng://builder@gpu1:2222" -> "gpu1"; "local" -> "local".
+std::string host_of(std::string_view uri);
+
+// Nix's machines file (man nix.conf, `builders`): one machine a line, 8 fields separated by
+// blanks — uri, systems, ssh key, max jobs, speed factor, supported features, mandatory
+// features, base64 host key — later fields optional, `-` for a field's default, lists
+// comma-separated, `#` starts a comment. An error names the line and the field.
+using MachinesResult = std::variant<std::vector<BuilderSpec>, std::string>;
+MachinesResult parse_machines(std::string_view text, const std::string& source);
+
+// Checks a fleet as a whole (names unique, at least one slot); "" when fine.
+std::string fleet_problem(const std::vector<BuilderSpec>& fleet);
+
+// What a build needs of a machine.
+struct BuildNeeds {
+  std::string system;                  // "x86_64-linux"
+  std::vector<std::string> features;   // the derivation's requiredSystemFeatures
+};
+
+// The platform a variant builds for (SPEC §15): from its ISA; "" when the name does not say.
+std::string platform_of(const std::optional<std::string>& axes_platform);
+
+// Whether `b` may ever take a build with these needs: its systems have the platform, its
+// supported (or mandatory) features cover the required ones, and every mandatory feature of it
+// is required.
+bool can_build(const BuilderSpec& b, const BuildNeeds& needs);
+
+// A builder as the scheduler sees it at one dispatch.
+struct BuilderState {
+  const BuilderSpec* spec = nullptr;
+  int running = 0;
+  bool up = true;  // not down, not disabled, not being checked
+};
+
+struct Placement {
+  std::optional<size_t> chosen;  // index into the builders given
+  int fitting = 0;               // builders that can take it at all, up or not
+  int fitting_up = 0;            // of those, the ones up now
+};
+
+// Among the builders that can take it, are up and have a free slot: Hydra's rule — the fewest
+// running builds divided by the speed factor, then the higher speed factor, then the order given.
+Placement place(const BuildNeeds& needs, const std::vector<BuilderState>& builders);
+
+// Why a build is not placed, in SPEC §15's words.
+std::string describe_unplaced(const BuildNeeds& needs, const Placement& p);
+
+}  // namespace ptbuild

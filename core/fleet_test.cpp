@@ -1,0 +1,140 @@
+#include "core/fleet.h"
+
+#include <doctest/doctest.h>
+
+using namespace ptbuild;
+
+namespace {
+BuilderSpec builder(std::string name, int slots, std::vector<std::string> systems = {"x86_64-linux"},
+                    std::vector<std::string> features = {}, double speed = 1.0, std::vector<std::string> mandatory = {}) {
+  BuilderSpec b;
+  b.name = name;
+  b.uri = "ssh-ng://nix@" + name;
+  b.max_jobs = slots;
+  b.systems = std::move(systems);
+  b.supported_features = std::move(features);
+  b.mandatory_features = std::move(mandatory);
+  b.speed_factor = speed;
+  b.features_declared = true;
+  return b;
+}
+
+std::optional<std::string> chosen(const BuildNeeds& needs, const std::vector<BuilderState>& states) {
+  Placement p = place(needs, states);
+  if (!p.chosen) return std::nullopt;
+  return states[*p.chosen].spec->name;
+}
+}  // namespace
+
+TEST_CASE("a machines file line has Nix's 8 fields, dashes for defaults, comments and blanks ignored") {
+  auto r = parse_machines(
+      "# the fleet\n"
+      "\n"
+      "ssh-ng://builder@gpu1 x86_64-linux /keys/id 2 1.5 big-parallel,cuda,gpu-sm90 - AAAAC3Nz  # a comment\n"
+      "ssh://arm1:2222 aarch64-linux - 4\n"
+      "ssh-ng://x86b - - - - - big-parallel\n",
+      "/etc/nix/machines");
+  REQUIRE(std::holds_alternative<std::vector<BuilderSpec>>(r));
+  const auto& fleet = std::get<std::vector<BuilderSpec>>(r);
+  REQUIRE(fleet.size() == 3);
+  CHECK(fleet[0].name == "gpu1");
+  CHECK(fleet[0].ssh_key == "/keys/id");
+  CHECK(fleet[0].max_jobs == 2);
+  CHECK(fleet[0].speed_factor == 1.5);
+  CHECK(fleet[0].supported_features == std::vector<std::string>{"big-parallel", "cuda", "gpu-sm90"});
+  CHECK(fleet[0].mandatory_features.empty());
+  CHECK(fleet[0].public_host_key == "AAAAC3Nz");
+  CHECK(fleet[0].line == 3);
+  CHECK(fleet[1].name == "arm1");
+  CHECK(fleet[1].systems == std::vector<std::string>{"aarch64-linux"});
+  CHECK(fleet[1].max_jobs == 4);
+  CHECK(fleet[1].speed_factor == 1.0);
+  CHECK(fleet[2].systems == std::vector<std::string>{"x86_64-linux"});
+  CHECK(fleet[2].max_jobs == 1);
+  CHECK(fleet[2].mandatory_features == std::vector<std::string>{"big-parallel"});
+}
+
+TEST_CASE("a bad machines line names the file, the line and the field") {
+  auto message = [](std::string_view text) {
+    auto r = parse_machines(text, "machines");
+    return std::holds_alternative<std::string>(r) ? std::get<std::string>(r) : std::string("accepted");
+  };
+  CHECK(message("\nssh-ng://a x86_64-linux - two\n") == "machines:2: max jobs (field 4): expected a number of slots, got 'two'");
+  CHECK(message("ssh-ng://a x86_64-linux - 1 fast\n") == "machines:1: speed factor (field 5): expected a positive number, got 'fast'");
+  CHECK(message("ssh-ng://a x86_64-linux - 1 0\n") == "machines:1: speed factor (field 5): expected a positive number, got '0'");
+  CHECK(message("http://a\n") == "machines:1: uri: expected ssh://, ssh-ng:// or local, got 'http://a'");
+  CHECK(message("ssh://a a - 1 1 - - - extra\n") == "machines:1: a machine line has at most 8 fields, this one has 9");
+}
+
+TEST_CASE("the line given to Nix has one slot and the builder's own fields, the store URI its keys") {
+  BuilderSpec b = builder("gpu1", 4, {"x86_64-linux"}, {"big-parallel", "cuda"}, 2.0);
+  b.ssh_key = "/k/id";
+  b.public_host_key = "QUJD";
+  CHECK(b.machines_line() == "ssh-ng://nix@gpu1 x86_64-linux /k/id 1 2 big-parallel,cuda - QUJD");
+  CHECK(b.store_uri() == "ssh-ng://nix@gpu1?ssh-key=/k/id&base64-ssh-public-host-key=QUJD");
+  BuilderSpec bare = builder("b", 1);
+  bare.speed_factor = 1.5;
+  CHECK(bare.machines_line() == "ssh-ng://nix@b x86_64-linux - 1 1.500000 - - -");
+  CHECK(bare.store_uri() == "ssh-ng://nix@b");
+  CHECK(host_of("ssh://root@10.0.0.2:2222") == "10.0.0.2");
+  CHECK(host_of("local") == "local");
+}
+
+TEST_CASE("a fleet with two builders of one name, or no slot at all, is refused") {
+  CHECK(fleet_problem({builder("a", 1), builder("a", 2)}).find("two builders are named 'a'") != std::string::npos);
+  CHECK(fleet_problem({builder("a", 0)}).find("no slot") != std::string::npos);
+  CHECK(fleet_problem({builder("a", 0), builder("b", 1)}).empty());
+}
+
+TEST_CASE("placement: platform, required and mandatory features decide who may build") {
+  BuilderSpec x86 = builder("x86", 2, {"x86_64-linux"}, {"big-parallel"});
+  BuilderSpec arm = builder("arm", 2, {"aarch64-linux"}, {"big-parallel"});
+  BuilderSpec gpu = builder("gpu", 1, {"x86_64-linux"}, {"big-parallel", "cuda"}, 1.0, {"cuda"});
+  std::vector<BuilderState> fleet{{&x86}, {&arm}, {&gpu}};
+
+  CHECK(chosen({"aarch64-linux", {"big-parallel"}}, fleet) == "arm");
+  CHECK(chosen({"x86_64-linux", {"big-parallel"}}, fleet) == "x86");  // gpu's cuda is mandatory
+  CHECK(chosen({"x86_64-linux", {"big-parallel", "cuda"}}, fleet) == "gpu");
+  CHECK(chosen({"x86_64-linux", {"kvm"}}, fleet) == std::nullopt);
+  Placement none = place({"aarch64-darwin", {}}, fleet);
+  CHECK(none.fitting == 0);
+  CHECK(describe_unplaced({"aarch64-darwin", {}}, none) ==
+        "no builder for aarch64-darwin: none of the configured builders can ever take it");
+  CHECK(describe_unplaced({"x86_64-linux", {"kvm", "big-parallel"}}, place({"x86_64-linux", {"kvm", "big-parallel"}}, fleet)) ==
+        "no builder for x86_64-linux with kvm,big-parallel: none of the configured builders can ever take it");
+}
+
+TEST_CASE("placement: full and down builders are skipped and said so") {
+  BuilderSpec a = builder("a", 1);
+  BuilderSpec b = builder("b", 2);
+  BuildNeeds needs{"x86_64-linux", {}};
+  CHECK(chosen(needs, {{&a, 1}, {&b, 1}}) == "b");
+  Placement full = place(needs, {{&a, 1}, {&b, 2}});
+  CHECK_FALSE(full.chosen);
+  CHECK(describe_unplaced(needs, full) == "no free slot (2 builders fit)");
+  Placement down = place(needs, {{&a, 0, false}, {&b, 0, false}});
+  CHECK_FALSE(down.chosen);
+  CHECK(describe_unplaced(needs, down) == "no builder up (2 builders fit, all down or disabled)");
+  CHECK(chosen(needs, {{&a, 0, false}, {&b, 1, true}}) == "b");
+}
+
+TEST_CASE("placement follows Hydra: fewest running per speed factor, then the faster machine") {
+  BuilderSpec slow = builder("slow", 4, {"x86_64-linux"}, {}, 1.0);
+  BuilderSpec fast = builder("fast", 4, {"x86_64-linux"}, {}, 2.0);
+  BuildNeeds needs{"x86_64-linux", {}};
+  CHECK(chosen(needs, {{&slow, 0}, {&fast, 0}}) == "fast");  // tie on load: higher speed
+  CHECK(chosen(needs, {{&slow, 0}, {&fast, 1}}) == "slow");  // 0/1 < 1/2
+  CHECK(chosen(needs, {{&slow, 1}, {&fast, 2}}) == "fast");  // 1/1 > 2/2? equal: faster wins
+  CHECK(chosen(needs, {{&slow, 1}, {&fast, 3}}) == "slow");  // 1 < 1.5
+}
+
+TEST_CASE("local without declared features takes what Nix allows here, its systems still count") {
+  BuilderSpec local;
+  local.name = "local";
+  local.max_jobs = 2;
+  CHECK(can_build(local, {"x86_64-linux", {"big-parallel", "kvm"}}));
+  CHECK_FALSE(can_build(local, {"aarch64-linux", {}}));
+  CHECK(can_build(local, {"", {}}));  // a name that does not say its platform
+  CHECK(platform_of(std::string("darwin")) == "aarch64-darwin");
+  CHECK(platform_of(std::nullopt).empty());
+}
