@@ -48,4 +48,41 @@ BuildCommand builder_probe_command(const Config::Backend& backend, const std::st
           ""};
 }
 
+void place_on_builder(const Config::Backend& backend, const BuilderSpec& builder, BuildCommand& command,
+                      std::map<std::string, std::string>& env, const std::string& inherited_nix_config) {
+  std::string line = builder.is_local() ? "" : builder.machines_line();
+  std::string max_jobs = builder.is_local() ? "" : "0";
+  if (backend.kind == "nix") {
+    command.argv.insert(command.argv.end(), {"--builders", line});
+    if (!max_jobs.empty()) command.argv.insert(command.argv.end(), {"--max-jobs", max_jobs});
+    return;
+  }
+  std::string config = inherited_nix_config;
+  if (!config.empty() && config.back() != '\n') config += '\n';
+  config += "builders = " + line + "\n";
+  if (!max_jobs.empty()) config += "max-jobs = " + max_jobs + "\n";
+  env["NIX_CONFIG"] = config;
+}
+
+BuildCommand derivation_needs_command(const Config::Backend& backend, const std::string& recipe_path,
+                                      std::map<std::string, std::string>& env) {
+  env["PTBUILD_RECIPE"] = recipe_path;
+  // As `nix build -f` calls it: a function gets its defaults. drvAttrs are what the .drv records.
+  std::string expr =
+      "let f = import (/. + builtins.getEnv \"PTBUILD_RECIPE\"); "
+      "d = if builtins.isFunction f then f { } else f; a = d.drvAttrs or d; "
+      "in { system = a.system or \"\"; features = a.requiredSystemFeatures or [ ]; }";
+  return {{nix_program(backend), "--extra-experimental-features", "nix-command", "eval", "--json", "--impure", "--expr",
+           expr},
+          "",
+          ""};
+}
+
+BuildCommand builder_ping_command(const Config::Backend& backend, const BuilderSpec& builder) {
+  return {{nix_program(backend), "--extra-experimental-features", "nix-command", "store", "ping", "--store",
+           builder.store_uri()},
+          "",
+          ""};
+}
+
 }  // namespace ptbuild

@@ -1,6 +1,7 @@
 // The exact build and publish commands of each backend (SPEC §5). Pure: it only builds argv.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -40,5 +41,21 @@ std::string nix_program(const Config::Backend& backend);
 // store or a nix-daemon like every build. `nonce` makes each probe a new derivation, so it
 // really builds.
 BuildCommand builder_probe_command(const Config::Backend& backend, const std::string& nonce);
+
+// Makes `command` build on `builder` and nowhere else (SPEC §15): Nix with that machine as its
+// only builder and no local slots (nix: --builders '<line>' --max-jobs 0; flox: the same through
+// NIX_CONFIG in `env`, which flox's Nix reads). For the local builder of a configured fleet, no
+// builders at all, so a machines file in /etc/nix cannot send the build elsewhere.
+void place_on_builder(const Config::Backend& backend, const BuilderSpec& builder, BuildCommand& command,
+                      std::map<std::string, std::string>& env, const std::string& inherited_nix_config);
+
+// What a build needs of a machine, read from its derivation: `system` and
+// `requiredSystemFeatures`, printed as JSON {"system":…,"features":[…]}. The recipe's path
+// comes through the environment (PTBUILD_RECIPE), so no quoting can break the expression.
+BuildCommand derivation_needs_command(const Config::Backend& backend, const std::string& recipe_path,
+                                      std::map<std::string, std::string>& env);
+
+// Whether a remote builder answers: `nix store ping` over its store URI.
+BuildCommand builder_ping_command(const Config::Backend& backend, const BuilderSpec& builder);
 
 }  // namespace ptbuild

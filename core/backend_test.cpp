@@ -36,3 +36,33 @@ TEST_CASE("backend: flox publish with and without an org - nix copy to the store
         std::vector<std::string>{"nix", "--extra-experimental-features", "nix-command", "copy", "--to",
                                  "file:///srv/cache", "/nix/store/x"});
 }
+
+TEST_CASE("backend: a build placed on a remote builder has it as Nix's only builder and no local slot") {
+  BuilderSpec b;
+  b.name = "b1";
+  b.uri = "ssh-ng://root@10.77.1.2";
+  b.ssh_key = "/k/id";
+  b.max_jobs = 3;
+  b.supported_features = {"big-parallel"};
+  b.public_host_key = "QUJD";
+  std::map<std::string, std::string> env;
+  BuildCommand nix{{"nix", "build"}, "", ""};
+  place_on_builder({"nix", "nix", {}}, b, nix, env, "");
+  CHECK(nix.argv == std::vector<std::string>{"nix", "build", "--builders",
+                                             "ssh-ng://root@10.77.1.2 x86_64-linux /k/id 1 1 big-parallel - QUJD",
+                                             "--max-jobs", "0"});
+  CHECK(env.empty());
+
+  BuildCommand flox{{"flox", "build"}, "", ""};
+  place_on_builder({"flox", "flox", {}}, b, flox, env, "substituters =");
+  CHECK(flox.argv == std::vector<std::string>{"flox", "build"});
+  CHECK(env["NIX_CONFIG"] ==
+        "substituters =\nbuilders = ssh-ng://root@10.77.1.2 x86_64-linux /k/id 1 1 big-parallel - QUJD\nmax-jobs = 0\n");
+
+  BuilderSpec local;
+  BuildCommand here{{"nix", "build"}, "", ""};
+  place_on_builder({"nix", "nix", {}}, local, here, env, "");
+  CHECK(here.argv == std::vector<std::string>{"nix", "build", "--builders", ""});  // /etc/nix/machines cannot take it
+  CHECK(builder_ping_command({"nix", "/usr/bin/nix", {}}, b).argv.back() ==
+        "ssh-ng://root@10.77.1.2?ssh-key=/k/id&base64-ssh-public-host-key=QUJD");
+}

@@ -114,6 +114,26 @@ std::string fleet_problem(const std::vector<BuilderSpec>& fleet) {
   return "";
 }
 
+std::vector<std::string> declared_features(std::string_view text) {
+  std::vector<std::string> out;
+  constexpr std::string_view kKey = "requiredSystemFeatures";
+  for (size_t at = text.find(kKey); at != std::string_view::npos; at = text.find(kKey, at + 1)) {
+    size_t open = text.find_first_not_of(" \t\n=", at + kKey.size());
+    if (open == std::string_view::npos || text[open] != '[') continue;
+    size_t close = text.find(']', open);
+    if (close == std::string_view::npos) break;
+    std::string_view list = text.substr(open + 1, close - open - 1);
+    for (size_t q = list.find('"'); q != std::string_view::npos; q = list.find('"', q + 1)) {
+      size_t end = list.find('"', q + 1);
+      if (end == std::string_view::npos) break;
+      std::string feature(list.substr(q + 1, end - q - 1));
+      if (!contains(out, feature)) out.push_back(feature);
+      q = end;
+    }
+  }
+  return out;
+}
+
 std::string platform_of(const std::optional<std::string>& axes_platform) {
   if (!axes_platform) return "";
   if (*axes_platform == "darwin") return "aarch64-darwin";

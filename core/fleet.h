@@ -54,6 +54,10 @@ struct BuildNeeds {
   std::vector<std::string> features;   // the derivation's requiredSystemFeatures
 };
 
+// The features a recipe's text declares (`requiredSystemFeatures = [ "big-parallel" ];`), for a
+// recipe that does not evaluate alone (flox's callPackage style); every such list in the file.
+std::vector<std::string> declared_features(std::string_view recipe_text);
+
 // The platform a variant builds for (SPEC §15): from its ISA; "" when the name does not say.
 std::string platform_of(const std::optional<std::string>& axes_platform);
 

@@ -138,3 +138,11 @@ TEST_CASE("local without declared features takes what Nix allows here, its syste
   CHECK(platform_of(std::string("darwin")) == "aarch64-darwin");
   CHECK(platform_of(std::nullopt).empty());
 }
+
+TEST_CASE("a recipe that does not evaluate alone still says its features in its text") {
+  CHECK(declared_features("{ stdenv, ... }:\nstdenv.mkDerivation {\n  requiredSystemFeatures = [ \"big-parallel\" \"cuda\" ];\n}") ==
+        std::vector<std::string>{"big-parallel", "cuda"});
+  CHECK(declared_features("requiredSystemFeatures=[\"kvm\"]; x.requiredSystemFeatures or [];") ==
+        std::vector<std::string>{"kvm"});
+  CHECK(declared_features("{ }: derivation { }").empty());
+}

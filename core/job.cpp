@@ -68,6 +68,7 @@ nlohmann::json job_to_json(const Job& j) {
     if (verify.is_discarded()) verify = nullptr;
   }
   out["out_path"] = or_null(j.out_path);
+  out["builder"] = or_null(j.builder);
   out["waiting"] = or_null(j.waiting);
   out["log_path"] = j.log_path;
   return out;

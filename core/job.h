@@ -53,6 +53,7 @@ struct Job {
   std::optional<std::string> recipe_sha;   // sha256 of the recipe file when the build started
   std::optional<std::string> fingerprint;  // see daemon/nightly/fingerprint.h
   std::optional<std::string> drv_path;     // the derivation that produced out_path
+  std::optional<std::string> builder;      // the builder of its last attempt (SPEC §15)
   // Not stored: why a queued job has not started (SPEC §15), filled in by the daemon.
   std::optional<std::string> waiting;
 };

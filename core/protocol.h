@@ -65,9 +65,12 @@ inline constexpr OpSpec kPause{"pause", true, false};
 inline constexpr OpSpec kResume{"resume", true, false};
 inline constexpr OpSpec kDrain{"drain", true, false};
 inline constexpr OpSpec kPublish{"publish", true, false};
+inline constexpr OpSpec kBuilders{"builders", false, false};
+inline constexpr OpSpec kSetBuilder{"set_builder", true, false};
 inline constexpr OpSpec kNightly{"nightly", true, false};
 inline constexpr OpSpec kAll[] = {kMatrix, kStatus, kJobs,  kShow,   kFixes, kLog,    kWait,    kWatch,
-                                  kQueue,  kCancel, kRetry, kPause, kResume, kDrain, kPublish, kNightly};
+                                  kQueue,  kCancel, kRetry, kPause, kResume, kDrain, kPublish, kNightly,
+                                  kBuilders, kSetBuilder};
 }  // namespace op
 const OpSpec* find_op(std::string_view name);
 

@@ -61,6 +61,7 @@ nlohmann::json to_args(const JobsByRefRequest& r) {
 }
 nlohmann::json to_args(const PublishRequest& r) { return {{"targets", r.targets}, {"force", r.force}}; }
 nlohmann::json to_args(const NightlyRequest& r) { return {{"targets", r.targets}}; }
+nlohmann::json to_args(const SetBuilderRequest& r) { return {{"name", r.name}, {"enabled", r.enabled}}; }
 
 template <>
 QueueRequest from_args(const nlohmann::json& args) {
@@ -101,6 +102,12 @@ PublishRequest from_args(const nlohmann::json& args) {
 template <>
 NightlyRequest from_args(const nlohmann::json& args) {
   return {arg_strings(args, "targets")};
+}
+template <>
+SetBuilderRequest from_args(const nlohmann::json& args) {
+  SetBuilderRequest r{arg_string(args, "name", ""), arg_bool(args, "enabled")};
+  if (r.name.empty()) throw ArgError{"argument \"name\" must name a builder"};
+  return r;
 }
 
 }  // namespace ptbuild::protocol

@@ -48,6 +48,10 @@ struct PublishRequest {
 struct NightlyRequest {
   std::vector<std::string> targets;  // none: the config's nightly.targets
 };
+struct SetBuilderRequest {  // builders disable|enable NAME
+  std::string name;
+  bool enabled = true;
+};
 
 nlohmann::json to_args(const QueueRequest& r);
 nlohmann::json to_args(const StatusRequest& r);
@@ -57,6 +61,7 @@ nlohmann::json to_args(const LogRequest& r);
 nlohmann::json to_args(const JobsByRefRequest& r);
 nlohmann::json to_args(const PublishRequest& r);
 nlohmann::json to_args(const NightlyRequest& r);
+nlohmann::json to_args(const SetBuilderRequest& r);
 
 // Reading a request's "args"; throws ArgError.
 template <class Request>

@@ -13,7 +13,6 @@
 #include "daemon/runner/build_log.h"
 #include "daemon/runner/process_runner.h"
 #include "daemon/scheduler/scheduler.h"
-#include "daemon/scheduler/slots.h"
 #include "daemon/server/ops.h"
 #include "daemon/server/server.h"
 #include "daemon/web/web_server.h"
@@ -57,7 +56,7 @@ MetricsSnapshot metrics_snapshot(Store& store, Scheduler& scheduler) {
   MetricsSnapshot m;
   store.fill_metrics(m);
   for (const Scheduler::BuilderSummary& b : scheduler.summary().builders)
-    m.builders.push_back({b.name, b.running, b.slots, b.state == "up"});
+    m.builders.push_back({b.spec.name, b.running, b.spec.max_jobs, b.state == "up"});
   m.log_bytes_written = BuildLog::bytes_taken_total();
   return m;
 }
@@ -83,7 +82,6 @@ int run_daemon(const DaemonOptions& options, Config config) {
   std::optional<Store> store;
   asio::io_context io;
   ProcessRunner runner(io);
-  LocalSlots slots(config.daemon.max_parallel);
   std::optional<Scheduler> scheduler_slot;
   // Every start-up failure of the state database ends here in one line that names the file and
   // what to do. A damaged or read-only database needs an operator: exit 78 (EX_CONFIG), which
@@ -91,7 +89,7 @@ int run_daemon(const DaemonOptions& options, Config config) {
   try {
     store.emplace(config.db_path(), config.logs_dir());
     rescan(*store, config);
-    scheduler_slot.emplace(io, *store, config, runner, slots);
+    scheduler_slot.emplace(io, *store, config, runner);
     scheduler_slot->recover();
   } catch (const StoreError& e) {
     spdlog::critical("cannot use the state database: {}", e.what());
@@ -102,7 +100,7 @@ int run_daemon(const DaemonOptions& options, Config config) {
     return sql::is_transient(e.code) ? 1 : kExitNeedsOperator;
   }
   Scheduler& scheduler = *scheduler_slot;
-  scheduler.check_builder();
+  scheduler.check_builders();
   if (std::string warning = builds_priority_warning(); !warning.empty()) spdlog::warn("{}", warning);
 
   // The catalog follows the repos; one that is missing (not mounted yet) is looked for again
@@ -216,7 +214,7 @@ int run_daemon(const DaemonOptions& options, Config config) {
         next.daemon.state_dir = config.daemon.state_dir;
         config = std::move(next);
         server.set_admin_group(config.daemon.admin_group);
-        slots.set_capacity(config.daemon.max_parallel);
+        scheduler.reconfigure();
         spdlog::info("reloaded config from {}", config.source);
       }
       refresh_catalog();

@@ -28,9 +28,9 @@
 #include "daemon/runner/process_tree.h"
 #include "daemon/runner/runner.h"
 #include "daemon/scheduler/plan.h"
-#include "daemon/scheduler/slots.h"
 #include "daemon/scheduler/steps.h"
 #include "daemon/store/store.h"
+#include "local/files.h"
 
 namespace ptbuild {
 
@@ -47,6 +47,21 @@ constexpr size_t kMaxProbeOutput = 1024 * 1024;
 constexpr Millis kRecordRetry = std::chrono::seconds(5);
 // The builder probe builds one empty output; minutes mean Nix is stuck (a store lock, say).
 constexpr auto kBuilderProbeTimeout = std::chrono::minutes(5);
+// Evaluating a real recipe against nixpkgs takes seconds to a minute.
+constexpr auto kNeedsTimeout = std::chrono::minutes(3);
+
+// `nix eval`'s answer {"system":…,"features":[…]}, the last JSON line of its output (warnings
+// go to the same pipe); nullopt when it did not evaluate.
+std::optional<BuildNeeds> parse_needs(const std::string& output) {
+  size_t start = output.rfind("\n{");
+  nlohmann::json j = nlohmann::json::parse(start == std::string::npos ? output : output.substr(start + 1), nullptr, false);
+  if (!j.is_object() || !j.contains("features") || !j["features"].is_array()) return std::nullopt;
+  BuildNeeds needs;
+  if (j.contains("system") && j["system"].is_string()) needs.system = j["system"].get<std::string>();
+  for (const auto& f : j["features"])
+    if (f.is_string()) needs.features.push_back(f.get<std::string>());
+  return needs;
+}
 
 // The failure a helper command's output shows (classified as a build's log would be).
 Failure diagnose_output(const std::string& output, int exit_code) {
@@ -64,10 +79,8 @@ std::string read_link(const std::string& path) {
 }  // namespace
 
 struct SchedulerTimers {
-  explicit SchedulerTimers(asio::io_context& io)
-      : retry_wakeup(io), builder_probe(io), record_retry(io), log_flush(io) {}
+  explicit SchedulerTimers(asio::io_context& io) : retry_wakeup(io), record_retry(io), log_flush(io) {}
   asio::steady_timer retry_wakeup;
-  asio::steady_timer builder_probe;  // the end of a builder's rest after a machine fault
   asio::steady_timer record_retry;   // outcomes the database could not take yet
   asio::steady_timer log_flush;      // every kFlushCheck while builds run: frames due are closed
   bool log_flush_armed = false;
@@ -92,11 +105,26 @@ struct Scheduler::RepairRequest {
   std::vector<HashMismatch> mismatches;
 };
 
+// One machine of the fleet (SPEC §15) as the scheduler keeps it.
+struct Scheduler::Builder {
+  Builder(asio::io_context& io, BuilderSpec s) : spec(std::move(s)), probe_timer(io) {}
+  BuilderSpec spec;
+  BuilderHealth health;
+  bool disabled = false;  // by the operator
+  int running = 0;        // jobs placed on it that have not ended (a verifying one holds its slot)
+  int done = 0;
+  std::string last_error;
+  uint64_t epoch = 0;              // a probe's answer counts only in its own epoch
+  asio::steady_timer probe_timer;  // the end of its rest after a machine fault
+  bool up() const { return !disabled && health.up(); }
+  std::string state() const { return disabled ? "disabled" : health.describe(); }
+};
+
 struct Scheduler::Active {
-  Active(asio::io_context& io, Job j, VariantRecord v, Slot s, uint64_t log_max)
+  Active(asio::io_context& io, Job j, VariantRecord v, std::string b, uint64_t log_max)
       : job(std::move(j)),
         variant(std::move(v)),
-        slot(std::move(s)),
+        builder(std::move(b)),
         log(log_max),
         scanner(variant.axes),
         deadline(io),
@@ -104,7 +132,7 @@ struct Scheduler::Active {
         grace(io) {}
   Job job;
   VariantRecord variant;
-  Slot slot;
+  std::string builder;  // the builder whose slot it holds; "" for a publish
   std::unique_ptr<BuildProcess> process;
   BuildLog log;
   LogScanner scanner;
@@ -132,14 +160,50 @@ struct Scheduler::Ended {
   Outcome outcome;
 };
 
-Scheduler::Scheduler(asio::io_context& io, Store& store, const Config& config, Runner& runner,
-                     SlotPool& slots)
-    : io_(io),
-      store_(store),
-      config_(config),
-      runner_(runner),
-      slots_(slots),
-      timers_(std::make_unique<SchedulerTimers>(io)) {}
+Scheduler::Scheduler(asio::io_context& io, Store& store, const Config& config, Runner& runner)
+    : io_(io), store_(store), config_(config), runner_(runner), timers_(std::make_unique<SchedulerTimers>(io)) {
+  reconfigure();
+}
+
+void Scheduler::reconfigure() {
+  std::vector<std::unique_ptr<Builder>> fleet;
+  for (BuilderSpec& spec : config_.fleet()) {
+    auto same = std::find_if(builders_.begin(), builders_.end(), [&](const auto& b) { return b && b->spec.name == spec.name; });
+    if (same != builders_.end()) {
+      (*same)->spec = std::move(spec);
+      fleet.push_back(std::move(*same));
+    } else {
+      fleet.push_back(std::make_unique<Builder>(io_, std::move(spec)));
+      fleet.back()->disabled = store_.flag("builder disabled: " + fleet.back()->spec.name);
+    }
+  }
+  builders_ = std::move(fleet);
+  for (auto& b : builders_) b->running = 0;
+  for (const auto& [id, active] : running_)
+    if (Builder* b = builder_named(active->builder)) ++b->running;
+  needs_.clear();  // what a build needs matters only where the fleet has features
+  poke();
+}
+
+Scheduler::Builder* Scheduler::builder_named(const std::string& name) {
+  for (auto& b : builders_)
+    if (b->spec.name == name) return b.get();
+  return nullptr;
+}
+
+std::string Scheduler::set_builder_enabled(const std::string& name, bool enabled) {
+  Builder* b = builder_named(name);
+  if (!b) {
+    std::string names;
+    for (const auto& each : builders_) names += (names.empty() ? "" : ", ") + each->spec.name;
+    return "no builder named '" + name + "' (the builders: " + names + ")";
+  }
+  store_.set_flag("builder disabled: " + name, !enabled);
+  b->disabled = !enabled;
+  spdlog::info("builder {}: {} by the operator", name, enabled ? "enabled" : "disabled");
+  poke();
+  return "";
+}
 
 Scheduler::~Scheduler() {
   if (repair_thread_.joinable()) repair_thread_.join();
@@ -200,13 +264,13 @@ std::string Scheduler::hold_reason() const {
 }
 
 void Scheduler::dispatch() {
-  waiting_.clear();
+  for (auto& [id, m] : memory_) m.waiting.clear();
   std::vector<Job> queued = store_.jobs_in_state(JobState::queued);
   const std::string held = hold_reason();
   for (const Job& j : queued)
     if (j.kind == JobKind::publish) {
       if (held.empty()) start_publish(j);  // publishing needs no build slot: it copies what was built
-      else waiting_[j.id] = held;
+      else memory_[j.id].waiting = held;
     }
 
   std::map<std::string, VariantRecord> variants;
@@ -226,7 +290,7 @@ void Scheduler::dispatch() {
       // repo that is there fails its job.
       auto repo = std::find_if(config_.repos.begin(), config_.repos.end(), [&](const RepoConfig& r) { return r.name == j.repo; });
       if (repo != config_.repos.end() && !std::filesystem::is_directory(repo->path + "/" + repo->recipes)) {
-        waiting_[j.id] = "repo " + repo->name + " is missing (" + repo->path + "): waiting for it to come back";
+        memory_[j.id].waiting = "repo " + repo->name + " is missing (" + repo->path + "): waiting for it to come back";
         continue;
       }
       fail_without_running(j, {failure_class::kEvalError, "the recipe of " + j.variant + " is gone from the repo",
@@ -237,7 +301,7 @@ void Scheduler::dispatch() {
     if (auto m = memory_.find(j.id); m != memory_.end() && m->second.not_before > Clock::now()) {
       earliest_wakeup = std::min(earliest_wakeup, m->second.not_before);
       auto at = std::chrono::system_clock::now() + (m->second.not_before - Clock::now());
-      waiting_[j.id] = "back-off until " + format_rfc3339(std::chrono::time_point_cast<std::chrono::seconds>(at)) +
+      m->second.waiting = "back-off until " + format_rfc3339(std::chrono::time_point_cast<std::chrono::seconds>(at)) +
                        " (retry " + std::to_string(m->second.network_retries) + " of a network failure)";
       continue;
     }
@@ -249,21 +313,31 @@ void Scheduler::dispatch() {
     plan.unfinished.emplace(std::pair{active->job.repo, axes_key(active->variant.axes)}, id);
 
   Plan order = plan_dispatch(plan);
-  for (const auto& [id, upstream] : order.held_by) waiting_[id] = "after #" + std::to_string(upstream);
+  for (const auto& [id, upstream] : order.held_by) memory_[id].waiting = "after #" + std::to_string(upstream);
   // The dispatch order, written down once (SPEC §6, §15): priority, `after`, then longest-first
-  // or fifo (plan_dispatch); a build starts only while nothing holds the queue, the builder is up
-  // and it has a free slot.
+  // or fifo (plan_dispatch); a build starts only while nothing holds the queue, and on the
+  // builder placement chooses among those that fit, are up and have a free slot.
   for (int64_t id : order.order) {
+    std::string& waiting = memory_[id].waiting;
+    const VariantRecord& variant = variants.at(by_id[id]->variant);
     if (!held.empty()) {
-      waiting_[id] = held;
-    } else if (!local_health_.up()) {
-      waiting_[id] = "builder local " + local_health_.describe();
-    } else if (slots_.in_use() >= slots_.capacity()) {
-      waiting_[id] = "no free slot (1 builder fits, " + std::to_string(slots_.capacity()) + " slots busy)";
-    } else {
-      start_build(*by_id[id], variants.at(by_id[id]->variant));
-      if (!is_running(id)) waiting_[id] = "starting";
+      waiting = held;
+      continue;
     }
+    std::optional<BuildNeeds> needs = needs_of(variant);
+    if (!needs) {
+      waiting = "reading what its derivation needs (system, requiredSystemFeatures)";
+      continue;
+    }
+    std::vector<BuilderState> states;
+    for (const auto& b : builders_) states.push_back({&b->spec, b->running, b->up()});
+    Placement placement = place(*needs, states);
+    if (!placement.chosen) {
+      waiting = describe_unplaced(*needs, placement);
+      continue;
+    }
+    start_build(*by_id[id], variant, *builders_[*placement.chosen]);
+    if (!is_running(id)) waiting = "starting";
   }
   if (earliest_wakeup != Clock::time_point::max()) {
     timers_->retry_wakeup.expires_at(earliest_wakeup);
@@ -273,18 +347,63 @@ void Scheduler::dispatch() {
   }
 }
 
-void Scheduler::start_build(const Job& queued_job, const VariantRecord& variant) {
-  std::optional<Slot> slot = slots_.acquire(variant);
-  if (!slot) return;
-  std::string where = slot->where();
-  Active* a = begin_job(queued_job, variant, std::move(*slot), "started on " + where,
+// What a build needs of a machine (SPEC §15): the platform its name says, and the derivation's
+// system and requiredSystemFeatures — read once per build, off the event loop, only where the
+// fleet can tell builders apart (a remote builder, or declared features).
+std::optional<BuildNeeds> Scheduler::needs_of(const VariantRecord& variant) {
+  BuildNeeds by_name{platform_of(variant.axes.platform), {}};
+  bool features_matter = std::any_of(builders_.begin(), builders_.end(), [](const auto& b) {
+    return !b->spec.is_local() || b->spec.features_declared;
+  });
+  if (!features_matter) return by_name;
+  if (auto known = needs_.find(variant.name); known != needs_.end()) return known->second;
+  if (!reading_needs_.insert(variant.name).second) return std::nullopt;
+  std::map<std::string, std::string> env;
+  std::string recipe = variant.repo_path + "/" + variant.recipe;
+  BuildCommand cmd = derivation_needs_command(config_.backend, recipe, env);
+  cmd.cwd = variant.repo_path;
+  run_async(io_, runner_, cmd, kNeedsTimeout, [this, name = variant.name, recipe, by_name](AsyncResult r) {
+    reading_needs_.erase(name);
+    BuildNeeds needs = by_name;
+    if (std::optional<BuildNeeds> read = r.exit_code == 0 ? parse_needs(r.output) : std::nullopt) {
+      if (needs.system.empty()) needs.system = read->system;
+      needs.features = read->features;
+    } else {
+      // A callPackage-style recipe (flox's) does not evaluate alone: what it declares is read
+      // from its text instead.
+      needs.features = declared_features(read_file(recipe).value_or(""));
+      spdlog::debug("{}: its derivation did not evaluate alone ({}); features from the recipe text: {}", name,
+                    std::string(trim(r.output)).substr(0, 200), join(needs.features, ","));
+    }
+    needs_[name] = std::move(needs);
+    poke();
+  }, env);
+  return std::nullopt;
+}
+
+std::string Scheduler::describe_unplaced(const BuildNeeds& needs, const Placement& p) const {
+  if (p.fitting == 0 || p.fitting_up > 0) return ptbuild::describe_unplaced(needs, p);
+  // Every builder that could take it is down or disabled: say which and until when.
+  std::string out;
+  for (const auto& b : builders_)
+    if (can_build(b->spec, needs)) out += (out.empty() ? "builder " : "; builder ") + b->spec.name + " " + b->state();
+  return out;
+}
+
+void Scheduler::start_build(const Job& queued_job, const VariantRecord& variant, Builder& builder) {
+  Active* a = begin_job(queued_job, variant, &builder, "started on " + builder.spec.name,
                         {.recipe_sha = recipe_sha(variant),
-                         .fingerprint = file_fingerprint(variant.repo_path, variant.recipe)});
+                         .fingerprint = file_fingerprint(variant.repo_path, variant.recipe),
+                         .builder = builder.spec.name});
   if (!a) return;
   BuildCommand cmd = build_command(config_.backend, {a->job.variant, variant.repo_path, variant.recipe,
                                                      config_.results_dir()});
-  cmd.argv.insert(cmd.argv.end(), a->slot.extra_args().begin(), a->slot.extra_args().end());
-  launch(*a, cmd, {}, config_.daemon.build_timeout, "build_timeout");
+  std::map<std::string, std::string> env;
+  if (!config_.builders.empty()) {  // a configured fleet: the chosen machine builds, no other
+    const char* inherited = std::getenv("NIX_CONFIG");
+    place_on_builder(config_.backend, builder.spec, cmd, env, inherited ? inherited : "");
+  }
+  launch(*a, cmd, env, config_.daemon.build_timeout, "build_timeout");
 }
 
 void Scheduler::start_publish(const Job& queued_job) {
@@ -302,7 +421,7 @@ void Scheduler::start_publish(const Job& queued_job) {
                                         "fix the build repo, then ptbuild retry this job", ""});
       return;
     }
-  Active* a = begin_job(queued_job, *variant, Slot(), "publishing " + *build->out_path, {.out_path = build->out_path});
+  Active* a = begin_job(queued_job, *variant, nullptr, "publishing " + *build->out_path, {.out_path = build->out_path});
   if (!a) return;
   launch(*a,
          publish_command(config_.backend, config_.publish, {a->job.variant, variant->repo_path, variant->recipe, ""},
@@ -311,7 +430,7 @@ void Scheduler::start_publish(const Job& queued_job) {
 }
 
 // queued -> running, with the job's bookkeeping; nullptr if the job was no longer queued.
-Scheduler::Active* Scheduler::begin_job(const Job& queued_job, const VariantRecord& variant, Slot slot,
+Scheduler::Active* Scheduler::begin_job(const Job& queued_job, const VariantRecord& variant, Builder* builder,
                                         const std::string& what, JobChange change) {
   int attempt = queued_job.attempt + 1;
   change.started_at = now();
@@ -324,9 +443,10 @@ Scheduler::Active* Scheduler::begin_job(const Job& queued_job, const VariantReco
       return nullptr;
     tx.commit();
   }
-  waiting_.erase(queued_job.id);
+  memory_[queued_job.id].waiting.clear();
   Job job = *store_.job(queued_job.id);
-  auto active = std::make_unique<Active>(io_, job, variant, std::move(slot), config_.daemon.log_max);
+  if (builder) ++builder->running;
+  auto active = std::make_unique<Active>(io_, job, variant, builder ? builder->spec.name : "", config_.daemon.log_max);
   Active* a = active.get();
   running_.emplace(job.id, std::move(active));
   if (std::string err = a->log.open(job.log_path, job.attempt == 1 ? BuildLog::Attempt::first : BuildLog::Attempt::retry);
@@ -347,7 +467,7 @@ void Scheduler::launch(Active& a, const BuildCommand& cmd, std::map<std::string,
     std::string argv_text;
     for (const auto& arg : cmd.argv) argv_text += (argv_text.empty() ? "" : " ") + arg;
     a.log.write("=== ptbuild: job #" + std::to_string(a.job.id) + " attempt " + std::to_string(a.job.attempt) + " on " +
-                (a.slot ? a.slot.where() : "local") + " at " + now() + "\n=== " + argv_text + "\n");
+                (a.builder.empty() ? "local" : a.builder) + " at " + now() + "\n=== " + argv_text + "\n");
     a.log.flush();  // the attempt's header is on disk whatever happens next
     env["PTBUILD_JOB"] = std::to_string(a.job.id);
     env["PTBUILD_VARIANT"] = a.job.variant;
@@ -491,7 +611,13 @@ void Scheduler::on_exit(int64_t job_id, int exit_code) {
 void Scheduler::finish(std::map<int64_t, std::unique_ptr<Active>>::iterator it, Outcome o) {
   Ended ended{std::move(it->second->job), std::move(o)};
   it->second->log.close();
-  running_.erase(it);  // gives the slot back
+  if (Builder* b = builder_named(it->second->builder)) {  // its slot is free again
+    --b->running;
+    if (ended.outcome.state != JobState::queued) ++b->done;
+    if (ended.outcome.change.failure) b->last_error = ended.outcome.change.failure->failure_class + ": " + ended.outcome.change.failure->message;
+  }
+  if (!it->second->builder.empty()) needs_.erase(it->second->variant.name);
+  running_.erase(it);
   record(std::move(ended));
   after_idle();
   poke();
@@ -561,15 +687,17 @@ std::optional<Scheduler::Outcome> Scheduler::stop_outcome(Active& a, int exit_co
 Scheduler::Outcome Scheduler::build_outcome(Active& a, int exit_code) {
   Outcome o{JobState::failed, {.finished_at = now(), .exit_code = exit_code}, "", {}};
   std::optional<Failure> failure = a.scanner.diagnose(exit_code);
+  Builder* builder = builder_named(a.builder);
   if (failure && is_machine_fault(*failure)) {
-    // Not the recipe's fault: the job waits in the queue, not counted as a failure of the variant,
-    // while the builder rests.
-    builder_fault(failure->failure_class + ": " + failure->message);
+    // Not the recipe's fault: the job waits in the queue (for another builder if one fits), not
+    // counted as a failure of the variant, while the builder rests.
+    std::string why = failure->failure_class + ": " + failure->message;
+    if (builder) builder_fault(*builder, why);
+    a.log.write("=== ptbuild: builder " + a.builder + " cannot build (" + why + "): the job goes back to the queue\n");
     return Outcome{JobState::queued, {.clear_outcome = true},
-                   "requeued: builder local cannot build (" + failure->failure_class + ": " + failure->message + ")",
-                   {}};
+                   "requeued: builder " + a.builder + " cannot build (" + why + ")", {}};
   }
-  if (local_health_.up()) local_health_.healthy();  // it built, or the recipe failed: the machine works
+  if (builder && builder->health.up()) builder->health.healthy();  // it built, or the recipe failed: the machine works
   if (failure) {
     JobMemory& memory = memory_[a.job.id];
     int& retried = memory.network_retries;
@@ -752,10 +880,7 @@ void Scheduler::repair_done(int64_t job_id, const std::vector<HashMismatch>& mis
 void Scheduler::announce(int64_t job_id) {
   std::optional<Job> job = store_.job(job_id);
   if (!job) return;
-  if (is_finished(job->state)) {
-    memory_.erase(job_id);
-    waiting_.erase(job_id);
-  }
+  if (is_finished(job->state)) memory_.erase(job_id);
   std::erase_if(job_listeners_, [&](JobListenerEntry& l) { return !l.alive() || !l.on_job(*job); });
 }
 
@@ -807,54 +932,66 @@ void Scheduler::resume() {
     store_.set_flag("draining", false);
     draining_ = false;
   }
-  if (!local_health_.up()) {
-    spdlog::info("builder local: resumed by the operator ({})", local_health_.describe());
-    local_health_.healthy();
-    ++health_epoch_;
-    timers_->builder_probe.cancel();
-  }
+  for (auto& b : builders_)
+    if (!b->health.up()) {
+      spdlog::info("builder {}: resumed by the operator ({})", b->spec.name, b->health.describe());
+      b->health.healthy();
+      ++b->epoch;
+      b->probe_timer.cancel();
+    }
   poke();
 }
 
 // A build failed for a cause that is the machine's (SPEC §8, §15): no build starts on the builder
-// until its back-off has passed and a probe build has succeeded.
-void Scheduler::builder_fault(const std::string& why) {
-  local_health_.fault(why, std::chrono::system_clock::now(), config_.daemon.builder_backoff);
-  ++health_epoch_;
-  Millis rest = BuilderHealth::backoff(local_health_.faults, config_.daemon.builder_backoff);
-  spdlog::warn("builder local {} (fault {} in a row); then a probe build decides", local_health_.describe(),
-               local_health_.faults);
-  timers_->builder_probe.expires_after(rest);
-  timers_->builder_probe.async_wait([this, epoch = health_epoch_](const boost::system::error_code& ec) {
-    if (!ec && epoch == health_epoch_) probe_builder();
+// until its back-off has passed and a probe has succeeded.
+void Scheduler::builder_fault(Builder& b, const std::string& why) {
+  b.health.fault(why, std::chrono::system_clock::now(), config_.daemon.builder_backoff);
+  b.last_error = why;
+  ++b.epoch;
+  Millis rest = BuilderHealth::backoff(b.health.faults, config_.daemon.builder_backoff);
+  spdlog::warn("builder {} {} (fault {} in a row); then a probe decides", b.spec.name, b.health.describe(), b.health.faults);
+  b.probe_timer.expires_after(rest);
+  b.probe_timer.async_wait([this, name = b.spec.name, epoch = b.epoch](const boost::system::error_code& ec) {
+    Builder* same = builder_named(name);
+    if (!ec && same && epoch == same->epoch) probe_builder(*same);
   });
 }
 
-void Scheduler::check_builder() {
-  local_health_.checking = true;
-  probe_builder();
+void Scheduler::check_builders() {
+  for (auto& b : builders_) {
+    b->health.checking = true;
+    probe_builder(*b);
+  }
 }
 
-void Scheduler::probe_builder() {
+// This machine: a tiny real build. A remote one: `nix store ping` over ssh (a build there would
+// need a system it has; reaching its store is what fails when it is down).
+void Scheduler::probe_builder(Builder& b) {
   std::string nonce = std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
-  run_async(io_, runner_, builder_probe_command(config_.backend, nonce), kBuilderProbeTimeout,
-            [this, epoch = health_epoch_](AsyncResult r) {
-              if (epoch != health_epoch_) return;  // resumed meanwhile
-              if (r.exit_code == 0) {
-                spdlog::info("builder local: the probe build succeeded; {}",
-                             local_health_.checking ? "Nix can build here" : "builds start again");
-                local_health_.probe_succeeded();
-              } else if (Failure f = diagnose_output(r.output, r.exit_code); is_machine_fault(f)) {
-                builder_fault("the probe build failed: " + f.failure_class + ": " + f.message);
-              } else {
-                // Not a fault we know (no nix to probe with beside flox, a Nix that builds nothing
-                // locally…): the builds themselves decide.
-                spdlog::warn("builder local: the probe build failed ({}); taking builds all the same",
-                             std::string(trim(r.output)).substr(0, 300));
-                local_health_.probe_succeeded();
-              }
-              poke();
-            });
+  BuildCommand probe = b.spec.is_local() ? builder_probe_command(config_.backend, nonce)
+                                         : builder_ping_command(config_.backend, b.spec);
+  run_async(io_, runner_, probe, kBuilderProbeTimeout, [this, name = b.spec.name, epoch = b.epoch](AsyncResult r) {
+    Builder* same = builder_named(name);
+    if (!same || epoch != same->epoch) return;  // resumed or reconfigured meanwhile
+    Failure f = diagnose_output(r.output, r.exit_code);
+    if (r.exit_code == 0) {
+      spdlog::info("builder {}: the probe {} succeeded; {}", name, same->spec.is_local() ? "build" : "(nix store ping)",
+                   same->health.checking ? "it can build" : "builds start again");
+      same->health.probe_succeeded();
+    } else if (!same->spec.is_local()) {
+      std::string line = std::string(trim(r.output)).substr(0, 300);
+      builder_fault(*same, "cannot be reached: " + (line.empty() ? "exit " + std::to_string(r.exit_code) : line));
+    } else if (is_machine_fault(f)) {
+      builder_fault(*same, "the probe build failed: " + f.failure_class + ": " + f.message);
+    } else {
+      // Not a fault we know (no nix to probe with beside flox, a Nix that builds nothing
+      // locally…): the builds themselves decide.
+      spdlog::warn("builder {}: the probe build failed ({}); taking builds all the same", name,
+                   std::string(trim(r.output)).substr(0, 300));
+      same->health.probe_succeeded();
+    }
+    poke();
+  });
 }
 
 void Scheduler::drain(std::function<void()> on_drained) {
@@ -872,15 +1009,18 @@ void Scheduler::shutdown(std::function<void()> on_stopped) {
 }
 
 Scheduler::Summary Scheduler::summary() const {
-  int running = static_cast<int>(running_.size());
-  return {paused_, draining_, running, slots_.capacity(),
-          {{"local", local_health_.describe(), slots_.in_use(), slots_.capacity()}}};
+  Summary s{paused_, draining_, static_cast<int>(running_.size()), 0, {}};
+  for (const auto& b : builders_) {
+    s.slots += b->spec.max_jobs;
+    s.builders.push_back({b->spec, b->state(), b->running, b->done, b->last_error});
+  }
+  return s;
 }
 
 std::optional<std::string> Scheduler::waiting(int64_t job_id) const {
-  auto it = waiting_.find(job_id);
-  if (it == waiting_.end()) return std::nullopt;
-  return it->second;
+  auto it = memory_.find(job_id);
+  if (it == memory_.end() || it->second.waiting.empty()) return std::nullopt;
+  return it->second.waiting;
 }
 
 bool Scheduler::is_running(int64_t job_id) const { return running_.count(job_id) > 0; }

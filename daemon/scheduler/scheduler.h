@@ -28,13 +28,11 @@ class io_context;
 namespace ptbuild {
 
 class Runner;
-class SlotPool;
 class Store;
 
 class Scheduler {
  public:
-  Scheduler(boost::asio::io_context& io, Store& store, const Config& config, Runner& runner,
-            SlotPool& slots);
+  Scheduler(boost::asio::io_context& io, Store& store, const Config& config, Runner& runner);
   ~Scheduler();
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
@@ -42,9 +40,15 @@ class Scheduler {
   // At start: what was running when the last daemon died is queued again (one more attempt)
   // and what is left of its processes is killed.
   void recover();
-  // At start: a probe build tells whether Nix can build here at all before any build starts, so
-  // a machine whose Nix is broken costs no job an attempt.
-  void check_builder();
+  // At start: a probe tells whether each builder can build at all before any build starts there
+  // (a build on this machine, a `nix store ping` of a remote one), so a machine whose Nix is
+  // broken or that cannot be reached costs no job an attempt.
+  void check_builders();
+  // The config was reloaded: the fleet follows it. A builder that stays (by name) keeps its
+  // health and its running builds; one that goes keeps its running builds until they end.
+  void reconfigure();
+  // `ptbuild builders disable|enable NAME` (SPEC §15); "" or why not. Survives a restart.
+  std::string set_builder_enabled(const std::string& name, bool enabled);
   // Something changed (queued, config reloaded, a build ended): start what may start.
   void poke();
 
@@ -61,10 +65,11 @@ class Scheduler {
   void shutdown(std::function<void()> on_stopped);
 
   struct BuilderSummary {
-    std::string name;
-    std::string state;  // BuilderHealth::describe()
+    BuilderSpec spec;
+    std::string state;  // "up", "disabled", "checking …", "down until T: reason"
     int running = 0;
-    int slots = 0;
+    int done = 0;  // builds that ended on it since ptbuildd started
+    std::string last_error;
   };
   struct Summary {
     bool paused = false;
@@ -99,9 +104,10 @@ class Scheduler {
   enum class StopReason { none, cancel, timeout, shutdown };
 
   void dispatch();
-  void start_build(const Job& job, const struct VariantRecord& variant);
+  struct Builder;
+  void start_build(const Job& job, const struct VariantRecord& variant, Builder& builder);
   void start_publish(const Job& job);
-  Active* begin_job(const Job& job, const struct VariantRecord& variant, class Slot slot, const std::string& what,
+  Active* begin_job(const Job& job, const struct VariantRecord& variant, Builder* builder, const std::string& what,
                     struct JobChange change);
   void launch(Active& active, const struct BuildCommand& command, std::map<std::string, std::string> env,
               Millis limit, const std::string& limit_name);
@@ -129,13 +135,16 @@ class Scheduler {
   Store& store_;
   const Config& config_;
   Runner& runner_;
-  SlotPool& slots_;
 
   struct Ended;
   void record(Ended ended);
-  void builder_fault(const std::string& why);
-  void probe_builder();
+  void builder_fault(Builder& builder, const std::string& why);
+  void probe_builder(Builder& builder);
+  Builder* builder_named(const std::string& name);
   std::string hold_reason() const;
+  // What a build of `variant` needs of a machine; nullopt while its derivation is being read.
+  std::optional<struct BuildNeeds> needs_of(const struct VariantRecord& variant);
+  std::string describe_unplaced(const struct BuildNeeds& needs, const struct Placement& placement) const;
 
   std::map<int64_t, std::unique_ptr<Active>> running_;
   // What the scheduler remembers of a job across its attempts within one daemon's life; dropped
@@ -145,14 +154,17 @@ class Scheduler {
     int network_retries = 0;
     int hash_rounds = 0;
     std::set<std::string> repaired;  // "<drv name> <hash>" pairs this job has written
+    std::string waiting;             // queued: why the last dispatch left it ("" = not known)
   };
   std::map<int64_t, JobMemory> memory_;
-  std::map<int64_t, std::string> waiting_;  // queued job -> why the last dispatch left it
+  std::vector<std::unique_ptr<Builder>> builders_;  // the fleet, in config order
+  // variant -> what its derivation needs of a machine; read once per build (dropped when the
+  // build ends, so an edited recipe is read again).
+  std::map<std::string, struct BuildNeeds> needs_;
+  std::set<std::string> reading_needs_;
   std::vector<Ended> unrecorded_;           // outcomes the database could not take yet
   std::deque<RepairRequest> repairs_;       // hash repairs waiting for the repair thread
   std::thread repair_thread_;
-  BuilderHealth local_health_;              // the one builder, "local"
-  uint64_t health_epoch_ = 0;               // a probe's answer counts only in its own epoch
   struct JobListenerEntry {
     JobListener on_job;
     std::function<bool()> alive;

@@ -9,7 +9,6 @@
 #include "core/hash.h"
 #include "daemon/command.h"
 #include "daemon/log_reader.h"
-#include "daemon/scheduler/slots.h"
 #include "daemon/store/store.h"
 #include "tests/support/fake_runner.h"
 #include "tests/support/temp_dir.h"
@@ -34,8 +33,7 @@ struct Fixture {
   boost::asio::io_context io;
   Store store{dir / "ptbuild.db", dir / "logs"};
   FakeRunner runner;
-  LocalSlots slots{2};
-  Scheduler scheduler{io, store, config, runner, slots};
+  Scheduler scheduler{io, store, config, runner};
 
   explicit Fixture(std::initializer_list<std::pair<const char*, const char*>> variants) {
     std::filesystem::create_directories(dir / "logs");
@@ -102,7 +100,7 @@ TEST_CASE("scheduler: never more than max_parallel builds and the next starts wh
   f.scheduler.poke();
   f.settle();
   CHECK(f.runner.live().size() == 2);
-  CHECK(f.slots.in_use() == 2);
+  CHECK(f.scheduler.summary().builders.front().running == 2);
   f.runner.live()[0]->exit(0);
   f.settle();
   CHECK(f.runner.builds.size() == 3);
@@ -113,7 +111,7 @@ TEST_CASE("scheduler: never more than max_parallel builds and the next starts wh
     CHECK(f.runner.live().size() <= 2);
   }
   for (int64_t id : ids) CHECK(f.state(id) == JobState::succeeded);
-  CHECK(f.slots.in_use() == 0);
+  CHECK(f.scheduler.summary().builders.front().running == 0);
   // The nix backend's exact command (SPEC §5).
   const BuildCommand& cmd = f.runner.builds[0]->command;
   CHECK(cmd.argv[0] == "nix");
@@ -124,14 +122,16 @@ TEST_CASE("scheduler: never more than max_parallel builds and the next starts wh
 
 TEST_CASE("scheduler: higher priority starts first and max_parallel from a reload applies") {
   Fixture f({{"a-python313-cpu-avx2", "pytorch"}, {"b-python313-cpu-avx2", "pytorch"}, {"c-python313-cpu-avx2", "pytorch"}});
-  f.slots.set_capacity(1);
+  f.config.daemon.max_parallel = 1;
+  f.scheduler.reconfigure();
   int64_t low = f.queue("a-python313-cpu-avx2", 0);
   int64_t high = f.queue("b-python313-cpu-avx2", 10);
   f.scheduler.poke();
   f.settle();
   CHECK(f.state(high) == JobState::running);
   CHECK(f.state(low) == JobState::queued);
-  f.slots.set_capacity(3);
+  f.config.daemon.max_parallel = 3;
+  f.scheduler.reconfigure();
   f.queue("c-python313-cpu-avx2", 0);
   f.scheduler.poke();
   f.settle();
@@ -186,7 +186,8 @@ TEST_CASE("scheduler: a build that exits 0 without an output has failed") {
 
 TEST_CASE("scheduler: longest-first starts the variant with the longest recorded builds") {
   Fixture f({{"a-python313-cpu-avx2", "pytorch"}, {"b-python313-cpu-avx2", "pytorch"}});
-  f.slots.set_capacity(1);
+  f.config.daemon.max_parallel = 1;
+  f.scheduler.reconfigure();
   // History: a takes a minute, b an hour.
   for (auto [variant, end] : {std::pair{"a-python313-cpu-avx2", "2026-01-01T00:01:00.000Z"},
                               std::pair{"b-python313-cpu-avx2", "2026-01-01T01:00:00.000Z"}}) {
@@ -210,7 +211,8 @@ TEST_CASE("scheduler: longest-first starts the variant with the longest recorded
 
 TEST_CASE("scheduler: cancel a queued job and a running one") {
   Fixture f({{"a-python313-cpu-avx2", "pytorch"}, {"b-python313-cpu-avx2", "pytorch"}, {"c-python313-cpu-avx2", "pytorch"}});
-  f.slots.set_capacity(1);
+  f.config.daemon.max_parallel = 1;
+  f.scheduler.reconfigure();
   int64_t running = f.queue("a-python313-cpu-avx2");
   int64_t queued = f.queue("b-python313-cpu-avx2");
   f.scheduler.poke();
@@ -305,7 +307,7 @@ TEST_CASE("scheduler: a program that cannot start fails the job and says why") {
   Job j = *f.store.job(id);
   CHECK(j.state == JobState::failed);
   CHECK(j.failure->message.find("No such file or directory") != std::string::npos);
-  CHECK(f.slots.in_use() == 0);
+  CHECK(f.scheduler.summary().builders.front().running == 0);
 }
 
 TEST_CASE("scheduler: shutdown requeues running builds and recover requeues what a crash left") {
@@ -333,7 +335,7 @@ TEST_CASE("scheduler: shutdown requeues running builds and recover requeues what
     f.store.transition(tx, a, JobState::queued, JobState::running, {.attempt = 1}, "2026-01-01T00:00:00.000Z", "");
     tx.commit();
   }
-  Scheduler fresh(f.io, f.store, f.config, f.runner, f.slots);
+  Scheduler fresh(f.io, f.store, f.config, f.runner);
   fresh.recover();
   CHECK(f.state(a) == JobState::queued);
   CHECK(f.store.events(a).back().detail.find("restarted") != std::string::npos);

@@ -57,6 +57,21 @@ std::function<bool()> while_connected(const std::shared_ptr<Channel>& channel) {
   };
 }
 
+// A builder as `ptbuild builders --json` and `status --json` show it (SPEC §15).
+json builder_json(const Scheduler::BuilderSummary& b) {
+  return {{"name", b.spec.name},
+          {"uri", b.spec.uri},
+          {"state", b.state},
+          {"running", b.running},
+          {"slots", b.spec.max_jobs},
+          {"systems", b.spec.systems},
+          {"supported_features", b.spec.supported_features},
+          {"mandatory_features", b.spec.mandatory_features},
+          {"speed_factor", b.spec.speed_factor},
+          {"done", b.done},
+          {"last_error", b.last_error.empty() ? json(nullptr) : json(b.last_error)}};
+}
+
 // A job's JSON with what only the scheduler knows: why a queued job has not started.
 json job_json(const OpsContext& ctx, const Job& job) {
   json out = job_to_json(job);
@@ -216,8 +231,7 @@ std::optional<json> op_status(OpsContext& ctx, const OpCall& call) {
     if (auto end = ends.find(j["id"].get<int64_t>()); end != ends.end()) j["eta"] = format_rfc3339(end->second);
   }
   json builders = json::array();
-  for (const Scheduler::BuilderSummary& b : s.builders)
-    builders.push_back({{"name", b.name}, {"state", b.state}, {"running", b.running}, {"slots", b.slots}});
+  for (const Scheduler::BuilderSummary& b : s.builders) builders.push_back(builder_json(b));
   result["scheduler"] = {{"paused", s.paused},   {"draining", s.draining}, {"running", s.running},
                          {"slots", s.slots},     {"builders", builders}};
   return result;
@@ -237,6 +251,19 @@ std::optional<json> op_jobs(OpsContext& ctx, const OpCall& call) {
 
 std::optional<json> op_show(OpsContext& ctx, const OpCall& call) {
   return job_json(ctx, find_job(ctx, protocol::from_args<protocol::ShowRequest>(call.req.args).job));
+}
+
+std::optional<json> op_builders(OpsContext& ctx, const OpCall&) {
+  json builders = json::array();
+  for (const Scheduler::BuilderSummary& b : ctx.scheduler.summary().builders) builders.push_back(builder_json(b));
+  return json{{"builders", builders}};
+}
+
+std::optional<json> op_set_builder(OpsContext& ctx, const OpCall& call) {
+  auto req = protocol::from_args<protocol::SetBuilderRequest>(call.req.args);
+  if (std::string error = ctx.scheduler.set_builder_enabled(req.name, req.enabled); !error.empty())
+    throw OpError{code::kNotFound, error};
+  return op_builders(ctx, call);
 }
 
 std::optional<json> op_pause(OpsContext& ctx, const OpCall&) {
@@ -400,7 +427,7 @@ const std::map<std::string_view, OpFunction>& op_table() {
       {op::kFixes.name, op_fixes},   {op::kWatch.name, op_watch},     {op::kQueue.name, op_queue},
       {op::kCancel.name, op_cancel}, {op::kRetry.name, op_retry},     {op::kPause.name, op_pause},
       {op::kResume.name, op_resume}, {op::kDrain.name, op_drain},     {op::kPublish.name, op_publish},
-      {op::kNightly.name, op_nightly},
+      {op::kNightly.name, op_nightly}, {op::kBuilders.name, op_builders}, {op::kSetBuilder.name, op_set_builder},
   };
   return table;
 }

@@ -28,7 +28,7 @@ constexpr const char* kJobColumns =
     "j.out_path, j.force, "
     "(SELECT json_group_array(json_object('id', f.id, 'drv', f.drv, 'file', f.file, 'line', f.line, "
     "'old', f.old_hash, 'new', f.new_hash, 'at', f.at)) FROM hash_fixes f WHERE f.job_id = j.id), "
-    "j.recipe_sha, j.fingerprint, j.drv_path, j.log_zstd";
+    "j.recipe_sha, j.fingerprint, j.drv_path, j.log_zstd, j.builder";
 constexpr const char* kJobFrom =
     " FROM jobs j JOIN variants v ON v.id = j.variant_id JOIN repos r ON r.id = v.repo_id ";
 
@@ -249,7 +249,8 @@ bool Store::transition(sql::Transaction&, int64_t job_id, JobState from, JobStat
       progress_total = CASE WHEN ?14 THEN NULL ELSE progress_total END,
       recipe_sha = COALESCE(?15, recipe_sha),
       fingerprint = COALESCE(?16, fingerprint),
-      drv_path = COALESCE(?17, drv_path)
+      drv_path = COALESCE(?17, drv_path),
+      builder = COALESCE(?18, builder)
     WHERE id = ?1 AND state = ?2)";
   auto st = db_->prepare(kUpdate);
   st.bind(1, job_id).bind(2, to_string(from)).bind(3, to_string(to));
@@ -258,7 +259,7 @@ bool Store::transition(sql::Transaction&, int64_t job_id, JobState from, JobStat
     st.bind(8, c.failure->failure_class).bind(9, c.failure->message).bind(10, c.failure->hint)
         .bind(11, c.failure->excerpt);
   st.bind(12, c.out_path).bind(13, c.verify_json).bind(14, c.clear_outcome ? 1 : 0).bind(15, c.recipe_sha);
-  st.bind(16, c.fingerprint).bind(17, c.drv_path);
+  st.bind(16, c.fingerprint).bind(17, c.drv_path).bind(18, c.builder);
   st.run();
   if (db_->changes() != 1) return false;
   auto ev = db_->prepare(
@@ -432,6 +433,7 @@ std::vector<Job> Store::query_jobs(const std::string& where_and_order,
     j.fingerprint = st.optional_text(23);
     j.drv_path = st.optional_text(24);
     j.log_path = logs_dir_ + "/" + std::to_string(j.id) + (st.int64(25) ? ".log.zst" : ".log");
+    j.builder = st.optional_text(26);
     out.push_back(std::move(j));
   }
   return out;

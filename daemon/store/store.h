@@ -61,6 +61,7 @@ struct JobChange {
   std::optional<std::string> recipe_sha;
   std::optional<std::string> fingerprint;
   std::optional<std::string> drv_path;
+  std::optional<std::string> builder;  // where the attempt runs (SPEC §15)
   bool clear_outcome = false;  // requeue: forget finished_at, exit_code, failure, progress
 };
 
