@@ -273,6 +273,73 @@ int cmd_fixes(Context& ctx, const ParsedArgs&) {
   return kOk;
 }
 
+void print_builders(Context& ctx, const json& builders) {
+  Table t({"BUILDER", "STATE", "SLOTS", "SYSTEMS", "FEATURES", "DONE", "URI", "LAST ERROR"});
+  auto list = [](const json& items) {
+    std::string out;
+    for (const json& i : items) out += (out.empty() ? "" : ",") + i.get<std::string>();
+    return out;
+  };
+  for (const json& b : builders) {
+    std::string state = b.value("state", "");
+    std::string features = list(b["supported_features"]);
+    if (!b["mandatory_features"].empty()) features += " (must: " + list(b["mandatory_features"]) + ")";
+    t.add({printable(b.value("name", "")), ctx.style.paint(printable(state), state == "up" ? "32" : "33"),
+           std::to_string(b.value("running", 0)) + "/" + std::to_string(b.value("slots", 0)), list(b["systems"]),
+           features.empty() ? "-" : features, std::to_string(b.value("done", 0)), printable(b.value("uri", "")),
+           b["last_error"].is_string() ? printable(b["last_error"].get<std::string>()) : ""});
+  }
+  t.print(std::cout);
+}
+
+// builders | builders disable NAME | builders enable NAME
+int cmd_builders(Context& ctx, const ParsedArgs& a) {
+  json result;
+  if (a.positional.empty()) {
+    result = ctx.connect().call(protocol::op::kBuilders);
+  } else if (a.positional.size() == 2 && (a.positional[0] == "disable" || a.positional[0] == "enable")) {
+    result = ctx.connect().call(protocol::op::kSetBuilder,
+                                protocol::to_args(protocol::SetBuilderRequest{a.positional[1], a.positional[0] == "enable"}));
+  } else {
+    throw UsageError{"builders takes nothing, or disable NAME, or enable NAME"};
+  }
+  if (ctx.json)
+    print_json(result);
+  else
+    print_builders(ctx, result["builders"]);
+  return kOk;
+}
+
+// why TARGET|JOB: what each job is waiting for, or where it stands if it is not waiting.
+int cmd_why(Context& ctx, const ParsedArgs& a) {
+  if (a.positional.empty()) throw UsageError{"why needs a TARGET or a JOB"};
+  json jobs = json::array();
+  for (const std::string& arg : a.positional) {
+    protocol::JobRef ref = protocol::parse_job_ref(arg);
+    if (std::holds_alternative<int64_t>(ref)) {
+      jobs.push_back(ctx.connect().call(protocol::op::kShow, protocol::to_args(protocol::ShowRequest{ref})));
+      continue;
+    }
+    json status = ctx.connect().call(protocol::op::kStatus, protocol::to_args(protocol::StatusRequest{{arg}}));
+    for (json& j : status["jobs"]) jobs.push_back(std::move(j));
+  }
+  if (ctx.json) {
+    print_json({{"jobs", jobs}});
+    return kOk;
+  }
+  if (jobs.empty()) std::cout << "no job: nothing is queued or running for that\n";
+  for (const json& j : jobs) {
+    std::string state = j.value("state", "");
+    std::string why = state == "queued"    ? "waiting: " + (j["waiting"].is_string() ? j["waiting"].get<std::string>() : "not looked at yet")
+                      : state == "running" ? "running on " + (j["builder"].is_string() ? j["builder"].get<std::string>() : "local")
+                                           : state + (j["failure"].is_object() ? ": " + j["failure"].value("class", "") + ": " +
+                                                                                     j["failure"].value("message", "")
+                                                                               : "");
+    std::cout << "#" << j.value("id", int64_t{0}) << " " << printable(j.value("variant", "")) << "  " << printable(why) << "\n";
+  }
+  return kOk;
+}
+
 int simple_op(Context& ctx, const protocol::OpSpec& op, const char* done) {
   json result = ctx.connect().call(op);
   if (ctx.json)
@@ -321,6 +388,8 @@ const std::vector<Command>& commands() {
         {"--force", false, "render --write: rewrite drifted recipes that were not generated too"}},
        cmd_recipes},
       {"doctor", "", "lint every recipe offline: names, pnames, architectures, CUDA, pins, strays", {}, cmd_doctor},
+      {"builders", "[disable|enable NAME]", "the builders: state, slots, systems, features; or take one out or back", {}, cmd_builders},
+      {"why", "TARGET|JOB…", "why a queued job has not started (or where it stands)", {}, cmd_why},
       {"pause", "", "start no new build until resume (running ones go on)", {}, cmd_pause},
       {"resume", "", "start builds again after pause, or on a builder resting after a nix_setup fault", {}, cmd_resume},
       {"drain", "", "start nothing new; ptbuildd exits when the running builds end", {}, cmd_drain},

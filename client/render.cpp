@@ -116,7 +116,7 @@ void print_jobs_table(std::ostream& out, const json& jobs, const Style& style) {
     out << "no jobs\n";
     return;
   }
-  Table t({"ID", "STATE", "KIND", "VARIANT", "PRIO", "TRY", "WHEN", "DETAIL"});
+  Table t({"ID", "STATE", "KIND", "VARIANT", "PRIO", "TRY", "ON", "WHEN", "DETAIL"});
   for (const json& j : jobs) {
     std::string state = str(j, "state");
     std::string when = str(j, "finished_at");
@@ -131,7 +131,7 @@ void print_jobs_table(std::ostream& out, const json& jobs, const Style& style) {
       detail = j["waiting"].is_string() ? "waiting: " + str(j, "waiting") : str(j, "reason");
     if (std::string eta = str(j, "eta"); !eta.empty()) detail += (detail.empty() ? "" : "  ") + std::string("eta ") + short_time(eta);
     t.add({"#" + str(j, "id"), style.state(state), str(j, "kind"), str(j, "variant"),
-           str(j, "priority"), str(j, "attempt"), short_time(when), detail});
+           str(j, "priority"), str(j, "attempt"), str(j, "builder"), short_time(when), detail});
   }
   t.print(out);
 }
@@ -145,6 +145,7 @@ void print_job(std::ostream& out, const json& j, const Style& style) {
   row("repo", str(j, "repo"));
   row("state", style.state(str(j, "state")));
   row("waiting", str(j, "waiting"));
+  row("builder", str(j, "builder"));
   row("priority", str(j, "priority"));
   row("reason", str(j, "reason"));
   row("attempt", str(j, "attempt"));

@@ -49,7 +49,7 @@ TEST_CASE("backend: a build placed on a remote builder has it as Nix's only buil
   BuildCommand nix{{"nix", "build"}, "", ""};
   place_on_builder({"nix", "nix", {}}, b, nix, env, "");
   CHECK(nix.argv == std::vector<std::string>{"nix", "build", "--builders",
-                                             "ssh-ng://root@10.77.1.2 x86_64-linux /k/id 1 1 big-parallel - QUJD",
+                                             "ssh-ng://root@10.77.1.2 x86_64-linux /k/id 3 1 big-parallel - QUJD",
                                              "--max-jobs", "0"});
   CHECK(env.empty());
 
@@ -57,7 +57,7 @@ TEST_CASE("backend: a build placed on a remote builder has it as Nix's only buil
   place_on_builder({"flox", "flox", {}}, b, flox, env, "substituters =");
   CHECK(flox.argv == std::vector<std::string>{"flox", "build"});
   CHECK(env["NIX_CONFIG"] ==
-        "substituters =\nbuilders = ssh-ng://root@10.77.1.2 x86_64-linux /k/id 1 1 big-parallel - QUJD\nmax-jobs = 0\n");
+        "substituters =\nbuilders = ssh-ng://root@10.77.1.2 x86_64-linux /k/id 3 1 big-parallel - QUJD\nmax-jobs = 0\n");
 
   BuilderSpec local;
   BuildCommand here{{"nix", "build"}, "", ""};

@@ -43,7 +43,7 @@ std::string host_of(std::string_view uri) {
 }
 
 std::string BuilderSpec::machines_line() const {
-  return uri + " " + comma_list(systems) + " " + (ssh_key.empty() ? "-" : ssh_key) + " 1 " +
+  return uri + " " + comma_list(systems) + " " + (ssh_key.empty() ? "-" : ssh_key) + " " + std::to_string(max_jobs) + " " +
                      (speed_factor == std::floor(speed_factor) ? std::to_string(static_cast<int>(speed_factor))
                                                                : std::to_string(speed_factor)) +
                      " " + comma_list(supported_features) + " " + comma_list(mandatory_features) + " " +

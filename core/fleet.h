@@ -28,8 +28,9 @@ struct BuilderSpec {
   int line = 0;  // where it was declared (config or machines file), for messages
 
   bool is_local() const { return uri == "local"; }
-  // The machine as one line of Nix's machines format, with one slot: ptbuild counts the slots and
-  // starts one `nix build` per slot, so Nix may use only the one it was given.
+  // The machine as one line of Nix's machines format. Its slots stay its own: Nix counts a
+  // machine's builds across all its processes (/nix/var/nix/current-load), so a line of one slot
+  // would make ptbuild's second build there wait for the first.
   std::string machines_line() const;
   // The machine as a Nix store URI with its key and host key (for `nix store ping`, `nix copy`).
   std::string store_uri() const;

@@ -66,11 +66,11 @@ TEST_CASE("a bad machines line names the file, the line and the field") {
   CHECK(message("ssh://a a - 1 1 - - - extra\n") == "machines:1: a machine line has at most 8 fields, this one has 9");
 }
 
-TEST_CASE("the line given to Nix has one slot and the builder's own fields, the store URI its keys") {
+TEST_CASE("the line given to Nix has the builder's own fields, the store URI its keys") {
   BuilderSpec b = builder("gpu1", 4, {"x86_64-linux"}, {"big-parallel", "cuda"}, 2.0);
   b.ssh_key = "/k/id";
   b.public_host_key = "QUJD";
-  CHECK(b.machines_line() == "ssh-ng://nix@gpu1 x86_64-linux /k/id 1 2 big-parallel,cuda - QUJD");
+  CHECK(b.machines_line() == "ssh-ng://nix@gpu1 x86_64-linux /k/id 4 2 big-parallel,cuda - QUJD");
   CHECK(b.store_uri() == "ssh-ng://nix@gpu1?ssh-key=/k/id&base64-ssh-public-host-key=QUJD");
   BuilderSpec bare = builder("b", 1);
   bare.speed_factor = 1.5;

@@ -1,0 +1,195 @@
+// One matrix over many machines (SPEC §15), for real: builders are sshd's in network namespaces
+// of their own, each with an empty /nix, reached by the real Nix over ssh-ng://.
+#include <algorithm>
+#include <map>
+#include <sstream>
+
+#include <doctest/doctest.h>
+
+#include "tests/support/harness.h"
+#include "tests/support/netns_builder.h"
+
+using namespace ptbuild::testing;
+using nlohmann::json;
+
+namespace {
+
+// A recipe for `system` needing `features`; its build notes when it starts and ends on which
+// builder (the builder's /nix/builder-name) in `events`, which every builder can write (only /nix
+// is theirs alone), sleeps, and leaves the builder's name as its output.
+// With `together` > 1 it first waits (at most 30 s) until that many builds have started on its
+// builder, so that builds meant to overlap do overlap however slowly this machine starts them.
+std::string fleet_recipe(const Daemon& d, const std::string& name, const std::string& system,
+                         const std::vector<std::string>& features, int seconds, int together = 1) {
+  std::string list;
+  for (const auto& f : features) list += " \"" + f + "\"";
+  std::string events = d.nonce() + "/events";
+  return "{ }:\nderivation {\n  name = \"" + name + "\";\n  system = \"" + system +
+         "\";\n  builder = \"/bin/sh\";\n  PATH = \"/bin:/usr/bin\";\n  nonce = \"" + d.nonce() +
+         "\";\n  requiredSystemFeatures = [" + list + " ];\n  args = [ \"-c\" ''\n" +
+         "    on=$(cat /nix/builder-name)\n"
+         "    echo \"start " + name + " $on\" >> " + events + "\n"
+         "    echo building " + name + " on $on\n"
+         "    i=0; while [ $(grep -c \"^start .* $on\\$\" " + events + ") -lt " + std::to_string(together) +
+         " ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done\n"
+         "    sleep " + std::to_string(seconds) + "\n"
+         "    echo \"end " + name + " $on\" >> " + events + "\n"
+         "    echo $on > $out\n  '' ];\n}\n";
+}
+
+struct Interval {
+  std::string builder;
+  int start = 0, end = 0;  // positions in the events file
+};
+
+// variant -> where it ran, from the events file; and the most builds each builder ran at once.
+std::map<std::string, Interval> runs(const Daemon& d, std::map<std::string, int>& most_at_once) {
+  std::istringstream in(read_file(d.nonce() + "/events"));
+  std::map<std::string, Interval> out;
+  std::map<std::string, int> now;
+  int pos = 0;
+  for (std::string word, name, on; in >> word >> name >> on; ++pos) {
+    if (word == "start") {
+      out[name] = {on, pos, -1};
+      most_at_once[on] = std::max(most_at_once[on], ++now[on]);
+    } else {
+      out[name].end = pos;
+      --now[on];
+    }
+  }
+  return out;
+}
+
+json builder_named(Daemon& d, const std::string& name) {
+  json all = d.client_json({"builders"});
+  for (const json& b : all["builders"])
+    if (b["name"] == name) return b;
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("fleet: builds land only on builders that fit, never more than their slots, outputs come home") {
+  if (std::string why = NetnsBuilder::unavailable(); !why.empty()) {
+    MESSAGE("skipped: " << why);
+    return;
+  }
+  TempDir space;
+  // big: only builds that need big-parallel (mandatory); small: two slots, no features; arm:
+  // aarch64-linux (its Nix takes that platform, and /bin/sh runs the test's builds).
+  NetnsBuilder big(space, "big", 11), small(space, "small", 12), arm(space, "arm", 13, "extra-platforms = aarch64-linux");
+  Daemon d("builder_backoff = \"2s\"\n",
+           big.config(1, {"x86_64-linux"}, {"big-parallel"}, {"big-parallel"}) + small.config(2, {"x86_64-linux"}) +
+               arm.config(1, {"aarch64-linux"}));
+  std::vector<std::string> plain{"pytorch-python313-cpu-avx512", "pytorch-python313-cpu-avx512bf16",
+                                 "pytorch-python313-cpu-avx512vnni"};
+  for (const std::string& v : plain) d.add_recipe(v, fleet_recipe(d, v, "x86_64-linux", {}, 1, 2));
+  d.add_recipe("pytorch-python313-cpu-avx2",
+               fleet_recipe(d, "pytorch-python313-cpu-avx2", "x86_64-linux", {"big-parallel"}, 1));
+  d.add_recipe("pytorch-python313-cpu-armv8_2",
+               fleet_recipe(d, "pytorch-python313-cpu-armv8_2", "aarch64-linux", {}, 1));
+  d.add_recipe("pytorch-python313-darwin-mps",
+               fleet_recipe(d, "pytorch-python313-darwin-mps", "aarch64-darwin", {}, 1));
+  d.start();
+  ProcessResult check = run_process({build_dir() + "/ptbuildd", "--config", d.config_path(), "--check-config"});
+  CHECK(check.out.find("name = 'arm'") != std::string::npos);
+
+  d.client_json({"queue", "all"});
+  std::vector<std::string> buildable = plain;
+  buildable.insert(buildable.end(), {"pytorch-python313-cpu-avx2", "pytorch-python313-cpu-armv8_2"});
+  std::vector<std::string> wait_args{"wait", "--timeout", "3m"};
+  wait_args.insert(wait_args.end(), buildable.begin(), buildable.end());
+  ProcessResult waited = d.client(wait_args);
+  INFO("daemon log:\n" << d.log());
+  REQUIRE_MESSAGE(waited.exit_code == 0, waited.out << waited.err);
+
+  std::map<std::string, int> most;
+  std::map<std::string, Interval> where = runs(d, most);
+  CHECK(where["pytorch-python313-cpu-avx2"].builder == "big");
+  CHECK(where["pytorch-python313-cpu-armv8_2"].builder == "arm");
+  for (const std::string& v : plain) CHECK_MESSAGE(where[v].builder == "small", v);  // big takes only big-parallel
+  CHECK(most["small"] == 2);  // three builds, two slots: two at once, never three
+  CHECK(most["big"] == 1);
+  for (const std::string& v : buildable) {
+    json job = d.job(v);
+    CHECK(job["builder"] == where[v].builder);
+    // The output was built there and copied into the daemon's store, behind its GC root.
+    std::string out = job["out_path"];
+    CHECK(out.starts_with("/nix/store/"));
+    CHECK(read_file(out) == where[v].builder + "\n");
+    CHECK(log_text(job["log_path"]).find("attempt 1 on " + where[v].builder) != std::string::npos);
+  }
+
+  // Nobody builds for aarch64-darwin: the job says so instead of waiting silently.
+  json mps = d.job("pytorch-python313-darwin-mps");
+  CHECK(mps["state"] == "queued");
+  CHECK(mps["waiting"] == "no builder for aarch64-darwin: none of the configured builders can ever take it");
+  ProcessResult why = d.client({"why", "pytorch-python313-darwin-mps"});
+  CHECK(why.out.find("waiting: no builder for aarch64-darwin") != std::string::npos);
+
+  json builders = d.client_json({"builders"})["builders"];
+  REQUIRE(builders.size() == 3);
+  CHECK(builder_named(d, "small")["done"] == 3);
+  CHECK(builder_named(d, "small")["state"] == "up");
+  CHECK(builder_named(d, "big")["mandatory_features"] == json::array({"big-parallel"}));
+  ProcessResult table = d.client({"builders"});
+  CHECK(table.out.find("0/2") != std::string::npos);
+}
+
+TEST_CASE("fleet: a builder lost mid-build loses no job, rests, and comes back after its back-off") {
+  if (std::string why = NetnsBuilder::unavailable(); !why.empty()) {
+    MESSAGE("skipped: " << why);
+    return;
+  }
+  TempDir space;
+  NetnsBuilder first(space, "first", 21), second(space, "second", 22), ghost(space, "ghost", 23, "", false);
+  Daemon d("builder_backoff = \"3s\"\n",
+           first.config(1, {"x86_64-linux"}) + second.config(1, {"x86_64-linux"}) + ghost.config(1, {"x86_64-linux"}));
+  const std::string v = "pytorch-python313-cpu-avx512";
+  d.add_recipe(v, fleet_recipe(d, v, "x86_64-linux", {}, 6));
+  d.start();
+  INFO("daemon log:\n" << d.log());
+
+  // Unreachable at start: the probe takes it down before any job could be sent there.
+  REQUIRE(eventually([&] { return builder_named(d, "ghost")["state"].get<std::string>().starts_with("down until"); },
+                     std::chrono::seconds(30)));
+  CHECK(builder_named(d, "ghost")["state"].get<std::string>().find("cannot be reached") != std::string::npos);
+
+  // Both real builders are up (probed) before the job goes out: it lands on the first.
+  REQUIRE(eventually([&] { return builder_named(d, "first")["state"] == "up" && builder_named(d, "second")["state"] == "up"; },
+                     std::chrono::seconds(30)));
+  d.client_json({"queue", v});
+  REQUIRE(eventually([&] { return read_file(d.nonce() + "/events").find("start " + v) != std::string::npos; },
+                     std::chrono::seconds(60)));
+  std::string lost_on = d.job(v)["builder"];
+  NetnsBuilder& lost = lost_on == "first" ? first : second;
+  std::string other = lost_on == "first" ? "second" : "first";
+  lost.kill_all();
+
+  ProcessResult waited = d.client({"wait", v, "--timeout", "2m", "--json"});
+  REQUIRE_MESSAGE(waited.exit_code == 0, waited.out << waited.err);
+  json job = d.job(v);
+  CHECK(job["state"] == "succeeded");
+  CHECK(job["builder"] == other);
+  CHECK(job["attempt"] == 2);  // the lost attempt is not a failure of the variant
+  CHECK(read_file(job["out_path"].get<std::string>()) == other + "\n");
+  std::string log = log_text(job["log_path"]);
+  CHECK(log.find("attempt 1 on " + lost_on) != std::string::npos);
+  CHECK(log.find("builder " + lost_on + " cannot build") != std::string::npos);
+  CHECK(log.find("attempt 2 on " + other) != std::string::npos);
+  json down = builder_named(d, lost_on);
+  CHECK(down["state"].get<std::string>().starts_with("down until"));
+
+  // Its machine comes back; after the back-off a probe finds it and it takes builds again.
+  lost.start();
+  REQUIRE(eventually([&] { return builder_named(d, lost_on)["state"] == "up"; }, std::chrono::seconds(60)));
+
+  // An operator can take a builder out and put it back.
+  CHECK(d.client({"builders", "disable", other}).exit_code == 0);
+  CHECK(builder_named(d, other)["state"] == "disabled");
+  ProcessResult unknown = d.client({"builders", "disable", "nosuch"});
+  CHECK(unknown.exit_code != 0);
+  CHECK(unknown.err.find("no builder named 'nosuch'") != std::string::npos);
+  CHECK(d.client({"builders", "enable", other}).exit_code == 0);
+  CHECK(builder_named(d, other)["state"] == "up");
+}
