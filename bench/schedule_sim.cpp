@@ -4,11 +4,15 @@
 // not a measurement, so the figures are exact and repeatable.
 #include <algorithm>
 #include <cstdio>
+#include <map>
+#include <set>
 #include <queue>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "core/fleet.h"
+#include "core/text.h"
 #include "core/variant.h"
 #include "daemon/scheduler/plan.h"
 
@@ -89,6 +93,184 @@ void table(const char* title, const std::vector<SimJob>& jobs) {
   std::printf("\n");
 }
 
+// ---- The matrix over a fleet (SPEC §15) ----------------------------------------------------
+// The real dispatch order, and for each build in it the real placement (core/fleet.h: platform,
+// required and mandatory features, Hydra's running/speed order); a build takes hours/speed on
+// the machine it lands on.
+
+struct FleetJob {
+  SimJob job;
+  BuildNeeds needs;
+};
+
+// The matrix above plus its ARM variants (Grace machines: sm90/sm100 with armv9), pytorch needing
+// big-parallel as the real recipes say.
+std::vector<FleetJob> fleet_matrix(bool with_arm) {
+  std::vector<SimJob> jobs = matrix();
+  if (with_arm) {
+    std::mt19937 rng(90);
+    std::uniform_real_distribution<double> jitter(0.0, 1.0);
+    for (const char* family : {"pytorch", "torchvision"})
+      for (const char* cuda : {"cuda12_8", "cuda12_9", "cuda13_0"})
+        for (const char* arch : {"sm90", "sm100"}) {
+          bool torch = std::string(family) == "pytorch";
+          double lo = torch ? 2.0 : 0.25, hi = torch ? 3.0 : 0.67;
+          jobs.push_back({static_cast<int64_t>(jobs.size() + 1),
+                          std::string(family) + "-python313-" + cuda + "-" + arch + "-armv9", lo + (hi - lo) * jitter(rng)});
+        }
+  }
+  std::vector<FleetJob> out;
+  for (const SimJob& j : jobs) {
+    VariantAxes axes = parse_variant_name(j.name);
+    BuildNeeds needs{platform_of(axes.platform), {}};
+    if (axes.family == "pytorch") needs.features.push_back("big-parallel");
+    out.push_back({j, needs});
+  }
+  return out;
+}
+
+// n builders of mixed kinds: every 4th from the second is an ARM machine; slots 4, 2, 3, 2 and
+// speed factors 1, 1, 1.5, 0.75 in turn; every 4th from the fourth has a GPU (gpu-sm90, cuda);
+// every 8th from the seventh is a small box without big-parallel (torchvision/torchaudio only).
+std::vector<BuilderSpec> fleet(int n) {
+  std::vector<BuilderSpec> out;
+  const int slots[] = {4, 2, 3, 2};
+  const double speed[] = {1.0, 1.0, 1.5, 0.75};
+  for (int i = 0; i < n; ++i) {
+    BuilderSpec b;
+    b.name = "b" + std::to_string(i);
+    b.uri = "ssh-ng://nix@" + b.name;
+    b.systems = {i % 4 == 1 ? "aarch64-linux" : "x86_64-linux"};
+    b.max_jobs = slots[i % 4];
+    b.speed_factor = speed[i % 4];
+    b.features_declared = true;
+    if (i % 8 != 6) b.supported_features.push_back("big-parallel");
+    if (i % 4 == 3) b.supported_features.insert(b.supported_features.end(), {"gpu-sm90", "cuda"});
+    out.push_back(b);
+  }
+  return out;
+}
+
+struct FleetRun {
+  double makespan = 0;
+  double busy = 0;  // slot-hours used, for utilisation
+};
+
+FleetRun simulate(const std::vector<FleetJob>& jobs, const std::vector<BuilderSpec>& builders) {
+  PlanInput in;
+  in.longest_first = true;
+  std::map<int64_t, const FleetJob*> by_id;
+  for (const FleetJob& j : jobs) {
+    in.queued.push_back({j.job.id, 0, "repo", axes_key(parse_variant_name(j.job.name)), j.job.hours * 3600});
+    by_id[j.job.id] = &j;
+  }
+  std::vector<int> running(builders.size(), 0);
+  // (end time, builder) of the builds running
+  std::priority_queue<std::pair<double, size_t>, std::vector<std::pair<double, size_t>>, std::greater<>> ends;
+  FleetRun r;
+  double now = 0;
+  while (!in.queued.empty()) {
+    std::vector<int64_t> order = dispatch_order(in);
+    std::set<int64_t> started;
+    for (int64_t id : order) {
+      std::vector<BuilderState> states;
+      for (size_t b = 0; b < builders.size(); ++b) states.push_back({&builders[b], running[b], true});
+      Placement p = place(by_id[id]->needs, states);
+      if (!p.chosen) continue;
+      double hours = by_id[id]->job.hours / builders[*p.chosen].speed_factor;
+      ++running[*p.chosen];
+      ends.push({now + hours, *p.chosen});
+      r.makespan = std::max(r.makespan, now + hours);
+      r.busy += hours;
+      started.insert(id);
+    }
+    std::erase_if(in.queued, [&](const QueuedBuild& q) { return started.count(q.id) > 0; });
+    if (in.queued.empty()) break;
+    if (ends.empty()) {
+      std::printf("(a build no builder can take: the simulation stops)\n");
+      break;
+    }
+    now = ends.top().first;
+    while (!ends.empty() && ends.top().first <= now) {
+      --running[ends.top().second];
+      ends.pop();
+    }
+  }
+  return r;
+}
+
+// Lower bounds on the makespan. The issue's: max(Σwork / Σ(slots × speed), longest / fastest).
+// Where builds may go only to some machines (ARM only on ARM, pytorch only with big-parallel),
+// a set S of kinds of build cannot finish before work(S) / capacity(machines that take any of
+// S); the tight bound is the largest over every S, and the longest build on its fastest machine.
+struct Bounds {
+  double simple = 0, tight = 0;
+};
+
+Bounds bounds(const std::vector<FleetJob>& jobs, const std::vector<BuilderSpec>& builders) {
+  std::map<std::string, std::pair<BuildNeeds, double>> kinds;  // kind -> needs, work
+  double total = 0, capacity = 0, fastest = 0;
+  for (const BuilderSpec& b : builders) {
+    capacity += b.max_jobs * b.speed_factor;
+    fastest = std::max(fastest, b.speed_factor);
+  }
+  Bounds out;
+  for (const FleetJob& j : jobs) {
+    total += j.job.hours;
+    std::string kind = j.needs.system + " " + join(j.needs.features, ",");
+    kinds[kind].first = j.needs;
+    kinds[kind].second += j.job.hours;
+    double best = 0;
+    for (const BuilderSpec& b : builders)
+      if (can_build(b, j.needs)) best = std::max(best, b.speed_factor);
+    out.tight = std::max(out.tight, j.job.hours / best);
+    out.simple = std::max(out.simple, j.job.hours / fastest);
+  }
+  out.simple = std::max(out.simple, total / capacity);
+  std::vector<std::pair<BuildNeeds, double>> list;
+  for (auto& [_, k] : kinds) list.push_back(k);
+  for (unsigned mask = 1; mask < (1u << list.size()); ++mask) {
+    double work = 0, cap = 0;
+    for (size_t k = 0; k < list.size(); ++k)
+      if (mask & (1u << k)) work += list[k].second;
+    for (const BuilderSpec& b : builders) {
+      bool takes = false;
+      for (size_t k = 0; k < list.size(); ++k)
+        if ((mask & (1u << k)) && can_build(b, list[k].first)) takes = true;
+      if (takes) cap += b.max_jobs * b.speed_factor;
+    }
+    if (cap > 0) out.tight = std::max(out.tight, work / cap);
+  }
+  return out;
+}
+
+void fleet_table() {
+  std::printf("### The matrix over a fleet (SPEC §15)\n\n");
+  std::printf("The 237-variant mix plus 12 ARM variants (sm90/sm100 armv9) where the fleet has an ARM machine;\n"
+              "pytorch needs big-parallel. Builders of mixed kinds: every 4th from the second is ARM; slots 4, 2, 3, 2\n"
+              "and speed factors 1, 1, 1.5, 0.75 in turn; every 4th from the fourth has a GPU; every 8th from the\n"
+              "seventh lacks big-parallel. Dispatch order and placement are the daemon's own functions.\n\n");
+  std::printf("| builders | slots | builds | build-hours | bound: Σwork/Σ(slots×speed) | bound: per kind of build | makespan | / simple bound | / per-kind bound | utilisation |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
+  for (int n : {1, 2, 4, 8, 16}) {
+    std::vector<BuilderSpec> builders = fleet(n);
+    std::vector<FleetJob> jobs = fleet_matrix(n >= 2);
+    int slots = 0;
+    double capacity = 0, work = 0;
+    for (const BuilderSpec& b : builders) {
+      slots += b.max_jobs;
+      capacity += b.max_jobs * b.speed_factor;
+    }
+    for (const FleetJob& j : jobs) work += j.job.hours;
+    FleetRun r = simulate(jobs, builders);
+    Bounds b = bounds(jobs, builders);
+    std::printf("| %d | %d | %zu | %.0f | %.2f h | %.2f h | %.2f h | %.3f | %.3f | %.0f%% |\n", n, slots, jobs.size(), work,
+                b.simple, b.tight, r.makespan, r.makespan / b.simple, r.makespan / b.tight,
+                100.0 * r.busy / (slots * r.makespan));
+  }
+  std::printf("\n");
+}
+
 }  // namespace
 
 int main() {
@@ -101,5 +283,6 @@ int main() {
   std::vector<SimJob> night;
   for (size_t i = 0; i < all.size(); i += 10) night.push_back(all[i]);
   table("A nightly rebuild of every 10th variant", night);
+  fleet_table();
   return 0;
 }

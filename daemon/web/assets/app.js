@@ -121,10 +121,15 @@ function cell(v) {
 
 function buildersTable(builders) {
   return h('div', { class: 'scroll' }, h('table', { id: 'builders' },
-    h('thead', {}, h('tr', {}, ['builder', 'state', 'running', 'slots'].map(t => h('th', { text: t })))),
+    h('thead', {}, h('tr', {}, ['builder', 'state', 'running', 'slots', 'systems', 'features', 'done', 'last error']
+      .map(t => h('th', { text: t })))),
     h('tbody', {}, builders.map(b => h('tr', { 'data-builder': b.name },
-      h('td', { text: b.name }), h('td', { class: 'wrap', text: b.state }),
-      h('td', { text: b.running }), h('td', { text: b.slots }))))));
+      h('td', { text: b.name, title: b.uri || '' }), h('td', { class: 'wrap', text: b.state }),
+      h('td', { text: b.running }), h('td', { text: b.slots }),
+      h('td', { text: (b.systems || []).join(', ') }),
+      h('td', { text: (b.supported_features || []).join(', ') +
+        ((b.mandatory_features || []).length ? ' (must: ' + b.mandatory_features.join(', ') + ')' : '') }),
+      h('td', { text: b.done ?? '' }), h('td', { class: 'wrap', text: b.last_error || '' }))))));
 }
 
 async function overview(seq) {
@@ -151,6 +156,7 @@ async function jobPage(seq, id) {
   const info = h('dl', {},
     h('dt', { text: 'state' }), h('dd', {}, badge(job.state)),
     job.waiting ? [h('dt', { text: 'waiting' }), h('dd', { id: 'job-waiting', text: job.waiting })] : [],
+    job.builder ? [h('dt', { text: 'builder' }), h('dd', { id: 'job-builder', text: job.builder })] : [],
     h('dt', { text: 'kind' }), h('dd', { text: job.kind }),
     h('dt', { text: 'attempt' }), h('dd', { text: job.attempt }),
     h('dt', { text: 'reason' }), h('dd', { text: job.reason || '' }),
