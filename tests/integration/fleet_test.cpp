@@ -193,3 +193,35 @@ TEST_CASE("fleet: a builder lost mid-build loses no job, rests, and comes back a
   CHECK(d.client({"builders", "enable", other}).exit_code == 0);
   CHECK(builder_named(d, other)["state"] == "up");
 }
+
+TEST_CASE("fleet: the flox backend builds on the chosen builder too, through flox's environment") {
+  if (std::string why = NetnsBuilder::unavailable(); !why.empty()) {
+    MESSAGE("skipped: " << why);
+    return;
+  }
+  TempDir space;
+  NetnsBuilder remote(space, "remote", 31);
+  Daemon d("", remote.config(1, {"x86_64-linux"}, {"big-parallel"}));
+  std::string config = read_file(d.config_path());
+  config.replace(config.find("kind = \"nix\""), 12,
+                 "kind = \"flox\"\nprogram = \"" + source_dir() + "/tests/flox-double/flox\"");
+  d.dir().write("ptbuild.toml", config);
+  d.dir().write("repo/.flox/env/manifest.toml", "version = 1\n");
+  const std::string v = "pytorch-python313-cpu-avx2";
+  d.add_recipe(v, fleet_recipe(d, v, "x86_64-linux", {"big-parallel"}, 0));
+  RunOptions in_repo;
+  in_repo.cwd = d.repo();
+  REQUIRE(run_process({"/usr/bin/git", "init", "-q"}, in_repo).exit_code == 0);
+  REQUIRE(run_process({"/usr/bin/git", "add", "."}, in_repo).exit_code == 0);
+  d.start();
+  INFO("daemon log:\n" << d.log());
+  d.client_json({"queue", v});
+  ProcessResult waited = d.client({"wait", v, "--timeout", "2m"});
+  REQUIRE_MESSAGE(waited.exit_code == 0, waited.out << waited.err);
+  json job = d.job(v);
+  CHECK(job["builder"] == "remote");
+  CHECK(read_file(job["out_path"].get<std::string>()) == "remote\n");  // built there, copied home
+  std::string log = log_text(job["log_path"]);
+  CHECK(log.find("Building " + v + " in Nix expression mode") != std::string::npos);
+  CHECK(log.find("on 'ssh-ng://root@" + remote.address() + "'") != std::string::npos);  // Nix's own word for it
+}
