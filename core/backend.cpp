@@ -85,4 +85,47 @@ BuildCommand builder_ping_command(const Config::Backend& backend, const BuilderS
           ""};
 }
 
+namespace {
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+}  // namespace
+
+BuildCommand remote_probe_command(const Config::Backend& backend, const BuilderSpec& builder,
+                                  const std::string& out_path, const std::vector<std::string>& probe_argv,
+                                  const std::map<std::string, std::string>& env, const std::string& probe_path) {
+  // ssh://user@host:port -> "user@host" and "port"
+  std::string dest = builder.uri.substr(builder.uri.find("://") + 3);
+  std::string port;
+  if (size_t colon = dest.rfind(':'); colon != std::string::npos && dest.find(']') == std::string::npos) {
+    port = dest.substr(colon + 1);
+    dest.resize(colon);
+  }
+  std::string remote = "env";
+  for (const auto& [k, v] : env) remote += " " + shell_quote(k + "=" + v);
+  for (const std::string& word : probe_argv) remote += " " + shell_quote(word);
+  // $1 nix, $2 store, $3 out, $4 destination, $5 port, $6 key, $7 host key (base64), $8 remote
+  // command, $9 probe. The host key is checked as Nix checks it: against the configured one.
+  static constexpr const char* kScript =
+      "set -e\n"
+      "\"$1\" --extra-experimental-features nix-command copy --no-check-sigs --to \"$2\" \"$3\"\n"
+      "set -- \"$@\" -o BatchMode=yes\n"
+      "[ -z \"$5\" ] || set -- \"$@\" -p \"$5\"\n"
+      "[ -z \"$6\" ] || set -- \"$@\" -i \"$6\"\n"
+      "if [ -n \"$7\" ]; then\n"
+      "  known=$(mktemp); trap 'rm -f \"$known\"' EXIT\n"
+      "  printf '%s %s\\n' \"${4#*@}\" \"$(printf %s \"$7\" | base64 -d)\" > \"$known\"\n"
+      "  set -- \"$@\" -o UserKnownHostsFile=\"$known\" -o StrictHostKeyChecking=yes\n"
+      "fi\n"
+      "dest=$4 command=$8 probe=$9\n"
+      "shift 9\n"
+      "ssh \"$@\" \"$dest\" \"$command\" < \"$probe\"\n";
+  return {{"/bin/sh", "-c", kScript, "ptbuild-verify", nix_program(backend), builder.store_uri(), out_path, dest, port,
+           builder.ssh_key, builder.public_host_key, remote, probe_path},
+          "",
+          ""};
+}
+
 }  // namespace ptbuild

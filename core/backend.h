@@ -55,6 +55,13 @@ void place_on_builder(const Config::Backend& backend, const BuilderSpec& builder
 BuildCommand derivation_needs_command(const Config::Backend& backend, const std::string& recipe_path,
                                       std::map<std::string, std::string>& env);
 
+// The verification probe run on a remote builder (SPEC §15): the artifact is copied into its
+// store (nix copy), then `probe` runs there over ssh with the probe script on its stdin (the
+// template's {probe} is /dev/stdin there). `env` is the probe's environment (PYTHONPATH).
+BuildCommand remote_probe_command(const Config::Backend& backend, const BuilderSpec& builder,
+                                  const std::string& out_path, const std::vector<std::string>& probe_argv,
+                                  const std::map<std::string, std::string>& env, const std::string& probe_path);
+
 // Whether a remote builder answers: `nix store ping` over its store URI.
 BuildCommand builder_ping_command(const Config::Backend& backend, const BuilderSpec& builder);
 

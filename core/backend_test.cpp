@@ -66,3 +66,22 @@ TEST_CASE("backend: a build placed on a remote builder has it as Nix's only buil
   CHECK(builder_ping_command({"nix", "/usr/bin/nix", {}}, b).argv.back() ==
         "ssh-ng://root@10.77.1.2?ssh-key=/k/id&base64-ssh-public-host-key=QUJD");
 }
+
+TEST_CASE("backend: the probe on a GPU builder copies the artifact there and runs over ssh with its key and port") {
+  BuilderSpec b;
+  b.uri = "ssh://nix@gpu1:2222";
+  b.ssh_key = "/k/id";
+  b.public_host_key = "QUJD";
+  BuildCommand cmd = remote_probe_command({"nix", "/usr/bin/nix", {}}, b, "/nix/store/abc-torch",
+                                          {"/nix/store/abc-torch/bin/python3", "/dev/stdin"},
+                                          {{"PYTHONPATH", "/nix/store/abc-torch/lib/python3.13/site-packages"}}, "/var/lib/ptbuild/probe.py");
+  REQUIRE(cmd.argv.size() == 13);
+  CHECK(cmd.argv[0] == "/bin/sh");
+  CHECK(cmd.argv[2].find("copy --no-check-sigs --to") != std::string::npos);
+  CHECK(std::vector<std::string>(cmd.argv.begin() + 4, cmd.argv.end()) ==
+        std::vector<std::string>{"/usr/bin/nix", "ssh://nix@gpu1:2222?ssh-key=/k/id&base64-ssh-public-host-key=QUJD",
+                                 "/nix/store/abc-torch", "nix@gpu1", "2222", "/k/id", "QUJD",
+                                 "env 'PYTHONPATH=/nix/store/abc-torch/lib/python3.13/site-packages' "
+                                 "'/nix/store/abc-torch/bin/python3' '/dev/stdin'",
+                                 "/var/lib/ptbuild/probe.py"});
+}

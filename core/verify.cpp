@@ -36,7 +36,7 @@ std::optional<json> probe_facts(std::string_view output) {
   return found;
 }
 
-VerifyResult compare_facts(const VariantAxes& axes, const json& facts) {
+VerifyResult compare_facts(const VariantAxes& axes, const json& facts, const std::string& gpu_builder) {
   VerifyResult r;
   r.facts = facts;
   if (facts.contains("error")) {
@@ -77,10 +77,18 @@ VerifyResult compare_facts(const VariantAxes& axes, const json& facts) {
         if (!facts.value("tensor_ok", false))
           r.problems.push_back("expected a working tensor operation on the " + facts.value("device_name", "GPU") +
                                ", found: " + facts.value("tensor_error", std::string("a wrong result")));
+      } else if (!gpu_builder.empty()) {
+        r.problems.push_back("expected a GPU of capability " + want_cap + " on builder " + gpu_builder + " (it has gpu-" +
+                             *axes.gpu_arch + "), found capability " + cap);
       } else {
         r.notes.push_back("the GPU here has capability " + cap + ", not " + want_cap +
                           ": the run on a GPU of this variant was not checked");
       }
+      if (!gpu_builder.empty()) r.notes.push_back("ran on builder " + gpu_builder + "'s GPU");
+    } else if (!gpu_builder.empty()) {
+      r.problems.push_back("expected CUDA to work on builder " + gpu_builder + " (it has gpu-" + *axes.gpu_arch +
+                           "), found torch.cuda.is_available() false: " +
+                           facts.value("cuda_error", std::string("no error given")));
     } else {
       r.notes.push_back("no usable GPU here: checked the compiled architectures only");
     }

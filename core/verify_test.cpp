@@ -80,3 +80,23 @@ TEST_CASE("verify: a probe that could not import torch, and finding the JSON in 
   CHECK((*facts)["cuda_version"].is_null());
   CHECK_FALSE(probe_facts("Traceback (most recent call last):\n  ...\nSegmentation fault\n"));
 }
+
+TEST_CASE("verify: on a GPU builder CUDA must work on a GPU of the variant's capability") {
+  VariantAxes sm90 = parse_variant_name("pytorch-python313-cuda13_0-sm90-avx512");
+  nlohmann::json facts = {{"torch_version", "2.10.0"}, {"cuda_version", "13.0"}, {"arch_flags", {"sm_90"}},
+                          {"cuda_available", false}, {"cuda_error", "no CUDA-capable device is detected"}};
+  CHECK(compare_facts(sm90, facts).ok);  // here: only the compiled facts could be checked
+  VerifyResult there = compare_facts(sm90, facts, "gpu1");
+  CHECK_FALSE(there.ok);
+  CHECK(there.problems.at(0) == "expected CUDA to work on builder gpu1 (it has gpu-sm90), found "
+                                "torch.cuda.is_available() false: no CUDA-capable device is detected");
+  facts["cuda_available"] = true;
+  facts["device_capability"] = "8.6";
+  CHECK(compare_facts(sm90, facts, "gpu1").problems.at(0) ==
+        "expected a GPU of capability 9.0 on builder gpu1 (it has gpu-sm90), found capability 8.6");
+  facts["device_capability"] = "9.0";
+  facts["tensor_ok"] = true;
+  VerifyResult good = compare_facts(sm90, facts, "gpu1");
+  CHECK(good.ok);
+  CHECK(good.notes.back() == "ran on builder gpu1's GPU");
+}

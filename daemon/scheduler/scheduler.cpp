@@ -153,6 +153,7 @@ struct Scheduler::Active {
   Outcome repair_fallback;  // a failed build waiting for its hash repair; the outcome if none
   JobChange built;           // the successful build's outcome, waiting for the probe's verdict
   std::string probe_output;
+  std::string verified_on;   // the GPU builder the probe runs on; "" for this machine
 };
 
 struct Scheduler::Ended {
@@ -765,8 +766,27 @@ void Scheduler::start_verify(Active& a, Outcome built) {
   a.built = std::move(built.change);
   a.probe_output.clear();
   std::map<std::string, std::string> env;
-  BuildCommand cmd = probe_command(config_, a.variant, *a.built.out_path, probe_path_, env);
-  a.log.write("=== ptbuild: verifying " + *a.built.out_path + "\n");
+  // A GPU variant is checked on a real GPU of its architecture where the fleet has one (SPEC §15).
+  a.verified_on.clear();
+  if (a.variant.axes.gpu_arch)
+    for (const auto& b : builders_)
+      if (b->up() && !b->spec.is_local() &&
+          std::ranges::count(b->spec.supported_features, "gpu-" + *a.variant.axes.gpu_arch) > 0) {
+        a.verified_on = b->spec.name;
+        break;
+      }
+  BuildCommand cmd;
+  if (a.verified_on.empty()) {
+    cmd = probe_command(config_, a.variant, *a.built.out_path, probe_path_, env);
+    a.log.write("=== ptbuild: verifying " + *a.built.out_path + "\n");
+  } else {
+    BuildCommand there = probe_command(config_, a.variant, *a.built.out_path, "/dev/stdin", env);
+    cmd = remote_probe_command(config_.backend, builder_named(a.verified_on)->spec, *a.built.out_path, there.argv, env,
+                               probe_path_);
+    env.clear();
+    a.log.write("=== ptbuild: verifying " + *a.built.out_path + " on builder " + a.verified_on + " (gpu-" +
+                *a.variant.axes.gpu_arch + "): copying it there, then the probe\n");
+  }
   launch(a, cmd, env, std::chrono::duration_cast<Millis>(kVerifyTimeout), "the verification limit");
 }
 
@@ -775,7 +795,7 @@ Scheduler::Outcome Scheduler::verify_outcome(Active& a, int exit_code) {
   std::optional<nlohmann::json> facts = probe_facts(a.probe_output);
   VerifyResult r;
   if (facts) {
-    r = compare_facts(a.variant.axes, *facts);
+    r = compare_facts(a.variant.axes, *facts, a.verified_on);
   } else {
     std::string tail = a.probe_output.substr(a.probe_output.size() > 400 ? a.probe_output.size() - 400 : 0);
     r.problems.push_back("the probe printed no facts (exit " + std::to_string(exit_code) + "): " + std::string(trim(tail)));

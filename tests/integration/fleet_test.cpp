@@ -1,5 +1,7 @@
 // One matrix over many machines (SPEC §15), for real: builders are sshd's in network namespaces
 // of their own, each with an empty /nix, reached by the real Nix over ssh-ng://.
+#include <signal.h>
+
 #include <algorithm>
 #include <map>
 #include <sstream>
@@ -224,4 +226,56 @@ TEST_CASE("fleet: the flox backend builds on the chosen builder too, through flo
   std::string log = log_text(job["log_path"]);
   CHECK(log.find("Building " + v + " in Nix expression mode") != std::string::npos);
   CHECK(log.find("on 'ssh-ng://root@" + remote.address() + "'") != std::string::npos);  // Nix's own word for it
+}
+
+TEST_CASE("fleet: a GPU variant is verified on the builder with its GPU - the artifact is copied there") {
+  if (std::string why = NetnsBuilder::unavailable(); !why.empty()) {
+    MESSAGE("skipped: " << why);
+    return;
+  }
+  TempDir space;
+  // cpu builds; gpu has an sm90 GPU and takes no builds (its feature is mandatory).
+  NetnsBuilder cpu(space, "cpu", 41), gpu(space, "gpu", 42);
+  Daemon d("", cpu.config(1, {"x86_64-linux"}, {"big-parallel"}) +
+                   gpu.config(1, {"x86_64-linux"}, {"cuda", "gpu-sm90"}, {"gpu-sm90"}) + "\n[verify]\nenabled = true\n");
+  // The artifact's python answers the probe as torch would: CUDA works only where the GPU is
+  // (the builder named gpu), and it says where it ran.
+  const std::string v = "pytorch-python313-cuda13_0-sm90-avx512";
+  std::string artifact =
+      "mkdir -p $out/bin\ncat > $out/bin/python3 <<'PY'\n#!/bin/sh\non=$(cat /nix/builder-name 2>/dev/null || echo here)\n"
+      "if [ \"$on\" = gpu ]; then avail=true; else avail=false; fi\n"
+      "echo \"{\\\"torch_version\\\": \\\"2.10.0\\\", \\\"cuda_version\\\": \\\"13.0\\\", \\\"arch_flags\\\": [\\\"sm_90\\\"], "
+      "\\\"cuda_available\\\": $avail, \\\"device_capability\\\": \\\"9.0\\\", \\\"tensor_ok\\\": true, \\\"device_name\\\": \\\"$on\\\"}\"\n"
+      "PY\nchmod +x $out/bin/python3";
+  d.add_recipe(v, sh_recipe(v, artifact, d.nonce()));
+  d.start();
+  INFO("daemon log:\n" << d.log());
+  d.client_json({"queue", v});
+  ProcessResult waited = d.client({"wait", v, "--timeout", "2m"});
+  json job = d.job(v);
+  INFO("job: " << job.dump(2));
+  REQUIRE(waited.exit_code == 0);
+  CHECK(job["builder"] == "cpu");
+  CHECK(job["verify"]["ok"] == true);
+  CHECK(job["verify"]["facts"]["device_name"] == "gpu");  // the probe ran on the GPU builder
+  CHECK(job["verify"]["facts"]["cuda_available"] == true);
+  CHECK(log_text(job["log_path"]).find("on builder gpu (gpu-sm90)") != std::string::npos);
+
+  // The same GPU builder whose CUDA does not work fails the job: it was the place to check.
+  gpu.kill_all();
+  gpu.start();  // an empty store again; the artifact is copied anew
+  std::string broken = artifact;
+  broken.replace(broken.find("avail=true"), 10, "avail=false");
+  const std::string w = "pytorch-python313-cuda13_0-sm90-avx2";
+  d.add_recipe(w, sh_recipe(w, broken, d.nonce()));
+  d.signal(SIGHUP);  // the new recipe joins the matrix
+  REQUIRE(d.wait_notify("reloaded"));
+  d.client_json({"queue", w});
+  d.client({"wait", w, "--timeout", "2m"});
+  json failed = d.job(w);
+  CHECK(failed["state"] == "failed");
+  CHECK(failed["failure"]["class"] == "verify_failed");
+  CHECK(failed["failure"]["message"].get<std::string>().find(
+            "expected CUDA to work on builder gpu (it has gpu-sm90), found torch.cuda.is_available() false") !=
+        std::string::npos);
 }
