@@ -29,48 +29,16 @@
 #include "daemon/runner/runner.h"
 #include "daemon/scheduler/plan.h"
 #include "daemon/scheduler/steps.h"
+#include "daemon/scheduler/scheduler_parts.h"
 #include "daemon/store/store.h"
-#include "local/files.h"
 
 namespace ptbuild {
 
-namespace asio = boost::asio;
-using Clock = std::chrono::steady_clock;
 
 namespace {
-std::string now() { return format_rfc3339(std::chrono::system_clock::now()); }
-
 constexpr auto kProgressWriteInterval = std::chrono::seconds(1);
-// Importing torch takes seconds; a probe that runs for minutes is stuck.
-constexpr auto kVerifyTimeout = std::chrono::minutes(10);
 constexpr size_t kMaxProbeOutput = 1024 * 1024;
 constexpr Millis kRecordRetry = std::chrono::seconds(5);
-// The builder probe builds one empty output; minutes mean Nix is stuck (a store lock, say).
-constexpr auto kBuilderProbeTimeout = std::chrono::minutes(5);
-// Evaluating a real recipe against nixpkgs takes seconds to a minute.
-constexpr auto kNeedsTimeout = std::chrono::minutes(3);
-
-// `nix eval`'s answer {"system":…,"features":[…]}, the last JSON line of its output (warnings
-// go to the same pipe); nullopt when it did not evaluate.
-std::optional<BuildNeeds> parse_needs(const std::string& output) {
-  size_t start = output.rfind("\n{");
-  nlohmann::json j = nlohmann::json::parse(start == std::string::npos ? output : output.substr(start + 1), nullptr, false);
-  if (!j.is_object() || !j.contains("features") || !j["features"].is_array()) return std::nullopt;
-  BuildNeeds needs;
-  if (j.contains("system") && j["system"].is_string()) needs.system = j["system"].get<std::string>();
-  for (const auto& f : j["features"])
-    if (f.is_string()) needs.features.push_back(f.get<std::string>());
-  return needs;
-}
-
-// The failure a helper command's output shows (classified as a build's log would be).
-Failure diagnose_output(const std::string& output, int exit_code) {
-  LogScanner scanner(VariantAxes{});
-  std::istringstream lines(output);
-  for (std::string line; std::getline(lines, line);) scanner.feed(line);
-  return scanner.diagnose(exit_code).value_or(Failure{});
-}
-
 std::string read_link(const std::string& path) {
   std::error_code ec;
   auto target = std::filesystem::read_symlink(path, ec);
@@ -78,132 +46,11 @@ std::string read_link(const std::string& path) {
 }
 }  // namespace
 
-struct SchedulerTimers {
-  explicit SchedulerTimers(asio::io_context& io) : retry_wakeup(io), record_retry(io), log_flush(io) {}
-  asio::steady_timer retry_wakeup;
-  asio::steady_timer record_retry;   // outcomes the database could not take yet
-  asio::steady_timer log_flush;      // every kFlushCheck while builds run: frames due are closed
-  bool log_flush_armed = false;
-  // Held while a hash repair runs on its thread, so that io.run() waits for its answer.
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> repair_work;
-};
 
-// What a job's process exit means for the job.
-struct Scheduler::Outcome {
-  JobState state = JobState::failed;
-  JobChange change;
-  std::string detail;
-  std::vector<HashFix> fixes;
-  std::optional<Store::Backoff> backoff;  // queued again to retry a network failure later
-  bool repair = false;  // a hash mismatch to repair (off the event loop) before it is decided
-};
-
-// A hash repair waiting for, or running on, the repair thread.
-struct Scheduler::RepairRequest {
-  int64_t job_id;
-  HashfixOptions options;
-  std::vector<HashMismatch> mismatches;
-};
-
-// One machine of the fleet (SPEC §15) as the scheduler keeps it.
-struct Scheduler::Builder {
-  Builder(asio::io_context& io, BuilderSpec s) : spec(std::move(s)), probe_timer(io) {}
-  BuilderSpec spec;
-  BuilderHealth health;
-  bool disabled = false;  // by the operator
-  int running = 0;        // jobs placed on it that have not ended (a verifying one holds its slot)
-  int done = 0;
-  std::string last_error;
-  uint64_t epoch = 0;              // a probe's answer counts only in its own epoch
-  asio::steady_timer probe_timer;  // the end of its rest after a machine fault
-  bool up() const { return !disabled && health.up(); }
-  std::string state() const { return disabled ? "disabled" : health.describe(); }
-};
-
-struct Scheduler::Active {
-  Active(asio::io_context& io, Job j, VariantRecord v, std::string b, uint64_t log_max)
-      : job(std::move(j)),
-        variant(std::move(v)),
-        builder(std::move(b)),
-        log(log_max),
-        scanner(variant.axes),
-        deadline(io),
-        silence(io),
-        grace(io) {}
-  Job job;
-  VariantRecord variant;
-  std::string builder;  // the builder whose slot it holds; "" for a publish
-  std::unique_ptr<BuildProcess> process;
-  BuildLog log;
-  LogScanner scanner;
-  HashMismatchCollector mismatches;
-  ProgressTracker progress;
-  LineSplitter lines;
-  std::string stripped;  // strip_ansi's buffer for the progress parser
-  asio::steady_timer deadline, silence, grace;
-  Clock::time_point last_output = Clock::now();
-  Clock::time_point last_progress_write{};
-  StopReason stop = StopReason::none;
-  std::string stop_detail;
-  std::string result_link;
-  std::optional<Failure> start_failure;  // the build never ran
-  std::vector<OutputListener> listeners;
-  // After a successful build the job stays running while the probe checks the artifact.
-  enum class Phase { build, verify, repair } phase = Phase::build;
-  Outcome repair_fallback;  // a failed build waiting for its hash repair; the outcome if none
-  JobChange built;           // the successful build's outcome, waiting for the probe's verdict
-  std::string probe_output;
-  std::string verified_on;   // the GPU builder the probe runs on; "" for this machine
-};
-
-struct Scheduler::Ended {
-  Job job;
-  Outcome outcome;
-};
 
 Scheduler::Scheduler(asio::io_context& io, Store& store, const Config& config, Runner& runner)
     : io_(io), store_(store), config_(config), runner_(runner), timers_(std::make_unique<SchedulerTimers>(io)) {
   reconfigure();
-}
-
-void Scheduler::reconfigure() {
-  std::vector<std::unique_ptr<Builder>> fleet;
-  for (BuilderSpec& spec : config_.fleet()) {
-    auto same = std::find_if(builders_.begin(), builders_.end(), [&](const auto& b) { return b && b->spec.name == spec.name; });
-    if (same != builders_.end()) {
-      (*same)->spec = std::move(spec);
-      fleet.push_back(std::move(*same));
-    } else {
-      fleet.push_back(std::make_unique<Builder>(io_, std::move(spec)));
-      fleet.back()->disabled = store_.flag("builder disabled: " + fleet.back()->spec.name);
-    }
-  }
-  builders_ = std::move(fleet);
-  for (auto& b : builders_) b->running = 0;
-  for (const auto& [id, active] : running_)
-    if (Builder* b = builder_named(active->builder)) ++b->running;
-  needs_.clear();  // what a build needs matters only where the fleet has features
-  poke();
-}
-
-Scheduler::Builder* Scheduler::builder_named(const std::string& name) {
-  for (auto& b : builders_)
-    if (b->spec.name == name) return b.get();
-  return nullptr;
-}
-
-std::string Scheduler::set_builder_enabled(const std::string& name, bool enabled) {
-  Builder* b = builder_named(name);
-  if (!b) {
-    std::string names;
-    for (const auto& each : builders_) names += (names.empty() ? "" : ", ") + each->spec.name;
-    return "no builder named '" + name + "' (the builders: " + names + ")";
-  }
-  store_.set_flag("builder disabled: " + name, !enabled);
-  b->disabled = !enabled;
-  spdlog::info("builder {}: {} by the operator", name, enabled ? "enabled" : "disabled");
-  poke();
-  return "";
 }
 
 Scheduler::~Scheduler() {
@@ -348,49 +195,6 @@ void Scheduler::dispatch() {
   }
 }
 
-// What a build needs of a machine (SPEC §15): the platform its name says, and the derivation's
-// system and requiredSystemFeatures — read once per build, off the event loop, only where the
-// fleet can tell builders apart (a remote builder, or declared features).
-std::optional<BuildNeeds> Scheduler::needs_of(const VariantRecord& variant) {
-  BuildNeeds by_name{platform_of(variant.axes.platform), {}};
-  bool features_matter = std::any_of(builders_.begin(), builders_.end(), [](const auto& b) {
-    return !b->spec.is_local() || b->spec.features_declared;
-  });
-  if (!features_matter) return by_name;
-  if (auto known = needs_.find(variant.name); known != needs_.end()) return known->second;
-  if (!reading_needs_.insert(variant.name).second) return std::nullopt;
-  std::map<std::string, std::string> env;
-  std::string recipe = variant.repo_path + "/" + variant.recipe;
-  BuildCommand cmd = derivation_needs_command(config_.backend, recipe, env);
-  cmd.cwd = variant.repo_path;
-  run_async(io_, runner_, cmd, kNeedsTimeout, [this, name = variant.name, recipe, by_name](AsyncResult r) {
-    reading_needs_.erase(name);
-    BuildNeeds needs = by_name;
-    if (std::optional<BuildNeeds> read = r.exit_code == 0 ? parse_needs(r.output) : std::nullopt) {
-      if (needs.system.empty()) needs.system = read->system;
-      needs.features = read->features;
-    } else {
-      // A callPackage-style recipe (flox's) does not evaluate alone: what it declares is read
-      // from its text instead.
-      needs.features = declared_features(read_file(recipe).value_or(""));
-      spdlog::debug("{}: its derivation did not evaluate alone ({}); features from the recipe text: {}", name,
-                    std::string(trim(r.output)).substr(0, 200), join(needs.features, ","));
-    }
-    needs_[name] = std::move(needs);
-    poke();
-  }, env);
-  return std::nullopt;
-}
-
-std::string Scheduler::describe_unplaced(const BuildNeeds& needs, const Placement& p) const {
-  if (p.fitting == 0 || p.fitting_up > 0) return ptbuild::describe_unplaced(needs, p);
-  // Every builder that could take it is down or disabled: say which and until when.
-  std::string out;
-  for (const auto& b : builders_)
-    if (can_build(b->spec, needs)) out += (out.empty() ? "builder " : "; builder ") + b->spec.name + " " + b->state();
-  return out;
-}
-
 void Scheduler::start_build(const Job& queued_job, const VariantRecord& variant, Builder& builder) {
   Active* a = begin_job(queued_job, variant, &builder, "started on " + builder.spec.name,
                         {.recipe_sha = recipe_sha(variant),
@@ -405,29 +209,6 @@ void Scheduler::start_build(const Job& queued_job, const VariantRecord& variant,
     place_on_builder(config_.backend, builder.spec, cmd, env, inherited ? inherited : "");
   }
   launch(*a, cmd, env, config_.daemon.build_timeout, "build_timeout");
-}
-
-void Scheduler::start_publish(const Job& queued_job) {
-  std::optional<VariantRecord> variant = store_.variant(queued_job.variant);
-  std::optional<Job> build = store_.latest_job(queued_job.variant, JobKind::build);
-  if (!variant || !build || !build->out_path) {
-    fail_without_running(queued_job, {failure_class::kPublishFailed, "nothing to publish: " + queued_job.variant +
-                                                                         " has no successful build",
-                                      "build it first", ""});
-    return;
-  }
-  if (config_.backend.kind == "flox")
-    if (std::string refusal = flox_publish_refusal(variant->repo_path); !refusal.empty()) {
-      fail_without_running(queued_job, {failure_class::kPublishFailed, "flox publish would refuse: " + refusal,
-                                        "fix the build repo, then ptbuild retry this job", ""});
-      return;
-    }
-  Active* a = begin_job(queued_job, *variant, nullptr, "publishing " + *build->out_path, {.out_path = build->out_path});
-  if (!a) return;
-  launch(*a,
-         publish_command(config_.backend, config_.publish, {a->job.variant, variant->repo_path, variant->recipe, ""},
-                         *build->out_path),
-         {}, config_.daemon.build_timeout, "build_timeout");
 }
 
 // queued -> running, with the job's bookkeeping; nullptr if the job was no longer queued.
@@ -741,79 +522,6 @@ Scheduler::Outcome Scheduler::build_outcome(Active& a, int exit_code) {
   return o;
 }
 
-Scheduler::Outcome Scheduler::publish_outcome(Active& a, int exit_code) {
-  Outcome o{JobState::succeeded, {.finished_at = now(), .exit_code = exit_code}, "published", {}};
-  if (exit_code == 0) return o;
-  o.state = JobState::failed;
-  Failure f = a.scanner.diagnose(exit_code).value_or(Failure{});
-  f.failure_class = failure_class::kPublishFailed;
-  // flox says why in its "✘ ERROR: …" line; prefer it to a generic first error.
-  std::istringstream tail(a.scanner.tail());
-  for (std::string line; std::getline(tail, line);)
-    if (size_t at = line.find("ERROR: "); at != std::string::npos) {
-      f.message = line.substr(at + 7);
-      break;
-    }
-  if (f.hint.empty() || f.hint.starts_with("read the excerpt")) f.hint = "read the publish log (ptbuild log JOB)";
-  o.detail = "publish failed: " + f.message;
-  o.change.failure = std::move(f);
-  return o;
-}
-
-void Scheduler::start_verify(Active& a, Outcome built) {
-  if (probe_path_.empty()) probe_path_ = install_probe(config_.daemon.state_dir);
-  a.phase = Active::Phase::verify;
-  a.built = std::move(built.change);
-  a.probe_output.clear();
-  std::map<std::string, std::string> env;
-  // A GPU variant is checked on a real GPU of its architecture where the fleet has one (SPEC §15).
-  a.verified_on.clear();
-  if (a.variant.axes.gpu_arch)
-    for (const auto& b : builders_)
-      if (b->up() && !b->spec.is_local() &&
-          std::ranges::count(b->spec.supported_features, "gpu-" + *a.variant.axes.gpu_arch) > 0) {
-        a.verified_on = b->spec.name;
-        break;
-      }
-  BuildCommand cmd;
-  if (a.verified_on.empty()) {
-    cmd = probe_command(config_, a.variant, *a.built.out_path, probe_path_, env);
-    a.log.write("=== ptbuild: verifying " + *a.built.out_path + "\n");
-  } else {
-    BuildCommand there = probe_command(config_, a.variant, *a.built.out_path, "/dev/stdin", env);
-    cmd = remote_probe_command(config_.backend, builder_named(a.verified_on)->spec, *a.built.out_path, there.argv, env,
-                               probe_path_);
-    env.clear();
-    a.log.write("=== ptbuild: verifying " + *a.built.out_path + " on builder " + a.verified_on + " (gpu-" +
-                *a.variant.axes.gpu_arch + "): copying it there, then the probe\n");
-  }
-  launch(a, cmd, env, std::chrono::duration_cast<Millis>(kVerifyTimeout), "the verification limit");
-}
-
-Scheduler::Outcome Scheduler::verify_outcome(Active& a, int exit_code) {
-  Outcome o{JobState::succeeded, a.built, "", {}};
-  std::optional<nlohmann::json> facts = probe_facts(a.probe_output);
-  VerifyResult r;
-  if (facts) {
-    r = compare_facts(a.variant.axes, *facts, a.verified_on);
-  } else {
-    std::string tail = a.probe_output.substr(a.probe_output.size() > 400 ? a.probe_output.size() - 400 : 0);
-    r.problems.push_back("the probe printed no facts (exit " + std::to_string(exit_code) + "): " + std::string(trim(tail)));
-  }
-  o.change.verify_json = r.to_json().dump();
-  if (r.ok) {
-    o.detail = "built and verified " + a.built.out_path.value_or("");
-    return o;
-  }
-  o.state = JobState::failed;
-  o.change.failure = Failure{failure_class::kVerifyFailed, "the artifact is not what its name says: " + join(r.problems, "; "),
-                             "the build succeeded but produced the wrong thing; for CUDA off use "
-                             "torch.override { cudaSupport = true; gpuTargets = [ … ]; }",
-                             facts ? facts->dump() : a.probe_output.substr(0, 2000)};
-  o.detail = "verify_failed: " + join(r.problems, "; ");
-  return o;
-}
-
 namespace {
 // By derivation name: a repaired fixed-output derivation gets a new store path.
 std::string repair_key(const HashMismatch& m, const std::string& hash) {
@@ -900,7 +608,10 @@ void Scheduler::repair_done(int64_t job_id, const std::vector<HashMismatch>& mis
 void Scheduler::announce(int64_t job_id) {
   std::optional<Job> job = store_.job(job_id);
   if (!job) return;
-  if (is_finished(job->state)) memory_.erase(job_id);
+  if (is_finished(job->state)) {
+    memory_.erase(job_id);
+    publish_checked_.erase(job_id);
+  }
   std::erase_if(job_listeners_, [&](JobListenerEntry& l) { return !l.alive() || !l.on_job(*job); });
 }
 
@@ -962,58 +673,6 @@ void Scheduler::resume() {
   poke();
 }
 
-// A build failed for a cause that is the machine's (SPEC §8, §15): no build starts on the builder
-// until its back-off has passed and a probe has succeeded.
-void Scheduler::builder_fault(Builder& b, const std::string& why) {
-  b.health.fault(why, std::chrono::system_clock::now(), config_.daemon.builder_backoff);
-  b.last_error = why;
-  ++b.epoch;
-  Millis rest = BuilderHealth::backoff(b.health.faults, config_.daemon.builder_backoff);
-  spdlog::warn("builder {} {} (fault {} in a row); then a probe decides", b.spec.name, b.health.describe(), b.health.faults);
-  b.probe_timer.expires_after(rest);
-  b.probe_timer.async_wait([this, name = b.spec.name, epoch = b.epoch](const boost::system::error_code& ec) {
-    Builder* same = builder_named(name);
-    if (!ec && same && epoch == same->epoch) probe_builder(*same);
-  });
-}
-
-void Scheduler::check_builders() {
-  for (auto& b : builders_) {
-    b->health.checking = true;
-    probe_builder(*b);
-  }
-}
-
-// This machine: a tiny real build. A remote one: `nix store ping` over ssh (a build there would
-// need a system it has; reaching its store is what fails when it is down).
-void Scheduler::probe_builder(Builder& b) {
-  std::string nonce = std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
-  BuildCommand probe = b.spec.is_local() ? builder_probe_command(config_.backend, nonce)
-                                         : builder_ping_command(config_.backend, b.spec);
-  run_async(io_, runner_, probe, kBuilderProbeTimeout, [this, name = b.spec.name, epoch = b.epoch](AsyncResult r) {
-    Builder* same = builder_named(name);
-    if (!same || epoch != same->epoch) return;  // resumed or reconfigured meanwhile
-    Failure f = diagnose_output(r.output, r.exit_code);
-    if (r.exit_code == 0) {
-      spdlog::info("builder {}: the probe {} succeeded; {}", name, same->spec.is_local() ? "build" : "(nix store ping)",
-                   same->health.checking ? "it can build" : "builds start again");
-      same->health.probe_succeeded();
-    } else if (!same->spec.is_local()) {
-      std::string line = std::string(trim(r.output)).substr(0, 300);
-      builder_fault(*same, "cannot be reached: " + (line.empty() ? "exit " + std::to_string(r.exit_code) : line));
-    } else if (is_machine_fault(f)) {
-      builder_fault(*same, "the probe build failed: " + f.failure_class + ": " + f.message);
-    } else {
-      // Not a fault we know (no nix to probe with beside flox, a Nix that builds nothing
-      // locally…): the builds themselves decide.
-      spdlog::warn("builder {}: the probe build failed ({}); taking builds all the same", name,
-                   std::string(trim(r.output)).substr(0, 300));
-      same->health.probe_succeeded();
-    }
-    poke();
-  });
-}
-
 void Scheduler::drain(std::function<void()> on_drained) {
   store_.set_flag("draining", true);
   draining_ = true;
@@ -1026,15 +685,6 @@ void Scheduler::shutdown(std::function<void()> on_stopped) {
   on_stopped_ = std::move(on_stopped);
   for (auto& [id, active] : running_) stop_build(*active, StopReason::shutdown, "ptbuildd is stopping");
   asio::post(io_, [this] { after_idle(); });
-}
-
-Scheduler::Summary Scheduler::summary() const {
-  Summary s{paused_, draining_, static_cast<int>(running_.size()), 0, {}};
-  for (const auto& b : builders_) {
-    s.slots += b->spec.max_jobs;
-    s.builders.push_back({b->spec, b->state(), b->running, b->done, b->last_error});
-  }
-  return s;
 }
 
 std::optional<std::string> Scheduler::waiting(int64_t job_id) const {

@@ -162,6 +162,8 @@ class Scheduler {
   // build ends, so an edited recipe is read again).
   std::map<std::string, struct BuildNeeds> needs_;
   std::set<std::string> reading_needs_;
+  std::set<int64_t> publish_checking_;  // publish jobs whose flox preconditions are being checked
+  std::set<int64_t> publish_checked_;   // … and found fine: they start at the next dispatch
   std::vector<Ended> unrecorded_;           // outcomes the database could not take yet
   std::deque<RepairRequest> repairs_;       // hash repairs waiting for the repair thread
   std::thread repair_thread_;

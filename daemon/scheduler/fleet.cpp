@@ -1,0 +1,189 @@
+// The scheduler's fleet (SPEC §15): the builders as the config gives them, their health and
+// probes, and what a build needs of a machine.
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "core/backend.h"
+#include "core/text.h"
+#include "daemon/runner/async_command.h"
+#include "daemon/scheduler/scheduler_parts.h"
+#include "local/files.h"
+
+namespace ptbuild {
+
+namespace {
+// The builder probe builds one empty output; minutes mean Nix is stuck (a store lock, say).
+constexpr auto kBuilderProbeTimeout = std::chrono::minutes(5);
+// Evaluating a real recipe against nixpkgs takes seconds to a minute.
+constexpr auto kNeedsTimeout = std::chrono::minutes(3);
+
+// `nix eval`'s answer {"system":…,"features":[…]}, the last JSON line of its output (warnings
+// go to the same pipe); nullopt when it did not evaluate.
+std::optional<BuildNeeds> parse_needs(const std::string& output) {
+  size_t start = output.rfind("\n{");
+  nlohmann::json j = nlohmann::json::parse(start == std::string::npos ? output : output.substr(start + 1), nullptr, false);
+  if (!j.is_object() || !j.contains("features") || !j["features"].is_array()) return std::nullopt;
+  BuildNeeds needs;
+  if (j.contains("system") && j["system"].is_string()) needs.system = j["system"].get<std::string>();
+  for (const auto& f : j["features"])
+    if (f.is_string()) needs.features.push_back(f.get<std::string>());
+  return needs;
+}
+}  // namespace
+
+Failure diagnose_output(const std::string& output, int exit_code) {
+  LogScanner scanner(VariantAxes{});
+  size_t start = 0;
+  for (size_t nl; (nl = output.find('\n', start)) != std::string::npos; start = nl + 1)
+    scanner.feed(std::string_view(output).substr(start, nl - start));
+  if (start < output.size()) scanner.feed(std::string_view(output).substr(start));
+  return scanner.diagnose(exit_code).value_or(Failure{});
+}
+
+void Scheduler::reconfigure() {
+  std::vector<std::unique_ptr<Builder>> fleet;
+  for (BuilderSpec& spec : config_.fleet()) {
+    auto same = std::find_if(builders_.begin(), builders_.end(), [&](const auto& b) { return b && b->spec.name == spec.name; });
+    if (same != builders_.end()) {
+      (*same)->spec = std::move(spec);
+      fleet.push_back(std::move(*same));
+    } else {
+      fleet.push_back(std::make_unique<Builder>(io_, std::move(spec)));
+      fleet.back()->disabled = store_.flag("builder disabled: " + fleet.back()->spec.name);
+    }
+  }
+  builders_ = std::move(fleet);
+  for (auto& b : builders_) b->running = 0;
+  for (const auto& [id, active] : running_)
+    if (Builder* b = builder_named(active->builder)) ++b->running;
+  needs_.clear();  // what a build needs matters only where the fleet has features
+  poke();
+}
+
+Scheduler::Builder* Scheduler::builder_named(const std::string& name) {
+  for (auto& b : builders_)
+    if (b->spec.name == name) return b.get();
+  return nullptr;
+}
+
+std::string Scheduler::set_builder_enabled(const std::string& name, bool enabled) {
+  Builder* b = builder_named(name);
+  if (!b) {
+    std::string names;
+    for (const auto& each : builders_) names += (names.empty() ? "" : ", ") + each->spec.name;
+    return "no builder named '" + name + "' (the builders: " + names + ")";
+  }
+  store_.set_flag("builder disabled: " + name, !enabled);
+  b->disabled = !enabled;
+  spdlog::info("builder {}: {} by the operator", name, enabled ? "enabled" : "disabled");
+  poke();
+  return "";
+}
+
+// What a build needs of a machine (SPEC §15): the platform its name says, and the derivation's
+// system and requiredSystemFeatures — read once per build, off the event loop, only where the
+// fleet can tell builders apart (a remote builder, or declared features).
+std::optional<BuildNeeds> Scheduler::needs_of(const VariantRecord& variant) {
+  BuildNeeds by_name{platform_of(variant.axes.platform), {}};
+  bool features_matter = std::any_of(builders_.begin(), builders_.end(), [](const auto& b) {
+    return !b->spec.is_local() || b->spec.features_declared;
+  });
+  if (!features_matter) return by_name;
+  if (auto known = needs_.find(variant.name); known != needs_.end()) return known->second;
+  if (!reading_needs_.insert(variant.name).second) return std::nullopt;
+  std::map<std::string, std::string> env;
+  std::string recipe = variant.repo_path + "/" + variant.recipe;
+  BuildCommand cmd = derivation_needs_command(config_.backend, recipe, env);
+  cmd.cwd = variant.repo_path;
+  run_async(io_, runner_, cmd, kNeedsTimeout, [this, name = variant.name, recipe, by_name](AsyncResult r) {
+    reading_needs_.erase(name);
+    BuildNeeds needs = by_name;
+    if (std::optional<BuildNeeds> read = r.exit_code == 0 ? parse_needs(r.output) : std::nullopt) {
+      if (needs.system.empty()) needs.system = read->system;
+      needs.features = read->features;
+    } else {
+      // A callPackage-style recipe (flox's) does not evaluate alone: what it declares is read
+      // from its text instead.
+      needs.features = declared_features(read_file(recipe).value_or(""));
+      spdlog::debug("{}: its derivation did not evaluate alone ({}); features from the recipe text: {}", name,
+                    std::string(trim(r.output)).substr(0, 200), join(needs.features, ","));
+    }
+    needs_[name] = std::move(needs);
+    poke();
+  }, env);
+  return std::nullopt;
+}
+
+std::string Scheduler::describe_unplaced(const BuildNeeds& needs, const Placement& p) const {
+  if (p.fitting == 0 || p.fitting_up > 0) return ptbuild::describe_unplaced(needs, p);
+  // Every builder that could take it is down or disabled: say which and until when.
+  std::string out;
+  for (const auto& b : builders_)
+    if (can_build(b->spec, needs)) out += (out.empty() ? "builder " : "; builder ") + b->spec.name + " " + b->state();
+  return out;
+}
+
+// A build failed for a cause that is the machine's (SPEC §8, §15): no build starts on the builder
+// until its back-off has passed and a probe has succeeded.
+void Scheduler::builder_fault(Builder& b, const std::string& why) {
+  b.health.fault(why, std::chrono::system_clock::now(), config_.daemon.builder_backoff);
+  b.last_error = why;
+  ++b.epoch;
+  Millis rest = BuilderHealth::backoff(b.health.faults, config_.daemon.builder_backoff);
+  spdlog::warn("builder {} {} (fault {} in a row); then a probe decides", b.spec.name, b.health.describe(), b.health.faults);
+  b.probe_timer.expires_after(rest);
+  b.probe_timer.async_wait([this, name = b.spec.name, epoch = b.epoch](const boost::system::error_code& ec) {
+    Builder* same = builder_named(name);
+    if (!ec && same && epoch == same->epoch) probe_builder(*same);
+  });
+}
+
+void Scheduler::check_builders() {
+  for (auto& b : builders_) {
+    b->health.checking = true;
+    probe_builder(*b);
+  }
+}
+
+// This machine: a tiny real build. A remote one: `nix store ping` over ssh (a build there would
+// need a system it has; reaching its store is what fails when it is down).
+void Scheduler::probe_builder(Builder& b) {
+  std::string nonce = std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
+  BuildCommand probe = b.spec.is_local() ? builder_probe_command(config_.backend, nonce)
+                                         : builder_ping_command(config_.backend, b.spec);
+  run_async(io_, runner_, probe, kBuilderProbeTimeout, [this, name = b.spec.name, epoch = b.epoch](AsyncResult r) {
+    Builder* same = builder_named(name);
+    if (!same || epoch != same->epoch) return;  // resumed or reconfigured meanwhile
+    Failure f = diagnose_output(r.output, r.exit_code);
+    if (r.exit_code == 0) {
+      spdlog::info("builder {}: the probe {} succeeded; {}", name, same->spec.is_local() ? "build" : "(nix store ping)",
+                   same->health.checking ? "it can build" : "builds start again");
+      same->health.probe_succeeded();
+    } else if (!same->spec.is_local()) {
+      std::string line = std::string(trim(r.output)).substr(0, 300);
+      builder_fault(*same, "cannot be reached: " + (line.empty() ? "exit " + std::to_string(r.exit_code) : line));
+    } else if (is_machine_fault(f)) {
+      builder_fault(*same, "the probe build failed: " + f.failure_class + ": " + f.message);
+    } else {
+      // Not a fault we know (no nix to probe with beside flox, a Nix that builds nothing
+      // locally…): the builds themselves decide.
+      spdlog::warn("builder {}: the probe build failed ({}); taking builds all the same", name,
+                   std::string(trim(r.output)).substr(0, 300));
+      same->health.probe_succeeded();
+    }
+    poke();
+  });
+}
+
+Scheduler::Summary Scheduler::summary() const {
+  Summary s{paused_, draining_, static_cast<int>(running_.size()), 0, {}};
+  for (const auto& b : builders_) {
+    s.slots += b->spec.max_jobs;
+    s.builders.push_back({b->spec, b->state(), b->running, b->done, b->last_error});
+  }
+  return s;
+}
+
+}  // namespace ptbuild
