@@ -268,7 +268,13 @@ void fleet_table() {
                 b.simple, b.tight, r.makespan, r.makespan / b.simple, r.makespan / b.tight,
                 100.0 * r.busy / (slots * r.makespan));
   }
-  std::printf("\n");
+  std::printf("\nThe simple bound assumes any build may run anywhere. Here x86 builds cannot go to an ARM machine nor\n"
+              "pytorch to a box without big-parallel, so it cannot be reached (with 2 builders the one x86 machine\n"
+              "has all the x86 build-hours). The per-kind bound is the largest work(S) / capacity(machines that take\n"
+              "any of S) over every set S of kinds of build, and the longest build on its fastest machine. Against it\n"
+              "the daemon's dispatch is within 5%% up to 8 builders; at 16 the loss is the tail: with about 5.7 builds\n"
+              "a slot, the last long builds start while most slots already idle, and Hydra's rule (SPEC §15) puts a\n"
+              "build on the least loaded machine for its speed, not on the one where it would end first.\n\n");
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/backend.h"
+#include "core/build_verdict.h"
 #include "core/diagnosis.h"
 #include "core/duration.h"
 #include "core/hash_mismatch.h"
@@ -467,58 +468,52 @@ std::optional<Scheduler::Outcome> Scheduler::stop_outcome(Active& a, int exit_co
 }
 
 Scheduler::Outcome Scheduler::build_outcome(Active& a, int exit_code) {
-  Outcome o{JobState::failed, {.finished_at = now(), .exit_code = exit_code}, "", {}};
   std::optional<Failure> failure = a.scanner.diagnose(exit_code);
+  JobMemory& memory = memory_[a.job.id];
+  std::string out = failure ? "" : read_link(a.result_link);
+  bool repairable = failure && failure->failure_class == failure_class::kHashMismatch && config_.hashfix.enabled &&
+                    !repair_refused(a, *failure);  // a refusal says why in the failure's message
+  Verdict verdict = decide_build_end({failure ? &*failure : nullptr, !out.empty(), repairable, memory.network_retries,
+                                      config_.daemon.retries, config_.daemon.retry_backoff, a.job.id});
   Builder* builder = builder_named(a.builder);
-  if (failure && is_machine_fault(*failure)) {
-    // Not the recipe's fault: the job waits in the queue (for another builder if one fits), not
-    // counted as a failure of the variant, while the builder rests.
+  if (verdict.kind == Verdict::Kind::builder_fault) {
+    // The job waits in the queue (for another builder if one fits), not counted as a failure of
+    // the variant, while the builder rests.
     std::string why = failure->failure_class + ": " + failure->message;
     if (builder) builder_fault(*builder, why);
     a.log.write("=== ptbuild: builder " + a.builder + " cannot build (" + why + "): the job goes back to the queue\n");
-    return Outcome{JobState::queued, {.clear_outcome = true},
-                   "requeued: builder " + a.builder + " cannot build (" + why + ")", {}};
+    return Outcome{JobState::queued, {.clear_outcome = true}, "requeued: builder " + a.builder + " cannot build (" + why + ")", {}};
   }
   if (builder && builder->health.up()) builder->health.healthy();  // it built, or the recipe failed: the machine works
-  if (failure) {
-    JobMemory& memory = memory_[a.job.id];
-    int& retried = memory.network_retries;
-    if (failure->failure_class == failure_class::kHashMismatch && config_.hashfix.enabled) {
-      if (!repair_refused(a, *failure)) {
-        o.detail = failure->failure_class + ": " + failure->message;
-        o.change.failure = std::move(failure);
-        o.repair = true;  // decided once the repair has run
-        return o;
-      }
-    }
-    if (failure->failure_class == failure_class::kNetwork && retried < config_.daemon.retries) {
-      ++retried;
-      auto wait = config_.daemon.retry_backoff * (1 << std::min(retried - 1, 16));
-      memory.not_before = Clock::now() + wait;
+  Outcome o{JobState::failed, {.finished_at = now(), .exit_code = exit_code}, "", {}};
+  switch (verdict.kind) {
+    case Verdict::Kind::succeeded:
+      o.state = JobState::succeeded;
+      o.change.out_path = out;
+      o.detail = "built " + out;
+      return o;
+    case Verdict::Kind::retry: {
+      int retry = ++memory.network_retries;
+      memory.not_before = Clock::now() + verdict.wait;
       return Outcome{JobState::queued, {.clear_outcome = true},
-                     "network failure (" + failure->message + "): retry " + std::to_string(retried) + " of " +
-                         std::to_string(config_.daemon.retries) + " in " +
-                         format_duration(std::chrono::duration_cast<Millis>(wait)),
+                     "network failure (" + failure->message + "): retry " + std::to_string(retry) + " of " +
+                         std::to_string(config_.daemon.retries) + " in " + format_duration(verdict.wait),
                      {},
-                     Store::Backoff{a.job.id, retried, format_rfc3339(std::chrono::system_clock::now() + wait)}};
+                     Store::Backoff{a.job.id, retry, format_rfc3339(std::chrono::system_clock::now() + verdict.wait)}};
     }
-    if (failure->failure_class == failure_class::kNetwork)  // the retries are spent
-      failure->hint = (retried == 0 ? std::string("the download failed and retries are off (daemon.retries = 0)")
-                                    : "the download failed again after " + std::to_string(retried) +
-                                          " retries (daemon.retries)") +
-                      ": check the network, a proxy or the URL, then `ptbuild retry " + std::to_string(a.job.id) + "`";
-    o.detail = failure->failure_class + ": " + failure->message;
-    o.change.failure = std::move(failure);
-  } else if (std::string out = read_link(a.result_link); out.empty()) {
-    o.change.failure = Failure{failure_class::kBuilderFailed, "the build exited 0 but left no result at " + a.result_link,
-                               "the recipe must evaluate to a derivation (a package), not an attribute set",
-                               a.scanner.tail()};
-    o.detail = o.change.failure->message;
-  } else {
-    o.state = JobState::succeeded;
-    o.change.out_path = out;
-    o.detail = "built " + out;
+    case Verdict::Kind::repair_hash:
+      o.repair = true;  // decided once the repair has run
+      break;
+    case Verdict::Kind::builder_fault:
+    case Verdict::Kind::failed:
+      break;
   }
+  if (!failure)
+    failure = Failure{failure_class::kBuilderFailed, "the build exited 0 but left no result at " + a.result_link,
+                      "the recipe must evaluate to a derivation (a package), not an attribute set", a.scanner.tail()};
+  if (!verdict.hint.empty()) failure->hint = verdict.hint;
+  o.detail = failure->failure_class + ": " + failure->message;
+  o.change.failure = std::move(failure);
   return o;
 }
 

@@ -48,8 +48,15 @@ std::string toml_list(const std::vector<std::string>& items) {
 std::string NetnsBuilder::unavailable() {
   if (::geteuid() != 0) return "namespaced builders need root (ip netns, mount)";
   if (!std::filesystem::exists("/usr/sbin/sshd")) return "no /usr/sbin/sshd (apt-get install openssh-server)";
+  if (!std::filesystem::exists("/usr/sbin/ip")) return "no /usr/sbin/ip (apt-get install iproute2)";
   ProcessResult probe = run_process({"/usr/bin/unshare", "--net", "--mount", "--propagation", "private", "/bin/true"});
   if (probe.exit_code != 0) return "the kernel forbids network or mount namespaces here: " + probe.err;
+  // What the builders need, tried once: a named network namespace joined to this one by a veth.
+  std::string ns = "ptb-probe-" + std::to_string(::getpid());
+  ProcessResult made = run_process({"/bin/sh", "-c",
+                                    "/usr/sbin/ip netns add " + ns + " && /usr/sbin/ip link add " + ns.substr(0, 9) + "v type veth peer name eth0 netns " +
+                                        ns + "; rc=$?; /usr/sbin/ip netns del " + ns + " 2>/dev/null; exit $rc"});
+  if (made.exit_code != 0) return "cannot make a network namespace with a veth pair here: " + made.err;
   return "";
 }
 
@@ -73,8 +80,8 @@ NetnsBuilder::NetnsBuilder(TempDir& dir, std::string name, int index, std::strin
                  "SetEnv NIX_CONF_DIR=" + folder_ + "/etc NIX_USER_CONF_FILES=" + folder_ + "/etc/nix.conf\n");
   std::string subnet = "10.213." + std::to_string(index_);
   // What a crashed earlier run left on this subnet goes first, so routes are not ambiguous.
-  sh("for link in $(ip -o -4 addr show to " + subnet + ".0/24 | awk '{print $2}'); do ip link del \"${link%@*}\" || true; done; "
-     "ip netns del " + netns_ + " 2>/dev/null; true");
+  sh("for link in $(/usr/sbin/ip -o -4 addr show to " + subnet + ".0/24 | awk '{print $2}'); do /usr/sbin/ip link del \"${link%@*}\" || true; done; "
+     "/usr/sbin/ip netns del " + netns_ + " 2>/dev/null; true");
   must({"/usr/sbin/ip", "netns", "add", netns_});
   must({"/usr/sbin/ip", "link", "add", veth_, "type", "veth", "peer", "name", "eth0", "netns", netns_});
   must({"/usr/sbin/ip", "addr", "add", subnet + ".1/24", "dev", veth_});
