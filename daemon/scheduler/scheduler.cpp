@@ -397,7 +397,6 @@ void Scheduler::finish(std::map<int64_t, std::unique_ptr<Active>>::iterator it, 
   if (Builder* b = builder_named(it->second->builder)) {  // its slot is free again
     --b->running;
     if (ended.outcome.state != JobState::queued) ++b->done;
-    if (ended.outcome.change.failure) b->last_error = ended.outcome.change.failure->failure_class + ": " + ended.outcome.change.failure->message;
   }
   if (!it->second->builder.empty()) needs_.erase(it->second->variant.name);
   running_.erase(it);

@@ -72,7 +72,7 @@ struct Scheduler::Builder {
   bool disabled = false;  // by the operator
   int running = 0;        // jobs placed on it that have not ended (a verifying one holds its slot)
   int done = 0;
-  std::string last_error;
+  std::string last_error;  // its last machine fault (a recipe's failure is not the machine's)
   uint64_t epoch = 0;              // a probe's answer counts only in its own epoch
   asio::steady_timer probe_timer;  // the end of its rest after a machine fault
   bool up() const { return !disabled && health.up(); }
