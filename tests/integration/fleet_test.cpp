@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include <doctest/doctest.h>
@@ -278,4 +279,34 @@ TEST_CASE("fleet: a GPU variant is verified on the builder with its GPU - the ar
   CHECK(failed["failure"]["message"].get<std::string>().find(
             "expected CUDA to work on builder gpu (it has gpu-sm90), found torch.cuda.is_available() false") !=
         std::string::npos);
+}
+
+TEST_CASE("fleet: a wrong hash met on one builder is repaired for the jobs of every builder") {
+  if (std::string why = NetnsBuilder::unavailable(); !why.empty()) {
+    MESSAGE("skipped: " << why);
+    return;
+  }
+  TempDir space;
+  NetnsBuilder one(space, "one", 51), two(space, "two", 52);
+  Daemon d("", one.config(1, {"x86_64-linux"}) + two.config(1, {"x86_64-linux"}));
+  std::vector<std::string> variants{"pytorch-python313-cpu-avx2", "pytorch-python313-cpu-avx512",
+                                    "pytorch-python313-cpu-avx512bf16"};
+  for (const std::string& v : variants) d.add_fake_hash_recipe(v);  // one source, one wrong pin in each
+  d.commit_recipes();
+  d.start();
+  INFO("daemon log:\n" << d.log());
+  d.client_json({"queue", "all"});
+  ProcessResult waited = d.client({"wait", "all", "--timeout", "3m"});
+  REQUIRE_MESSAGE(waited.exit_code == 0, waited.out << waited.err);
+  std::set<std::string> builders;
+  for (const std::string& v : variants) {
+    json job = d.job(v);
+    CHECK(job["state"] == "succeeded");
+    builders.insert(job["builder"].get<std::string>());
+  }
+  CHECK(builders.size() == 2);  // both machines built
+  json fixes = d.client_json({"fixes"})["fixes"];
+  std::set<std::string> files;
+  for (const json& f : fixes) files.insert(f["file"].get<std::string>());
+  CHECK(files.size() == 3);  // every recipe repaired, whichever builder met the wrong hash
 }
