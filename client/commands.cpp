@@ -237,7 +237,15 @@ int cmd_nightly(Context& ctx, const ParsedArgs& a) {
              j["new"].get<bool>() ? "queued" : "already " + j["state"].get<std::string>(), printable(j["reason"].get<std::string>())});
     t.print(std::cout);
   }
-  std::cout << result["skipped"].size() << " unchanged variant(s) skipped";
+  size_t known = 0;
+  for (const json& e : result["skipped"])
+    if (e["reason"].get<std::string>().starts_with("known failure")) {
+      if (known++ == 0) std::cout << "not rebuilt (known failures, inputs unchanged):\n";
+      std::cout << "  " << printable(e["variant"].get<std::string>()) << ": "
+                << printable(e["reason"].get<std::string>().substr(std::string_view("known failure, inputs unchanged: ").size()))
+                << "\n";
+    }
+  std::cout << result["skipped"].size() - known << " unchanged variant(s) skipped";
   std::cout << (result["jobs"].empty() ? ": nothing to rebuild\n" : "\n");
   for (const json& e : result["errors"])
     std::cerr << "ptbuild: " << printable(e["what"].get<std::string>()) << ": " << printable(e["reason"].get<std::string>())

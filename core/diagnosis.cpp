@@ -118,6 +118,11 @@ bool is_machine_fault(const Failure& failure) {
   return failure.failure_class == failure_class::kNixSetup || failure.failure_class == failure_class::kDiskFull;
 }
 
+bool is_transient(const std::string& c) {
+  namespace fc = failure_class;
+  return c == fc::kNetwork || c == fc::kTimeout || c == fc::kOutOfMemory || c == fc::kDiskFull || c == fc::kNixSetup;
+}
+
 namespace {
 // Nix's own words when it cannot build at all on this machine (Nix 2.8's texts), and what to
 // configure. Checked before everything else: the recipe is not to blame.

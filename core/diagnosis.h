@@ -42,6 +42,10 @@ std::string_view strip_ansi(std::string_view line, std::string& buffer);
 // full): the job goes back to the queue and the builder stops taking builds for a while.
 bool is_machine_fault(const Failure& failure);
 
+// A failure that may not happen again with the same inputs (SPEC §11): network, timeout,
+// out_of_memory, disk_full, nix_setup. Any other is the recipe's, and repeats until it changes.
+bool is_transient(const std::string& failure_class);
+
 class LogScanner {
  public:
   explicit LogScanner(VariantAxes axes) : axes_(std::move(axes)) {}

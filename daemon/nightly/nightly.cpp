@@ -6,6 +6,7 @@
 #include <sstream>
 #include <utility>
 
+#include "core/diagnosis.h"
 #include "core/text.h"
 #include "daemon/nightly/fingerprint.h"
 #include "daemon/runner/async_command.h"
@@ -74,15 +75,27 @@ class NightlyRun : public std::enable_shared_from_this<NightlyRun> {
       }
       std::optional<Job> latest = d_.store.latest_job(name, JobKind::build);
       std::optional<Job> good = d_.store.latest_good_build(name);
+      if (latest && (!good || latest->id != good->id) && is_finished(latest->state)) {
+        std::string last = "its last build #" + std::to_string(latest->id) + " " + std::string(to_string(latest->state));
+        if (latest->failure) last += " (" + latest->failure->failure_class + ")";
+        // A 2-hour build that will fail again is not started: the recipe's own failure stays
+        // until its inputs change; a transient one (network, timeout, …) is tried again.
+        if (latest->state == JobState::failed && latest->failure && !is_transient(latest->failure->failure_class)) {
+          if (latest->fingerprint && *latest->fingerprint == file_fingerprint(v.repo_path, v.recipe)) {
+            plan_.skipped.push_back({name, "known failure, inputs unchanged: " + last + ": " + latest->failure->message +
+                                               " (ptbuild retry " + name + " builds it anyway)"});
+            continue;
+          }
+          plan_.rebuild.push_back({name, last + ", and its recipe files changed since"});
+          continue;
+        }
+        plan_.rebuild.push_back({name, last});
+        continue;
+      }
       if (!good) {
         plan_.rebuild.push_back({name, latest ? "its last build #" + std::to_string(latest->id) + " " +
                                                     std::string(to_string(latest->state))
                                               : "never built"});
-        continue;
-      }
-      if (latest && latest->id != good->id && is_finished(latest->state)) {
-        plan_.rebuild.push_back({name, "its last build #" + std::to_string(latest->id) + " " +
-                                           std::string(to_string(latest->state))});
         continue;
       }
       Candidate c{name, v, *good};
