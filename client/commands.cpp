@@ -1,5 +1,7 @@
 #include "client/commands.h"
 
+#include <unistd.h>
+
 #include <iostream>
 
 #include "core/duration.h"
@@ -223,11 +225,25 @@ int print_queued(Context& ctx, const json& result) {
 }
 
 int cmd_nightly(Context& ctx, const ParsedArgs& a) {
-  // Evaluating every recipe takes as long as it takes; the daemon bounds it itself.
-  json result = ctx.connect().call(protocol::op::kNightly, protocol::to_args(protocol::NightlyRequest{a.positional}), -1);
+  // Evaluating every recipe takes as long as it takes; the daemon bounds it itself, and says how
+  // far it is on stderr meanwhile.
+  bool stderr_tty = ::isatty(STDERR_FILENO);
+  auto progress = [&](const json& event) {
+    const json& data = event["data"];
+    if (event.value("event", "") != "progress" || !data.is_object()) return;
+    std::cerr << "nightly: evaluated " << data.value("evaluated", 0) << " of " << data.value("total", 0) << " recipe(s)"
+              << (stderr_tty ? "\r" : "\n") << std::flush;
+  };
+  json result =
+      ctx.connect().call(protocol::op::kNightly, protocol::to_args(protocol::NightlyRequest{a.positional}), -1, progress);
+  if (stderr_tty) std::cerr << "\n";
+  size_t unevaluated = 0;
+  for (const json& e : result["errors"])
+    if (e["reason"].get<std::string>().find("evaluat") != std::string::npos) ++unevaluated;
+  int code = result["errors"].empty() ? kOk : kWorkFailed;  // a night that could not look is not a quiet one
   if (ctx.json) {
     print_json(result);
-    return kOk;
+    return code;
   }
   if (!result["jobs"].empty()) {
     std::cout << "queued (inputs changed):\n";
@@ -250,7 +266,10 @@ int cmd_nightly(Context& ctx, const ParsedArgs& a) {
   for (const json& e : result["errors"])
     std::cerr << "ptbuild: " << printable(e["what"].get<std::string>()) << ": " << printable(e["reason"].get<std::string>())
               << "\n";
-  return kOk;
+  if (unevaluated)
+    std::cerr << "ptbuild: " << unevaluated << " variant(s) could not be evaluated: their recipe files were compared "
+                 "instead, and a derivation changed by its inputs alone would go unseen\n";
+  return code;
 }
 
 int cmd_publish(Context& ctx, const ParsedArgs& a) {

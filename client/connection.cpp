@@ -81,11 +81,15 @@ int64_t Connection::send(const protocol::OpSpec& op, const nlohmann::json& args)
   return id;
 }
 
-nlohmann::json Connection::call(const protocol::OpSpec& op, const nlohmann::json& args, int timeout_ms) {
+nlohmann::json Connection::call(const protocol::OpSpec& op, const nlohmann::json& args, int timeout_ms,
+                                const std::function<void(const nlohmann::json&)>& on_event) {
   int64_t id = send(op, args);
   while (auto reply = next(timeout_ms)) {
-    if (!reply->is_object() || reply->value("id", int64_t{-1}) != id || reply->contains("event"))
+    if (!reply->is_object() || reply->value("id", int64_t{-1}) != id) continue;
+    if (reply->contains("event")) {
+      if (on_event) on_event(*reply);
       continue;
+    }
     if (reply->value("ok", false)) return (*reply)["result"];
     const auto& err = (*reply)["error"];
     throw RemoteError{err.value("code", "error"), err.value("message", "")};

@@ -35,8 +35,10 @@ class Connection {
 
   // Sends a request and returns its result; throws RemoteError or Unreachable (also when no
   // reply comes within `timeout_ms`; -1 = wait as long as it takes).
+  // Events pushed for the request before its reply go to `on_event` (when given).
   nlohmann::json call(const protocol::OpSpec& op, const nlohmann::json& args = nlohmann::json::object(),
-                      int timeout_ms = reply_timeout_ms());
+                      int timeout_ms = reply_timeout_ms(),
+                      const std::function<void(const nlohmann::json&)>& on_event = nullptr);
   // For ops that push events: sends the request and returns its id; read with next().
   int64_t send(const protocol::OpSpec& op, const nlohmann::json& args);
   // The next line from the daemon, or nullopt when it closed the connection or the timeout

@@ -279,4 +279,13 @@ std::optional<Failure> LogScanner::diagnose(int exit_code) const {
                  join_lines(recent_lines())};
 }
 
+Failure diagnose_text(std::string_view output, int exit_code) {
+  LogScanner scanner(VariantAxes{});
+  size_t start = 0;
+  for (size_t nl; (nl = output.find('\n', start)) != std::string_view::npos; start = nl + 1)
+    scanner.feed(output.substr(start, nl - start));
+  if (start < output.size()) scanner.feed(output.substr(start));
+  return scanner.diagnose(exit_code == 0 ? 1 : exit_code).value_or(Failure{});
+}
+
 }  // namespace ptbuild

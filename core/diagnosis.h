@@ -46,6 +46,10 @@ bool is_machine_fault(const Failure& failure);
 // out_of_memory, disk_full, nix_setup. Any other is the recipe's, and repeats until it changes.
 bool is_transient(const std::string& failure_class);
 
+// The failure a helper command's whole output shows (an evaluation, a probe), classified as a
+// build's log would be; builder_failed with its first error line when nothing else matches.
+Failure diagnose_text(std::string_view output, int exit_code);
+
 class LogScanner {
  public:
   explicit LogScanner(VariantAxes axes) : axes_(std::move(axes)) {}

@@ -118,9 +118,9 @@ int run_daemon(const DaemonOptions& options, Config config) {
 
   std::function<void()> exit_daemon;  // set below, once the server exists
   auto plan = [&](std::vector<std::string> targets, std::function<Resolution(const std::vector<std::string>&)> resolve,
-                  std::function<void(NightlyPlan)> done) {
-    plan_nightly({io, runner, *store, config, [&] { refresh_catalog(); }, std::move(resolve)}, std::move(targets),
-                 std::move(done));
+                  std::function<void(size_t, size_t)> progress, std::function<void(NightlyPlan)> done) {
+    plan_nightly({io, runner, *store, config, [&] { refresh_catalog(); }, std::move(resolve), std::move(progress)},
+                 std::move(targets), std::move(done));
   };
   Ops ops(OpsContext{*store, config, scheduler, [&] { exit_daemon(); }, plan});
   Dispatch dispatch = [&ops](const protocol::Request& req, const Caller& caller, const std::shared_ptr<Channel>& channel) {

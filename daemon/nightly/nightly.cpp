@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "core/diagnosis.h"
+#include "core/duration.h"
 #include "core/text.h"
 #include "daemon/nightly/fingerprint.h"
 #include "daemon/runner/async_command.h"
@@ -33,6 +34,7 @@ class NightlyRun : public std::enable_shared_from_this<NightlyRun> {
       : d_(std::move(deps)), targets_(std::move(targets)), done_(std::move(done)) {}
 
   void start() {
+    deadline_ = std::chrono::steady_clock::now() + kNightlyDeadline;
     if (d_.config.nightly.pull) {
       pull(0);
     } else {
@@ -118,10 +120,23 @@ class NightlyRun : public std::enable_shared_from_this<NightlyRun> {
   void next_evaluations() {
     while (running_ < kEvalParallel && next_ < to_evaluate_.size()) {
       size_t i = next_++;
-      ++running_;
       const Candidate& c = to_evaluate_[i];
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - std::chrono::steady_clock::now());
+      std::string not_run;
+      if (left.count() <= 0)
+        not_run = "not evaluated: the nightly's " + format_duration(kNightlyDeadline) + " limit passed";
+      else if (network_streak_[c.variant.repo] >= kNetworkStreak)
+        not_run = "not evaluated: " + std::to_string(kNetworkStreak) + " evaluations in a row in repo '" +
+                  c.variant.repo + "' could not download (is the network down?)";
+      if (!not_run.empty()) {
+        plan_.errors.push_back({c.name, not_run + "; compared its files instead"});
+        compare_files(c, " (files compared: not evaluated)");
+        ++done_count_;
+        continue;
+      }
+      ++running_;
       BuildCommand cmd{{"nix-instantiate", "--quiet", c.variant.repo_path + "/" + c.variant.recipe}, c.variant.repo_path, ""};
-      run_async(d_.io, d_.runner, cmd, kEvalTimeout, [self = shared_from_this(), i](AsyncResult r) {
+      run_async(d_.io, d_.runner, cmd, std::min<std::chrono::milliseconds>(kEvalTimeout, left), [self = shared_from_this(), i](AsyncResult r) {
         const Job& good = self->to_evaluate_[i].good;
         if (good.drv_path || r.exit_code != 0) return self->evaluated(i, r);
         // The derivation of the last good build: asked of the store once, then kept with the job.
@@ -137,23 +152,44 @@ class NightlyRun : public std::enable_shared_from_this<NightlyRun> {
         });
       });
     }
+    report_progress(false);
     if (running_ == 0 && next_ == to_evaluate_.size()) finish();
   }
 
   void evaluated(size_t i, const AsyncResult& r) {
     --running_;
+    ++done_count_;
     record(to_evaluate_[i], r);
     next_evaluations();
   }
 
+  void report_progress(bool last) {
+    auto now = std::chrono::steady_clock::now();
+    if (!d_.progress || to_evaluate_.empty() || (!last && now - last_progress_ < std::chrono::seconds(1))) return;
+    last_progress_ = now;
+    d_.progress(done_count_, to_evaluate_.size());
+  }
+
   void record(const Candidate& c, const AsyncResult& r) {
     std::string drv = r.exit_code == 0 ? drv_in(r.output) : "";
+    int& streak = network_streak_[c.variant.repo];
     if (drv.empty()) {
-      std::string why = r.timed_out ? "timed out" : std::string(trim(r.output)).substr(0, 300);
-      plan_.errors.push_back({c.name, "could not evaluate the recipe (" + why + "); compared its files instead"});
+      Failure f = diagnose_text(r.output, r.exit_code);
+      if (r.timed_out) {
+        f = {failure_class::kTimeout, "the evaluation did not end within its limit", "", ""};
+      } else if (f.failure_class == failure_class::kNetwork) {
+        ++streak;
+        f.hint = "a fetchTarball or fetchurl without a hash downloads at every evaluation: pin its sha256, so Nix "
+                 "uses the copy in its store";
+      }
+      if (f.failure_class != failure_class::kNetwork) streak = 0;
+      // Nix's own final error line, whole: the cause is at its end (a URL, a file, a line).
+      plan_.errors.push_back({c.name, "could not evaluate the recipe: " + f.failure_class + ": " + f.message +
+                                          (f.hint.empty() ? "" : " (" + f.hint + ")") + "; compared its files instead"});
       compare_files(c, " (files compared: evaluation failed)");
       return;
     }
+    streak = 0;
     std::string build = "build #" + std::to_string(c.good.id);
     if (!c.good.drv_path) {
       compare_files(c, " (files compared: the store does not know what built it)");
@@ -177,6 +213,7 @@ class NightlyRun : public std::enable_shared_from_this<NightlyRun> {
   }
 
   void finish() {
+    report_progress(true);
     if (auto done = std::exchange(done_, nullptr)) done(std::move(plan_));
   }
 
@@ -188,6 +225,10 @@ class NightlyRun : public std::enable_shared_from_this<NightlyRun> {
   std::vector<Candidate> to_evaluate_;
   size_t next_ = 0;
   int running_ = 0;
+  size_t done_count_ = 0;
+  std::map<std::string, int> network_streak_;  // repo -> evaluations in a row that could not download
+  std::chrono::steady_clock::time_point deadline_;
+  std::chrono::steady_clock::time_point last_progress_{};
 };
 
 }  // namespace

@@ -37,10 +37,18 @@ struct NightlyDeps {
   const Config& config;
   std::function<void()> rescan;  // after a pull: the recipes may have changed
   std::function<Resolution(const std::vector<std::string>&)> resolve;
+  // Evaluations done of all to do, at most once a second and at the end (the client shows it).
+  std::function<void(size_t done, size_t total)> progress;
 };
 
 inline constexpr int kEvalParallel = 4;
 inline constexpr auto kEvalTimeout = std::chrono::minutes(10);
+// The whole run: an evaluation not started by then is not run, a running one is stopped; their
+// variants' files are compared instead, and each is reported.
+inline constexpr auto kNightlyDeadline = std::chrono::minutes(30);
+// Evaluations in a row of one repo that could not download: the network is down, and the rest
+// of that repo's evaluations would only wait for it again (the same nixpkgs tarball each time).
+inline constexpr int kNetworkStreak = 3;
 inline constexpr auto kPullTimeout = std::chrono::minutes(5);
 
 void plan_nightly(const NightlyDeps& deps, std::vector<std::string> targets, std::function<void(NightlyPlan)> done);

@@ -33,14 +33,6 @@ std::optional<BuildNeeds> parse_needs(const std::string& output) {
 }
 }  // namespace
 
-Failure diagnose_output(const std::string& output, int exit_code) {
-  LogScanner scanner(VariantAxes{});
-  size_t start = 0;
-  for (size_t nl; (nl = output.find('\n', start)) != std::string::npos; start = nl + 1)
-    scanner.feed(std::string_view(output).substr(start, nl - start));
-  if (start < output.size()) scanner.feed(std::string_view(output).substr(start));
-  return scanner.diagnose(exit_code).value_or(Failure{});
-}
 
 void Scheduler::reconfigure() {
   std::vector<std::unique_ptr<Builder>> fleet;
@@ -156,7 +148,7 @@ void Scheduler::probe_builder(Builder& b) {
   run_async(io_, runner_, probe, kBuilderProbeTimeout, [this, name = b.spec.name, epoch = b.epoch](AsyncResult r) {
     Builder* same = builder_named(name);
     if (!same || epoch != same->epoch) return;  // resumed or reconfigured meanwhile
-    Failure f = diagnose_output(r.output, r.exit_code);
+    Failure f = diagnose_text(r.output, r.exit_code);
     if (r.exit_code == 0) {
       spdlog::info("builder {}: the probe {} succeeded; {}", name, same->spec.is_local() ? "build" : "(nix store ping)",
                    same->health.checking ? "it can build" : "builds start again");

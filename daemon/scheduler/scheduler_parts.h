@@ -34,9 +34,6 @@ using Clock = std::chrono::steady_clock;
 
 inline std::string now() { return format_rfc3339(std::chrono::system_clock::now()); }
 
-// The failure a helper command's output shows (classified as a build's log would be).
-Failure diagnose_output(const std::string& output, int exit_code);
-
 struct SchedulerTimers {
   explicit SchedulerTimers(asio::io_context& io) : retry_wakeup(io), record_retry(io), log_flush(io) {}
   asio::steady_timer retry_wakeup;

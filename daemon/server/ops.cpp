@@ -369,7 +369,10 @@ std::optional<json> op_nightly(OpsContext& ctx, const OpCall& call) {
   auto resolve = [c](const std::vector<std::string>& t) {
     return resolve_targets(t, c->store.catalog(), alias_defaults(c->config));
   };
-  ctx.plan_nightly(targets, resolve, [c, channel, rid](NightlyPlan plan) {
+  auto progress = [channel, rid](size_t done, size_t total) {
+    if (channel->is_open()) channel->send(protocol::event(rid, "progress", {{"evaluated", done}, {"total", total}}));
+  };
+  ctx.plan_nightly(targets, resolve, progress, [c, channel, rid](NightlyPlan plan) {
     if (!plan.fatal.empty()) {
       channel->send(protocol::error_reply(rid, code::kUnknownTarget, plan.fatal));
       return;

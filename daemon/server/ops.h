@@ -25,7 +25,7 @@ struct OpsContext {
   std::function<void()> exit_daemon;  // for drain, once the running builds have ended
   // Plans a nightly run (daemon/nightly): targets, how to resolve them, what to do with the plan.
   std::function<void(std::vector<std::string>, std::function<Resolution(const std::vector<std::string>&)>,
-                     std::function<void(NightlyPlan)>)>
+                     std::function<void(size_t, size_t)>, std::function<void(NightlyPlan)>)>
       plan_nightly;
 };
 

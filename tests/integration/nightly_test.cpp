@@ -91,7 +91,9 @@ TEST_CASE("nightly: a known failure is not rebuilt until its inputs change - a t
   REQUIRE(d.job(flaky)["failure"]["class"] == "network");
 
   d.add_recipe(kV2, "{ pkgs ? null }: derivation {");  // a syntax error
-  json n = d.client_json({"nightly"});
+  ProcessResult run = d.client({"nightly", "--json"});
+  CHECK(run.exit_code == 1);  // a night that could not evaluate everything says so
+  json n = json::parse(run.out);
   // The recipe's own failure with the same inputs would fail again: reported, not started.
   CHECK(queued_variants(n) == std::set<std::string>{flaky, kV2});
   bool known = false;
@@ -110,7 +112,7 @@ TEST_CASE("nightly: a known failure is not rebuilt until its inputs change - a t
   }
   REQUIRE(n["errors"].size() == 1);
   CHECK(n["errors"][0]["what"] == kV2);
-  CHECK(n["errors"][0]["reason"].get<std::string>().find("could not evaluate") != std::string::npos);
+  CHECK(n["errors"][0]["reason"].get<std::string>().find("could not evaluate the recipe: eval_error: ") != std::string::npos);
 
   // Its recipe changes: now it is built again.
   d.client({"wait", "all", "--timeout", "120s"});
@@ -150,7 +152,9 @@ TEST_CASE("nightly: with pull it fast-forwards the repo first - a failing pull s
   git({"-C", work, "commit", "-q", "-am", "bump"});
   git({"-C", work, "push", "-q", "origin", "HEAD"});
 
-  json n = d.client_json({"nightly"});
+  ProcessResult run = d.client({"nightly", "--json"});
+  CHECK(run.exit_code == 1);  // the failed pull is an error of the night
+  json n = json::parse(run.out);
   CHECK(queued_variants(n) == std::set<std::string>{kV1});
   CHECK(read_file(d.repo() + "/.flox/pkgs/" + kV1 + ".nix").find("flavour = \"2\"") != std::string::npos);
   REQUIRE(n["errors"].size() == 1);
@@ -161,4 +165,42 @@ TEST_CASE("nightly: with pull it fast-forwards the repo first - a failing pull s
     if (s["variant"] == "torchvision-python313-cpu-avx2")
       vision_skipped = s["reason"].get<std::string>().find("git pull failed in repo 'vision'") != std::string::npos;
   CHECK(vision_skipped);
+}
+
+TEST_CASE("nightly: with the network down it stops fetching after a few tries, shows progress and the real error, and exits 1") {
+  Daemon d("max_parallel = 4\n");
+  d.env["NIX_CONFIG"] = "download-attempts = 1";
+  std::vector<std::string> names;
+  for (int i = 0; i < 10; ++i) {
+    names.push_back("pytorch-python313-cuda13_0-sm" + std::to_string(80 + i) + "-avx512");
+    d.add_sh_recipe(names.back(), "mkdir $out");
+  }
+  d.start();
+  d.client_json({"queue", "all"});
+  build_all(d);
+  // Every recipe now pins nixpkgs by a tarball URL without a hash, and the network is gone.
+  for (const std::string& n : names)
+    d.add_recipe(n, "{ pkgs ? null }:\nlet nixpkgs = builtins.fetchTarball \"http://127.0.0.1:1/nixpkgs-" + n +
+                        ".tar.gz\"; in import nixpkgs { }\n");
+  ProcessResult run = d.client({"nightly"});
+  CHECK(run.exit_code == 1);
+  CHECK(run.err.find("nightly: evaluated 10 of 10 recipe(s)") != std::string::npos);
+  CHECK(run.err.find("10 variant(s) could not be evaluated") != std::string::npos);
+  json n = json::parse(d.client({"nightly", "--json"}).out);
+  int downloads = 0, cut = 0;
+  for (const json& e : n["errors"]) {
+    std::string reason = e["reason"];
+    if (reason.find("could not evaluate the recipe: network: error: unable to download 'http://127.0.0.1:1/nixpkgs-") !=
+        std::string::npos) {
+      ++downloads;
+      CHECK(reason.find("pin its sha256") != std::string::npos);
+    } else if (reason.find("not evaluated: 3 evaluations in a row in repo 'pytorch' could not download") != std::string::npos) {
+      ++cut;
+    }
+  }
+  CHECK(downloads + cut == 10);
+  // Four run at once: after the third failure in a row nothing more is fetched (at most the
+  // two started when the first two failed come on top).
+  CHECK(downloads <= 6);
+  CHECK(cut >= 4);
 }
