@@ -8,11 +8,16 @@ Plan plan_dispatch(const PlanInput& in) {
   Plan plan;
   std::vector<const QueuedBuild*> ready;
   for (const QueuedBuild& q : in.queued) {
-    if (auto upstream = in.after.find(q.repo); upstream != in.after.end())
+    if (auto upstream = in.after.find(q.repo); upstream != in.after.end()) {
       if (auto held = in.unfinished.find({upstream->second, q.axes_key}); held != in.unfinished.end()) {
         plan.held_by[q.id] = held->second;
         continue;
       }
+      if (auto failed = in.failed.find({upstream->second, q.axes_key}); failed != in.failed.end()) {
+        plan.held_by_failed[q.id] = failed->second;
+        continue;
+      }
+    }
     ready.push_back(&q);
   }
   std::sort(ready.begin(), ready.end(), [&](const QueuedBuild* a, const QueuedBuild* b) {

@@ -27,3 +27,18 @@ TEST_CASE("plan: a repo with after waits for the same-axes build of its upstream
   in.unfinished.erase({"pytorch", "sm90"});
   CHECK(dispatch_order(in) == std::vector<int64_t>{1, 2, 3});
 }
+
+TEST_CASE("plan: a build whose upstream failed is held, not started against nothing, until it succeeds") {
+  PlanInput in;
+  in.after = {{"torchvision", "pytorch"}};
+  in.queued = {{1, 0, "torchvision", "sm90", -1}, {2, 0, "torchvision", "sm120", -1}};
+  in.failed = {{{"pytorch", "sm90"}, 7}};
+  Plan p = plan_dispatch(in);
+  CHECK(p.order == std::vector<int64_t>{2});
+  CHECK(p.held_by_failed == std::map<int64_t, int64_t>{{1, 7}});
+  in.unfinished = {{{"pytorch", "sm90"}, 9}};  // a new build of it is queued: wait for that one
+  CHECK(plan_dispatch(in).held_by == std::map<int64_t, int64_t>{{1, 9}});
+  in.unfinished.clear();
+  in.failed.clear();  // … and it succeeded
+  CHECK(dispatch_order(in) == std::vector<int64_t>{1, 2});
+}

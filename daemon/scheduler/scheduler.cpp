@@ -161,8 +161,29 @@ void Scheduler::dispatch() {
   for (const auto& [id, active] : running_)
     plan.unfinished.emplace(std::pair{active->job.repo, axes_key(active->variant.axes)}, id);
 
+  // An upstream whose latest build failed holds its dependents (SPEC §6): looked up only for
+  // those not already waiting for an unfinished upstream build.
+  std::map<std::pair<std::string, std::string>, std::string> upstream_variant;
+  if (!plan.after.empty())
+    for (const auto& [name, v] : variants) upstream_variant.emplace(std::pair{v.repo, axes_key(v.axes)}, name);
+  for (const QueuedBuild& q : plan.queued) {
+    auto upstream = plan.after.find(q.repo);
+    if (upstream == plan.after.end()) continue;
+    std::pair key{upstream->second, q.axes_key};
+    if (plan.unfinished.count(key) || plan.failed.count(key)) continue;
+    auto name = upstream_variant.find(key);
+    if (name == upstream_variant.end()) continue;
+    if (std::optional<Job> last = store_.latest_job(name->second, JobKind::build);
+        last && (last->state == JobState::failed || last->state == JobState::cancelled))
+      plan.failed.emplace(key, last->id);
+  }
   Plan order = plan_dispatch(plan);
   for (const auto& [id, upstream] : order.held_by) memory_[id].waiting = "after #" + std::to_string(upstream);
+  for (const auto& [id, failed] : order.held_by_failed) {
+    std::optional<Job> upstream = store_.job(failed);
+    memory_[id].waiting = "after #" + std::to_string(failed) + " " + std::string(upstream ? to_string(upstream->state) : "failed") +
+                          ": starts when a build of " + (upstream ? upstream->variant : "it") + " succeeds";
+  }
   // The dispatch order, written down once (SPEC §6, §15): priority, `after`, then longest-first
   // or fifo (plan_dispatch); a build starts only while nothing holds the queue, and on the
   // builder placement chooses among those that fit, are up and have a free slot.

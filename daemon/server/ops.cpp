@@ -178,13 +178,36 @@ std::optional<json> op_queue(OpsContext& ctx, const OpCall& call) {
   return enqueue(ctx, resolve_or_throw(ctx, req.targets), proto);
 }
 
+// The queued builds that wait for `job`'s variant through a repo's `after` (SPEC §6).
+std::vector<Job> dependents_of(OpsContext& ctx, const Job& job) {
+  std::vector<Job> out;
+  std::optional<VariantRecord> upstream = ctx.store.variant(job.variant);
+  if (!upstream || job.kind != JobKind::build) return out;
+  std::string key = axes_key(upstream->axes);
+  for (const Job& q : ctx.store.jobs_in_state(JobState::queued)) {
+    auto repo = std::find_if(ctx.config.repos.begin(), ctx.config.repos.end(), [&](const RepoConfig& r) { return r.name == q.repo; });
+    if (q.kind != JobKind::build || repo == ctx.config.repos.end() || repo->after != job.repo) continue;
+    if (std::optional<VariantRecord> v = ctx.store.variant(q.variant); v && axes_key(v->axes) == key) out.push_back(q);
+  }
+  return out;
+}
+
 std::optional<json> op_cancel(OpsContext& ctx, const OpCall& call) {
   json out = json::array();
   for (const Job& j : find_jobs(ctx, protocol::from_args<protocol::JobsByRefRequest>(call.req.args).jobs)) {
     auto result = ctx.scheduler.cancel(j.id, "uid " + std::to_string(call.caller.uid));
-    const char* what = result == Scheduler::CancelOutcome::cancelled  ? "cancelled"
+    std::string what = result == Scheduler::CancelOutcome::cancelled  ? "cancelled"
                        : result == Scheduler::CancelOutcome::stopping ? "stopping"
                                                                       : "already finished";
+    // What waits for it is not cancelled with it: it stays queued until a build of this variant
+    // succeeds. Said here, so that nobody wonders why those jobs never start.
+    if (result != Scheduler::CancelOutcome::already_finished)
+      if (std::vector<Job> held = dependents_of(ctx, j); !held.empty()) {
+        std::string ids;
+        for (const Job& h : held) ids += (ids.empty() ? "#" : ", #") + std::to_string(h.id) + " " + h.variant;
+        what += "; " + ids + (held.size() == 1 ? " waits" : " wait") + " for it and stay" + (held.size() == 1 ? "s" : "") +
+                " queued until a build of " + j.variant + " succeeds (ptbuild cancel them too, or queue it again)";
+      }
     out.push_back({{"id", j.id}, {"variant", j.variant}, {"outcome", what}});
   }
   return json{{"jobs", out}};

@@ -240,6 +240,39 @@ TEST_CASE("builds: a torchvision variant waits for the pytorch variant of the sa
   CHECK(seconds(tv, "started_at") >= seconds(pt, "finished_at"));
 }
 
+TEST_CASE("builds: when the pytorch variant fails its torchvision stays queued - held, not failed - and builds once pytorch succeeds") {
+  Daemon d("max_parallel = 2\n", "\n[[repo]]\nname = \"torchvision\"\npath = \"vision\"\nafter = \"pytorch\"\n");
+  const std::string pt = "pytorch-python313-cuda13_0-sm90-avx512", tv = "torchvision-python313-cuda13_0-sm90-avx512";
+  d.add_sh_recipe(pt, "echo 'foo.cpp:3:1: error: expected ; before }'\nexit 2");
+  d.dir().write("vision/.flox/pkgs/" + tv + ".nix", sh_recipe(tv, "mkdir $out", d.nonce()));
+  d.start();
+  d.client_json({"pause"});
+  d.client_json({"queue", pt, tv});
+  d.client_json({"resume"});
+  REQUIRE(d.client({"wait", pt, "--timeout", "60s"}).exit_code == 1);
+  int64_t failed = d.job(pt)["id"];
+  std::string held = "after #" + std::to_string(failed) + " failed: starts when a build of " + pt + " succeeds";
+  REQUIRE(eventually([&] { return d.job(tv)["waiting"] == held; }));
+  CHECK(d.job(tv)["state"] == "queued");  // not built against nothing, not failed
+  CHECK(d.client({"why", tv}).out.find(held) != std::string::npos);
+
+  // Cancelling the upstream's next build says what happens to what waits for it.
+  d.client_json({"pause"});
+  d.client_json({"queue", pt});
+  json cancelled = d.client_json({"cancel", pt})["jobs"][0];
+  CHECK(cancelled["outcome"].get<std::string>().find("#" + std::to_string(d.job(tv)["id"].get<int64_t>()) + " " + tv +
+                                                      " waits for it and stays queued until a build of " + pt + " succeeds") !=
+        std::string::npos);
+  d.client_json({"resume"});
+
+  // Fixed and built: the held job starts by itself.
+  d.add_sh_recipe(pt, "mkdir $out");
+  d.client_json({"queue", pt});
+  REQUIRE(d.client({"wait", pt, "--timeout", "60s"}).exit_code == 0);
+  REQUIRE(d.client({"wait", tv, "--timeout", "60s"}).exit_code == 0);
+  CHECK(seconds(d.job(tv), "started_at") >= seconds(d.job(pt), "finished_at"));
+}
+
 TEST_CASE("builds: a failed build is diagnosed - wait says so - retry builds it again") {
   Daemon d;
   d.add_sh_recipe("pytorch-python313-cpu-avx2", "echo 'foo.cpp:3:1: error: expected ; before }' >&2\nexit 2");
