@@ -69,7 +69,8 @@ bool may_match(std::string_view line) {
       "name resolution", "Connection",     "cannot download",   "SSL connect",     "unreachable",
       "unable to access", "build-users-group", "executing '",   "cannot connect",  "cannot open connection",
       "Permission denied", "not permitted", "Read-only file",   "readonly database", "tracked by git",
-      "ssh: ",          "cannot build on", "Failed to find a machine"};
+      "ssh: ",          "cannot build on", "Failed to find a machine", "file to patch", "Hunk #",
+      "file INSTALL"};
   for (std::string_view t : kTriggers)
     if (contains(line, t)) return true;
   return false;
@@ -185,6 +186,29 @@ std::optional<LogScanner::Hit> LogScanner::match(std::string_view line) const {
   if (contains(line, "Unsupported gpu architecture 'compute_"))
     return hit(fc::kUnsupportedGpuArch, std::string(msg),
                "the CUDA toolkit is too old for this architecture: use a newer cudaPackages");
+  // What the build notes of the real repo met with PyTorch 2.10 on CUDA 13 (a source version or
+  // toolkit newer than the nixpkgs derivation was written for): the recipe must change.
+  if (contains(line, "has no member named 'clockRate'"))
+    return hit(fc::kBuilderFailed, std::string(msg),
+               "CUDA 13 removed cudaDeviceProp::clockRate: MAGMA 2.9 (a torch dependency) needs the upstream fix: "
+               "an overlay with magma.overrideAttrs adding the patch of icl-utk-edu/magma commit 235aefb7");
+  if (contains(line, "requires TORCH_FEATURE_VERSION >="))
+    return hit(fc::kBuilderFailed, std::string(msg),
+               "the source is a newer PyTorch than the version the build reports (an overlay over an older "
+               "derivation): set PYTORCH_BUILD_VERSION, write version.txt and pass -DTORCH_BUILD_VERSION to cmake");
+  if (contains(line, "fatal error: cccl/"))
+    return hit(fc::kBuilderFailed, std::string(msg),
+               "the bundled CUTLASS looks for CCCL headers under <cccl/…>, CUDA 13 has them under <cuda/…>: add an "
+               "include folder with cccl/{cuda,cub,thrust,nv} links to cudaPackages.cuda_cccl in preConfigure");
+  if (contains(line, "file INSTALL cannot find"))
+    return hit(fc::kBuilderFailed, std::string(msg),
+               "the install step copies a file this source no longer has (PyTorch 2.10: cmake/Modules/"
+               "FindCUDAToolkit.cmake; the excerpt names it): create it in postPatch, as a stub that delegates to "
+               "CMake's own module");
+  if (contains(line, "can't find file to patch") || (contains(line, "Hunk #") && contains(line, " FAILED at ")))
+    return hit(fc::kBuilderFailed, std::string(msg),
+               "a patch of the nixpkgs derivation does not apply to this source version: drop it (patches = [ ]) or "
+               "use the patches written for this version");
   if (contains(line, "Killed signal terminated program") || contains(line, "died due to signal 9") ||
       contains(line, "virtual memory exhausted") || contains(line, "std::bad_alloc") ||
       contains(line, "Cannot allocate memory"))
@@ -248,6 +272,13 @@ void LogScanner::feed(std::string_view raw) {
       (line.starts_with("error:") || contains(line, ": error:") || contains(line, "> error:")) &&
       !contains(line, "dependencies of derivation"))
     first_error_line_ = std::string(message_of(line));
+  if (first_failed_drv_.empty() && line.starts_with("error: builder for '/nix/store/")) {
+    std::string_view path = line.substr(std::string_view("error: builder for '/nix/store/").size());
+    path = path.substr(0, path.find('\''));
+    if (size_t dash = path.find('-'); dash != std::string_view::npos) path.remove_prefix(dash + 1);
+    if (path.ends_with(".drv")) path.remove_suffix(4);
+    first_failed_drv_ = std::string(path);
+  }
   clip_into(recent_[recent_next_], line);
   recent_next_ = (recent_next_ + 1) % recent_.size();
   recent_count_ = std::min(recent_count_ + 1, recent_.size());
@@ -263,11 +294,20 @@ std::deque<std::string> LogScanner::recent_lines() const {
 
 std::string LogScanner::tail() const { return join_lines(recent_lines()); }
 
+std::string LogScanner::dependency_note() const {
+  if (first_failed_drv_.empty() || !axes_.known()) return "";
+  const std::string& drv = first_failed_drv_;
+  for (const std::optional<std::string>& own : {axes_.gpu_arch, axes_.isa, axes_.family})
+    if (own && contains(drv, *own)) return "";
+  if (contains(drv, "torch")) return "";
+  return " (in " + drv + ", a dependency: not torch itself)";
+}
+
 std::optional<Failure> LogScanner::diagnose(int exit_code) const {
   if (first_) {
     // A success is only a failure when CUDA turned out to be off in a GPU variant.
     if (exit_code == 0 && first_->failure_class != failure_class::kCudaNotFound) return std::nullopt;
-    return Failure{first_->failure_class, first_->message, first_->hint, join_lines(first_->excerpt)};
+    return Failure{first_->failure_class, first_->message + dependency_note(), first_->hint, join_lines(first_->excerpt)};
   }
   if (exit_code == 0) return std::nullopt;
   if (exit_code == 137)
@@ -275,8 +315,8 @@ std::optional<Failure> LogScanner::diagnose(int exit_code) const {
                    "lower max_parallel or the build's cores, or add memory", join_lines(recent_lines())};
   std::string message = !first_error_line_.empty() ? first_error_line_
                                                   : "the build failed with exit code " + std::to_string(exit_code);
-  return Failure{failure_class::kBuilderFailed, clip(message), "read the excerpt and the full log (ptbuild log JOB)",
-                 join_lines(recent_lines())};
+  return Failure{failure_class::kBuilderFailed, clip(message) + dependency_note(),
+                 "read the excerpt and the full log (ptbuild log JOB)", join_lines(recent_lines())};
 }
 
 Failure diagnose_text(std::string_view output, int exit_code) {

@@ -75,6 +75,9 @@ class LogScanner {
   std::optional<Hit> match(std::string_view line) const;
 
   std::deque<std::string> recent_lines() const;
+  // " (in magma-2.9.0, a dependency: not torch itself)" when the first derivation that failed is
+  // not the build's own; "" otherwise.
+  std::string dependency_note() const;
 
   VariantAxes axes_;
   std::optional<Hit> first_;
@@ -82,6 +85,7 @@ class LogScanner {
   std::array<std::string, 15> recent_;
   size_t recent_next_ = 0, recent_count_ = 0;
   std::string first_error_line_;
+  std::string first_failed_drv_;  // "magma-2.9.0": Nix's first "builder for '…' failed"
   std::string stripped_;  // strip_ansi's buffer
 };
 

@@ -90,6 +90,12 @@ TEST_CASE("diagnosis: every class from the exact messages of CMake - nvcc - GCC 
       {"eval_no_default.log", "pytorch-python313-cuda13_0-sm90-avx512", 1, "eval_error", "argument without a value ('lib')"},
       {"builder_failed.log", "pytorch-python313-cpu-avx2", 1, "builder_failed", "has no member named 'fmadd'"},
       {"hash_mismatch.log", "pytorch-python313-cpu-avx2", 1, "hash_mismatch", "hash mismatch in fixed-output derivation"},
+      // The failures of the real repo's build notes (docs/pytorch-2.10-cuda13-build-notes.md).
+      {"cuda13_clockrate.log", "pytorch-python313-cuda13_0-sm120-avx512", 2, "builder_failed", "no member named 'clockRate'"},
+      {"torch_version_mismatch.log", "pytorch-python313-cuda13_0-sm90-avx512", 1, "builder_failed", "TORCH_FEATURE_VERSION >= TORCH_VERSION_2_10_0"},
+      {"cccl_headers.log", "pytorch-python313-cuda13_0-sm120-avx512", 1, "builder_failed", "cccl/cuda/std/utility: No such file"},
+      {"install_missing_file.log", "pytorch-python313-cuda13_0-sm100-avx512", 1, "builder_failed", "file INSTALL cannot find"},
+      {"patch_does_not_apply.log", "pytorch-python313-cuda13_0-sm89-avx512", 1, "builder_failed", "can't find file to patch"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.fixture);
@@ -140,4 +146,23 @@ TEST_CASE("diagnosis: a remote builder that cannot be reached or is lost mid-bui
   auto recipe = scan(kCpu, "torch> ssh: Could not resolve hostname github.com\nerror: builder failed\n", 1);
   REQUIRE(recipe);
   CHECK(recipe->failure_class != "nix_setup");
+}
+
+TEST_CASE("diagnosis: the real build notes' failures say what to change, and a dependency's failure names it") {
+  auto fixture = [](const char* name) {
+    return ptbuild::testing::read_file(std::string(PTBUILD_SOURCE_DIR) + "/tests/fixtures/logs/" + name);
+  };
+  auto magma = scan(kGpu, fixture("cuda13_clockrate.log"), 1);
+  REQUIRE(magma);
+  CHECK(magma->hint.find("magma.overrideAttrs") != std::string::npos);
+  CHECK(magma->message.ends_with("(in magma-2.9.0, a dependency: not torch itself)"));
+  CHECK(scan(kGpu, fixture("cccl_headers.log"), 1)->hint.find("cuda_cccl") != std::string::npos);
+  CHECK(scan(kGpu, fixture("install_missing_file.log"), 1)->excerpt.find("FindCUDAToolkit.cmake") != std::string::npos);
+  CHECK(scan(kGpu, fixture("patch_does_not_apply.log"), 1)->hint.find("patches = [ ]") != std::string::npos);
+  // The build's own derivation is not called a dependency.
+  VariantAxes sm90 = parse_variant_name("pytorch-python313-cuda13_0-sm90-avx512");
+  auto own = scan(sm90, fixture("torch_version_mismatch.log"), 1);
+  REQUIRE(own);
+  CHECK(own->message.find("dependency") == std::string::npos);
+  CHECK(own->hint.find("PYTORCH_BUILD_VERSION") != std::string::npos);
 }
