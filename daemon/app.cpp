@@ -30,17 +30,26 @@ constexpr auto kDatabaseCheck = std::chrono::seconds(2);
 
 // Scans every repo's recipes into the catalog. Returns whether a repo could not be read (a
 // mount not there yet): its variants are absent meanwhile and their jobs wait for it.
-bool rescan(Store& store, const Config& config) {
+// `last` is what the previous scan found: when nothing changed, the database is not written.
+bool rescan(Store& store, const Config& config, std::string* last = nullptr) {
   std::vector<RepoScan> scans;
   bool missing = false;
+  std::string seen;
   for (const RepoConfig& repo : config.repos) {
     RecipeScan scan = scan_recipes(repo.path, repo.recipes);
     if (!scan.error.empty()) {
-      spdlog::error("repo '{}': {}; its jobs wait for it", repo.name, scan.error);
+      if (!last) spdlog::error("repo '{}': {}; its jobs wait for it", repo.name, scan.error);
       missing = true;
     }
+    seen += repo.name + "\n" + repo.path + "\n" + scan.error + "\n";
+    for (const Recipe& r : scan.recipes) seen += r.package + " " + r.file + "\n";
     scans.push_back({repo.name, repo.path, repo.recipes, std::move(scan.recipes)});
   }
+  if (last) {
+    if (seen == *last) return missing;
+    spdlog::info("the recipes changed on disk: the matrix follows");
+  }
+  if (last) *last = seen;
   for (const std::string& w : store.sync_catalog(scans)) spdlog::warn("{}", w);
   size_t total = 0;
   for (const RepoScan& s : scans) total += s.recipes.size();
@@ -50,6 +59,7 @@ bool rescan(Store& store, const Config& config) {
 
 // While a repo is missing, look again every few seconds; when it is back, its jobs can start.
 constexpr auto kMissingRepoRecheck = std::chrono::seconds(5);
+constexpr auto kRecipeFollow = std::chrono::seconds(5);
 
 // GET /metrics: the database's counts and the scheduler's builders, read on the loop.
 MetricsSnapshot metrics_snapshot(Store& store, Scheduler& scheduler) {
@@ -115,6 +125,24 @@ int run_daemon(const DaemonOptions& options, Config config) {
       scheduler.poke();
     });
   };
+
+  // Recipes added or deleted in a repo (a git pull, an edit) show in the matrix within seconds,
+  // without a SIGHUP: the folders are listed again (no command runs), the database written only
+  // when something changed.
+  asio::steady_timer follow(io);
+  std::string last_scan;
+  rescan(*store, config, &last_scan);
+  std::function<void()> follow_repos = [&] {
+    follow.expires_after(kRecipeFollow);
+    follow.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      std::string before = last_scan;
+      rescan(*store, config, &last_scan);
+      if (last_scan != before) scheduler.poke();
+      follow_repos();
+    });
+  };
+  follow_repos();
 
   std::function<void()> exit_daemon;  // set below, once the server exists
   auto plan = [&](std::vector<std::string> targets, std::function<Resolution(const std::vector<std::string>&)> resolve,

@@ -11,6 +11,9 @@
 
 #include <doctest/doctest.h>
 
+#include <filesystem>
+#include <set>
+
 #include "tests/support/harness.h"
 
 using namespace ptbuild::testing;
@@ -371,4 +374,27 @@ TEST_CASE("hostile names and silent daemons: escape codes are not printed raw, -
   ::close(silent);
   CHECK(hung.exit_code == 3);
   CHECK(hung.err.find("no answer from " + path + " within 2 s") != std::string::npos);
+}
+
+TEST_CASE("daemon: the matrix follows the repo without a SIGHUP - a new recipe appears, a deleted one vanishes") {
+  Daemon d;
+  d.add_sh_recipe("pytorch-python313-cpu-avx2", "mkdir $out");
+  d.add_sh_recipe("pytorch-python313-cpu-avx512", "mkdir $out");
+  d.start();
+  auto names = [&] {
+    std::set<std::string> out;
+    json matrix = d.client_json({"matrix"});
+    for (const json& v : matrix["variants"]) out.insert(v["name"].get<std::string>());
+    return out;
+  };
+  REQUIRE(names() == std::set<std::string>{"pytorch-python313-cpu-avx2", "pytorch-python313-cpu-avx512"});
+  d.add_sh_recipe("pytorch-python313-cuda13_0-sm90-avx512", "mkdir $out");
+  std::filesystem::remove(d.repo() + "/.flox/pkgs/pytorch-python313-cpu-avx2.nix");
+  CHECK(eventually([&] {
+    return names() == std::set<std::string>{"pytorch-python313-cpu-avx512", "pytorch-python313-cuda13_0-sm90-avx512"};
+  }, std::chrono::seconds(30)));
+  CHECK(d.log().find("the recipes changed on disk: the matrix follows") != std::string::npos);
+  // The new one builds like any other.
+  d.client_json({"queue", "sm90-avx512"});
+  CHECK(d.client({"wait", "sm90-avx512", "--timeout", "60s"}).exit_code == 0);
 }
