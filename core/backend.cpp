@@ -128,4 +128,11 @@ BuildCommand remote_probe_command(const Config::Backend& backend, const BuilderS
           ""};
 }
 
+BuildCommand realise_command(const Config::Backend& backend, const std::vector<std::string>& drvs) {
+  BuildCommand cmd{{nix_program(backend), "--extra-experimental-features", "nix-command", "build", "--no-link", "--keep-going", "-L"},
+                   "", ""};
+  cmd.argv.insert(cmd.argv.end(), drvs.begin(), drvs.end());
+  return cmd;
+}
+
 }  // namespace ptbuild

@@ -62,6 +62,10 @@ BuildCommand remote_probe_command(const Config::Backend& backend, const BuilderS
                                   const std::string& out_path, const std::vector<std::string>& probe_argv,
                                   const std::map<std::string, std::string>& env, const std::string& probe_path);
 
+// Realises the given derivations (a build's sources, before the build itself): what fails, fails
+// with Nix's own messages (a hash mismatch among them), --keep-going so every wrong hash shows.
+BuildCommand realise_command(const Config::Backend& backend, const std::vector<std::string>& drvs);
+
 // Whether a remote builder answers: `nix store ping` over its store URI.
 BuildCommand builder_ping_command(const Config::Backend& backend, const BuilderSpec& builder);
 

@@ -47,7 +47,7 @@ bool rescan(Store& store, const Config& config, std::string* last = nullptr) {
   }
   if (last) {
     if (seen == *last) return missing;
-    spdlog::info("the recipes changed on disk: the matrix follows");
+    if (!last->empty()) spdlog::info("the recipes changed on disk: the matrix follows");
   }
   if (last) *last = seen;
   for (const std::string& w : store.sync_catalog(scans)) spdlog::warn("{}", w);

@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/text.h"
+
 #include "core/hash_locate.h"
 #include "daemon/command.h"
 #include "local/files.h"
@@ -236,6 +238,36 @@ RepairResult repair_hashes(const HashfixOptions& o, const std::vector<HashMismat
   RepairResult r;
   r.message = "the recipes kept changing while their hashes were repaired; nothing was written";
   return r;
+}
+
+SourceInputs fixed_output_inputs(const std::string& nix, const std::string& recipe_path, const std::string& cwd) {
+  SourceInputs out;
+  // Evaluating drvPath writes the derivation (and its closure's) into the store, as
+  // `nix build -f` would before building.
+  CommandResult drv = run_command({nix, "--extra-experimental-features", "nix-command", "eval", "--raw", "-f", recipe_path,
+                                   "drvPath"},
+                                  cwd, std::chrono::minutes(5));
+  std::string path(trim(drv.out));
+  if (!drv.ok() || !path.starts_with("/nix/store/")) {
+    out.error = "it does not evaluate alone: " + std::string(trim(drv.err)).substr(0, 300);
+    return out;
+  }
+  CommandResult show = run_command({nix, "--extra-experimental-features", "nix-command", "show-derivation", "-r", path},
+                                   cwd, std::chrono::minutes(5));
+  nlohmann::json closure = nlohmann::json::parse(show.out, nullptr, false);
+  if (!show.ok() || !closure.is_object()) {
+    out.error = "nix show-derivation failed: " + std::string(trim(show.err)).substr(0, 300);
+    return out;
+  }
+  for (const auto& [drv_path, d] : closure.items()) {
+    const nlohmann::json& outputs = d.value("outputs", nlohmann::json::object());
+    for (const auto& [name, o] : outputs.items())
+      if (o.is_object() && o.contains("hash")) {
+        out.drvs.push_back(drv_path);
+        break;
+      }
+  }
+  return out;
 }
 
 }  // namespace ptbuild

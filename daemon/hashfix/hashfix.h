@@ -37,4 +37,15 @@ struct HashfixOptions {
 
 RepairResult repair_hashes(const HashfixOptions& options, const std::vector<HashMismatch>& mismatches);
 
+// The fixed-output derivations (sources: fetchurl, fetchgit, fetchTarball…) in the closure of a
+// recipe's derivation, to realise before the long build so that a wrong pinned hash is met and
+// repaired in seconds instead of after hours (SPEC §7). Blocking (nix eval, nix
+// show-derivation): run it off the event loop. `error` says why they could not be listed (a
+// callPackage-style recipe that does not evaluate alone, say); then the build goes ahead as is.
+struct SourceInputs {
+  std::vector<std::string> drvs;
+  std::string error;
+};
+SourceInputs fixed_output_inputs(const std::string& nix_program, const std::string& recipe_path, const std::string& cwd);
+
 }  // namespace ptbuild

@@ -1,8 +1,11 @@
-// Runs a blocking piece of work (git, a file walk) on a thread of its own and hands its result
-// to a callback on the event loop, so that the loop never waits for it. io.run() waits for the
-// answer (a work guard), so the callback always runs.
+// Runs blocking pieces of work (git, nix eval) on threads of their own and hands each result to a
+// callback on the event loop, so that the loop never waits for them. The owner's destruction
+// waits for the threads still running (their callbacks are then never called: the loop has
+// stopped), so no thread outlives what it posts to.
 #pragma once
 
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 #include <utility>
 
@@ -12,13 +15,38 @@
 
 namespace ptbuild {
 
-template <class Work, class Done>
-void run_off_loop(boost::asio::io_context& io, Work work, Done done) {
-  auto guard = boost::asio::make_work_guard(io);
-  std::thread([&io, work = std::move(work), done = std::move(done), guard = std::move(guard)]() mutable {
-    auto result = work();
-    boost::asio::post(io, [done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); });
-  }).detach();
-}
+class OffLoop {
+ public:
+  explicit OffLoop(boost::asio::io_context& io) : io_(io) {}
+  ~OffLoop() {
+    std::unique_lock lock(mutex_);
+    idle_.wait(lock, [&] { return running_ == 0; });
+  }
+  OffLoop(const OffLoop&) = delete;
+  OffLoop& operator=(const OffLoop&) = delete;
+
+  template <class Work, class Done>
+  void run(Work work, Done done) {
+    {
+      std::lock_guard lock(mutex_);
+      ++running_;
+    }
+    std::thread([this, work = std::move(work), done = std::move(done),
+                 guard = boost::asio::make_work_guard(io_)]() mutable {
+      auto result = work();
+      boost::asio::post(io_, [done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); });
+      guard.reset();
+      std::lock_guard lock(mutex_);
+      --running_;
+      idle_.notify_all();  // under the lock: the owner cannot go before this thread is done with it
+    }).detach();
+  }
+
+ private:
+  boost::asio::io_context& io_;
+  std::mutex mutex_;
+  std::condition_variable idle_;
+  int running_ = 0;
+};
 
 }  // namespace ptbuild

@@ -32,8 +32,8 @@ void Scheduler::start_publish(const Job& queued_job) {
     // git answers in milliseconds, or not for minutes on a hung network mount: off the loop.
     memory_[queued_job.id].waiting = "checking that flox publish would take the build repo (git)";
     if (!publish_checking_.insert(queued_job.id).second) return;
-    run_off_loop(
-        io_, [repo = variant->repo_path] { return flox_publish_refusal(repo); },
+    off_loop_->run(
+        [repo = variant->repo_path] { return flox_publish_refusal(repo); },
         [this, job = queued_job](std::string refusal) {
           publish_checking_.erase(job.id);
           if (!refusal.empty()) {

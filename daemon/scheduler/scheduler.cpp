@@ -30,6 +30,7 @@
 #include "daemon/runner/runner.h"
 #include "daemon/scheduler/plan.h"
 #include "daemon/scheduler/steps.h"
+#include "daemon/runner/off_loop.h"
 #include "daemon/scheduler/scheduler_parts.h"
 #include "daemon/store/store.h"
 
@@ -50,7 +51,13 @@ std::string read_link(const std::string& path) {
 
 
 Scheduler::Scheduler(asio::io_context& io, Store& store, const Config& config, Runner& runner)
-    : io_(io), store_(store), config_(config), runner_(runner), timers_(std::make_unique<SchedulerTimers>(io)) {
+    : io_(io),
+      store_(store),
+      config_(config),
+      runner_(runner),
+      timers_(std::make_unique<SchedulerTimers>(io)),
+      source_lister_(fixed_output_inputs),
+      off_loop_(std::make_unique<OffLoop>(io)) {
   reconfigure();
 }
 
@@ -223,14 +230,39 @@ void Scheduler::start_build(const Job& queued_job, const VariantRecord& variant,
                          .fingerprint = file_fingerprint(variant.repo_path, variant.recipe),
                          .builder = builder.spec.name});
   if (!a) return;
-  BuildCommand cmd = build_command(config_.backend, {a->job.variant, variant.repo_path, variant.recipe,
-                                                     config_.results_dir()});
-  std::map<std::string, std::string> env;
+  a->build = build_command(config_.backend, {a->job.variant, variant.repo_path, variant.recipe, config_.results_dir()});
   if (!config_.builders.empty()) {  // a configured fleet: the chosen machine builds, no other
     const char* inherited = std::getenv("NIX_CONFIG");
-    place_on_builder(config_.backend, builder.spec, cmd, env, inherited ? inherited : "");
+    place_on_builder(config_.backend, builder.spec, a->build, a->build_env, inherited ? inherited : "");
   }
-  launch(*a, cmd, env, config_.daemon.build_timeout, "build_timeout");
+  if (!config_.hashfix.enabled || !source_lister_ || a->start_failure) {
+    launch(*a, a->build, a->build_env, config_.daemon.build_timeout, "build_timeout");
+    return;
+  }
+  // Its sources first (SPEC §7): a wrong pinned hash is met and repaired in seconds, before a
+  // 2-hour build starts on it. Listing them evaluates the recipe: off the loop.
+  a->phase = Active::Phase::sources;
+  a->log.write("=== ptbuild: job #" + std::to_string(a->job.id) + " attempt " + std::to_string(a->job.attempt) +
+               ": its sources (fixed-output inputs) first, so that a wrong hash is repaired before the long build\n");
+  off_loop_->run([lister = source_lister_, nix = nix_program(config_.backend), recipe = variant.repo_path + "/" + variant.recipe,
+                  cwd = variant.repo_path] { return lister(nix, recipe, cwd); },
+                 [this, id = a->job.id](SourceInputs sources) {
+                   auto it = running_.find(id);
+                   if (it == running_.end()) return;
+                   Active& active = *it->second;
+                   if (active.stop != StopReason::none) return on_exit(id, 1);  // cancelled or stopping meanwhile
+                   if (sources.drvs.empty()) {
+                     if (!sources.error.empty())
+                       active.log.write("=== ptbuild: its sources could not be listed (" + sources.error + "): building\n");
+                     active.phase = Active::Phase::build;
+                     launch(active, active.build, active.build_env, config_.daemon.build_timeout, "build_timeout");
+                     return;
+                   }
+                   launch(active, realise_command(config_.backend, sources.drvs), {}, config_.daemon.build_timeout,
+                          "build_timeout");
+                 });
+  a->announced = true;
+  announce(a->job.id);
 }
 
 // queued -> running, with the job's bookkeeping; nullptr if the job was no longer queued.
@@ -291,7 +323,10 @@ void Scheduler::launch(Active& a, const BuildCommand& cmd, std::map<std::string,
   }
   store_.set_build_process(a.job.id, a.process->process_group(), a.process->identity());
   arm_log_flush();
-  if (a.phase == Active::Phase::build) announce(a.job.id);
+  if (a.phase != Active::Phase::verify && !a.announced) {
+    a.announced = true;
+    announce(a.job.id);
+  }
   spdlog::info("job #{} {}: started {} (attempt {}, pgid {})", a.job.id, a.job.variant, cmd.argv.front(),
                a.job.attempt, a.process->process_group());
   a.last_output = Clock::now();
@@ -394,6 +429,13 @@ void Scheduler::on_exit(int64_t job_id, int exit_code) {
   a.silence.cancel();
   a.grace.cancel();
   if (auto p = a.progress.current(); p && a.phase == Active::Phase::build) store_.set_progress(job_id, p->done, p->total);
+  if (a.phase == Active::Phase::sources && exit_code == 0 && a.stop == StopReason::none) {
+    // The sources are there and right: now the build itself.
+    a.phase = Active::Phase::build;
+    a.process.reset();
+    launch(a, a.build, a.build_env, config_.daemon.build_timeout, "build_timeout");
+    return;
+  }
 
   Outcome o = stop_outcome(a, exit_code).value_or(
       a.phase == Active::Phase::verify ? verify_outcome(a, exit_code)

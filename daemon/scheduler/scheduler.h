@@ -47,6 +47,10 @@ class Scheduler {
   // The config was reloaded: the fleet follows it. A builder that stays (by name) keeps its
   // health and its running builds; one that goes keeps its running builds until they end.
   void reconfigure();
+  // Replaces how a build's sources are listed before it runs (nullptr: they are not).
+  void set_source_lister(std::function<struct SourceInputs(const std::string&, const std::string&, const std::string&)> lister) {
+    source_lister_ = std::move(lister);
+  }
   // `ptbuild builders disable|enable NAME` (SPEC §15); "" or why not. Survives a restart.
   std::string set_builder_enabled(const std::string& name, bool enabled);
   // Something changed (queued, config reloaded, a build ended): start what may start.
@@ -173,6 +177,10 @@ class Scheduler {
   };
   std::vector<JobListenerEntry> job_listeners_;
   std::unique_ptr<struct SchedulerTimers> timers_;
+  // Lists a recipe's sources (fixed-output inputs) to realise before the build (SPEC §7); empty:
+  // no such step (the scheduler's unit tests, whose runner runs nothing).
+  std::function<struct SourceInputs(const std::string& nix, const std::string& recipe, const std::string& cwd)>
+      source_lister_;
   std::string probe_path_;  // written on first use
   bool poke_pending_ = false;
   bool paused_ = false;
@@ -180,6 +188,8 @@ class Scheduler {
   bool stopping_ = false;
   std::function<void()> on_drained_;
   std::function<void()> on_stopped_;
+  // Last: destroyed first, it waits for the blocking helpers still running.
+  std::unique_ptr<class OffLoop> off_loop_;
 };
 
 }  // namespace ptbuild

@@ -14,6 +14,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "core/backend.h"
 #include "core/builder_health.h"
 #include "core/diagnosis.h"
 #include "core/duration.h"
@@ -104,8 +105,12 @@ struct Scheduler::Active {
   std::string result_link;
   std::optional<Failure> start_failure;  // the build never ran
   std::vector<OutputListener> listeners;
-  // After a successful build the job stays running while the probe checks the artifact.
-  enum class Phase { build, verify, repair } phase = Phase::build;
+  // A build realises its sources first, then builds; after a successful build the job stays
+  // running while the probe checks the artifact.
+  enum class Phase { sources, build, verify, repair } phase = Phase::build;
+  bool announced = false;     // its start was told to the listeners
+  BuildCommand build;         // the build itself, launched once its sources are there
+  std::map<std::string, std::string> build_env;
   Outcome repair_fallback;  // a failed build waiting for its hash repair; the outcome if none
   JobChange built;           // the successful build's outcome, waiting for the probe's verdict
   std::string probe_output;

@@ -40,6 +40,7 @@ struct Fixture {
     config.daemon.state_dir = dir.path();
     config.backend = {"nix", "nix", {}};
     config.verify.enabled = false;  // the verification tests turn it on
+    scheduler.set_source_lister(nullptr);  // the fake runner builds nothing: no sources to realise first
     std::map<std::string, RepoScan> repos;
     for (auto [name, repo] : variants) {
       RepoScan& r = repos[repo];

@@ -3,9 +3,11 @@
 
 #include <algorithm>
 #include <set>
+#include <sstream>
 
 #include <doctest/doctest.h>
 
+#include "core/text.h"
 #include "tests/support/harness.h"
 
 using namespace ptbuild::testing;
@@ -298,4 +300,45 @@ TEST_CASE("hashfix: an edit made to the recipe while a repair runs is kept, and 
   CHECK(text.find("# edited while the hash was repaired") != std::string::npos);
   CHECK(text.find(hash_of(content, "sri")) != std::string::npos);
   CHECK(text.find("hash = lib.fakeHash") == std::string::npos);
+}
+
+TEST_CASE("hashfix: the sources come first - a wrong hash is repaired before any long dependency is built") {
+  Daemon d("max_parallel = 2\n");
+  std::string content = "sources-first-" + d.nonce();
+  std::string wrong = hash_of("old sources", "sri");
+  std::string events = d.nonce() + "/events";
+  for (const char* isa : {"avx2", "avx512"}) {
+    std::string name = std::string("pytorch-python313-cpu-") + isa;
+    // A long dependency (magma, say) beside the source with the wrong pin: it notes when it starts.
+    std::string slow = "  extra = [ (derivation { name = \"slow-" + std::string(isa) +
+                       "\"; system = builtins.currentSystem; builder = \"/bin/sh\"; PATH = \"/bin:/usr/bin\"; nonce = \"" +
+                       d.nonce() + "\"; args = [ \"-c\" \"echo $(date +%s%3N) >> " + events +
+                       "; sleep 2; echo done > $out\" ]; }) ];\n";
+    d.add_recipe(name, recipe(name, "  src = fetch { name = \"torch-src\"; content = \"" + content + "\"; hash = \"" +
+                                        wrong + "\"; };\n" + slow, d.nonce()));
+  }
+  commit_all(d);
+  d.start();
+  d.client_json({"queue", "all"});
+  ProcessResult waited = d.client({"wait", "all", "--json", "--timeout", "120s"});
+  INFO(d.log());
+  REQUIRE(waited.exit_code == 0);
+  json fixes = d.client_json({"fixes"})["fixes"];
+  REQUIRE(fixes.size() == 2);
+  double repaired = 0;
+  for (const json& f : fixes) {
+    auto at = ptbuild::parse_rfc3339(f["at"].get<std::string>());
+    REQUIRE(at);
+    repaired = std::max(repaired, std::chrono::duration<double>(at->time_since_epoch()).count());
+  }
+  // Every long dependency started after the recipes were repaired: none ran on a wrong pin.
+  std::istringstream starts(read_file(events));
+  int long_builds = 0;
+  for (double ms; starts >> ms; ++long_builds) CHECK(ms / 1000 >= repaired);
+  CHECK(long_builds == 2);
+  for (const char* isa : {"avx2", "avx512"}) {
+    std::string log = log_text(d.job(std::string("cpu-") + isa)["log_path"]);
+    CHECK(log.find("its sources (fixed-output inputs) first") != std::string::npos);
+    CHECK(log.find("hash mismatch") < log.find("slow-"));
+  }
 }
