@@ -1,5 +1,6 @@
 #include "daemon/nightly/nightly.h"
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <set>
@@ -17,15 +18,21 @@ namespace ptbuild {
 
 namespace {
 
-// The last line of nix-instantiate's output that is a derivation path.
-std::string drv_in(const std::string& output) {
-  std::string found;
+// The lines of nix-instantiate's output that are derivation paths, in order.
+std::vector<std::string> drvs_in(const std::string& output) {
+  std::vector<std::string> found;
   std::istringstream in(output);
   for (std::string line; std::getline(in, line);) {
     std::string_view l = trim(line);
-    if (l.starts_with("/nix/store/") && l.ends_with(".drv")) found = std::string(l);
+    if (l.starts_with("/nix/store/") && l.ends_with(".drv")) found.emplace_back(l);
   }
   return found;
+}
+
+// The last of them.
+std::string drv_in(const std::string& output) {
+  std::vector<std::string> all = drvs_in(output);
+  return all.empty() ? "" : all.back();
 }
 
 class NightlyRun : public std::enable_shared_from_this<NightlyRun> {
@@ -108,7 +115,43 @@ class NightlyRun : public std::enable_shared_from_this<NightlyRun> {
       else
         compare_files(c, "");
     }
+    // One evaluator per repo (SPEC §11): recipes that import the same pinned nixpkgs share one
+    // evaluation of it. Where that evaluation fails, each recipe of the repo is evaluated alone,
+    // so one broken recipe costs only itself.
+    std::map<std::string, std::vector<size_t>> by_repo;
+    for (size_t i = 0; i < to_evaluate_.size(); ++i) by_repo[to_evaluate_[i].variant.repo].push_back(i);
+    for (auto& [repo, group] : by_repo) {
+      if (group.size() == 1) {
+        singles_.push_back(group.front());
+        continue;
+      }
+      evaluate_together(std::move(group));
+    }
     next_evaluations();
+  }
+
+  void evaluate_together(std::vector<size_t> group) {
+    const VariantRecord& first = to_evaluate_[group.front()].variant;
+    BuildCommand cmd{{"nix-instantiate", "--quiet"}, first.repo_path, ""};
+    for (size_t i : group) cmd.argv.push_back(to_evaluate_[i].variant.repo_path + "/" + to_evaluate_[i].variant.recipe);
+    ++running_;
+    run_async(d_.io, d_.runner, cmd, left(), [self = shared_from_this(), group = std::move(group)](AsyncResult r) {
+      --self->running_;
+      std::vector<std::string> drvs = r.exit_code == 0 ? drvs_in(r.output) : std::vector<std::string>{};
+      if (drvs.size() != group.size()) {
+        // One of them does not evaluate (or one is not a single derivation): each alone.
+        self->singles_.insert(self->singles_.end(), group.begin(), group.end());
+      } else {
+        self->running_ += static_cast<int>(group.size());  // all before any ends: none may finish the run early
+        for (size_t k = 0; k < group.size(); ++k) self->after_evaluation(group[k], AsyncResult{0, drvs[k] + "\n", false});
+      }
+      self->next_evaluations();
+    });
+  }
+
+  std::chrono::milliseconds left() const {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - std::chrono::steady_clock::now());
+    return std::max(std::chrono::milliseconds(1), std::min<std::chrono::milliseconds>(kEvalTimeout, left));
   }
 
   struct Candidate {
@@ -118,12 +161,12 @@ class NightlyRun : public std::enable_shared_from_this<NightlyRun> {
   };
 
   void next_evaluations() {
-    while (running_ < kEvalParallel && next_ < to_evaluate_.size()) {
-      size_t i = next_++;
+    while (running_ < kEvalParallel && !singles_.empty()) {
+      size_t i = singles_.front();
+      singles_.pop_front();
       const Candidate& c = to_evaluate_[i];
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - std::chrono::steady_clock::now());
       std::string not_run;
-      if (left.count() <= 0)
+      if (std::chrono::steady_clock::now() >= deadline_)
         not_run = "not evaluated: the nightly's " + format_duration(kNightlyDeadline) + " limit passed";
       else if (network_streak_[c.variant.repo] >= kNetworkStreak)
         not_run = "not evaluated: " + std::to_string(kNetworkStreak) + " evaluations in a row in repo '" +
@@ -136,24 +179,27 @@ class NightlyRun : public std::enable_shared_from_this<NightlyRun> {
       }
       ++running_;
       BuildCommand cmd{{"nix-instantiate", "--quiet", c.variant.repo_path + "/" + c.variant.recipe}, c.variant.repo_path, ""};
-      run_async(d_.io, d_.runner, cmd, std::min<std::chrono::milliseconds>(kEvalTimeout, left), [self = shared_from_this(), i](AsyncResult r) {
-        const Job& good = self->to_evaluate_[i].good;
-        if (good.drv_path || r.exit_code != 0) return self->evaluated(i, r);
-        // The derivation of the last good build: asked of the store once, then kept with the job.
-        BuildCommand q{{"nix-store", "--query", "--deriver", *good.out_path}, "/", ""};
-        run_async(self->d_.io, self->d_.runner, q, kEvalTimeout, [self, i, r](AsyncResult d) {
-          Candidate& cand = self->to_evaluate_[i];
-          std::string drv = d.exit_code == 0 ? drv_in(d.output) : "";
-          if (!drv.empty()) {
-            cand.good.drv_path = drv;
-            self->d_.store.set_drv_path(cand.good.id, drv);
-          }
-          self->evaluated(i, r);
-        });
-      });
+      run_async(d_.io, d_.runner, cmd, left(), [self = shared_from_this(), i](AsyncResult r) { self->after_evaluation(i, r); });
     }
     report_progress(false);
-    if (running_ == 0 && next_ == to_evaluate_.size()) finish();
+    if (running_ == 0 && singles_.empty()) finish();
+  }
+
+  // Counts as running until evaluated() is called.
+  void after_evaluation(size_t i, AsyncResult r) {
+    const Job& good = to_evaluate_[i].good;
+    if (good.drv_path || r.exit_code != 0) return evaluated(i, r);
+    // The derivation of the last good build: asked of the store once, then kept with the job.
+    BuildCommand q{{"nix-store", "--query", "--deriver", *good.out_path}, "/", ""};
+    run_async(d_.io, d_.runner, q, kEvalTimeout, [self = shared_from_this(), i, r](AsyncResult d) {
+      Candidate& cand = self->to_evaluate_[i];
+      std::string drv = d.exit_code == 0 ? drv_in(d.output) : "";
+      if (!drv.empty()) {
+        cand.good.drv_path = drv;
+        self->d_.store.set_drv_path(cand.good.id, drv);
+      }
+      self->evaluated(i, r);
+    });
   }
 
   void evaluated(size_t i, const AsyncResult& r) {
@@ -223,7 +269,7 @@ class NightlyRun : public std::enable_shared_from_this<NightlyRun> {
   NightlyPlan plan_;
   std::set<std::string> failed_repos_;
   std::vector<Candidate> to_evaluate_;
-  size_t next_ = 0;
+  std::deque<size_t> singles_;  // candidates to evaluate alone
   int running_ = 0;
   size_t done_count_ = 0;
   std::map<std::string, int> network_streak_;  // repo -> evaluations in a row that could not download

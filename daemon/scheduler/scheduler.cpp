@@ -243,7 +243,9 @@ void Scheduler::start_build(const Job& queued_job, const VariantRecord& variant,
   // 2-hour build starts on it. Listing them evaluates the recipe: off the loop.
   a->phase = Active::Phase::sources;
   a->log.write("=== ptbuild: job #" + std::to_string(a->job.id) + " attempt " + std::to_string(a->job.attempt) +
+               " on " + builder.spec.name + " at " + now() +
                ": its sources (fixed-output inputs) first, so that a wrong hash is repaired before the long build\n");
+  a->log.flush();  // the attempt is on disk whatever happens next (a crash while the sources are listed)
   off_loop_->run([lister = source_lister_, nix = nix_program(config_.backend), recipe = variant.repo_path + "/" + variant.recipe,
                   cwd = variant.repo_path] { return lister(nix, recipe, cwd); },
                  [this, id = a->job.id](SourceInputs sources) {

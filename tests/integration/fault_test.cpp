@@ -93,8 +93,9 @@ TEST_CASE("faults: a full disk under the logs fails the build with disk_full and
 TEST_CASE("faults: a build that ignores SIGTERM is killed after kill_grace with everything it started") {
   Daemon d("kill_grace = \"1s\"\n");
   // A backend program deaf to SIGTERM, with a child that is deaf too; it answers the daemon's
-  // probe build at start as a working Nix would.
-  std::string deaf = d.dir().write("deaf-nix", "#!/bin/sh\ncase \"$*\" in *ptbuild-builder-probe*) exit 0;; esac\n"
+  // probe build at start as a working Nix would, and has no sources to list first.
+  std::string deaf = d.dir().write("deaf-nix", "#!/bin/sh\ncase \"$*\" in *ptbuild-builder-probe*) exit 0;; "
+                                               "*\" eval \"*) exit 1;; esac\n"
                                                "trap '' TERM\nsh -c \"trap '' TERM; sleep 300\" &\necho started\nwait\n");
   std::filesystem::permissions(deaf, std::filesystem::perms(0755));
   std::string config = read_file(d.config_path());

@@ -269,8 +269,9 @@ TEST_CASE("hashfix: two builds that meet the same wrong hash at once end with on
 
 TEST_CASE("hashfix: an edit made to the recipe while a repair runs is kept, and the daemon answers meanwhile") {
   Daemon d;
-  // nix, but `nix show-derivation` (which the repair asks) waits for the test's gate the first time.
-  std::string nix = d.dir().write("nix-gated", "#!/bin/sh\ncase \"$*\" in *show-derivation*)\n  if [ ! -e " + d.nonce() +
+  // nix, but `nix show-derivation` (which the repair asks; not the listing of the build's sources
+  // before it, `show-derivation -r`) waits for the test's gate the first time.
+  std::string nix = d.dir().write("nix-gated", "#!/bin/sh\ncase \"$*\" in *\"show-derivation -r\"*) ;; *show-derivation*)\n  if [ ! -e " + d.nonce() +
                                                    "/show-started ]; then\n    touch " + d.nonce() + "/show-started\n"
                                                    "    while [ ! -e " + d.nonce() + "/show-gate ]; do sleep 0.05; done\n"
                                                    "  fi;;\nesac\nexec /usr/bin/nix \"$@\"\n");
