@@ -88,7 +88,11 @@ shared expression ($(du -k "$work/repo/.flox/pkgs/lib/common.nix" | cut -f1) KiB
 
 A nightly evaluates a repo's recipes in one \`nix-instantiate\`, so the shared expression is parsed
 and evaluated once, not once per variant; a recipe that does not evaluate sends its repo's recipes
-to be evaluated one by one, so it costs only itself.
+to be evaluated one by one, so it costs only itself. The first nightly after the builds also asks
+the store once per variant which derivation built it (kept with the job afterwards): the second
+nightly is the steady state. The first build of all pays for listing each build's sources before
+it (an evaluation of the recipe, SPEC §7): seconds here for builds of nothing, against hours of a
+real build.
 MD
 cat "$report"
 record nightly "$report"
