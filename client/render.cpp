@@ -181,7 +181,7 @@ void print_job(std::ostream& out, const json& j, const Style& style) {
 void print_matrix(std::ostream& out, const json& variants, const Style& style) {
   // One grid per CUDA version (architectures x ISAs), then CPU-only and Darwin variants, then the
   // names that follow no pattern. A cell shows the state of the variant's latest job.
-  auto mark = [&](const json& v) -> std::string {
+  auto state_mark = [&](const json& v) -> std::string {
     std::string s = str(v, "last_state");
     if (s.empty()) return style.paint(".", "2");
     if (s == "succeeded") return style.paint("ok", "32");
@@ -189,6 +189,12 @@ void print_matrix(std::ostream& out, const json& variants, const Style& style) {
     if (s == "running") return style.paint("run", "36");
     if (s == "queued") return style.paint("q", "34");
     return style.paint("x", "33");
+  };
+  bool any_untracked = false;
+  auto mark = [&](const json& v) -> std::string {
+    bool untracked = v.contains("tracked") && v["tracked"].is_boolean() && !v["tracked"].get<bool>();
+    any_untracked = any_untracked || untracked;
+    return state_mark(v) + (untracked ? style.paint("!", "33") : "");
   };
   struct Grid {
     std::set<std::string> isas;
@@ -244,7 +250,8 @@ void print_matrix(std::ostream& out, const json& variants, const Style& style) {
     for (const auto& o : others) out << "  " << o << "\n";
   }
   out << "\n" << variants.size() << " variants   legend: ok succeeded, FAIL failed, run running, "
-      << "q queued, x cancelled, . never built\n";
+      << "q queued, x cancelled, . never built" << (any_untracked ? ", ! recipe not tracked by git (flox refuses it)" : "")
+      << "\n";
 }
 
 }  // namespace ptbuild::client

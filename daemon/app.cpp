@@ -1,5 +1,7 @@
 #include "daemon/app.h"
 
+#include <set>
+
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
@@ -8,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "daemon/runner/async_command.h"
 #include "daemon/notify.h"
 #include "local/recipes.h"
 #include "daemon/runner/build_log.h"
@@ -126,19 +129,45 @@ int run_daemon(const DaemonOptions& options, Config config) {
     });
   };
 
+  // Which recipes git tracks (flox refuses the others): asked of git (a command, so
+  // asynchronously) whenever the recipes changed; the matrix marks the untracked ones.
+  std::map<std::string, bool> git_tracked;  // variant -> tracked, for repos that are git checkouts
+  auto check_tracked = [&] {
+    for (const RepoConfig& repo : config.repos) {
+      BuildCommand ls{{"git", "-C", repo.path, "ls-files", "-z", "--", repo.recipes}, repo.path, ""};
+      run_async(io, runner, ls, std::chrono::seconds(60), [&, name = repo.name](AsyncResult r) {
+        if (r.exit_code != 0) return;  // no git checkout: nothing to say
+        std::set<std::string> files;
+        for (size_t start = 0, end; (end = r.output.find('\0', start)) != std::string::npos; start = end + 1)
+          files.insert(r.output.substr(start, end - start));
+        for (const VariantRecord& v : store->variants())
+          if (v.repo == name) {
+            bool tracked = files.count(v.recipe) > 0;
+            auto [it, fresh] = git_tracked.insert_or_assign(v.name, tracked);
+            if (!tracked && (fresh || it->second != tracked))
+              spdlog::warn("{}: its recipe {} is not tracked by git: flox refuses to build it (git add it)", v.name, v.recipe);
+          }
+      });
+    }
+  };
+
   // Recipes added or deleted in a repo (a git pull, an edit) show in the matrix within seconds,
   // without a SIGHUP: the folders are listed again (no command runs), the database written only
   // when something changed.
   asio::steady_timer follow(io);
   std::string last_scan;
   rescan(*store, config, &last_scan);
+  check_tracked();
   std::function<void()> follow_repos = [&] {
     follow.expires_after(kRecipeFollow);
     follow.async_wait([&](const boost::system::error_code& ec) {
       if (ec) return;
       std::string before = last_scan;
       rescan(*store, config, &last_scan);
-      if (last_scan != before) scheduler.poke();
+      if (last_scan != before) {
+        check_tracked();
+        scheduler.poke();
+      }
       follow_repos();
     });
   };
@@ -150,7 +179,9 @@ int run_daemon(const DaemonOptions& options, Config config) {
     plan_nightly({io, runner, *store, config, [&] { refresh_catalog(); }, std::move(resolve), std::move(progress)},
                  std::move(targets), std::move(done));
   };
-  Ops ops(OpsContext{*store, config, scheduler, [&] { exit_daemon(); }, plan});
+  Ops ops(OpsContext{*store, config, scheduler, [&] { exit_daemon(); }, plan, [&](const std::string& variant) {
+                      return git_tracked.count(variant) ? std::optional<bool>(git_tracked.at(variant)) : std::nullopt;
+                    }});
   Dispatch dispatch = [&ops](const protocol::Request& req, const Caller& caller, const std::shared_ptr<Channel>& channel) {
     return ops.handle(req, caller, channel);
   };

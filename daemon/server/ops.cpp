@@ -142,7 +142,11 @@ std::optional<json> op_matrix(OpsContext& ctx, const OpCall&) {
                         {"platform", opt(v.axes.platform)},
                         {"recipe", v.recipe},
                         {"last_job", it == last.end() ? json(nullptr) : json(it->second.first)},
-                        {"last_state", it == last.end() ? json(nullptr) : json(it->second.second)}});
+                        {"last_state", it == last.end() ? json(nullptr) : json(it->second.second)},
+                        {"tracked", [&]() -> json {
+                           std::optional<bool> t = ctx.tracked ? ctx.tracked(v.name) : std::nullopt;
+                           return t ? json(*t) : json(nullptr);
+                         }()}});
   }
   return json{{"variants", variants}};
 }

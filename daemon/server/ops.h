@@ -27,6 +27,9 @@ struct OpsContext {
   std::function<void(std::vector<std::string>, std::function<Resolution(const std::vector<std::string>&)>,
                      std::function<void(size_t, size_t)>, std::function<void(NightlyPlan)>)>
       plan_nightly;
+  // Whether git tracks a variant's recipe (flox builds only tracked files): nullopt where the
+  // repo is no git checkout or it was not looked at yet.
+  std::function<std::optional<bool>(const std::string& variant)> tracked;
 };
 
 class Ops {

@@ -380,7 +380,14 @@ TEST_CASE("daemon: the matrix follows the repo without a SIGHUP - a new recipe a
   Daemon d;
   d.add_sh_recipe("pytorch-python313-cpu-avx2", "mkdir $out");
   d.add_sh_recipe("pytorch-python313-cpu-avx512", "mkdir $out");
+  d.commit_recipes();
   d.start();
+  auto tracked = [&](const std::string& name) {
+    json matrix = d.client_json({"matrix"});
+    for (const json& v : matrix["variants"])
+      if (v["name"] == name) return v["tracked"];
+    return json("absent");
+  };
   auto names = [&] {
     std::set<std::string> out;
     json matrix = d.client_json({"matrix"});
@@ -394,6 +401,10 @@ TEST_CASE("daemon: the matrix follows the repo without a SIGHUP - a new recipe a
     return names() == std::set<std::string>{"pytorch-python313-cpu-avx512", "pytorch-python313-cuda13_0-sm90-avx512"};
   }, std::chrono::seconds(30)));
   CHECK(d.log().find("the recipes changed on disk: the matrix follows") != std::string::npos);
+  // The new recipe is not in git yet: marked, because flox would refuse it.
+  CHECK(eventually([&] { return tracked("pytorch-python313-cuda13_0-sm90-avx512") == false; }, std::chrono::seconds(30)));
+  CHECK(tracked("pytorch-python313-cpu-avx512") == true);
+  CHECK(d.client({"matrix"}).out.find("! recipe not tracked by git (flox refuses it)") != std::string::npos);
   // The new one builds like any other.
   d.client_json({"queue", "sm90-avx512"});
   CHECK(d.client({"wait", "sm90-avx512", "--timeout", "60s"}).exit_code == 0);
