@@ -33,7 +33,6 @@ std::optional<BuildNeeds> parse_needs(const std::string& output) {
 }
 }  // namespace
 
-
 void Scheduler::reconfigure() {
   std::vector<std::unique_ptr<Builder>> fleet;
   for (BuilderSpec& spec : config_.fleet()) {
@@ -50,7 +49,7 @@ void Scheduler::reconfigure() {
   for (auto& b : builders_) b->running = 0;
   for (const auto& [id, active] : running_)
     if (Builder* b = builder_named(active->builder)) ++b->running;
-  needs_.clear();  // what a build needs matters only where the fleet has features
+  needs_.clear();  // whether features matter, and which builder has them, may have changed
   poke();
 }
 

@@ -439,6 +439,21 @@ void Scheduler::on_exit(int64_t job_id, int exit_code) {
     return;
   }
 
+  if (a.phase == Active::Phase::verify && !a.verified_on.empty() && a.stop == StopReason::none &&
+      !probe_facts(a.probe_output)) {
+    // The GPU builder could not take the artifact or run the probe (unreachable, its store full):
+    // the machine's fault, not the artifact's. It rests, and the artifact is checked elsewhere.
+    Failure f = diagnose_text(a.probe_output, exit_code);
+    if (is_machine_fault(f)) {
+      std::string why = "the probe could not run there: " + f.failure_class + ": " + f.message;
+      a.log.write("=== ptbuild: builder " + a.verified_on + " " + why + "; verifying elsewhere\n");
+      if (Builder* b = builder_named(a.verified_on)) builder_fault(*b, why);
+      a.process.reset();
+      start_verify(a, Outcome{JobState::succeeded, a.built, "", {}});
+      return;
+    }
+  }
+
   Outcome o = stop_outcome(a, exit_code).value_or(
       a.phase == Active::Phase::verify ? verify_outcome(a, exit_code)
       : a.job.kind == JobKind::publish ? publish_outcome(a, exit_code)

@@ -279,6 +279,21 @@ TEST_CASE("fleet: a GPU variant is verified on the builder with its GPU - the ar
   CHECK(failed["failure"]["message"].get<std::string>().find(
             "expected CUDA to work on builder gpu (it has gpu-sm90), found torch.cuda.is_available() false") !=
         std::string::npos);
+
+  // The GPU builder is lost: that is not the artifact's fault. The builder rests and the artifact
+  // is checked here instead (its compiled facts only, no GPU here).
+  gpu.kill_all();
+  const std::string x = "pytorch-python313-cuda13_0-sm90-avx512bf16";
+  d.add_recipe(x, sh_recipe(x, artifact, d.nonce()));
+  d.signal(SIGHUP);
+  REQUIRE(d.wait_notify("reloaded"));
+  d.client_json({"queue", x});
+  REQUIRE(d.client({"wait", x, "--timeout", "2m"}).exit_code == 0);
+  json here = d.job(x);
+  CHECK(here["verify"]["ok"] == true);
+  CHECK(here["verify"]["facts"]["device_name"] == "here");
+  CHECK(log_text(here["log_path"]).find("builder gpu the probe could not run there") != std::string::npos);
+  CHECK(builder_named(d, "gpu")["state"].get<std::string>().starts_with("down until"));
 }
 
 TEST_CASE("fleet: a wrong hash met on one builder is repaired for the jobs of every builder") {
