@@ -16,7 +16,7 @@ trap 'stop_daemon; rm -rf "$work"' EXIT
 
 make_repo() {  # DIR NONCE
   local dir="$1" nonce="$2" wrong
-  wrong=$(nix hash to-sri --type sha256 "$(printf 'stale' | sha256sum | cut -d' ' -f1)")
+  wrong=$(stale_hash)
   mkdir -p "$dir/.flox/pkgs"
   for i in $(seq "$n"); do
     cat > "$dir/.flox/pkgs/pytorch-python313-cuda13_0-sm$((79 + i))-avx512.nix" <<NIX
@@ -35,14 +35,12 @@ in derivation {
 }
 NIX
   done
-  git -C "$dir" init -q
-  git -C "$dir" add -A
-  git -C "$dir" -c user.name=bench -c user.email=bench@localhost commit -q -m recipes
+  commit_repo "$dir"
 }
 
 # --- ptbuildd ---
 make_repo "$work/repo" "daemon-$$-$(date +%s%N)"
-start_daemon "$work" "max_parallel = 2"
+start_daemon "$work" "max_parallel = 2"$'\n[verify]\nenabled = false'""
 t0=$(now_ms)
 "$ptbuild" --config "$work/ptbuild.toml" queue all >/dev/null
 "$ptbuild" --config "$work/ptbuild.toml" wait all --json --timeout 30m > "$work/jobs.json"

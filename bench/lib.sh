@@ -8,6 +8,16 @@ source "$root/scripts/nix-env.sh"
 
 now_ms() { date +%s%3N; }
 
+# The hash a pin had before its source changed: right once, wrong now (the hash-repair benchmarks).
+stale_hash() { nix hash to-sri --type sha256 "$(printf 'stale' | sha256sum | cut -d' ' -f1)"; }
+
+# Makes DIR a git repository with everything in it committed (hash repair works on tracked files).
+commit_repo() {
+  git -C "$1" init -q
+  git -C "$1" add -A
+  git -C "$1" -c user.name=bench -c user.email=bench@localhost commit -q -m recipes
+}
+
 # record NAME FILE: puts FILE's text into docs/BENCHMARKS.md as the section NAME.
 record() {
   local name="$1" text="$2" doc="$root/docs/BENCHMARKS.md"

@@ -16,7 +16,7 @@ trap 'stop_daemon; rm -rf "$work"' EXIT
 
 make_repo() {  # DIR NONCE
   local dir="$1" nonce="$2" wrong
-  wrong=$(nix hash to-sri --type sha256 "$(printf 'stale' | sha256sum | cut -d' ' -f1)")
+  wrong=$(stale_hash)
   mkdir -p "$dir/.flox/pkgs"
   for i in $(seq "$n"); do
     cat > "$dir/.flox/pkgs/pytorch-python313-cuda13_0-sm$((79 + i))-avx512.nix" <<NIX
@@ -39,9 +39,7 @@ in derivation {
 }
 NIX
   done
-  git -C "$dir" init -q
-  git -C "$dir" add -A
-  git -C "$dir" -c user.name=bench -c user.email=bench@localhost commit -q -m recipes
+  commit_repo "$dir"
 }
 
 # long dependency starts before the time (ms) in $2, from the starts file $1
