@@ -51,8 +51,8 @@ bool rescan(Store& store, const Config& config, std::string* last = nullptr) {
   if (last) {
     if (seen == *last) return missing;
     if (!last->empty()) spdlog::info("the recipes changed on disk: the matrix follows");
+    *last = seen;
   }
-  if (last) *last = seen;
   for (const std::string& w : store.sync_catalog(scans)) spdlog::warn("{}", w);
   size_t total = 0;
   for (const RepoScan& s : scans) total += s.recipes.size();

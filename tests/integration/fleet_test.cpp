@@ -63,6 +63,13 @@ std::map<std::string, Interval> runs(const Daemon& d, std::map<std::string, int>
   return out;
 }
 
+// Says why and returns true where the kernel forbids what the builders need (asked once).
+bool namespaces_unavailable() {
+  static const std::string why = NetnsBuilder::unavailable();
+  if (!why.empty()) MESSAGE("skipped: " << why);
+  return !why.empty();
+}
+
 json builder_named(Daemon& d, const std::string& name) {
   json all = d.client_json({"builders"});
   for (const json& b : all["builders"])
@@ -73,10 +80,7 @@ json builder_named(Daemon& d, const std::string& name) {
 }  // namespace
 
 TEST_CASE("fleet: builds land only on builders that fit, never more than their slots, outputs come home") {
-  if (std::string why = NetnsBuilder::unavailable(); !why.empty()) {
-    MESSAGE("skipped: " << why);
-    return;
-  }
+  if (namespaces_unavailable()) return;
   TempDir space;
   // big: only builds that need big-parallel (mandatory); small: two slots, no features; arm:
   // aarch64-linux (its Nix takes that platform, and /bin/sh runs the test's builds).
@@ -140,10 +144,7 @@ TEST_CASE("fleet: builds land only on builders that fit, never more than their s
 }
 
 TEST_CASE("fleet: a builder lost mid-build loses no job, rests, and comes back after its back-off") {
-  if (std::string why = NetnsBuilder::unavailable(); !why.empty()) {
-    MESSAGE("skipped: " << why);
-    return;
-  }
+  if (namespaces_unavailable()) return;
   TempDir space;
   NetnsBuilder first(space, "first", 21), second(space, "second", 22), ghost(space, "ghost", 23, "", false);
   Daemon d("builder_backoff = \"3s\"\n",
@@ -198,10 +199,7 @@ TEST_CASE("fleet: a builder lost mid-build loses no job, rests, and comes back a
 }
 
 TEST_CASE("fleet: the flox backend builds on the chosen builder too, through flox's environment") {
-  if (std::string why = NetnsBuilder::unavailable(); !why.empty()) {
-    MESSAGE("skipped: " << why);
-    return;
-  }
+  if (namespaces_unavailable()) return;
   TempDir space;
   NetnsBuilder remote(space, "remote", 31);
   Daemon d("", remote.config(1, {"x86_64-linux"}, {"big-parallel"}));
@@ -230,10 +228,7 @@ TEST_CASE("fleet: the flox backend builds on the chosen builder too, through flo
 }
 
 TEST_CASE("fleet: a GPU variant is verified on the builder with its GPU - the artifact is copied there") {
-  if (std::string why = NetnsBuilder::unavailable(); !why.empty()) {
-    MESSAGE("skipped: " << why);
-    return;
-  }
+  if (namespaces_unavailable()) return;
   TempDir space;
   // cpu builds; gpu has an sm90 GPU and takes no builds (its feature is mandatory).
   NetnsBuilder cpu(space, "cpu", 41), gpu(space, "gpu", 42);
@@ -297,10 +292,7 @@ TEST_CASE("fleet: a GPU variant is verified on the builder with its GPU - the ar
 }
 
 TEST_CASE("fleet: a wrong hash met on one builder is repaired for the jobs of every builder") {
-  if (std::string why = NetnsBuilder::unavailable(); !why.empty()) {
-    MESSAGE("skipped: " << why);
-    return;
-  }
+  if (namespaces_unavailable()) return;
   TempDir space;
   NetnsBuilder one(space, "one", 51), two(space, "two", 52);
   Daemon d("", one.config(1, {"x86_64-linux"}) + two.config(1, {"x86_64-linux"}));
