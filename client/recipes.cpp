@@ -12,6 +12,7 @@
 #include "client/commands.h"
 #include "core/recipe_lint.h"
 #include "core/recipe_matrix.h"
+#include "core/text.h"
 #include "core/variant.h"
 #include "local/files.h"
 #include "local/recipes.h"
@@ -33,11 +34,13 @@ void write_atomically(const fs::path& path, const std::string& text) {
 
 struct RepoPlan {
   const RepoConfig* repo;
-  std::vector<std::pair<PlannedRecipe, std::string>> missing;  // recipe, rendered text
+  std::vector<std::pair<PlannedRecipe, std::string>> missing;  // recipe, rendered text ("" without a template)
   std::vector<std::pair<PlannedRecipe, std::string>> drifted;  // recipe, rendered text
   std::vector<std::string> stray;                              // packages no axis produces
   std::map<std::string, std::string> files;                    // package -> recipe file
   int in_line = 0;
+  int untemplated = 0;  // present, of a kind without a template: nothing to compare them with
+  bool in_order() const { return missing.empty() && drifted.empty() && stray.empty(); }
 };
 
 // The recipes of the matrix's family and python that no axis produces.
@@ -53,22 +56,28 @@ std::vector<Recipe> strays(const MatrixConfig& m, const std::vector<Recipe>& rec
 
 RepoPlan plan_repo(const RepoConfig& repo) {
   const MatrixConfig& m = *repo.matrix;
-  RepoPlan plan{&repo, {}, {}, {}, {}, 0};
+  RepoPlan plan{&repo, {}, {}, {}, {}, 0, 0};
   RecipeScan scan = scan_recipes(repo.path, repo.recipes);
   for (const Recipe& r : scan.recipes) plan.files[r.package] = r.file;
   std::map<RecipeKind, std::string> templates;
   for (const PlannedRecipe& r : expand_matrix(m)) {
+    auto file = plan.files.find(r.name);
     auto t = m.templates.find(r.kind);
-    if (t == m.templates.end())
-      throw UsageError{"repo '" + repo.name + "': repo.matrix.templates has no " + std::string(to_string(r.kind)) +
-                       " template, needed for " + r.name};
+    if (t == m.templates.end()) {  // a matrix without templates still says what is missing
+      if (file == plan.files.end()) plan.missing.emplace_back(r, "");
+      else ++plan.untemplated;
+      continue;
+    }
     if (!templates.count(r.kind)) {
       auto text = read_text(fs::path(repo.path) / t->second);
       if (!text) throw UsageError{"repo '" + repo.name + "': cannot read template " + (fs::path(repo.path) / t->second).string()};
       templates[r.kind] = *text;
     }
     std::string rendered = render_recipe(templates[r.kind], t->second, r);
-    auto file = plan.files.find(r.name);
+    if (std::string left = unfilled_placeholder(rendered); !left.empty())
+      throw UsageError{"repo '" + repo.name + "': template " + t->second + " uses " + left + ", which the matrix gives no value for " +
+                       r.name + " (per-architecture text goes in [repo.matrix.arch_text." +
+                       r.values.at("@GPU_ARCH@") + "])"};
     if (file == plan.files.end()) {
       plan.missing.emplace_back(r, rendered);
     } else if (read_text(fs::path(repo.path) / file->second) != rendered) {
@@ -95,16 +104,21 @@ std::string recipe_path(const RepoConfig& repo, const std::string& package) {
 
 int recipes_plan(Context& ctx) {
   json out = json::array();
+  bool in_order = true;
   for (const RepoPlan& p : plan_all(ctx)) {
-    json repo{{"repo", p.repo->name}, {"in_line", p.in_line}, {"missing", json::array()}, {"drifted", json::array()},
-              {"stray", p.stray}};
+    in_order = in_order && p.in_order();
+    json repo{{"repo", p.repo->name}, {"in_line", p.in_line}, {"untemplated", p.untemplated}, {"missing", json::array()},
+              {"drifted", json::array()}, {"stray", p.stray}};
     for (const auto& [r, _] : p.missing) repo["missing"].push_back(r.name);
     for (const auto& [r, _] : p.drifted) repo["drifted"].push_back(r.name);
     out.push_back(repo);
     if (ctx.json) continue;
-    std::cout << "repo " << p.repo->name << ": " << p.in_line << " in line with the templates, " << p.missing.size()
-              << " missing, " << p.drifted.size() << " drifted, " << p.stray.size() << " stray\n";
-    for (const auto& [r, _] : p.missing) std::cout << "  missing  " << recipe_path(*p.repo, r.name) << "  (" << to_string(r.kind) << ")\n";
+    std::cout << "repo " << p.repo->name << ": " << p.in_line << " in line with the templates, ";
+    if (p.untemplated) std::cout << p.untemplated << " present without a template to compare, ";
+    std::cout << p.missing.size() << " missing, " << p.drifted.size() << " drifted, " << p.stray.size() << " stray\n";
+    for (const auto& [r, text] : p.missing)
+      std::cout << "  missing  " << recipe_path(*p.repo, r.name) << "  (" << to_string(r.kind) << (text.empty() ? "; no template" : "")
+                << ")\n";
     for (const auto& [r, _] : p.drifted)
       std::cout << "  drifted  " << p.files.at(r.name) << "  (differs from its " << to_string(r.kind) << " template"
                 << (is_generated(read_text(fs::path(p.repo->path) / p.files.at(r.name)).value_or("")) ? "" : "; not generated")
@@ -112,13 +126,16 @@ int recipes_plan(Context& ctx) {
     for (const std::string& s : p.stray) std::cout << "  stray    " << p.files.at(s) << "  (no axis of the matrix produces it)\n";
   }
   if (ctx.json) std::cout << json{{"repos", out}}.dump(2) << "\n";
-  return kOk;
+  return in_order ? kOk : kWorkFailed;
 }
 
 int recipes_render(Context& ctx, bool write, bool force) {
   json created = json::array(), rewritten = json::array(), kept = json::array();
   for (const RepoPlan& p : plan_all(ctx)) {
     for (const auto& [r, text] : p.missing) {
+      if (text.empty())
+        throw UsageError{"repo '" + p.repo->name + "': repo.matrix.templates has no " + std::string(to_string(r.kind)) +
+                         " template, needed to write " + r.name};
       write_atomically(fs::path(p.repo->path) / recipe_path(*p.repo, r.name), text);
       created.push_back(p.repo->path + "/" + recipe_path(*p.repo, r.name));
     }
@@ -164,36 +181,63 @@ int cmd_recipes(Context& ctx, const ParsedArgs& a) {
 int cmd_doctor(Context& ctx, const ParsedArgs&) {
   std::vector<LintFinding> findings;
   size_t checked = 0;
+  json disabled = json::object();
   for (const RepoConfig& repo : ctx.config().repos) {
+    std::vector<LintFinding> found;
     RecipeScan scan = scan_recipes(repo.path, repo.recipes);
-    if (!scan.error.empty()) findings.push_back({repo.path, 1, scan.error, "check the repo's path and recipes in the config"});
+    if (!scan.error.empty()) found.push_back({"scan", repo.path, 1, scan.error, "check the repo's path and recipes in the config"});
+    const MatrixConfig matrix = repo.matrix.value_or(MatrixConfig{});
     LintRules rules;
     if (repo.matrix) {
-      rules = {repo.matrix->family, repo.matrix->pname_prefix, repo.matrix->gpu_archs, repo.matrix->require, repo.matrix->forbid};
-      for (const Recipe& r : strays(*repo.matrix, scan.recipes))
-        findings.push_back({repo.path + "/" + r.file, 1, "stray recipe: no axis of the matrix produces " + r.package,
-                            "delete it, or add its axes to [repo.matrix]"});
+      rules = {matrix.family, matrix.pname_prefix, matrix.gpu_archs, matrix.require, matrix.forbid};
+      for (const Recipe& r : strays(matrix, scan.recipes))
+        found.push_back({"stray", repo.path + "/" + r.file, 1, "stray recipe: no axis of the matrix produces " + r.package,
+                         "delete it, or add its axes to [repo.matrix]"});
     }
-    std::vector<std::pair<std::string, std::string>> texts;
+    std::vector<PinnedRecipe> undeclared_pins;
     for (const Recipe& r : scan.recipes) {
       auto text = read_text(fs::path(repo.path) / r.file);
       if (!text) continue;
       ++checked;
       std::string file = repo.path + "/" + r.file;
-      for (LintFinding& f : lint_recipe(file, r.package, *text, rules)) findings.push_back(std::move(f));
-      texts.emplace_back(file, *text);
+      RecipeExpectation expect = expectation_for(matrix, r.package);
+      for (LintFinding& f : lint_recipe(file, r.package, *text, rules, expect)) found.push_back(std::move(f));
+      if (expect.nixpkgs.empty())
+        if (auto pin = find_nixpkgs_pin(*text)) undeclared_pins.push_back({file, expect.group, *pin});
     }
-    for (LintFinding& f : lint_pins(texts)) findings.push_back(std::move(f));
+    for (LintFinding& f : lint_pin_groups(undeclared_pins)) found.push_back(std::move(f));
+    for (LintFinding& f : found)
+      if (std::find(repo.doctor_disable.begin(), repo.doctor_disable.end(), f.rule) == repo.doctor_disable.end())
+        findings.push_back(std::move(f));
+    if (!repo.doctor_disable.empty()) disabled[repo.name] = repo.doctor_disable;
+  }
+  // Grouped by rule, in the rules' order: 127 findings of one kind read as one problem.
+  std::vector<std::pair<const LintRule*, std::vector<const LintFinding*>>> groups;
+  for (const LintRule& rule : lint_rules()) {
+    std::vector<const LintFinding*> of;
+    for (const LintFinding& f : findings)
+      if (f.rule == rule.name) of.push_back(&f);
+    if (!of.empty()) groups.emplace_back(&rule, std::move(of));
   }
   if (ctx.json) {
-    json out = json::array();
-    for (const LintFinding& f : findings)
-      out.push_back({{"file", f.file}, {"line", f.line}, {"problem", f.problem}, {"hint", f.hint}});
-    std::cout << json{{"findings", out}, {"checked", checked}}.dump(2) << "\n";
+    json out = json::array(), summary = json::array();
+    for (const auto& [rule, of] : groups) {
+      summary.push_back({{"rule", rule->name}, {"title", rule->title}, {"count", of.size()}});
+      for (const LintFinding* f : of)
+        out.push_back({{"rule", f->rule}, {"file", f->file}, {"line", f->line}, {"problem", f->problem}, {"hint", f->hint}});
+    }
+    std::cout << json{{"findings", out}, {"groups", summary}, {"checked", checked}, {"disabled", disabled}}.dump(2) << "\n";
   } else {
-    for (const LintFinding& f : findings) std::cout << f.to_string() << "\n";
-    std::cout << (findings.empty() ? "no problems" : std::to_string(findings.size()) + " problem(s)") << " in " << checked
-              << " recipe(s)\n";
+    constexpr size_t kShown = 10;
+    for (const auto& [rule, of] : groups) {
+      std::cout << rule->name << ": " << rule->title << " (" << of.size() << ")\n";
+      for (size_t i = 0; i < of.size() && i < kShown; ++i) std::cout << "  " << of[i]->to_string() << "\n";
+      if (of.size() > kShown) std::cout << "  … and " << of.size() - kShown << " more (ptbuild doctor --json lists all)\n";
+    }
+    std::cout << (findings.empty() ? "no problems" : std::to_string(findings.size()) + " problem(s) of " + std::to_string(groups.size()) + " kind(s)")
+              << " in " << checked << " recipe(s)";
+    for (const auto& [repo, rules] : disabled.items()) std::cout << "; not checked in " << repo << ": " << join(rules.get<std::vector<std::string>>(), ", ");
+    std::cout << "\n";
   }
   return findings.empty() ? kOk : kWorkFailed;
 }

@@ -11,6 +11,7 @@
 #define TOML_EXCEPTIONS 1
 #include <toml++/toml.h>
 
+#include "core/recipe_lint.h"
 #include "core/web_route.h"
 
 namespace ptbuild {
@@ -84,6 +85,8 @@ class TableReader {
     }
   }
   bool has(const char* key) const { return table_.contains(key); }
+  // A key its caller reads itself.
+  void skip(const char* key) { take(key); }
   void boolean(const char* key, bool& out) {
     if (auto* n = take(key)) {
       if (!n->is_boolean()) fail(*n, key, "expected true or false, got " + type_name(*n));
@@ -187,28 +190,56 @@ class TableReader {
   std::set<std::string> read_;
 };
 
-// [repo.matrix] (see core/recipe_matrix.h).
+// [repo.matrix] (see core/recipe_matrix.h). `cuda` is either one version ("13_0", whose
+// architectures are the keys of gpu_archs) or [[repo.matrix.cuda]] tables, one per CUDA version.
 MatrixConfig read_matrix(const toml::table& t, const std::string& source) {
   MatrixConfig m;
   TableReader r(t, "repo.matrix.", source);
+  auto where = [&](const toml::node& n) { return source + ":" + std::to_string(n.source().begin.line) + ": repo.matrix."; };
   r.string("family", m.family);
   r.string("python", m.python);
-  r.string("cuda", m.cuda);
   r.string("pname_prefix", m.pname_prefix);
+  r.string("nixpkgs", m.nixpkgs);
   r.string_map("gpu_archs", m.gpu_archs);
   r.strings_map("isa_flags", m.isa_flags);
   r.strings("x86_isas", m.x86_isas);
-  r.strings("arm_archs", m.arm_archs);
+  if (r.has("arm_archs")) r.strings("arm_archs", m.arm_archs.emplace());
   r.strings("arm_isas", m.arm_isas);
+  r.strings_map("arch_isas", m.arch_isas);
   r.strings("cpu_isas", m.cpu_isas);
+  r.strings("darwin", m.darwin);
+  if (const toml::table* text = r.table("arch_text")) {
+    TableReader a(*text, "repo.matrix.arch_text.", source);
+    for (auto&& [arch, _] : *text) a.string_map(std::string(arch.str()).c_str(), m.arch_text[std::string(arch.str())]);
+  }
+  if (const toml::node* cuda = t.get("cuda"); cuda && cuda->is_string()) {
+    CudaGroup g;
+    r.string("cuda", g.version);
+    for (const auto& [arch, _] : m.gpu_archs) g.archs.push_back(arch);
+    m.cuda.push_back(std::move(g));
+  } else if (cuda) {
+    r.skip("cuda");
+    const toml::array* groups = cuda->as_array();
+    if (!groups || !groups->is_array_of_tables())
+      throw Failure{where(*cuda) + "cuda: write one version as cuda = \"13_0\", or each as a [[repo.matrix.cuda]] table"};
+    for (const toml::node& item : *groups) {
+      TableReader g(*item.as_table(), "repo.matrix.cuda.", source);
+      CudaGroup group;
+      g.string("version", group.version);
+      g.strings("archs", group.archs);
+      g.string("nixpkgs", group.nixpkgs);
+      g.string("cuda_packages", group.cuda_packages);
+      g.reject_unknown();
+      if (group.version.empty()) throw Failure{where(item) + "cuda.version: every [[repo.matrix.cuda]] needs a version (\"12_8\")"};
+      for (const CudaGroup& other : m.cuda)
+        if (other.version == group.version) throw Failure{where(item) + "cuda.version: '" + group.version + "' is given twice"};
+      m.cuda.push_back(std::move(group));
+    }
+  }
   auto by_kind = [&](const char* key, auto& raw, auto& out) {
     for (auto& [name, value] : raw) {
-      std::optional<RecipeKind> kind;
-      for (RecipeKind k : {RecipeKind::gpu_x86, RecipeKind::gpu_arm, RecipeKind::cpu})
-        if (to_string(k) == name) kind = k;
-      if (!kind)
-        throw Failure{source + ":" + std::to_string(t.source().begin.line) + ": repo.matrix." + key + ": unknown kind '" +
-                      name + "' (gpu_x86, gpu_arm, cpu)"};
+      std::optional<RecipeKind> kind = recipe_kind_named(name);
+      if (!kind) throw Failure{where(t) + key + ": unknown kind '" + name + "' (gpu_x86, gpu_arm, cpu, darwin)"};
       out[*kind] = value;
     }
   };
@@ -221,10 +252,15 @@ MatrixConfig read_matrix(const toml::table& t, const std::string& source) {
   by_kind("require", require, m.require);
   by_kind("forbid", forbid, m.forbid);
   r.reject_unknown();
-  for (const std::string& arch : m.arm_archs)
-    if (!m.gpu_archs.count(arch))
-      throw Failure{source + ":" + std::to_string(t.source().begin.line) + ": repo.matrix.arm_archs: '" + arch +
-                    "' is not in gpu_archs"};
+  std::set<std::string> archs;
+  for (const CudaGroup& g : m.cuda) archs.insert(g.archs.begin(), g.archs.end());
+  auto known_arch = [&](const std::string& key, const std::string& arch) {
+    if (!archs.count(arch))
+      throw Failure{where(t) + key + ": '" + arch + "' is an architecture of no CUDA version of the matrix"};
+  };
+  for (const std::string& arch : m.arm_archs.value_or(std::vector<std::string>{})) known_arch("arm_archs", arch);
+  for (const auto& [arch, _] : m.arch_isas) known_arch("arch_isas", arch);
+  for (const auto& [arch, _] : m.arch_text) known_arch("arch_text", arch);
   return m;
 }
 
@@ -447,8 +483,15 @@ ConfigResult parse_config(std::string_view text, const std::string& source,
         r.string("after", repo.after);
         r.string("default_cuda", repo.default_cuda);
         if (const toml::table* m = r.table("matrix")) repo.matrix = read_matrix(*m, source);
+        r.strings("doctor_disable", repo.doctor_disable);
         r.reject_unknown();
         std::string where = source + ":" + std::to_string(t.source().begin.line) + ": ";
+        for (const std::string& rule : repo.doctor_disable)
+          if (!find_lint_rule(rule)) {
+            std::string known;
+            for (const LintRule& l : lint_rules()) known += (known.empty() ? "" : ", ") + std::string(l.name);
+            throw Failure{where + "repo.doctor_disable: no doctor rule is named '" + rule + "' (" + known + ")"};
+          }
         if (repo.path.empty()) throw Failure{where + "repo.path: every [[repo]] needs a path"};
         repo.path = absolute_to(base_dir, repo.path);
         if (repo.name.empty()) {
@@ -584,7 +627,8 @@ std::string render_config(const Config& c) {
                                 {"path", r.path},
                                 {"recipes", r.recipes},
                                 {"after", r.after},
-                                {"default_cuda", r.default_cuda}});
+                                {"default_cuda", r.default_cuda},
+                                {"doctor_disable", str_array(r.doctor_disable)}});
   toml::array fleet;
   for (const BuilderSpec& b : c.fleet()) {
     toml::table t{{"name", b.name},         {"uri", b.uri},           {"systems", str_array(b.systems)},

@@ -33,6 +33,7 @@ struct RepoConfig {
   std::string after;         // repo whose same-axes variant must build first
   std::string default_cuda;  // "13_0": decides ambiguous aliases in this repo
   std::optional<MatrixConfig> matrix;  // [repo.matrix]: the variants it should have, from templates
+  std::vector<std::string> doctor_disable;  // `ptbuild doctor` rules not checked in this repo
 };
 
 struct Config {

@@ -187,6 +187,43 @@ TEST_CASE("values that cannot work are refused, naming the key and the line") {
   CHECK(parse_error("[web]\nport = 1\n") == "test.toml:2: unknown key 'web.port'");
 }
 
+TEST_CASE("a matrix of several CUDA versions - each with its pin, archs and package set") {
+  Config c = parse_ok(
+      "[[repo]]\npath = \"/srv/bp\"\ndoctor_disable = [\"pname\"]\n[repo.matrix]\nnixpkgs = \"aaa\"\nx86_isas = [\"avx2\"]\n"
+      "arch_isas = { sm61 = [\"avx\"] }\ndarwin = [\"mps\"]\n[repo.matrix.arch_text]\nsm61 = { GPU_NAME = \"GTX 1080\" }\n"
+      "[[repo.matrix.cuda]]\nversion = \"12_8\"\nnixpkgs = \"bbb\"\narchs = [\"sm61\", \"sm90\"]\n"
+      "[[repo.matrix.cuda]]\nversion = \"13_0\"\ncuda_packages = \"cudaPackages_13\"\narchs = [\"sm90\"]\n");
+  REQUIRE(c.repos.size() == 1);
+  CHECK(c.repos[0].doctor_disable == std::vector<std::string>{"pname"});
+  const MatrixConfig& m = *c.repos[0].matrix;
+  REQUIRE(m.cuda.size() == 2);
+  CHECK(m.cuda[0].nixpkgs == "bbb");
+  CHECK(m.cuda[1].cuda_packages == "cudaPackages_13");
+  CHECK(m.arch_text.at("sm61").at("GPU_NAME") == "GTX 1080");
+  std::vector<std::string> names;
+  for (const PlannedRecipe& r : expand_matrix(m)) names.push_back(r.name + " " + r.expect.nixpkgs);
+  CHECK(names == std::vector<std::string>{"pytorch-python313-cuda12_8-sm61-avx bbb", "pytorch-python313-cuda12_8-sm90-avx2 bbb",
+                                          "pytorch-python313-cuda13_0-sm90-avx2 aaa", "pytorch-python313-darwin-mps aaa"});
+  // The one-version form of older configs still reads.
+  Config one = parse_ok("[[repo]]\npath = \"/a\"\n[repo.matrix]\ncuda = \"13_0\"\ngpu_archs = { sm90 = \"9.0\" }\nx86_isas = [\"avx2\"]\n");
+  CHECK(expand_matrix(*one.repos[0].matrix).at(0).name == "pytorch-python313-cuda13_0-sm90-avx2");
+
+  std::string head = "[[repo]]\npath = \"/a\"\n[repo.matrix]\n";
+  CHECK(parse_error(head + "[[repo.matrix.cuda]]\narchs = [\"sm90\"]\n") ==
+        "test.toml:4: repo.matrix.cuda.version: every [[repo.matrix.cuda]] needs a version (\"12_8\")");
+  CHECK(parse_error(head + "[[repo.matrix.cuda]]\nversion = \"13_0\"\n[[repo.matrix.cuda]]\nversion = \"13_0\"\n") ==
+        "test.toml:6: repo.matrix.cuda.version: '13_0' is given twice");
+  CHECK(parse_error(head + "[[repo.matrix.cuda]]\nversion = \"13_0\"\narch = [\"sm90\"]\n") ==
+        "test.toml:6: unknown key 'repo.matrix.cuda.arch'");
+  CHECK(parse_error(head + "cuda = 13\n").find("repo.matrix.cuda: write one version as cuda = \"13_0\"") != std::string::npos);
+  CHECK(parse_error(head + "arch_isas = { sm99 = [\"avx\"] }\n").find("repo.matrix.arch_isas: 'sm99' is an architecture of no CUDA version") !=
+        std::string::npos);
+  CHECK(parse_error(head + "templates = { gpu = \"t.nix\" }\n").find("unknown kind 'gpu' (gpu_x86, gpu_arm, cpu, darwin)") !=
+        std::string::npos);
+  CHECK(parse_error("[[repo]]\npath = \"/a\"\ndoctor_disable = [\"pnames\"]\n").find("no doctor rule is named 'pnames'") !=
+        std::string::npos);
+}
+
 TEST_CASE("the effective config renders to TOML that parses back to the same config") {
   Config c = parse_ok("[daemon]\nmax_parallel = 3\nbuild_timeout = \"1h30m\"\n[backend]\nargs = [\"-L\"]\n");
   std::string text = render_config(c);

@@ -2,12 +2,30 @@
 
 #include <algorithm>
 #include <cctype>
-#include <map>
+#include <set>
 
 #include "core/variant.h"
 
 namespace ptbuild {
 namespace {
+
+const std::vector<LintRule> kRules{
+    {"scan", "recipes that cannot be listed"},
+    {"stray", "recipes no axis of the matrix produces"},
+    {"pname", "a pname that does not match the file name"},
+    {"arch-value", "an architecture value of another GPU"},
+    {"arch-spelling", "an architecture spelled as its use does not take it"},
+    {"arch-platform", "a variant for a GPU that no machine of its platform has"},
+    {"cuda-off", "a GPU recipe that builds without CUDA"},
+    {"cpu-cuda", "a CPU-only recipe that switches CUDA on"},
+    {"cuda-packages", "the CUDA package set of another CUDA version"},
+    {"torch-attr", "python3Packages.pytorch, an attribute current nixpkgs does not have"},
+    {"isa-flags", "compiler flags that do not fit the variant's instruction set"},
+    {"pin", "a nixpkgs pin other than the matrix declares"},
+    {"pin-split", "recipes that should be alike pin different nixpkgs"},
+    {"require", "text the matrix requires is missing"},
+    {"forbid", "text the matrix forbids is present"},
+};
 
 int line_of(const std::string& text, size_t offset) {
   return 1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<long>(std::min(offset, text.size())), '\n'));
@@ -15,56 +33,192 @@ int line_of(const std::string& text, size_t offset) {
 
 bool ident_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '\''; }
 
-// Every value of `attr = "value"` in the text, with its offset.
-std::vector<std::pair<size_t, std::string>> string_values(const std::string& text, const std::string& attr) {
-  std::vector<std::pair<size_t, std::string>> out;
-  for (size_t at = text.find(attr); at != std::string::npos; at = text.find(attr, at + 1)) {
-    if (at > 0 && ident_char(text[at - 1])) continue;
-    size_t i = at + attr.size();
-    while (i < text.size() && text[i] == ' ') ++i;
-    if (i >= text.size() || text[i] != '=') continue;
-    ++i;
-    while (i < text.size() && text[i] == ' ') ++i;
-    if (i >= text.size() || text[i] != '"') continue;
-    size_t close = text.find('"', i + 1);
-    if (close == std::string::npos) continue;
-    out.emplace_back(at, text.substr(i + 1, close - i - 1));
+// The text with Nix comments (`# …` and `/* … */` outside strings) blanked, offsets kept: a value
+// named in a comment is not a value the build uses.
+std::string code_of(const std::string& text) {
+  std::string out = text;
+  enum { code, string, indented } state = code;
+  for (size_t i = 0; i < out.size(); ++i) {
+    char c = out[i];
+    if (state == string) {
+      if (c == '\\') ++i;
+      else if (c == '"') state = code;
+    } else if (state == indented) {
+      if (c == '\'' && i + 1 < out.size() && out[i + 1] == '\'') {
+        if (i + 2 < out.size() && (out[i + 2] == '$' || out[i + 2] == '\'' || out[i + 2] == '\\')) i += 2;  // ''$ ''' ''\ escapes
+        else { state = code; ++i; }
+      }
+    } else if (c == '"') {
+      state = string;
+    } else if (c == '\'' && i + 1 < out.size() && out[i + 1] == '\'') {
+      state = indented;
+      ++i;
+    } else if (c == '#') {
+      for (; i < out.size() && out[i] != '\n'; ++i) out[i] = ' ';
+    } else if (c == '/' && i + 1 < out.size() && out[i + 1] == '*') {
+      size_t end = out.find("*/", i + 2);
+      end = end == std::string::npos ? out.size() : end + 2;
+      for (; i < end; ++i)
+        if (out[i] != '\n') out[i] = ' ';
+      --i;
+    }
   }
   return out;
 }
 
-// The string items of the list given to `attr = [ … ]`.
-std::vector<std::pair<size_t, std::string>> list_strings(const std::string& text, const std::string& attr) {
+// Every `name = "value"` binding of the text whose name passes `want`.
+struct Binding {
+  size_t at;
+  std::string name, value;
+};
+template <class Want>
+std::vector<Binding> string_bindings(const std::string& code, Want want) {
+  std::vector<Binding> out;
+  for (size_t eq = code.find('='); eq != std::string::npos; eq = code.find('=', eq + 1)) {
+    if ((eq + 1 < code.size() && code[eq + 1] == '=') || (eq > 0 && std::string_view("=!<>").find(code[eq - 1]) != std::string_view::npos))
+      continue;
+    size_t end = eq;
+    while (end > 0 && code[end - 1] == ' ') --end;
+    size_t start = end;
+    while (start > 0 && ident_char(code[start - 1])) --start;
+    size_t v = code.find_first_not_of(' ', eq + 1);
+    if (start == end || v == std::string::npos || code[v] != '"') continue;
+    size_t close = code.find('"', v + 1);
+    if (close == std::string::npos) continue;
+    std::string name = code.substr(start, end - start);
+    if (want(name)) out.push_back({start, name, code.substr(v + 1, close - v - 1)});
+  }
+  return out;
+}
+
+// The string items of every list given to `attr = [ … ]`, with their offsets.
+std::vector<std::pair<size_t, std::string>> list_strings(const std::string& code, const std::string& attr) {
   std::vector<std::pair<size_t, std::string>> out;
-  for (size_t at = text.find(attr); at != std::string::npos; at = text.find(attr, at + 1)) {
-    size_t open = text.find('[', at);
-    size_t eq = text.find('=', at);
-    if (open == std::string::npos || eq == std::string::npos || eq > open) continue;
-    size_t close = text.find(']', open);
-    for (size_t q = text.find('"', open); q != std::string::npos && q < close; q = text.find('"', q + 1)) {
-      size_t end = text.find('"', q + 1);
+  for (size_t at = code.find(attr); at != std::string::npos; at = code.find(attr, at + 1)) {
+    size_t eq = code.find_first_not_of(' ', at + attr.size());
+    if ((at > 0 && ident_char(code[at - 1])) || eq == std::string::npos || code[eq] != '=') continue;
+    size_t open = code.find_first_not_of(" \n", eq + 1);
+    if (open == std::string::npos || code[open] != '[') continue;
+    size_t close = code.find(']', open);
+    for (size_t q = code.find('"', open); q != std::string::npos && q < close; q = code.find('"', q + 1)) {
+      size_t end = code.find('"', q + 1);
       if (end == std::string::npos || end > close) break;
-      out.emplace_back(q, text.substr(q + 1, end - q - 1));
+      out.emplace_back(q, code.substr(q + 1, end - q - 1));
       q = end;
     }
   }
   return out;
 }
 
-bool is_hex40(std::string_view s) {
-  return s.size() == 40 && std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+// ---- architectures: which GPU a value names, and in which spelling -------------------------
+
+enum class Spelling { dotted, sm, plain };  // "8.6", "sm_86", "86"
+
+struct ArchValue {
+  int number;  // 86
+  Spelling spelling;
+};
+
+std::optional<ArchValue> parse_arch_value(std::string v) {
+  for (const char* suffix : {"+PTX", "+ptx", "-real", "-virtual"})
+    if (v.ends_with(suffix)) v.resize(v.size() - std::string_view(suffix).size());
+  auto digits = [](std::string_view s) {
+    return !s.empty() && s.size() <= 3 && std::all_of(s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+  };
+  for (const char* prefix : {"sm_", "compute_", "sm"})
+    if (v.starts_with(prefix)) {
+      std::string rest = v.substr(std::string_view(prefix).size());
+      if (!rest.empty() && (rest.back() == 'a' || rest.back() == 'f')) rest.pop_back();
+      if (digits(rest) && rest.size() >= 2) return ArchValue{std::stoi(rest), Spelling::sm};
+      return std::nullopt;
+    }
+  if (size_t dot = v.find('.'); dot != std::string::npos) {
+    std::string major = v.substr(0, dot), minor = v.substr(dot + 1);
+    if (digits(major) && major.size() <= 2 && minor.size() == 1 && digits(minor))
+      return ArchValue{std::stoi(major + minor), Spelling::dotted};
+    return std::nullopt;
+  }
+  if (digits(v) && v.size() >= 2) return ArchValue{std::stoi(v), Spelling::plain};
+  return std::nullopt;
+}
+
+std::string spell(int number, Spelling s, const std::string& dotted_override) {
+  std::string n = std::to_string(number);
+  switch (s) {
+    case Spelling::dotted: return dotted_override.empty() ? n.substr(0, n.size() - 1) + "." + n.substr(n.size() - 1) : dotted_override;
+    case Spelling::sm: return "sm_" + n;
+    case Spelling::plain: return n;
+  }
+  return n;
+}
+
+// Where an architecture value goes decides its spelling: nixpkgs hands gpuTargets (and
+// cudaCapabilities) to TORCH_CUDA_ARCH_LIST, whose parser (CUDA_SELECT_NVCC_ARCH_FLAGS) takes
+// "8.6" and stops at "sm_86" (build-pytorch b8d708d, d052e0b); CMAKE_CUDA_ARCHITECTURES takes "86".
+struct ArchUse {
+  std::string_view where;
+  Spelling takes;
+};
+constexpr ArchUse kListUses[] = {{"gpuTargets", Spelling::dotted}, {"cudaCapabilities", Spelling::dotted}};
+constexpr ArchUse kLineUses[] = {{"TORCH_CUDA_ARCH_LIST", Spelling::dotted}, {"CMAKE_CUDA_ARCHITECTURES", Spelling::plain}};
+
+bool word_at(const std::string& code, size_t at, size_t len) {
+  return (at == 0 || !ident_char(code[at - 1])) && (at + len >= code.size() || !ident_char(code[at + len]));
+}
+
+// The uses of identifier `name` in the code, outside its own binding at `bound_at`.
+std::vector<ArchUse> uses_of(const std::string& code, const std::string& name, size_t bound_at) {
+  std::vector<ArchUse> out;
+  auto add = [&](ArchUse u) {
+    if (std::none_of(out.begin(), out.end(), [&](const ArchUse& o) { return o.where == u.where; })) out.push_back(u);
+  };
+  for (size_t at = code.find(name); at != std::string::npos; at = code.find(name, at + 1)) {
+    if (at == bound_at || !word_at(code, at, name.size())) continue;
+    size_t line_start = code.rfind('\n', at);
+    line_start = line_start == std::string::npos ? 0 : line_start + 1;
+    std::string_view line(code.data() + line_start, code.find('\n', at) == std::string::npos ? code.size() - line_start
+                                                                                               : code.find('\n', at) - line_start);
+    for (const ArchUse& u : kLineUses)
+      if (line.find(u.where) != std::string_view::npos) add(u);
+    size_t open = code.rfind('[', at);
+    if (open != std::string::npos && code.find(']', open) > at)
+      for (const ArchUse& u : kListUses) {
+        size_t attr = code.rfind(std::string(u.where), open);
+        if (attr != std::string::npos && code.find_first_not_of(" =\n", attr + u.where.size()) == open) add(u);
+      }
+  }
+  return out;
+}
+
+// ---- instruction sets -----------------------------------------------------------------------
+
+// Flags that make the compiler emit instructions some CPUs of the ISA level lack: the binary
+// dies with SIGILL there (build-pytorch f3e1d8b: -mfma in an avx build, on an Ivy Bridge).
+std::vector<std::string_view> flags_beyond(std::string_view isa) {
+  if (isa == "avx") return {"-mfma", "-mf16c", "-mavx2", "-mbmi", "-mbmi2", "-mavx512", "-mamx"};
+  if (isa == "avx2") return {"-mavx512", "-mamx"};
+  if (isa == "avx512") return {"-mavx512bf16", "-mavx512vnni", "-mavx512fp16", "-mamx"};
+  if (isa == "avx512vnni") return {"-mavx512bf16", "-mavx512fp16", "-mamx"};
+  if (isa == "avx512bf16") return {"-mavx512fp16", "-mamx"};
+  if (isa == "armv8_2") return {"-march=armv9", "+sve"};
+  return {};
+}
+
+// GPUs built only into aarch64 machines (Jetson, DRIVE/Jetson Thor, DGX Spark's GB10).
+bool arm_only_gpu(int number) {
+  return number == 53 || number == 62 || number == 72 || number == 87 || number == 101 || number == 110 || number == 121;
 }
 
 // CUDA on at the derivation level: cudaSupport = true inside torch.override { … } (or nixpkgs'
 // own config), not only in .overrideAttrs, which builds CPU-only.
-bool cuda_enabled_by_override(const std::string& text) {
-  for (size_t at = text.find("cudaSupport"); at != std::string::npos; at = text.find("cudaSupport", at + 1)) {
+bool cuda_enabled_by_override(const std::string& code) {
+  for (size_t at = code.find("cudaSupport"); at != std::string::npos; at = code.find("cudaSupport", at + 1)) {
     size_t i = at + 11;
-    while (i < text.size() && text[i] == ' ') ++i;
-    if (i >= text.size() || text[i] != '=') continue;
-    size_t v = text.find_first_not_of(' ', i + 1);
-    if (v == std::string::npos || text.compare(v, 4, "true") != 0) continue;
-    std::string before = text.substr(at > 400 ? at - 400 : 0, at > 400 ? 400 : at);
+    while (i < code.size() && code[i] == ' ') ++i;
+    if (i >= code.size() || code[i] != '=') continue;
+    size_t v = code.find_first_not_of(' ', i + 1);
+    if (v == std::string::npos || code.compare(v, 4, "true") != 0) continue;
+    std::string before = code.substr(at > 400 ? at - 400 : 0, at > 400 ? 400 : at);
     size_t override_at = before.rfind(".override");
     bool attrs = override_at != std::string::npos && before.compare(override_at, 14, ".overrideAttrs") == 0;
     // nixpkgs' own config (import nixpkgs { config = { cudaSupport = true; }; }) enables it too.
@@ -77,20 +231,49 @@ bool cuda_enabled_by_override(const std::string& text) {
   return false;
 }
 
+bool is_hex40(std::string_view s) {
+  return s.size() == 40 && std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+}
+
 }  // namespace
+
+const std::vector<LintRule>& lint_rules() { return kRules; }
+
+const LintRule* find_lint_rule(std::string_view name) {
+  for (const LintRule& r : kRules)
+    if (r.name == name) return &r;
+  return nullptr;
+}
 
 std::optional<RecipeKind> recipe_kind_of(const std::string& name) {
   VariantAxes a = parse_variant_name(name);
   if (!a.known()) return std::nullopt;
+  if (a.platform == "darwin") return RecipeKind::darwin;
   if (!a.is_gpu()) return RecipeKind::cpu;
   return a.platform == "aarch64-linux" ? RecipeKind::gpu_arm : RecipeKind::gpu_x86;
 }
 
+std::optional<NixpkgsPin> find_nixpkgs_pin(const std::string& text) {
+  std::string code = code_of(text);
+  for (size_t start = 0, line = 1; start < code.size(); ++line) {
+    size_t end = std::min(code.find('\n', start), code.size());
+    std::string_view l(code.data() + start, end - start);
+    if (l.find("nixpkgs") != std::string_view::npos)
+      for (size_t i = 0; i + 40 <= l.size(); ++i)
+        if (is_hex40(l.substr(i, 40)) && (i == 0 || !std::isxdigit(static_cast<unsigned char>(l[i - 1]))) &&
+            (i + 40 == l.size() || !std::isxdigit(static_cast<unsigned char>(l[i + 40]))))
+          return NixpkgsPin{std::string(l.substr(i, 40)), static_cast<int>(line)};
+    start = end + 1;
+  }
+  return std::nullopt;
+}
+
 std::vector<LintFinding> lint_recipe(const std::string& file, const std::string& name, const std::string& text,
-                                     const LintRules& rules) {
+                                     const LintRules& rules, const RecipeExpectation& expect) {
   std::vector<LintFinding> out;
-  auto add = [&](size_t offset, std::string problem, std::string hint) {
-    out.push_back({file, line_of(text, offset), std::move(problem), std::move(hint)});
+  const std::string code = code_of(text);
+  auto add = [&](std::string_view rule, size_t offset, std::string problem, std::string hint) {
+    out.push_back({std::string(rule), file, line_of(text, offset), std::move(problem), std::move(hint)});
   };
   VariantAxes axes = parse_variant_name(name);
   std::optional<RecipeKind> kind = recipe_kind_of(name);
@@ -100,42 +283,125 @@ std::vector<LintFinding> lint_recipe(const std::string& file, const std::string&
   std::string prefixed = !rules.pname_prefix.empty() && name.starts_with(family + "-")
                              ? rules.pname_prefix + name.substr(family.size() + 1)
                              : name;
-  for (const auto& [at, pname] : string_values(text, "pname"))
-    if (pname != name && pname != prefixed)
-      add(at, "pname \"" + pname + "\" does not match the file name", "pname = \"" + prefixed + "\"");
+  for (const Binding& b : string_bindings(code, [](const std::string& n) { return n == "pname"; }))
+    if (b.value != name && b.value != prefixed)
+      add("pname", b.at, "pname \"" + b.value + "\" does not match the file name", "pname = \"" + prefixed + "\"");
 
-  // The architecture in the name <-> gpuArchSM, gpuArchNum, gpuTargets.
   if (axes.is_gpu()) {
-    std::string arch = *axes.gpu_arch;
-    std::string sm = rules.gpu_archs.count(arch) ? rules.gpu_archs.at(arch) : arch_sm_value(arch);
-    std::string flag = *axes.torch_arch_flag();
-    auto right = [&](const std::string& v) { return v == sm || v == flag || v == arch; };
-    for (const auto& [at, v] : string_values(text, "gpuArchSM"))
-      if (!right(v)) add(at, "gpuArchSM = \"" + v + "\" in an " + arch + " recipe", "gpuArchSM = \"" + sm + "\"");
-    for (const auto& [at, v] : string_values(text, "gpuArchNum"))
-      if (v != arch.substr(2)) add(at, "gpuArchNum = \"" + v + "\" in an " + arch + " recipe", "gpuArchNum = \"" + arch.substr(2) + "\"");
-    for (const auto& [at, v] : list_strings(text, "gpuTargets"))
-      if (!right(v)) add(at, "gpuTargets has \"" + v + "\" in an " + arch + " recipe", "gpuTargets = [ \"" + sm + "\" ]");
-    if (!cuda_enabled_by_override(text)) {
-      size_t at = text.find(".overrideAttrs");
-      add(at == std::string::npos ? 0 : at, "a GPU recipe without cudaSupport = true given through .override",
-          "(python3Packages.torch.override { cudaSupport = true; gpuTargets = [ \"" + sm +
+    const std::string& arch = *axes.gpu_arch;
+    auto own_arch = parse_arch_value(arch);
+    int own = own_arch ? own_arch->number : -1;  // -1: a name no value can match (sm1000)
+    std::string dotted_override = rules.gpu_archs.count(arch) ? rules.gpu_archs.at(arch) : "";
+    // Bound values (gpuArchSM = "9.0") are judged by the GPU they name and by where they go;
+    // one used nowhere but in messages may take any spelling of the right GPU.
+    auto archish = [](const std::string& n) {
+      std::string lower = n;
+      std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+      return lower.find("arch") != std::string::npos || lower.find("capabilit") != std::string::npos;
+    };
+    for (const Binding& b : string_bindings(code, archish)) {
+      auto v = parse_arch_value(b.value);
+      if (!v || own < 0) continue;
+      if (v->number != own) {
+        add("arch-value", b.at, b.name + " = \"" + b.value + "\" in an " + arch + " recipe",
+            b.name + " = \"" + spell(own, v->spelling, dotted_override) + "\"");
+        continue;
+      }
+      for (const ArchUse& use : uses_of(code, b.name, b.at))
+        if (use.takes != v->spelling)
+          add("arch-spelling", b.at,
+              b.name + " = \"" + b.value + "\" goes to " + std::string(use.where) + ", which takes \"" +
+                  spell(own, use.takes, dotted_override) + "\"",
+              b.name + " = \"" + spell(own, use.takes, dotted_override) + "\"");
+    }
+    for (const ArchUse& use : kListUses)
+      for (const auto& [at, value] : list_strings(code, std::string(use.where))) {
+        auto v = parse_arch_value(value);
+        if (!v || own < 0) continue;
+        if (v->number != own)
+          add("arch-value", at, std::string(use.where) + " has \"" + value + "\" in an " + arch + " recipe",
+              std::string(use.where) + " = [ \"" + spell(own, use.takes, dotted_override) + "\" ]");
+        else if (v->spelling != use.takes)
+          add("arch-spelling", at, std::string(use.where) + " has \"" + value + "\", which it does not take",
+              std::string(use.where) + " = [ \"" + spell(own, use.takes, dotted_override) + "\" ]");
+      }
+    if (axes.platform == "x86_64-linux" && arm_only_gpu(own))
+      add("arch-platform", 0, "an x86_64 variant for " + arch + ", a GPU built only into aarch64 machines",
+          "delete it: nothing can run it (build " + arch + " for armv8_2 / armv9)");
+    if (!cuda_enabled_by_override(code)) {
+      size_t at = code.find(".overrideAttrs");
+      add("cuda-off", at == std::string::npos ? 0 : at, "a GPU recipe without cudaSupport = true given through .override",
+          "(python3Packages.torch.override { cudaSupport = true; gpuTargets = [ \"" +
+              (dotted_override.empty() ? arch_sm_value(arch) : dotted_override) +
               "\" ]; }).overrideAttrs … — .overrideAttrs alone builds CPU-only");
+    }
+    // The package set the overlay selects: of this CUDA version, and the declared one.
+    std::set<std::string> seen;
+    for (size_t at = code.find("cudaPackages_"); at != std::string::npos; at = code.find("cudaPackages_", at + 1)) {
+      size_t end = at + 13;
+      while (end < code.size() && (std::isdigit(static_cast<unsigned char>(code[end])) || code[end] == '_')) ++end;
+      std::string token = code.substr(at, end - at);
+      while (token.ends_with("_")) token.pop_back();
+      if (!word_at(code, at, end - at) || token.size() <= 13) continue;
+      seen.insert(token);
+      std::string version = token.substr(13), want = *axes.cuda;
+      bool fits = expect.cuda_packages.empty() ? want == version || want.starts_with(version + "_") : token == expect.cuda_packages;
+      if (!fits)
+        add("cuda-packages", at, token + " in a " + std::string("cuda") + want + " recipe",
+            expect.cuda_packages.empty() ? "select the package set of CUDA " + want : "the matrix selects " + expect.cuda_packages);
+    }
+    if (!expect.cuda_packages.empty() && !seen.count(expect.cuda_packages))
+      add("cuda-packages", 0, "a cuda" + *axes.cuda + " recipe that selects no " + expect.cuda_packages,
+          "(final: prev: { cudaPackages = final." + expect.cuda_packages + "; }) — without it the pin's default CUDA builds");
+  } else if (kind) {
+    for (size_t at = code.find("cudaSupport"); at != std::string::npos; at = code.find("cudaSupport", at + 1)) {
+      size_t v = code.find_first_not_of(" =", at + 11);
+      if (v != std::string::npos && code.compare(v, 4, "true") == 0 && code.find('=', at) < v)
+        add("cpu-cuda", at, "cudaSupport = true in a CPU-only recipe",
+            "remove it: torch takes config.cudaSupport as its default and builds CUDA for nothing");
     }
   }
 
   // python3Packages.pytorch: the attribute is torch.
-  for (size_t at = text.find(".pytorch"); at != std::string::npos; at = text.find(".pytorch", at + 1)) {
+  for (size_t at = code.find(".pytorch"); at != std::string::npos; at = code.find(".pytorch", at + 1)) {
     size_t end = at + 8;
-    if (end < text.size() && ident_char(text[end])) continue;
+    if (end < code.size() && ident_char(code[end])) continue;
     size_t start = at;
-    while (start > 0 && (ident_char(text[start - 1]) || text[start - 1] == '.')) --start;
-    std::string expr = text.substr(start, end - start);
+    while (start > 0 && (ident_char(code[start - 1]) || code[start - 1] == '.')) --start;
+    std::string expr = code.substr(start, end - start);
     if (expr.find("Packages") == std::string::npos && !expr.starts_with("ps.") && !expr.starts_with("pprev.") &&
         !expr.starts_with("pfinal.") && !expr.starts_with("pyfinal.") && !expr.starts_with("pyprev."))
       continue;
-    add(at, "`" + expr + "`: there is no such attribute in current nixpkgs", "use `" + expr.substr(0, expr.size() - 7) + "torch`");
+    add("torch-attr", at, "`" + expr + "`: there is no such attribute in current nixpkgs",
+        "use `" + expr.substr(0, expr.size() - 7) + "torch`");
   }
+
+  // cpuFlags against the instruction set in the name, and against the matrix's flags.
+  if (axes.isa) {
+    auto flags = list_strings(code, "cpuFlags");
+    for (const auto& [at, flag] : flags) {
+      for (std::string_view beyond : flags_beyond(*axes.isa))
+        if (flag.starts_with(beyond) || (beyond.starts_with("+") && flag.find(beyond) != std::string::npos)) {
+          add("isa-flags", at, "cpuFlags has \"" + flag + "\" in an " + *axes.isa + " recipe",
+              "CPUs of the " + *axes.isa + " level lack it and the build dies there with SIGILL: remove it");
+          break;
+        }
+      if (flag == "-march=native" || flag == "-mcpu=native")
+        add("isa-flags", at, "cpuFlags has \"" + flag + "\"", "it builds for the build machine, not for " + *axes.isa);
+    }
+    std::multiset<std::string> have, want(expect.cpu_flags.begin(), expect.cpu_flags.end());
+    for (const auto& [_, flag] : flags) have.insert(flag);
+    if (expect.declared_isa_flags && !flags.empty() && have != want) {
+      std::string list;
+      for (const std::string& f : expect.cpu_flags) list += "\"" + f + "\" ";
+      add("isa-flags", flags.front().first, "cpuFlags are not the matrix's " + *axes.isa + " flags", "cpuFlags = [ " + list + "]");
+    }
+  }
+
+  if (!expect.nixpkgs.empty())
+    if (auto pin = find_nixpkgs_pin(text); pin && !pin->rev.starts_with(expect.nixpkgs) && !expect.nixpkgs.starts_with(pin->rev))
+      out.push_back({"pin", file, pin->line, "nixpkgs pinned to " + pin->rev.substr(0, 12),
+                     "the matrix pins " + expect.group + " to " + expect.nixpkgs.substr(0, 12)});
 
   // Patterns the config requires or forbids for this kind.
   if (kind) {
@@ -145,49 +411,31 @@ std::vector<LintFinding> lint_recipe(const std::string& file, const std::string&
     };
     for (const std::string& p : rules_for(rules.require, *kind))
       if (text.find(p) == std::string::npos)
-        add(0, "a " + std::string(to_string(*kind)) + " recipe without `" + p + "`", "the matrix requires it ([repo.matrix.require])");
+        add("require", 0, "a " + std::string(to_string(*kind)) + " recipe without `" + p + "`",
+            "the matrix requires it ([repo.matrix.require])");
     for (const std::string& p : rules_for(rules.forbid, *kind))
       if (size_t at = text.find(p); at != std::string::npos)
-        add(at, "a " + std::string(to_string(*kind)) + " recipe with `" + p + "`", "the matrix forbids it ([repo.matrix.forbid])");
+        add("forbid", at, "a " + std::string(to_string(*kind)) + " recipe with `" + p + "`", "the matrix forbids it ([repo.matrix.forbid])");
   }
   return out;
 }
 
-std::vector<LintFinding> lint_pins(const std::vector<std::pair<std::string, std::string>>& file_texts) {
-  struct Pin {
-    std::string file;
-    std::string rev;
-    int line;
-  };
-  std::vector<Pin> pins;
-  std::map<std::string, int> count;
-  for (const auto& [file, text] : file_texts) {
-    size_t line_start = 0;
-    int line = 1;
-    while (line_start < text.size()) {
-      size_t end = text.find('\n', line_start);
-      std::string l = text.substr(line_start, end == std::string::npos ? std::string::npos : end - line_start);
-      if (l.find("nixpkgs") != std::string::npos) {
-        for (size_t i = 0; i + 40 <= l.size(); ++i)
-          if (is_hex40(std::string_view(l).substr(i, 40)) && (i == 0 || !std::isxdigit(static_cast<unsigned char>(l[i - 1]))) &&
-              (i + 40 == l.size() || !std::isxdigit(static_cast<unsigned char>(l[i + 40])))) {
-            pins.push_back({file, l.substr(i, 40), line});
-            ++count[l.substr(i, 40)];
-            break;
-          }
-      }
-      if (end == std::string::npos) break;
-      line_start = end + 1;
-      ++line;
+std::vector<LintFinding> lint_pin_groups(const std::vector<PinnedRecipe>& recipes) {
+  std::map<std::string, std::map<std::string, std::vector<const PinnedRecipe*>>> groups;  // group -> rev -> recipes
+  for (const PinnedRecipe& r : recipes) groups[r.group][r.pin.rev].push_back(&r);
+  std::vector<LintFinding> out;
+  for (const auto& [group, pins] : groups) {
+    if (pins.size() < 2) continue;
+    for (const auto& [rev, with] : pins) {
+      std::string others;
+      for (const auto& [other, also] : pins)
+        if (other != rev) others += (others.empty() ? "" : ", ") + other.substr(0, 12) + " (" + std::to_string(also.size()) + ")";
+      out.push_back({"pin-split", with.front()->file, with.front()->pin.line,
+                     std::to_string(with.size()) + " " + group + " recipe(s) pin nixpkgs " + rev.substr(0, 12),
+                     "others of " + group + " pin " + others +
+                         ": declare the right pin in [repo.matrix] and doctor names the recipes to change"});
     }
   }
-  if (count.size() < 2) return {};
-  auto most = std::max_element(count.begin(), count.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
-  std::vector<LintFinding> out;
-  for (const Pin& p : pins)
-    if (p.rev != most->first)
-      out.push_back({p.file, p.line, "nixpkgs pinned to " + p.rev.substr(0, 12),
-                     std::to_string(most->second) + " recipes pin " + most->first.substr(0, 12) + ": use the same pin"});
   return out;
 }
 

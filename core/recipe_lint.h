@@ -1,9 +1,12 @@
 // `ptbuild doctor`: the drifts that creep into a matrix of hand-copied recipes (SPEC §2 names,
-// the seeds' CUDA fix pattern). Pure: each check reads a recipe's text and its name.
+// the seeds' CUDA fix pattern, the fixes in build-pytorch's own history). Pure: each check reads
+// a recipe's text, its name and what [repo.matrix] expects of it.
 #pragma once
 
+#include <map>
+#include <optional>
 #include <string>
-#include <utility>
+#include <string_view>
 #include <vector>
 
 #include "core/recipe_matrix.h"
@@ -11,12 +14,21 @@
 namespace ptbuild {
 
 struct LintFinding {
+  std::string rule;  // one of lint_rules()
   std::string file;
   int line = 1;
   std::string problem;
   std::string hint;
   std::string to_string() const { return file + ":" + std::to_string(line) + ": " + problem + " (" + hint + ")"; }
 };
+
+struct LintRule {
+  std::string_view name;   // "arch-value": what the config's doctor_disable and --json say
+  std::string_view title;  // the heading its findings are grouped under
+};
+// Every rule, in the order doctor reports them.
+const std::vector<LintRule>& lint_rules();
+const LintRule* find_lint_rule(std::string_view name);
 
 struct LintRules {
   std::string family;        // with pname_prefix: the pname may replace "<family>-" by the prefix
@@ -30,9 +42,22 @@ struct LintRules {
 std::optional<RecipeKind> recipe_kind_of(const std::string& name);
 
 std::vector<LintFinding> lint_recipe(const std::string& file, const std::string& name, const std::string& text,
-                                     const LintRules& rules);
+                                     const LintRules& rules, const RecipeExpectation& expect = {});
 
-// nixpkgs pins that differ between recipes: every recipe whose pin is not the one most use.
-std::vector<LintFinding> lint_pins(const std::vector<std::pair<std::string, std::string>>& file_texts);
+// A recipe's nixpkgs pin: the first 40-hex revision on a line that names nixpkgs.
+struct NixpkgsPin {
+  std::string rev;
+  int line = 0;
+};
+std::optional<NixpkgsPin> find_nixpkgs_pin(const std::string& text);
+
+struct PinnedRecipe {
+  std::string file;
+  std::string group;  // recipes that should pin alike: "cuda13_0", "cpu", "darwin"
+  NixpkgsPin pin;
+};
+// Where the matrix declares no pin for a group whose recipes pin different nixpkgs: one finding
+// per pin, preferring none (the majority can be the broken one: build-pytorch at 73046aa).
+std::vector<LintFinding> lint_pin_groups(const std::vector<PinnedRecipe>& recipes);
 
 }  // namespace ptbuild

@@ -55,11 +55,6 @@ bool is_gpu_arch_token(std::string_view token) {
   return all_digits(rest);
 }
 
-std::string platform_of_isa(std::string_view isa) {
-  return isa.starts_with("armv") || isa == "neon" || isa.starts_with("sve") ? "aarch64-linux"
-                                                                          : "x86_64-linux";
-}
-
 std::string join(const std::vector<std::string_view>& parts, size_t from, size_t to) {
   std::string out;
   for (size_t i = from; i < to; ++i) {
@@ -70,6 +65,11 @@ std::string join(const std::vector<std::string_view>& parts, size_t from, size_t
 }
 
 }  // namespace
+
+std::string platform_of_isa(std::string_view isa) {
+  return isa.starts_with("armv") || isa == "neon" || isa.starts_with("sve") ? "aarch64-linux"
+                                                                          : "x86_64-linux";
+}
 
 bool is_isa_token(std::string_view t) {
   if (t.starts_with("avx") || t.starts_with("sse")) {

@@ -35,6 +35,9 @@ VariantAxes parse_variant_name(std::string_view name);
 // same build target", which is what a repo's `after` waits for.
 std::string axes_key(const VariantAxes& axes);
 
+// "armv9" -> "aarch64-linux", "avx2" -> "x86_64-linux".
+std::string platform_of_isa(std::string_view isa);
+
 // True for the instruction-set tokens seen in the field (avx, avx2, avx512*, armv8_2, armv9, ...).
 bool is_isa_token(std::string_view token);
 

@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/text.h"
 #include "core/variant.h"
 #include "tests/support/harness.h"
 
@@ -58,17 +59,17 @@ std::vector<std::string> finding_lines(const ProcessResult& r) {
   std::vector<std::string> out;
   std::istringstream in(r.out);
   for (std::string l; std::getline(in, l);)
-    if (l.find(".nix:") != std::string::npos) out.push_back(l);
+    if (l.find(".nix:") != std::string::npos) out.push_back(std::string(ptbuild::trim(l)));
   return out;
 }
 
 }  // namespace
 
-TEST_CASE("recipes: the 44-variant plan renders from three templates with the right axes - flags and pnames") {
+TEST_CASE("recipes: the seeds' plan as corrected renders from three templates with the right axes - flags and pnames") {
   MatrixRepo m;
   ProcessResult plan = m.ptbuild({"recipes", "plan", "--json"});
-  REQUIRE(plan.exit_code == 0);
-  CHECK(json::parse(plan.out)["repos"][0]["missing"].size() == 44);
+  REQUIRE(plan.exit_code == 1);  // something is missing
+  CHECK(json::parse(plan.out)["repos"][0]["missing"].size() == 36);
 
   ProcessResult render = m.ptbuild({"recipes", "render"});
   REQUIRE_MESSAGE(render.exit_code == 0, render.err);
@@ -76,7 +77,7 @@ TEST_CASE("recipes: the 44-variant plan renders from three templates with the ri
   std::set<std::string> names;
   for (const auto& e : std::filesystem::directory_iterator(m.repo() + "/.flox/pkgs"))
     names.insert(e.path().stem().string());
-  REQUIRE(names.size() == 44);
+  REQUIRE(names.size() == 36);
   int gpu_x86 = 0, gpu_arm = 0, cpu = 0;
   for (const std::string& name : names) {
     CAPTURE(name);
@@ -99,16 +100,18 @@ TEST_CASE("recipes: the 44-variant plan renders from three templates with the ri
       ++cpu;
     }
   }
-  CHECK(gpu_x86 == 36);
+  CHECK(gpu_x86 == 28);
   CHECK(gpu_arm == 4);
   CHECK(cpu == 4);
 
-  json again = json::parse(m.ptbuild({"recipes", "plan", "--json"}).out)["repos"][0];
-  CHECK(again["in_line"] == 44);
+  ProcessResult replan = m.ptbuild({"recipes", "plan", "--json"});
+  CHECK(replan.exit_code == 0);
+  json again = json::parse(replan.out)["repos"][0];
+  CHECK(again["in_line"] == 36);
   CHECK(again["missing"].empty());
   ProcessResult doctor = m.ptbuild({"doctor"});
   CHECK_MESSAGE(doctor.exit_code == 0, doctor.out);
-  CHECK(doctor.out.find("no problems in 44 recipe(s)") != std::string::npos);
+  CHECK(doctor.out.find("no problems in 36 recipe(s)") != std::string::npos);
 }
 
 TEST_CASE("doctor: every drift is found at its line - and render --write repairs generated files only") {
@@ -187,5 +190,66 @@ TEST_CASE("recipes: a missing template or a bad matrix is a clear error") {
   m.dir.write("ptbuild.toml", cfg);
   ProcessResult bad = m.ptbuild({"doctor"});
   CHECK(bad.exit_code == 2);
-  CHECK_MESSAGE(bad.err.find("repo.matrix.arm_archs: 'sm999' is not in gpu_archs") != std::string::npos, bad.err);
+  CHECK_MESSAGE(bad.err.find("repo.matrix.arm_archs: 'sm999' is an architecture of no CUDA version of the matrix") != std::string::npos,
+                bad.err);
+}
+
+TEST_CASE("recipes: several CUDA versions with their own pins - and per-architecture text in the templates") {
+  TempDir dir;
+  dir.write("repo/templates/gpu.nix",
+            "# PyTorch for @GPU_NAME@ (@GPU_ARCH@) with CUDA @CUDA_DOTTED@\n"
+            "{ pkgs ? import (fetchTarball \"https://github.com/NixOS/nixpkgs/archive/@NIXPKGS@.tar.gz\") {} }:\n"
+            "let gpuArchSM = \"@GPU_ARCH_SM@\"; cpuFlags = [ @CPU_FLAGS@ ]; in\n"
+            "(pkgs.python3Packages.torch.override { cudaSupport = true; gpuTargets = [ gpuArchSM ]; }).overrideAttrs (o: {\n"
+            "  pname = \"@PNAME@\";\n"
+            "  overlay = final: prev: { cudaPackages = final.@CUDA_PACKAGES@; };\n"
+            "  preConfigure = ''echo \"Building for @GPU_NAME@\"'';\n"
+            "})\n");
+  dir.write("repo/templates/cpu.nix",
+            "{ pkgs ? import (fetchTarball \"https://github.com/NixOS/nixpkgs/archive/@NIXPKGS@.tar.gz\") {} }:\n"
+            "pkgs.python3Packages.torch.overrideAttrs (o: { pname = \"@PNAME@\"; })\n");
+  std::string cfg =
+      "[[repo]]\nname = \"pytorch\"\npath = \"" + dir / "repo" + "\"\n"
+      "[repo.matrix]\nnixpkgs = \"6a030d535719c5190187c4cec156f335e95e3211\"\n"
+      "x86_isas = [\"avx2\"]\narm_isas = [\"armv9\"]\narch_isas = { sm61 = [\"avx2\"] }\ncpu_isas = [\"avx2\"]\n"
+      "templates = { gpu_x86 = \"templates/gpu.nix\", gpu_arm = \"templates/gpu.nix\", cpu = \"templates/cpu.nix\" }\n"
+      "[repo.matrix.isa_flags]\navx2 = [\"-mavx2\", \"-mfma\"]\narmv9 = [\"-march=armv9-a\"]\n"
+      "[repo.matrix.arch_text]\nsm61 = { GPU_NAME = \"GTX 1080\" }\nsm90 = { GPU_NAME = \"H100\" }\n"
+      "[[repo.matrix.cuda]]\nversion = \"12_8\"\nnixpkgs = \"0182a361324364ae3f436a63005877674cf45efb\"\n"
+      "cuda_packages = \"cudaPackages_12_8\"\narchs = [\"sm61\", \"sm90\"]\n"
+      "[[repo.matrix.cuda]]\nversion = \"13_0\"\ncuda_packages = \"cudaPackages_13\"\narchs = [\"sm90\"]\n";
+  dir.write("ptbuild.toml", cfg);
+  auto ptbuild = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {build_dir() + "/ptbuild", "--config", dir / "ptbuild.toml"});
+    return run_process(args);
+  };
+  ProcessResult render = ptbuild({"recipes", "render", "--json"});
+  REQUIRE_MESSAGE(render.exit_code == 0, render.err);
+  CHECK(json::parse(render.out)["created"].size() == 6);  // 12_8: sm61 avx2, sm90 avx2+armv9; 13_0: sm90 avx2+armv9; cpu avx2
+  std::string pkgs = dir / "repo/.flox/pkgs/";
+  std::string sm61 = read_file(pkgs + "pytorch-python313-cuda12_8-sm61-avx2.nix");
+  CHECK(sm61.find("# PyTorch for GTX 1080 (sm61) with CUDA 12.8\n") != std::string::npos);
+  CHECK(sm61.find("archive/0182a361324364ae3f436a63005877674cf45efb.tar.gz") != std::string::npos);
+  CHECK(sm61.find("final.cudaPackages_12_8;") != std::string::npos);
+  CHECK(sm61.find("cpuFlags = [ \"-mavx2\" \"-mfma\" ]") != std::string::npos);
+  std::string sm90 = read_file(pkgs + "pytorch-python313-cuda13_0-sm90-armv9.nix");
+  CHECK(sm90.find("echo \"Building for H100\"") != std::string::npos);
+  CHECK(sm90.find("archive/6a030d535719c5190187c4cec156f335e95e3211.tar.gz") != std::string::npos);  // the matrix's pin
+  CHECK(sm90.find("final.cudaPackages_13;") != std::string::npos);
+  CHECK(read_file(pkgs + "pytorch-python313-cpu-avx2.nix").find("6a030d535719c5190187c4cec156f335e95e3211") != std::string::npos);
+  ProcessResult doctor = ptbuild({"doctor"});
+  CHECK_MESSAGE(doctor.exit_code == 0, doctor.out);
+  CHECK(ptbuild({"recipes", "plan"}).exit_code == 0);
+
+  // A template asking for text one architecture lacks: a clear error, nothing written.
+  cfg.replace(cfg.find("sm61 = { GPU_NAME = \"GTX 1080\" }\n"), 33, "");
+  dir.write("ptbuild.toml", cfg);
+  std::filesystem::remove_all(pkgs);
+  ProcessResult lacking = ptbuild({"recipes", "render"});
+  CHECK(lacking.exit_code == 2);
+  CHECK_MESSAGE(lacking.err.find("template templates/gpu.nix uses @GPU_NAME@, which the matrix gives no value for "
+                                 "pytorch-python313-cuda12_8-sm61-avx2 (per-architecture text goes in [repo.matrix.arch_text.sm61])") !=
+                    std::string::npos,
+                lacking.err);
+  CHECK(!std::filesystem::exists(pkgs));
 }
