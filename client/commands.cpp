@@ -414,7 +414,7 @@ const std::vector<Command>& commands() {
        {{"--write", false, "render: also rewrite generated recipes that drifted from their template"},
         {"--force", false, "render --write: rewrite drifted recipes that were not generated too"}},
        cmd_recipes},
-      {"doctor", "", "lint every recipe offline: names, pnames, architectures, CUDA, pins, strays", {}, cmd_doctor},
+      {"doctor", "", "lint every recipe offline, grouped by rule: pnames, architectures and their spelling, CUDA, cpuFlags, pins, strays", {}, cmd_doctor},
       {"builders", "[disable|enable NAME]", "the builders: state, slots, systems, features; or take one out or back", {}, cmd_builders},
       {"why", "TARGET|JOB…", "why a queued job has not started (or where it stands)", {}, cmd_why},
       {"pause", "", "start no new build until resume (running ones go on)", {}, cmd_pause},
