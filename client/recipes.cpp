@@ -1,6 +1,7 @@
 // The offline commands (no daemon needed): `ptbuild recipes plan|render` keeps a repo's recipes
 // in line with [repo.matrix]; `ptbuild doctor` lints every recipe.
 
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -194,7 +195,7 @@ int cmd_doctor(Context& ctx, const ParsedArgs&) {
         found.push_back({"stray", repo.path + "/" + r.file, 1, "stray recipe: no axis of the matrix produces " + r.package,
                          "delete it, or add its axes to [repo.matrix]"});
     }
-    std::vector<PinnedRecipe> undeclared_pins;
+    std::vector<GroupedValue> undeclared_pins, undeclared_flags;
     for (const Recipe& r : scan.recipes) {
       auto text = read_text(fs::path(repo.path) / r.file);
       if (!text) continue;
@@ -203,9 +204,16 @@ int cmd_doctor(Context& ctx, const ParsedArgs&) {
       RecipeExpectation expect = expectation_for(matrix, r.package);
       for (LintFinding& f : lint_recipe(file, r.package, *text, rules, expect)) found.push_back(std::move(f));
       if (expect.nixpkgs.empty())
-        if (auto pin = find_nixpkgs_pin(*text)) undeclared_pins.push_back({file, expect.group, *pin});
+        if (auto pin = find_nixpkgs_pin(*text)) undeclared_pins.push_back({file, pin->line, expect.group, pin->rev.substr(0, 12)});
+      if (std::string isa = parse_variant_name(r.package).isa.value_or(""); !isa.empty() && !expect.declared_isa_flags)
+        if (auto flags = find_cpu_flags(*text)) {
+          std::vector<std::string> sorted = flags->flags;  // the same flags in another order are the same
+          std::sort(sorted.begin(), sorted.end());
+          undeclared_flags.push_back({file, flags->line, isa, "[ " + join(sorted, " ") + " ]"});
+        }
     }
-    for (LintFinding& f : lint_pin_groups(undeclared_pins)) found.push_back(std::move(f));
+    for (LintFinding& f : lint_splits("pin-split", "pin nixpkgs", "nixpkgs", undeclared_pins)) found.push_back(std::move(f));
+    for (LintFinding& f : lint_splits("flags-split", "have cpuFlags", "isa_flags", undeclared_flags)) found.push_back(std::move(f));
     for (LintFinding& f : found)
       if (std::find(repo.doctor_disable.begin(), repo.doctor_disable.end(), f.rule) == repo.doctor_disable.end())
         findings.push_back(std::move(f));

@@ -22,7 +22,8 @@ const std::vector<LintRule> kRules{
     {"torch-attr", "python3Packages.pytorch, an attribute current nixpkgs does not have"},
     {"isa-flags", "compiler flags that do not fit the variant's instruction set"},
     {"pin", "a nixpkgs pin other than the matrix declares"},
-    {"pin-split", "recipes that should be alike pin different nixpkgs"},
+    {"pin-split", "recipes of one CUDA version that pin different nixpkgs"},
+    {"flags-split", "recipes of one instruction set with different cpuFlags"},
     {"require", "text the matrix requires is missing"},
     {"forbid", "text the matrix forbids is present"},
 };
@@ -420,20 +421,31 @@ std::vector<LintFinding> lint_recipe(const std::string& file, const std::string&
   return out;
 }
 
-std::vector<LintFinding> lint_pin_groups(const std::vector<PinnedRecipe>& recipes) {
-  std::map<std::string, std::map<std::string, std::vector<const PinnedRecipe*>>> groups;  // group -> rev -> recipes
-  for (const PinnedRecipe& r : recipes) groups[r.group][r.pin.rev].push_back(&r);
+std::optional<CpuFlags> find_cpu_flags(const std::string& text) {
+  std::string code = code_of(text);
+  auto items = list_strings(code, "cpuFlags");
+  if (items.empty()) return std::nullopt;
+  CpuFlags out;
+  out.line = line_of(text, code.rfind("cpuFlags", items.front().first));
+  for (auto& [_, flag] : items) out.flags.push_back(std::move(flag));
+  return out;
+}
+
+std::vector<LintFinding> lint_splits(std::string_view rule, std::string_view has, std::string_view declare_as,
+                                     const std::vector<GroupedValue>& values) {
+  std::map<std::string, std::map<std::string, std::vector<const GroupedValue*>>> groups;  // group -> value -> recipes
+  for (const GroupedValue& v : values) groups[v.group][v.value].push_back(&v);
   std::vector<LintFinding> out;
-  for (const auto& [group, pins] : groups) {
-    if (pins.size() < 2) continue;
-    for (const auto& [rev, with] : pins) {
+  for (const auto& [group, by_value] : groups) {
+    if (by_value.size() < 2) continue;
+    for (const auto& [value, with] : by_value) {
       std::string others;
-      for (const auto& [other, also] : pins)
-        if (other != rev) others += (others.empty() ? "" : ", ") + other.substr(0, 12) + " (" + std::to_string(also.size()) + ")";
-      out.push_back({"pin-split", with.front()->file, with.front()->pin.line,
-                     std::to_string(with.size()) + " " + group + " recipe(s) pin nixpkgs " + rev.substr(0, 12),
-                     "others of " + group + " pin " + others +
-                         ": declare the right pin in [repo.matrix] and doctor names the recipes to change"});
+      for (const auto& [other, also] : by_value)
+        if (other != value) others += (others.empty() ? "" : ", ") + other + " (" + std::to_string(also.size()) + ")";
+      out.push_back({std::string(rule), with.front()->file, with.front()->line,
+                     std::to_string(with.size()) + " " + group + " recipe(s) " + std::string(has) + " " + value,
+                     "others of " + group + ": " + others + "; declare the right one in [repo.matrix] (" +
+                         std::string(declare_as) + ") and doctor names the recipes to change"});
     }
   }
   return out;

@@ -51,13 +51,25 @@ struct NixpkgsPin {
 };
 std::optional<NixpkgsPin> find_nixpkgs_pin(const std::string& text);
 
-struct PinnedRecipe {
-  std::string file;
-  std::string group;  // recipes that should pin alike: "cuda13_0", "cpu", "darwin"
-  NixpkgsPin pin;
+// A recipe's cpuFlags list, and the line it starts on.
+struct CpuFlags {
+  std::vector<std::string> flags;
+  int line = 0;
 };
-// Where the matrix declares no pin for a group whose recipes pin different nixpkgs: one finding
-// per pin, preferring none (the majority can be the broken one: build-pytorch at 73046aa).
-std::vector<LintFinding> lint_pin_groups(const std::vector<PinnedRecipe>& recipes);
+std::optional<CpuFlags> find_cpu_flags(const std::string& text);
+
+// One value a recipe has, among recipes that should have the same one where the matrix declares
+// none: the nixpkgs pin of a CUDA version's recipes, the cpuFlags of an ISA's.
+struct GroupedValue {
+  std::string file;
+  int line = 0;
+  std::string group;  // "cuda13_0", "avx512"
+  std::string value;  // as the finding shows it
+};
+// For each group whose recipes differ, one finding per value, preferring none: the majority can
+// be the broken one (build-pytorch at 73046aa). `rule` is "pin-split" or "flags-split"; `has`
+// reads as in "3 cuda13_0 recipe(s) pin nixpkgs fe5e41d7ffc0".
+std::vector<LintFinding> lint_splits(std::string_view rule, std::string_view has, std::string_view declare_as,
+                                     const std::vector<GroupedValue>& values);
 
 }  // namespace ptbuild

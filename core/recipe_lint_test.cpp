@@ -144,19 +144,30 @@ TEST_CASE("lint: nixpkgs pins - against the matrix's pin, and never the majority
 
   // Undeclared: build-pytorch at 73046aa, 3 recipes on the broken pin and 2 on the right one.
   // Doctor says the group is split and names both sides; it tells no recipe to switch.
-  std::vector<PinnedRecipe> pins{{"a.nix", "cuda13_0", {old, 3}}, {"b.nix", "cuda13_0", {old, 3}}, {"c.nix", "cuda13_0", {old, 3}},
-                                 {"d.nix", "cuda13_0", {good, 4}}, {"e.nix", "cuda13_0", {good, 4}}, {"f.nix", "cuda12_8", {old, 1}}};
-  auto split = lint_pin_groups(pins);
+  std::vector<GroupedValue> pins{{"a.nix", 3, "cuda13_0", "fe5e41d7ffc0"}, {"b.nix", 3, "cuda13_0", "fe5e41d7ffc0"},
+                                 {"c.nix", 3, "cuda13_0", "fe5e41d7ffc0"}, {"d.nix", 4, "cuda13_0", "6a030d535719"},
+                                 {"e.nix", 4, "cuda13_0", "6a030d535719"}, {"f.nix", 1, "cuda12_8", "fe5e41d7ffc0"}};
+  auto split = lint_splits("pin-split", "pin nixpkgs", "nixpkgs", pins);
   REQUIRE(split.size() == 2);
   for (const LintFinding& s : split) {
     CHECK(s.rule == "pin-split");
-    CHECK(s.hint.find("declare the right pin") != std::string::npos);
+    CHECK(s.hint.find("declare the right one in [repo.matrix] (nixpkgs)") != std::string::npos);
     CHECK(s.hint.find("use the same") == std::string::npos);
   }
-  CHECK(split[0].problem == "2 cuda13_0 recipe(s) pin nixpkgs 6a030d535719");
+  CHECK(split[0].to_string() ==
+        "d.nix:4: 2 cuda13_0 recipe(s) pin nixpkgs 6a030d535719 (others of cuda13_0: fe5e41d7ffc0 (3); declare the right one in "
+        "[repo.matrix] (nixpkgs) and doctor names the recipes to change)");
   CHECK(split[1].problem == "3 cuda13_0 recipe(s) pin nixpkgs fe5e41d7ffc0");
   // Different CUDA versions on different pins is how real branches are built.
-  CHECK(lint_pin_groups({{"a.nix", "cuda13_0", {good, 1}}, {"b.nix", "cuda12_8", {old, 1}}}).empty());
+  CHECK(lint_splits("pin-split", "pin nixpkgs", "nixpkgs", {{"a.nix", 1, "cuda13_0", "x"}, {"b.nix", 1, "cuda12_8", "y"}}).empty());
+}
+
+TEST_CASE("lint: a recipe's cpuFlags - read past comments") {
+  auto flags = find_cpu_flags("let\n  # cpuFlags = [ \"-mavx512f\" ];\n  cpuFlags = [\n    \"-mavx2\"  # AVX2\n    \"-mfma\"\n  ];\nin 1");
+  REQUIRE(flags);
+  CHECK(flags->line == 3);
+  CHECK(flags->flags == std::vector<std::string>{"-mavx2", "-mfma"});
+  CHECK(!find_cpu_flags("{ }"));
 }
 
 TEST_CASE("lint: every rule has a name and a title") {

@@ -107,27 +107,38 @@ TEST_CASE("doctor: the real 237-recipe branch with its matrix has no problems - 
 
 TEST_CASE("doctor: drift planted into real recipes is found and grouped - and a rule can be turned off per repo") {
   RealRepo real(kBranch);
-  real.use_matrix(true);
   const std::string pin = "pytorch-python313-cuda13_0-sm86-avx512", arch = "pytorch-python313-cuda12_9-sm89-avx2",
-                    off = "pytorch-python313-cuda13_1-sm100-armv9", attr = "pytorch-python313-cuda12_8-sm75-avx512bf16";
+                    off = "pytorch-python313-cuda13_1-sm100-armv9", attr = "pytorch-python313-cuda12_8-sm75-avx512bf16",
+                    flags = "pytorch-python313-cuda13_1-sm90-avx512";
   // The 12_8 pin in a 13_0 recipe; an architecture value of another GPU; CUDA not enabled;
-  // pytorch for torch.
+  // pytorch for torch; an avx512 recipe without -mavx512bw.
   real.edit(pin, "6a030d535719c5190187c4cec156f335e95e3211", "0182a361324364ae3f436a63005877674cf45efb");
   real.edit(arch, "gpuArchSM = \"8.9\"", "gpuArchSM = \"9.0\"");
   real.edit(off, "cudaSupport = true", "cudaSupport = false");
   real.edit(attr, "python3Packages.torch.override", "python3Packages.pytorch.override");
+  real.edit(flags, "\"-mavx512bw\" ", "");
+
+  // Without a matrix, the odd cpuFlags are one side of a split, named with the other side.
+  json bare = real.doctor_json();
+  std::set<std::string> split;
+  for (const json& f : bare["findings"])
+    if (f["rule"] == "flags-split") split.insert(f["problem"].get<std::string>());
+  CHECK(split == std::set<std::string>{"1 avx512 recipe(s) have cpuFlags [ -mavx512dq -mavx512f -mavx512vl -mfma ]",
+                                       "31 avx512 recipe(s) have cpuFlags [ -mavx512bw -mavx512dq -mavx512f -mavx512vl -mfma ]"});
+  real.use_matrix(true);
 
   json doctor = real.doctor_json();
   std::map<std::string, std::set<std::string>> expected{{pin + ".nix", {"pin"}},
                                                          {arch + ".nix", {"arch-value"}},
                                                          {off + ".nix", {"cuda-off"}},
-                                                         {attr + ".nix", {"torch-attr"}}};
+                                                         {attr + ".nix", {"torch-attr"}},
+                                                         {flags + ".nix", {"isa-flags"}}};
   CHECK(rules_by_file(doctor) == expected);
   for (const json& f : doctor["findings"]) {
     CHECK(f["line"].get<int>() > 1);  // at the line to change
     CHECK(!f["hint"].get<std::string>().empty());
   }
-  CHECK(doctor["groups"].size() == 4);
+  CHECK(doctor["groups"].size() == 5);
 
   ProcessResult text = real.ptbuild({"doctor"});
   CHECK(text.exit_code == 1);
@@ -136,7 +147,9 @@ TEST_CASE("doctor: drift planted into real recipes is found and grouped - and a 
                 text.out);
   CHECK(text.out.find("(the matrix pins cuda13_0 to 6a030d535719)") != std::string::npos);
   CHECK(text.out.find("gpuArchSM = \"9.0\" in an sm89 recipe (gpuArchSM = \"8.9\")") != std::string::npos);
-  CHECK(text.out.ends_with("4 problem(s) of 4 kind(s) in 237 recipe(s)\n"));
+  CHECK(text.out.find("cpuFlags are not the matrix's avx512 flags (cpuFlags = [ \"-mavx512f\" \"-mavx512dq\" \"-mavx512vl\" "
+                       "\"-mavx512bw\" \"-mfma\" ])") != std::string::npos);
+  CHECK(text.out.ends_with("5 problem(s) of 5 kind(s) in 237 recipe(s)\n"));
 
   std::string cfg = read_file(real.dir / "ptbuild.toml");
   cfg.replace(cfg.find("doctor_disable = []"), 19, "doctor_disable = [\"torch-attr\"]");
@@ -145,7 +158,7 @@ TEST_CASE("doctor: drift planted into real recipes is found and grouped - and a 
   expected.erase(attr + ".nix");
   CHECK(rules_by_file(quiet) == expected);
   CHECK(quiet["disabled"]["pytorch"] == json::array({"torch-attr"}));
-  CHECK(real.ptbuild({"doctor"}).out.ends_with("3 problem(s) of 3 kind(s) in 237 recipe(s); not checked in pytorch: torch-attr\n"));
+  CHECK(real.ptbuild({"doctor"}).out.ends_with("4 problem(s) of 4 kind(s) in 237 recipe(s); not checked in pytorch: torch-attr\n"));
 
   const std::string disabled = "doctor_disable = [\"torch-attr\"]";
   cfg.replace(cfg.find(disabled), disabled.size(), "doctor_disable = [\"torch_attr\"]");
