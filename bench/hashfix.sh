@@ -15,19 +15,14 @@ chmod 755 "$work"
 trap 'stop_daemon; rm -rf "$work"' EXIT
 
 make_repo() {  # DIR NONCE
-  local dir="$1" nonce="$2" wrong
-  wrong=$(stale_hash)
+  local dir="$1" nonce="$2" src
+  src=$(stale_src "$nonce")
   mkdir -p "$dir/.flox/pkgs"
   for i in $(seq "$n"); do
     cat > "$dir/.flox/pkgs/pytorch-python313-cuda13_0-sm$((79 + i))-avx512.nix" <<NIX
 { pkgs ? null }:
 let
-  src = derivation {
-    name = "torch-src"; system = builtins.currentSystem; builder = "/bin/sh"; PATH = "/bin:/usr/bin";
-    args = [ "-c" "printf '%s' torch-$nonce > \$out" ];
-    outputHashMode = "flat"; outputHashAlgo = "sha256";
-    outputHash = "$wrong";
-  };
+$src
 in derivation {
   name = "pytorch-$i"; system = builtins.currentSystem; builder = "/bin/sh"; PATH = "/bin:/usr/bin";
   inherit src; nonce = "$nonce";

@@ -11,6 +11,19 @@ now_ms() { date +%s%3N; }
 # The hash a pin had before its source changed: right once, wrong now (the hash-repair benchmarks).
 stale_hash() { nix hash to-sri --type sha256 "$(printf 'stale' | sha256sum | cut -d' ' -f1)"; }
 
+# stale_src NONCE: the Nix binding of a fixed-output source unique to NONCE whose pinned hash is
+# wrong (stale_hash): what every recipe of the hash-repair benchmarks pins.
+stale_src() {
+  cat <<NIX
+  src = derivation {
+    name = "torch-src"; system = builtins.currentSystem; builder = "/bin/sh"; PATH = "/bin:/usr/bin";
+    args = [ "-c" "printf '%s' torch-$1 > \$out" ];
+    outputHashMode = "flat"; outputHashAlgo = "sha256";
+    outputHash = "$(stale_hash)";
+  };
+NIX
+}
+
 # Makes DIR a git repository with everything in it committed (hash repair works on tracked files).
 commit_repo() {
   git -C "$1" init -q

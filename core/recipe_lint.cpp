@@ -236,6 +236,21 @@ bool is_hex40(std::string_view s) {
   return s.size() == 40 && std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
 }
 
+// The first 40-hex revision on a line that names nixpkgs.
+std::optional<NixpkgsPin> pin_in_code(const std::string& code) {
+  for (size_t start = 0, line = 1; start < code.size(); ++line) {
+    size_t end = std::min(code.find('\n', start), code.size());
+    std::string_view l(code.data() + start, end - start);
+    if (l.find("nixpkgs") != std::string_view::npos)
+      for (size_t i = 0; i + 40 <= l.size(); ++i)
+        if (is_hex40(l.substr(i, 40)) && (i == 0 || !std::isxdigit(static_cast<unsigned char>(l[i - 1]))) &&
+            (i + 40 == l.size() || !std::isxdigit(static_cast<unsigned char>(l[i + 40]))))
+          return NixpkgsPin{std::string(l.substr(i, 40)), static_cast<int>(line)};
+    start = end + 1;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 const std::vector<LintRule>& lint_rules() { return kRules; }
@@ -254,20 +269,7 @@ std::optional<RecipeKind> recipe_kind_of(const std::string& name) {
   return a.platform == "aarch64-linux" ? RecipeKind::gpu_arm : RecipeKind::gpu_x86;
 }
 
-std::optional<NixpkgsPin> find_nixpkgs_pin(const std::string& text) {
-  std::string code = code_of(text);
-  for (size_t start = 0, line = 1; start < code.size(); ++line) {
-    size_t end = std::min(code.find('\n', start), code.size());
-    std::string_view l(code.data() + start, end - start);
-    if (l.find("nixpkgs") != std::string_view::npos)
-      for (size_t i = 0; i + 40 <= l.size(); ++i)
-        if (is_hex40(l.substr(i, 40)) && (i == 0 || !std::isxdigit(static_cast<unsigned char>(l[i - 1]))) &&
-            (i + 40 == l.size() || !std::isxdigit(static_cast<unsigned char>(l[i + 40]))))
-          return NixpkgsPin{std::string(l.substr(i, 40)), static_cast<int>(line)};
-    start = end + 1;
-  }
-  return std::nullopt;
-}
+std::optional<NixpkgsPin> find_nixpkgs_pin(const std::string& text) { return pin_in_code(code_of(text)); }
 
 std::vector<LintFinding> lint_recipe(const std::string& file, const std::string& name, const std::string& text,
                                      const LintRules& rules, const RecipeExpectation& expect) {
@@ -400,7 +402,7 @@ std::vector<LintFinding> lint_recipe(const std::string& file, const std::string&
   }
 
   if (!expect.nixpkgs.empty())
-    if (auto pin = find_nixpkgs_pin(text); pin && !pin->rev.starts_with(expect.nixpkgs) && !expect.nixpkgs.starts_with(pin->rev))
+    if (auto pin = pin_in_code(code); pin && !pin->rev.starts_with(expect.nixpkgs) && !expect.nixpkgs.starts_with(pin->rev))
       out.push_back({"pin", file, pin->line, "nixpkgs pinned to " + pin->rev.substr(0, 12),
                      "the matrix pins " + expect.group + " to " + expect.nixpkgs.substr(0, 12)});
 

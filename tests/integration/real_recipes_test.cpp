@@ -43,21 +43,14 @@ struct RealRepo {
     if (!extra.empty()) cfg.replace(cfg.find("\n", cfg.find("path = ")) + 1, 0, extra + "\n");
     dir.write("ptbuild.toml", cfg);
   }
-  ProcessResult ptbuild(std::vector<std::string> args) const {
-    args.insert(args.begin(), {build_dir() + "/ptbuild", "--config", dir / "ptbuild.toml"});
-    return run_process(args);
-  }
+  ProcessResult ptbuild(std::vector<std::string> args) const { return run_ptbuild(dir / "ptbuild.toml", std::move(args)); }
   json doctor_json() const {
     ProcessResult r = ptbuild({"doctor", "--json"});
     REQUIRE_MESSAGE((r.exit_code == 0 || r.exit_code == 1), r.err);
     return json::parse(r.out);
   }
   void edit(const std::string& name, const std::string& from, const std::string& to) const {
-    std::string text = read_file(pkgs() + name + ".nix");
-    size_t at = text.find(from);
-    REQUIRE_MESSAGE(at != std::string::npos, (name + ": " + from));
-    for (; at != std::string::npos; at = text.find(from, at + to.size())) text.replace(at, from.size(), to);
-    dir.write("build-pytorch/.flox/pkgs/" + name + ".nix", text);
+    REQUIRE_MESSAGE(replace_in_file(pkgs() + name + ".nix", from, to, /*every=*/true), (name + ": " + from));
   }
 };
 

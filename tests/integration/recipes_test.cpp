@@ -27,17 +27,10 @@ struct MatrixRepo {
       dir.write(std::string("repo/templates/") + t, read_file(source_dir() + "/tests/fixtures/matrix/templates/" + t));
     std::filesystem::create_directories(repo() + "/.flox/pkgs");
   }
-  ProcessResult ptbuild(std::vector<std::string> args) const {
-    args.insert(args.begin(), {build_dir() + "/ptbuild", "--config", config()});
-    return run_process(args);
-  }
+  ProcessResult ptbuild(std::vector<std::string> args) const { return run_ptbuild(config(), std::move(args)); }
   std::string recipe(const std::string& name) const { return read_file(repo() + "/.flox/pkgs/" + name + ".nix"); }
   void edit(const std::string& name, const std::string& from, const std::string& to) const {
-    std::string text = recipe(name);
-    size_t at = text.find(from);
-    REQUIRE_MESSAGE(at != std::string::npos, from);
-    text.replace(at, from.size(), to);
-    dir.write("repo/.flox/pkgs/" + name + ".nix", text);
+    REQUIRE_MESSAGE(replace_in_file(repo() + "/.flox/pkgs/" + name + ".nix", from, to), from);
   }
   int line_of(const std::string& name, const std::string& needle) const {
     std::string text = recipe(name);
@@ -219,10 +212,7 @@ TEST_CASE("recipes: several CUDA versions with their own pins - and per-architec
       "cuda_packages = \"cudaPackages_12_8\"\narchs = [\"sm61\", \"sm90\"]\n"
       "[[repo.matrix.cuda]]\nversion = \"13_0\"\ncuda_packages = \"cudaPackages_13\"\narchs = [\"sm90\"]\n";
   dir.write("ptbuild.toml", cfg);
-  auto ptbuild = [&](std::vector<std::string> args) {
-    args.insert(args.begin(), {build_dir() + "/ptbuild", "--config", dir / "ptbuild.toml"});
-    return run_process(args);
-  };
+  auto ptbuild = [&](std::vector<std::string> args) { return run_ptbuild(dir / "ptbuild.toml", std::move(args)); };
   ProcessResult render = ptbuild({"recipes", "render", "--json"});
   REQUIRE_MESSAGE(render.exit_code == 0, render.err);
   CHECK(json::parse(render.out)["created"].size() == 6);  // 12_8: sm61 avx2, sm90 avx2+armv9; 13_0: sm90 avx2+armv9; cpu avx2

@@ -177,6 +177,20 @@ std::vector<pid_t> pids_with_env(const std::string& needle) {
   return out;
 }
 
+ProcessResult run_ptbuild(const std::string& config, std::vector<std::string> args) {
+  args.insert(args.begin(), {build_dir() + "/ptbuild", "--config", config});
+  return run_process(args);
+}
+
+bool replace_in_file(const std::string& path, const std::string& from, const std::string& to, bool every) {
+  std::string text = read_file(path);
+  size_t at = text.find(from);
+  if (from.empty() || at == std::string::npos) return false;
+  for (; at != std::string::npos; at = every ? text.find(from, at + to.size()) : std::string::npos) text.replace(at, from.size(), to);
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+  return true;
+}
+
 std::string log_text(const std::string& path) {
   if (!path.ends_with(".zst")) return read_file(path);
   ProcessResult r = run_process({"/usr/bin/zstd", "-dcq", path});

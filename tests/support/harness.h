@@ -48,6 +48,13 @@ std::string sh_recipe(const std::string& name, const std::string& script, const 
 std::vector<pid_t> pids_with_nonce(const std::string& nonce);
 std::vector<pid_t> pids_with_env(const std::string& key_value);  // live processes with KEY=VALUE
 
+// The real client on a config file, without a daemon: `ptbuild --config CONFIG ARGS…`.
+ProcessResult run_ptbuild(const std::string& config, std::vector<std::string> args);
+
+// Replaces the first occurrence of `from` in a file (every one with `every`) by `to`. False, and
+// the file left as it was, when `from` is not in it.
+bool replace_in_file(const std::string& path, const std::string& from, const std::string& to, bool every = false);
+
 // A build log's text as an operator reads the file: `zstd -dc` for <id>.log.zst, else the file.
 std::string log_text(const std::string& path);
 
