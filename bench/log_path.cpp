@@ -14,6 +14,7 @@
 #include "core/diagnosis.h"
 #include "core/hash_mismatch.h"
 #include "core/line_splitter.h"
+#include "core/output_reader.h"
 #include "core/progress.h"
 #include "daemon/runner/build_log.h"
 
@@ -85,23 +86,17 @@ int main(int argc, char** argv) {
   });
   written = static_cast<double>(std::filesystem::file_size(path)) / 1e6;
   std::filesystem::remove(path);
-  // All of it in one pass, as on_output does: each chunk to the log, each line to the readers.
-  LogScanner scanner2(axes);
-  HashMismatchCollector mismatches2;
-  ProgressTracker progress2;
+  // All of it in one pass, as on_output does: each chunk to the log and to the OutputReader.
+  OutputReader reader(axes);
   double all = seconds([&] {
     BuildLog out;
     out.open(path, BuildLog::Attempt::first);
-    LineSplitter lines;
     for (size_t at = 0; at < log.size(); at += kChunk) {
       std::string_view chunk = std::string_view(log).substr(at, kChunk);
       out.write(chunk);
-      lines.feed(chunk, [&](std::string_view l) {
-        scanner2.feed(l);
-        mismatches2.feed(l);
-        progress2.feed(strip_ansi(l, stripped));
-      });
+      reader.feed(chunk);
     }
+    reader.finish();
     out.close();
   });
   std::filesystem::remove(path);

@@ -15,20 +15,6 @@ bool contains(std::string_view haystack, std::string_view needle) {
   return ::memmem(haystack.data(), haystack.size(), needle.data(), needle.size()) != nullptr;
 }
 
-// Ninja's status line after Nix's "name> " prefix: "[123/4567] Building CXX object …". Most of a
-// PyTorch log; it names what is built, never why something failed.
-bool is_ninja_status(std::string_view line) {
-  size_t prefix = line.find("> ");
-  if (prefix != line.npos && prefix < 120) line.remove_prefix(prefix + 2);
-  if (line.size() < 6 || line[0] != '[') return false;
-  size_t i = 1;
-  while (i < line.size() && line[i] >= '0' && line[i] <= '9') ++i;
-  if (i == 1 || i >= line.size() || line[i] != '/') return false;
-  size_t j = ++i;
-  while (i < line.size() && line[i] >= '0' && line[i] <= '9') ++i;
-  return i > j && i + 1 < line.size() && line[i] == ']' && line[i + 1] == ' ';
-}
-
 // "USE_CUDA              : OFF" as PyTorch's CMake summary prints it.
 bool use_cuda_off(std::string_view line) {
   size_t at = line.find("USE_CUDA");
@@ -86,6 +72,18 @@ std::string_view message_of(std::string_view line) {
 }
 
 }  // namespace
+
+bool is_ninja_status(std::string_view line) {
+  size_t prefix = line.substr(0, 122).find("> ");  // Nix's "name> ", never longer
+  if (prefix != line.npos) line.remove_prefix(prefix + 2);
+  if (line.size() < 6 || line[0] != '[') return false;
+  size_t i = 1;
+  while (i < line.size() && line[i] >= '0' && line[i] <= '9') ++i;
+  if (i == 1 || i >= line.size() || line[i] != '/') return false;
+  size_t j = ++i;
+  while (i < line.size() && line[i] >= '0' && line[i] <= '9') ++i;
+  return i > j && i + 1 < line.size() && line[i] == ']' && line[i + 1] == ' ';
+}
 
 std::string_view strip_ansi(std::string_view line, std::string& buffer) {
   if (!std::memchr(line.data(), '\x1b', line.size()) && !std::memchr(line.data(), '\r', line.size())) return line;
@@ -248,11 +246,14 @@ std::optional<LogScanner::Hit> LogScanner::match(std::string_view line) const {
 
 void LogScanner::feed(std::string_view raw) {
   std::string_view line = strip_ansi(raw, stripped_);
+  feed_clean(line, is_ninja_status(line));
+}
+
+void LogScanner::feed_clean(std::string_view line, bool status_line) {
   if (first_ && first_->lines_after > 0) {
     first_->excerpt.push_back(clip(line));
     --first_->lines_after;
   }
-  bool status_line = is_ninja_status(line);
   // Nix warns of each failed download it will try again ("…; retrying in 324 ms"): the line that
   // says why is its final error after them, which takes the retry's place.
   bool retry_warning = first_ && first_->failure_class == failure_class::kNetwork && first_->retry_warning;

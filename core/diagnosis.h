@@ -38,6 +38,10 @@ std::string strip_ansi(std::string_view s);
 // stripped text in `buffer`. Every line of a 200 MB log passes here.
 std::string_view strip_ansi(std::string_view line, std::string& buffer);
 
+// ninja's status line "[N/M] …" (after Nix's "name> " prefix, if any): nearly every line of a
+// long build, and never one that says why it failed.
+bool is_ninja_status(std::string_view line);
+
 // A failure that is the machine's fault, not the recipe's (Nix cannot build there, or its disk is
 // full): the job goes back to the queue and the builder stops taking builds for a while.
 bool is_machine_fault(const Failure& failure);
@@ -55,6 +59,9 @@ class LogScanner {
   explicit LogScanner(VariantAxes axes) : axes_(std::move(axes)) {}
 
   void feed(std::string_view line);  // one line, without its newline
+  // The same for a line already stripped of escapes and classified (OutputReader does it once for
+  // every reader of the line).
+  void feed_clean(std::string_view line, bool ninja_status);
 
   // The failure of a build that exited with `exit_code` (0 too: CUDA silently off in a GPU
   // variant fails a build that "succeeded"). nullopt: a successful build with nothing wrong.

@@ -26,9 +26,10 @@ class BuildLog {
  public:
   static constexpr uint64_t kDefaultMax = uint64_t{4} << 30;  // 4 GiB compressed: ~40 GB of log
   // A frame is closed once it is kFrameAge old, by the write that finds it so or by the caller's
-  // check every kFlushCheck: at most a second of a build's output is only in memory.
-  static constexpr auto kFrameAge = std::chrono::milliseconds(750);
-  static constexpr auto kFlushCheck = std::chrono::milliseconds(250);
+  // check every kFlushCheck: with the runner's looks at most 200 ms apart, a line is on disk at
+  // most a second after the build printed it.
+  static constexpr auto kFrameAge = std::chrono::milliseconds(600);
+  static constexpr auto kFlushCheck = std::chrono::milliseconds(200);
 
   explicit BuildLog(uint64_t max_bytes = kDefaultMax);
   ~BuildLog();

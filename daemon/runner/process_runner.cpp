@@ -13,6 +13,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "core/look_pace.h"
 #include "daemon/runner/process_tree.h"
 #include "daemon/runner/spawn.h"
 
@@ -26,11 +27,11 @@ namespace {
 
 // After the leader exits, output still held open by an escaped process is read for this long.
 constexpr auto kDrainAfterExit = std::chrono::seconds(5);
-// A build's output is taken every kLookEvery (again at once when a look fills kMostPerLook).
-constexpr auto kLookEvery = std::chrono::milliseconds(25);
-constexpr size_t kMostPerLook = 4 * 1024 * 1024;
+// A build's output is looked at at the pace it comes (core/look_pace.h). A look takes at most
+// kMostPerLook; one that fills it is followed at once by another, after whatever else waits.
+constexpr size_t kMostPerLook = 256 * 1024;
 constexpr auto kLookAfterExit = std::chrono::milliseconds(5);
-constexpr int kPipeSize = 1024 * 1024;  // Linux's limit for an unprivileged pipe: 10 MB/s a build
+constexpr int kPipeSize = 1024 * 1024;  // Linux's limit for an unprivileged pipe
 // Read 64 KiB at a time. Measured under 32 flooding builds, reading a whole pipe (1 MiB) at
 // once saved no CPU and took 10 MB more of the daemon's memory (22.7 against 32.5 MB peak).
 constexpr size_t kReadBuffer = 64 * 1024;
@@ -101,9 +102,9 @@ class ProcessBuild : public BuildProcess, public std::enable_shared_from_this<Pr
   // The pipe is looked at on a timer, not watched: Nix writes a build's log a line at a time, and
   // a watched pipe (epoll, edge-triggered) wakes the daemon for every line written, whether it
   // reads then or not — profiled under 32 flooding builds, ~50,000 wakeups a second were
-  // nearly all of the daemon's CPU. Looked at every 25 ms, a build costs 40 wakeups a second
-  // however much it prints (the pipe holds a megabyte meanwhile), well within the second that
-  // `log -f` promises. (At 100 ms the 237 short builds of bench/scheduling.sh ended ~5% later.)
+  // nearly all of the daemon's CPU. Looked at on a timer paced by what it finds (LookPace), a
+  // build costs 5 to 40 wakeups a second however much it prints (the pipe holds a megabyte
+  // meanwhile), well within the second that `log -f` promises.
   void read_output() {
     if (output_fd_ < 0) return;
     size_t taken = 0;
@@ -112,6 +113,8 @@ class ProcessBuild : public BuildProcess, public std::enable_shared_from_this<Pr
       if (n > 0) {
         if (callbacks_.on_output) callbacks_.on_output(std::string_view(buffer_->data(), static_cast<size_t>(n)));
         taken += static_cast<size_t>(n);
+        // A short read emptied the pipe: no second read to be told so, unless the end is awaited.
+        if (static_cast<size_t>(n) < buffer_->size() && !exited_) break;
       } else if (n < 0 && errno == EINTR) {
         continue;
       } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -121,15 +124,23 @@ class ProcessBuild : public BuildProcess, public std::enable_shared_from_this<Pr
         return;
       }
     }
+    taken_since_look_ += taken;
     // Expiring the timer again cancels a wait still pending, so one chain of looks runs at most.
-    // Once the build has exited only the end of its output is awaited: look often, so that the
-    // next build starts at once.
+    // A full look is followed at once by the next (after whatever else waits on the loop, so
+    // that a flooding build cannot hold a `status` behind it). Once the build has exited only the
+    // end of its output is awaited: look often, so that the next build starts at once.
     look_timer_.expires_after(taken >= kMostPerLook ? std::chrono::milliseconds(0)
                               : exited_             ? kLookAfterExit
-                                                    : kLookEvery);
+                                                    : paced_look());
     look_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
       if (!ec) self->read_output();
     });
+  }
+
+  std::chrono::milliseconds paced_look() {
+    auto wait = pace_.next(taken_since_look_);
+    taken_since_look_ = 0;
+    return wait;
   }
 
   void output_ended() {
@@ -190,6 +201,8 @@ class ProcessBuild : public BuildProcess, public std::enable_shared_from_this<Pr
   BuildCallbacks callbacks_;
   std::shared_ptr<std::vector<char>> buffer_;  // the runner's, shared by every build
   ExitStatus status_;
+  LookPace pace_{kPipeSize / 2};
+  size_t taken_since_look_ = 0;  // by the looks since the last paced one
   bool exited_ = false;
   bool output_done_ = false;
   bool finished_ = false;

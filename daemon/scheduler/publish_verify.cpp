@@ -58,10 +58,10 @@ Scheduler::Outcome Scheduler::publish_outcome(Active& a, int exit_code) {
   Outcome o{JobState::succeeded, {.finished_at = now(), .exit_code = exit_code}, "published", {}};
   if (exit_code == 0) return o;
   o.state = JobState::failed;
-  Failure f = a.scanner.diagnose(exit_code).value_or(Failure{});
+  Failure f = a.output.scanner().diagnose(exit_code).value_or(Failure{});
   f.failure_class = failure_class::kPublishFailed;
   // flox says why in its "✘ ERROR: …" line; prefer it to a generic first error.
-  std::istringstream tail(a.scanner.tail());
+  std::istringstream tail(a.output.scanner().tail());
   for (std::string line; std::getline(tail, line);)
     if (size_t at = line.find("ERROR: "); at != std::string::npos) {
       f.message = line.substr(at + 7);

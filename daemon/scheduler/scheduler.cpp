@@ -18,11 +18,10 @@
 #include "core/diagnosis.h"
 #include "core/duration.h"
 #include "core/hash_mismatch.h"
-#include "core/line_splitter.h"
+#include "core/output_reader.h"
 #include "daemon/hashfix/hashfix.h"
 #include "daemon/runner/async_command.h"
 #include "daemon/nightly/fingerprint.h"
-#include "core/progress.h"
 #include "core/text.h"
 #include "core/verify.h"
 #include "daemon/runner/build_log.h"
@@ -341,7 +340,8 @@ void Scheduler::launch(Active& a, const BuildCommand& cmd, std::map<std::string,
   arm_silence_timer(a);
 }
 
-// A quiet build's log is on disk within a second too (a noisy one's is flushed as it writes).
+// A quiet build's log is on disk within a second too (a noisy one's is flushed as it writes);
+// the progress goes to the database on the same timer.
 // Only frames that are due are closed: flushing all 32 logs in one handler held a `status`
 // behind it for milliseconds.
 void Scheduler::arm_log_flush() {
@@ -352,6 +352,7 @@ void Scheduler::arm_log_flush() {
     timers_->log_flush_armed = false;
     if (ec) return;
     for (auto& [id, active] : running_) active->log.flush_if_due();
+    save_progress();
     if (!running_.empty()) arm_log_flush();
   });
 }
@@ -388,17 +389,24 @@ void Scheduler::on_output(int64_t job_id, std::string_view chunk) {
   }
   std::erase_if(a.listeners, [&](OutputListener& l) { return !l(chunk); });
 
-  bool progress_changed = false;
-  a.lines.feed(chunk, [&](std::string_view line) {
-    a.scanner.feed(line);
-    a.mismatches.feed(line);
-    if (a.progress.feed(strip_ansi(line, a.stripped))) progress_changed = true;
-  });
-  if (progress_changed && Clock::now() - a.last_progress_write >= kProgressWriteInterval) {
-    Progress p = *a.progress.current();
-    store_.set_progress(job_id, p.done, p.total);
-    a.last_progress_write = Clock::now();
-  }
+  if (a.output.feed(chunk)) a.progress_unsaved = true;
+}
+
+// The running builds' progress, at most once a kProgressWriteInterval and in one transaction: 32
+// flooding builds made 32 transactions a second where one does.
+void Scheduler::save_progress() {
+  if (Clock::now() - timers_->progress_saved < kProgressWriteInterval) return;
+  timers_->progress_saved = Clock::now();
+  std::vector<std::pair<int64_t, Progress>> unsaved;
+  for (auto& [id, active] : running_)
+    if (std::optional<Progress> p = active->output.progress(); p && active->progress_unsaved) {
+      unsaved.emplace_back(id, *p);
+      active->progress_unsaved = false;
+    }
+  if (unsaved.empty()) return;
+  auto tx = store_.begin();
+  for (const auto& [id, p] : unsaved) store_.set_progress(id, p.done, p.total);
+  tx.commit();
 }
 
 void Scheduler::stop_build(Active& a, StopReason reason, const std::string& detail) {
@@ -423,14 +431,11 @@ void Scheduler::on_exit(int64_t job_id, int exit_code) {
   auto it = running_.find(job_id);
   if (it == running_.end()) return;
   Active& a = *it->second;
-  a.lines.finish([&](std::string_view line) {
-    a.scanner.feed(line);
-    a.mismatches.feed(line);
-  });
+  a.output.finish();
   a.deadline.cancel();
   a.silence.cancel();
   a.grace.cancel();
-  if (auto p = a.progress.current(); p && a.phase == Active::Phase::build) store_.set_progress(job_id, p->done, p->total);
+  if (auto p = a.output.progress(); p && a.phase == Active::Phase::build) store_.set_progress(job_id, p->done, p->total);
   if (a.phase == Active::Phase::sources && exit_code == 0 && a.stop == StopReason::none) {
     // The sources are there and right: now the build itself.
     a.phase = Active::Phase::build;
@@ -525,11 +530,11 @@ std::optional<Scheduler::Outcome> Scheduler::stop_outcome(Active& a, int exit_co
     case StopReason::shutdown:
       return Outcome{JobState::queued, {.clear_outcome = true}, "requeued: " + a.stop_detail, {}};
     case StopReason::cancel:
-      change.failure = Failure{failure_class::kCancelled, a.stop_detail, "", a.scanner.tail()};
+      change.failure = Failure{failure_class::kCancelled, a.stop_detail, "", a.output.scanner().tail()};
       return Outcome{JobState::cancelled, change, a.stop_detail, {}};
     case StopReason::timeout:
       change.failure = Failure{failure_class::kTimeout, a.stop_detail,
-                               "raise build_timeout / max_silent if the build is only slow", a.scanner.tail()};
+                               "raise build_timeout / max_silent if the build is only slow", a.output.scanner().tail()};
       return Outcome{JobState::failed, change, a.stop_detail, {}};
     case StopReason::none:
       break;
@@ -540,14 +545,14 @@ std::optional<Scheduler::Outcome> Scheduler::stop_outcome(Active& a, int exit_co
   }
   if (a.log.disk_full()) {
     change.failure = Failure{failure_class::kDiskFull, *a.log.write_error(),
-                             "free space in the state folder (logs) and the Nix store", a.scanner.tail()};
+                             "free space in the state folder (logs) and the Nix store", a.output.scanner().tail()};
     return Outcome{JobState::failed, change, *a.log.write_error(), {}};
   }
   return std::nullopt;
 }
 
 Scheduler::Outcome Scheduler::build_outcome(Active& a, int exit_code) {
-  std::optional<Failure> failure = a.scanner.diagnose(exit_code);
+  std::optional<Failure> failure = a.output.scanner().diagnose(exit_code);
   JobMemory& memory = memory_[a.job.id];
   std::string out = failure ? "" : read_link(a.result_link);
   bool repairable = failure && failure->failure_class == failure_class::kHashMismatch && config_.hashfix.enabled &&
@@ -589,7 +594,7 @@ Scheduler::Outcome Scheduler::build_outcome(Active& a, int exit_code) {
   }
   if (!failure)
     failure = Failure{failure_class::kBuilderFailed, "the build exited 0 but left no result at " + a.result_link,
-                      "the recipe must evaluate to a derivation (a package), not an attribute set", a.scanner.tail()};
+                      "the recipe must evaluate to a derivation (a package), not an attribute set", a.output.scanner().tail()};
   if (!verdict.hint.empty()) failure->hint = verdict.hint;
   o.detail = failure->failure_class + ": " + failure->message;
   o.change.failure = std::move(failure);
@@ -606,7 +611,7 @@ std::string repair_key(const HashMismatch& m, const std::string& hash) {
 
 // Whether a hash mismatch is not to be repaired (again) (SPEC §7); then `failure` says why.
 bool Scheduler::repair_refused(const Active& a, Failure& failure) {
-  const std::vector<HashMismatch>& mismatches = a.mismatches.mismatches();
+  const std::vector<HashMismatch>& mismatches = a.output.mismatches();
   JobMemory& done = memory_[a.job.id];
   auto refuse = [&](std::string why) {
     failure.message = std::move(why);
@@ -630,7 +635,7 @@ void Scheduler::start_repair(Active& a, Outcome failed) {
   a.process.reset();  // it has exited: nothing of it to signal any more
   a.repair_fallback = std::move(failed);
   repairs_.push_back({a.job.id, {a.variant.repo_path, nix_program(config_.backend), config_.hashfix.commit},
-                      a.mismatches.mismatches()});
+                      a.output.mismatches()});
   run_next_repair();
 }
 

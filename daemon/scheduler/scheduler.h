@@ -121,6 +121,7 @@ class Scheduler {
   Outcome verify_outcome(Active& active, int exit_code);
   void start_verify(Active& active, Outcome built);
   void on_output(int64_t job_id, std::string_view chunk);
+  void save_progress();
   void on_exit(int64_t job_id, int exit_code);
   void stop_build(Active& active, StopReason reason, const std::string& detail);
   void arm_silence_timer(Active& active);

@@ -19,9 +19,7 @@
 #include "core/diagnosis.h"
 #include "core/duration.h"
 #include "core/fleet.h"
-#include "core/hash_mismatch.h"
-#include "core/line_splitter.h"
-#include "core/progress.h"
+#include "core/output_reader.h"
 #include "daemon/hashfix/hashfix.h"
 #include "daemon/runner/build_log.h"
 #include "daemon/runner/runner.h"
@@ -41,6 +39,7 @@ struct SchedulerTimers {
   asio::steady_timer record_retry;   // outcomes the database could not take yet
   asio::steady_timer log_flush;      // every kFlushCheck while builds run: frames due are closed
   bool log_flush_armed = false;
+  std::chrono::steady_clock::time_point progress_saved{};
   // Held while a hash repair runs on its thread, so that io.run() waits for its answer.
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> repair_work;
 };
@@ -83,7 +82,7 @@ struct Scheduler::Active {
         variant(std::move(v)),
         builder(std::move(b)),
         log(log_max),
-        scanner(variant.axes),
+        output(variant.axes),
         deadline(io),
         silence(io),
         grace(io) {}
@@ -92,14 +91,10 @@ struct Scheduler::Active {
   std::string builder;  // the builder whose slot it holds; "" for a publish
   std::unique_ptr<BuildProcess> process;
   BuildLog log;
-  LogScanner scanner;
-  HashMismatchCollector mismatches;
-  ProgressTracker progress;
-  LineSplitter lines;
-  std::string stripped;  // strip_ansi's buffer for the progress parser
+  OutputReader output;  // diagnosis, hash mismatches and progress, read as the output streams
   asio::steady_timer deadline, silence, grace;
   Clock::time_point last_output = Clock::now();
-  Clock::time_point last_progress_write{};
+  bool progress_unsaved = false;  // changed since save_progress() last wrote it
   StopReason stop = StopReason::none;
   std::string stop_detail;
   std::string result_link;

@@ -1,0 +1,23 @@
+#include "core/output_reader.h"
+
+namespace ptbuild {
+
+bool OutputReader::feed(std::string_view chunk) {
+  bool progressed = false;
+  lines_.feed(chunk, [&](std::string_view line) { progressed |= read_line(line); });
+  return progressed;
+}
+
+void OutputReader::finish() {
+  lines_.finish([&](std::string_view line) { read_line(line); });
+}
+
+bool OutputReader::read_line(std::string_view raw) {
+  std::string_view line = strip_ansi(raw, stripped_);
+  bool status = is_ninja_status(line);
+  scanner_.feed_clean(line, status);
+  if (!status) mismatches_.feed(line);
+  return progress_.feed(line).has_value();
+}
+
+}  // namespace ptbuild
