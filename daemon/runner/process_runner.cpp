@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <random>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -137,10 +138,13 @@ class ProcessBuild : public BuildProcess, public std::enable_shared_from_this<Pr
     });
   }
 
+  // The paced wait, less up to a quarter at random: builds queued together would otherwise keep
+  // looking in step, all of their looks in one turn of the loop, and a `status` that came then
+  // would wait for all of them.
   std::chrono::milliseconds paced_look() {
     auto wait = pace_.next(taken_since_look_);
     taken_since_look_ = 0;
-    return wait;
+    return wait - wait * static_cast<int>(jitter_() % 25) / 100;
   }
 
   void output_ended() {
@@ -202,6 +206,7 @@ class ProcessBuild : public BuildProcess, public std::enable_shared_from_this<Pr
   std::shared_ptr<std::vector<char>> buffer_;  // the runner's, shared by every build
   ExitStatus status_;
   LookPace pace_{kPipeSize / 2};
+  std::minstd_rand jitter_{static_cast<unsigned>(pid_)};
   size_t taken_since_look_ = 0;  // by the looks since the last paced one
   bool exited_ = false;
   bool output_done_ = false;
