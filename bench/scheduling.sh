@@ -52,10 +52,11 @@ secs() { awk -v ms="$1" 'BEGIN {printf "%.1f s", ms/1000}'; }
 
 # ptbuildd: a first run records the durations, the second (new nonce) is measured.
 make_repo "$work/repo" "warmup-$$"
-start_daemon "$work" "max_parallel = $k
+config="max_parallel = $k
 order = \"longest-first\"
 [verify]
 enabled = false"
+start_daemon "$work" "$config"
 P=("$ptbuild" --config "$work/ptbuild.toml")
 "${P[@]}" queue all >/dev/null; "${P[@]}" wait all --timeout 1h >/dev/null
 rm -rf "$work/repo/.flox/pkgs"; make_repo "$work/repo" "measured-$$"
@@ -71,10 +72,7 @@ measured() {
 t0=$(now_ms); measured sources-first; t1=$(now_ms)
 stop_daemon
 # The same with each build started at once, as GNU parallel starts it: no sources step.
-start_daemon "$work" "max_parallel = $k
-order = \"longest-first\"
-[verify]
-enabled = false
+start_daemon "$work" "$config
 [hashfix]
 enabled = false"
 rm -rf "$work/repo/.flox/pkgs"; make_repo "$work/repo" "direct-$$"
