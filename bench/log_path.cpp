@@ -75,6 +75,12 @@ int main(int argc, char** argv) {
   double hashes = seconds([&] { for_each_line(log, [&](std::string_view l) { mismatches.feed(l); }); });
   ProgressTracker progress;
   double progress_s = seconds([&] { for_each_line(log, [&](std::string_view l) { progress.feed(strip_ansi(l, stripped)); }); });
+  // The three readers as the scheduler runs them: one pass per line (core/output_reader.h).
+  double reader_s = seconds([&] {
+    OutputReader reader(axes);
+    for (size_t at = 0; at < log.size(); at += kChunk) reader.feed(std::string_view(log).substr(at, kChunk));
+    reader.finish();
+  });
   std::string path = (std::filesystem::temp_directory_path() / "ptbuild-bench-log-path.log.zst").string();
   std::filesystem::remove(path);
   double written = 0;
@@ -129,6 +135,7 @@ int main(int argc, char** argv) {
   row("failure classifier (LogScanner)", classify);
   row("hash mismatch reader", hashes);
   row("progress parser", progress_s);
+  row("the three in one pass (OutputReader)", reader_s);
   row("zstd log writer (+ plain live copy)", compress);
   row("all of it, one pass", all);
   row("zstd log writer, 32 logs in turn", interleaved);

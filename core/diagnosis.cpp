@@ -3,6 +3,8 @@
 #include <array>
 #include <cstring>
 
+#include "core/progress.h"
+
 namespace ptbuild {
 namespace {
 
@@ -73,17 +75,7 @@ std::string_view message_of(std::string_view line) {
 
 }  // namespace
 
-bool is_ninja_status(std::string_view line) {
-  size_t prefix = line.substr(0, 122).find("> ");  // Nix's "name> ", never longer
-  if (prefix != line.npos) line.remove_prefix(prefix + 2);
-  if (line.size() < 6 || line[0] != '[') return false;
-  size_t i = 1;
-  while (i < line.size() && line[i] >= '0' && line[i] <= '9') ++i;
-  if (i == 1 || i >= line.size() || line[i] != '/') return false;
-  size_t j = ++i;
-  while (i < line.size() && line[i] >= '0' && line[i] <= '9') ++i;
-  return i > j && i + 1 < line.size() && line[i] == ']' && line[i + 1] == ' ';
-}
+bool is_ninja_status(std::string_view line) { return ninja_status(line).has_value(); }
 
 std::string_view strip_ansi(std::string_view line, std::string& buffer) {
   if (!std::memchr(line.data(), '\x1b', line.size()) && !std::memchr(line.data(), '\r', line.size())) return line;

@@ -14,9 +14,13 @@ void OutputReader::finish() {
 
 bool OutputReader::read_line(std::string_view raw) {
   std::string_view line = strip_ansi(raw, stripped_);
-  bool status = is_ninja_status(line);
-  scanner_.feed_clean(line, status);
-  if (!status) mismatches_.feed(line);
+  // ninja's status lines, nearly all of a long build's: read once, for progress only.
+  if (std::optional<Progress> counts = ninja_status(line)) {
+    scanner_.feed_clean(line, true);
+    return progress_.feed_status(*counts, line).has_value();
+  }
+  scanner_.feed_clean(line, false);
+  mismatches_.feed(line);
   return progress_.feed(line).has_value();
 }
 

@@ -29,6 +29,25 @@ std::optional<Progress> ninja_counts(std::string_view line) {
 
 }  // namespace
 
+std::optional<Progress> ninja_status(std::string_view line) {
+  size_t prefix = line.substr(0, 122).find("> ");  // Nix's "name> ", never longer
+  if (prefix != line.npos) line.remove_prefix(prefix + 2);
+  if (line.size() < 6 || line[0] != '[') return std::nullopt;
+  size_t i = 1;
+  int64_t done, total;
+  if (!read_number(line, i, done) || i >= line.size() || line[i] != '/') return std::nullopt;
+  ++i;
+  if (!read_number(line, i, total) || i + 1 >= line.size() || line[i] != ']' || line[i + 1] != ' ') return std::nullopt;
+  return Progress{done, total};
+}
+
+std::optional<Progress> ProgressTracker::feed_status(Progress counts, std::string_view line) {
+  if (counts.total <= 0 || counts.done > counts.total) return feed(line);  // not counts to show
+  if (ninja_ == counts) return std::nullopt;
+  ninja_ = counts;
+  return counts;
+}
+
 std::optional<Progress> ProgressTracker::feed(std::string_view line) {
   if (auto n = ninja_counts(line)) {  // nearly every line of a long build: its own quick way
     if (n == ninja_) return std::nullopt;

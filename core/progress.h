@@ -13,11 +13,16 @@ struct Progress {
   bool operator==(const Progress&) const = default;
 };
 
+// ninja's status line, "[N/M] …" right after Nix's "name> " prefix (if any): its counts.
+std::optional<Progress> ninja_status(std::string_view line);
+
 // Fed every line of a build's output; tells the progress whenever it changes. Ninja's counts,
 // once seen, win over Nix's derivation counts: they are what moves during a 2-hour build.
 class ProgressTracker {
  public:
   std::optional<Progress> feed(std::string_view line);
+  // feed() for a line whose ninja_status() is `counts`, without reading it again.
+  std::optional<Progress> feed_status(Progress counts, std::string_view line);
   std::optional<Progress> current() const;
 
  private:

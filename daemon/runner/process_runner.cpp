@@ -8,13 +8,13 @@
 
 #include <cerrno>
 #include <cstring>
-#include <random>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "core/look_pace.h"
+#include "daemon/runner/look_clock.h"
 #include "daemon/runner/process_tree.h"
 #include "daemon/runner/spawn.h"
 
@@ -62,14 +62,14 @@ std::vector<char*> pointers(std::vector<std::string>& strings) {
 
 class ProcessBuild : public BuildProcess, public std::enable_shared_from_this<ProcessBuild> {
  public:
-  ProcessBuild(asio::io_context& io, pid_t pid, int out_fd, int pid_fd, std::shared_ptr<std::vector<char>> buffer,
-               BuildCallbacks cb)
-      : pid_(pid),
+  ProcessBuild(asio::io_context& io, LookClock& looks, pid_t pid, int out_fd, int pid_fd,
+               std::shared_ptr<std::vector<char>> buffer, BuildCallbacks cb)
+      : looks_(looks),
+        pid_(pid),
         identity_(process_identity(pid).value_or("")),
         output_fd_(out_fd),
         exit_watch_(io, pid_fd),
         drain_timer_(io),
-        look_timer_(io),
         callbacks_(std::move(cb)),
         buffer_(std::move(buffer)) {
     ::fcntl(output_fd_, F_SETFL, ::fcntl(output_fd_, F_GETFL) | O_NONBLOCK);
@@ -77,7 +77,9 @@ class ProcessBuild : public BuildProcess, public std::enable_shared_from_this<Pr
   ~ProcessBuild() override { close_output(); }
 
   void begin() {
-    read_output();
+    // Looked at once now (it may flood from its first moment), then on the clock.
+    if (std::optional<LookClock::Clock::time_point> next = look())
+      look_id_ = looks_.add([self = shared_from_this()] { return self->look(); }, *next);
     watch_exit();
   }
 
@@ -100,14 +102,15 @@ class ProcessBuild : public BuildProcess, public std::enable_shared_from_this<Pr
   std::string identity() const override { return identity_; }
 
  private:
-  // The pipe is looked at on a timer, not watched: Nix writes a build's log a line at a time, and
+  // The pipe is looked at on a clock, not watched: Nix writes a build's log a line at a time, and
   // a watched pipe (epoll, edge-triggered) wakes the daemon for every line written, whether it
   // reads then or not — profiled under 32 flooding builds, ~50,000 wakeups a second were
-  // nearly all of the daemon's CPU. Looked at on a timer paced by what it finds (LookPace), a
-  // build costs 5 to 40 wakeups a second however much it prints (the pipe holds a megabyte
-  // meanwhile), well within the second that `log -f` promises.
-  void read_output() {
-    if (output_fd_ < 0) return;
+  // nearly all of the daemon's CPU. Looked at at a pace set by what it finds (LookPace), on the
+  // clock all builds share (LookClock), 32 builds cost 5 to 40 wakeups a second however much
+  // they print (the pipe holds a megabyte meanwhile), well within the second that `log -f`
+  // promises. Returns when to look next, or nullopt once the output has ended.
+  std::optional<LookClock::Clock::time_point> look() {
+    if (output_fd_ < 0) return std::nullopt;
     size_t taken = 0;
     while (taken < kMostPerLook) {
       ssize_t n = ::read(output_fd_, buffer_->data(), buffer_->size());
@@ -122,34 +125,23 @@ class ProcessBuild : public BuildProcess, public std::enable_shared_from_this<Pr
         break;
       } else {  // end of the output (every writer gone), or an error reading it
         output_ended();
-        return;
+        return std::nullopt;
       }
     }
     taken_since_look_ += taken;
-    // Expiring the timer again cancels a wait still pending, so one chain of looks runs at most.
     // A full look is followed at once by the next (after whatever else waits on the loop, so
     // that a flooding build cannot hold a `status` behind it). Once the build has exited only the
     // end of its output is awaited: look often, so that the next build starts at once.
-    look_timer_.expires_after(taken >= kMostPerLook ? std::chrono::milliseconds(0)
-                              : exited_             ? kLookAfterExit
-                                                    : paced_look());
-    look_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-      if (!ec) self->read_output();
-    });
-  }
-
-  // The paced wait, less up to a quarter at random: builds queued together would otherwise keep
-  // looking in step, all of their looks in one turn of the loop, and a `status` that came then
-  // would wait for all of them.
-  std::chrono::milliseconds paced_look() {
+    auto now = LookClock::Clock::now();
+    if (taken >= kMostPerLook) return now;
+    if (exited_) return now + kLookAfterExit;
     auto wait = pace_.next(taken_since_look_);
     taken_since_look_ = 0;
-    return wait - wait * static_cast<int>(jitter_() % 25) / 100;
+    return now + wait;
   }
 
   void output_ended() {
     close_output();
-    look_timer_.cancel();
     output_done_ = true;
     maybe_finish();
   }
@@ -181,8 +173,11 @@ class ProcessBuild : public BuildProcess, public std::enable_shared_from_this<Pr
     drain_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
       if (ec) return;
       self->output_ended();  // an escaped process still holds the pipe: stop reading
+      self->looks_.remove(self->look_id_);
     });
-    read_output();  // the rest of the output, at once: most builds end here
+    // The rest of the output, at once: most builds end here.
+    if (std::optional<LookClock::Clock::time_point> next = look()) looks_.look_at(look_id_, *next);
+    else looks_.remove(look_id_);
     maybe_finish();
   }
 
@@ -196,17 +191,17 @@ class ProcessBuild : public BuildProcess, public std::enable_shared_from_this<Pr
     if (callbacks_.on_exit) callbacks_.on_exit(status_);
   }
 
+  LookClock& looks_;
+  uint64_t look_id_ = 0;
   pid_t pid_;
   std::string identity_;
-  int output_fd_;  // non-blocking; looked at by read_output()
+  int output_fd_;  // non-blocking; read by look()
   asio::posix::stream_descriptor exit_watch_;
   asio::steady_timer drain_timer_;
-  asio::steady_timer look_timer_;
   BuildCallbacks callbacks_;
   std::shared_ptr<std::vector<char>> buffer_;  // the runner's, shared by every build
   ExitStatus status_;
   LookPace pace_{kPipeSize / 2};
-  std::minstd_rand jitter_{static_cast<unsigned>(pid_)};
   size_t taken_since_look_ = 0;  // by the looks since the last paced one
   bool exited_ = false;
   bool output_done_ = false;
@@ -227,6 +222,9 @@ class ProcessBuildHandle : public BuildProcess {
 };
 
 }  // namespace
+
+ProcessRunner::ProcessRunner(asio::io_context& io) : io_(io) {}
+ProcessRunner::~ProcessRunner() = default;
 
 std::unique_ptr<BuildProcess> ProcessRunner::start(const BuildCommand& command,
                                                    const std::map<std::string, std::string>& env,
@@ -255,7 +253,8 @@ std::unique_ptr<BuildProcess> ProcessRunner::start(const BuildCommand& command,
   ::fcntl(pid_fd, F_SETFD, FD_CLOEXEC);
   ::fcntl(pipe_fds[0], F_SETPIPE_SZ, kPipeSize);  // room for what a build prints while we gather
   if (!read_buffer_) read_buffer_ = std::make_shared<std::vector<char>>(kReadBuffer);
-  auto build = std::make_shared<ProcessBuild>(io_, pid, pipe_fds[0], pid_fd, read_buffer_, std::move(callbacks));
+  if (!looks_) looks_ = std::make_unique<LookClock>(io_);
+  auto build = std::make_shared<ProcessBuild>(io_, *looks_, pid, pipe_fds[0], pid_fd, read_buffer_, std::move(callbacks));
   build->begin();
   return std::make_unique<ProcessBuildHandle>(std::move(build));
 }

@@ -13,9 +13,12 @@ class io_context;
 
 namespace ptbuild {
 
+class LookClock;
+
 class ProcessRunner : public Runner {
  public:
-  explicit ProcessRunner(boost::asio::io_context& io) : io_(io) {}
+  explicit ProcessRunner(boost::asio::io_context& io);
+  ~ProcessRunner() override;
   std::unique_ptr<BuildProcess> start(const BuildCommand& command,
                                       const std::map<std::string, std::string>& env,
                                       BuildCallbacks callbacks, std::string& error) override;
@@ -24,6 +27,7 @@ class ProcessRunner : public Runner {
   boost::asio::io_context& io_;
   // One read buffer for every build: they are all read on the one event loop, one at a time.
   std::shared_ptr<std::vector<char>> read_buffer_;
+  std::unique_ptr<LookClock> looks_;  // when every build's output is looked at
 };
 
 }  // namespace ptbuild

@@ -239,10 +239,8 @@ std::optional<json> op_status(OpsContext& ctx, const OpCall& call) {
   auto asked = [&](const Job& j) { return wanted.empty() || wanted.count(j.variant); };
 
   std::vector<Job> out;
-  for (JobState s : {JobState::running, JobState::queued})
-    for (Job& j : ctx.store.jobs_in_state(s))
-      if (asked(j)) out.push_back(std::move(j));
-  for (Job& j : ctx.store.latest_finished(names)) out.push_back(std::move(j));
+  for (const Job& j : *ctx.store.status_jobs())
+    if (asked(j)) out.push_back(j);
   json result = jobs_json(ctx, out);
   std::map<std::string, std::optional<std::string>> family;
   for (const VariantRecord& v : ctx.store.variants()) family[v.name] = v.axes.family;

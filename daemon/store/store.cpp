@@ -57,6 +57,10 @@ Store::~Store() = default;
 
 void Store::open_db() {
   db_ = std::make_unique<sql::Db>(db_path_);
+  // What was read of another file, or of this one by the connection before, is not this one.
+  variants_cache_.reset();
+  durations_cache_.reset();
+  status_cache_.reset();
   db_->exec("PRAGMA journal_mode = WAL");
   db_->exec("PRAGMA synchronous = NORMAL");
   db_->exec("PRAGMA foreign_keys = ON");
@@ -501,6 +505,23 @@ std::vector<Job> Store::latest_finished(const std::vector<std::string>& variants
   for (Job& j : all)
     if (wanted.count(j.variant)) out.push_back(std::move(j));
   return out;
+}
+
+std::shared_ptr<const std::vector<Job>> Store::status_jobs() {
+  // Every write of this connection, the store's only one, changes rows (a write that changes
+  // none changes nothing read here): the count of changed rows is the version of what is read.
+  int64_t version = sqlite3_total_changes64(db_->handle());
+  if (status_cache_ && version == status_cache_version_) return status_cache_;
+  std::vector<Job> jobs;
+  for (JobState s : {JobState::running, JobState::queued})
+    for (Job& j : jobs_in_state(s)) jobs.push_back(std::move(j));
+  for (Job& j : latest_finished({})) jobs.push_back(std::move(j));
+  auto snapshot = std::make_shared<const std::vector<Job>>(std::move(jobs));
+  if (may_cache()) {
+    status_cache_ = snapshot;
+    status_cache_version_ = version;
+  }
+  return snapshot;
 }
 
 std::vector<JobEvent> Store::events(int64_t job_id) {

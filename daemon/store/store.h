@@ -170,6 +170,9 @@ class Store {
   std::vector<Job> latest_jobs();
   // The latest finished job of each named variant (all variants when `variants` is empty).
   std::vector<Job> latest_finished(const std::vector<std::string>& variants);
+  // What `status` shows: the running jobs, the queued ones, then each variant's latest finished
+  // one. Watchers ask for it several times a second; it is read again only after a write.
+  std::shared_ptr<const std::vector<Job>> status_jobs();
   std::vector<JobEvent> events(int64_t job_id);
 
  private:
@@ -191,6 +194,8 @@ class Store {
   // state or the catalog is scanned again: kept until then.
   std::optional<std::vector<VariantRecord>> variants_cache_;
   std::optional<Durations> durations_cache_;
+  std::shared_ptr<const std::vector<Job>> status_cache_;
+  int64_t status_cache_version_ = -1;  // the rows changed before it was read (sqlite3_total_changes64)
 };
 
 }  // namespace ptbuild

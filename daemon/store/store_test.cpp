@@ -183,6 +183,42 @@ TEST_CASE("history queries: newest first - state filter - latest finished per va
   CHECK(store.active_job("b-python313-cpu-avx2", JobKind::build, JobState::queued)->id == b1);
 }
 
+TEST_CASE("status jobs: running, queued, latest finished - read again after every write, not before") {
+  testing::TempDir dir;
+  Store store(dir / "ptbuild.db", dir / "logs");
+  store.sync_catalog({repo_with({"a-python313-cpu-avx2", "b-python313-cpu-avx2"})});
+  int64_t a1 = queue(store, "a-python313-cpu-avx2");
+  int64_t b1 = queue(store, "b-python313-cpu-avx2");
+  int64_t a2 = queue(store, "a-python313-cpu-avx2");
+  auto move = [&](int64_t id, JobState from, JobState to) {
+    auto tx = store.begin();
+    store.transition(tx, id, from, to, {.started_at = kT0, .finished_at = kT0}, kT0, "");
+    tx.commit();
+  };
+  move(a1, JobState::queued, JobState::failed);
+  move(b1, JobState::queued, JobState::running);
+  auto ids = [](const std::vector<Job>& jobs) {
+    std::vector<int64_t> out;
+    for (const Job& j : jobs) out.push_back(j.id);
+    return out;
+  };
+  auto first = store.status_jobs();
+  CHECK(ids(*first) == std::vector<int64_t>{b1, a2, a1});
+  CHECK(store.status_jobs() == first);  // nothing written: the same snapshot, not read again
+  store.set_progress(b1, 5, 10);
+  auto second = store.status_jobs();
+  REQUIRE(second != first);
+  CHECK((*second)[0].progress_done == 5);
+  {  // a write rolled back leaves what was read before it valid
+    auto tx = store.begin();
+    store.set_progress(b1, 7, 10);
+    CHECK((*store.status_jobs())[0].progress_done == 7);  // read inside: not kept
+  }
+  CHECK((*store.status_jobs())[0].progress_done == 5);
+  move(a2, JobState::queued, JobState::cancelled);
+  CHECK(ids(*store.status_jobs()) == std::vector<int64_t>{b1, a2});
+}
+
 TEST_CASE("typical durations: the median of a variant's recent successful builds") {
   testing::TempDir dir;
   Store store(dir / "ptbuild.db", dir / "logs");
