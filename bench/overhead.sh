@@ -8,6 +8,8 @@
 #     start of a client process on a machine the builds saturate);
 #   - then the 237-job real-process makespan against GNU parallel (bench/scheduling.sh), unless
 #     SKIP_SCHEDULING=1.
+# LIVE_LOG=false runs the builds without the plain live copy of their logs (daemon.live_log) and
+# records the run under its own heading.
 # DASHBOARDS=N keeps N simulated web dashboards open meanwhile (bench/dashboard_load.py: event
 # streams of the watch and of a flooding build's log, and the page's polls) and records the run
 # under its own heading; DASHBOARDS=0 records the baseline beside it.
@@ -32,7 +34,9 @@ derivation {
 NIX
 done
 dashboards="${DASHBOARDS:-0}"
+live_log="${LIVE_LOG:-true}"
 start_daemon "$work" "max_parallel = $builds
+live_log = $live_log
 max_silent = \"10m\"
 [verify]
 enabled = false
@@ -110,6 +114,7 @@ if [ "$dashboards" -gt 0 ]; then
 fi
 heading="Overhead: $builds builds streaming logs at once"
 [ -n "${DASHBOARDS:-}" ] && heading="$heading, ${mb} MB each, with $dashboards web dashboards open"
+[ "$live_log" = false ] && heading="$heading, without the plain live copy (daemon.live_log = false)"
 report=$(mktemp)
 cat > "$report" <<MD
 ## $heading
@@ -145,4 +150,6 @@ The per-byte path alone (bench/log_path.cpp, one core, no Nix): see "Log path" b
 MD
 cat "$report"
 # DASHBOARDS set (0 too, for the baseline of the comparison): recorded apart from the main figures.
-if [ -n "${DASHBOARDS:-}" ]; then record "overhead-dashboards-$dashboards" "$report"; else record overhead "$report"; fi
+if [ -n "${DASHBOARDS:-}" ]; then record "overhead-dashboards-$dashboards" "$report"
+elif [ "$live_log" = false ]; then record overhead-no-live-log "$report"
+else record overhead "$report"; fi

@@ -457,6 +457,7 @@ ConfigResult parse_config(std::string_view text, const std::string& source,
       r.duration("retry_backoff", c.daemon.retry_backoff);
       r.duration("builder_backoff", c.daemon.builder_backoff, std::chrono::seconds(1));
       r.size("log_max", c.daemon.log_max, 64 * 1024);
+      r.boolean("live_log", c.daemon.live_log);
       r.one_of("order", c.daemon.order, {"longest-first", "fifo"});
       r.string("default_family", c.daemon.default_family);
       r.string("builders_file", c.daemon.builders_file);
@@ -615,6 +616,7 @@ std::string render_config(const Config& c) {
                      {"retry_backoff", format_duration(c.daemon.retry_backoff)},
                      {"builder_backoff", format_duration(c.daemon.builder_backoff)},
                      {"log_max", format_size(c.daemon.log_max)},
+                     {"live_log", c.daemon.live_log},
                      {"order", c.daemon.order},
                      {"default_family", c.daemon.default_family},
                      {"builders_file", c.daemon.builders_file}};

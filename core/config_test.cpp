@@ -76,6 +76,7 @@ build_timeout = "3h"
 max_silent = "45m"
 kill_grace = "10s"
 retries = 1
+live_log = false
 order = "fifo"
 default_family = "pytorch"
 
@@ -122,6 +123,7 @@ pull = true
   CHECK(c.daemon.kill_grace == Millis(10s));
   CHECK(c.daemon.retries == 1);
   CHECK(c.daemon.order == "fifo");
+  CHECK_FALSE(c.daemon.live_log);
   CHECK(c.daemon.default_family == "pytorch");
   CHECK(c.backend.kind == "flox");
   CHECK(c.backend.program == "/usr/local/bin/flox");
@@ -182,6 +184,7 @@ TEST_CASE("values that cannot work are refused, naming the key and the line") {
   CHECK(parse_error("[[repo]]\nname = \"pytorch\"\npath = \"/a\"\nafter = \"pytorch\"\n")
             .find("repository 'pytorch' waits for itself") != std::string::npos);
   CHECK(parse_error("[daemon]\nlog_max = \"1KiB\"\n") == "test.toml:2: daemon.log_max: must be at least 64KiB");
+  CHECK(parse_error("[daemon]\nlive_log = \"no\"\n") == "test.toml:2: daemon.live_log: expected true or false, got a string");
   CHECK(parse_error("[web]\n\nlisten = \"localhost:8460\"\n") ==
         "test.toml:3: web.listen: 'localhost' is not an IP address (a name would depend on DNS at start)");
   CHECK(parse_error("[web]\nport = 1\n") == "test.toml:2: unknown key 'web.port'");

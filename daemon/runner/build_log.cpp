@@ -59,7 +59,7 @@ uint64_t complete_frames_length(int fd, std::string& unfinished_text) {
 
 }  // namespace
 
-BuildLog::BuildLog(uint64_t max_bytes) : max_bytes_(max_bytes) {}
+BuildLog::BuildLog(uint64_t max_bytes, LiveCopy live) : max_bytes_(max_bytes), live_(live) {}
 
 BuildLog::~BuildLog() { close(); }
 
@@ -91,7 +91,10 @@ std::string BuildLog::open(const std::string& path, Attempt attempt) {
   ZSTD_CCtx_setParameter(cctx_, ZSTD_c_checksumFlag, 1);
   out_.resize(ZSTD_CStreamOutSize());
   live_path_ = live_name(path);
-  live_fd_ = ::open(live_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
+  if (live_ == LiveCopy::on)
+    live_fd_ = ::open(live_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
+  else
+    ::unlink(live_path_.c_str());  // a copy a crash left behind is not this attempt's
   if (!salvaged.empty()) {  // the previous attempt's: into the log, not into this attempt's copy
     frame_open_ = true;
     compress(salvaged, false);

@@ -8,7 +8,8 @@
 //
 // While an attempt runs, its text is also written plain to <id>.live.log (up to log_max), for an
 // operator's `tail -f`: a compressed stream cannot be followed with the usual tools. It is
-// removed when the attempt ends; the zstd log has everything.
+// removed when the attempt ends; the zstd log has everything. LiveCopy::off (daemon.live_log)
+// spares writing every byte a second time.
 #pragma once
 
 #include <chrono>
@@ -31,7 +32,8 @@ class BuildLog {
   static constexpr auto kFrameAge = std::chrono::milliseconds(600);
   static constexpr auto kFlushCheck = std::chrono::milliseconds(200);
 
-  explicit BuildLog(uint64_t max_bytes = kDefaultMax);
+  enum class LiveCopy { on, off };
+  explicit BuildLog(uint64_t max_bytes = kDefaultMax, LiveCopy live = LiveCopy::on);
   ~BuildLog();
   BuildLog(const BuildLog&) = delete;
   BuildLog& operator=(const BuildLog&) = delete;
@@ -72,6 +74,7 @@ class BuildLog {
   void write_staged();
 
   uint64_t max_bytes_;
+  LiveCopy live_;
   std::string path_;
   std::string stale_;
   int fd_ = -1;          // the log file: the head of a giant log

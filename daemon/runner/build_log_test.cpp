@@ -59,6 +59,22 @@ TEST_CASE("build log: zstd on disk, readable at once by read_log and by a plain 
   CHECK(log.bytes_seen() == 17);
 }
 
+TEST_CASE("build log: without the live copy (daemon.live_log = false) no plain file, the log has it all") {
+  testing::TempDir dir;
+  std::string path = dir / "2.log.zst";
+  dir.write("2.live.log", "what a crashed daemon left of the last attempt\n");
+  BuildLog log(BuildLog::kDefaultMax, BuildLog::LiveCopy::off);
+  REQUIRE(log.open(path).empty());
+  log.write("hello\n");
+  log.flush();
+  CHECK(text_of(path) == "hello\n");
+  CHECK_FALSE(std::filesystem::exists(dir / "2.live.log"));
+  log.write("world\n");
+  log.close();
+  CHECK(text_of(path) == "hello\nworld\n");
+  CHECK_FALSE(std::filesystem::exists(dir / "2.live.log"));
+}
+
 TEST_CASE("build log: a frame that is still open is read up to where it is written") {
   testing::TempDir dir;
   std::string path = dir / "1.log.zst";

@@ -283,7 +283,8 @@ Scheduler::Active* Scheduler::begin_job(const Job& queued_job, const VariantReco
   memory_[queued_job.id].waiting.clear();
   Job job = *store_.job(queued_job.id);
   if (builder) ++builder->running;
-  auto active = std::make_unique<Active>(io_, job, variant, builder ? builder->spec.name : "", config_.daemon.log_max);
+  auto active = std::make_unique<Active>(io_, job, variant, builder ? builder->spec.name : "",
+                                         config_.daemon.log_max, config_.daemon.live_log);
   Active* a = active.get();
   running_.emplace(job.id, std::move(active));
   if (std::string err = a->log.open(job.log_path, job.attempt == 1 ? BuildLog::Attempt::first : BuildLog::Attempt::retry);

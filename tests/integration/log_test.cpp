@@ -191,6 +191,22 @@ TEST_CASE("logs: tail -f follows a running build's plain copy beside its zstd lo
   CHECK(log_text(d.job("cpu-avx2")["log_path"]).find("second line") != std::string::npos);
 }
 
+TEST_CASE("logs: with daemon.live_log = false a running build has no plain copy - its log and log --tail still have every line") {
+  Daemon d("live_log = false\n");
+  d.add_sh_recipe("pytorch-python313-cpu-avx2", "echo 'first line'\nwhile [ ! -e " + d.nonce() +
+                                                    "/gate ]; do sleep 0.05; done\necho 'second line'\nmkdir -p $out");
+  d.start();
+  int64_t id = d.client_json({"queue", "cpu-avx2"})["jobs"][0]["id"];
+  REQUIRE(eventually([&] { return d.client({"log", "cpu-avx2", "--tail", "5"}).out.find("first line") != std::string::npos; }));
+  CHECK_FALSE(std::filesystem::exists(d.state() + "/logs/" + std::to_string(id) + ".live.log"));
+  d.dir().write("gate", "");
+  CHECK(d.client({"wait", "cpu-avx2", "--timeout", "60s"}).exit_code == 0);
+  std::string text = log_text(d.job("cpu-avx2")["log_path"]);
+  CAPTURE(text);
+  CHECK(text.find("first line") < text.find("second line"));
+  CHECK(text.find("second line") != std::string::npos);
+}
+
 TEST_CASE("logs: after a crash, a build whose log already shows its failure is diagnosed from the disk, not rebuilt") {
   Daemon d;
   d.add_sh_recipe("pytorch-python313-cuda13_0-sm90-avx512",
