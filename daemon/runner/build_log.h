@@ -1,7 +1,12 @@
 // A build's log file: everything it prints, compressed with zstd as it comes (the format Nix and
-// Hydra use for build logs too) and on disk within a second: each second's output is closed as a
-// zstd frame of its own, so a crash loses at most the last second, `zstd -dc` reads the file at
-// any time, and a retry appends its own frames to the same file.
+// Hydra use for build logs too) and on disk within a second: each second's output (or each
+// kFrameBytes of it) is a zstd frame of its own, so a crash loses at most the last second,
+// `zstd -dc` reads the file at any time, and a retry appends its own frames to the same file.
+//
+// A frame is compressed in one call when it closes, by one compressor that every log of the
+// thread shares: frames share no history, so logs need none of their own. Measured under 32
+// flooding builds, 32 streaming compressors (273 KiB of tables and buffers each) kept one another
+// out of the cache, and compressing ran at half the speed it has alone.
 //
 // A disk guard (daemon.log_max, compressed bytes) keeps a giant log's head in the file and its
 // tail in two rotating segments beside it (<path>.tail.<n>); read_log() puts them together.
@@ -19,8 +24,6 @@
 #include <string>
 #include <string_view>
 
-struct ZSTD_CCtx_s;
-
 namespace ptbuild {
 
 class BuildLog {
@@ -31,6 +34,8 @@ class BuildLog {
   // most a second after the build printed it.
   static constexpr auto kFrameAge = std::chrono::milliseconds(600);
   static constexpr auto kFlushCheck = std::chrono::milliseconds(200);
+  // ...or once it holds this much text: what a build's log holds in memory at most.
+  static constexpr size_t kFrameBytes = 128 * 1024;
 
   enum class LiveCopy { on, off };
   explicit BuildLog(uint64_t max_bytes = kDefaultMax, LiveCopy live = LiveCopy::on);
@@ -66,12 +71,11 @@ class BuildLog {
   const std::string& moved_aside() const { return stale_; }
 
  private:
-  void compress(std::string_view bytes, bool end_frame);
+  void write_frame(std::string_view text);
   void write_out(std::string_view compressed);
   void write_fd(int fd, std::string_view bytes);
   void next_segment();
   void write_live(std::string_view bytes);
-  void write_staged();
 
   uint64_t max_bytes_;
   LiveCopy live_;
@@ -86,9 +90,8 @@ class BuildLog {
   uint64_t file_bytes_ = 0;
   uint64_t segment_bytes_ = 0;
   uint64_t segment_bytes_total_ = 0;
-  ZSTD_CCtx_s* cctx_ = nullptr;
-  std::string out_;     // compressed bytes waiting for write()
-  std::string staged_;  // text not yet compressed nor copied: small writes go out in batches
+  bool compressed_ = false;  // false: a plain log of an older ptbuild's job, appended to as it is
+  std::string frame_;        // the open frame's text, compressed and copied when it closes
   bool frame_open_ = false;
   std::chrono::steady_clock::time_point frame_started_{};
   uint64_t seen_ = 0;

@@ -236,11 +236,12 @@ std::optional<json> op_status(OpsContext& ctx, const OpCall& call) {
   std::vector<std::string> names;
   if (!targets.empty()) names = resolve_or_throw(ctx, targets);
   std::set<std::string> wanted(names.begin(), names.end());
-  auto asked = [&](const Job& j) { return wanted.empty() || wanted.count(j.variant); };
-
-  std::vector<Job> out;
-  for (const Job& j : *ctx.store.status_jobs())
-    if (asked(j)) out.push_back(j);
+  std::shared_ptr<const std::vector<Job>> all = ctx.store.status_jobs();
+  std::vector<Job> some;
+  if (!wanted.empty())
+    for (const Job& j : *all)
+      if (wanted.count(j.variant)) some.push_back(j);
+  const std::vector<Job>& out = wanted.empty() ? *all : some;
   json result = jobs_json(ctx, out);
   std::map<std::string, std::optional<std::string>> family;
   for (const VariantRecord& v : ctx.store.variants()) family[v.name] = v.axes.family;
