@@ -21,6 +21,12 @@ int64_t queue(Store& store, const std::string& variant) {
   tx.commit();
   return j.id;
 }
+
+void move_job(Store& store, int64_t id, JobState from, JobState to) {
+  auto tx = store.begin();
+  store.transition(tx, id, from, to, {.started_at = kT0, .finished_at = kT0}, kT0, "");
+  tx.commit();
+}
 }  // namespace
 
 TEST_CASE("a new database gets every migration and WAL") {
@@ -167,11 +173,7 @@ TEST_CASE("history queries: newest first - state filter - latest finished per va
   int64_t a1 = queue(store, "a-python313-cpu-avx2");
   int64_t a2 = queue(store, "a-python313-cpu-avx2");
   int64_t b1 = queue(store, "b-python313-cpu-avx2");
-  for (int64_t id : {a1, a2}) {
-    auto tx = store.begin();
-    store.transition(tx, id, JobState::queued, JobState::succeeded, {.finished_at = kT0}, kT0, "");
-    tx.commit();
-  }
+  for (int64_t id : {a1, a2}) move_job(store, id, JobState::queued, JobState::succeeded);
   auto recent = store.recent_jobs(std::nullopt, 2);
   REQUIRE(recent.size() == 2);
   CHECK(recent[0].id == b1);
@@ -190,13 +192,8 @@ TEST_CASE("status jobs: running, queued, latest finished - read again after ever
   int64_t a1 = queue(store, "a-python313-cpu-avx2");
   int64_t b1 = queue(store, "b-python313-cpu-avx2");
   int64_t a2 = queue(store, "a-python313-cpu-avx2");
-  auto move = [&](int64_t id, JobState from, JobState to) {
-    auto tx = store.begin();
-    store.transition(tx, id, from, to, {.started_at = kT0, .finished_at = kT0}, kT0, "");
-    tx.commit();
-  };
-  move(a1, JobState::queued, JobState::failed);
-  move(b1, JobState::queued, JobState::running);
+  move_job(store, a1, JobState::queued, JobState::failed);
+  move_job(store, b1, JobState::queued, JobState::running);
   auto ids = [](const std::vector<Job>& jobs) {
     std::vector<int64_t> out;
     for (const Job& j : jobs) out.push_back(j.id);
@@ -215,7 +212,7 @@ TEST_CASE("status jobs: running, queued, latest finished - read again after ever
     CHECK((*store.status_jobs())[0].progress_done == 7);  // read inside: not kept
   }
   CHECK((*store.status_jobs())[0].progress_done == 5);
-  move(a2, JobState::queued, JobState::cancelled);
+  move_job(store, a2, JobState::queued, JobState::cancelled);
   CHECK(ids(*store.status_jobs()) == std::vector<int64_t>{b1, a2});
 }
 
