@@ -75,8 +75,6 @@ std::string_view message_of(std::string_view line) {
 
 }  // namespace
 
-bool is_ninja_status(std::string_view line) { return ninja_status(line).has_value(); }
-
 std::string_view strip_ansi(std::string_view line, std::string& buffer) {
   if (!std::memchr(line.data(), '\x1b', line.size()) && !std::memchr(line.data(), '\r', line.size())) return line;
   buffer = strip_ansi(line);
@@ -238,7 +236,9 @@ std::optional<LogScanner::Hit> LogScanner::match(std::string_view line) const {
 
 void LogScanner::feed(std::string_view raw) {
   std::string_view line = strip_ansi(raw, stripped_);
-  feed_clean(line, is_ninja_status(line));
+  // ninja's status lines (core/progress.h): nearly every line of a long build, never one that
+  // says why it failed.
+  feed_clean(line, ninja_status(line).has_value());
 }
 
 void LogScanner::feed_clean(std::string_view line, bool status_line) {

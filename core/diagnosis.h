@@ -38,10 +38,6 @@ std::string strip_ansi(std::string_view s);
 // stripped text in `buffer`. Every line of a 200 MB log passes here.
 std::string_view strip_ansi(std::string_view line, std::string& buffer);
 
-// ninja's status line "[N/M] …" (after Nix's "name> " prefix, if any): nearly every line of a
-// long build, and never one that says why it failed.
-bool is_ninja_status(std::string_view line);
-
 // A failure that is the machine's fault, not the recipe's (Nix cannot build there, or its disk is
 // full): the job goes back to the queue and the builder stops taking builds for a while.
 bool is_machine_fault(const Failure& failure);
