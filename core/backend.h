@@ -1,7 +1,10 @@
 // The exact build and publish commands of each backend (SPEC §5). Pure: it only builds argv.
 #pragma once
 
+#include <cstdint>
+#include <limits>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -9,10 +12,22 @@
 
 namespace ptbuild {
 
+// Where a build writes its output itself: the attempt's plain log, appended to (the daemon's own
+// lines are in it too) and read back by the runner. Nothing of the output then waits in a pipe
+// or in the daemon, a daemon that is busy never holds a build up, and `tail -f` follows the
+// build's own writes. Of what the runner has read, all but the newest `keep` bytes are punched
+// out of the file (its size stays, its blocks are freed): the disk guard, and no plain copy at
+// all with keep 0.
+struct OutputFile {
+  std::string path;
+  uint64_t keep = std::numeric_limits<uint64_t>::max();
+};
+
 struct BuildCommand {
   std::vector<std::string> argv;
   std::string cwd;
   std::string result_link;  // the symlink to the output the build leaves behind
+  std::optional<OutputFile> output;  // else stdout and stderr go to a pipe the runner reads
 };
 
 struct BuildTarget {

@@ -92,7 +92,7 @@ uint64_t complete_frames_length(int fd, std::string& unfinished_text) {
 
 }  // namespace
 
-BuildLog::BuildLog(uint64_t max_bytes, LiveCopy live) : max_bytes_(max_bytes), live_(live) {}
+BuildLog::BuildLog(uint64_t max_bytes) : max_bytes_(max_bytes) {}
 
 BuildLog::~BuildLog() { close(); }
 
@@ -107,6 +107,10 @@ std::string BuildLog::open(const std::string& path, Attempt attempt) {
   }
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
   if (fd_ < 0) return "cannot open log " + path + ": " + std::strerror(errno);
+  // The attempt's own live file: what a crash left there is not this attempt's.
+  live_path_ = live_name(path);
+  live_fd_ = ::open(live_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
+  if (live_fd_ < 0) return "cannot open " + live_path_ + ": " + std::strerror(errno);
   if (!compressed_name(path)) {
     file_bytes_ = static_cast<uint64_t>(::lseek(fd_, 0, SEEK_END));
     return "";
@@ -116,12 +120,7 @@ std::string BuildLog::open(const std::string& path, Attempt attempt) {
   if (::ftruncate(fd_, static_cast<off_t>(file_bytes_)) != 0) return "cannot cut log " + path + ": " + std::strerror(errno);
   segment_ = last_log_segment(path);
   compressed_ = true;
-  live_path_ = live_name(path);
-  if (live_ == LiveCopy::on)
-    live_fd_ = ::open(live_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
-  else
-    ::unlink(live_path_.c_str());  // a copy a crash left behind is not this attempt's
-  if (!salvaged.empty()) write_frame(salvaged);  // the previous attempt's, not this one's copy
+  if (!salvaged.empty()) write_frame(salvaged);  // the previous attempt's, not this one's
   return "";
 }
 
@@ -132,6 +131,11 @@ std::atomic<uint64_t> all_bytes_taken{0};  // written by the loop, read by /metr
 uint64_t BuildLog::bytes_taken_total() { return all_bytes_taken.load(std::memory_order_relaxed); }
 
 void BuildLog::write(std::string_view bytes) {
+  if (!process_appends_) write_live(bytes);
+  take(bytes);
+}
+
+void BuildLog::take(std::string_view bytes) {
   seen_ += bytes.size();
   all_bytes_taken.fetch_add(bytes.size(), std::memory_order_relaxed);
   if (!compressed_) {  // a plain log of an older ptbuild's job
@@ -154,18 +158,10 @@ void BuildLog::flush_if_due() {
   if (frame_open_ && std::chrono::steady_clock::now() - frame_started_ >= kFrameAge) flush();
 }
 
-// The plain copy for tail -f: best effort, it is not the log (an error only ends the copy).
+// The daemon's lines in the plain live file: best effort, it is not the log (an error only ends
+// them there).
 void BuildLog::write_live(std::string_view bytes) {
-  if (live_fd_ < 0) return;
-  if (live_bytes_ + bytes.size() > max_bytes_) {
-    constexpr std::string_view kStop = "\n[ptbuild: this plain copy stops at daemon.log_max; `ptbuild log -f` follows on]\n";
-    (void)!::write(live_fd_, kStop.data(), kStop.size());
-    ::close(live_fd_);
-    live_fd_ = -1;
-    return;
-  }
-  live_bytes_ += bytes.size();
-  while (!bytes.empty()) {
+  while (live_fd_ >= 0 && !bytes.empty()) {
     ssize_t n = ::write(live_fd_, bytes.data(), bytes.size());
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
@@ -181,7 +177,6 @@ void BuildLog::flush() {
   if (!frame_open_) return;
   frame_open_ = false;
   write_frame(frame_);
-  write_live(frame_);
   frame_.clear();
 }
 

@@ -11,10 +11,11 @@
 // A disk guard (daemon.log_max, compressed bytes) keeps a giant log's head in the file and its
 // tail in two rotating segments beside it (<path>.tail.<n>); read_log() puts them together.
 //
-// While an attempt runs, its text is also written plain to <id>.live.log (up to log_max), for an
-// operator's `tail -f`: a compressed stream cannot be followed with the usual tools. It is
-// removed when the attempt ends; the zstd log has everything. LiveCopy::off (daemon.live_log)
-// spares writing every byte a second time.
+// While an attempt runs, its text is also plain in <id>.live.log (live_path()), for an operator's
+// `tail -f`: a compressed stream cannot be followed with the usual tools. The build appends its
+// output to that file itself (BuildCommand::output) and the runner reads it back into take(); the
+// daemon's own lines (write()) go there too. It is removed when the attempt ends; the zstd log
+// has everything.
 #pragma once
 
 #include <chrono>
@@ -37,8 +38,7 @@ class BuildLog {
   // ...or once it holds this much text: what a build's log holds in memory at most.
   static constexpr size_t kFrameBytes = 128 * 1024;
 
-  enum class LiveCopy { on, off };
-  explicit BuildLog(uint64_t max_bytes = kDefaultMax, LiveCopy live = LiveCopy::on);
+  explicit BuildLog(uint64_t max_bytes = kDefaultMax);
   ~BuildLog();
   BuildLog(const BuildLog&) = delete;
   BuildLog& operator=(const BuildLog&) = delete;
@@ -51,7 +51,14 @@ class BuildLog {
   // moved aside to <path>.stale-<time> first.
   enum class Attempt { first, retry };
   std::string open(const std::string& path, Attempt attempt = Attempt::retry);
+  // The daemon's own text: into the log and the plain live file.
   void write(std::string_view bytes);
+  // What a build printed, read back from the live file it appends to: into the log only.
+  void take(std::string_view bytes);
+  const std::string& live_path() const { return live_path_; }
+  // While a process appends to the live file, the daemon's own lines go into the log only:
+  // written into the file too, they would be read back as the process's.
+  void process_appends(bool appends) { process_appends_ = appends; }
   // Bytes every build log of this process has taken since it started (GET /metrics).
   static uint64_t bytes_taken_total();
   // Closes the current frame, so that everything written so far is on disk and readable.
@@ -78,15 +85,14 @@ class BuildLog {
   void write_live(std::string_view bytes);
 
   uint64_t max_bytes_;
-  LiveCopy live_;
   std::string path_;
   std::string stale_;
   int fd_ = -1;          // the log file: the head of a giant log
   int segment_fd_ = -1;  // the current tail segment, once the head is full
   int segment_ = 0;      // its number
-  int live_fd_ = -1;     // the plain copy of the running attempt, for tail -f
+  int live_fd_ = -1;     // the plain live file of the running attempt, for tail -f
   std::string live_path_;
-  uint64_t live_bytes_ = 0;
+  bool process_appends_ = false;
   uint64_t file_bytes_ = 0;
   uint64_t segment_bytes_ = 0;
   uint64_t segment_bytes_total_ = 0;

@@ -47,10 +47,8 @@ TEST_CASE("build log: zstd on disk, readable at once by read_log and by a plain 
   log.flush();  // what a second's timer does for a quiet build
   CHECK(text_of(path) == "hello\nworld\n");
   log.write("more\n");
-  // Beside it, a plain copy of the running attempt for an operator's tail -f, as current as
-  // the log itself (small writes go out in batches, at the latest at the second's flush).
-  CHECK(testing::read_file(dir / "1.live.log") == "hello\nworld\n");
-  log.flush();
+  // Beside it, the plain live file of the running attempt for an operator's tail -f: the daemon's
+  // own lines are in it as they are written.
   CHECK(testing::read_file(dir / "1.live.log") == "hello\nworld\nmore\n");
   log.close();
   CHECK(text_of(path) == "hello\nworld\nmore\n");
@@ -59,19 +57,25 @@ TEST_CASE("build log: zstd on disk, readable at once by read_log and by a plain 
   CHECK(log.bytes_seen() == 17);
 }
 
-TEST_CASE("build log: without the live copy (daemon.live_log = false) no plain file, the log has it all") {
+TEST_CASE("build log: what a build appended to the live file itself is taken into the log, not written there again") {
   testing::TempDir dir;
   std::string path = dir / "2.log.zst";
   dir.write("2.live.log", "what a crashed daemon left of the last attempt\n");
-  BuildLog log(BuildLog::kDefaultMax, BuildLog::LiveCopy::off);
+  BuildLog log;
   REQUIRE(log.open(path).empty());
-  log.write("hello\n");
+  CHECK(log.live_path() == dir / "2.live.log");
+  CHECK(testing::read_file(log.live_path()).empty());  // the attempt's own, from its start
+  log.write("=== header\n");
+  log.process_appends(true);
+  std::ofstream(log.live_path(), std::ios::app) << "[1/2] built\n";  // the build, appending
+  log.take("[1/2] built\n");  // the runner, reading it back
+  log.write("=== the daemon, meanwhile\n");
+  log.process_appends(false);
+  log.write("=== done\n");
   log.flush();
-  CHECK(text_of(path) == "hello\n");
-  CHECK_FALSE(std::filesystem::exists(dir / "2.live.log"));
-  log.write("world\n");
+  CHECK(text_of(path) == "=== header\n[1/2] built\n=== the daemon, meanwhile\n=== done\n");
+  CHECK(testing::read_file(log.live_path()) == "=== header\n[1/2] built\n=== done\n");
   log.close();
-  CHECK(text_of(path) == "hello\nworld\n");
   CHECK_FALSE(std::filesystem::exists(dir / "2.live.log"));
 }
 

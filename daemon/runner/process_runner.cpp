@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <limits>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -60,19 +61,30 @@ std::vector<char*> pointers(std::vector<std::string>& strings) {
   return out;
 }
 
+// Where a build's output is read from: a pipe (non-blocking; it ends when every writer is gone),
+// or the file it appends to itself (read from where it ended when the build started; it ends
+// when the build has exited and the file is read to its end).
+struct Output {
+  int fd = -1;
+  bool from_file = false;
+  uint64_t keep = std::numeric_limits<uint64_t>::max();  // bytes of what was read left in the file
+  uint64_t read = 0;                                     // bytes read, from where reading began
+  uint64_t punched = 0;                                  // the file's bytes before this are freed
+};
+
 class ProcessBuild : public BuildProcess, public std::enable_shared_from_this<ProcessBuild> {
  public:
-  ProcessBuild(asio::io_context& io, LookClock& looks, pid_t pid, int out_fd, int pid_fd,
+  ProcessBuild(asio::io_context& io, LookClock& looks, pid_t pid, Output output, int pid_fd,
                std::shared_ptr<std::vector<char>> buffer, BuildCallbacks cb)
       : looks_(looks),
         pid_(pid),
         identity_(process_identity(pid).value_or("")),
-        output_fd_(out_fd),
+        output_(output),
         exit_watch_(io, pid_fd),
         drain_timer_(io),
         callbacks_(std::move(cb)),
         buffer_(std::move(buffer)) {
-    ::fcntl(output_fd_, F_SETFL, ::fcntl(output_fd_, F_GETFL) | O_NONBLOCK);
+    if (!output_.from_file) ::fcntl(output_.fd, F_SETFL, ::fcntl(output_.fd, F_GETFL) | O_NONBLOCK);
   }
   ~ProcessBuild() override { close_output(); }
 
@@ -102,32 +114,36 @@ class ProcessBuild : public BuildProcess, public std::enable_shared_from_this<Pr
   std::string identity() const override { return identity_; }
 
  private:
-  // The pipe is looked at on a clock, not watched: Nix writes a build's log a line at a time, and
+  // The output is looked at on a clock, not watched: Nix writes a build's log a line at a time, and
   // a watched pipe (epoll, edge-triggered) wakes the daemon for every line written, whether it
   // reads then or not — profiled under 32 flooding builds, ~50,000 wakeups a second were
   // nearly all of the daemon's CPU. Looked at at a pace set by what it finds (LookPace), on the
   // clock all builds share (LookClock), 32 builds cost 5 to 40 wakeups a second however much
-  // they print (the pipe holds a megabyte meanwhile), well within the second that `log -f`
+  // they print (the pipe holds a megabyte meanwhile, a file all of it), well within the second that `log -f`
   // promises. Returns when to look next, or nullopt once the output has ended.
   std::optional<LookClock::Clock::time_point> look() {
-    if (output_fd_ < 0) return std::nullopt;
+    if (output_.fd < 0) return std::nullopt;
     size_t taken = 0;
     while (taken < kMostPerLook) {
-      ssize_t n = ::read(output_fd_, buffer_->data(), buffer_->size());
+      ssize_t n = ::read(output_.fd, buffer_->data(), buffer_->size());
       if (n > 0) {
         if (callbacks_.on_output) callbacks_.on_output(std::string_view(buffer_->data(), static_cast<size_t>(n)));
         taken += static_cast<size_t>(n);
-        // A short read emptied the pipe: no second read to be told so, unless the end is awaited.
+        // A short read emptied the pipe or reached the file's end: no second read to be told so,
+        // unless the end is awaited.
         if (static_cast<size_t>(n) < buffer_->size() && !exited_) break;
       } else if (n < 0 && errno == EINTR) {
         continue;
-      } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        break;
-      } else {  // end of the output (every writer gone), or an error reading it
+      } else if ((n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) || (n == 0 && output_.from_file && !exited_)) {
+        break;  // all read for now
+      } else {  // the end of the output (every writer of the pipe gone, or the file read to its
+                // end after the build exited), or an error reading it
         output_ended();
         return std::nullopt;
       }
     }
+    output_.read += taken;
+    punch_behind();
     taken_since_look_ += taken;
     // A full look is followed at once by the next (after whatever else waits on the loop, so
     // that a flooding build cannot hold a `status` behind it). Once the build has exited only the
@@ -147,8 +163,23 @@ class ProcessBuild : public BuildProcess, public std::enable_shared_from_this<Pr
   }
 
   void close_output() {
-    if (output_fd_ >= 0) ::close(output_fd_);
-    output_fd_ = -1;
+    if (output_.fd >= 0) ::close(output_.fd);
+    output_.fd = -1;
+  }
+
+  // Frees the file's blocks of what was read, but the newest `keep` bytes, a megabyte at a time
+  // (a punch costs a journal entry, not a pass over the data). A file system that cannot punch
+  // holes keeps it all.
+  void punch_behind() {
+    constexpr uint64_t kStep = 1 << 20;
+    if (!output_.from_file || output_.read <= output_.keep) return;
+    uint64_t until = (output_.read - output_.keep) / kStep * kStep;
+    if (until < output_.punched + kStep) return;
+    if (::fallocate(output_.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(output_.punched),
+                    static_cast<off_t>(until - output_.punched)) == 0)
+      output_.punched = until;
+    else
+      output_.keep = std::numeric_limits<uint64_t>::max();
   }
 
   void watch_exit() {
@@ -169,6 +200,7 @@ class ProcessBuild : public BuildProcess, public std::enable_shared_from_this<Pr
     status_.exit_code = r == pid_ ? decode(status) : 255;
     // Nothing of a finished build may stay behind: stragglers of its group go too.
     ::kill(-pid_, SIGKILL);
+    // A file has no end to wait for: what is in it once the build has exited is all there is.
     drain_timer_.expires_after(kDrainAfterExit);
     drain_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
       if (ec) return;
@@ -195,7 +227,7 @@ class ProcessBuild : public BuildProcess, public std::enable_shared_from_this<Pr
   uint64_t look_id_ = 0;
   pid_t pid_;
   std::string identity_;
-  int output_fd_;  // non-blocking; read by look()
+  Output output_;  // read by look()
   asio::posix::stream_descriptor exit_watch_;
   asio::steady_timer drain_timer_;
   BuildCallbacks callbacks_;
@@ -229,17 +261,38 @@ ProcessRunner::~ProcessRunner() = default;
 std::unique_ptr<BuildProcess> ProcessRunner::start(const BuildCommand& command,
                                                    const std::map<std::string, std::string>& env,
                                                    BuildCallbacks callbacks, std::string& error) {
-  int pipe_fds[2];
-  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
-    error = std::string("pipe: ") + std::strerror(errno);
-    return nullptr;
+  // The build's end of its output (closed here once it is started) and the daemon's.
+  int write_fd = -1;
+  Output output;
+  if (command.output) {
+    const std::string& path = command.output->path;
+    write_fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
+    output.fd = write_fd < 0 ? -1 : ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);  // RDWR: to punch
+    if (output.fd < 0) {
+      error = "cannot open the build's output file " + path + ": " + std::strerror(errno);
+      if (write_fd >= 0) ::close(write_fd);
+      return nullptr;
+    }
+    output.from_file = true;
+    output.keep = command.output->keep;
+    output.punched = 0;
+    ::lseek(output.fd, 0, SEEK_END);  // what is there already (the daemon's lines) was taken
+  } else {
+    int pipe_fds[2];
+    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
+      error = std::string("pipe: ") + std::strerror(errno);
+      return nullptr;
+    }
+    ::fcntl(pipe_fds[0], F_SETPIPE_SZ, kPipeSize);  // room for what a command prints while we gather
+    output.fd = pipe_fds[0];
+    write_fd = pipe_fds[1];
   }
   std::vector<std::string> envs = environment_with(env);
   auto envp = pointers(envs);
-  pid_t pid = spawn_process(command.argv, command.cwd, envp.data(), pipe_fds[1], pipe_fds[1], error);
-  ::close(pipe_fds[1]);
+  pid_t pid = spawn_process(command.argv, command.cwd, envp.data(), write_fd, write_fd, error);
+  ::close(write_fd);
   if (pid < 0) {
-    ::close(pipe_fds[0]);
+    ::close(output.fd);
     return nullptr;
   }
   int pid_fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
@@ -247,14 +300,13 @@ std::unique_ptr<BuildProcess> ProcessRunner::start(const BuildCommand& command,
     error = std::string("pidfd_open: ") + std::strerror(errno);
     ::kill(-pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
-    ::close(pipe_fds[0]);
+    ::close(output.fd);
     return nullptr;
   }
   ::fcntl(pid_fd, F_SETFD, FD_CLOEXEC);
-  ::fcntl(pipe_fds[0], F_SETPIPE_SZ, kPipeSize);  // room for what a build prints while we gather
   if (!read_buffer_) read_buffer_ = std::make_shared<std::vector<char>>(kReadBuffer);
   if (!looks_) looks_ = std::make_unique<LookClock>(io_);
-  auto build = std::make_shared<ProcessBuild>(io_, *looks_, pid, pipe_fds[0], pid_fd, read_buffer_, std::move(callbacks));
+  auto build = std::make_shared<ProcessBuild>(io_, *looks_, pid, output, pid_fd, read_buffer_, std::move(callbacks));
   build->begin();
   return std::make_unique<ProcessBuildHandle>(std::move(build));
 }

@@ -1,5 +1,6 @@
 // The real runner: each build is a child in its own process group, started without a shell,
-// its stdout and stderr on one pipe into the event loop, its exit seen through a pidfd.
+// its stdout and stderr on one pipe into the event loop or appended to the file it names
+// (BuildCommand::output) and read back from there, its exit seen through a pidfd.
 #pragma once
 
 #include <memory>

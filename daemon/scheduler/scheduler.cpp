@@ -283,8 +283,7 @@ Scheduler::Active* Scheduler::begin_job(const Job& queued_job, const VariantReco
   memory_[queued_job.id].waiting.clear();
   Job job = *store_.job(queued_job.id);
   if (builder) ++builder->running;
-  auto active = std::make_unique<Active>(io_, job, variant, builder ? builder->spec.name : "",
-                                         config_.daemon.log_max, config_.daemon.live_log);
+  auto active = std::make_unique<Active>(io_, job, variant, builder ? builder->spec.name : "", config_.daemon.log_max);
   Active* a = active.get();
   running_.emplace(job.id, std::move(active));
   if (std::string err = a->log.open(job.log_path, job.attempt == 1 ? BuildLog::Attempt::first : BuildLog::Attempt::retry);
@@ -310,10 +309,15 @@ void Scheduler::launch(Active& a, const BuildCommand& cmd, std::map<std::string,
     env["PTBUILD_JOB"] = std::to_string(a.job.id);
     env["PTBUILD_VARIANT"] = a.job.variant;
     int64_t id = a.job.id;
-    a.process = runner_.start(cmd, env,
+    // The process appends to the live file itself; the plain text stays there up to log_max,
+    // or not at all without daemon.live_log.
+    BuildCommand appending = cmd;
+    appending.output = OutputFile{a.log.live_path(), config_.daemon.live_log ? config_.daemon.log_max : 0};
+    a.process = runner_.start(appending, env,
                               {[this, id](std::string_view chunk) { on_output(id, chunk); },
                                [this, id](ExitStatus s) { on_exit(id, s.exit_code); }},
                               error);
+    a.log.process_appends(a.process != nullptr);
   }
   if (!a.process) {
     if (!a.start_failure) {
@@ -383,7 +387,7 @@ void Scheduler::on_output(int64_t job_id, std::string_view chunk) {
   if (it == running_.end()) return;
   Active& a = *it->second;
   a.last_output = Clock::now();
-  a.log.write(chunk);
+  a.log.take(chunk);
   if (a.phase == Active::Phase::verify) {
     if (a.probe_output.size() < kMaxProbeOutput) a.probe_output.append(chunk);
     return;
@@ -432,6 +436,7 @@ void Scheduler::on_exit(int64_t job_id, int exit_code) {
   auto it = running_.find(job_id);
   if (it == running_.end()) return;
   Active& a = *it->second;
+  a.log.process_appends(false);
   a.output.finish();
   a.deadline.cancel();
   a.silence.cancel();

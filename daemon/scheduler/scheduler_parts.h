@@ -77,11 +77,11 @@ struct Scheduler::Builder {
 };
 
 struct Scheduler::Active {
-  Active(asio::io_context& io, Job j, VariantRecord v, std::string b, uint64_t log_max, bool live_log)
+  Active(asio::io_context& io, Job j, VariantRecord v, std::string b, uint64_t log_max)
       : job(std::move(j)),
         variant(std::move(v)),
         builder(std::move(b)),
-        log(log_max, live_log ? BuildLog::LiveCopy::on : BuildLog::LiveCopy::off),
+        log(log_max),
         output(variant.axes),
         deadline(io),
         silence(io),

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <vector>
 
@@ -17,7 +18,11 @@ class FakeRunner : public Runner {
     int terminated = 0;  // SIGTERMs sent
     int killed = 0;      // SIGKILLs sent
     bool exited = false;
-    void output(std::string_view text) { callbacks.on_output(text); }
+    // As the real runner: the process appends to its output file, the runner reads it back.
+    void output(std::string_view text) {
+      if (command.output) std::ofstream(command.output->path, std::ios::app | std::ios::binary) << text;
+      callbacks.on_output(text);
+    }
     bool leaves_result = true;  // false: exits 0 without an output (not a derivation)
     // Like a real build, a successful one leaves its result link behind.
     void exit(int code) {
