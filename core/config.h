@@ -53,9 +53,9 @@ struct Config {
     // Disk guard per build log (compressed bytes): past half of it, only the newest quarters of
     // the log are kept beside its head.
     uint64_t log_max = uint64_t{4} << 30;
-    // A plain copy of each running attempt's output beside its log, for `tail -f`. It writes
-    // every byte a second time, uncompressed: measured under 32 flooding builds, nearly half of
-    // the daemon's CPU for their logs. `ptbuild log -f` follows without it.
+    // Whether the plain file a running build appends its output to (beside its log, for
+    // `tail -f`) keeps that text: false punches what ptbuildd has read out of it, so that it
+    // takes no disk. `ptbuild log -f` follows either way.
     bool live_log = true;
     std::string order = "longest-first";  // or "fifo"
     std::string default_family;           // decides ambiguous aliases across families
