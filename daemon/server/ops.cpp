@@ -231,36 +231,74 @@ std::optional<json> op_retry(OpsContext& ctx, const OpCall& call) {
   return enqueue(ctx, names, proto);
 }
 
+}  // namespace
+
+// A dashboard or a watch asks for `status` several times a second, and building the JSON of
+// every job was a fifth of the daemon's CPU under 32 flooding builds: an unfiltered one is served
+// again while what it shows is the same. That is the store's jobs (a new snapshot after any
+// write), why each queued job waits, the scheduler's state, and the second (ETAs are to it).
+struct StatusReply {
+  std::shared_ptr<const std::vector<Job>> jobs;
+  std::vector<std::optional<std::string>> waiting;
+  json scheduler;
+  std::string second;
+  json result;
+};
+
+namespace {
+
+json scheduler_json(const Scheduler::Summary& s) {
+  json builders = json::array();
+  for (const Scheduler::BuilderSummary& b : s.builders) builders.push_back(builder_json(b));
+  return {{"paused", s.paused}, {"draining", s.draining}, {"running", s.running}, {"slots", s.slots}, {"builders", builders}};
+}
+
+json status_of(OpsContext& ctx, const std::vector<Job>& out, int slots) {
+  json result = jobs_json(ctx, out);
+  std::map<std::string, std::optional<std::string>> family;
+  for (const VariantRecord& v : ctx.store.variants()) family[v.name] = v.axes.family;
+  Store::Durations durations = ctx.store.typical_durations();
+  auto expected = [&](const Job& j) {
+    auto f = family.find(j.variant);
+    return durations.expected(j.variant, f == family.end() ? std::nullopt : f->second);
+  };
+  std::map<int64_t, SystemTime> ends = estimate_ends(out, expected, slots, std::chrono::system_clock::now());
+  for (json& j : result["jobs"]) {
+    if (!is_finished(*parse_job_state(j["state"].get<std::string>()))) j["eta"] = nullptr;
+    if (auto end = ends.find(j["id"].get<int64_t>()); end != ends.end()) j["eta"] = format_rfc3339(end->second);
+  }
+  return result;
+}
+
 std::optional<json> op_status(OpsContext& ctx, const OpCall& call) {
   std::vector<std::string> targets = protocol::from_args<protocol::StatusRequest>(call.req.args).targets;
   std::vector<std::string> names;
   if (!targets.empty()) names = resolve_or_throw(ctx, targets);
   std::set<std::string> wanted(names.begin(), names.end());
   std::shared_ptr<const std::vector<Job>> all = ctx.store.status_jobs();
-  std::vector<Job> some;
-  if (!wanted.empty())
+  Scheduler::Summary s = ctx.scheduler.summary();
+  json scheduler = scheduler_json(s);
+  if (!wanted.empty()) {
+    std::vector<Job> some;
     for (const Job& j : *all)
       if (wanted.count(j.variant)) some.push_back(j);
-  const std::vector<Job>& out = wanted.empty() ? *all : some;
-  json result = jobs_json(ctx, out);
-  std::map<std::string, std::optional<std::string>> family;
-  for (const VariantRecord& v : ctx.store.variants()) family[v.name] = v.axes.family;
-  Scheduler::Summary s = ctx.scheduler.summary();
-  Store::Durations durations = ctx.store.typical_durations();
-  auto expected = [&](const Job& j) {
-    auto f = family.find(j.variant);
-    return durations.expected(j.variant, f == family.end() ? std::nullopt : f->second);
-  };
-  std::map<int64_t, SystemTime> ends = estimate_ends(out, expected, s.slots, std::chrono::system_clock::now());
-  for (json& j : result["jobs"]) {
-    if (!is_finished(*parse_job_state(j["state"].get<std::string>()))) j["eta"] = nullptr;
-    if (auto end = ends.find(j["id"].get<int64_t>()); end != ends.end()) j["eta"] = format_rfc3339(end->second);
+    json result = status_of(ctx, some, s.slots);
+    result["scheduler"] = std::move(scheduler);
+    return result;
   }
-  json builders = json::array();
-  for (const Scheduler::BuilderSummary& b : s.builders) builders.push_back(builder_json(b));
-  result["scheduler"] = {{"paused", s.paused},   {"draining", s.draining}, {"running", s.running},
-                         {"slots", s.slots},     {"builders", builders}};
-  return result;
+  std::vector<std::optional<std::string>> waiting;
+  for (const Job& j : *all)
+    if (j.state == JobState::queued) waiting.push_back(ctx.scheduler.waiting(j.id));
+  std::string second = now();
+  second.resize(std::min(second.find('.'), second.size()));
+  if (!ctx.last_status) ctx.last_status = std::make_shared<StatusReply>();
+  StatusReply& last = *ctx.last_status;
+  if (last.jobs != all || last.waiting != waiting || last.scheduler != scheduler || last.second != second) {
+    json result = status_of(ctx, *all, s.slots);
+    result["scheduler"] = scheduler;
+    last = {all, std::move(waiting), std::move(scheduler), std::move(second), std::move(result)};
+  }
+  return last.result;
 }
 
 std::optional<json> op_jobs(OpsContext& ctx, const OpCall& call) {

@@ -30,6 +30,8 @@ struct OpsContext {
   // Whether git tracks a variant's recipe (flox builds only tracked files): nullopt where the
   // repo is no git checkout or it was not looked at yet.
   std::function<std::optional<bool>(const std::string& variant)> tracked;
+  // The last `status` of every job, served again while nothing it shows has changed (ops.cpp).
+  std::shared_ptr<struct StatusReply> last_status = nullptr;
 };
 
 class Ops {

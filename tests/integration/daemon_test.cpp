@@ -409,3 +409,31 @@ TEST_CASE("daemon: the matrix follows the repo without a SIGHUP - a new recipe a
   d.client_json({"queue", "sm90-avx512"});
   CHECK(d.client({"wait", "sm90-avx512", "--timeout", "60s"}).exit_code == 0);
 }
+
+TEST_CASE("status: asked again and again within a second, it shows every change at once - queue, pause, cancel, resume") {
+  Daemon d;
+  add_matrix(d);
+  d.start();
+  // An unfiltered `status` is served again while nothing it shows has changed: each change below
+  // comes within the same second as the answer before it, and must show in the next one.
+  auto status = [&] { return d.client_json({"status"}); };
+  auto job_state = [](const json& s, int64_t id) {
+    for (const json& j : s["jobs"])
+      if (j["id"] == id) return j["state"].get<std::string>();
+    return std::string("absent");
+  };
+  d.client_json({"pause"});
+  CHECK(status()["scheduler"]["paused"] == true);
+  CHECK(status() == status());  // nothing changed: the same answer
+  int64_t id = d.client_json({"queue", "cpu-avx2"})["jobs"][0]["id"];
+  json s = status();
+  CHECK(job_state(s, id) == "queued");
+  for (const json& j : s["jobs"])
+    if (j["id"] == id) CHECK(j["waiting"].get<std::string>().find("paused") != std::string::npos);
+  d.client_json({"cancel", std::to_string(id)});
+  CHECK(job_state(status(), id) == "cancelled");
+  d.client_json({"resume"});
+  CHECK(status()["scheduler"]["paused"] == false);
+  // Filtered by target, the same jobs as the whole status shows for them.
+  CHECK(job_state(d.client_json({"status", "cpu-avx2"}), id) == "cancelled");
+}
