@@ -68,7 +68,7 @@ struct Output {
   int fd = -1;
   bool from_file = false;
   uint64_t keep = std::numeric_limits<uint64_t>::max();  // bytes of what was read left in the file
-  uint64_t read = 0;                                     // bytes read, from where reading began
+  uint64_t read = 0;                                     // bytes read (of a file: its offset)
   uint64_t punched = 0;                                  // the file's bytes before this are freed
 };
 
@@ -119,8 +119,8 @@ class ProcessBuild : public BuildProcess, public std::enable_shared_from_this<Pr
   // reads then or not — profiled under 32 flooding builds, ~50,000 wakeups a second were
   // nearly all of the daemon's CPU. Looked at at a pace set by what it finds (LookPace), on the
   // clock all builds share (LookClock), 32 builds cost 5 to 40 wakeups a second however much
-  // they print (the pipe holds a megabyte meanwhile, a file all of it), well within the second that `log -f`
-  // promises. Returns when to look next, or nullopt once the output has ended.
+  // they print (the pipe holds a megabyte meanwhile, a file all of it), well within the second
+  // that `log -f` promises. Returns when to look next, or nullopt once the output has ended.
   std::optional<LookClock::Clock::time_point> look() {
     if (output_.fd < 0) return std::nullopt;
     size_t taken = 0;
@@ -275,8 +275,9 @@ std::unique_ptr<BuildProcess> ProcessRunner::start(const BuildCommand& command,
     }
     output.from_file = true;
     output.keep = command.output->keep;
-    output.punched = 0;
-    ::lseek(output.fd, 0, SEEK_END);  // what is there already (the daemon's lines) was taken
+    // What is there already (the daemon's lines, an earlier step's output) was taken.
+    off_t end = ::lseek(output.fd, 0, SEEK_END);
+    output.read = end > 0 ? static_cast<uint64_t>(end) : 0;
   } else {
     int pipe_fds[2];
     if (::pipe2(pipe_fds, O_CLOEXEC) != 0) {
