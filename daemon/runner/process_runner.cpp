@@ -200,7 +200,8 @@ class ProcessBuild : public BuildProcess, public std::enable_shared_from_this<Pr
     status_.exit_code = r == pid_ ? decode(status) : 255;
     // Nothing of a finished build may stay behind: stragglers of its group go too.
     ::kill(-pid_, SIGKILL);
-    // A file has no end to wait for: what is in it once the build has exited is all there is.
+    // A pipe an escaped process still holds is read for kDrainAfterExit at most (a file has no
+    // end to wait for: what is in it once the build has exited is all there is).
     drain_timer_.expires_after(kDrainAfterExit);
     drain_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
       if (ec) return;

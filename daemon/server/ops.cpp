@@ -240,9 +240,8 @@ std::optional<json> op_retry(OpsContext& ctx, const OpCall& call) {
 struct StatusReply {
   std::shared_ptr<const std::vector<Job>> jobs;
   std::vector<std::optional<std::string>> waiting;
-  json scheduler;
   std::string second;
-  json result;
+  json result;  // its "scheduler" is the scheduler's state it showed
 };
 
 namespace {
@@ -253,8 +252,9 @@ json scheduler_json(const Scheduler::Summary& s) {
   return {{"paused", s.paused}, {"draining", s.draining}, {"running", s.running}, {"slots", s.slots}, {"builders", builders}};
 }
 
-json status_of(OpsContext& ctx, const std::vector<Job>& out, int slots) {
+json status_of(OpsContext& ctx, const std::vector<Job>& out, int slots, json scheduler) {
   json result = jobs_json(ctx, out);
+  result["scheduler"] = std::move(scheduler);
   std::map<std::string, std::optional<std::string>> family;
   for (const VariantRecord& v : ctx.store.variants()) family[v.name] = v.axes.family;
   Store::Durations durations = ctx.store.typical_durations();
@@ -282,9 +282,7 @@ std::optional<json> op_status(OpsContext& ctx, const OpCall& call) {
     std::vector<Job> some;
     for (const Job& j : *all)
       if (wanted.count(j.variant)) some.push_back(j);
-    json result = status_of(ctx, some, s.slots);
-    result["scheduler"] = std::move(scheduler);
-    return result;
+    return status_of(ctx, some, s.slots, std::move(scheduler));
   }
   std::vector<std::optional<std::string>> waiting;
   for (const Job& j : *all)
@@ -293,11 +291,8 @@ std::optional<json> op_status(OpsContext& ctx, const OpCall& call) {
   second.resize(std::min(second.find('.'), second.size()));
   if (!ctx.last_status) ctx.last_status = std::make_shared<StatusReply>();
   StatusReply& last = *ctx.last_status;
-  if (last.jobs != all || last.waiting != waiting || last.scheduler != scheduler || last.second != second) {
-    json result = status_of(ctx, *all, s.slots);
-    result["scheduler"] = scheduler;
-    last = {all, std::move(waiting), std::move(scheduler), std::move(second), std::move(result)};
-  }
+  if (last.jobs != all || last.waiting != waiting || last.second != second || last.result["scheduler"] != scheduler)
+    last = {all, std::move(waiting), std::move(second), status_of(ctx, *all, s.slots, std::move(scheduler))};
   return last.result;
 }
 
