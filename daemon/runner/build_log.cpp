@@ -5,13 +5,13 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <ctime>
 #include <cstring>
 #include <filesystem>
-#include <limits>
 #include <vector>
 
 #include <zstd.h>
@@ -137,10 +137,7 @@ void BuildLog::write(std::string_view bytes) {
 }
 
 void BuildLog::take(std::string_view bytes) {
-  if (process_appends_) {
-    live_bytes_ += bytes.size();
-    reserve_live();
-  }
+  if (process_appends_) check_room();
   seen_ += bytes.size();
   all_bytes_taken.fetch_add(bytes.size(), std::memory_order_relaxed);
   if (!compressed_) {  // a plain log of an older ptbuild's job
@@ -159,26 +156,14 @@ void BuildLog::take(std::string_view bytes) {
   else flush_if_due();
 }
 
-void BuildLog::process_appends(bool appends) {
-  process_appends_ = appends;
-  if (!appends) return;
-  live_reserved_ = std::max(live_reserved_, live_bytes_);  // the daemon's own lines are written
-  reserve_live();
-}
-
-void BuildLog::reserve_live() {
-  if (live_fd_ < 0 || error_) return;
-  if (live_bytes_ + kRoomAhead / 2 > live_reserved_) {
-    if (::fallocate(live_fd_, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(live_bytes_), static_cast<off_t>(kRoomAhead)) == 0)
-      live_reserved_ = live_bytes_ + kRoomAhead;
-    else if (errno != ENOSPC && errno != EDQUOT)
-      live_reserved_ = std::numeric_limits<uint64_t>::max();  // cannot allocate ahead: no guard
-  }
-  if (live_bytes_ > live_reserved_) {  // past the room it had, with none to be had
-    disk_full_ = true;
-    error_ = "cannot write the build log: " + std::string(std::strerror(ENOSPC)) + " (" + live_path_ +
-             ": the build printed with no room left for its lines)";
-  }
+// fstatvfs reads the file system's counters: no lock that a build's write holds.
+void BuildLog::check_room() {
+  struct statvfs fs {};
+  if (live_fd_ < 0 || error_ || ::fstatvfs(live_fd_, &fs) != 0) return;
+  if (static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize >= kMinRoom) return;
+  disk_full_ = true;
+  error_ = "cannot write the build log: " + std::string(std::strerror(ENOSPC)) + " (" + live_path_ +
+           ": the build printed with no room left for its lines)";
 }
 
 void BuildLog::flush_if_due() {
@@ -196,7 +181,6 @@ void BuildLog::write_live(std::string_view bytes) {
       live_fd_ = -1;
       return;
     }
-    live_bytes_ += static_cast<uint64_t>(n);
     bytes.remove_prefix(static_cast<size_t>(n));
   }
 }

@@ -58,12 +58,17 @@ class BuildLog {
   const std::string& live_path() const { return live_path_; }
   // While a process appends to the live file, the daemon's own lines go into the log only:
   // written into the file too, they would be read back as the process's.
-  void process_appends(bool appends);
-  // A process's own writes to the live file would fail where the daemon cannot see them (Nix
-  // goes on without the lines a full disk refused, or stops). So kRoomAhead of the file is kept
-  // allocated ahead of what was taken, and output past that room, when the file system had none
-  // to give, is a write error of the log's own (disk_full()): the build printed with the disk full.
-  static constexpr uint64_t kRoomAhead = 256 * 1024;
+  void process_appends(bool appends) { process_appends_ = appends; }
+  // A process's own writes to the live file fail where the daemon cannot see them (Nix goes on
+  // without the lines a full disk refused, or stops). So while it appends, the live file's file
+  // system is looked at as its output is taken (and by the caller when a build failed: it may
+  // have stopped on its refused lines), and with less than kMinRoom free the log has a write
+  // error of its own (disk_full()): the build printed with the disk full.
+  // Not by allocating room ahead of the build (fallocate): that takes the file's inode lock,
+  // which the build holds while it writes, and a build runs at the lowest priority: measured
+  // under 32 flooding builds, the event loop waited up to 37 ms for a preempted build's write.
+  static constexpr uint64_t kMinRoom = 256 * 1024;
+  void check_room();
   // Bytes every build log of this process has taken since it started (GET /metrics).
   static uint64_t bytes_taken_total();
   // Closes the current frame, so that everything written so far is on disk and readable.
@@ -88,7 +93,6 @@ class BuildLog {
   void write_fd(int fd, std::string_view bytes);
   void next_segment();
   void write_live(std::string_view bytes);
-  void reserve_live();
 
   uint64_t max_bytes_;
   std::string path_;
@@ -99,8 +103,6 @@ class BuildLog {
   int live_fd_ = -1;     // the plain live file of the running attempt, for tail -f
   std::string live_path_;
   bool process_appends_ = false;
-  uint64_t live_bytes_ = 0;     // the live file's length as far as this log knows
-  uint64_t live_reserved_ = 0;  // allocated up to here
   uint64_t file_bytes_ = 0;
   uint64_t segment_bytes_ = 0;
   uint64_t segment_bytes_total_ = 0;

@@ -14,6 +14,7 @@ class io_context;
 
 namespace ptbuild {
 
+class HolePuncher;
 class LookClock;
 
 class ProcessRunner : public Runner {
@@ -29,6 +30,7 @@ class ProcessRunner : public Runner {
   // One read buffer for every build: they are all read on the one event loop, one at a time.
   std::shared_ptr<std::vector<char>> read_buffer_;
   std::unique_ptr<LookClock> looks_;  // when every build's output is looked at
+  std::unique_ptr<HolePuncher> puncher_;  // frees what was read of output files, off the loop
 };
 
 }  // namespace ptbuild

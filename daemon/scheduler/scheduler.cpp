@@ -437,6 +437,7 @@ void Scheduler::on_exit(int64_t job_id, int exit_code) {
   if (it == running_.end()) return;
   Active& a = *it->second;
   a.log.process_appends(false);
+  if (exit_code != 0) a.log.check_room();  // it may have stopped on lines a full disk refused
   a.output.finish();
   a.deadline.cancel();
   a.silence.cancel();
