@@ -104,7 +104,9 @@ cpu=$(awk -v t=$((cpu1 - cpu0)) -v hz="$hz" 'BEGIN {printf "%.2f", t/hz}')
 sched=""
 if [ -z "${SKIP_SCHEDULING:-}" ] && command -v parallel >/dev/null; then
   stop_daemon
-  sched=$(bash "$root/bench/scheduling.sh" 2>&1 | grep -E '^\| (lower bound|ptbuildd|GNU parallel)' || true)
+  sched_out=$(bash "$root/bench/scheduling.sh" 2>&1 || true)
+  sched=$(grep -E '^\| (lower bound|ptbuildd|GNU parallel)' <<<"$sched_out" || true)
+  [ -n "$sched" ] || { echo "bench/scheduling.sh gave no figures:" >&2; tail -5 <<<"$sched_out" >&2; }
 fi
 
 dash_rows=""
