@@ -92,7 +92,7 @@ TOML
   echo "ptbuildd did not start" >&2; cat "$dir/ptbuildd.log" >&2; exit 1
 }
 stop_daemon() {
-  kill "$daemon_pid" 2>/dev/null
+  kill "$daemon_pid" 2>/dev/null || true  # stopped already (the EXIT trap after an explicit stop)
   wait "$daemon_pid" 2>/dev/null || true
   [ -z "$bench_cgroup" ] || rmdir "$bench_cgroup" 2>/dev/null || true
 }

@@ -59,7 +59,10 @@ enabled = false"
 start_daemon "$work" "$config"
 P=("$ptbuild" --config "$work/ptbuild.toml")
 "${P[@]}" queue all >/dev/null; "${P[@]}" wait all --timeout 1h >/dev/null
-rm -rf "$work/repo/.flox/pkgs"; make_repo "$work/repo" "measured-$$"
+# The recipes are rewritten in place (a new nonce: new derivations), never removed: the daemon
+# lists the recipe folders every few seconds, and a listing between a removal and the rewrite
+# left a `queue all` right after it with part of the matrix (13 of 237 builds queued, once).
+make_repo "$work/repo" "measured-$$"
 # measured REASON: queues every variant, waits, and checks that each of these builds succeeded (a
 # makespan of failed builds means nothing).
 measured() {
@@ -67,7 +70,11 @@ measured() {
   "${P[@]}" wait all --timeout 1h >/dev/null || true
   local ok
   ok=$("${P[@]}" jobs --limit 2000 --json | python3 -c 'import json,sys; print(sum(1 for j in json.load(sys.stdin)["jobs"] if j["reason"] == sys.argv[1] and j["state"] == "succeeded"))' "$1")
-  [ "$ok" = "$(wc -l < "$work/matrix.txt")" ] || { echo "only $ok builds of the run '$1' succeeded" >&2; exit 1; }
+  [ "$ok" = "$(wc -l < "$work/matrix.txt")" ] || {
+    echo "only $ok builds of the run '$1' succeeded; the first that did not:" >&2
+    "${P[@]}" jobs --limit 2000 --json | python3 -c 'import json,sys; print(next((json.dumps(j) for j in json.load(sys.stdin)["jobs"] if j["reason"] == sys.argv[1] and j["state"] != "succeeded"), ""))' "$1" >&2
+    exit 1
+  }
 }
 t0=$(now_ms); measured sources-first; t1=$(now_ms)
 stop_daemon
@@ -75,7 +82,7 @@ stop_daemon
 start_daemon "$work" "$config
 [hashfix]
 enabled = false"
-rm -rf "$work/repo/.flox/pkgs"; make_repo "$work/repo" "direct-$$"
+make_repo "$work/repo" "direct-$$"
 t6=$(now_ms); measured direct; t7=$(now_ms)
 stop_daemon
 
