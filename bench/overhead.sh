@@ -160,6 +160,9 @@ The builds run under SCHED_IDLE with the lowest best-effort I/O priority, and th
 cgroup of its own as under its systemd unit (where the kernel's autogroup would otherwise give
 each builder's session the daemon's share), so the daemon answers at once although they saturate
 the machine; the whole-process figure adds the start of a client process competing with them.
+The two are measured in turns of 5 s, never at once. "While all builds print" are the answers
+whose own status showed every build running and printing; the whole run adds the builds'
+start (each spawn waits for its child's exec) and end (Nix's teardown in the kernel).
 The per-byte path alone (bench/log_path.cpp, one core, no Nix): see "Log path" below.
 MD
 cat "$report"

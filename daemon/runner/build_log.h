@@ -103,6 +103,7 @@ class BuildLog {
   int live_fd_ = -1;     // the plain live file of the running attempt, for tail -f
   std::string live_path_;
   bool process_appends_ = false;
+  uint64_t next_room_check_ = 0;  // bytes seen when the room is looked at next
   uint64_t file_bytes_ = 0;
   uint64_t segment_bytes_ = 0;
   uint64_t segment_bytes_total_ = 0;
