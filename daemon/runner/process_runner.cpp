@@ -71,12 +71,14 @@ std::vector<char*> pointers(std::vector<std::string>& strings) {
 // fallocate(PUNCH_HOLE) takes the file's inode lock, which the build holds while it appends, and
 // a build runs at the lowest CPU priority. Measured under 32 flooding builds, the event loop
 // waited up to 37 ms for a preempted build to finish a write. A punch that fails (a file system
-// that cannot punch holes) leaves the blocks, as they would be without it.
+// that cannot punch holes) leaves the blocks, as they would be without it. The thread starts with
+// the first punch: with the plain text kept (the default) there is none below log_max.
 class HolePuncher {
  public:
-  HolePuncher() : thread_([this] { work(); }) {}
+  HolePuncher() = default;
   // Does the punches asked for, then stops.
   ~HolePuncher() {
+    if (!thread_.joinable()) return;
     {
       std::lock_guard lock(mutex_);
       stopping_ = true;
@@ -95,6 +97,7 @@ class HolePuncher {
       std::lock_guard lock(mutex_);
       queue_.push_back({copy, from, until});
     }
+    if (!thread_.joinable()) thread_ = std::thread([this] { work(); });
     wake_.notify_one();
   }
 
@@ -123,7 +126,7 @@ class HolePuncher {
   std::condition_variable wake_;
   std::deque<Punch> queue_;
   bool stopping_ = false;
-  std::thread thread_;  // last: it starts once the rest is made
+  std::thread thread_;  // started by the first punch (on the loop's thread, as every punch)
 };
 
 namespace {
