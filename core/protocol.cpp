@@ -66,6 +66,19 @@ nlohmann::json ok_reply(int64_t id, nlohmann::json result) {
   return {{"id", id}, {"ok", true}, {"result", std::move(result)}};
 }
 
+// Keys in the order json_text writes them (sorted): id, ok, result.
+std::string ok_reply_text(int64_t id, std::string_view result_json) {
+  std::string text = "{\"id\":" + std::to_string(id) + ",\"ok\":true,\"result\":";
+  text.reserve(text.size() + result_json.size() + 1);
+  text += result_json;
+  text += '}';
+  return text;
+}
+
+std::string json_text(const nlohmann::json& value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 nlohmann::json error_reply(const nlohmann::json& id, std::string_view code, std::string_view message) {
   return {{"id", id}, {"ok", false}, {"error", {{"code", code}, {"message", message}}}};
 }

@@ -90,8 +90,13 @@ struct RequestError {
 std::variant<Request, RequestError> parse_request(std::string_view line);
 
 nlohmann::json ok_reply(int64_t id, nlohmann::json result);
+// ok_reply(id, result) as text, for a result already written as JSON text (json_text).
+std::string ok_reply_text(int64_t id, std::string_view result_json);
 nlohmann::json error_reply(const nlohmann::json& id, std::string_view code, std::string_view message);
 nlohmann::json event(int64_t id, std::string_view name, nlohmann::json data);
+
+// A value as it goes on the wire: one line, bad UTF-8 (build logs are not always valid) replaced.
+std::string json_text(const nlohmann::json& value);
 
 // Typed access to request arguments that reports the argument's name on a wrong type.
 struct ArgError {

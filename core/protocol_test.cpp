@@ -45,6 +45,14 @@ TEST_CASE("replies and hello carry the protocol fields") {
   CHECK(bad["error"]["code"] == "unknown_op");
 }
 
+TEST_CASE("a reply made from a result already written as text is the reply made from the value") {
+  nlohmann::json result = {{"jobs", {{{"id", 7}, {"variant", "sm90-avx512"}, {"log", "bad \xff byte"}}}},
+                           {"scheduler", {{"running", 1}}}};
+  for (int64_t id : {0, 1, 42, -3}) CHECK(ok_reply_text(id, json_text(result)) == json_text(ok_reply(id, result)));
+  // The bad byte is replaced, not a reason to fail the reply.
+  CHECK(json_text(result).find("bad \xef\xbf\xbd byte") != std::string::npos);
+}
+
 TEST_CASE("a request nested deeper than kMaxDepth is refused before it is parsed, strings do not count") {
   std::string deep = "{\"id\":1,\"op\":\"status\",\"args\":{\"x\":" + std::string(100'000, '[') +
                      std::string(100'000, ']') + "}}";

@@ -123,7 +123,7 @@ Job find_job(const OpsContext& ctx, const protocol::JobRef& ref) {
   return jobs.front();
 }
 
-std::optional<json> op_matrix(OpsContext& ctx, const OpCall&) {
+std::optional<OpResult> op_matrix(OpsContext& ctx, const OpCall&) {
   std::map<std::string, std::pair<int64_t, std::string>> last;
   for (const Job& j : ctx.store.latest_jobs())
     last[j.variant] = {j.id, std::string(to_string(j.state))};
@@ -173,7 +173,7 @@ json enqueue(OpsContext& ctx, const std::vector<std::string>& names, const NewJo
   return json{{"jobs", out}};
 }
 
-std::optional<json> op_queue(OpsContext& ctx, const OpCall& call) {
+std::optional<OpResult> op_queue(OpsContext& ctx, const OpCall& call) {
   auto req = protocol::from_args<protocol::QueueRequest>(call.req.args);
   NewJob proto;
   proto.priority = req.priority;
@@ -196,7 +196,7 @@ std::vector<Job> dependents_of(OpsContext& ctx, const Job& job) {
   return out;
 }
 
-std::optional<json> op_cancel(OpsContext& ctx, const OpCall& call) {
+std::optional<OpResult> op_cancel(OpsContext& ctx, const OpCall& call) {
   json out = json::array();
   for (const Job& j : find_jobs(ctx, protocol::from_args<protocol::JobsByRefRequest>(call.req.args).jobs)) {
     auto result = ctx.scheduler.cancel(j.id, "uid " + std::to_string(call.caller.uid));
@@ -217,7 +217,7 @@ std::optional<json> op_cancel(OpsContext& ctx, const OpCall& call) {
   return json{{"jobs", out}};
 }
 
-std::optional<json> op_retry(OpsContext& ctx, const OpCall& call) {
+std::optional<OpResult> op_retry(OpsContext& ctx, const OpCall& call) {
   std::vector<std::string> names;
   NewJob proto;
   for (const Job& j : find_jobs(ctx, protocol::from_args<protocol::JobsByRefRequest>(call.req.args).jobs)) {
@@ -235,13 +235,15 @@ std::optional<json> op_retry(OpsContext& ctx, const OpCall& call) {
 
 // A dashboard or a watch asks for `status` several times a second, and building the JSON of
 // every job was a fifth of the daemon's CPU under 32 flooding builds: an unfiltered one is served
-// again while what it shows is the same. That is the store's jobs (a new snapshot after any
-// write), why each queued job waits, the scheduler's state, and the second (ETAs are to it).
+// again, as the text it was written as, while what it shows is the same. That is the store's
+// jobs (a new snapshot after any write), why each queued job waits, the scheduler's state, and
+// the second (ETAs are to it).
 struct StatusReply {
   std::shared_ptr<const std::vector<Job>> jobs;
   std::vector<std::optional<std::string>> waiting;
   std::string second;
-  json result;  // its "scheduler" is the scheduler's state it showed
+  json scheduler;
+  ResultText text;
 };
 
 namespace {
@@ -270,7 +272,7 @@ json status_of(OpsContext& ctx, const std::vector<Job>& out, int slots, json sch
   return result;
 }
 
-std::optional<json> op_status(OpsContext& ctx, const OpCall& call) {
+std::optional<OpResult> op_status(OpsContext& ctx, const OpCall& call) {
   std::vector<std::string> targets = protocol::from_args<protocol::StatusRequest>(call.req.args).targets;
   std::vector<std::string> names;
   if (!targets.empty()) names = resolve_or_throw(ctx, targets);
@@ -291,12 +293,14 @@ std::optional<json> op_status(OpsContext& ctx, const OpCall& call) {
   second.resize(std::min(second.find('.'), second.size()));
   if (!ctx.last_status) ctx.last_status = std::make_shared<StatusReply>();
   StatusReply& last = *ctx.last_status;
-  if (last.jobs != all || last.waiting != waiting || last.second != second || last.result["scheduler"] != scheduler)
-    last = {all, std::move(waiting), std::move(second), status_of(ctx, *all, s.slots, std::move(scheduler))};
-  return last.result;
+  if (last.jobs != all || last.waiting != waiting || last.second != second || last.scheduler != scheduler) {
+    auto text = std::make_shared<const std::string>(protocol::json_text(status_of(ctx, *all, s.slots, scheduler)));
+    last = {all, std::move(waiting), std::move(second), std::move(scheduler), ResultText{std::move(text)}};
+  }
+  return last.text;
 }
 
-std::optional<json> op_jobs(OpsContext& ctx, const OpCall& call) {
+std::optional<OpResult> op_jobs(OpsContext& ctx, const OpCall& call) {
   auto req = protocol::from_args<protocol::JobsRequest>(call.req.args);
   std::optional<JobState> state;
   if (!req.state.empty()) {
@@ -308,40 +312,40 @@ std::optional<json> op_jobs(OpsContext& ctx, const OpCall& call) {
   return jobs_json(ctx, ctx.store.recent_jobs(state, static_cast<int>(req.limit)));
 }
 
-std::optional<json> op_show(OpsContext& ctx, const OpCall& call) {
+std::optional<OpResult> op_show(OpsContext& ctx, const OpCall& call) {
   return job_json(ctx, find_job(ctx, protocol::from_args<protocol::ShowRequest>(call.req.args).job));
 }
 
-std::optional<json> op_builders(OpsContext& ctx, const OpCall&) {
+std::optional<OpResult> op_builders(OpsContext& ctx, const OpCall&) {
   json builders = json::array();
   for (const Scheduler::BuilderSummary& b : ctx.scheduler.summary().builders) builders.push_back(builder_json(b));
   return json{{"builders", builders}};
 }
 
-std::optional<json> op_set_builder(OpsContext& ctx, const OpCall& call) {
+std::optional<OpResult> op_set_builder(OpsContext& ctx, const OpCall& call) {
   auto req = protocol::from_args<protocol::SetBuilderRequest>(call.req.args);
   if (std::string error = ctx.scheduler.set_builder_enabled(req.name, req.enabled); !error.empty())
     throw OpError{code::kNotFound, error};
   return op_builders(ctx, call);
 }
 
-std::optional<json> op_pause(OpsContext& ctx, const OpCall&) {
+std::optional<OpResult> op_pause(OpsContext& ctx, const OpCall&) {
   ctx.scheduler.pause();
   return json{{"paused", true}};
 }
 
-std::optional<json> op_resume(OpsContext& ctx, const OpCall&) {
+std::optional<OpResult> op_resume(OpsContext& ctx, const OpCall&) {
   ctx.scheduler.resume();
   return json{{"paused", false}};
 }
 
-std::optional<json> op_drain(OpsContext& ctx, const OpCall&) {
+std::optional<OpResult> op_drain(OpsContext& ctx, const OpCall&) {
   ctx.scheduler.drain(ctx.exit_daemon);
   return json{{"draining", true}, {"running", ctx.scheduler.summary().running}};
 }
 
 // log JOB [--tail N] [-f]: see LogStream.
-std::optional<json> op_log(OpsContext& ctx, const OpCall& call) {
+std::optional<OpResult> op_log(OpsContext& ctx, const OpCall& call) {
   auto req = protocol::from_args<protocol::LogRequest>(call.req.args);
   auto stream = std::make_shared<LogStream>(ctx.scheduler, ctx.store, call.channel, call.req.id, find_job(ctx, req.job),
                                             req.tail, req.follow);
@@ -350,7 +354,7 @@ std::optional<json> op_log(OpsContext& ctx, const OpCall& call) {
 }
 
 // wait JOB…: the reply comes once every named job has ended.
-std::optional<json> op_wait(OpsContext& ctx, const OpCall& call) {
+std::optional<OpResult> op_wait(OpsContext& ctx, const OpCall& call) {
   const protocol::Request& req = call.req;
   const std::shared_ptr<Channel>& channel = call.channel;
   std::vector<int64_t> ids;
@@ -381,7 +385,7 @@ std::optional<json> op_wait(OpsContext& ctx, const OpCall& call) {
 
 // publish TARGET… [--force] (SPEC §10): only the latest build, if it succeeded and passed
 // verification and its recipe has not changed since, unless forced.
-std::optional<json> op_publish(OpsContext& ctx, const OpCall& call) {
+std::optional<OpResult> op_publish(OpsContext& ctx, const OpCall& call) {
   auto req = protocol::from_args<protocol::PublishRequest>(call.req.args);
   const std::vector<std::string>& targets = req.targets;
   bool force = req.force;
@@ -419,7 +423,7 @@ std::optional<json> op_publish(OpsContext& ctx, const OpCall& call) {
 
 // nightly [TARGET…] (SPEC §11): queue the variants whose inputs changed since their last good
 // build; the reply comes once every variant has been looked at.
-std::optional<json> op_nightly(OpsContext& ctx, const OpCall& call) {
+std::optional<OpResult> op_nightly(OpsContext& ctx, const OpCall& call) {
   std::vector<std::string> targets = protocol::from_args<protocol::NightlyRequest>(call.req.args).targets;
   if (targets.empty()) targets = ctx.config.nightly.targets;
   int64_t rid = call.req.id;
@@ -456,7 +460,7 @@ std::optional<json> op_nightly(OpsContext& ctx, const OpCall& call) {
   return std::nullopt;
 }
 
-std::optional<json> op_fixes(OpsContext& ctx, const OpCall&) {
+std::optional<OpResult> op_fixes(OpsContext& ctx, const OpCall&) {
   json fixes = json::array();
   for (const Store::HashFixRecord& f : ctx.store.hash_fixes())
     fixes.push_back({{"id", f.id}, {"job", f.job_id}, {"variant", f.variant}, {"drv", f.drv}, {"file", f.file},
@@ -466,7 +470,7 @@ std::optional<json> op_fixes(OpsContext& ctx, const OpCall&) {
 
 // watch: pushes a "job" event whenever a job starts or ends, for `status --watch`; it never
 // replies, the client hangs up when it is done.
-std::optional<json> op_watch(OpsContext& ctx, const OpCall& call) {
+std::optional<OpResult> op_watch(OpsContext& ctx, const OpCall& call) {
   int64_t rid = call.req.id;
   std::shared_ptr<Channel> channel = call.channel;
   ctx.scheduler.listen_jobs(
@@ -479,7 +483,7 @@ std::optional<json> op_watch(OpsContext& ctx, const OpCall& call) {
   return std::nullopt;
 }
 
-using OpFunction = std::optional<json> (*)(OpsContext&, const OpCall&);
+using OpFunction = std::optional<OpResult> (*)(OpsContext&, const OpCall&);
 
 const std::map<std::string_view, OpFunction>& op_table() {
   namespace op = protocol::op;
@@ -496,7 +500,7 @@ const std::map<std::string_view, OpFunction>& op_table() {
 
 }  // namespace
 
-std::optional<json> Ops::handle(const protocol::Request& req, const Caller& caller,
+std::optional<OpResult> Ops::handle(const protocol::Request& req, const Caller& caller,
                                 const std::shared_ptr<Channel>& channel) {
   const protocol::OpSpec* spec = protocol::find_op(req.op);
   auto it = op_table().find(req.op);

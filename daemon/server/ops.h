@@ -11,6 +11,7 @@
 #include "daemon/nightly/nightly.h"
 #include "core/protocol.h"
 #include "daemon/server/channel.h"
+#include "daemon/server/server.h"
 
 namespace ptbuild {
 
@@ -37,8 +38,8 @@ struct OpsContext {
 class Ops {
  public:
   explicit Ops(OpsContext ctx) : ctx_(std::move(ctx)) {}
-  std::optional<nlohmann::json> handle(const protocol::Request& req, const Caller& caller,
-                                       const std::shared_ptr<Channel>& channel);
+  std::optional<OpResult> handle(const protocol::Request& req, const Caller& caller,
+                                 const std::shared_ptr<Channel>& channel);
 
  private:
   OpsContext ctx_;

@@ -39,10 +39,7 @@ constexpr size_t kOutboxBudget = 128 * 1024 * 1024;
 constexpr size_t kMaxSessions = 1024;
 
 
-std::string to_line(const nlohmann::json& j) {
-  // Build logs are not always valid UTF-8; replace bad bytes instead of failing the reply.
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-}
+std::string to_line(const nlohmann::json& j) { return protocol::json_text(j) + "\n"; }
 
 class Session : public QueuedChannel, public std::enable_shared_from_this<Session> {
  public:
@@ -59,10 +56,7 @@ class Session : public QueuedChannel, public std::enable_shared_from_this<Sessio
   }
 
   void send(const nlohmann::json& line) override {
-    enqueue([&] { return to_line(line); }, [this](size_t unread, size_t all) {
-      spdlog::warn("client pid {} reads too slowly ({} bytes unread, {} for all clients); closing its connection",
-                   caller_.pid, unread, all);
-    });
+    send_line([&] { return to_line(line); });
   }
 
  private:
@@ -102,6 +96,14 @@ class Session : public QueuedChannel, public std::enable_shared_from_this<Sessio
     co_await write_queued(socket_, [] { return false; });
   }
 
+  template <class MakeLine>
+  void send_line(MakeLine&& make_line) {
+    enqueue(make_line, [this](size_t unread, size_t all) {
+      spdlog::warn("client pid {} reads too slowly ({} bytes unread, {} for all clients); closing its connection",
+                   caller_.pid, unread, all);
+    });
+  }
+
   void close_socket() override {
     boost::system::error_code ignored;
     socket_.shutdown(stream_protocol::socket::shutdown_both, ignored);
@@ -132,7 +134,7 @@ class Session : public QueuedChannel, public std::enable_shared_from_this<Sessio
     const auto& req = std::get<protocol::Request>(parsed);
     try {
       if (auto result = dispatch_(req, caller_, shared_from_this()))
-        send(protocol::ok_reply(req.id, std::move(*result)));
+        send_line([&] { return protocol::ok_reply_text(req.id, result_text(*result)) + "\n"; });
     } catch (const OpError& e) {
       send(protocol::error_reply(req.id, e.code, e.message));
     } catch (const protocol::ArgError& e) {
@@ -206,6 +208,11 @@ struct Server::Impl {
     }
   }
 };
+
+std::string result_text(const OpResult& result) {
+  if (const auto* text = std::get_if<ResultText>(&result)) return *text->json;
+  return protocol::json_text(std::get<nlohmann::json>(result));
+}
 
 Server::Server(asio::io_context& io, Dispatch dispatch)
     : impl_(std::make_shared<Impl>(io, std::move(dispatch))) {}

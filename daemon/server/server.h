@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -17,10 +18,21 @@ class io_context;
 
 namespace ptbuild {
 
+// A result already written as JSON text (protocol::json_text), shared: a reply that many requests
+// get unchanged (`status`, asked several times a second by every watch and dashboard) is
+// serialized once, not once per request.
+struct ResultText {
+  std::shared_ptr<const std::string> json;
+};
+// What an op answers: a JSON value, or one already written as text.
+using OpResult = std::variant<nlohmann::json, ResultText>;
+// The result as JSON text.
+std::string result_text(const OpResult& result);
+
 // Handles one request. Returns the result to send as the reply, or nullopt when the handler
 // took the channel to reply later. Throws OpError for a failed request.
-using Dispatch = std::function<std::optional<nlohmann::json>(
-    const protocol::Request&, const Caller&, const std::shared_ptr<Channel>&)>;
+using Dispatch = std::function<std::optional<OpResult>(const protocol::Request&, const Caller&,
+                                                       const std::shared_ptr<Channel>&)>;
 
 struct OpError {
   std::string code;

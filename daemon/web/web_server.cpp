@@ -52,10 +52,7 @@ constexpr size_t kMaxEventBacklog = 4 * 1024 * 1024;  // one page's unread event
 constexpr size_t kEventBudget = 64 * 1024 * 1024;     // all pages' unread events together
 constexpr auto kIdle = std::chrono::seconds(60);      // to read a request, or to write a response
 
-std::string json_text(const nlohmann::json& j) {
-  // Build logs are not always valid UTF-8; replace bad bytes instead of failing.
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
+using protocol::json_text;
 
 http::status status_of(const std::string& code) {
   namespace c = protocol::code;
@@ -101,9 +98,7 @@ class Connection : public QueuedChannel, public std::enable_shared_from_this<Con
   // Channel: the lines of an event stream, each the socket's line as one server-sent event.
   void send(const nlohmann::json& line) override {
     if (line.contains("ok")) finished_ = true;  // the op's reply: the stream ends after it
-    enqueue([&] { return "data: " + json_text(line) + "\n\n"; }, [](size_t unread, size_t all) {
-      spdlog::warn("a web page reads its events too slowly ({} bytes unread, {} for all pages); closing it", unread, all);
-    });
+    send_event(json_text(line));
   }
 
  private:
@@ -181,7 +176,7 @@ class Connection : public QueuedChannel, public std::enable_shared_from_this<Con
     try {
       auto result = dispatch_(protocol::Request{1, route.name, route.args}, Caller{}, shared_from_this());
       if (!result) return error(http::status::internal_server_error, protocol::code::kInternal, "no answer");
-      return make_response(http::status::ok, "application/json", json_text(*result) + "\n");
+      return make_response(http::status::ok, "application/json", result_text(*result) + "\n");
     } catch (const OpError& e) {
       return error(status_of(e.code), e.code, e.message);
     } catch (const protocol::ArgError& e) {
@@ -202,7 +197,10 @@ class Connection : public QueuedChannel, public std::enable_shared_from_this<Con
     asio::co_spawn(stream_.get_executor(), writer(shared_from_this()), asio::detached);
     protocol::Request req{1, route.name, route.args};
     try {
-      if (auto result = dispatch_(req, Caller{}, shared_from_this())) send(protocol::ok_reply(req.id, std::move(*result)));
+      if (auto result = dispatch_(req, Caller{}, shared_from_this())) {
+        finished_ = true;  // the op's reply: the stream ends after it
+        send_event(protocol::ok_reply_text(req.id, result_text(*result)));
+      }
     } catch (const OpError& e) {
       send(protocol::error_reply(req.id, e.code, e.message));
     } catch (const protocol::ArgError& e) {
@@ -222,6 +220,13 @@ class Connection : public QueuedChannel, public std::enable_shared_from_this<Con
 
   awaitable<void> writer([[maybe_unused]] std::shared_ptr<Connection> self) {
     co_await write_queued(stream_.socket(), [this] { return finished_; });
+  }
+
+  // One line the socket would send, as one server-sent event.
+  void send_event(const std::string& line) {
+    enqueue([&] { return "data: " + line + "\n\n"; }, [](size_t unread, size_t all) {
+      spdlog::warn("a web page reads its events too slowly ({} bytes unread, {} for all pages); closing it", unread, all);
+    });
   }
 
   void close_socket() override {
