@@ -241,7 +241,7 @@ void LogScanner::feed(std::string_view raw) {
   feed_clean(line, ninja_status(line).has_value());
 }
 
-void LogScanner::feed_clean(std::string_view line, bool status_line) {
+void LogScanner::feed_clean(std::string_view line, bool status_line, bool held) {
   if (first_ && first_->lines_after > 0) {
     first_->excerpt.push_back(clip(line));
     --first_->lines_after;
@@ -272,16 +272,28 @@ void LogScanner::feed_clean(std::string_view line, bool status_line) {
     if (path.ends_with(".drv")) path.remove_suffix(4);
     first_failed_drv_ = std::string(path);
   }
-  clip_into(recent_[recent_next_], line);
+  held_[recent_next_] = held;
+  if (held) held_line_[recent_next_] = line;
+  else clip_into(recent_[recent_next_], line);
   recent_next_ = (recent_next_ + 1) % recent_.size();
   recent_count_ = std::min(recent_count_ + 1, recent_.size());
+}
+
+void LogScanner::settle() {
+  for (size_t i = 0; i < recent_.size(); ++i)
+    if (held_[i]) {
+      clip_into(recent_[i], held_line_[i]);
+      held_[i] = false;
+    }
 }
 
 // The ring's lines, oldest first.
 std::deque<std::string> LogScanner::recent_lines() const {
   std::deque<std::string> out;
-  for (size_t i = 0; i < recent_count_; ++i)
-    out.push_back(recent_[(recent_next_ + recent_.size() - recent_count_ + i) % recent_.size()]);
+  for (size_t i = 0; i < recent_count_; ++i) {
+    size_t at = (recent_next_ + recent_.size() - recent_count_ + i) % recent_.size();
+    out.push_back(held_[at] ? clip(held_line_[at]) : recent_[at]);
+  }
   return out;
 }
 

@@ -31,7 +31,9 @@ class OutputReader {
   std::optional<Progress> progress() const { return progress_.current(); }
 
  private:
-  bool read_line(std::string_view raw);
+  // `in_chunk`: the line lies in the chunk being fed (not gathered across chunks); `plain`: it
+  // has no escape or carriage return to strip.
+  bool read_line(std::string_view raw, bool in_chunk, bool plain);
 
   LineSplitter lines_;
   LogScanner scanner_;
