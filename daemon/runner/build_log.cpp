@@ -12,6 +12,7 @@
 #include <ctime>
 #include <cstring>
 #include <filesystem>
+#include <utility>
 #include <vector>
 
 #include <zstd.h>
@@ -244,7 +245,12 @@ void BuildLog::next_segment() {
 }
 
 void BuildLog::close() {
-  if (fd_ < 0) return;
+  std::string live = close_leaving_live();
+  if (!live.empty()) ::unlink(live.c_str());
+}
+
+std::string BuildLog::close_leaving_live() {
+  if (fd_ < 0) return "";
   if (compressed_) flush();
   ::close(fd_);
   fd_ = -1;
@@ -252,9 +258,9 @@ void BuildLog::close() {
   segment_fd_ = -1;
   if (live_fd_ >= 0) ::close(live_fd_);
   live_fd_ = -1;
-  if (!live_path_.empty()) ::unlink(live_path_.c_str());
   compressed_ = false;
   std::string().swap(frame_);
+  return std::exchange(live_path_, "");
 }
 
 }  // namespace ptbuild

@@ -77,7 +77,11 @@ class BuildLog {
   // caller's timer. Each log's frames end on its own clock, not all builds' in one go.
   void flush_if_due();
   bool pending() const { return frame_open_; }
+  // Closes the log and removes the plain live file.
   void close();
+  // Closes the log but leaves the plain live file (closed) for the caller to remove: its path,
+  // or "" when there is none (Scheduler::finish removes it with remove_at_build_priority).
+  std::string close_leaving_live();
 
   uint64_t bytes_seen() const { return seen_; }
   uint64_t bytes_on_disk() const { return file_bytes_ + segment_bytes_total_; }

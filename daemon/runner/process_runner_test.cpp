@@ -9,6 +9,7 @@
 #include <boost/asio/io_context.hpp>
 #include <doctest/doctest.h>
 
+#include "daemon/runner/spawn.h"
 #include "tests/support/temp_dir.h"
 
 using namespace ptbuild;
@@ -78,4 +79,23 @@ TEST_CASE("process runner: without an output file (a short command), stdout and 
   REQUIRE(ran.exit_code == 0);
   CHECK(ran.output == expected_lines(100000) + "two\n");
   CHECK(std::filesystem::is_empty(dir.path()));  // no file anywhere
+}
+
+TEST_CASE("remove at build priority: a build's plain log is removed by an rm at the builds' priority, or here") {
+  testing::TempDir dir;
+  dir.write("bin/rm", "#!/bin/sh\nchrt -p $$ > " + dir / "policy" + "\nexec /bin/rm \"$@\"\n");
+  std::filesystem::permissions(dir / "bin/rm", std::filesystem::perms::owner_all);
+  std::string path_before = std::getenv("PATH");
+  ::setenv("PATH", (dir / "bin" + ":" + path_before).c_str(), 1);
+  dir.write("1.live.log", std::string(1 << 20, 'x'));
+  std::string error = remove_at_build_priority(dir / "1.live.log");
+  ::setenv("PATH", path_before.c_str(), 1);
+  CHECK(error == "");
+  CHECK_FALSE(std::filesystem::exists(dir / "1.live.log"));
+  CHECK(testing::read_file(dir / "policy").find("SCHED_IDLE") != std::string::npos);
+  // What is already gone is no error; what cannot be removed is named.
+  CHECK(remove_at_build_priority(dir / "1.live.log") == "");
+  std::filesystem::create_directories(dir / "a-folder/inside");
+  CHECK(remove_at_build_priority(dir / "a-folder") ==
+        "cannot remove " + dir / "a-folder" + ": Is a directory");
 }

@@ -6,11 +6,14 @@
 #include <spawn.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+
+extern char** environ;
 
 namespace ptbuild {
 namespace {
@@ -74,6 +77,23 @@ pid_t spawn_process(const std::vector<std::string>& argv, const std::string& cwd
   }
   lower_priority(pid);
   return pid;
+}
+
+std::string remove_at_build_priority(const std::string& path) {
+  int null_fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  std::string error;
+  pid_t pid = null_fd < 0 ? -1 : spawn_process({"rm", "-f", "--", path}, "", environ, null_fd, null_fd, error);
+  if (null_fd >= 0) ::close(null_fd);
+  int status = 0;
+  if (pid > 0) {
+    pid_t r;
+    do {
+      r = ::waitpid(pid, &status, 0);
+    } while (r < 0 && errno == EINTR);
+    if (r == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0) return "";
+  }
+  if (::unlink(path.c_str()) == 0 || errno == ENOENT) return "";
+  return "cannot remove " + path + ": " + std::strerror(errno);
 }
 
 }  // namespace ptbuild

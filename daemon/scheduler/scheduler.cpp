@@ -27,6 +27,7 @@
 #include "daemon/runner/build_log.h"
 #include "daemon/runner/process_tree.h"
 #include "daemon/runner/runner.h"
+#include "daemon/runner/spawn.h"
 #include "daemon/scheduler/plan.h"
 #include "daemon/scheduler/steps.h"
 #include "daemon/runner/off_loop.h"
@@ -485,7 +486,12 @@ void Scheduler::on_exit(int64_t job_id, int exit_code) {
 // A job's process is done with and its outcome known: record it and free the slot.
 void Scheduler::finish(std::map<int64_t, std::unique_ptr<Active>>::iterator it, Outcome o) {
   Ended ended{std::move(it->second->job), std::move(o)};
-  it->second->log.close();
+  // The plain copy goes right after (off the loop, by an rm at the builds' priority: freeing the
+  // page cache of a 100 MB file is the build's cost).
+  if (std::string live = it->second->log.close_leaving_live(); !live.empty())
+    off_loop_->run([live] { return remove_at_build_priority(live); }, [](const std::string& error) {
+      if (!error.empty()) spdlog::warn("{}", error);
+    });
   if (Builder* b = builder_named(it->second->builder)) {  // its slot is free again
     --b->running;
     if (ended.outcome.state != JobState::queued) ++b->done;
