@@ -779,6 +779,11 @@ void Scheduler::shutdown(std::function<void()> on_stopped) {
   asio::post(io_, [this] { after_idle(); });
 }
 
+std::optional<Progress> Scheduler::progress(int64_t job_id) const {
+  auto it = running_.find(job_id);
+  return it == running_.end() ? std::nullopt : it->second->output.progress();
+}
+
 std::optional<std::string> Scheduler::waiting(int64_t job_id) const {
   auto it = memory_.find(job_id);
   if (it == memory_.end() || it->second.waiting.empty()) return std::nullopt;

@@ -20,6 +20,7 @@
 #include "core/builder_health.h"
 #include "core/config.h"
 #include "core/job.h"
+#include "core/progress.h"
 
 namespace boost::asio {
 class io_context;
@@ -89,6 +90,9 @@ class Scheduler {
   // Why a queued job has not started, as the last dispatch found it (SPEC §15); nullopt for a
   // job that is not queued.
   std::optional<std::string> waiting(int64_t job_id) const;
+  // A running build's progress as its output shows it now (the database has it within a
+  // second); nullopt for a job not running here or that has shown none.
+  std::optional<Progress> progress(int64_t job_id) const;
 
   // Listeners return false to stop listening.
   using OutputListener = std::function<bool(std::string_view chunk)>;

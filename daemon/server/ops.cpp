@@ -266,8 +266,13 @@ json status_of(OpsContext& ctx, const std::vector<Job>& out, int slots, json sch
   };
   std::map<int64_t, SystemTime> ends = estimate_ends(out, expected, slots, std::chrono::system_clock::now());
   for (json& j : result["jobs"]) {
-    if (!is_finished(*parse_job_state(j["state"].get<std::string>()))) j["eta"] = nullptr;
-    if (auto end = ends.find(j["id"].get<int64_t>()); end != ends.end()) j["eta"] = format_rfc3339(end->second);
+    int64_t id = j["id"].get<int64_t>();
+    JobState state = *parse_job_state(j["state"].get<std::string>());
+    if (!is_finished(state)) j["eta"] = nullptr;
+    if (auto end = ends.find(id); end != ends.end()) j["eta"] = format_rfc3339(end->second);
+    // A running build's progress as it is now (the store's is written once a second).
+    if (state == JobState::running)
+      if (std::optional<Progress> p = ctx.scheduler.progress(id)) j["progress"] = {{"done", p->done}, {"total", p->total}};
   }
   return result;
 }

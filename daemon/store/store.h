@@ -171,7 +171,8 @@ class Store {
   // The latest finished job of each named variant (all variants when `variants` is empty).
   std::vector<Job> latest_finished(const std::vector<std::string>& variants);
   // What `status` shows: the running jobs, the queued ones, then each variant's latest finished
-  // one. Watchers ask for it several times a second; it is read again only after a write.
+  // one. Watchers ask for it several times a second; it is read again only after a write, but
+  // for set_progress (`status` has a running build's progress from the scheduler).
   std::shared_ptr<const std::vector<Job>> status_jobs();
   std::vector<JobEvent> events(int64_t job_id);
 
@@ -195,7 +196,8 @@ class Store {
   std::optional<std::vector<VariantRecord>> variants_cache_;
   std::optional<Durations> durations_cache_;
   std::shared_ptr<const std::vector<Job>> status_cache_;
-  int64_t status_cache_version_ = -1;  // the rows changed before it was read (sqlite3_total_changes64)
+  int64_t status_cache_version_ = -1;  // the rows changed before it was read, but progress_changes_
+  int64_t progress_changes_ = 0;       // rows changed by set_progress
 };
 
 }  // namespace ptbuild

@@ -414,7 +414,7 @@ TEST_CASE("builds: what the operator said survives a restart - pause, drain, and
   CHECK(backing_off["waiting"].get<std::string>().substr(0, 40) == waiting.substr(0, 40));
 
   // A crash in the middle of a drain: the next start still starts nothing.
-  d.add_sh_recipe("pytorch-python313-cpu-avx512bf16", "while [ ! -e " + d.nonce() + "/gate ]; do sleep 0.05; done\nmkdir -p $out");
+  d.add_sh_recipe("pytorch-python313-cpu-avx512bf16", d.wait_for_gate() + "mkdir -p $out");
   d.signal(SIGHUP);
   REQUIRE(d.wait_notify("reloaded"));
   d.client_json({"queue", "cpu-avx512bf16"});
@@ -426,7 +426,7 @@ TEST_CASE("builds: what the operator said survives a restart - pause, drain, and
   CHECK(d.client_json({"status", "--json"})["scheduler"]["draining"] == true);
   CHECK(d.job("cpu-avx512bf16")["state"] == "queued");
   CHECK(d.job("cpu-avx512bf16")["waiting"] == "draining");
-  d.dir().write("gate", "");
+  d.open_gate();
   CHECK(d.client({"resume"}).exit_code == 0);
   CHECK(d.client({"wait", "cpu-avx512bf16", "--timeout", "60s"}).exit_code == 0);
 }
@@ -454,4 +454,24 @@ TEST_CASE("builds: a repo missing at start (not mounted yet) fails nothing: its 
   ProcessResult waited = d.client({"wait", "1", "--timeout", "60s", "--json"});
   CHECK(waited.exit_code == 0);
   CHECK(json::parse(waited.out)["jobs"][0]["state"] == "succeeded");
+}
+
+TEST_CASE("builds: status shows a running build's progress as its output moves - asked again and again") {
+  Daemon d;
+  d.add_sh_recipe("pytorch-python313-cpu-avx2", "echo '[3/10] Building CXX object a.o'\n" + d.wait_for_gate() + "echo '[7/10] Building CXX object b.o'\n"
+                                                    + d.wait_for_gate("gate2") + "mkdir -p $out");
+  d.start();
+  d.client_json({"queue", "cpu-avx2"});
+  auto progress = [&]() -> json {
+    json status = d.client_json({"status"});
+    for (const json& j : status["jobs"])
+      if (j["state"] == "running") return j["progress"];
+    return nullptr;
+  };
+  CHECK(eventually([&] { return progress() == json{{"done", 3}, {"total", 10}}; }));
+  d.open_gate();
+  CHECK(eventually([&] { return progress() == json{{"done", 7}, {"total", 10}}; }));
+  d.open_gate("gate2");
+  CHECK(d.client({"wait", "cpu-avx2", "--timeout", "60s"}).exit_code == 0);
+  CHECK(d.client_json({"status"})["jobs"][0]["progress"] == json{{"done", 7}, {"total", 10}});
 }

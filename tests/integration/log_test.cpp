@@ -24,7 +24,7 @@ constexpr size_t kMiB = 1024 * 1024;
 // `after`, then waits for the gate, then `finally`.
 std::string flood(const Daemon& d, const std::string& after, const std::string& finally) {
   return "seq 1 1100000 | sed 's|.*|[&/1100000] Building CXX object caffe2/CMakeFiles/torch_cpu.dir/aten/src/ATen/op_&.cpp.o|'\n"
-         "echo '" + after + "'\nwhile [ ! -e " + d.nonce() + "/gate ]; do sleep 0.05; done\n" + finally;
+         "echo '" + after + "'\n" + d.wait_for_gate() + finally;
 }
 
 
@@ -51,7 +51,7 @@ TEST_CASE("logs: a build that prints 100 MB then fails - all of it on disk as it
   CHECK(text.find("[1100000/1100000] Building CXX object") != std::string::npos);
   CHECK(std::filesystem::file_size(path) * 8 < text.size());  // compressed
 
-  d.dir().write("gate", "");
+  d.open_gate();
   json job = json::parse(d.client({"wait", "cpu-avx2", "--json", "--timeout", "2m"}).out)["jobs"][0];
   CHECK(job["state"] == "failed");
   CHECK(job["failure"]["excerpt"].get<std::string>().find("FATAL: ptbuild test, the last line says why") !=
@@ -79,7 +79,7 @@ TEST_CASE("logs: kill -9 of the daemon mid-build keeps what the build printed be
 
   d.start();  // the job runs again (attempt 2) and appends to the same log
   REQUIRE(eventually([&] { return d.job("cpu-avx2")["attempt"] == 2; }));
-  d.dir().write("gate", "");
+  d.open_gate();
   ProcessResult waited = d.client({"wait", "cpu-avx2", "--json", "--timeout", "3m"});
   CHECK(waited.exit_code == 0);
   std::string text = log_text(path);
@@ -112,7 +112,7 @@ TEST_CASE("logs: ten log -f followers that stop reading do not grow the daemon's
   if (kMemoryFiguresMeaningful) CHECK(most - before < 24 * 1024);
   CHECK(d.client({"status"}).exit_code == 0);
 
-  d.dir().write("gate", "");
+  d.open_gate();
   REQUIRE(d.client({"wait", "cpu-avx2", "--timeout", "2m"}).exit_code == 0);
   // One of them reads now: it gets the whole log, in order, then the job.
   RawClient& reader = *stalled.front();
@@ -138,7 +138,7 @@ TEST_CASE("logs: ten log -f followers that stop reading do not grow the daemon's
 TEST_CASE("logs: builds run at a lower CPU and I/O priority than the daemon, and so do their children") {
   Daemon d;
   d.add_sh_recipe("pytorch-python313-cpu-avx2",
-                  "echo started\nwhile [ ! -e " + d.nonce() + "/gate ]; do sleep 0.05; done\nmkdir -p $out");
+                  "echo started\n" + d.wait_for_gate() + "mkdir -p $out");
   d.start();
   int64_t id = d.client_json({"queue", "cpu-avx2"})["jobs"][0]["id"];
   std::vector<pid_t> nix, builder;
@@ -161,15 +161,14 @@ TEST_CASE("logs: builds run at a lower CPU and I/O priority than the daemon, and
     CHECK(stat_field(pid, 41) == "5");   // SCHED_IDLE
     CHECK(run_process({"/usr/bin/ionice", "-p", std::to_string(pid)}).out == "best-effort: prio 7\n");
   }
-  d.dir().write("gate", "");
+  d.open_gate();
   CHECK(d.client({"wait", "cpu-avx2", "--timeout", "60s"}).exit_code == 0);
 }
 
 TEST_CASE("logs: tail -f follows a running build's plain copy beside its zstd log - it goes once the build ends") {
   Daemon d;
-  d.add_sh_recipe("pytorch-python313-cpu-avx2", "echo 'first line'\nwhile [ ! -e " + d.nonce() +
-                                                    "/gate ]; do sleep 0.05; done\necho 'second line'\n"
-                                                    "while [ ! -e " + d.nonce() + "/gate2 ]; do sleep 0.05; done\nmkdir -p $out");
+  d.add_sh_recipe("pytorch-python313-cpu-avx2", "echo 'first line'\n" + d.wait_for_gate() + "echo 'second line'\n"
+                                                    + d.wait_for_gate("gate2") + "mkdir -p $out");
   d.start();
   int64_t id = d.client_json({"queue", "cpu-avx2"})["jobs"][0]["id"];
   std::string live = d.state() + "/logs/" + std::to_string(id) + ".live.log";
@@ -182,11 +181,11 @@ TEST_CASE("logs: tail -f follows a running build's plain copy beside its zstd lo
     _exit(127);
   }
   CHECK(eventually([&] { return read_file(followed).find("first line") != std::string::npos; }));
-  d.dir().write("gate", "");
+  d.open_gate();
   CHECK(eventually([&] { return read_file(followed).find("second line") != std::string::npos; }));
   ::kill(tail, SIGKILL);
   ::waitpid(tail, nullptr, 0);
-  d.dir().write("gate2", "");
+  d.open_gate("gate2");
   CHECK(d.client({"wait", "cpu-avx2", "--timeout", "60s"}).exit_code == 0);
   CHECK(eventually([&] { return !std::filesystem::exists(live); }));  // removed right after, by an rm
   CHECK(log_text(d.job("cpu-avx2")["log_path"]).find("second line") != std::string::npos);
@@ -194,8 +193,7 @@ TEST_CASE("logs: tail -f follows a running build's plain copy beside its zstd lo
 
 TEST_CASE("logs: with daemon.live_log = false a running build keeps no plain text on disk - its log and log --tail still have every line") {
   Daemon d("live_log = false\n");
-  d.add_sh_recipe("pytorch-python313-cpu-avx2", "seq 1 700000\necho 'first line'\nwhile [ ! -e " + d.nonce() +
-                                                    "/gate ]; do sleep 0.05; done\necho 'second line'\nmkdir -p $out");
+  d.add_sh_recipe("pytorch-python313-cpu-avx2", "seq 1 700000\necho 'first line'\n" + d.wait_for_gate() + "echo 'second line'\nmkdir -p $out");
   d.start();
   int64_t id = d.client_json({"queue", "cpu-avx2"})["jobs"][0]["id"];
   REQUIRE(eventually([&] { return d.client({"log", "cpu-avx2", "--tail", "5"}).out.find("first line") != std::string::npos; }));
@@ -205,7 +203,7 @@ TEST_CASE("logs: with daemon.live_log = false a running build keeps no plain tex
   REQUIRE(::stat((d.state() + "/logs/" + std::to_string(id) + ".live.log").c_str(), &st) == 0);
   CHECK(st.st_size > 4 * static_cast<off_t>(kMiB));
   CHECK(st.st_blocks * 512 <= 2 * static_cast<off_t>(kMiB));
-  d.dir().write("gate", "");
+  d.open_gate();
   CHECK(d.client({"wait", "cpu-avx2", "--timeout", "60s"}).exit_code == 0);
   std::string text = log_text(d.job("cpu-avx2")["log_path"]);
   for (const char* line : {"> 1\n", "> 350000\n", "> 700000\n"})  // as Nix's -L prefixes them
@@ -218,9 +216,9 @@ TEST_CASE("logs: after a crash, a build whose log already shows its failure is d
   Daemon d;
   d.add_sh_recipe("pytorch-python313-cuda13_0-sm90-avx512",
                   "echo '-- Could NOT find CUDA (missing: CUDA_TOOLKIT_ROOT_DIR)'\necho '--   USE_CUDA : OFF'\n"
-                  "while [ ! -e " + d.nonce() + "/gate ]; do sleep 0.05; done\nmkdir -p $out");
+                  + d.wait_for_gate() + "mkdir -p $out");
   d.add_sh_recipe("pytorch-python313-cpu-avx2",
-                  "echo 'a build with nothing wrong so far'\nwhile [ ! -e " + d.nonce() + "/gate ]; do sleep 0.05; done\nmkdir -p $out");
+                  "echo 'a build with nothing wrong so far'\n" + d.wait_for_gate() + "mkdir -p $out");
   d.start();
   d.client_json({"queue", "all"});
   std::string gpu_log = d.job("sm90-avx512")["log_path"], cpu_log = d.job("cpu-avx2")["log_path"];
@@ -235,6 +233,6 @@ TEST_CASE("logs: after a crash, a build whose log already shows its failure is d
   CHECK(gpu["failure"]["message"].get<std::string>().find("read from its log after ptbuildd restarted") != std::string::npos);
   // A log that settles nothing: that build runs again.
   REQUIRE(eventually([&] { return d.job("cpu-avx2")["attempt"] == 2; }));
-  d.dir().write("gate", "");
+  d.open_gate();
   CHECK(d.client({"wait", "cpu-avx2", "--timeout", "60s"}).exit_code == 0);
 }

@@ -90,6 +90,11 @@ class Daemon {
   // Makes the build repo a git repository with every recipe committed (hash repair needs it).
   void commit_recipes();
   std::string nonce() const { return dir_.path(); }
+  // A line of a recipe's script that waits until the test opens the gate (open_gate).
+  std::string wait_for_gate(const std::string& gate = "gate") const {
+    return "while [ ! -e " + nonce() + "/" + gate + " ]; do sleep 0.05; done\n";
+  }
+  void open_gate(const std::string& gate = "gate") { dir().write(gate, ""); }
   nlohmann::json job(const std::string& ref);  // `ptbuild show REF --json`
 
   // Starts ptbuildd and waits for its READY=1 on a notify socket of our own.
