@@ -260,7 +260,10 @@ std::string BuildLog::close_leaving_live() {
   live_fd_ = -1;
   compressed_ = false;
   std::string().swap(frame_);
-  return std::exchange(live_path_, "");
+  std::string live = std::exchange(live_path_, "");
+  if (live.empty()) return "";
+  std::string ended = live + ".ended";
+  return ::rename(live.c_str(), ended.c_str()) == 0 ? ended : live;
 }
 
 }  // namespace ptbuild

@@ -14,8 +14,8 @@
 // While an attempt runs, its text is also plain in <id>.live.log (live_path()), for an operator's
 // `tail -f`: a compressed stream cannot be followed with the usual tools. The build appends its
 // output to that file itself (BuildCommand::output) and the runner reads it back into take(); the
-// daemon's own lines (write()) go there too. It is removed when the attempt ends; the zstd log
-// has everything.
+// daemon's own lines (write()) go there too. It is removed when the attempt ends (close(), or
+// by the caller after close_leaving_live()); the zstd log has everything.
 #pragma once
 
 #include <chrono>
@@ -79,8 +79,10 @@ class BuildLog {
   bool pending() const { return frame_open_; }
   // Closes the log and removes the plain live file.
   void close();
-  // Closes the log but leaves the plain live file (closed) for the caller to remove: its path,
-  // or "" when there is none (Scheduler::finish removes it with remove_at_build_priority).
+  // Closes the log and moves the plain live file aside (<live>.ended) for the caller to remove:
+  // its path, or "" when there is none (Scheduler::finish removes it with
+  // remove_at_build_priority). Moved, so that the job's next attempt, which may start before the
+  // caller has removed it, gets a live file of its own.
   std::string close_leaving_live();
 
   uint64_t bytes_seen() const { return seen_; }

@@ -178,3 +178,23 @@ TEST_CASE("build log: an unwritable path, or a symlink planted in its place, is 
   planted.close();
   CHECK(testing::read_file(victim) == "precious\n");
 }
+
+TEST_CASE("build log: closed leaving the live file, it is moved aside - the next attempt gets one of its own") {
+  testing::TempDir dir;
+  std::string path = dir / "3.log.zst";
+  BuildLog first;
+  REQUIRE(first.open(path, BuildLog::Attempt::first).empty());
+  first.write("attempt 1\n");
+  std::string ended = first.close_leaving_live();
+  CHECK(ended == dir / "3.live.log.ended");
+  CHECK_FALSE(std::filesystem::exists(dir / "3.live.log"));
+  CHECK(testing::read_file(ended) == "attempt 1\n");  // for the caller to remove
+  BuildLog second;  // the retry, before the first's live file was removed
+  REQUIRE(second.open(path, BuildLog::Attempt::retry).empty());
+  second.write("attempt 2\n");
+  std::filesystem::remove(ended);
+  CHECK(testing::read_file(dir / "3.live.log") == "attempt 2\n");
+  second.close();
+  CHECK(text_of(path) == "attempt 1\nattempt 2\n");
+  CHECK(second.close_leaving_live().empty());  // closed already: nothing left
+}

@@ -506,7 +506,7 @@ const std::map<std::string_view, OpFunction>& op_table() {
 }  // namespace
 
 std::optional<OpResult> Ops::handle(const protocol::Request& req, const Caller& caller,
-                                const std::shared_ptr<Channel>& channel) {
+                                    const std::shared_ptr<Channel>& channel) {
   const protocol::OpSpec* spec = protocol::find_op(req.op);
   auto it = op_table().find(req.op);
   if (!spec || it == op_table().end()) throw OpError{code::kUnknownOp, "unknown op '" + req.op + "'"};

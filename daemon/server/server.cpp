@@ -210,7 +210,7 @@ struct Server::Impl {
 };
 
 std::string result_text(const OpResult& result) {
-  if (const auto* text = std::get_if<ResultText>(&result)) return *text->json;
+  if (const auto* written = std::get_if<ResultText>(&result)) return *written->text;
   return protocol::json_text(std::get<nlohmann::json>(result));
 }
 

@@ -22,7 +22,7 @@ namespace ptbuild {
 // get unchanged (`status`, asked several times a second by every watch and dashboard) is
 // serialized once, not once per request.
 struct ResultText {
-  std::shared_ptr<const std::string> json;
+  std::shared_ptr<const std::string> text;
 };
 // What an op answers: a JSON value, or one already written as text.
 using OpResult = std::variant<nlohmann::json, ResultText>;

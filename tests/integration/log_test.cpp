@@ -165,7 +165,7 @@ TEST_CASE("logs: builds run at a lower CPU and I/O priority than the daemon, and
   CHECK(d.client({"wait", "cpu-avx2", "--timeout", "60s"}).exit_code == 0);
 }
 
-TEST_CASE("logs: tail -f follows a running build's plain copy beside its zstd log - it goes once the build ends") {
+TEST_CASE("logs: tail -f follows a running build's plain copy beside its zstd log - it goes when the build ends") {
   Daemon d;
   d.add_sh_recipe("pytorch-python313-cpu-avx2", "echo 'first line'\n" + d.wait_for_gate() + "echo 'second line'\n"
                                                     + d.wait_for_gate("gate2") + "mkdir -p $out");
@@ -187,7 +187,8 @@ TEST_CASE("logs: tail -f follows a running build's plain copy beside its zstd lo
   ::waitpid(tail, nullptr, 0);
   d.open_gate("gate2");
   CHECK(d.client({"wait", "cpu-avx2", "--timeout", "60s"}).exit_code == 0);
-  CHECK(eventually([&] { return !std::filesystem::exists(live); }));  // removed right after, by an rm
+  CHECK_FALSE(std::filesystem::exists(live));
+  CHECK(eventually([&] { return !std::filesystem::exists(live + ".ended"); }));  // removed right after, by an rm
   CHECK(log_text(d.job("cpu-avx2")["log_path"]).find("second line") != std::string::npos);
 }
 
