@@ -46,7 +46,8 @@ double run(int builders, int builds, int seconds) {
   ProcessResult waited = d.client({"wait", "all", "--timeout", "30m"});
   double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (waited.exit_code != 0) {
-    std::fprintf(stderr, "the builds did not all succeed:\n%s%s\n%s\n", waited.out.c_str(), waited.err.c_str(), d.log().c_str());
+    std::fprintf(stderr, "the builds did not all succeed:\n%s%s\n%s\n", waited.out.c_str(),
+                 waited.err.c_str(), d.log().c_str());
     std::exit(1);
   }
   return wall;
@@ -62,18 +63,21 @@ int main(int argc, char** argv) {
   int builds = argc > 1 ? std::atoi(argv[1]) : 24;
   int seconds = argc > 2 ? std::atoi(argv[2]) : 3;
   std::printf("### The fleet for real: 1 against 2 namespaced builders\n\n");
-  std::printf("%d builds that each sleep %d s, through the real ptbuildd and real Nix over ssh-ng:// to sshd's in\n"
-              "network namespaces (each with an empty /nix of its own), %d slots a builder; wall time from `queue`\n"
-              "to the end of `wait`, the builders probed up first.\n\n",
-              builds, seconds, kSlots);
-  std::printf("| builders | slots | bound max(Σwork/Σslots, longest) | wall time | over the bound | speed-up |\n");
+  std::printf(
+      "%d builds that each sleep %d s, through the real ptbuildd and real Nix over ssh-ng:// to sshd's in\n"
+      "network namespaces (each with an empty /nix of its own), %d slots a builder; wall time from `queue`\n"
+      "to the end of `wait`, the builders probed up first.\n\n",
+      builds, seconds, kSlots);
+  std::printf(
+      "| builders | slots | bound max(Σwork/Σslots, longest) | wall time | over the bound | speed-up |\n");
   std::printf("|---|---|---|---|---|---|\n");
   double one = 0;
   for (int n : {1, 2}) {
     double wall = run(n, builds, seconds);
     if (n == 1) one = wall;
     double bound = std::max(double(builds) * seconds / (n * kSlots), double(seconds));
-    std::printf("| %d | %d | %.1f s | %.1f s | +%.1f s | %.2f× |\n", n, n * kSlots, bound, wall, wall - bound, one / wall);
+    std::printf("| %d | %d | %.1f s | %.1f s | +%.1f s | %.2f× |\n", n, n * kSlots, bound, wall, wall - bound,
+                one / wall);
     std::fflush(stdout);
   }
   std::printf("\n");

@@ -32,7 +32,8 @@ std::string make_log(size_t bytes) {
            std::to_string(i * 7919 % 100003) + ".cu.o\n";
     if (i % 500 == 0)
       log += "pytorch-python313-cuda13_0-sm90-avx512> /build/source/aten/src/ATen/native/cuda/Loss.cu(" +
-             std::to_string(i % 900) + "): warning #177-D: variable \"tid\" was declared but never referenced\n";
+             std::to_string(i % 900) +
+             "): warning #177-D: variable \"tid\" was declared but never referenced\n";
   }
   log += "pytorch-python313-cuda13_0-sm90-avx512> FAILED: the last line says why\n";
   return log;
@@ -52,7 +53,8 @@ constexpr size_t kChunk = 64 * 1024;
 template <class F>
 void for_each_line(const std::string& log, F&& on_line) {
   LineSplitter lines;
-  for (size_t at = 0; at < log.size(); at += kChunk) lines.feed(std::string_view(log).substr(at, kChunk), on_line);
+  for (size_t at = 0; at < log.size(); at += kChunk)
+    lines.feed(std::string_view(log).substr(at, kChunk), on_line);
   lines.finish(on_line);
 }
 }  // namespace
@@ -74,7 +76,8 @@ int main(int argc, char** argv) {
   HashMismatchCollector mismatches;
   double hashes = seconds([&] { for_each_line(log, [&](std::string_view l) { mismatches.feed(l); }); });
   ProgressTracker progress;
-  double progress_s = seconds([&] { for_each_line(log, [&](std::string_view l) { progress.feed(strip_ansi(l, stripped)); }); });
+  double progress_s = seconds(
+      [&] { for_each_line(log, [&](std::string_view l) { progress.feed(strip_ansi(l, stripped)); }); });
   // The three readers as the scheduler runs them: one pass per line (core/output_reader.h).
   double reader_s = seconds([&] {
     OutputReader reader(axes);

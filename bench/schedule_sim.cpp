@@ -43,12 +43,18 @@ std::vector<SimJob> matrix() {
         for (const char* isa : isas) {
           if (jobs.size() >= 221) break;
           std::string name = std::string(family) + "-python313-" + cuda + "-" + arch + "-" + isa;
-          if (std::string(family) == "pytorch") add(name, 2.0, 3.0); else add(name, 0.25, 0.67);
+          if (std::string(family) == "pytorch")
+            add(name, 2.0, 3.0);
+          else
+            add(name, 0.25, 0.67);
         }
   for (const char* family : {"pytorch", "torchvision", "torchaudio", "libtorch"})
     for (const char* isa : isas) {
       std::string name = std::string(family) + "-python313-cpu-" + isa;
-      if (std::string(family) == "pytorch") add(name, 0.8, 1.2); else add(name, 0.2, 0.4);
+      if (std::string(family) == "pytorch")
+        add(name, 0.8, 1.2);
+      else
+        add(name, 0.2, 0.4);
     }
   std::sort(jobs.begin(), jobs.end(), [](const SimJob& a, const SimJob& b) { return a.name < b.name; });
   for (size_t i = 0; i < jobs.size(); ++i) jobs[i].id = static_cast<int64_t>(i + 1);
@@ -59,13 +65,15 @@ std::vector<SimJob> matrix() {
 double makespan(const std::vector<SimJob>& jobs, int slots, bool longest_first) {
   PlanInput in;
   in.longest_first = longest_first;
-  for (const SimJob& j : jobs) in.queued.push_back({j.id, 0, "repo", axes_key(parse_variant_name(j.name)), j.hours * 3600});
+  for (const SimJob& j : jobs)
+    in.queued.push_back({j.id, 0, "repo", axes_key(parse_variant_name(j.name)), j.hours * 3600});
   std::priority_queue<double, std::vector<double>, std::greater<>> running;  // end times
   double now = 0, end = 0;
   while (!in.queued.empty()) {
     while (static_cast<int>(running.size()) < slots && !in.queued.empty()) {
       int64_t next = dispatch_order(in).front();
-      auto it = std::find_if(in.queued.begin(), in.queued.end(), [&](const QueuedBuild& q) { return q.id == next; });
+      auto it = std::find_if(in.queued.begin(), in.queued.end(),
+                             [&](const QueuedBuild& q) { return q.id == next; });
       running.push(now + it->expected_seconds);
       end = std::max(end, now + it->expected_seconds);
       in.queued.erase(it);
@@ -83,12 +91,14 @@ void table(const char* title, const std::vector<SimJob>& jobs) {
     longest = std::max(longest, j.hours);
   }
   std::printf("### %s: %zu builds, %.0f build-hours\n\n", title, jobs.size(), total);
-  std::printf("| slots | lower bound max(total/K, longest) | longest-first | fifo | longest-first / bound | fifo / bound |\n");
+  std::printf(
+      "| slots | lower bound max(total/K, longest) | longest-first | fifo | longest-first / bound | fifo / bound |\n");
   std::printf("|---|---|---|---|---|---|\n");
   for (int slots : {1, 2, 4, 8, 16}) {
     double bound = std::max(total / slots, longest);
     double lf = makespan(jobs, slots, true), ff = makespan(jobs, slots, false);
-    std::printf("| %d | %.2f h | %.2f h | %.2f h | %.3f | %.3f |\n", slots, bound, lf, ff, lf / bound, ff / bound);
+    std::printf("| %d | %.2f h | %.2f h | %.2f h | %.3f | %.3f |\n", slots, bound, lf, ff, lf / bound,
+                ff / bound);
   }
   std::printf("\n");
 }
@@ -116,7 +126,8 @@ std::vector<FleetJob> fleet_matrix(bool with_arm) {
           bool torch = std::string(family) == "pytorch";
           double lo = torch ? 2.0 : 0.25, hi = torch ? 3.0 : 0.67;
           jobs.push_back({static_cast<int64_t>(jobs.size() + 1),
-                          std::string(family) + "-python313-" + cuda + "-" + arch + "-armv9", lo + (hi - lo) * jitter(rng)});
+                          std::string(family) + "-python313-" + cuda + "-" + arch + "-armv9",
+                          lo + (hi - lo) * jitter(rng)});
         }
   }
   std::vector<FleetJob> out;
@@ -246,11 +257,13 @@ Bounds bounds(const std::vector<FleetJob>& jobs, const std::vector<BuilderSpec>&
 
 void fleet_table() {
   std::printf("### The matrix over a fleet (SPEC §15)\n\n");
-  std::printf("The 237-variant mix plus 12 ARM variants (sm90/sm100 armv9) where the fleet has an ARM machine;\n"
-              "pytorch needs big-parallel. Builders of mixed kinds: every 4th from the second is ARM; slots 4, 2, 3, 2\n"
-              "and speed factors 1, 1, 1.5, 0.75 in turn; every 4th from the fourth has a GPU; every 8th from the\n"
-              "seventh lacks big-parallel. Dispatch order and placement are the daemon's own functions.\n\n");
-  std::printf("| builders | slots | builds | build-hours | bound: Σwork/Σ(slots×speed) | bound: per kind of build | makespan | / simple bound | / per-kind bound | utilisation |\n");
+  std::printf(
+      "The 237-variant mix plus 12 ARM variants (sm90/sm100 armv9) where the fleet has an ARM machine;\n"
+      "pytorch needs big-parallel. Builders of mixed kinds: every 4th from the second is ARM; slots 4, 2, 3, 2\n"
+      "and speed factors 1, 1, 1.5, 0.75 in turn; every 4th from the fourth has a GPU; every 8th from the\n"
+      "seventh lacks big-parallel. Dispatch order and placement are the daemon's own functions.\n\n");
+  std::printf(
+      "| builders | slots | builds | build-hours | bound: Σwork/Σ(slots×speed) | bound: per kind of build | makespan | / simple bound | / per-kind bound | utilisation |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
   for (int n : {1, 2, 4, 8, 16}) {
     std::vector<BuilderSpec> builders = fleet(n);
@@ -264,17 +277,18 @@ void fleet_table() {
     for (const FleetJob& j : jobs) work += j.job.hours;
     FleetRun r = simulate(jobs, builders);
     Bounds b = bounds(jobs, builders);
-    std::printf("| %d | %d | %zu | %.0f | %.2f h | %.2f h | %.2f h | %.3f | %.3f | %.0f%% |\n", n, slots, jobs.size(), work,
-                b.simple, b.tight, r.makespan, r.makespan / b.simple, r.makespan / b.tight,
+    std::printf("| %d | %d | %zu | %.0f | %.2f h | %.2f h | %.2f h | %.3f | %.3f | %.0f%% |\n", n, slots,
+                jobs.size(), work, b.simple, b.tight, r.makespan, r.makespan / b.simple, r.makespan / b.tight,
                 100.0 * r.busy / (slots * r.makespan));
   }
-  std::printf("\nThe simple bound assumes any build may run anywhere. Here x86 builds cannot go to an ARM machine nor\n"
-              "pytorch to a box without big-parallel, so it cannot be reached (with 2 builders the one x86 machine\n"
-              "has all the x86 build-hours). The per-kind bound is the largest work(S) / capacity(machines that take\n"
-              "any of S) over every set S of kinds of build, and the longest build on its fastest machine. Against it\n"
-              "the daemon's dispatch is within 5%% up to 8 builders; at 16 the loss is the tail: with about 5.7 builds\n"
-              "a slot, the last long builds start while most slots already idle, and Hydra's rule (SPEC §15) puts a\n"
-              "build on the least loaded machine for its speed, not on the one where it would end first.\n\n");
+  std::printf(
+      "\nThe simple bound assumes any build may run anywhere. Here x86 builds cannot go to an ARM machine nor\n"
+      "pytorch to a box without big-parallel, so it cannot be reached (with 2 builders the one x86 machine\n"
+      "has all the x86 build-hours). The per-kind bound is the largest work(S) / capacity(machines that take\n"
+      "any of S) over every set S of kinds of build, and the longest build on its fastest machine. Against it\n"
+      "the daemon's dispatch is within 5%% up to 8 builders; at 16 the loss is the tail: with about 5.7 builds\n"
+      "a slot, the last long builds start while most slots already idle, and Hydra's rule (SPEC §15) puts a\n"
+      "build on the least loaded machine for its speed, not on the one where it would end first.\n\n");
 }
 
 }  // namespace
@@ -282,8 +296,9 @@ void fleet_table() {
 int main() {
   std::vector<SimJob> all = matrix();
   std::printf("## Scheduling: simulated matrix\n\n");
-  std::printf("Known durations (GPU PyTorch 2–3 h, CPU PyTorch ~1 h, torchvision/torchaudio 15–40 min), queued in\n"
-              "name order; the makespan of ptbuildd's own dispatch order (plan.cpp) in an event simulation.\n\n");
+  std::printf(
+      "Known durations (GPU PyTorch 2–3 h, CPU PyTorch ~1 h, torchvision/torchaudio 15–40 min), queued in\n"
+      "name order; the makespan of ptbuildd's own dispatch order (plan.cpp) in an event simulation.\n\n");
   table("The whole matrix", all);
   // A night's rebuild: a pin bump touched every 10th variant, short ones queued first by name.
   std::vector<SimJob> night;

@@ -14,7 +14,8 @@ namespace ptbuild::client {
 using nlohmann::json;
 
 Connection& Context::connect() {
-  if (!connection_) connection_ = std::make_unique<Connection>(socket_override ? *socket_override : config().daemon.socket);
+  if (!connection_)
+    connection_ = std::make_unique<Connection>(socket_override ? *socket_override : config().daemon.socket);
   return *connection_;
 }
 
@@ -41,7 +42,9 @@ long long ParsedArgs::integer(const std::string& option, long long fallback) con
 
 namespace {
 
-void print_json(const json& j) { std::cout << j.dump(2) << "\n"; }
+void print_json(const json& j) {
+  std::cout << j.dump(2) << "\n";
+}
 int print_queued(Context& ctx, const json& result);
 
 int cmd_matrix(Context& ctx, const ParsedArgs&) {
@@ -70,11 +73,12 @@ void print_status(Context& ctx, const json& result) {
   const json& s = result["scheduler"];
   if (s.is_object()) {
     std::cout << "builds running: " << s.value("running", 0) << " of " << s.value("slots", 0)
-              << (s.value("paused", false) ? "   PAUSED" : "") << (s.value("draining", false) ? "   DRAINING" : "")
-              << "\n";
+              << (s.value("paused", false) ? "   PAUSED" : "")
+              << (s.value("draining", false) ? "   DRAINING" : "") << "\n";
     for (const json& b : s.value("builders", json::array()))
       if (b.value("state", "up") != "up")
-        std::cout << ctx.style.paint("builder " + b.value("name", "") + ": " + b.value("state", ""), "33") << "\n";
+        std::cout << ctx.style.paint("builder " + b.value("name", "") + ": " + b.value("state", ""), "33")
+                  << "\n";
     std::cout << "\n";
   }
   print_jobs_table(std::cout, result["jobs"], ctx.style);
@@ -114,7 +118,9 @@ int cmd_jobs(Context& ctx, const ParsedArgs& a) {
 
 int cmd_show(Context& ctx, const ParsedArgs& a) {
   if (a.positional.size() != 1) throw UsageError{"show needs exactly one JOB (an id or a variant)"};
-  json result = ctx.connect().call(protocol::op::kShow, protocol::to_args(protocol::ShowRequest{protocol::parse_job_ref(a.positional[0])}));
+  json result =
+      ctx.connect().call(protocol::op::kShow,
+                         protocol::to_args(protocol::ShowRequest{protocol::parse_job_ref(a.positional[0])}));
   if (ctx.json)
     print_json(result);
   else
@@ -139,8 +145,9 @@ int cmd_log(Context& ctx, const ParsedArgs& a) {
   if (a.positional.size() != 1) throw UsageError{"log needs exactly one JOB (an id or a variant)"};
   bool follow = a.has("-f") || a.has("--follow");
   Connection& c = ctx.connect();
-  int64_t id = c.send(protocol::op::kLog, protocol::to_args(protocol::LogRequest{protocol::parse_job_ref(a.positional[0]),
-                                                                                  a.integer("--tail", 0), follow}));
+  int64_t id = c.send(protocol::op::kLog,
+                      protocol::to_args(protocol::LogRequest{protocol::parse_job_ref(a.positional[0]),
+                                                             a.integer("--tail", 0), follow}));
   std::string collected;
   while (auto line = c.next()) {
     if (line->value("id", int64_t{-1}) != id) continue;
@@ -231,11 +238,11 @@ int cmd_nightly(Context& ctx, const ParsedArgs& a) {
   auto progress = [&](const json& event) {
     const json& data = event["data"];
     if (event.value("event", "") != "progress" || !data.is_object()) return;
-    std::cerr << "nightly: evaluated " << data.value("evaluated", 0) << " of " << data.value("total", 0) << " recipe(s)"
-              << (stderr_tty ? "\r" : "\n") << std::flush;
+    std::cerr << "nightly: evaluated " << data.value("evaluated", 0) << " of " << data.value("total", 0)
+              << " recipe(s)" << (stderr_tty ? "\r" : "\n") << std::flush;
   };
-  json result =
-      ctx.connect().call(protocol::op::kNightly, protocol::to_args(protocol::NightlyRequest{a.positional}), -1, progress);
+  json result = ctx.connect().call(protocol::op::kNightly,
+                                   protocol::to_args(protocol::NightlyRequest{a.positional}), -1, progress);
   if (stderr_tty) std::cerr << "\n";
   size_t unevaluated = 0;
   for (const json& e : result["errors"])
@@ -250,7 +257,8 @@ int cmd_nightly(Context& ctx, const ParsedArgs& a) {
     Table t({"ID", "VARIANT", "", "WHY"});
     for (const json& j : result["jobs"])
       t.add({"#" + std::to_string(j["id"].get<int64_t>()), printable(j["variant"].get<std::string>()),
-             j["new"].get<bool>() ? "queued" : "already " + j["state"].get<std::string>(), printable(j["reason"].get<std::string>())});
+             j["new"].get<bool>() ? "queued" : "already " + j["state"].get<std::string>(),
+             printable(j["reason"].get<std::string>())});
     t.print(std::cout);
   }
   size_t known = 0;
@@ -258,23 +266,27 @@ int cmd_nightly(Context& ctx, const ParsedArgs& a) {
     if (e["reason"].get<std::string>().starts_with("known failure")) {
       if (known++ == 0) std::cout << "not rebuilt (known failures, inputs unchanged):\n";
       std::cout << "  " << printable(e["variant"].get<std::string>()) << ": "
-                << printable(e["reason"].get<std::string>().substr(std::string_view("known failure, inputs unchanged: ").size()))
+                << printable(e["reason"].get<std::string>().substr(
+                       std::string_view("known failure, inputs unchanged: ").size()))
                 << "\n";
     }
   std::cout << result["skipped"].size() - known << " unchanged variant(s) skipped";
   std::cout << (result["jobs"].empty() ? ": nothing to rebuild\n" : "\n");
   for (const json& e : result["errors"])
-    std::cerr << "ptbuild: " << printable(e["what"].get<std::string>()) << ": " << printable(e["reason"].get<std::string>())
-              << "\n";
+    std::cerr << "ptbuild: " << printable(e["what"].get<std::string>()) << ": "
+              << printable(e["reason"].get<std::string>()) << "\n";
   if (unevaluated)
-    std::cerr << "ptbuild: " << unevaluated << " variant(s) could not be evaluated: their recipe files were compared "
+    std::cerr << "ptbuild: " << unevaluated
+              << " variant(s) could not be evaluated: their recipe files were compared "
                  "instead, and a derivation changed by its inputs alone would go unseen\n";
   return code;
 }
 
 int cmd_publish(Context& ctx, const ParsedArgs& a) {
   if (a.positional.empty()) throw UsageError{"publish needs at least one TARGET"};
-  return print_queued(ctx, ctx.connect().call(protocol::op::kPublish, protocol::to_args(protocol::PublishRequest{a.positional, a.has("--force")})));
+  return print_queued(
+      ctx, ctx.connect().call(protocol::op::kPublish,
+                              protocol::to_args(protocol::PublishRequest{a.positional, a.has("--force")})));
 }
 
 int cmd_retry(Context& ctx, const ParsedArgs& a) {
@@ -294,8 +306,8 @@ int cmd_fixes(Context& ctx, const ParsedArgs&) {
   Table t({"JOB", "VARIANT", "FILE:LINE", "OLD", "NEW", "AT"});
   for (const json& f : result["fixes"])
     t.add({"#" + std::to_string(f["job"].get<int64_t>()), printable(f["variant"].get<std::string>()),
-           f["file"].get<std::string>() + ":" + std::to_string(f["line"].get<int>()), f["old"].get<std::string>(),
-           f["new"].get<std::string>(), f["at"].get<std::string>()});
+           f["file"].get<std::string>() + ":" + std::to_string(f["line"].get<int>()),
+           f["old"].get<std::string>(), f["new"].get<std::string>(), f["at"].get<std::string>()});
   t.print(std::cout);
   return kOk;
 }
@@ -312,8 +324,9 @@ void print_builders(Context& ctx, const json& builders) {
     std::string features = list(b["supported_features"]);
     if (!b["mandatory_features"].empty()) features += " (must: " + list(b["mandatory_features"]) + ")";
     t.add({printable(b.value("name", "")), ctx.style.paint(printable(state), state == "up" ? "32" : "33"),
-           std::to_string(b.value("running", 0)) + "/" + std::to_string(b.value("slots", 0)), list(b["systems"]),
-           features.empty() ? "-" : features, std::to_string(b.value("done", 0)), printable(b.value("uri", "")),
+           std::to_string(b.value("running", 0)) + "/" + std::to_string(b.value("slots", 0)),
+           list(b["systems"]), features.empty() ? "-" : features, std::to_string(b.value("done", 0)),
+           printable(b.value("uri", "")),
            b["last_error"].is_string() ? printable(b["last_error"].get<std::string>()) : ""});
   }
   t.print(std::cout);
@@ -325,8 +338,9 @@ int cmd_builders(Context& ctx, const ParsedArgs& a) {
   if (a.positional.empty()) {
     result = ctx.connect().call(protocol::op::kBuilders);
   } else if (a.positional.size() == 2 && (a.positional[0] == "disable" || a.positional[0] == "enable")) {
-    result = ctx.connect().call(protocol::op::kSetBuilder,
-                                protocol::to_args(protocol::SetBuilderRequest{a.positional[1], a.positional[0] == "enable"}));
+    result = ctx.connect().call(
+        protocol::op::kSetBuilder,
+        protocol::to_args(protocol::SetBuilderRequest{a.positional[1], a.positional[0] == "enable"}));
   } else {
     throw UsageError{"builders takes nothing, or disable NAME, or enable NAME"};
   }
@@ -347,7 +361,8 @@ int cmd_why(Context& ctx, const ParsedArgs& a) {
       jobs.push_back(ctx.connect().call(protocol::op::kShow, protocol::to_args(protocol::ShowRequest{ref})));
       continue;
     }
-    json status = ctx.connect().call(protocol::op::kStatus, protocol::to_args(protocol::StatusRequest{{arg}}));
+    json status =
+        ctx.connect().call(protocol::op::kStatus, protocol::to_args(protocol::StatusRequest{{arg}}));
     for (json& j : status["jobs"]) jobs.push_back(std::move(j));
   }
   if (ctx.json) {
@@ -357,12 +372,16 @@ int cmd_why(Context& ctx, const ParsedArgs& a) {
   if (jobs.empty()) std::cout << "no job: nothing is queued or running for that\n";
   for (const json& j : jobs) {
     std::string state = j.value("state", "");
-    std::string why = state == "queued"    ? "waiting: " + (j["waiting"].is_string() ? j["waiting"].get<std::string>() : "not looked at yet")
-                      : state == "running" ? "running on " + (j["builder"].is_string() ? j["builder"].get<std::string>() : "local")
-                                           : state + (j["failure"].is_object() ? ": " + j["failure"].value("class", "") + ": " +
-                                                                                     j["failure"].value("message", "")
-                                                                               : "");
-    std::cout << "#" << j.value("id", int64_t{0}) << " " << printable(j.value("variant", "")) << "  " << printable(why) << "\n";
+    std::string why =
+        state == "queued"
+            ? "waiting: " + (j["waiting"].is_string() ? j["waiting"].get<std::string>() : "not looked at yet")
+        : state == "running"
+            ? "running on " + (j["builder"].is_string() ? j["builder"].get<std::string>() : "local")
+            : state + (j["failure"].is_object()
+                           ? ": " + j["failure"].value("class", "") + ": " + j["failure"].value("message", "")
+                           : "");
+    std::cout << "#" << j.value("id", int64_t{0}) << " " << printable(j.value("variant", "")) << "  "
+              << printable(why) << "\n";
   }
   return kOk;
 }
@@ -375,50 +394,92 @@ int simple_op(Context& ctx, const protocol::OpSpec& op, const char* done) {
     std::cout << done << "\n";
   return kOk;
 }
-int cmd_pause(Context& ctx, const ParsedArgs&) { return simple_op(ctx, protocol::op::kPause, "paused: no new build starts until `ptbuild resume`"); }
-int cmd_resume(Context& ctx, const ParsedArgs&) { return simple_op(ctx, protocol::op::kResume, "resumed"); }
+int cmd_pause(Context& ctx, const ParsedArgs&) {
+  return simple_op(ctx, protocol::op::kPause, "paused: no new build starts until `ptbuild resume`");
+}
+int cmd_resume(Context& ctx, const ParsedArgs&) {
+  return simple_op(ctx, protocol::op::kResume, "resumed");
+}
 int cmd_drain(Context& ctx, const ParsedArgs&) {
-  return simple_op(ctx, protocol::op::kDrain, "draining: nothing new starts; ptbuildd exits when the running builds end");
+  return simple_op(ctx, protocol::op::kDrain,
+                   "draining: nothing new starts; ptbuildd exits when the running builds end");
 }
 
 }  // namespace
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> all{
-      {"queue", "TARGET…", "queue builds of the variants the targets name",
+      {"queue",
+       "TARGET…",
+       "queue builds of the variants the targets name",
        {{"--priority", true, "N: higher runs first (default 0)"},
         {"--reason", true, "TEXT: why, kept with the job"},
         {"--force", false, "queue a second build even if one is running"}},
        cmd_queue},
-      {"status", "[TARGET…]", "queued and running jobs, and the latest result of each variant",
-       {{"--watch", false, "redraw every 2 s until nothing is queued or running"}}, cmd_status},
-      {"jobs", "", "the job history, newest first",
+      {"status",
+       "[TARGET…]",
+       "queued and running jobs, and the latest result of each variant",
+       {{"--watch", false, "redraw every 2 s until nothing is queued or running"}},
+       cmd_status},
+      {"jobs",
+       "",
+       "the job history, newest first",
        {{"--state", true, "S: only jobs in state S"}, {"--limit", true, "N: at most N jobs (default 50)"}},
        cmd_jobs},
       {"show", "JOB", "one job in full (JOB is an id or a variant's latest job)", {}, cmd_show},
       {"matrix", "", "the variant matrix with the state of each variant's latest job", {}, cmd_matrix},
-      {"log", "JOB|VARIANT", "a build's log",
-       {{"--tail", true, "N: only the last N lines"}, {"-f", false, "follow a running build until it ends"},
+      {"log",
+       "JOB|VARIANT",
+       "a build's log",
+       {{"--tail", true, "N: only the last N lines"},
+        {"-f", false, "follow a running build until it ends"},
         {"--follow", false, "same as -f"}},
        cmd_log},
-      {"wait", "JOB|VARIANT…", "wait until the jobs end; exit 1 if one did not succeed",
-       {{"--timeout", true, "D: give up after D (e.g. 30m), exit 1"}}, cmd_wait},
-      {"cancel", "JOB|VARIANT…", "cancel queued or running jobs (the build's whole process group)", {}, cmd_cancel},
+      {"wait",
+       "JOB|VARIANT…",
+       "wait until the jobs end; exit 1 if one did not succeed",
+       {{"--timeout", true, "D: give up after D (e.g. 30m), exit 1"}},
+       cmd_wait},
+      {"cancel",
+       "JOB|VARIANT…",
+       "cancel queued or running jobs (the build's whole process group)",
+       {},
+       cmd_cancel},
       {"retry", "JOB|VARIANT…", "queue a finished job's variant again", {}, cmd_retry},
-      {"publish", "TARGET…", "publish the latest verified build of each variant (flox publish / nix copy)",
+      {"publish",
+       "TARGET…",
+       "publish the latest verified build of each variant (flox publish / nix copy)",
        {{"--force", false, "publish even if the build failed verification or the recipe changed since"}},
        cmd_publish},
       {"fixes", "", "every fixed-output hash ptbuild repaired in the recipes", {}, cmd_fixes},
-      {"nightly", "[TARGET…]", "queue the variants whose inputs changed since their last good build", {}, cmd_nightly},
-      {"recipes", "plan|render", "compare the recipes with the matrix in the config, or write the missing ones",
+      {"nightly",
+       "[TARGET…]",
+       "queue the variants whose inputs changed since their last good build",
+       {},
+       cmd_nightly},
+      {"recipes",
+       "plan|render",
+       "compare the recipes with the matrix in the config, or write the missing ones",
        {{"--write", false, "render: also rewrite generated recipes that drifted from their template"},
         {"--force", false, "render --write: rewrite drifted recipes that were not generated too"}},
        cmd_recipes},
-      {"doctor", "", "lint every recipe offline, grouped by rule: pnames, architectures and their spelling, CUDA, cpuFlags, pins, strays", {}, cmd_doctor},
-      {"builders", "[disable|enable NAME]", "the builders: state, slots, systems, features; or take one out or back", {}, cmd_builders},
+      {"doctor",
+       "",
+       "lint every recipe offline, grouped by rule: pnames, architectures and their spelling, CUDA, cpuFlags, pins, strays",
+       {},
+       cmd_doctor},
+      {"builders",
+       "[disable|enable NAME]",
+       "the builders: state, slots, systems, features; or take one out or back",
+       {},
+       cmd_builders},
       {"why", "TARGET|JOB…", "why a queued job has not started (or where it stands)", {}, cmd_why},
       {"pause", "", "start no new build until resume (running ones go on)", {}, cmd_pause},
-      {"resume", "", "start builds again after pause, or on a builder resting after a nix_setup fault", {}, cmd_resume},
+      {"resume",
+       "",
+       "start builds again after pause, or on a builder resting after a nix_setup fault",
+       {},
+       cmd_resume},
       {"drain", "", "start nothing new; ptbuildd exits when the running builds end", {}, cmd_drain},
   };
   return all;
@@ -431,8 +492,8 @@ const Command* find_command(const std::string& name) {
 }
 
 std::string command_help(const Command& c) {
-  std::string text = "usage: ptbuild " + c.name + (c.args.empty() ? "" : " " + c.args) +
-                     " [--json]\n\n" + c.summary + "\n";
+  std::string text =
+      "usage: ptbuild " + c.name + (c.args.empty() ? "" : " " + c.args) + " [--json]\n\n" + c.summary + "\n";
   text += "\noptions:\n";
   for (const OptionSpec& o : c.options) text += "  " + o.name + "  " + o.help + "\n";
   return text + "  --json  print one JSON document on stdout\n  --help  this text\n";

@@ -41,7 +41,8 @@ Connection::Connection(const std::string& socket_path) : path_(socket_path) {
       group* grp = ::stat(socket_path.c_str(), &st) == 0 ? ::getgrgid(st.st_gid) : nullptr;
       throw Unreachable{"cannot reach ptbuildd at " + socket_path + ": " + why +
                         " (only root, ptbuildd's user and members of its admin group" +
-                        (grp ? " '" + std::string(grp->gr_name) + "'" : "") + " may use it: ask to be added)"};
+                        (grp ? " '" + std::string(grp->gr_name) + "'" : "") +
+                        " may use it: ask to be added)"};
     }
     throw Unreachable{"cannot reach ptbuildd at " + socket_path + ": " + why +
                       " (is the daemon running? set the socket with --socket or PTBUILD_SOCKET)"};
@@ -51,8 +52,9 @@ Connection::Connection(const std::string& socket_path) : path_(socket_path) {
     throw Unreachable{"ptbuildd at " + socket_path + " closed the connection"};
   auto first = next(reply_timeout_ms());
   if (!first && timed_out_)
-    throw Unreachable{"no answer from " + socket_path + " within " + std::to_string(reply_timeout_ms() / 1000) +
-                      " s: the daemon is stuck, or something else listens there (PTBUILD_TIMEOUT sets the wait)"};
+    throw Unreachable{
+        "no answer from " + socket_path + " within " + std::to_string(reply_timeout_ms() / 1000) +
+        " s: the daemon is stuck, or something else listens there (PTBUILD_TIMEOUT sets the wait)"};
   if (first && first->is_object() && first->value("ok", true) == false)  // refused: too many clients
     throw Unreachable{"ptbuildd at " + socket_path + " refused the connection: " +
                       first->value("/error/message"_json_pointer, std::string("no reason given"))};
@@ -119,7 +121,8 @@ std::optional<std::string> Connection::read_line(int timeout_ms) {
       return line;
     }
     if (timeout_ms >= 0) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       pollfd p{fd_, POLLIN, 0};
       int ready = left.count() > 0 ? ::poll(&p, 1, static_cast<int>(left.count())) : 0;
       if (ready < 0 && errno == EINTR) continue;

@@ -12,8 +12,7 @@ using namespace ptbuild::client;
 namespace {
 
 std::string usage() {
-  std::string text =
-      "usage: ptbuild [--socket PATH] [--config FILE] [--json] COMMAND [ARGS…]\n\ncommands:\n";
+  std::string text = "usage: ptbuild [--socket PATH] [--config FILE] [--json] COMMAND [ARGS…]\n\ncommands:\n";
   for (const Command& c : commands())
     text += "  " + c.name + std::string(c.name.size() < 10 ? 10 - c.name.size() : 1, ' ') + c.summary + "\n";
   text +=
@@ -43,8 +42,10 @@ int complete(int argc, char** argv) {
   }
   Context ctx;
   for (int i = 3; i + 1 < argc; ++i)
-    if (std::string(argv[i]) == "--socket") ctx.socket_override = argv[i + 1];
-    else if (std::string(argv[i]) == "--config") ctx.config_path = argv[i + 1];
+    if (std::string(argv[i]) == "--socket")
+      ctx.socket_override = argv[i + 1];
+    else if (std::string(argv[i]) == "--config")
+      ctx.config_path = argv[i + 1];
   if (!ctx.socket_override)
     if (const char* env = std::getenv("PTBUILD_SOCKET"); env && *env) ctx.socket_override = env;
   try {

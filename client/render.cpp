@@ -38,7 +38,7 @@ size_t display_width(const std::string& s) {
   for (size_t i = 0; i < s.size(); ++i) {
     unsigned char c = static_cast<unsigned char>(s[i]);
     if (c == 0x1b) {  // skip "ESC [ ... letter"
-      while (i < s.size() && !std::isalpha(static_cast<unsigned char>(s[i])) ) ++i;
+      while (i < s.size() && !std::isalpha(static_cast<unsigned char>(s[i]))) ++i;
       continue;
     }
     if ((c & 0xC0) != 0x80) ++width;  // count code points, not continuation bytes
@@ -129,9 +129,10 @@ void print_jobs_table(std::ostream& out, const json& jobs, const Style& style) {
       detail = progress_of(j);
     else if (state == "queued")
       detail = j["waiting"].is_string() ? "waiting: " + str(j, "waiting") : str(j, "reason");
-    if (std::string eta = str(j, "eta"); !eta.empty()) detail += (detail.empty() ? "" : "  ") + std::string("eta ") + short_time(eta);
-    t.add({"#" + str(j, "id"), style.state(state), str(j, "kind"), str(j, "variant"),
-           str(j, "priority"), str(j, "attempt"), str(j, "builder"), short_time(when), detail});
+    if (std::string eta = str(j, "eta"); !eta.empty())
+      detail += (detail.empty() ? "" : "  ") + std::string("eta ") + short_time(eta);
+    t.add({"#" + str(j, "id"), style.state(state), str(j, "kind"), str(j, "variant"), str(j, "priority"),
+           str(j, "attempt"), str(j, "builder"), short_time(when), detail});
   }
   t.print(out);
 }
@@ -158,7 +159,8 @@ void print_job(std::ostream& out, const json& j, const Style& style) {
   row("log", str(j, "log_path"));
   if (j["failure"].is_object()) {
     const json& f = j["failure"];
-    row("failure", style.paint(printable(f.value("class", "")), "31") + ": " + printable(f.value("message", "")));
+    row("failure",
+        style.paint(printable(f.value("class", "")), "31") + ": " + printable(f.value("message", "")));
     row("hint", printable(f.value("hint", "")));
     if (std::string excerpt = f.value("excerpt", ""); !excerpt.empty()) {
       out << "excerpt:\n";
@@ -174,7 +176,8 @@ void print_job(std::ostream& out, const json& j, const Style& style) {
     for (const char* key : {"problems", "notes"})
       if (j["verify"][key].is_array())
         for (const json& p : j["verify"][key])
-          row(key == std::string("problems") ? "problem" : "note", printable(p.is_string() ? p.get<std::string>() : p.dump()));
+          row(key == std::string("problems") ? "problem" : "note",
+              printable(p.is_string() ? p.get<std::string>() : p.dump()));
   }
 }
 
@@ -210,8 +213,7 @@ void print_matrix(std::ostream& out, const json& variants, const Style& style) {
       continue;
     }
     std::string title = family + " python" + python + " " +
-                        (cuda.empty() ? (str(v, "platform") == "darwin" ? "darwin" : "cpu")
-                                      : "cuda" + cuda);
+                        (cuda.empty() ? (str(v, "platform") == "darwin" ? "darwin" : "cpu") : "cuda" + cuda);
     if (!extra.empty()) title += " (" + extra + ")";
     Grid& g = grids[title];
     std::string col = isa.empty() ? "-" : isa;
@@ -249,9 +251,10 @@ void print_matrix(std::ostream& out, const json& variants, const Style& style) {
     out << (first ? "" : "\n") << style.paint("other packages", "1") << "\n";
     for (const auto& o : others) out << "  " << o << "\n";
   }
-  out << "\n" << variants.size() << " variants   legend: ok succeeded, FAIL failed, run running, "
-      << "q queued, x cancelled, . never built" << (any_untracked ? ", ! recipe not tracked by git (flox refuses it)" : "")
-      << "\n";
+  out << "\n"
+      << variants.size() << " variants   legend: ok succeeded, FAIL failed, run running, "
+      << "q queued, x cancelled, . never built"
+      << (any_untracked ? ", ! recipe not tracked by git (flox refuses it)" : "") << "\n";
 }
 
 }  // namespace ptbuild::client

@@ -10,11 +10,11 @@ BuildCommand build_command(const Config::Backend& backend, const BuildTarget& t)
     cmd.result_link = t.repo_path + "/result-" + t.package;
   } else {
     cmd.result_link = t.results_dir + "/" + t.package;
-    cmd.argv = {backend.program, "--extra-experimental-features", "nix-command", "build",
-                "-f",            t.repo_path + "/" + t.recipe,  "-o",          cmd.result_link,
+    cmd.argv = {backend.program, "--extra-experimental-features", "nix-command", "build", "-f",
+                t.repo_path + "/" + t.recipe, "-o", cmd.result_link,
                 // -L: the builder's own output (cmake, ninja, nvcc) is what diagnosis reads;
                 // --keep-going: every wrong hash of a build shows up in one run.
-                "-L",            "--keep-going"};
+                "-L", "--keep-going"};
   }
   cmd.argv.insert(cmd.argv.end(), backend.args.begin(), backend.args.end());
   return cmd;
@@ -29,7 +29,9 @@ BuildCommand publish_command(const Config::Backend& backend, const Config::Publi
     if (!publish.org.empty()) cmd.argv.insert(cmd.argv.end(), {"-o", publish.org});
     cmd.argv.push_back(t.package);
   } else {
-    cmd.argv = {backend.program, "--extra-experimental-features", "nix-command", "copy", "--to", publish.store, out_path};
+    cmd.argv = {
+        backend.program, "--extra-experimental-features", "nix-command", "copy", "--to", publish.store,
+        out_path};
   }
   return cmd;
 }
@@ -39,11 +41,14 @@ std::string nix_program(const Config::Backend& backend) {
 }
 
 BuildCommand builder_probe_command(const Config::Backend& backend, const std::string& nonce) {
-  std::string expr = "derivation { name = \"ptbuild-builder-probe\"; system = \"builtin\"; "
-                     "builder = \"builtin:buildenv\"; manifest = \"/dev/null\"; derivations = \"\"; "
-                     "preferLocalBuild = true; allowSubstitutes = false; "
-                     "nonce = \"" + nonce + "\"; }";
-  return {{nix_program(backend), "--extra-experimental-features", "nix-command", "build", "--no-link", "--expr", expr},
+  std::string expr =
+      "derivation { name = \"ptbuild-builder-probe\"; system = \"builtin\"; "
+      "builder = \"builtin:buildenv\"; manifest = \"/dev/null\"; derivations = \"\"; "
+      "preferLocalBuild = true; allowSubstitutes = false; "
+      "nonce = \"" +
+      nonce + "\"; }";
+  return {{nix_program(backend), "--extra-experimental-features", "nix-command", "build", "--no-link",
+           "--expr", expr},
           "",
           ""};
 }
@@ -72,8 +77,8 @@ BuildCommand derivation_needs_command(const Config::Backend& backend, const std:
       "let f = import (/. + builtins.getEnv \"PTBUILD_RECIPE\"); "
       "d = if builtins.isFunction f then f { } else f; a = d.drvAttrs or d; "
       "in { system = a.system or \"\"; features = a.requiredSystemFeatures or [ ]; }";
-  return {{nix_program(backend), "--extra-experimental-features", "nix-command", "eval", "--json", "--impure", "--expr",
-           expr},
+  return {{nix_program(backend), "--extra-experimental-features", "nix-command", "eval", "--json", "--impure",
+           "--expr", expr},
           "",
           ""};
 }
@@ -95,7 +100,8 @@ std::string shell_quote(const std::string& s) {
 
 BuildCommand remote_probe_command(const Config::Backend& backend, const BuilderSpec& builder,
                                   const std::string& out_path, const std::vector<std::string>& probe_argv,
-                                  const std::map<std::string, std::string>& env, const std::string& probe_path) {
+                                  const std::map<std::string, std::string>& env,
+                                  const std::string& probe_path) {
   // ssh://user@host:port -> "user@host" and "port"
   std::string dest = builder.uri.substr(builder.uri.find("://") + 3);
   std::string port;
@@ -122,15 +128,17 @@ BuildCommand remote_probe_command(const Config::Backend& backend, const BuilderS
       "dest=$4 command=$8 probe=$9\n"
       "shift 9\n"
       "ssh \"$@\" \"$dest\" \"$command\" < \"$probe\"\n";
-  return {{"/bin/sh", "-c", kScript, "ptbuild-verify", nix_program(backend), builder.store_uri(), out_path, dest, port,
-           builder.ssh_key, builder.public_host_key, remote, probe_path},
+  return {{"/bin/sh", "-c", kScript, "ptbuild-verify", nix_program(backend), builder.store_uri(), out_path,
+           dest, port, builder.ssh_key, builder.public_host_key, remote, probe_path},
           "",
           ""};
 }
 
 BuildCommand realise_command(const Config::Backend& backend, const std::vector<std::string>& drvs) {
-  BuildCommand cmd{{nix_program(backend), "--extra-experimental-features", "nix-command", "build", "--no-link", "--keep-going", "-L"},
-                   "", ""};
+  BuildCommand cmd{{nix_program(backend), "--extra-experimental-features", "nix-command", "build",
+                    "--no-link", "--keep-going", "-L"},
+                   "",
+                   ""};
   cmd.argv.insert(cmd.argv.end(), drvs.begin(), drvs.end());
   return cmd;
 }

@@ -26,15 +26,15 @@ struct OutputFile {
 struct BuildCommand {
   std::vector<std::string> argv;
   std::string cwd;
-  std::string result_link;  // the symlink to the output the build leaves behind
+  std::string result_link;           // the symlink to the output the build leaves behind
   std::optional<OutputFile> output;  // else stdout and stderr go to a pipe the runner reads
 };
 
 struct BuildTarget {
-  std::string package;     // the variant's name: "pytorch-python313-cuda13_0-sm90-avx512"
-  std::string repo_path;   // absolute
-  std::string recipe;      // relative to the repo
-  std::string results_dir; // <state_dir>/results
+  std::string package;      // the variant's name: "pytorch-python313-cuda13_0-sm90-avx512"
+  std::string repo_path;    // absolute
+  std::string recipe;       // relative to the repo
+  std::string results_dir;  // <state_dir>/results
 };
 
 // flox: `flox build -d <repo> <package>` in the repo, leaving <repo>/result-<package>.
@@ -75,7 +75,8 @@ BuildCommand derivation_needs_command(const Config::Backend& backend, const std:
 // template's {probe} is /dev/stdin there). `env` is the probe's environment (PYTHONPATH).
 BuildCommand remote_probe_command(const Config::Backend& backend, const BuilderSpec& builder,
                                   const std::string& out_path, const std::vector<std::string>& probe_argv,
-                                  const std::map<std::string, std::string>& env, const std::string& probe_path);
+                                  const std::map<std::string, std::string>& env,
+                                  const std::string& probe_path);
 
 // Realises the given derivations (a build's sources, before the build itself): what fails, fails
 // with Nix's own messages (a hash mismatch among them), --keep-going so every wrong hash shows.

@@ -6,7 +6,8 @@ using namespace ptbuild;
 
 namespace {
 const BuildTarget kTarget{"pytorch-python313-cuda13_0-sm90-avx512", "/srv/build-pytorch",
-                          ".flox/pkgs/pytorch-python313-cuda13_0-sm90-avx512.nix", "/var/lib/ptbuild/results"};
+                          ".flox/pkgs/pytorch-python313-cuda13_0-sm90-avx512.nix",
+                          "/var/lib/ptbuild/results"};
 }
 
 TEST_CASE("backend: flox build -d REPO PACKAGE in the repo - with backend.args") {
@@ -19,10 +20,11 @@ TEST_CASE("backend: flox build -d REPO PACKAGE in the repo - with backend.args")
 
 TEST_CASE("backend: nix build of the recipe file with a result link under the state folder") {
   BuildCommand c = build_command({"nix", "nix", {"--cores", "16"}}, kTarget);
-  CHECK(c.argv == std::vector<std::string>{
-                      "nix", "--extra-experimental-features", "nix-command", "build", "-f",
-                      "/srv/build-pytorch/.flox/pkgs/pytorch-python313-cuda13_0-sm90-avx512.nix", "-o",
-                      "/var/lib/ptbuild/results/pytorch-python313-cuda13_0-sm90-avx512", "-L", "--keep-going", "--cores", "16"});
+  CHECK(c.argv ==
+        std::vector<std::string>{"nix", "--extra-experimental-features", "nix-command", "build", "-f",
+                                 "/srv/build-pytorch/.flox/pkgs/pytorch-python313-cuda13_0-sm90-avx512.nix",
+                                 "-o", "/var/lib/ptbuild/results/pytorch-python313-cuda13_0-sm90-avx512",
+                                 "-L", "--keep-going", "--cores", "16"});
   CHECK(c.result_link == "/var/lib/ptbuild/results/pytorch-python313-cuda13_0-sm90-avx512");
 }
 
@@ -31,7 +33,8 @@ TEST_CASE("backend: flox publish with and without an org - nix copy to the store
         std::vector<std::string>{"flox", "publish", "-d", "/srv/build-pytorch", "-o", "myorg",
                                  "pytorch-python313-cuda13_0-sm90-avx512"});
   CHECK(publish_command({"flox", "flox", {}}, {false, "", ""}, kTarget, "/nix/store/x").argv ==
-        std::vector<std::string>{"flox", "publish", "-d", "/srv/build-pytorch", "pytorch-python313-cuda13_0-sm90-avx512"});
+        std::vector<std::string>{"flox", "publish", "-d", "/srv/build-pytorch",
+                                 "pytorch-python313-cuda13_0-sm90-avx512"});
   CHECK(publish_command({"nix", "nix", {}}, {false, "", "file:///srv/cache"}, kTarget, "/nix/store/x").argv ==
         std::vector<std::string>{"nix", "--extra-experimental-features", "nix-command", "copy", "--to",
                                  "file:///srv/cache", "/nix/store/x"});
@@ -48,38 +51,44 @@ TEST_CASE("backend: a build placed on a remote builder has it as Nix's only buil
   std::map<std::string, std::string> env;
   BuildCommand nix{{"nix", "build"}, "", ""};
   place_on_builder({"nix", "nix", {}}, b, nix, env, "");
-  CHECK(nix.argv == std::vector<std::string>{"nix", "build", "--builders",
-                                             "ssh-ng://root@10.77.1.2 x86_64-linux /k/id 3 1 big-parallel - QUJD",
-                                             "--max-jobs", "0"});
+  CHECK(nix.argv ==
+        std::vector<std::string>{"nix", "build", "--builders",
+                                 "ssh-ng://root@10.77.1.2 x86_64-linux /k/id 3 1 big-parallel - QUJD",
+                                 "--max-jobs", "0"});
   CHECK(env.empty());
 
   BuildCommand flox{{"flox", "build"}, "", ""};
   place_on_builder({"flox", "flox", {}}, b, flox, env, "substituters =");
   CHECK(flox.argv == std::vector<std::string>{"flox", "build"});
-  CHECK(env["NIX_CONFIG"] ==
-        "substituters =\nbuilders = ssh-ng://root@10.77.1.2 x86_64-linux /k/id 3 1 big-parallel - QUJD\nmax-jobs = 0\n");
+  CHECK(
+      env["NIX_CONFIG"] ==
+      "substituters =\nbuilders = ssh-ng://root@10.77.1.2 x86_64-linux /k/id 3 1 big-parallel - QUJD\nmax-jobs = 0\n");
 
   BuilderSpec local;
   BuildCommand here{{"nix", "build"}, "", ""};
   place_on_builder({"nix", "nix", {}}, local, here, env, "");
-  CHECK(here.argv == std::vector<std::string>{"nix", "build", "--builders", ""});  // /etc/nix/machines cannot take it
+  CHECK(here.argv ==
+        std::vector<std::string>{"nix", "build", "--builders", ""});  // /etc/nix/machines cannot take it
   CHECK(builder_ping_command({"nix", "/usr/bin/nix", {}}, b).argv.back() ==
         "ssh-ng://root@10.77.1.2?ssh-key=/k/id&base64-ssh-public-host-key=QUJD");
 }
 
-TEST_CASE("backend: the probe on a GPU builder copies the artifact there and runs over ssh with its key and port") {
+TEST_CASE(
+    "backend: the probe on a GPU builder copies the artifact there and runs over ssh with its key and port") {
   BuilderSpec b;
   b.uri = "ssh://nix@gpu1:2222";
   b.ssh_key = "/k/id";
   b.public_host_key = "QUJD";
-  BuildCommand cmd = remote_probe_command({"nix", "/usr/bin/nix", {}}, b, "/nix/store/abc-torch",
-                                          {"/nix/store/abc-torch/bin/python3", "/dev/stdin"},
-                                          {{"PYTHONPATH", "/nix/store/abc-torch/lib/python3.13/site-packages"}}, "/var/lib/ptbuild/probe.py");
+  BuildCommand cmd = remote_probe_command(
+      {"nix", "/usr/bin/nix", {}}, b, "/nix/store/abc-torch",
+      {"/nix/store/abc-torch/bin/python3", "/dev/stdin"},
+      {{"PYTHONPATH", "/nix/store/abc-torch/lib/python3.13/site-packages"}}, "/var/lib/ptbuild/probe.py");
   REQUIRE(cmd.argv.size() == 13);
   CHECK(cmd.argv[0] == "/bin/sh");
   CHECK(cmd.argv[2].find("copy --no-check-sigs --to") != std::string::npos);
   CHECK(std::vector<std::string>(cmd.argv.begin() + 4, cmd.argv.end()) ==
-        std::vector<std::string>{"/usr/bin/nix", "ssh://nix@gpu1:2222?ssh-key=/k/id&base64-ssh-public-host-key=QUJD",
+        std::vector<std::string>{"/usr/bin/nix",
+                                 "ssh://nix@gpu1:2222?ssh-key=/k/id&base64-ssh-public-host-key=QUJD",
                                  "/nix/store/abc-torch", "nix@gpu1", "2222", "/k/id", "QUJD",
                                  "env 'PYTHONPATH=/nix/store/abc-torch/lib/python3.13/site-packages' "
                                  "'/nix/store/abc-torch/bin/python3' '/dev/stdin'",

@@ -11,7 +11,8 @@ Verdict decide_build_end(const BuildEnd& e) {
   if (!e.failure) return {e.left_result ? Kind::succeeded : Kind::failed, Millis{0}, ""};
   const Failure& f = *e.failure;
   if (is_machine_fault(f)) return {Kind::builder_fault, Millis{0}, ""};
-  if (f.failure_class == failure_class::kHashMismatch && e.hash_repairable) return {Kind::repair_hash, Millis{0}, ""};
+  if (f.failure_class == failure_class::kHashMismatch && e.hash_repairable)
+    return {Kind::repair_hash, Millis{0}, ""};
   if (f.failure_class != failure_class::kNetwork) return {Kind::failed, Millis{0}, ""};
   if (e.network_retries < e.max_retries)
     return {Kind::retry, e.retry_backoff * (int64_t{1} << std::min(e.network_retries, 16)), ""};
@@ -20,7 +21,8 @@ Verdict decide_build_end(const BuildEnd& e) {
                           : "the download failed again after " + std::to_string(e.network_retries) +
                                 " retries (daemon.retries)";
   return {Kind::failed, Millis{0},
-          spent + ": check the network, a proxy or the URL, then `ptbuild retry " + std::to_string(e.job_id) + "`"};
+          spent + ": check the network, a proxy or the URL, then `ptbuild retry " + std::to_string(e.job_id) +
+              "`"};
 }
 
 }  // namespace ptbuild

@@ -37,8 +37,9 @@ TEST_CASE("verdict: a network failure backs off 1x 2x 4x while retries are left,
   e.network_retries = 3;
   Verdict spent = decide_build_end(e);
   CHECK(spent.kind == Kind::failed);
-  CHECK(spent.hint == "the download failed again after 3 retries (daemon.retries): check the network, a proxy or "
-                      "the URL, then `ptbuild retry 17`");
+  CHECK(spent.hint ==
+        "the download failed again after 3 retries (daemon.retries): check the network, a proxy or "
+        "the URL, then `ptbuild retry 17`");
   e.max_retries = 0;
   e.network_retries = 0;
   CHECK(decide_build_end(e).hint.starts_with("the download failed and retries are off (daemon.retries = 0)"));

@@ -26,7 +26,9 @@ TEST_CASE("builder health: a fault takes it down, a probe brings it up, the coun
   h.fault("the group 'nixbld' specified in 'build-users-group' does not exist", t0, minutes(1));
   CHECK_FALSE(h.up());
   CHECK(*h.down_until == t0 + minutes(1));
-  CHECK(h.describe() == "down until 2027-01-15T08:01:00.000Z: the group 'nixbld' specified in 'build-users-group' does not exist");
+  CHECK(
+      h.describe() ==
+      "down until 2027-01-15T08:01:00.000Z: the group 'nixbld' specified in 'build-users-group' does not exist");
   h.probe_succeeded();
   CHECK(h.up());
   h.fault("again", t0, minutes(1));  // the second fault in a row waits longer

@@ -19,13 +19,20 @@ namespace {
 
 std::string type_name(const toml::node& n) {
   switch (n.type()) {
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a number";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::table: return "a table";
-    default: return "a date or time";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a number";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::table:
+      return "a table";
+    default:
+      return "a date or time";
   }
 }
 
@@ -72,8 +79,9 @@ class TableReader {
       if (!n->is_integer()) fail(*n, key, "expected an integer, got " + type_name(*n));
       long long v = n->as_integer()->get();
       if (v < min || v > max)
-        fail(*n, key, "must be between " + std::to_string(min) + " and " + std::to_string(max) +
-                          ", got " + std::to_string(v));
+        fail(*n, key,
+             "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " +
+                 std::to_string(v));
       out = static_cast<int>(v);
     }
   }
@@ -95,13 +103,14 @@ class TableReader {
   }
   void duration(const char* key, Millis& out, Millis min = Millis{0}) {
     if (auto* n = take(key)) {
-      if (!n->is_string())
-        fail(*n, key, "expected a duration string such as \"6h\", got " + type_name(*n));
+      if (!n->is_string()) fail(*n, key, "expected a duration string such as \"6h\", got " + type_name(*n));
       auto d = parse_duration(n->as_string()->get());
       if (!d)
-        fail(*n, key, "bad duration \"" + n->as_string()->get() +
-                          "\" (write a number and a unit: \"6h\", \"30m\", \"45s\", \"1h30m\")");
-      if (*d < min) fail(*n, key, "must be at least " + format_duration(min) + ", got \"" + n->as_string()->get() + "\"");
+        fail(*n, key,
+             "bad duration \"" + n->as_string()->get() +
+                 "\" (write a number and a unit: \"6h\", \"30m\", \"45s\", \"1h30m\")");
+      if (*d < min)
+        fail(*n, key, "must be at least " + format_duration(min) + ", got \"" + n->as_string()->get() + "\"");
       out = *d;
     }
   }
@@ -110,7 +119,8 @@ class TableReader {
       if (!n->is_string()) fail(*n, key, "expected a size string such as \"4GiB\", got " + type_name(*n));
       auto v = parse_size(n->as_string()->get());
       if (!v)
-        fail(*n, key, "bad size \"" + n->as_string()->get() + "\" (write a number and a unit: \"4GiB\", \"512MiB\")");
+        fail(*n, key,
+             "bad size \"" + n->as_string()->get() + "\" (write a number and a unit: \"4GiB\", \"512MiB\")");
       if (*v < min) fail(*n, key, "must be at least " + format_size(min));
       out = *v;
     }
@@ -120,9 +130,9 @@ class TableReader {
       if (!n->is_array()) fail(*n, key, "expected an array of strings, got " + type_name(*n));
       out.clear();
       for (const toml::node& item : *n->as_array()) {
-        if (!item.is_string())
-          fail(item, key, "expected an array of strings, found " + type_name(item));
-        if (item.as_string()->get().find('\0') != std::string::npos) fail(item, key, "contains a NUL character");
+        if (!item.is_string()) fail(item, key, "expected an array of strings, found " + type_name(item));
+        if (item.as_string()->get().find('\0') != std::string::npos)
+          fail(item, key, "contains a NUL character");
         out.push_back(item.as_string()->get());
       }
     }
@@ -149,7 +159,9 @@ class TableReader {
   void string_map(const char* key, std::map<std::string, std::string>& out) {
     if (const toml::table* t = table(key))
       for (auto&& [k, v] : *t) {
-        if (!v.is_string()) fail(v, key, "expected strings as values, got " + type_name(v) + " for '" + std::string(k.str()) + "'");
+        if (!v.is_string())
+          fail(v, key,
+               "expected strings as values, got " + type_name(v) + " for '" + std::string(k.str()) + "'");
         out[std::string(k.str())] = v.as_string()->get();
       }
   }
@@ -160,7 +172,8 @@ class TableReader {
         std::vector<std::string> items;
         if (!v.is_array()) fail(v, key, "expected arrays of strings as values, got " + type_name(v));
         for (const toml::node& item : *v.as_array()) {
-          if (!item.is_string()) fail(item, key, "expected arrays of strings as values, found " + type_name(item));
+          if (!item.is_string())
+            fail(item, key, "expected arrays of strings as values, found " + type_name(item));
           items.push_back(item.as_string()->get());
         }
         out[std::string(k.str())] = std::move(items);
@@ -175,8 +188,7 @@ class TableReader {
     }
   }
   [[noreturn]] void fail(const toml::node& n, const char* key, const std::string& what) const {
-    throw Failure{source_ + ":" + std::to_string(n.source().begin.line) + ": " + prefix_ + key +
-                  ": " + what};
+    throw Failure{source_ + ":" + std::to_string(n.source().begin.line) + ": " + prefix_ + key + ": " + what};
   }
 
  private:
@@ -195,7 +207,9 @@ class TableReader {
 MatrixConfig read_matrix(const toml::table& t, const std::string& source) {
   MatrixConfig m;
   TableReader r(t, "repo.matrix.", source);
-  auto where = [&](const toml::node& n) { return source + ":" + std::to_string(n.source().begin.line) + ": repo.matrix."; };
+  auto where = [&](const toml::node& n) {
+    return source + ":" + std::to_string(n.source().begin.line) + ": repo.matrix.";
+  };
   r.string("family", m.family);
   r.string("python", m.python);
   r.string("pname_prefix", m.pname_prefix);
@@ -210,7 +224,8 @@ MatrixConfig read_matrix(const toml::table& t, const std::string& source) {
   r.strings("darwin", m.darwin);
   if (const toml::table* text = r.table("arch_text")) {
     TableReader a(*text, "repo.matrix.arch_text.", source);
-    for (auto&& [arch, _] : *text) a.string_map(std::string(arch.str()).c_str(), m.arch_text[std::string(arch.str())]);
+    for (auto&& [arch, _] : *text)
+      a.string_map(std::string(arch.str()).c_str(), m.arch_text[std::string(arch.str())]);
   }
   if (const toml::node* cuda = t.get("cuda"); cuda && cuda->is_string()) {
     CudaGroup g;
@@ -221,7 +236,8 @@ MatrixConfig read_matrix(const toml::table& t, const std::string& source) {
     r.skip("cuda");
     const toml::array* groups = cuda->as_array();
     if (!groups || !groups->is_array_of_tables())
-      throw Failure{where(*cuda) + "cuda: write one version as cuda = \"13_0\", or each as a [[repo.matrix.cuda]] table"};
+      throw Failure{where(*cuda) +
+                    "cuda: write one version as cuda = \"13_0\", or each as a [[repo.matrix.cuda]] table"};
     for (const toml::node& item : *groups) {
       TableReader g(*item.as_table(), "repo.matrix.cuda.", source);
       CudaGroup group;
@@ -230,16 +246,19 @@ MatrixConfig read_matrix(const toml::table& t, const std::string& source) {
       g.string("nixpkgs", group.nixpkgs);
       g.string("cuda_packages", group.cuda_packages);
       g.reject_unknown();
-      if (group.version.empty()) throw Failure{where(item) + "cuda.version: every [[repo.matrix.cuda]] needs a version (\"12_8\")"};
+      if (group.version.empty())
+        throw Failure{where(item) + "cuda.version: every [[repo.matrix.cuda]] needs a version (\"12_8\")"};
       for (const CudaGroup& other : m.cuda)
-        if (other.version == group.version) throw Failure{where(item) + "cuda.version: '" + group.version + "' is given twice"};
+        if (other.version == group.version)
+          throw Failure{where(item) + "cuda.version: '" + group.version + "' is given twice"};
       m.cuda.push_back(std::move(group));
     }
   }
   auto by_kind = [&](const char* key, auto& raw, auto& out) {
     for (auto& [name, value] : raw) {
       std::optional<RecipeKind> kind = recipe_kind_named(name);
-      if (!kind) throw Failure{where(t) + key + ": unknown kind '" + name + "' (gpu_x86, gpu_arm, cpu, darwin)"};
+      if (!kind)
+        throw Failure{where(t) + key + ": unknown kind '" + name + "' (gpu_x86, gpu_arm, cpu, darwin)"};
       out[*kind] = value;
     }
   };
@@ -258,7 +277,8 @@ MatrixConfig read_matrix(const toml::table& t, const std::string& source) {
     if (!archs.count(arch))
       throw Failure{where(t) + key + ": '" + arch + "' is an architecture of no CUDA version of the matrix"};
   };
-  for (const std::string& arch : m.arm_archs.value_or(std::vector<std::string>{})) known_arch("arm_archs", arch);
+  for (const std::string& arch : m.arm_archs.value_or(std::vector<std::string>{}))
+    known_arch("arm_archs", arch);
   for (const auto& [arch, _] : m.arch_isas) known_arch("arch_isas", arch);
   for (const auto& [arch, _] : m.arch_text) known_arch("arch_text", arch);
   return m;
@@ -281,11 +301,9 @@ Config default_config(const Environment& env) {
     c.daemon.state_dir = "/var/lib/ptbuild";
     c.daemon.socket = "/run/ptbuild/ptbuildd.sock";
   } else {
-    std::string state_home =
-        !env.xdg_state_home.empty() ? env.xdg_state_home : env.home + "/.local/state";
+    std::string state_home = !env.xdg_state_home.empty() ? env.xdg_state_home : env.home + "/.local/state";
     c.daemon.state_dir = state_home + "/ptbuild";
-    std::string runtime =
-        !env.xdg_runtime_dir.empty() ? env.xdg_runtime_dir : env.user_runtime_fallback;
+    std::string runtime = !env.xdg_runtime_dir.empty() ? env.xdg_runtime_dir : env.user_runtime_fallback;
     c.daemon.socket = runtime + "/ptbuild/ptbuildd.sock";
   }
   c.backend.kind = env.flox_on_path ? "flox" : "nix";
@@ -358,8 +376,9 @@ AsciiResult asciify(std::string_view text) {
         r.text += buf;
       } else {
         r.bad_line = line;
-        r.why = state == normal ? "a non-ASCII character outside a string or comment (TOML keys are ASCII)"
-                                : "a non-ASCII character in a 'literal' string (write it in a \"basic\" string)";
+        r.why = state == normal
+                    ? "a non-ASCII character outside a string or comment (TOML keys are ASCII)"
+                    : "a non-ASCII character in a 'literal' string (write it in a \"basic\" string)";
         return r;
       }
       continue;
@@ -420,8 +439,8 @@ AsciiResult asciify(std::string_view text) {
 }
 }  // namespace
 
-ConfigResult parse_config(std::string_view text, const std::string& source,
-                          const std::string& base_dir, const Environment& env) {
+ConfigResult parse_config(std::string_view text, const std::string& source, const std::string& base_dir,
+                          const Environment& env) {
   if (int line = first_invalid_utf8_line(text))
     return ConfigError{source + ":" + std::to_string(line) + ": the file is not valid UTF-8"};
   AsciiResult ascii = asciify(text);
@@ -491,7 +510,8 @@ ConfigResult parse_config(std::string_view text, const std::string& source,
           if (!find_lint_rule(rule)) {
             std::string known;
             for (const LintRule& l : lint_rules()) known += (known.empty() ? "" : ", ") + std::string(l.name);
-            throw Failure{where + "repo.doctor_disable: no doctor rule is named '" + rule + "' (" + known + ")"};
+            throw Failure{where + "repo.doctor_disable: no doctor rule is named '" + rule + "' (" + known +
+                          ")"};
           }
         if (repo.path.empty()) throw Failure{where + "repo.path: every [[repo]] needs a path"};
         repo.path = absolute_to(base_dir, repo.path);
@@ -535,7 +555,8 @@ ConfigResult parse_config(std::string_view text, const std::string& source,
         r.string("public_host_key", b.public_host_key);
         r.reject_unknown();
         if (b.uri != "local" && !b.uri.starts_with("ssh://") && !b.uri.starts_with("ssh-ng://"))
-          throw Failure{where + "builder.uri: expected ssh://…, ssh-ng://… or \"local\", got \"" + b.uri + "\""};
+          throw Failure{where + "builder.uri: expected ssh://…, ssh-ng://… or \"local\", got \"" + b.uri +
+                        "\""};
         if (b.systems.empty()) throw Failure{where + "builder.systems: a builder needs at least one system"};
         if (b.name.empty()) b.name = host_of(b.uri);
         c.builders.push_back(std::move(b));
@@ -555,16 +576,14 @@ ConfigResult parse_config(std::string_view text, const std::string& source,
       r.string("org", c.publish.org);
       r.string("store", c.publish.store);
     });
-    read_section("web", [&](TableReader& r) {
-      r.listen("listen", c.web.listen);
-    });
+    read_section("web", [&](TableReader& r) { r.listen("listen", c.web.listen); });
     read_section("nightly", [&](TableReader& r) {
       r.strings("targets", c.nightly.targets);
       r.boolean("pull", c.nightly.pull);
     });
     for (auto&& [k, v] : root) {
-      static const std::set<std::string> kSections{"daemon",  "backend", "repo",    "hashfix", "builder",
-                                                   "verify",  "publish", "nightly", "web"};
+      static const std::set<std::string> kSections{"daemon", "backend", "repo",    "hashfix", "builder",
+                                                   "verify", "publish", "nightly", "web"};
       if (!kSections.count(std::string(k.str())))
         throw Failure{source + ":" + std::to_string(k.source().begin.line) + ": unknown key '" +
                       std::string(k.str()) + "'"};
@@ -576,7 +595,8 @@ ConfigResult parse_config(std::string_view text, const std::string& source,
   c.daemon.builders_file = absolute_to(base_dir, c.daemon.builders_file);
   for (BuilderSpec& b : c.builders) b.ssh_key = absolute_to(base_dir, b.ssh_key);
   if (c.daemon.builders_file.empty())
-    if (std::string problem = fleet_problem(c.fleet()); !problem.empty()) return ConfigError{source + ": builder: " + problem};
+    if (std::string problem = fleet_problem(c.fleet()); !problem.empty())
+      return ConfigError{source + ": builder: " + problem};
   c.daemon.socket = absolute_to(base_dir, c.daemon.socket);
   if (c.repos.empty()) add_default_repo(c, env);
   return c;
@@ -620,9 +640,8 @@ std::string render_config(const Config& c) {
                      {"order", c.daemon.order},
                      {"default_family", c.daemon.default_family},
                      {"builders_file", c.daemon.builders_file}};
-  toml::table backend{{"kind", c.backend.kind},
-                      {"program", c.backend.program},
-                      {"args", str_array(c.backend.args)}};
+  toml::table backend{
+      {"kind", c.backend.kind}, {"program", c.backend.program}, {"args", str_array(c.backend.args)}};
   toml::array repos;
   for (const RepoConfig& r : c.repos)
     repos.push_back(toml::table{{"name", r.name},
@@ -633,8 +652,12 @@ std::string render_config(const Config& c) {
                                 {"doctor_disable", str_array(r.doctor_disable)}});
   toml::array fleet;
   for (const BuilderSpec& b : c.fleet()) {
-    toml::table t{{"name", b.name},         {"uri", b.uri},           {"systems", str_array(b.systems)},
-                  {"ssh_key", b.ssh_key},   {"max_jobs", b.max_jobs}, {"speed_factor", b.speed_factor},
+    toml::table t{{"name", b.name},
+                  {"uri", b.uri},
+                  {"systems", str_array(b.systems)},
+                  {"ssh_key", b.ssh_key},
+                  {"max_jobs", b.max_jobs},
+                  {"speed_factor", b.speed_factor},
                   {"public_host_key", b.public_host_key}};
     if (b.features_declared) {  // without, `local` takes what Nix's own system-features allow
       t.insert("supported_features", str_array(b.supported_features));
@@ -651,12 +674,10 @@ std::string render_config(const Config& c) {
                               {"max_rounds", c.hashfix.max_rounds},
                               {"commit", c.hashfix.commit}}},
       {"verify", toml::table{{"enabled", c.verify.enabled}, {"command", c.verify.command}}},
-      {"publish", toml::table{{"auto", c.publish.auto_publish},
-                              {"org", c.publish.org},
-                              {"store", c.publish.store}}},
+      {"publish",
+       toml::table{{"auto", c.publish.auto_publish}, {"org", c.publish.org}, {"store", c.publish.store}}},
       {"web", toml::table{{"listen", c.web.listen}}},
-      {"nightly", toml::table{{"targets", str_array(c.nightly.targets)},
-                              {"pull", c.nightly.pull}}}};
+      {"nightly", toml::table{{"targets", str_array(c.nightly.targets)}, {"pull", c.nightly.pull}}}};
   std::ostringstream out;
   out << "# effective configuration (from " << c.source << ")\n"
       << "# [[builder]]: the whole fleet — the [[builder]] tables, the lines of daemon.builders_file, or\n"

@@ -30,9 +30,9 @@ struct RepoConfig {
   std::string name;
   std::string path;
   std::string recipes = ".flox/pkgs";
-  std::string after;         // repo whose same-axes variant must build first
-  std::string default_cuda;  // "13_0": decides ambiguous aliases in this repo
-  std::optional<MatrixConfig> matrix;  // [repo.matrix]: the variants it should have, from templates
+  std::string after;                        // repo whose same-axes variant must build first
+  std::string default_cuda;                 // "13_0": decides ambiguous aliases in this repo
+  std::optional<MatrixConfig> matrix;       // [repo.matrix]: the variants it should have, from templates
   std::vector<std::string> doctor_disable;  // `ptbuild doctor` rules not checked in this repo
 };
 
@@ -115,8 +115,8 @@ Config default_config(const Environment& env);
 
 // Parses TOML text. `source` names the file in messages; relative paths in it are resolved
 // against `base_dir` (the file's folder).
-ConfigResult parse_config(std::string_view text, const std::string& source,
-                          const std::string& base_dir, const Environment& env);
+ConfigResult parse_config(std::string_view text, const std::string& source, const std::string& base_dir,
+                          const Environment& env);
 
 // The effective config as TOML, every key spelled out (for --check-config).
 std::string render_config(const Config& config);

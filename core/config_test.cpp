@@ -151,21 +151,25 @@ TEST_CASE("config errors name the key and the line") {
         "test.toml:3: daemon.max_parallel: expected an integer, got a string");
   std::string bad = parse_error("[daemon]\nbuild_timeout = \"6 hours\"\n");
   CHECK(bad.starts_with("test.toml:2: daemon.build_timeout: bad duration \"6 hours\""));
-  CHECK(parse_error("[daemon]\nbuild_timeout = 6\n").starts_with(
-      "test.toml:2: daemon.build_timeout: expected a duration string"));
+  CHECK(parse_error("[daemon]\nbuild_timeout = 6\n")
+            .starts_with("test.toml:2: daemon.build_timeout: expected a duration string"));
   CHECK(parse_error("[daemon]\norder = \"random\"\n") ==
         "test.toml:2: daemon.order: must be one of \"longest-first\", \"fifo\", got \"random\"");
-  CHECK(parse_error("[backend]\nkind = \"docker\"\n").starts_with("test.toml:2: backend.kind: must be one of"));
+  CHECK(
+      parse_error("[backend]\nkind = \"docker\"\n").starts_with("test.toml:2: backend.kind: must be one of"));
   CHECK(parse_error("[daemon]\nmax_parallel = 0\n") ==
         "test.toml:2: daemon.max_parallel: must be between 1 and 1024, got 0");
-  CHECK(parse_error("[backend]\nargs = [\"a\", 1]\n").starts_with("test.toml:2: backend.args: expected an array of strings"));
+  CHECK(parse_error("[backend]\nargs = [\"a\", 1]\n")
+            .starts_with("test.toml:2: backend.args: expected an array of strings"));
   CHECK(parse_error("[hashfix]\nenabled = \"yes\"\n") ==
         "test.toml:2: hashfix.enabled: expected true or false, got a string");
   CHECK(parse_error("colour = true\n") == "test.toml:1: unknown key 'colour'");
-  CHECK(parse_error("[[repo]]\nname = \"x\"\n").find("repo.path: every [[repo]] needs a path") != std::string::npos);
-  CHECK(parse_error("[[repo]]\npath = \"/a\"\n[[repo]]\npath = \"/b/a\"\n").find("two repositories are named 'a'") !=
+  CHECK(parse_error("[[repo]]\nname = \"x\"\n").find("repo.path: every [[repo]] needs a path") !=
         std::string::npos);
-  CHECK(parse_error("[[repo]]\npath = \"/a\"\nafter = \"zz\"\n").find("unknown repository 'zz'") != std::string::npos);
+  CHECK(parse_error("[[repo]]\npath = \"/a\"\n[[repo]]\npath = \"/b/a\"\n")
+            .find("two repositories are named 'a'") != std::string::npos);
+  CHECK(parse_error("[[repo]]\npath = \"/a\"\nafter = \"zz\"\n").find("unknown repository 'zz'") !=
+        std::string::npos);
   CHECK(parse_error("[daemon\n").starts_with("test.toml:1: "));
   CHECK(parse_error("daemon = 3\n") == "test.toml:1: [daemon] must be a table, got an integer");
 }
@@ -173,18 +177,22 @@ TEST_CASE("config errors name the key and the line") {
 TEST_CASE("values that cannot work are refused, naming the key and the line") {
   CHECK(parse_error("[daemon]\nbuild_timeout = \"0s\"\n") ==
         "test.toml:2: daemon.build_timeout: must be at least 1s, got \"0s\"");
-  CHECK(parse_error("[daemon]\n\nmax_silent = \"0\"\n") == "test.toml:3: daemon.max_silent: must be at least 1s, got \"0\"");
+  CHECK(parse_error("[daemon]\n\nmax_silent = \"0\"\n") ==
+        "test.toml:3: daemon.max_silent: must be at least 1s, got \"0\"");
   CHECK(parse_error("[daemon]\nsocket = \"\"\n") == "test.toml:2: daemon.socket: must not be empty");
   CHECK(parse_error("[daemon]\nstate_dir = \"\"\n") == "test.toml:2: daemon.state_dir: must not be empty");
   CHECK(parse_error("[daemon]\nstate_dir = \"/var/lib/a\\u0000b\"\n") ==
         "test.toml:2: daemon.state_dir: contains a NUL character");
   CHECK(parse_error("[[repo]]\npath = \"/srv/x\\u0000\"\n").find("repo.path: contains a NUL character") !=
         std::string::npos);
-  CHECK(parse_error("[backend]\nargs = [\"--cores\\u0000\"]\n") == "test.toml:2: backend.args: contains a NUL character");
+  CHECK(parse_error("[backend]\nargs = [\"--cores\\u0000\"]\n") ==
+        "test.toml:2: backend.args: contains a NUL character");
   CHECK(parse_error("[[repo]]\nname = \"pytorch\"\npath = \"/a\"\nafter = \"pytorch\"\n")
             .find("repository 'pytorch' waits for itself") != std::string::npos);
-  CHECK(parse_error("[daemon]\nlog_max = \"1KiB\"\n") == "test.toml:2: daemon.log_max: must be at least 64KiB");
-  CHECK(parse_error("[daemon]\nlive_log = \"no\"\n") == "test.toml:2: daemon.live_log: expected true or false, got a string");
+  CHECK(parse_error("[daemon]\nlog_max = \"1KiB\"\n") ==
+        "test.toml:2: daemon.log_max: must be at least 64KiB");
+  CHECK(parse_error("[daemon]\nlive_log = \"no\"\n") ==
+        "test.toml:2: daemon.live_log: expected true or false, got a string");
   CHECK(parse_error("[web]\n\nlisten = \"localhost:8460\"\n") ==
         "test.toml:3: web.listen: 'localhost' is not an IP address (a name would depend on DNS at start)");
   CHECK(parse_error("[web]\nport = 1\n") == "test.toml:2: unknown key 'web.port'");
@@ -205,26 +213,31 @@ TEST_CASE("a matrix of several CUDA versions - each with its pin, archs and pack
   CHECK(m.arch_text.at("sm61").at("GPU_NAME") == "GTX 1080");
   std::vector<std::string> names;
   for (const PlannedRecipe& r : expand_matrix(m)) names.push_back(r.name + " " + r.expect.nixpkgs);
-  CHECK(names == std::vector<std::string>{"pytorch-python313-cuda12_8-sm61-avx bbb", "pytorch-python313-cuda12_8-sm90-avx2 bbb",
-                                          "pytorch-python313-cuda13_0-sm90-avx2 aaa", "pytorch-python313-darwin-mps aaa"});
+  CHECK(names == std::vector<std::string>{
+                     "pytorch-python313-cuda12_8-sm61-avx bbb", "pytorch-python313-cuda12_8-sm90-avx2 bbb",
+                     "pytorch-python313-cuda13_0-sm90-avx2 aaa", "pytorch-python313-darwin-mps aaa"});
   // The one-version form of older configs still reads.
-  Config one = parse_ok("[[repo]]\npath = \"/a\"\n[repo.matrix]\ncuda = \"13_0\"\ngpu_archs = { sm90 = \"9.0\" }\nx86_isas = [\"avx2\"]\n");
+  Config one = parse_ok(
+      "[[repo]]\npath = \"/a\"\n[repo.matrix]\ncuda = \"13_0\"\ngpu_archs = { sm90 = \"9.0\" }\nx86_isas = [\"avx2\"]\n");
   CHECK(expand_matrix(*one.repos[0].matrix).at(0).name == "pytorch-python313-cuda13_0-sm90-avx2");
 
   std::string head = "[[repo]]\npath = \"/a\"\n[repo.matrix]\n";
   CHECK(parse_error(head + "[[repo.matrix.cuda]]\narchs = [\"sm90\"]\n") ==
         "test.toml:4: repo.matrix.cuda.version: every [[repo.matrix.cuda]] needs a version (\"12_8\")");
-  CHECK(parse_error(head + "[[repo.matrix.cuda]]\nversion = \"13_0\"\n[[repo.matrix.cuda]]\nversion = \"13_0\"\n") ==
+  CHECK(parse_error(head +
+                    "[[repo.matrix.cuda]]\nversion = \"13_0\"\n[[repo.matrix.cuda]]\nversion = \"13_0\"\n") ==
         "test.toml:6: repo.matrix.cuda.version: '13_0' is given twice");
   CHECK(parse_error(head + "[[repo.matrix.cuda]]\nversion = \"13_0\"\narch = [\"sm90\"]\n") ==
         "test.toml:6: unknown key 'repo.matrix.cuda.arch'");
-  CHECK(parse_error(head + "cuda = 13\n").find("repo.matrix.cuda: write one version as cuda = \"13_0\"") != std::string::npos);
-  CHECK(parse_error(head + "arch_isas = { sm99 = [\"avx\"] }\n").find("repo.matrix.arch_isas: 'sm99' is an architecture of no CUDA version") !=
+  CHECK(parse_error(head + "cuda = 13\n").find("repo.matrix.cuda: write one version as cuda = \"13_0\"") !=
         std::string::npos);
-  CHECK(parse_error(head + "templates = { gpu = \"t.nix\" }\n").find("unknown kind 'gpu' (gpu_x86, gpu_arm, cpu, darwin)") !=
+  CHECK(parse_error(head + "arch_isas = { sm99 = [\"avx\"] }\n")
+            .find("repo.matrix.arch_isas: 'sm99' is an architecture of no CUDA version") !=
         std::string::npos);
-  CHECK(parse_error("[[repo]]\npath = \"/a\"\ndoctor_disable = [\"pnames\"]\n").find("no doctor rule is named 'pnames'") !=
-        std::string::npos);
+  CHECK(parse_error(head + "templates = { gpu = \"t.nix\" }\n")
+            .find("unknown kind 'gpu' (gpu_x86, gpu_arm, cpu, darwin)") != std::string::npos);
+  CHECK(parse_error("[[repo]]\npath = \"/a\"\ndoctor_disable = [\"pnames\"]\n")
+            .find("no doctor rule is named 'pnames'") != std::string::npos);
 }
 
 TEST_CASE("the effective config renders to TOML that parses back to the same config") {
@@ -242,8 +255,8 @@ TEST_CASE("the effective config renders to TOML that parses back to the same con
 
 TEST_CASE("text that is not TOML's is refused before the TOML reader sees it") {
   // Found by fuzz_config: U+FEFD where a key belongs (tests/fuzz/regressions/config/).
-  std::string text =
-      ptbuild::testing::read_file(std::string(PTBUILD_SOURCE_DIR) + "/tests/fuzz/regressions/config/u-fefd-in-key.toml");
+  std::string text = ptbuild::testing::read_file(std::string(PTBUILD_SOURCE_DIR) +
+                                                 "/tests/fuzz/regressions/config/u-fefd-in-key.toml");
   ConfigResult r = parse_config(text, "test.toml", "/etc/ptbuild", user_env());
   REQUIRE(std::holds_alternative<ConfigError>(r));
   CHECK(std::get<ConfigError>(r).message ==
@@ -261,7 +274,8 @@ TEST_CASE("non-ASCII text keeps its value in basic strings and is refused where 
   CHECK(std::holds_alternative<ConfigError>(parse_config(text, "t", "/", user_env())));
   Config c = parse_ok("[daemon]\nadmin_group = \"bâtisseurs 🛠\"  # outils ✓\n");
   CHECK(c.daemon.admin_group == "bâtisseurs 🛠");
-  CHECK(parse_error("[daemon]\nadmin_group = 'bâtisseurs'\n").starts_with("test.toml:2: a non-ASCII character in a 'literal' string"));
+  CHECK(parse_error("[daemon]\nadmin_group = 'bâtisseurs'\n")
+            .starts_with("test.toml:2: a non-ASCII character in a 'literal' string"));
 }
 
 TEST_CASE("builders: [[builder]] tables, a machines file, or one local builder with max_parallel slots") {
@@ -307,7 +321,9 @@ TEST_CASE("builders: [[builder]] tables, a machines file, or one local builder w
   CHECK(with_file.fleet()[1].name == "arm1");
   auto bad = add_builders_file(with_file, "ssh://arm2 aarch64-linux - many\n");
   REQUIRE(bad);
-  CHECK(bad->message == "daemon.builders_file: /etc/ptbuild/machines:1: max jobs (field 4): expected a number of slots, got 'many'");
+  CHECK(
+      bad->message ==
+      "daemon.builders_file: /etc/ptbuild/machines:1: max jobs (field 4): expected a number of slots, got 'many'");
   auto twice = add_builders_file(with_file, "ssh://arm1 aarch64-linux\n");
   REQUIRE(twice);
   CHECK(twice->message.find("two builders are named 'arm1'") != std::string::npos);
@@ -320,7 +336,8 @@ TEST_CASE("builders: a bad [[builder]] names the key and the line") {
         "test.toml:3: builder.max_jobs: expected an integer, got a string");
   CHECK(parse_error("[[builder]]\nuri = \"ssh://x\"\nspeed_factor = 0\n") ==
         "test.toml:3: builder.speed_factor: must be greater than 0");
-  CHECK(parse_error("[[builder]]\nuri = \"ssh://x\"\nslots = 2\n") == "test.toml:3: unknown key 'builder.slots'");
+  CHECK(parse_error("[[builder]]\nuri = \"ssh://x\"\nslots = 2\n") ==
+        "test.toml:3: unknown key 'builder.slots'");
   CHECK(parse_error("[[builder]]\nuri = \"ssh://x\"\nsystems = []\n") ==
         "test.toml:1: builder.systems: a builder needs at least one system");
   CHECK(parse_error("[[builder]]\nuri = \"ssh://a@x\"\n[[builder]]\nuri = \"ssh://b@x\"\n")

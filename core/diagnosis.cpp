@@ -50,15 +50,42 @@ void clip_into(std::string& out, std::string_view s) {
 // Every signature of match() contains one of these: a line with none of them is an ordinary
 // build line (nearly all of a 200 MB log), passed over without the dozens of searches below.
 bool may_match(std::string_view line) {
-  static constexpr std::string_view kTriggers[] = {
-      "rror",           "NOT find CUDA",   "CUDA cannot",       "USE_CUDA",        "Unknown CUDA",
-      "Unsupported gpu", "Killed signal",  "due to signal",     "memory exhausted", "bad_alloc",
-      "allocate memory", "No space left",  "hash mismatch",     "unable to download", "resolve host",
-      "name resolution", "Connection",     "cannot download",   "SSL connect",     "unreachable",
-      "unable to access", "build-users-group", "executing '",   "cannot connect",  "cannot open connection",
-      "Permission denied", "not permitted", "Read-only file",   "readonly database", "tracked by git",
-      "ssh: ",          "cannot build on", "Failed to find a machine", "file to patch", "Hunk #",
-      "file INSTALL"};
+  static constexpr std::string_view kTriggers[] = {"rror",
+                                                   "NOT find CUDA",
+                                                   "CUDA cannot",
+                                                   "USE_CUDA",
+                                                   "Unknown CUDA",
+                                                   "Unsupported gpu",
+                                                   "Killed signal",
+                                                   "due to signal",
+                                                   "memory exhausted",
+                                                   "bad_alloc",
+                                                   "allocate memory",
+                                                   "No space left",
+                                                   "hash mismatch",
+                                                   "unable to download",
+                                                   "resolve host",
+                                                   "name resolution",
+                                                   "Connection",
+                                                   "cannot download",
+                                                   "SSL connect",
+                                                   "unreachable",
+                                                   "unable to access",
+                                                   "build-users-group",
+                                                   "executing '",
+                                                   "cannot connect",
+                                                   "cannot open connection",
+                                                   "Permission denied",
+                                                   "not permitted",
+                                                   "Read-only file",
+                                                   "readonly database",
+                                                   "tracked by git",
+                                                   "ssh: ",
+                                                   "cannot build on",
+                                                   "Failed to find a machine",
+                                                   "file to patch",
+                                                   "Hunk #",
+                                                   "file INSTALL"};
   for (std::string_view t : kTriggers)
     if (contains(line, t)) return true;
   return false;
@@ -76,7 +103,8 @@ std::string_view message_of(std::string_view line) {
 }  // namespace
 
 std::string_view strip_ansi(std::string_view line, std::string& buffer) {
-  if (!std::memchr(line.data(), '\x1b', line.size()) && !std::memchr(line.data(), '\r', line.size())) return line;
+  if (!std::memchr(line.data(), '\x1b', line.size()) && !std::memchr(line.data(), '\r', line.size()))
+    return line;
   buffer = strip_ansi(line);
   return buffer;
 }
@@ -104,12 +132,14 @@ std::string strip_ansi(std::string_view s) {
 }
 
 bool is_machine_fault(const Failure& failure) {
-  return failure.failure_class == failure_class::kNixSetup || failure.failure_class == failure_class::kDiskFull;
+  return failure.failure_class == failure_class::kNixSetup ||
+         failure.failure_class == failure_class::kDiskFull;
 }
 
 bool is_transient(const std::string& c) {
   namespace fc = failure_class;
-  return c == fc::kNetwork || c == fc::kTimeout || c == fc::kOutOfMemory || c == fc::kDiskFull || c == fc::kNixSetup;
+  return c == fc::kNetwork || c == fc::kTimeout || c == fc::kOutOfMemory || c == fc::kDiskFull ||
+         c == fc::kNixSetup;
 }
 
 namespace {
@@ -154,18 +184,19 @@ std::optional<LogScanner::Hit> LogScanner::match(std::string_view line) const {
   auto hit = [&](const char* cls, std::string message, std::string hint) {
     return Hit{cls, clip(message), std::move(hint), {}, kContextAfter};
   };
-  if (std::optional<std::string> hint = nix_setup_hint(line)) return hit(fc::kNixSetup, std::string(msg), *hint);
+  if (std::optional<std::string> hint = nix_setup_hint(line))
+    return hit(fc::kNixSetup, std::string(msg), *hint);
   if (contains(line, "hash mismatch in fixed-output derivation") ||
       contains(line, "hash mismatch in file downloaded from"))
     return hit(fc::kHashMismatch, std::string(msg),
                "the recipe pins a hash that does not match the source; ptbuild repairs hashes "
                "it finds in the build repo");
-  if (axes_.is_gpu() && (contains(line, "Could NOT find CUDA") || contains(line, "CUDA cannot be found") ||
-                         use_cuda_off(line)))
-    return hit(fc::kCudaNotFound,
-               "CUDA is off in a GPU variant (" + std::string(msg) + ")",
+  if (axes_.is_gpu() &&
+      (contains(line, "Could NOT find CUDA") || contains(line, "CUDA cannot be found") || use_cuda_off(line)))
+    return hit(fc::kCudaNotFound, "CUDA is off in a GPU variant (" + std::string(msg) + ")",
                "enable CUDA at the derivation level: torch.override { cudaSupport = true; "
-               "gpuTargets = [ \"" + axes_.torch_arch_flag().value_or("sm_XX").substr(3) +
+               "gpuTargets = [ \"" +
+                   axes_.torch_arch_flag().value_or("sm_XX").substr(3) +
                    "\" ]; } — .overrideAttrs alone builds CPU-only");
   if (contains(line, "Unknown CUDA Architecture Name"))
     return hit(fc::kUnknownCudaArch, std::string(msg),
@@ -177,26 +208,32 @@ std::optional<LogScanner::Hit> LogScanner::match(std::string_view line) const {
   // What the build notes of the real repo met with PyTorch 2.10 on CUDA 13 (a source version or
   // toolkit newer than the nixpkgs derivation was written for): the recipe must change.
   if (contains(line, "has no member named 'clockRate'"))
-    return hit(fc::kBuilderFailed, std::string(msg),
-               "CUDA 13 removed cudaDeviceProp::clockRate: MAGMA 2.9 (a torch dependency) needs the upstream fix: "
-               "an overlay with magma.overrideAttrs adding the patch of icl-utk-edu/magma commit 235aefb7");
+    return hit(
+        fc::kBuilderFailed, std::string(msg),
+        "CUDA 13 removed cudaDeviceProp::clockRate: MAGMA 2.9 (a torch dependency) needs the upstream fix: "
+        "an overlay with magma.overrideAttrs adding the patch of icl-utk-edu/magma commit 235aefb7");
   if (contains(line, "requires TORCH_FEATURE_VERSION >="))
-    return hit(fc::kBuilderFailed, std::string(msg),
-               "the source is a newer PyTorch than the version the build reports (an overlay over an older "
-               "derivation): set PYTORCH_BUILD_VERSION, write version.txt and pass -DTORCH_BUILD_VERSION to cmake");
+    return hit(
+        fc::kBuilderFailed, std::string(msg),
+        "the source is a newer PyTorch than the version the build reports (an overlay over an older "
+        "derivation): set PYTORCH_BUILD_VERSION, write version.txt and pass -DTORCH_BUILD_VERSION to cmake");
   if (contains(line, "fatal error: cccl/"))
-    return hit(fc::kBuilderFailed, std::string(msg),
-               "the bundled CUTLASS looks for CCCL headers under <cccl/…>, CUDA 13 has them under <cuda/…>: add an "
-               "include folder with cccl/{cuda,cub,thrust,nv} links to cudaPackages.cuda_cccl in preConfigure");
+    return hit(
+        fc::kBuilderFailed, std::string(msg),
+        "the bundled CUTLASS looks for CCCL headers under <cccl/…>, CUDA 13 has them under <cuda/…>: add an "
+        "include folder with cccl/{cuda,cub,thrust,nv} links to cudaPackages.cuda_cccl in preConfigure");
   if (contains(line, "file INSTALL cannot find"))
-    return hit(fc::kBuilderFailed, std::string(msg),
-               "the install step copies a file this source no longer has (PyTorch 2.10: cmake/Modules/"
-               "FindCUDAToolkit.cmake; the excerpt names it): create it in postPatch, as a stub that delegates to "
-               "CMake's own module");
-  if (contains(line, "can't find file to patch") || (contains(line, "Hunk #") && contains(line, " FAILED at ")))
-    return hit(fc::kBuilderFailed, std::string(msg),
-               "a patch of the nixpkgs derivation does not apply to this source version: drop it (patches = [ ]) or "
-               "use the patches written for this version");
+    return hit(
+        fc::kBuilderFailed, std::string(msg),
+        "the install step copies a file this source no longer has (PyTorch 2.10: cmake/Modules/"
+        "FindCUDAToolkit.cmake; the excerpt names it): create it in postPatch, as a stub that delegates to "
+        "CMake's own module");
+  if (contains(line, "can't find file to patch") ||
+      (contains(line, "Hunk #") && contains(line, " FAILED at ")))
+    return hit(
+        fc::kBuilderFailed, std::string(msg),
+        "a patch of the nixpkgs derivation does not apply to this source version: drop it (patches = [ ]) or "
+        "use the patches written for this version");
   if (contains(line, "Killed signal terminated program") || contains(line, "died due to signal 9") ||
       contains(line, "virtual memory exhausted") || contains(line, "std::bad_alloc") ||
       contains(line, "Cannot allocate memory"))
@@ -224,9 +261,9 @@ std::optional<LogScanner::Hit> LogScanner::match(std::string_view line) const {
                contains(line, "tracked by git") ? "git add the recipe: flox builds only tracked files"
                                                 : "the recipe does not evaluate: fix the Nix expression");
   static constexpr std::array<std::string_view, 10> kNetwork{
-      "unable to download",          "Could not resolve host", "Temporary failure in name resolution",
-      "Connection timed out",        "Connection refused",     "error: cannot download",
-      "Couldn't resolve host name",  "SSL connect error",      "Network is unreachable",
+      "unable to download",         "Could not resolve host", "Temporary failure in name resolution",
+      "Connection timed out",       "Connection refused",     "error: cannot download",
+      "Couldn't resolve host name", "SSL connect error",      "Network is unreachable",
       "unable to access 'http"};
   for (std::string_view sig : kNetwork)
     if (contains(line, sig))
@@ -273,8 +310,10 @@ void LogScanner::feed_clean(std::string_view line, bool status_line, bool held) 
     first_failed_drv_ = std::string(path);
   }
   held_[recent_next_] = held;
-  if (held) held_line_[recent_next_] = line;
-  else clip_into(recent_[recent_next_], line);
+  if (held)
+    held_line_[recent_next_] = line;
+  else
+    clip_into(recent_[recent_next_], line);
   recent_next_ = (recent_next_ + 1) % recent_.size();
   recent_count_ = std::min(recent_count_ + 1, recent_.size());
 }
@@ -297,7 +336,9 @@ std::deque<std::string> LogScanner::recent_lines() const {
   return out;
 }
 
-std::string LogScanner::tail() const { return join_lines(recent_lines()); }
+std::string LogScanner::tail() const {
+  return join_lines(recent_lines());
+}
 
 std::string LogScanner::dependency_note() const {
   if (first_failed_drv_.empty() || !axes_.known()) return "";
@@ -312,14 +353,17 @@ std::optional<Failure> LogScanner::diagnose(int exit_code) const {
   if (first_) {
     // A success is only a failure when CUDA turned out to be off in a GPU variant.
     if (exit_code == 0 && first_->failure_class != failure_class::kCudaNotFound) return std::nullopt;
-    return Failure{first_->failure_class, first_->message + dependency_note(), first_->hint, join_lines(first_->excerpt)};
+    return Failure{first_->failure_class, first_->message + dependency_note(), first_->hint,
+                   join_lines(first_->excerpt)};
   }
   if (exit_code == 0) return std::nullopt;
   if (exit_code == 137)
-    return Failure{failure_class::kOutOfMemory, "the build was killed (exit 137, SIGKILL: likely the OOM killer)",
+    return Failure{failure_class::kOutOfMemory,
+                   "the build was killed (exit 137, SIGKILL: likely the OOM killer)",
                    "lower max_parallel or the build's cores, or add memory", join_lines(recent_lines())};
-  std::string message = !first_error_line_.empty() ? first_error_line_
-                                                  : "the build failed with exit code " + std::to_string(exit_code);
+  std::string message = !first_error_line_.empty()
+                            ? first_error_line_
+                            : "the build failed with exit code " + std::to_string(exit_code);
   return Failure{failure_class::kBuilderFailed, clip(message) + dependency_note(),
                  "read the excerpt and the full log (ptbuild log JOB)", join_lines(recent_lines())};
 }

@@ -77,7 +77,7 @@ class LogScanner {
     std::string message;
     std::string hint;
     std::deque<std::string> excerpt;
-    int lines_after = 0;  // still to add to the excerpt
+    int lines_after = 0;         // still to add to the excerpt
     bool retry_warning = false;  // Nix's "…; retrying in N ms": its final error may follow
   };
   std::optional<Hit> match(std::string_view line) const;
@@ -97,7 +97,7 @@ class LogScanner {
   size_t recent_next_ = 0, recent_count_ = 0;
   std::string first_error_line_;
   std::string first_failed_drv_;  // "magma-2.9.0": Nix's first "builder for '…' failed"
-  std::string stripped_;  // strip_ansi's buffer
+  std::string stripped_;          // strip_ansi's buffer
 };
 
 }  // namespace ptbuild

@@ -37,7 +37,8 @@ TEST_CASE("diagnosis: CUDA silently off in a GPU variant fails even a successful
   CHECK(f->hint.find("torch.override { cudaSupport = true; gpuTargets = [ \"90\" ]; }") != std::string::npos);
   CHECK(f->excerpt.find("Could NOT find CUDA") != std::string::npos);
   // The same lines in a CPU variant are normal.
-  CHECK_FALSE(scan(kCpu, "-- Could NOT find CUDA (missing: CUDA_TOOLKIT_ROOT_DIR)\n--   USE_CUDA : OFF\n", 0));
+  CHECK_FALSE(
+      scan(kCpu, "-- Could NOT find CUDA (missing: CUDA_TOOLKIT_ROOT_DIR)\n--   USE_CUDA : OFF\n", 0));
   CHECK_FALSE(scan(kGpu, "--   USE_CUDA              : ON\n", 0));
 }
 
@@ -76,31 +77,48 @@ TEST_CASE("diagnosis: every class from the exact messages of CMake - nvcc - GCC 
     const char* message_part;
   };
   const Case cases[] = {
-      {"cuda_not_found.log", "pytorch-python313-cuda12_8-sm90-avx512", 1, "cuda_not_found", "Could NOT find CUDA"},
-      {"cuda_toolkit_not_found.log", "torchvision-python313-cuda13_0-sm120-avx512", 1, "cuda_not_found", "CUDAToolkit"},
-      {"unknown_cuda_arch.log", "pytorch-python313-cuda13_0-sm121-armv9", 1, "unknown_cuda_arch", "Unknown CUDA Architecture Name 12.1"},
-      {"unsupported_gpu_arch.log", "pytorch-python313-cuda12_4-sm120-avx512", 1, "unsupported_gpu_arch", "compute_120"},
-      {"out_of_memory.log", "pytorch-python313-cpu-avx512", 1, "out_of_memory", "Killed signal terminated program cc1plus"},
+      {"cuda_not_found.log", "pytorch-python313-cuda12_8-sm90-avx512", 1, "cuda_not_found",
+       "Could NOT find CUDA"},
+      {"cuda_toolkit_not_found.log", "torchvision-python313-cuda13_0-sm120-avx512", 1, "cuda_not_found",
+       "CUDAToolkit"},
+      {"unknown_cuda_arch.log", "pytorch-python313-cuda13_0-sm121-armv9", 1, "unknown_cuda_arch",
+       "Unknown CUDA Architecture Name 12.1"},
+      {"unsupported_gpu_arch.log", "pytorch-python313-cuda12_4-sm120-avx512", 1, "unsupported_gpu_arch",
+       "compute_120"},
+      {"out_of_memory.log", "pytorch-python313-cpu-avx512", 1, "out_of_memory",
+       "Killed signal terminated program cc1plus"},
       {"died_signal_9.log", "pytorch-python313-cpu-avx2", 1, "out_of_memory", "died due to signal 9"},
       {"disk_full.log", "pytorch-python313-cpu-avx2", 1, "disk_full", "No space left on device"},
-      {"eval_error.log", "pytorch-python313-cuda13_0-sm110-armv9", 1, "eval_error", "attribute 'pytorch' missing"},
-      {"eval_undefined.log", "pytorch-python313-cuda13_0-sm90-avx512", 1, "eval_error", "undefined variable 'gpuArchSM'"},
+      {"eval_error.log", "pytorch-python313-cuda13_0-sm110-armv9", 1, "eval_error",
+       "attribute 'pytorch' missing"},
+      {"eval_undefined.log", "pytorch-python313-cuda13_0-sm90-avx512", 1, "eval_error",
+       "undefined variable 'gpuArchSM'"},
       {"network.log", "pytorch-python313-cpu-avx2", 1, "network", "Could not resolve host: github.com"},
       {"network_retries.log", "pytorch-python313-cpu-avx2", 1, "network", "Couldn't resolve host name (6)"},
-      {"eval_no_default.log", "pytorch-python313-cuda13_0-sm90-avx512", 1, "eval_error", "argument without a value ('lib')"},
-      {"builder_failed.log", "pytorch-python313-cpu-avx2", 1, "builder_failed", "has no member named 'fmadd'"},
-      {"hash_mismatch.log", "pytorch-python313-cpu-avx2", 1, "hash_mismatch", "hash mismatch in fixed-output derivation"},
+      {"eval_no_default.log", "pytorch-python313-cuda13_0-sm90-avx512", 1, "eval_error",
+       "argument without a value ('lib')"},
+      {"builder_failed.log", "pytorch-python313-cpu-avx2", 1, "builder_failed",
+       "has no member named 'fmadd'"},
+      {"hash_mismatch.log", "pytorch-python313-cpu-avx2", 1, "hash_mismatch",
+       "hash mismatch in fixed-output derivation"},
       // The failures of the real repo's build notes (docs/pytorch-2.10-cuda13-build-notes.md).
-      {"cuda13_clockrate.log", "pytorch-python313-cuda13_0-sm120-avx512", 2, "builder_failed", "no member named 'clockRate'"},
-      {"torch_version_mismatch.log", "pytorch-python313-cuda13_0-sm90-avx512", 1, "builder_failed", "TORCH_FEATURE_VERSION >= TORCH_VERSION_2_10_0"},
-      {"cccl_headers.log", "pytorch-python313-cuda13_0-sm120-avx512", 1, "builder_failed", "cccl/cuda/std/utility: No such file"},
-      {"install_missing_file.log", "pytorch-python313-cuda13_0-sm100-avx512", 1, "builder_failed", "file INSTALL cannot find"},
-      {"patch_does_not_apply.log", "pytorch-python313-cuda13_0-sm89-avx512", 1, "builder_failed", "can't find file to patch"},
+      {"cuda13_clockrate.log", "pytorch-python313-cuda13_0-sm120-avx512", 2, "builder_failed",
+       "no member named 'clockRate'"},
+      {"torch_version_mismatch.log", "pytorch-python313-cuda13_0-sm90-avx512", 1, "builder_failed",
+       "TORCH_FEATURE_VERSION >= TORCH_VERSION_2_10_0"},
+      {"cccl_headers.log", "pytorch-python313-cuda13_0-sm120-avx512", 1, "builder_failed",
+       "cccl/cuda/std/utility: No such file"},
+      {"install_missing_file.log", "pytorch-python313-cuda13_0-sm100-avx512", 1, "builder_failed",
+       "file INSTALL cannot find"},
+      {"patch_does_not_apply.log", "pytorch-python313-cuda13_0-sm89-avx512", 1, "builder_failed",
+       "can't find file to patch"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.fixture);
-    auto f = scan(parse_variant_name(c.variant),
-                  ptbuild::testing::read_file(std::string(PTBUILD_SOURCE_DIR) + "/tests/fixtures/logs/" + c.fixture), c.exit_code);
+    auto f = scan(
+        parse_variant_name(c.variant),
+        ptbuild::testing::read_file(std::string(PTBUILD_SOURCE_DIR) + "/tests/fixtures/logs/" + c.fixture),
+        c.exit_code);
     REQUIRE(f);
     CHECK(f->failure_class == c.failure_class);
     CHECK(f->message.find(c.message_part) != std::string::npos);
@@ -108,12 +126,16 @@ TEST_CASE("diagnosis: every class from the exact messages of CMake - nvcc - GCC 
     CHECK(f->excerpt.find(c.message_part) != std::string::npos);
     CHECK(f->message.find('\n') == std::string::npos);  // one line
   }
-  auto pytorch_attr = scan(parse_variant_name("pytorch-python313-cuda13_0-sm110-armv9"),
-                           ptbuild::testing::read_file(std::string(PTBUILD_SOURCE_DIR) + "/tests/fixtures/logs/eval_error.log"), 1);
+  auto pytorch_attr = scan(
+      parse_variant_name("pytorch-python313-cuda13_0-sm110-armv9"),
+      ptbuild::testing::read_file(std::string(PTBUILD_SOURCE_DIR) + "/tests/fixtures/logs/eval_error.log"),
+      1);
   CHECK(pytorch_attr->hint.find("python3Packages.torch") != std::string::npos);
   // After Nix's retries, the failure is its final error, not the first warning of a retry.
   auto retried = scan(parse_variant_name("pytorch-python313-cpu-avx2"),
-                      ptbuild::testing::read_file(std::string(PTBUILD_SOURCE_DIR) + "/tests/fixtures/logs/network_retries.log"), 1);
+                      ptbuild::testing::read_file(std::string(PTBUILD_SOURCE_DIR) +
+                                                  "/tests/fixtures/logs/network_retries.log"),
+                      1);
   CHECK(retried->message.starts_with("error: unable to download"));
   CHECK(retried->message.find("retrying") == std::string::npos);
   CHECK(retried->hint.find("retries it automatically") == std::string::npos);
@@ -121,13 +143,14 @@ TEST_CASE("diagnosis: every class from the exact messages of CMake - nvcc - GCC 
 
 TEST_CASE("diagnosis: a remote builder that cannot be reached or is lost mid-build is the machine's fault") {
   // Nix 2.8's words, from a real ssh-ng:// build against a stopped sshd and one killed mid-build.
-  auto unreachable = scan(kCpu,
-                          "ssh: connect to host 10.77.1.2 port 22: Connection refused\n"
-                          "cannot build on 'ssh-ng://root@10.77.1.2': error: cannot open connection to remote store "
-                          "'ssh-ng://root@10.77.1.2': error: unexpected end-of-file\n"
-                          "Failed to find a machine for remote build!\n"
-                          "error: unable to start any build; remote machines may not have all required system features.\n",
-                          1);
+  auto unreachable =
+      scan(kCpu,
+           "ssh: connect to host 10.77.1.2 port 22: Connection refused\n"
+           "cannot build on 'ssh-ng://root@10.77.1.2': error: cannot open connection to remote store "
+           "'ssh-ng://root@10.77.1.2': error: unexpected end-of-file\n"
+           "Failed to find a machine for remote build!\n"
+           "error: unable to start any build; remote machines may not have all required system features.\n",
+           1);
   REQUIRE(unreachable);
   CHECK(unreachable->failure_class == "nix_setup");
   CHECK(unreachable->message == "ssh: connect to host 10.77.1.2 port 22: Connection refused");
@@ -148,7 +171,8 @@ TEST_CASE("diagnosis: a remote builder that cannot be reached or is lost mid-bui
   CHECK(recipe->failure_class != "nix_setup");
 }
 
-TEST_CASE("diagnosis: the real build notes' failures say what to change, and a dependency's failure names it") {
+TEST_CASE(
+    "diagnosis: the real build notes' failures say what to change, and a dependency's failure names it") {
   auto fixture = [](const char* name) {
     return ptbuild::testing::read_file(std::string(PTBUILD_SOURCE_DIR) + "/tests/fixtures/logs/" + name);
   };
@@ -157,7 +181,8 @@ TEST_CASE("diagnosis: the real build notes' failures say what to change, and a d
   CHECK(magma->hint.find("magma.overrideAttrs") != std::string::npos);
   CHECK(magma->message.ends_with("(in magma-2.9.0, a dependency: not torch itself)"));
   CHECK(scan(kGpu, fixture("cccl_headers.log"), 1)->hint.find("cuda_cccl") != std::string::npos);
-  CHECK(scan(kGpu, fixture("install_missing_file.log"), 1)->excerpt.find("FindCUDAToolkit.cmake") != std::string::npos);
+  CHECK(scan(kGpu, fixture("install_missing_file.log"), 1)->excerpt.find("FindCUDAToolkit.cmake") !=
+        std::string::npos);
   CHECK(scan(kGpu, fixture("patch_does_not_apply.log"), 1)->hint.find("patches = [ ]") != std::string::npos);
   // The build's own derivation is not called a dependency.
   VariantAxes sm90 = parse_variant_name("pytorch-python313-cuda13_0-sm90-avx512");

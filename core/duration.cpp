@@ -11,8 +11,8 @@ struct Unit {
   long long ms;
 };
 // Longest suffix first so that "ms" is not read as "m".
-constexpr std::array<Unit, 5> kUnits{{{"ms", 1}, {"d", 86'400'000}, {"h", 3'600'000},
-                                      {"m", 60'000}, {"s", 1'000}}};
+constexpr std::array<Unit, 5> kUnits{
+    {{"ms", 1}, {"d", 86'400'000}, {"h", 3'600'000}, {"m", 60'000}, {"s", 1'000}}};
 
 }  // namespace
 
@@ -65,10 +65,14 @@ struct SizeUnit {
   std::string_view suffix;
   uint64_t bytes;
 };
-constexpr std::array<SizeUnit, 8> kSizeUnits{{{"TiB", uint64_t{1} << 40}, {"GiB", uint64_t{1} << 30},
-                                              {"MiB", uint64_t{1} << 20}, {"KiB", uint64_t{1} << 10},
-                                              {"TB", 1'000'000'000'000}, {"GB", 1'000'000'000},
-                                              {"MB", 1'000'000}, {"kB", 1'000}}};
+constexpr std::array<SizeUnit, 8> kSizeUnits{{{"TiB", uint64_t{1} << 40},
+                                              {"GiB", uint64_t{1} << 30},
+                                              {"MiB", uint64_t{1} << 20},
+                                              {"KiB", uint64_t{1} << 10},
+                                              {"TB", 1'000'000'000'000},
+                                              {"GB", 1'000'000'000},
+                                              {"MB", 1'000'000},
+                                              {"kB", 1'000}}};
 }  // namespace
 
 std::optional<uint64_t> parse_size(std::string_view text) {
@@ -89,7 +93,8 @@ std::optional<uint64_t> parse_size(std::string_view text) {
 
 std::string format_size(uint64_t bytes) {
   for (const SizeUnit& u : {kSizeUnits[0], kSizeUnits[1], kSizeUnits[2], kSizeUnits[3]})
-    if (bytes >= u.bytes && bytes % u.bytes == 0) return std::to_string(bytes / u.bytes) + std::string(u.suffix);
+    if (bytes >= u.bytes && bytes % u.bytes == 0)
+      return std::to_string(bytes / u.bytes) + std::string(u.suffix);
   return std::to_string(bytes);
 }
 

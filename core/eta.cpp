@@ -6,8 +6,8 @@
 namespace ptbuild {
 
 std::map<int64_t, SystemTime> estimate_ends(const std::vector<Job>& jobs,
-                                            const std::function<double(const Job&)>& expected_seconds, int slots,
-                                            SystemTime now) {
+                                            const std::function<double(const Job&)>& expected_seconds,
+                                            int slots, SystemTime now) {
   using namespace std::chrono;
   std::map<int64_t, SystemTime> ends;
   std::vector<SystemTime> free_at;  // when each busy slot frees up

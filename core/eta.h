@@ -15,7 +15,7 @@ namespace ptbuild {
 // the next free slot in the order given. `expected_seconds` returns < 0 when the length is not
 // known: such a job gets no ETA (and holds no slot in the estimate). Publish jobs get none.
 std::map<int64_t, SystemTime> estimate_ends(const std::vector<Job>& jobs,
-                                            const std::function<double(const Job&)>& expected_seconds, int slots,
-                                            SystemTime now);
+                                            const std::function<double(const Job&)>& expected_seconds,
+                                            int slots, SystemTime now);
 
 }  // namespace ptbuild

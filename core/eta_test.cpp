@@ -28,12 +28,14 @@ TEST_CASE("ETAs: running builds end at start + length, queued ones take the next
   CHECK(!ends.count(4));
 
   // A running build past its expected length ends "now", not in the past; unknown lengths get none.
-  auto ends2 = estimate_ends({job(5, JobState::running, "2026-01-01T07:00:00Z"), job(6, JobState::queued)},
-                             [](const Job& j) { return j.id == 6 ? -1.0 : 3600.0; }, 1, now);
+  auto ends2 = estimate_ends(
+      {job(5, JobState::running, "2026-01-01T07:00:00Z"), job(6, JobState::queued)},
+      [](const Job& j) { return j.id == 6 ? -1.0 : 3600.0; }, 1, now);
   CHECK(ends2.at(5) == now);
   CHECK(!ends2.count(6));
 
   // A running build listed after queued ones still holds its slot first.
-  auto ends3 = estimate_ends({job(7, JobState::queued), job(8, JobState::running, "2026-01-01T10:00:00Z")}, hour, 1, now);
+  auto ends3 = estimate_ends({job(7, JobState::queued), job(8, JobState::running, "2026-01-01T10:00:00Z")},
+                             hour, 1, now);
   CHECK(format_rfc3339(ends3.at(7)) == "2026-01-01T12:00:00.000Z");
 }

@@ -43,11 +43,12 @@ std::string host_of(std::string_view uri) {
 }
 
 std::string BuilderSpec::machines_line() const {
-  return uri + " " + comma_list(systems) + " " + (ssh_key.empty() ? "-" : ssh_key) + " " + std::to_string(max_jobs) + " " +
-                     (speed_factor == std::floor(speed_factor) ? std::to_string(static_cast<int>(speed_factor))
-                                                               : std::to_string(speed_factor)) +
-                     " " + comma_list(supported_features) + " " + comma_list(mandatory_features) + " " +
-                     (public_host_key.empty() ? "-" : public_host_key);
+  return uri + " " + comma_list(systems) + " " + (ssh_key.empty() ? "-" : ssh_key) + " " +
+         std::to_string(max_jobs) + " " +
+         (speed_factor == std::floor(speed_factor) ? std::to_string(static_cast<int>(speed_factor))
+                                                   : std::to_string(speed_factor)) +
+         " " + comma_list(supported_features) + " " + comma_list(mandatory_features) + " " +
+         (public_host_key.empty() ? "-" : public_host_key);
 }
 
 std::string BuilderSpec::store_uri() const {
@@ -73,7 +74,8 @@ MachinesResult parse_machines(std::string_view text, const std::string& source) 
     for (std::string w; words >> w;) f.push_back(w);
     if (f.empty()) continue;
     std::string where = source + ":" + std::to_string(number) + ": ";
-    if (f.size() > 8) return where + "a machine line has at most 8 fields, this one has " + std::to_string(f.size());
+    if (f.size() > 8)
+      return where + "a machine line has at most 8 fields, this one has " + std::to_string(f.size());
     auto field = [&](size_t i) -> std::string { return i < f.size() && f[i] != "-" ? f[i] : ""; };
     BuilderSpec b;
     b.line = number;
@@ -107,10 +109,12 @@ std::string fleet_problem(const std::vector<BuilderSpec>& fleet) {
   std::set<std::string> names;
   int slots = 0;
   for (const BuilderSpec& b : fleet) {
-    if (!names.insert(b.name).second) return "two builders are named '" + b.name + "' (set name = \"…\" on one)";
+    if (!names.insert(b.name).second)
+      return "two builders are named '" + b.name + "' (set name = \"…\" on one)";
     slots += b.max_jobs;
   }
-  if (slots == 0) return "the builders have no slot between them (max_jobs = 0 on every one): nothing could build";
+  if (slots == 0)
+    return "the builders have no slot between them (max_jobs = 0 on every one): nothing could build";
   return "";
 }
 
@@ -182,9 +186,10 @@ std::string describe_unplaced(const BuildNeeds& needs, const Placement& p) {
     return "no builder for " + what + ": none of the configured builders can ever take it";
   }
   if (p.fitting_up == 0)
-    return "no builder up (" + std::to_string(p.fitting) + (p.fitting == 1 ? " builder fits" : " builders fit") +
-           ", all down or disabled)";
-  return "no free slot (" + std::to_string(p.fitting) + (p.fitting == 1 ? " builder fits)" : " builders fit)");
+    return "no builder up (" + std::to_string(p.fitting) +
+           (p.fitting == 1 ? " builder fits" : " builders fit") + ", all down or disabled)";
+  return "no free slot (" + std::to_string(p.fitting) +
+         (p.fitting == 1 ? " builder fits)" : " builders fit)");
 }
 
 }  // namespace ptbuild

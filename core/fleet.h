@@ -14,7 +14,7 @@
 namespace ptbuild {
 
 struct BuilderSpec {
-  std::string name;  // shown in status; default: the host part of uri
+  std::string name;           // shown in status; default: the host part of uri
   std::string uri = "local";  // ssh://, ssh-ng://, or "local" (this machine)
   std::vector<std::string> systems{"x86_64-linux"};
   std::string ssh_key;
@@ -51,8 +51,8 @@ std::string fleet_problem(const std::vector<BuilderSpec>& fleet);
 
 // What a build needs of a machine.
 struct BuildNeeds {
-  std::string system;                  // "x86_64-linux"
-  std::vector<std::string> features;   // the derivation's requiredSystemFeatures
+  std::string system;                 // "x86_64-linux"
+  std::vector<std::string> features;  // the derivation's requiredSystemFeatures
 };
 
 // The features a recipe's text declares (`requiredSystemFeatures = [ "big-parallel" ];`), for a

@@ -6,7 +6,8 @@ using namespace ptbuild;
 
 namespace {
 BuilderSpec builder(std::string name, int slots, std::vector<std::string> systems = {"x86_64-linux"},
-                    std::vector<std::string> features = {}, double speed = 1.0, std::vector<std::string> mandatory = {}) {
+                    std::vector<std::string> features = {}, double speed = 1.0,
+                    std::vector<std::string> mandatory = {}) {
   BuilderSpec b;
   b.name = name;
   b.uri = "ssh-ng://nix@" + name;
@@ -59,11 +60,15 @@ TEST_CASE("a bad machines line names the file, the line and the field") {
     auto r = parse_machines(text, "machines");
     return std::holds_alternative<std::string>(r) ? std::get<std::string>(r) : std::string("accepted");
   };
-  CHECK(message("\nssh-ng://a x86_64-linux - two\n") == "machines:2: max jobs (field 4): expected a number of slots, got 'two'");
-  CHECK(message("ssh-ng://a x86_64-linux - 1 fast\n") == "machines:1: speed factor (field 5): expected a positive number, got 'fast'");
-  CHECK(message("ssh-ng://a x86_64-linux - 1 0\n") == "machines:1: speed factor (field 5): expected a positive number, got '0'");
+  CHECK(message("\nssh-ng://a x86_64-linux - two\n") ==
+        "machines:2: max jobs (field 4): expected a number of slots, got 'two'");
+  CHECK(message("ssh-ng://a x86_64-linux - 1 fast\n") ==
+        "machines:1: speed factor (field 5): expected a positive number, got 'fast'");
+  CHECK(message("ssh-ng://a x86_64-linux - 1 0\n") ==
+        "machines:1: speed factor (field 5): expected a positive number, got '0'");
   CHECK(message("http://a\n") == "machines:1: uri: expected ssh://, ssh-ng:// or local, got 'http://a'");
-  CHECK(message("ssh://a a - 1 1 - - - extra\n") == "machines:1: a machine line has at most 8 fields, this one has 9");
+  CHECK(message("ssh://a a - 1 1 - - - extra\n") ==
+        "machines:1: a machine line has at most 8 fields, this one has 9");
 }
 
 TEST_CASE("the line given to Nix has the builder's own fields, the store URI its keys") {
@@ -81,7 +86,8 @@ TEST_CASE("the line given to Nix has the builder's own fields, the store URI its
 }
 
 TEST_CASE("a fleet with two builders of one name, or no slot at all, is refused") {
-  CHECK(fleet_problem({builder("a", 1), builder("a", 2)}).find("two builders are named 'a'") != std::string::npos);
+  CHECK(fleet_problem({builder("a", 1), builder("a", 2)}).find("two builders are named 'a'") !=
+        std::string::npos);
   CHECK(fleet_problem({builder("a", 0)}).find("no slot") != std::string::npos);
   CHECK(fleet_problem({builder("a", 0), builder("b", 1)}).empty());
 }
@@ -100,8 +106,10 @@ TEST_CASE("placement: platform, required and mandatory features decide who may b
   CHECK(none.fitting == 0);
   CHECK(describe_unplaced({"aarch64-darwin", {}}, none) ==
         "no builder for aarch64-darwin: none of the configured builders can ever take it");
-  CHECK(describe_unplaced({"x86_64-linux", {"kvm", "big-parallel"}}, place({"x86_64-linux", {"kvm", "big-parallel"}}, fleet)) ==
-        "no builder for x86_64-linux with kvm,big-parallel: none of the configured builders can ever take it");
+  CHECK(
+      describe_unplaced({"x86_64-linux", {"kvm", "big-parallel"}},
+                        place({"x86_64-linux", {"kvm", "big-parallel"}}, fleet)) ==
+      "no builder for x86_64-linux with kvm,big-parallel: none of the configured builders can ever take it");
 }
 
 TEST_CASE("placement: full and down builders are skipped and said so") {
@@ -140,8 +148,10 @@ TEST_CASE("local without declared features takes what Nix allows here, its syste
 }
 
 TEST_CASE("a recipe that does not evaluate alone still says its features in its text") {
-  CHECK(declared_features("{ stdenv, ... }:\nstdenv.mkDerivation {\n  requiredSystemFeatures = [ \"big-parallel\" \"cuda\" ];\n}") ==
-        std::vector<std::string>{"big-parallel", "cuda"});
+  CHECK(
+      declared_features(
+          "{ stdenv, ... }:\nstdenv.mkDerivation {\n  requiredSystemFeatures = [ \"big-parallel\" \"cuda\" ];\n}") ==
+      std::vector<std::string>{"big-parallel", "cuda"});
   CHECK(declared_features("requiredSystemFeatures=[\"kvm\"]; x.requiredSystemFeatures or [];") ==
         std::vector<std::string>{"kvm"});
   CHECK(declared_features("{ }: derivation { }").empty());

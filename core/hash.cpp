@@ -10,8 +10,12 @@ constexpr std::string_view kNix32 = "0123456789abcdfghijklmnpqrsvwxyz";  // no e
 constexpr std::string_view kBase64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 constexpr std::array<HashAlgo, 4> kAlgos{HashAlgo::md5, HashAlgo::sha1, HashAlgo::sha256, HashAlgo::sha512};
 
-size_t nix32_length(size_t bytes) { return (bytes * 8 - 1) / 5 + 1; }
-size_t base64_length(size_t bytes) { return (bytes + 2) / 3 * 4; }
+size_t nix32_length(size_t bytes) {
+  return (bytes * 8 - 1) / 5 + 1;
+}
+size_t base64_length(size_t bytes) {
+  return (bytes + 2) / 3 * 4;
+}
 
 std::optional<HashAlgo> algo_from(std::string_view name) {
   for (HashAlgo a : kAlgos)
@@ -65,20 +69,28 @@ std::optional<ParsedHash> parse_bare(std::string_view text, HashAlgo algo, bool 
 
 std::string_view algo_name(HashAlgo a) {
   switch (a) {
-    case HashAlgo::md5: return "md5";
-    case HashAlgo::sha1: return "sha1";
-    case HashAlgo::sha256: return "sha256";
-    case HashAlgo::sha512: return "sha512";
+    case HashAlgo::md5:
+      return "md5";
+    case HashAlgo::sha1:
+      return "sha1";
+    case HashAlgo::sha256:
+      return "sha256";
+    case HashAlgo::sha512:
+      return "sha512";
   }
   return "sha256";
 }
 
 size_t digest_size(HashAlgo a) {
   switch (a) {
-    case HashAlgo::md5: return 16;
-    case HashAlgo::sha1: return 20;
-    case HashAlgo::sha256: return 32;
-    case HashAlgo::sha512: return 64;
+    case HashAlgo::md5:
+      return 16;
+    case HashAlgo::sha1:
+      return 20;
+    case HashAlgo::sha256:
+      return 32;
+    case HashAlgo::sha512:
+      return 64;
   }
   return 32;
 }
@@ -176,13 +188,20 @@ std::optional<ParsedHash> parse_hash(std::string_view text, HashAlgo default_alg
 std::string format_hash(const Hash& h, HashSpelling s) {
   std::string prefix = std::string(algo_name(h.algo));
   switch (s) {
-    case HashSpelling::sri: return prefix + "-" + to_base64(h.bytes);
-    case HashSpelling::nix32: return to_nix32(h.bytes);
-    case HashSpelling::hex: return to_hex(h.bytes);
-    case HashSpelling::base64: return to_base64(h.bytes);
-    case HashSpelling::prefixed_nix32: return prefix + ":" + to_nix32(h.bytes);
-    case HashSpelling::prefixed_hex: return prefix + ":" + to_hex(h.bytes);
-    case HashSpelling::prefixed_base64: return prefix + ":" + to_base64(h.bytes);
+    case HashSpelling::sri:
+      return prefix + "-" + to_base64(h.bytes);
+    case HashSpelling::nix32:
+      return to_nix32(h.bytes);
+    case HashSpelling::hex:
+      return to_hex(h.bytes);
+    case HashSpelling::base64:
+      return to_base64(h.bytes);
+    case HashSpelling::prefixed_nix32:
+      return prefix + ":" + to_nix32(h.bytes);
+    case HashSpelling::prefixed_hex:
+      return prefix + ":" + to_hex(h.bytes);
+    case HashSpelling::prefixed_base64:
+      return prefix + ":" + to_base64(h.bytes);
   }
   return "";
 }
@@ -190,10 +209,12 @@ std::string format_hash(const Hash& h, HashSpelling s) {
 std::vector<std::pair<HashSpelling, std::string>> spellings_of(const Hash& h) {
   // Longest first, so that a prefixed spelling is found as a whole and not as its bare tail.
   std::vector<std::pair<HashSpelling, std::string>> out;
-  for (HashSpelling s : {HashSpelling::prefixed_hex, HashSpelling::prefixed_nix32, HashSpelling::prefixed_base64,
-                         HashSpelling::sri, HashSpelling::hex, HashSpelling::nix32, HashSpelling::base64})
+  for (HashSpelling s :
+       {HashSpelling::prefixed_hex, HashSpelling::prefixed_nix32, HashSpelling::prefixed_base64,
+        HashSpelling::sri, HashSpelling::hex, HashSpelling::nix32, HashSpelling::base64})
     out.emplace_back(s, format_hash(h, s));
-  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.second.size() > b.second.size(); });
+  std::stable_sort(out.begin(), out.end(),
+                   [](const auto& a, const auto& b) { return a.second.size() > b.second.size(); });
   return out;
 }
 

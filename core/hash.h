@@ -20,13 +20,13 @@ struct Hash {
 };
 
 enum class HashSpelling {
-  sri,             // sha256-LCa0a2j/xo/5m0U8HTBBNBNCLXBkg7+g+YpeiGJm564=
-  nix32,           // 1b8m03r63zqhnjf7l5wnldhh7c134ap5vpj0850ymkq1iyzicy5s
-  hex,             // 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae
-  base64,          // LCa0a2j/xo/5m0U8HTBBNBNCLXBkg7+g+YpeiGJm564=
-  prefixed_nix32,  // sha256:1b8m…
-  prefixed_hex,    // sha256:2c26…
-  prefixed_base64, // sha256:LCa0…
+  sri,              // sha256-LCa0a2j/xo/5m0U8HTBBNBNCLXBkg7+g+YpeiGJm564=
+  nix32,            // 1b8m03r63zqhnjf7l5wnldhh7c134ap5vpj0850ymkq1iyzicy5s
+  hex,              // 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae
+  base64,           // LCa0a2j/xo/5m0U8HTBBNBNCLXBkg7+g+YpeiGJm564=
+  prefixed_nix32,   // sha256:1b8m…
+  prefixed_hex,     // sha256:2c26…
+  prefixed_base64,  // sha256:LCa0…
 };
 
 std::string_view algo_name(HashAlgo a);

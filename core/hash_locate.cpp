@@ -16,12 +16,14 @@ int line_of(std::string_view text, size_t offset) {
 }
 
 // Occurrences of `needle` that stand alone (not inside a longer token).
-void find_tokens(std::string_view text, std::string_view needle, HashOccurrence::Kind kind, HashSpelling spelling,
-                 std::vector<HashOccurrence>& out) {
+void find_tokens(std::string_view text, std::string_view needle, HashOccurrence::Kind kind,
+                 HashSpelling spelling, std::vector<HashOccurrence>& out) {
   for (size_t at = text.find(needle); at != std::string_view::npos; at = text.find(needle, at + 1)) {
     bool starts = at == 0 || !token_char(text[at - 1]);
     size_t end = at + needle.size();
-    bool ends = end == text.size() || !token_char(text[end]) || (text[end] == '.' && (end + 1 == text.size() || !std::isalnum(static_cast<unsigned char>(text[end + 1]))));
+    bool ends = end == text.size() || !token_char(text[end]) ||
+                (text[end] == '.' &&
+                 (end + 1 == text.size() || !std::isalnum(static_cast<unsigned char>(text[end + 1]))));
     if (!starts || !ends) continue;
     bool taken = std::any_of(out.begin(), out.end(), [&](const HashOccurrence& o) {
       return at < o.offset + o.length && o.offset < end;  // already found in a longer spelling
@@ -46,7 +48,8 @@ std::string_view line_at(std::string_view text, int line) {
 std::vector<HashOccurrence> find_hash(std::string_view text, const Hash& hash) {
   std::vector<HashOccurrence> out;
   for (const auto& [spelling, spelled] : spellings_of(hash))
-    find_tokens(text, spelled, hash.is_zero() ? HashOccurrence::Kind::zero : HashOccurrence::Kind::real, spelling, out);
+    find_tokens(text, spelled, hash.is_zero() ? HashOccurrence::Kind::zero : HashOccurrence::Kind::real,
+                spelling, out);
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.offset < b.offset; });
   return out;
 }
@@ -62,14 +65,15 @@ std::vector<HashOccurrence> find_fake_hashes(std::string_view text) {
   for (std::string_view name : {"fakeHash", "fakeSha256", "fakeSha512"}) {
     for (size_t at = text.find(name); at != std::string_view::npos; at = text.find(name, at + 1)) {
       size_t end = at + name.size();
-      if (end < text.size() && (std::isalnum(static_cast<unsigned char>(text[end])) || text[end] == '_')) continue;
+      if (end < text.size() && (std::isalnum(static_cast<unsigned char>(text[end])) || text[end] == '_'))
+        continue;
       if (at < 4 || text.substr(at - 4, 4) != "lib.") continue;
       size_t start = at - 4;
-      while (start > 0 && (std::isalnum(static_cast<unsigned char>(text[start - 1])) || text[start - 1] == '.' ||
-                           text[start - 1] == '_'))
+      while (start > 0 && (std::isalnum(static_cast<unsigned char>(text[start - 1])) ||
+                           text[start - 1] == '.' || text[start - 1] == '_'))
         --start;
-      out.push_back({HashOccurrence::Kind::lib_fake, start, end - start, line_of(text, start), HashSpelling::sri,
-                     std::string(text.substr(start, end - start))});
+      out.push_back({HashOccurrence::Kind::lib_fake, start, end - start, line_of(text, start),
+                     HashSpelling::sri, std::string(text.substr(start, end - start))});
     }
   }
   // hash = ""; (and sha256, sha512, outputHash): Nix takes an empty hash for a fake one.
@@ -82,7 +86,9 @@ std::vector<HashOccurrence> find_fake_hashes(std::string_view text) {
     before.remove_suffix(1);
     while (!before.empty() && before.back() == ' ') before.remove_suffix(1);
     for (std::string_view attr : {"hash", "sha256", "sha512", "outputHash"})
-      if (before.ends_with(attr) && (before.size() == attr.size() || !std::isalnum(static_cast<unsigned char>(before[before.size() - attr.size() - 1])))) {
+      if (before.ends_with(attr) &&
+          (before.size() == attr.size() ||
+           !std::isalnum(static_cast<unsigned char>(before[before.size() - attr.size() - 1])))) {
         out.push_back({HashOccurrence::Kind::empty, at, 2, line_of(text, at), HashSpelling::sri, "\"\""});
         break;
       }
@@ -93,17 +99,22 @@ std::vector<HashOccurrence> find_fake_hashes(std::string_view text) {
 
 std::string replacement_for(const HashOccurrence& o, const Hash& new_hash) {
   switch (o.kind) {
-    case HashOccurrence::Kind::real: return format_hash(new_hash, o.spelling);
-    case HashOccurrence::Kind::zero: return format_hash(new_hash, HashSpelling::sri);
+    case HashOccurrence::Kind::real:
+      return format_hash(new_hash, o.spelling);
+    case HashOccurrence::Kind::zero:
+      return format_hash(new_hash, HashSpelling::sri);
     case HashOccurrence::Kind::empty:
-    case HashOccurrence::Kind::lib_fake: return "\"" + format_hash(new_hash, HashSpelling::sri) + "\"";
+    case HashOccurrence::Kind::lib_fake:
+      return "\"" + format_hash(new_hash, HashSpelling::sri) + "\"";
   }
   return "";
 }
 
-std::string apply_replacements(std::string_view text, const std::vector<std::pair<HashOccurrence, std::string>>& edits) {
+std::string apply_replacements(std::string_view text,
+                               const std::vector<std::pair<HashOccurrence, std::string>>& edits) {
   std::vector<std::pair<HashOccurrence, std::string>> sorted = edits;
-  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.first.offset > b.first.offset; });
+  std::sort(sorted.begin(), sorted.end(),
+            [](const auto& a, const auto& b) { return a.first.offset > b.first.offset; });
   std::string out(text);
   for (const auto& [o, replacement] : sorted) out.replace(o.offset, o.length, replacement);
   return out;

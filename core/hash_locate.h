@@ -12,17 +12,17 @@ namespace ptbuild {
 
 struct HashOccurrence {
   enum class Kind {
-    real,        // the hash itself, in some spelling
-    zero,        // a zero hash (sha256-AAAA…=, all-zero nix32 or hex)
-    empty,       // hash = "";
-    lib_fake,    // lib.fakeHash, lib.fakeSha256, lib.fakeSha512 (any prefix such as pkgs.)
+    real,      // the hash itself, in some spelling
+    zero,      // a zero hash (sha256-AAAA…=, all-zero nix32 or hex)
+    empty,     // hash = "";
+    lib_fake,  // lib.fakeHash, lib.fakeSha256, lib.fakeSha512 (any prefix such as pkgs.)
   };
   Kind kind = Kind::real;
   size_t offset = 0;  // the bytes replaced by a repair
   size_t length = 0;
-  int line = 0;       // 1-based
+  int line = 0;  // 1-based
   HashSpelling spelling = HashSpelling::sri;
-  std::string text;   // what stands there now
+  std::string text;  // what stands there now
   bool is_fake() const { return kind != Kind::real; }
 };
 
@@ -49,6 +49,7 @@ struct SourceClues {
 // How close (in lines) the nearest line mentioning a clue is to the occurrence; -1 if none is
 // within `window` lines. Strong clues are worth more: the result is distance for strong clues
 // and 1000 + distance for weak ones.
-int clue_distance(std::string_view text, const HashOccurrence& occurrence, const SourceClues& clues, int window = 15);
+int clue_distance(std::string_view text, const HashOccurrence& occurrence, const SourceClues& clues,
+                  int window = 15);
 
 }  // namespace ptbuild

@@ -16,12 +16,21 @@ std::string repair_all(const std::string& text, const std::vector<HashOccurrence
 }  // namespace
 
 TEST_CASE("a real hash is found in every spelling and rewritten in the same one") {
-  std::string text = "src = fetchurl {\n"
-                     "  hash = \"" + format_hash(kOld, HashSpelling::sri) + "\";\n"
-                     "  sha256 = \"" + format_hash(kOld, HashSpelling::nix32) + "\";\n"
-                     "  outputHash = \"" + format_hash(kOld, HashSpelling::hex) + "\";\n"
-                     "  other = \"" + format_hash(kOld, HashSpelling::prefixed_nix32) + "\";\n"
-                     "};\n";
+  std::string text =
+      "src = fetchurl {\n"
+      "  hash = \"" +
+      format_hash(kOld, HashSpelling::sri) +
+      "\";\n"
+      "  sha256 = \"" +
+      format_hash(kOld, HashSpelling::nix32) +
+      "\";\n"
+      "  outputHash = \"" +
+      format_hash(kOld, HashSpelling::hex) +
+      "\";\n"
+      "  other = \"" +
+      format_hash(kOld, HashSpelling::prefixed_nix32) +
+      "\";\n"
+      "};\n";
   auto found = find_hash(text, kOld);
   REQUIRE(found.size() == 4);
   CHECK(found[0].line == 2);
@@ -44,35 +53,52 @@ TEST_CASE("a hash inside a longer token is not the hash") {
 }
 
 TEST_CASE("fake hashes in all their forms become SRI") {
-  std::string text = "a = { hash = lib.fakeHash; };\n"
-                     "b = { sha256 = pkgs.lib.fakeSha256; };\n"
-                     "c = { hash = \"sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"; };\n"
-                     "d = { sha256 = \"" + std::string(52, '0') + "\"; };\n"
-                     "e = { outputHash = \"" + std::string(64, '0') + "\"; };\n"
-                     "f = { hash = \"\"; };\n"
-                     "g = { description = \"\"; };\n";  // an empty string that is no hash
+  std::string text =
+      "a = { hash = lib.fakeHash; };\n"
+      "b = { sha256 = pkgs.lib.fakeSha256; };\n"
+      "c = { hash = \"sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"; };\n"
+      "d = { sha256 = \"" +
+      std::string(52, '0') +
+      "\"; };\n"
+      "e = { outputHash = \"" +
+      std::string(64, '0') +
+      "\"; };\n"
+      "f = { hash = \"\"; };\n"
+      "g = { description = \"\"; };\n";  // an empty string that is no hash
   auto fakes = find_fake_hashes(text);
   REQUIRE(fakes.size() == 6);
   std::string sri = format_hash(kNew, HashSpelling::sri);
   std::string repaired = repair_all(text, fakes);
-  CHECK(repaired == "a = { hash = \"" + sri + "\"; };\n"
-                    "b = { sha256 = \"" + sri + "\"; };\n"
-                    "c = { hash = \"" + sri + "\"; };\n"
-                    "d = { sha256 = \"" + sri + "\"; };\n"
-                    "e = { outputHash = \"" + sri + "\"; };\n"
-                    "f = { hash = \"" + sri + "\"; };\n"
-                    "g = { description = \"\"; };\n");
+  CHECK(repaired == "a = { hash = \"" + sri +
+                        "\"; };\n"
+                        "b = { sha256 = \"" +
+                        sri +
+                        "\"; };\n"
+                        "c = { hash = \"" +
+                        sri +
+                        "\"; };\n"
+                        "d = { sha256 = \"" +
+                        sri +
+                        "\"; };\n"
+                        "e = { outputHash = \"" +
+                        sri +
+                        "\"; };\n"
+                        "f = { hash = \"" +
+                        sri +
+                        "\"; };\n"
+                        "g = { description = \"\"; };\n");
 }
 
 TEST_CASE("clues tie a fake hash to its source") {
-  std::string text = "torch = fetchFromGitHub {\n"
-                     "  owner = \"pytorch\";\n  repo = \"pytorch\";\n  rev = \"v2.10.0\";\n"
-                     "  hash = lib.fakeHash;\n"
-                     "};\n"
-                     "magma = fetchpatch {\n"
-                     "  url = \"https://github.com/icl-utk-edu/magma/commit/235aefb.patch\";\n"
-                     "  hash = lib.fakeHash;\n"
-                     "};\n";
+  std::string text =
+      "torch = fetchFromGitHub {\n"
+      "  owner = \"pytorch\";\n  repo = \"pytorch\";\n  rev = \"v2.10.0\";\n"
+      "  hash = lib.fakeHash;\n"
+      "};\n"
+      "magma = fetchpatch {\n"
+      "  url = \"https://github.com/icl-utk-edu/magma/commit/235aefb.patch\";\n"
+      "  hash = lib.fakeHash;\n"
+      "};\n";
   auto fakes = find_fake_hashes(text);
   REQUIRE(fakes.size() == 2);
   SourceClues torch{{"https://github.com/pytorch/pytorch/archive/v2.10.0.tar.gz", "v2.10.0"}, {"pytorch"}};

@@ -41,12 +41,18 @@ void HashMismatchCollector::feed(std::string_view raw_line) {
   }
   if (!current_) return;
   HashMismatch& m = *current_;
-  if (auto v = field(line, "specified:")) m.specified = *v;
-  else if (auto v2 = field(line, "wanted:")) m.specified = *v2;
-  else if (auto v3 = field(line, "got path:")) m.got_path = *v3;
-  else if (auto v4 = field(line, "got:")) m.got = *v4;
-  else if (auto v5 = field(line, "likely URL:")) m.url = *v5;
-  else if (auto v6 = field(line, "expected path:")) m.expected_path = *v6;
+  if (auto v = field(line, "specified:"))
+    m.specified = *v;
+  else if (auto v2 = field(line, "wanted:"))
+    m.specified = *v2;
+  else if (auto v3 = field(line, "got path:"))
+    m.got_path = *v3;
+  else if (auto v4 = field(line, "got:"))
+    m.got = *v4;
+  else if (auto v5 = field(line, "likely URL:"))
+    m.url = *v5;
+  else if (auto v6 = field(line, "expected path:"))
+    m.expected_path = *v6;
   else {
     if (!line.empty()) current_.reset();  // anything else ends the block
     return;

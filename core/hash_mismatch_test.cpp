@@ -67,6 +67,7 @@ TEST_CASE("hash mismatch: a file downloaded by a fetcher") {
 
 TEST_CASE("hash mismatch: a log without one, and the same one twice") {
   CHECK(parse_hash_mismatches("error: builder for '/nix/store/x.drv' failed with exit code 1\n").empty());
-  std::string twice = testing::read_file(std::string(PTBUILD_SOURCE_DIR) + "/tests/fixtures/hash-mismatch/nix-2.18.log");
+  std::string twice =
+      testing::read_file(std::string(PTBUILD_SOURCE_DIR) + "/tests/fixtures/hash-mismatch/nix-2.18.log");
   CHECK(parse_hash_mismatches(twice + twice).size() == 1);
 }

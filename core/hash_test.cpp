@@ -58,7 +58,7 @@ TEST_CASE("zero hashes are recognised as fake") {
 
 TEST_CASE("what is not a hash is refused") {
   for (const char* bad : {"", "sha256-", "sha256-abc", "md4-AAAA", "sha256:xyz", "not a hash",
-                          "1xfhmc5isynqd3fkx33ywlhxiybjg11kfwqzq50j0fyv58v14w8e",  // 'e' is not nix32
+                          "1xfhmc5isynqd3fkx33ywlhxiybjg11kfwqzq50j0fyv58v14w8e",   // 'e' is not nix32
                           "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"})  // overflows 256 bits
     CHECK_FALSE(parse_hash(bad));
 }
@@ -66,5 +66,6 @@ TEST_CASE("what is not a hash is refused") {
 TEST_CASE("every spelling of a hash, longest first") {
   auto spellings = spellings_of(parse_hash(kSri)->hash);
   CHECK(spellings.size() == 7);
-  for (size_t i = 1; i < spellings.size(); ++i) CHECK(spellings[i - 1].second.size() >= spellings[i].second.size());
+  for (size_t i = 1; i < spellings.size(); ++i)
+    CHECK(spellings[i - 1].second.size() >= spellings[i].second.size());
 }

@@ -22,8 +22,12 @@ nlohmann::json or_null(const std::optional<T>& v) {
 }
 }  // namespace
 
-std::string_view to_string(JobState s) { return kStateNames[static_cast<size_t>(s)]; }
-std::string_view to_string(JobKind k) { return kKindNames[static_cast<size_t>(k)]; }
+std::string_view to_string(JobState s) {
+  return kStateNames[static_cast<size_t>(s)];
+}
+std::string_view to_string(JobKind k) {
+  return kKindNames[static_cast<size_t>(k)];
+}
 std::optional<JobState> parse_job_state(std::string_view s) {
   return parse_enum<JobState>(kStateNames, s);
 }

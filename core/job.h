@@ -45,7 +45,7 @@ struct Job {
   std::optional<int64_t> progress_done;
   std::optional<int64_t> progress_total;
   std::optional<Failure> failure;
-  std::string fixes_json = "[]";  // stored as JSON text: list of repairs (hash repair issue)
+  std::string fixes_json = "[]";           // stored as JSON text: list of repairs (hash repair issue)
   std::optional<std::string> verify_json;  // {ok, facts, problems}
   std::optional<std::string> out_path;
   std::string log_path;

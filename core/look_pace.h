@@ -23,7 +23,8 @@ class LookPace {
   // before: the wait until the next, at the pace they came.
   std::chrono::milliseconds next(size_t taken) {
     double scale = static_cast<double>(aim_) / static_cast<double>(std::max<size_t>(taken, 1));
-    auto aimed = std::chrono::milliseconds(static_cast<long>(std::min(scale, 1000.0) * static_cast<double>(every_.count())));
+    auto aimed = std::chrono::milliseconds(
+        static_cast<long>(std::min(scale, 1000.0) * static_cast<double>(every_.count())));
     every_ = std::clamp(aimed, kSoonest, kLatest);
     return every_;
   }

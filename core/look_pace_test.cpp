@@ -28,6 +28,7 @@ TEST_CASE("a flooding build is looked at every 25 ms, and a slowing one less oft
 TEST_CASE("a steady build settles where each look finds about half a pipe") {
   LookPace pace(512 * 1024);
   const double bytes_per_ms = 8 * 1024;  // 8 MB/s
-  for (int i = 0; i < 10; ++i) pace.next(static_cast<size_t>(bytes_per_ms * static_cast<double>(pace.every().count())));
+  for (int i = 0; i < 10; ++i)
+    pace.next(static_cast<size_t>(bytes_per_ms * static_cast<double>(pace.every().count())));
   CHECK(pace.every() == milliseconds(64));
 }

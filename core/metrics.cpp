@@ -11,10 +11,14 @@ namespace {
 std::string label(std::string_view value) {
   std::string out;
   for (char c : value) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -48,38 +52,49 @@ void sample(std::string& out, const char* name, const std::string& labels, const
 std::string render_prometheus(const MetricsSnapshot& m) {
   std::string out;
   header(out, "ptbuild_jobs", "gauge", "Jobs in the database by state.");
-  for (const auto& [state, n] : m.jobs_by_state) sample(out, "ptbuild_jobs", "state=\"" + label(state) + "\"", std::to_string(n));
+  for (const auto& [state, n] : m.jobs_by_state)
+    sample(out, "ptbuild_jobs", "state=\"" + label(state) + "\"", std::to_string(n));
 
   auto queued = m.jobs_by_state.find("queued");
   header(out, "ptbuild_queue_length", "gauge", "Jobs waiting to start.");
-  sample(out, "ptbuild_queue_length", "", std::to_string(queued == m.jobs_by_state.end() ? 0 : queued->second));
+  sample(out, "ptbuild_queue_length", "",
+         std::to_string(queued == m.jobs_by_state.end() ? 0 : queued->second));
 
   header(out, "ptbuild_builds_running", "gauge", "Builds running on each builder.");
-  for (const auto& b : m.builders) sample(out, "ptbuild_builds_running", "builder=\"" + label(b.name) + "\"", std::to_string(b.running));
+  for (const auto& b : m.builders)
+    sample(out, "ptbuild_builds_running", "builder=\"" + label(b.name) + "\"", std::to_string(b.running));
   header(out, "ptbuild_builder_slots", "gauge", "Build slots of each builder.");
-  for (const auto& b : m.builders) sample(out, "ptbuild_builder_slots", "builder=\"" + label(b.name) + "\"", std::to_string(b.slots));
-  header(out, "ptbuild_builder_up", "gauge", "1 while a builder takes builds, 0 while it is down or resting.");
-  for (const auto& b : m.builders) sample(out, "ptbuild_builder_up", "builder=\"" + label(b.name) + "\"", b.up ? "1" : "0");
+  for (const auto& b : m.builders)
+    sample(out, "ptbuild_builder_slots", "builder=\"" + label(b.name) + "\"", std::to_string(b.slots));
+  header(out, "ptbuild_builder_up", "gauge",
+         "1 while a builder takes builds, 0 while it is down or resting.");
+  for (const auto& b : m.builders)
+    sample(out, "ptbuild_builder_up", "builder=\"" + label(b.name) + "\"", b.up ? "1" : "0");
 
-  header(out, "ptbuild_build_duration_seconds", "histogram", "Duration of finished builds by variant family.");
+  header(out, "ptbuild_build_duration_seconds", "histogram",
+         "Duration of finished builds by variant family.");
   for (const auto& [family, seconds] : m.build_seconds_by_family) {
     std::string fam = "family=\"" + label(family) + "\"";
     double sum = 0;
     for (double s : seconds) sum += s;
     for (double bound : kBuildSecondsBuckets) {
       auto n = std::count_if(seconds.begin(), seconds.end(), [&](double s) { return s <= bound; });
-      sample(out, "ptbuild_build_duration_seconds_bucket", fam + ",le=\"" + number(bound) + "\"", std::to_string(n));
+      sample(out, "ptbuild_build_duration_seconds_bucket", fam + ",le=\"" + number(bound) + "\"",
+             std::to_string(n));
     }
-    sample(out, "ptbuild_build_duration_seconds_bucket", fam + ",le=\"+Inf\"", std::to_string(seconds.size()));
+    sample(out, "ptbuild_build_duration_seconds_bucket", fam + ",le=\"+Inf\"",
+           std::to_string(seconds.size()));
     sample(out, "ptbuild_build_duration_seconds_sum", fam, number(sum));
     sample(out, "ptbuild_build_duration_seconds_count", fam, std::to_string(seconds.size()));
   }
 
   header(out, "ptbuild_failures_total", "counter", "Failed jobs by failure class (SPEC 8).");
-  for (const auto& [cls, n] : m.failures_by_class) sample(out, "ptbuild_failures_total", "class=\"" + label(cls) + "\"", std::to_string(n));
+  for (const auto& [cls, n] : m.failures_by_class)
+    sample(out, "ptbuild_failures_total", "class=\"" + label(cls) + "\"", std::to_string(n));
   header(out, "ptbuild_hash_repairs_total", "counter", "Fixed-output hashes repaired in recipes.");
   sample(out, "ptbuild_hash_repairs_total", "", std::to_string(m.hash_repairs));
-  header(out, "ptbuild_log_bytes_written_total", "counter", "Build log bytes taken from builds since ptbuildd started.");
+  header(out, "ptbuild_log_bytes_written_total", "counter",
+         "Build log bytes taken from builds since ptbuildd started.");
   sample(out, "ptbuild_log_bytes_written_total", "", std::to_string(m.log_bytes_written));
   return out;
 }

@@ -7,7 +7,8 @@ namespace ptbuild {
 std::vector<std::string> relative_paths_in(std::string_view text) {
   std::vector<std::string> out;
   auto path_char = [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '/' || c == '.' || c == '_' || c == '-' || c == '+';
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '/' || c == '.' || c == '_' || c == '-' ||
+           c == '+';
   };
   for (size_t i = 0; i < text.size(); ++i) {
     // A Nix path literal starts with ./ or ../ and is not part of a longer word.

@@ -8,11 +8,13 @@ namespace ptbuild {
 bool OutputReader::feed(std::string_view chunk) {
   // Escapes and carriage returns are rare in build output: looked for once in the chunk, not in
   // each of its hundreds of lines.
-  bool plain = !std::memchr(chunk.data(), '\x1b', chunk.size()) && !std::memchr(chunk.data(), '\r', chunk.size());
+  bool plain =
+      !std::memchr(chunk.data(), '\x1b', chunk.size()) && !std::memchr(chunk.data(), '\r', chunk.size());
   const char* end = chunk.data() + chunk.size();
   bool progressed = false;
   lines_.feed(chunk, [&](std::string_view line) {
-    bool in_chunk = std::less_equal<>{}(chunk.data(), line.data()) && std::less_equal<>{}(line.data() + line.size(), end);
+    bool in_chunk =
+        std::less_equal<>{}(chunk.data(), line.data()) && std::less_equal<>{}(line.data() + line.size(), end);
     progressed |= read_line(line, in_chunk, in_chunk && plain);
   });
   scanner_.settle();  // the chunk's lines go with it

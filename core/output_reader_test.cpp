@@ -43,8 +43,10 @@ TEST_CASE("one pass over a build's output finds its progress, its failure and it
 
 TEST_CASE("a ninja status line is never read as why the build failed") {
   OutputReader reader(parse_variant_name("pytorch-python313-cuda13_0-sm90-avx512"));
-  CHECK(reader.feed("torch> [7/9] Building CXX object error_handling.cpp.o hash mismatch in fixed-output derivation '/x'\n"));
-  CHECK_FALSE(reader.feed("torch> [7/9] Building CXX object error_handling.cpp.o\n"));  // no change in progress
+  CHECK(reader.feed(
+      "torch> [7/9] Building CXX object error_handling.cpp.o hash mismatch in fixed-output derivation '/x'\n"));
+  CHECK_FALSE(
+      reader.feed("torch> [7/9] Building CXX object error_handling.cpp.o\n"));  // no change in progress
   reader.finish();
   CHECK(reader.mismatches().empty());
   CHECK(reader.scanner().diagnose(0) == std::nullopt);
@@ -60,16 +62,19 @@ TEST_CASE("the last lines outlive the buffer they were read from, as the runner 
     reader.feed(buffer);
     buffer.assign(buffer.size(), '#');  // the next read overwrites it
   };
-  for (int i = 1; i <= 40; ++i) feed("torch> [" + std::to_string(i) + "/90] Building CXX object op_" + std::to_string(i) + ".cpp.o\n");
-  feed("torch> \x1b[31mcc1plus: fatal error: Killed signal terminated program\x1b[0m\ntorch> [41/90] Building");
+  for (int i = 1; i <= 40; ++i)
+    feed("torch> [" + std::to_string(i) + "/90] Building CXX object op_" + std::to_string(i) + ".cpp.o\n");
+  feed(
+      "torch> \x1b[31mcc1plus: fatal error: Killed signal terminated program\x1b[0m\ntorch> [41/90] Building");
   feed(" CXX object op_41.cpp.o\n" + std::string(500, 'w') + "\n");
   reader.finish();
   std::string tail = reader.scanner().tail();
   CHECK(tail.find('#') == std::string::npos);
   CHECK(tail.find("[40/90] Building CXX object op_40.cpp.o") != std::string::npos);
-  CHECK(tail.find("torch> [41/90] Building CXX object op_41.cpp.o") != std::string::npos);  // across two chunks
-  CHECK(tail.find(std::string(400, 'w') + "…") != std::string::npos);                       // clipped
-  CHECK(tail.find("[25/90]") == std::string::npos);                                          // 15 lines kept
+  CHECK(tail.find("torch> [41/90] Building CXX object op_41.cpp.o") !=
+        std::string::npos);                                            // across two chunks
+  CHECK(tail.find(std::string(400, 'w') + "…") != std::string::npos);  // clipped
+  CHECK(tail.find("[25/90]") == std::string::npos);                    // 15 lines kept
   std::optional<Failure> f = reader.scanner().diagnose(1);
   REQUIRE(f);
   CHECK(f->failure_class == failure_class::kOutOfMemory);

@@ -4,13 +4,14 @@ namespace ptbuild {
 namespace {
 
 // Not std::isdigit: it asks the locale, and this runs for every line of a 200 MB log.
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 bool read_number(std::string_view s, size_t& i, int64_t& out) {
   size_t start = i;
   out = 0;
-  while (i < s.size() && is_digit(s[i]) && i - start < 12)
-    out = out * 10 + (s[i++] - '0');
+  while (i < s.size() && is_digit(s[i]) && i - start < 12) out = out * 10 + (s[i++] - '0');
   return i > start;
 }
 
@@ -37,7 +38,8 @@ std::optional<Progress> ninja_status(std::string_view line) {
   int64_t done, total;
   if (!read_number(line, i, done) || i >= line.size() || line[i] != '/') return std::nullopt;
   ++i;
-  if (!read_number(line, i, total) || i + 1 >= line.size() || line[i] != ']' || line[i + 1] != ' ') return std::nullopt;
+  if (!read_number(line, i, total) || i + 1 >= line.size() || line[i] != ']' || line[i + 1] != ' ')
+    return std::nullopt;
   return Progress{done, total};
 }
 

@@ -7,8 +7,10 @@ using namespace ptbuild;
 TEST_CASE("progress: ninja counts behind Nix's prefix") {
   ProgressTracker t;
   CHECK_FALSE(t.feed("-- Configuring done"));
-  CHECK(t.feed("pytorch-python313-cpu-avx2> [12/4567] Building CXX object c10/CMakeFiles/c10.dir/core/Allocator.cpp.o") ==
-        Progress{12, 4567});
+  CHECK(
+      t.feed(
+          "pytorch-python313-cpu-avx2> [12/4567] Building CXX object c10/CMakeFiles/c10.dir/core/Allocator.cpp.o") ==
+      Progress{12, 4567});
   CHECK_FALSE(t.feed("pytorch-python313-cpu-avx2> warning: unused variable"));
   CHECK(t.feed("[4567/4567] Linking CXX shared library lib/libtorch.so") == Progress{4567, 4567});
   CHECK_FALSE(t.feed("a[b/c] [x/3] [5/3]"));  // not counts, or impossible ones

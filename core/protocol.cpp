@@ -23,8 +23,10 @@ size_t nesting_depth(std::string_view text, size_t limit) {
   for (size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
     if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
     } else if (c == '"') {
       in_string = true;
     } else if (c == '[' || c == '{') {
@@ -40,15 +42,14 @@ size_t nesting_depth(std::string_view text, size_t limit) {
 
 std::variant<Request, RequestError> parse_request(std::string_view line) {
   if (nesting_depth(line, kMaxDepth) > kMaxDepth)
-    return RequestError{nullptr, code::kBadRequest,
-                        "the request nests arrays or objects deeper than " + std::to_string(kMaxDepth) + " levels"};
+    return RequestError{
+        nullptr, code::kBadRequest,
+        "the request nests arrays or objects deeper than " + std::to_string(kMaxDepth) + " levels"};
   nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return RequestError{nullptr, code::kBadJson, "the line is not valid JSON"};
-  if (!j.is_object())
-    return RequestError{nullptr, code::kBadRequest, "a request must be a JSON object"};
+  if (!j.is_object()) return RequestError{nullptr, code::kBadRequest, "a request must be a JSON object"};
   nlohmann::json id = j.contains("id") ? j["id"] : nlohmann::json(nullptr);
-  if (!id.is_number_integer())
-    return RequestError{nullptr, code::kBadRequest, "\"id\" must be an integer"};
+  if (!id.is_number_integer()) return RequestError{nullptr, code::kBadRequest, "\"id\" must be an integer"};
   if (!j.contains("op") || !j["op"].is_string())
     return RequestError{id, code::kBadRequest, "\"op\" must be a string"};
   Request r;

@@ -48,7 +48,8 @@ TEST_CASE("replies and hello carry the protocol fields") {
 TEST_CASE("a reply made from a result already written as text is the reply made from the value") {
   nlohmann::json result = {{"jobs", {{{"id", 7}, {"variant", "sm90-avx512"}, {"log", "bad \xff byte"}}}},
                            {"scheduler", {{"running", 1}}}};
-  for (int64_t id : {0, 1, 42, -3}) CHECK(ok_reply_text(id, json_text(result)) == json_text(ok_reply(id, result)));
+  for (int64_t id : {0, 1, 42, -3})
+    CHECK(ok_reply_text(id, json_text(result)) == json_text(ok_reply(id, result)));
   // The bad byte is replaced, not a reason to fail the reply.
   CHECK(json_text(result).find("bad \xef\xbf\xbd byte") != std::string::npos);
 }
@@ -60,8 +61,8 @@ TEST_CASE("a request nested deeper than kMaxDepth is refused before it is parsed
   REQUIRE(std::holds_alternative<RequestError>(refused));
   CHECK(std::get<RequestError>(refused).message.find("deeper than 64 levels") != std::string::npos);
   // 64 levels in all are fine; brackets inside strings are text.
-  std::string ok = "{\"id\":1,\"op\":\"status\",\"args\":{\"x\":" + std::string(62, '[') + std::string(62, ']') +
-                   ",\"reason\":\"" + std::string(1000, '[') + "\\\"]]\"}}";
+  std::string ok = "{\"id\":1,\"op\":\"status\",\"args\":{\"x\":" + std::string(62, '[') +
+                   std::string(62, ']') + ",\"reason\":\"" + std::string(1000, '[') + "\\\"]]\"}}";
   CHECK(std::holds_alternative<Request>(parse_request(ok)));
   CHECK(std::holds_alternative<RequestError>(parse_request(std::string(70, '['))));
 }

@@ -29,10 +29,13 @@ const std::vector<LintRule> kRules{
 };
 
 int line_of(const std::string& text, size_t offset) {
-  return 1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<long>(std::min(offset, text.size())), '\n'));
+  return 1 + static_cast<int>(std::count(
+                 text.begin(), text.begin() + static_cast<long>(std::min(offset, text.size())), '\n'));
 }
 
-bool ident_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '\''; }
+bool ident_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '\'';
+}
 
 // The text with Nix comments (`# …` and `/* … */` outside strings) blanked, offsets kept: a value
 // named in a comment is not a value the build uses.
@@ -42,12 +45,18 @@ std::string code_of(const std::string& text) {
   for (size_t i = 0; i < out.size(); ++i) {
     char c = out[i];
     if (state == string) {
-      if (c == '\\') ++i;
-      else if (c == '"') state = code;
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        state = code;
     } else if (state == indented) {
       if (c == '\'' && i + 1 < out.size() && out[i + 1] == '\'') {
-        if (i + 2 < out.size() && (out[i + 2] == '$' || out[i + 2] == '\'' || out[i + 2] == '\\')) i += 2;  // ''$ ''' ''\ escapes
-        else { state = code; ++i; }
+        if (i + 2 < out.size() && (out[i + 2] == '$' || out[i + 2] == '\'' || out[i + 2] == '\\'))
+          i += 2;  // ''$ ''' ''\ escapes
+        else {
+          state = code;
+          ++i;
+        }
       }
     } else if (c == '"') {
       state = string;
@@ -76,7 +85,8 @@ template <class Want>
 std::vector<Binding> string_bindings(const std::string& code, Want want) {
   std::vector<Binding> out;
   for (size_t eq = code.find('='); eq != std::string::npos; eq = code.find('=', eq + 1)) {
-    if ((eq + 1 < code.size() && code[eq + 1] == '=') || (eq > 0 && std::string_view("=!<>").find(code[eq - 1]) != std::string_view::npos))
+    if ((eq + 1 < code.size() && code[eq + 1] == '=') ||
+        (eq > 0 && std::string_view("=!<>").find(code[eq - 1]) != std::string_view::npos))
       continue;
     size_t end = eq;
     while (end > 0 && code[end - 1] == ' ') --end;
@@ -124,7 +134,9 @@ std::optional<ArchValue> parse_arch_value(std::string v) {
   for (const char* suffix : {"+PTX", "+ptx", "-real", "-virtual"})
     if (v.ends_with(suffix)) v.resize(v.size() - std::string_view(suffix).size());
   auto digits = [](std::string_view s) {
-    return !s.empty() && s.size() <= 3 && std::all_of(s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+    return !s.empty() && s.size() <= 3 && std::all_of(s.begin(), s.end(), [](char c) {
+      return std::isdigit(static_cast<unsigned char>(c));
+    });
   };
   for (const char* prefix : {"sm_", "compute_", "sm"})
     if (v.starts_with(prefix)) {
@@ -146,9 +158,13 @@ std::optional<ArchValue> parse_arch_value(std::string v) {
 std::string spell(int number, Spelling s, const std::string& dotted_override) {
   std::string n = std::to_string(number);
   switch (s) {
-    case Spelling::dotted: return dotted_override.empty() ? n.substr(0, n.size() - 1) + "." + n.substr(n.size() - 1) : dotted_override;
-    case Spelling::sm: return "sm_" + n;
-    case Spelling::plain: return n;
+    case Spelling::dotted:
+      return dotted_override.empty() ? n.substr(0, n.size() - 1) + "." + n.substr(n.size() - 1)
+                                     : dotted_override;
+    case Spelling::sm:
+      return "sm_" + n;
+    case Spelling::plain:
+      return n;
   }
   return n;
 }
@@ -161,7 +177,8 @@ struct ArchUse {
   Spelling takes;
 };
 constexpr ArchUse kListUses[] = {{"gpuTargets", Spelling::dotted}, {"cudaCapabilities", Spelling::dotted}};
-constexpr ArchUse kLineUses[] = {{"TORCH_CUDA_ARCH_LIST", Spelling::dotted}, {"CMAKE_CUDA_ARCHITECTURES", Spelling::plain}};
+constexpr ArchUse kLineUses[] = {{"TORCH_CUDA_ARCH_LIST", Spelling::dotted},
+                                 {"CMAKE_CUDA_ARCHITECTURES", Spelling::plain}};
 
 bool word_at(const std::string& code, size_t at, size_t len) {
   return (at == 0 || !ident_char(code[at - 1])) && (at + len >= code.size() || !ident_char(code[at + len]));
@@ -171,21 +188,24 @@ bool word_at(const std::string& code, size_t at, size_t len) {
 std::vector<ArchUse> uses_of(const std::string& code, const std::string& name, size_t bound_at) {
   std::vector<ArchUse> out;
   auto add = [&](ArchUse u) {
-    if (std::none_of(out.begin(), out.end(), [&](const ArchUse& o) { return o.where == u.where; })) out.push_back(u);
+    if (std::none_of(out.begin(), out.end(), [&](const ArchUse& o) { return o.where == u.where; }))
+      out.push_back(u);
   };
   for (size_t at = code.find(name); at != std::string::npos; at = code.find(name, at + 1)) {
     if (at == bound_at || !word_at(code, at, name.size())) continue;
     size_t line_start = code.rfind('\n', at);
     line_start = line_start == std::string::npos ? 0 : line_start + 1;
-    std::string_view line(code.data() + line_start, code.find('\n', at) == std::string::npos ? code.size() - line_start
-                                                                                               : code.find('\n', at) - line_start);
+    std::string_view line(code.data() + line_start, code.find('\n', at) == std::string::npos
+                                                        ? code.size() - line_start
+                                                        : code.find('\n', at) - line_start);
     for (const ArchUse& u : kLineUses)
       if (line.find(u.where) != std::string_view::npos) add(u);
     size_t open = code.rfind('[', at);
     if (open != std::string::npos && code.find(']', open) > at)
       for (const ArchUse& u : kListUses) {
         size_t attr = code.rfind(std::string(u.where), open);
-        if (attr != std::string::npos && code.find_first_not_of(" =\n", attr + u.where.size()) == open) add(u);
+        if (attr != std::string::npos && code.find_first_not_of(" =\n", attr + u.where.size()) == open)
+          add(u);
       }
   }
   return out;
@@ -207,7 +227,8 @@ std::vector<std::string_view> flags_beyond(std::string_view isa) {
 
 // GPUs built only into aarch64 machines (Jetson, DRIVE/Jetson Thor, DGX Spark's GB10).
 bool arm_only_gpu(int number) {
-  return number == 53 || number == 62 || number == 72 || number == 87 || number == 101 || number == 110 || number == 121;
+  return number == 53 || number == 62 || number == 72 || number == 87 || number == 101 || number == 110 ||
+         number == 121;
 }
 
 // CUDA on at the derivation level: cudaSupport = true inside torch.override { … } (or nixpkgs'
@@ -233,7 +254,8 @@ bool cuda_enabled_by_override(const std::string& code) {
 }
 
 bool is_hex40(std::string_view s) {
-  return s.size() == 40 && std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+  return s.size() == 40 &&
+         std::all_of(s.begin(), s.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
 }
 
 // The first 40-hex revision on a line that names nixpkgs.
@@ -253,7 +275,9 @@ std::optional<NixpkgsPin> pin_in_code(const std::string& code) {
 
 }  // namespace
 
-const std::vector<LintRule>& lint_rules() { return kRules; }
+const std::vector<LintRule>& lint_rules() {
+  return kRules;
+}
 
 const LintRule* find_lint_rule(std::string_view name) {
   for (const LintRule& r : kRules)
@@ -269,10 +293,13 @@ std::optional<RecipeKind> recipe_kind_of(const std::string& name) {
   return a.platform == "aarch64-linux" ? RecipeKind::gpu_arm : RecipeKind::gpu_x86;
 }
 
-std::optional<NixpkgsPin> find_nixpkgs_pin(const std::string& text) { return pin_in_code(code_of(text)); }
+std::optional<NixpkgsPin> find_nixpkgs_pin(const std::string& text) {
+  return pin_in_code(code_of(text));
+}
 
-std::vector<LintFinding> lint_recipe(const std::string& file, const std::string& name, const std::string& text,
-                                     const LintRules& rules, const RecipeExpectation& expect) {
+std::vector<LintFinding> lint_recipe(const std::string& file, const std::string& name,
+                                     const std::string& text, const LintRules& rules,
+                                     const RecipeExpectation& expect) {
   std::vector<LintFinding> out;
   const std::string code = code_of(text);
   auto add = [&](std::string_view rule, size_t offset, std::string problem, std::string hint) {
@@ -288,7 +315,8 @@ std::vector<LintFinding> lint_recipe(const std::string& file, const std::string&
                              : name;
   for (const Binding& b : string_bindings(code, [](const std::string& n) { return n == "pname"; }))
     if (b.value != name && b.value != prefixed)
-      add("pname", b.at, "pname \"" + b.value + "\" does not match the file name", "pname = \"" + prefixed + "\"");
+      add("pname", b.at, "pname \"" + b.value + "\" does not match the file name",
+          "pname = \"" + prefixed + "\"");
 
   if (axes.is_gpu()) {
     const std::string& arch = *axes.gpu_arch;
@@ -299,7 +327,8 @@ std::vector<LintFinding> lint_recipe(const std::string& file, const std::string&
     // one used nowhere but in messages may take any spelling of the right GPU.
     auto archish = [](const std::string& n) {
       std::string lower = n;
-      std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+      std::transform(lower.begin(), lower.end(), lower.begin(),
+                     [](unsigned char c) { return std::tolower(c); });
       return lower.find("arch") != std::string::npos || lower.find("capabilit") != std::string::npos;
     };
     for (const Binding& b : string_bindings(code, archish)) {
@@ -333,31 +362,38 @@ std::vector<LintFinding> lint_recipe(const std::string& file, const std::string&
           "delete it: nothing can run it (build " + arch + " for armv8_2 / armv9)");
     if (!cuda_enabled_by_override(code)) {
       size_t at = code.find(".overrideAttrs");
-      add("cuda-off", at == std::string::npos ? 0 : at, "a GPU recipe without cudaSupport = true given through .override",
+      add("cuda-off", at == std::string::npos ? 0 : at,
+          "a GPU recipe without cudaSupport = true given through .override",
           "(python3Packages.torch.override { cudaSupport = true; gpuTargets = [ \"" +
               (dotted_override.empty() ? arch_sm_value(arch) : dotted_override) +
               "\" ]; }).overrideAttrs … — .overrideAttrs alone builds CPU-only");
     }
     // The package set the overlay selects: of this CUDA version, and the declared one.
     std::set<std::string> seen;
-    for (size_t at = code.find("cudaPackages_"); at != std::string::npos; at = code.find("cudaPackages_", at + 1)) {
+    for (size_t at = code.find("cudaPackages_"); at != std::string::npos;
+         at = code.find("cudaPackages_", at + 1)) {
       size_t end = at + 13;
-      while (end < code.size() && (std::isdigit(static_cast<unsigned char>(code[end])) || code[end] == '_')) ++end;
+      while (end < code.size() && (std::isdigit(static_cast<unsigned char>(code[end])) || code[end] == '_'))
+        ++end;
       std::string token = code.substr(at, end - at);
       while (token.ends_with("_")) token.pop_back();
       if (!word_at(code, at, end - at) || token.size() <= 13) continue;
       seen.insert(token);
       std::string version = token.substr(13), want = *axes.cuda;
-      bool fits = expect.cuda_packages.empty() ? want == version || want.starts_with(version + "_") : token == expect.cuda_packages;
+      bool fits = expect.cuda_packages.empty() ? want == version || want.starts_with(version + "_")
+                                               : token == expect.cuda_packages;
       if (!fits)
         add("cuda-packages", at, token + " in a " + std::string("cuda") + want + " recipe",
-            expect.cuda_packages.empty() ? "select the package set of CUDA " + want : "the matrix selects " + expect.cuda_packages);
+            expect.cuda_packages.empty() ? "select the package set of CUDA " + want
+                                         : "the matrix selects " + expect.cuda_packages);
     }
     if (!expect.cuda_packages.empty() && !seen.count(expect.cuda_packages))
       add("cuda-packages", 0, "a cuda" + *axes.cuda + " recipe that selects no " + expect.cuda_packages,
-          "(final: prev: { cudaPackages = final." + expect.cuda_packages + "; }) — without it the pin's default CUDA builds");
+          "(final: prev: { cudaPackages = final." + expect.cuda_packages +
+              "; }) — without it the pin's default CUDA builds");
   } else if (kind) {
-    for (size_t at = code.find("cudaSupport"); at != std::string::npos; at = code.find("cudaSupport", at + 1)) {
+    for (size_t at = code.find("cudaSupport"); at != std::string::npos;
+         at = code.find("cudaSupport", at + 1)) {
       size_t v = code.find_first_not_of(" =", at + 11);
       if (v != std::string::npos && code.compare(v, 4, "true") == 0 && code.find('=', at) < v)
         add("cpu-cuda", at, "cudaSupport = true in a CPU-only recipe",
@@ -372,8 +408,9 @@ std::vector<LintFinding> lint_recipe(const std::string& file, const std::string&
     size_t start = at;
     while (start > 0 && (ident_char(code[start - 1]) || code[start - 1] == '.')) --start;
     std::string expr = code.substr(start, end - start);
-    if (expr.find("Packages") == std::string::npos && !expr.starts_with("ps.") && !expr.starts_with("pprev.") &&
-        !expr.starts_with("pfinal.") && !expr.starts_with("pyfinal.") && !expr.starts_with("pyprev."))
+    if (expr.find("Packages") == std::string::npos && !expr.starts_with("ps.") &&
+        !expr.starts_with("pprev.") && !expr.starts_with("pfinal.") && !expr.starts_with("pyfinal.") &&
+        !expr.starts_with("pyprev."))
       continue;
     add("torch-attr", at, "`" + expr + "`: there is no such attribute in current nixpkgs",
         "use `" + expr.substr(0, expr.size() - 7) + "torch`");
@@ -390,19 +427,22 @@ std::vector<LintFinding> lint_recipe(const std::string& file, const std::string&
           break;
         }
       if (flag == "-march=native" || flag == "-mcpu=native")
-        add("isa-flags", at, "cpuFlags has \"" + flag + "\"", "it builds for the build machine, not for " + *axes.isa);
+        add("isa-flags", at, "cpuFlags has \"" + flag + "\"",
+            "it builds for the build machine, not for " + *axes.isa);
     }
     std::multiset<std::string> have, want(expect.cpu_flags.begin(), expect.cpu_flags.end());
     for (const auto& [_, flag] : flags) have.insert(flag);
     if (expect.declared_isa_flags && !flags.empty() && have != want) {
       std::string list;
       for (const std::string& f : expect.cpu_flags) list += "\"" + f + "\" ";
-      add("isa-flags", flags.front().first, "cpuFlags are not the matrix's " + *axes.isa + " flags", "cpuFlags = [ " + list + "]");
+      add("isa-flags", flags.front().first, "cpuFlags are not the matrix's " + *axes.isa + " flags",
+          "cpuFlags = [ " + list + "]");
     }
   }
 
   if (!expect.nixpkgs.empty())
-    if (auto pin = pin_in_code(code); pin && !pin->rev.starts_with(expect.nixpkgs) && !expect.nixpkgs.starts_with(pin->rev))
+    if (auto pin = pin_in_code(code);
+        pin && !pin->rev.starts_with(expect.nixpkgs) && !expect.nixpkgs.starts_with(pin->rev))
       out.push_back({"pin", file, pin->line, "nixpkgs pinned to " + pin->rev.substr(0, 12),
                      "the matrix pins " + expect.group + " to " + expect.nixpkgs.substr(0, 12)});
 
@@ -418,7 +458,8 @@ std::vector<LintFinding> lint_recipe(const std::string& file, const std::string&
             "the matrix requires it ([repo.matrix.require])");
     for (const std::string& p : rules_for(rules.forbid, *kind))
       if (size_t at = text.find(p); at != std::string::npos)
-        add("forbid", at, "a " + std::string(to_string(*kind)) + " recipe with `" + p + "`", "the matrix forbids it ([repo.matrix.forbid])");
+        add("forbid", at, "a " + std::string(to_string(*kind)) + " recipe with `" + p + "`",
+            "the matrix forbids it ([repo.matrix.forbid])");
   }
   return out;
 }
@@ -435,7 +476,8 @@ std::optional<CpuFlags> find_cpu_flags(const std::string& text) {
 
 std::vector<LintFinding> lint_splits(std::string_view rule, std::string_view has, std::string_view declare_as,
                                      const std::vector<GroupedValue>& values) {
-  std::map<std::string, std::map<std::string, std::vector<const GroupedValue*>>> groups;  // group -> value -> recipes
+  std::map<std::string, std::map<std::string, std::vector<const GroupedValue*>>>
+      groups;  // group -> value -> recipes
   for (const GroupedValue& v : values) groups[v.group][v.value].push_back(&v);
   std::vector<LintFinding> out;
   for (const auto& [group, by_value] : groups) {
@@ -443,11 +485,13 @@ std::vector<LintFinding> lint_splits(std::string_view rule, std::string_view has
     for (const auto& [value, with] : by_value) {
       std::string others;
       for (const auto& [other, also] : by_value)
-        if (other != value) others += (others.empty() ? "" : ", ") + other + " (" + std::to_string(also.size()) + ")";
-      out.push_back({std::string(rule), with.front()->file, with.front()->line,
-                     std::to_string(with.size()) + " " + group + " recipe(s) " + std::string(has) + " " + value,
-                     "others of " + group + ": " + others + "; declare the right one in [repo.matrix] (" +
-                         std::string(declare_as) + ") and doctor names the recipes to change"});
+        if (other != value)
+          others += (others.empty() ? "" : ", ") + other + " (" + std::to_string(also.size()) + ")";
+      out.push_back(
+          {std::string(rule), with.front()->file, with.front()->line,
+           std::to_string(with.size()) + " " + group + " recipe(s) " + std::string(has) + " " + value,
+           "others of " + group + ": " + others + "; declare the right one in [repo.matrix] (" +
+               std::string(declare_as) + ") and doctor names the recipes to change"});
     }
   }
   return out;

@@ -19,7 +19,9 @@ struct LintFinding {
   int line = 1;
   std::string problem;
   std::string hint;
-  std::string to_string() const { return file + ":" + std::to_string(line) + ": " + problem + " (" + hint + ")"; }
+  std::string to_string() const {
+    return file + ":" + std::to_string(line) + ": " + problem + " (" + hint + ")";
+  }
 };
 
 struct LintRule {
@@ -31,7 +33,7 @@ const std::vector<LintRule>& lint_rules();
 const LintRule* find_lint_rule(std::string_view name);
 
 struct LintRules {
-  std::string family;        // with pname_prefix: the pname may replace "<family>-" by the prefix
+  std::string family;  // with pname_prefix: the pname may replace "<family>-" by the prefix
   std::string pname_prefix;
   std::map<std::string, std::string> gpu_archs;  // sm90 -> "9.0"; otherwise derived from the name
   std::map<RecipeKind, std::vector<std::string>> require;
@@ -41,8 +43,9 @@ struct LintRules {
 // The kind a variant's name says it is; nullopt for names with unknown axes.
 std::optional<RecipeKind> recipe_kind_of(const std::string& name);
 
-std::vector<LintFinding> lint_recipe(const std::string& file, const std::string& name, const std::string& text,
-                                     const LintRules& rules, const RecipeExpectation& expect = {});
+std::vector<LintFinding> lint_recipe(const std::string& file, const std::string& name,
+                                     const std::string& text, const LintRules& rules,
+                                     const RecipeExpectation& expect = {});
 
 // A recipe's nixpkgs pin: the first 40-hex revision on a line that names nixpkgs.
 struct NixpkgsPin {

@@ -28,10 +28,14 @@ std::vector<std::string> isas_of(const MatrixConfig& m, const std::string& arch)
 
 std::string_view to_string(RecipeKind k) {
   switch (k) {
-    case RecipeKind::gpu_x86: return "gpu_x86";
-    case RecipeKind::gpu_arm: return "gpu_arm";
-    case RecipeKind::cpu: return "cpu";
-    case RecipeKind::darwin: return "darwin";
+    case RecipeKind::gpu_x86:
+      return "gpu_x86";
+    case RecipeKind::gpu_arm:
+      return "gpu_arm";
+    case RecipeKind::cpu:
+      return "cpu";
+    case RecipeKind::darwin:
+      return "darwin";
   }
   return "cpu";
 }
@@ -78,12 +82,13 @@ std::vector<PlannedRecipe> expand_matrix(const MatrixConfig& m) {
     PlannedRecipe r;
     r.kind = kind;
     r.name = base + (kind == RecipeKind::darwin ? "darwin-" + isa
-                     : group               ? "cuda" + group->version + "-" + arch + "-" + isa
-                                           : "cpu-" + isa);
+                     : group                    ? "cuda" + group->version + "-" + arch + "-" + isa
+                                                : "cpu-" + isa);
     r.expect = expectation_for(m, r.name);
     std::string flags;
     for (const std::string& f : r.expect.cpu_flags) flags += (flags.empty() ? "" : " ") + ("\"" + f + "\"");
-    std::string sm = arch.empty() ? "" : (m.gpu_archs.count(arch) ? m.gpu_archs.at(arch) : arch_sm_value(arch));
+    std::string sm =
+        arch.empty() ? "" : (m.gpu_archs.count(arch) ? m.gpu_archs.at(arch) : arch_sm_value(arch));
     std::string pname = m.pname_prefix.empty() ? r.name : m.pname_prefix + r.name.substr(m.family.size() + 1);
     std::string cuda = group ? group->version : "";
     std::string cuda_dotted = cuda;
@@ -108,14 +113,16 @@ std::vector<PlannedRecipe> expand_matrix(const MatrixConfig& m) {
   for (const CudaGroup& g : m.cuda)
     for (const std::string& arch : g.archs)
       for (const std::string& isa : isas_of(m, arch))
-        make(platform_of_isa(isa) == "aarch64-linux" ? RecipeKind::gpu_arm : RecipeKind::gpu_x86, &g, arch, isa);
+        make(platform_of_isa(isa) == "aarch64-linux" ? RecipeKind::gpu_arm : RecipeKind::gpu_x86, &g, arch,
+             isa);
   for (const std::string& isa : m.cpu_isas) make(RecipeKind::cpu, nullptr, "", isa);
   for (const std::string& what : m.darwin) make(RecipeKind::darwin, nullptr, "", what);
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
   return out;
 }
 
-std::string render_recipe(const std::string& template_text, const std::string& template_path, const PlannedRecipe& r) {
+std::string render_recipe(const std::string& template_text, const std::string& template_path,
+                          const PlannedRecipe& r) {
   std::string text = template_text;
   for (const auto& [key, value] : r.values) replace_all(text, key, value);
   return std::string(kGeneratedMarker) + template_path + "; edit the template, not this file.\n" + text;
@@ -132,6 +139,8 @@ std::string unfilled_placeholder(const std::string& text) {
   return "";
 }
 
-bool is_generated(const std::string& text) { return text.starts_with(kGeneratedMarker); }
+bool is_generated(const std::string& text) {
+  return text.starts_with(kGeneratedMarker);
+}
 
 }  // namespace ptbuild

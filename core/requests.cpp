@@ -46,22 +46,34 @@ std::string describe(const JobRef& ref) {
 nlohmann::json to_args(const QueueRequest& r) {
   return {{"targets", r.targets}, {"priority", r.priority}, {"force", r.force}, {"reason", r.reason}};
 }
-nlohmann::json to_args(const StatusRequest& r) { return {{"targets", r.targets}}; }
+nlohmann::json to_args(const StatusRequest& r) {
+  return {{"targets", r.targets}};
+}
 nlohmann::json to_args(const JobsRequest& r) {
   nlohmann::json j{{"limit", r.limit}};
   if (!r.state.empty()) j["state"] = r.state;
   return j;
 }
-nlohmann::json to_args(const ShowRequest& r) { return {{"job", ref_json(r.job)}}; }
-nlohmann::json to_args(const LogRequest& r) { return {{"job", ref_json(r.job)}, {"tail", r.tail}, {"follow", r.follow}}; }
+nlohmann::json to_args(const ShowRequest& r) {
+  return {{"job", ref_json(r.job)}};
+}
+nlohmann::json to_args(const LogRequest& r) {
+  return {{"job", ref_json(r.job)}, {"tail", r.tail}, {"follow", r.follow}};
+}
 nlohmann::json to_args(const JobsByRefRequest& r) {
   nlohmann::json jobs = nlohmann::json::array();
   for (const JobRef& ref : r.jobs) jobs.push_back(ref_json(ref));
   return {{"jobs", jobs}};
 }
-nlohmann::json to_args(const PublishRequest& r) { return {{"targets", r.targets}, {"force", r.force}}; }
-nlohmann::json to_args(const NightlyRequest& r) { return {{"targets", r.targets}}; }
-nlohmann::json to_args(const SetBuilderRequest& r) { return {{"name", r.name}, {"enabled", r.enabled}}; }
+nlohmann::json to_args(const PublishRequest& r) {
+  return {{"targets", r.targets}, {"force", r.force}};
+}
+nlohmann::json to_args(const NightlyRequest& r) {
+  return {{"targets", r.targets}};
+}
+nlohmann::json to_args(const SetBuilderRequest& r) {
+  return {{"name", r.name}, {"enabled", r.enabled}};
+}
 
 template <>
 QueueRequest from_args(const nlohmann::json& args) {

@@ -15,7 +15,7 @@ namespace ptbuild::protocol {
 // A job as people name it: its id, or a target that stands for one variant's job.
 using JobRef = std::variant<int64_t, std::string>;
 JobRef parse_job_ref(const std::string& text);  // "17" and "#17" are ids; anything else a target
-std::string describe(const JobRef& ref);         // "#17", or the target
+std::string describe(const JobRef& ref);        // "#17", or the target
 
 struct QueueRequest {
   std::vector<std::string> targets;  // at least one
@@ -38,7 +38,7 @@ struct LogRequest {
   int64_t tail = 0;  // 0: the whole log
   bool follow = false;
 };
-struct JobsByRefRequest {  // wait, cancel, retry
+struct JobsByRefRequest {    // wait, cancel, retry
   std::vector<JobRef> jobs;  // at least one
 };
 struct PublishRequest {

@@ -36,11 +36,14 @@ TEST_CASE("typed requests go to JSON and back unchanged - wrong arguments are na
     }
     return std::string("no error");
   };
-  CHECK(message(QueueRequest{}, nlohmann::json::object()) == "argument \"targets\" must name at least one target");
-  CHECK(message(QueueRequest{}, {{"targets", {"all"}}, {"priority", "high"}}) == "argument \"priority\" must be an integer");
+  CHECK(message(QueueRequest{}, nlohmann::json::object()) ==
+        "argument \"targets\" must name at least one target");
+  CHECK(message(QueueRequest{}, {{"targets", {"all"}}, {"priority", "high"}}) ==
+        "argument \"priority\" must be an integer");
   CHECK(message(ShowRequest{}, nlohmann::json::object()) == "argument \"job\" is required");
   CHECK(message(ShowRequest{}, {{"job", true}}) == "a job must be named by its id or by a variant");
-  CHECK(message(JobsByRefRequest{}, {{"jobs", nlohmann::json::array()}}).find("non-empty array") != std::string::npos);
+  CHECK(message(JobsByRefRequest{}, {{"jobs", nlohmann::json::array()}}).find("non-empty array") !=
+        std::string::npos);
   CHECK(message(JobsRequest{}, {{"limit", 0}}) == "argument \"limit\" must be between 1 and 1000000");
   CHECK(std::holds_alternative<std::string>(parse_job_ref("99999999999999999999")));  // too long for an id
 }

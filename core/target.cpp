@@ -7,7 +7,9 @@
 namespace ptbuild {
 namespace {
 
-bool is_glob(std::string_view t) { return t.find_first_of("*?[") != t.npos; }
+bool is_glob(std::string_view t) {
+  return t.find_first_of("*?[") != t.npos;
+}
 
 // Every alias of a name: each suffix that starts right after a dash.
 template <class F>
@@ -70,8 +72,7 @@ bool glob_match(std::string_view pattern, std::string_view text) {
   return p == pattern.size();
 }
 
-Resolution resolve_targets(const std::vector<std::string>& targets,
-                           const std::vector<CatalogEntry>& catalog,
+Resolution resolve_targets(const std::vector<std::string>& targets, const std::vector<CatalogEntry>& catalog,
                            const AliasDefaults& defaults) {
   Resolution res;
   std::vector<bool> chosen(catalog.size(), false);
@@ -89,8 +90,7 @@ Resolution resolve_targets(const std::vector<std::string>& targets,
     } else if (is_glob(target)) {
       for (size_t i = 0; i < catalog.size(); ++i) {
         const std::string& n = catalog[i].name;
-        if (glob_match(target, n) ||
-            any_alias(n, [&](std::string_view a) { return glob_match(target, a); }))
+        if (glob_match(target, n) || any_alias(n, [&](std::string_view a) { return glob_match(target, a); }))
           hits.push_back(i);
       }
     } else {
@@ -98,8 +98,7 @@ Resolution resolve_targets(const std::vector<std::string>& targets,
         if (catalog[i].name == target) hits.push_back(i);
       if (hits.empty()) {
         for (size_t i = 0; i < catalog.size(); ++i)
-          if (any_alias(catalog[i].name, [&](std::string_view a) { return a == target; }))
-            hits.push_back(i);
+          if (any_alias(catalog[i].name, [&](std::string_view a) { return a == target; })) hits.push_back(i);
       }
       if (hits.size() > 1) {
         // Let the configured defaults decide, each only if it keeps at least one candidate.

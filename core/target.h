@@ -41,8 +41,7 @@ struct Resolution {
 // fnmatch-style glob: '*', '?', '[...]' (with '!' negation), no special meaning for '/'.
 bool glob_match(std::string_view pattern, std::string_view text);
 
-Resolution resolve_targets(const std::vector<std::string>& targets,
-                           const std::vector<CatalogEntry>& catalog,
+Resolution resolve_targets(const std::vector<std::string>& targets, const std::vector<CatalogEntry>& catalog,
                            const AliasDefaults& defaults);
 
 }  // namespace ptbuild

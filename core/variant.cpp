@@ -42,8 +42,7 @@ std::optional<std::string> cuda_version(std::string_view token) {
   if (!token.starts_with("cuda")) return std::nullopt;
   std::string_view v = token.substr(4);
   size_t us = v.find('_');
-  if (us == v.npos || !all_digits(v.substr(0, us)) || !all_digits(v.substr(us + 1)))
-    return std::nullopt;
+  if (us == v.npos || !all_digits(v.substr(0, us)) || !all_digits(v.substr(us + 1))) return std::nullopt;
   return std::string(v);
 }
 
@@ -68,7 +67,7 @@ std::string join(const std::vector<std::string_view>& parts, size_t from, size_t
 
 std::string platform_of_isa(std::string_view isa) {
   return isa.starts_with("armv") || isa == "neon" || isa.starts_with("sve") ? "aarch64-linux"
-                                                                          : "x86_64-linux";
+                                                                            : "x86_64-linux";
 }
 
 bool is_isa_token(std::string_view t) {
@@ -82,8 +81,7 @@ bool is_isa_token(std::string_view t) {
     std::string_view v = t.substr(4);
     if (v.empty() || !std::isdigit(static_cast<unsigned char>(v[0]))) return false;
     for (char c : v)
-      if (!std::isdigit(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != 'a')
-        return false;
+      if (!std::isdigit(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != 'a') return false;
     return true;
   }
   return t == "neon" || t == "sve" || t == "sve2" || starts_with_then_digits(t, "x86_64_v");

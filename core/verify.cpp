@@ -6,7 +6,9 @@ namespace ptbuild {
 
 using nlohmann::json;
 
-json VerifyResult::to_json() const { return {{"ok", ok}, {"facts", facts}, {"problems", problems}, {"notes", notes}}; }
+json VerifyResult::to_json() const {
+  return {{"ok", ok}, {"facts", facts}, {"problems", problems}, {"notes", notes}};
+}
 
 namespace {
 
@@ -43,7 +45,8 @@ VerifyResult compare_facts(const VariantAxes& axes, const json& facts, const std
     r.problems.push_back("the probe failed: " + facts["error"].get<std::string>());
     return r;
   }
-  std::string cuda = facts.value("cuda_version", json()).is_string() ? facts["cuda_version"].get<std::string>() : "";
+  std::string cuda =
+      facts.value("cuda_version", json()).is_string() ? facts["cuda_version"].get<std::string>() : "";
   std::vector<std::string> flags;
   if (facts.contains("arch_flags") && facts["arch_flags"].is_array())
     for (const json& f : facts["arch_flags"])
@@ -52,7 +55,8 @@ VerifyResult compare_facts(const VariantAxes& axes, const json& facts, const std
   if (axes.is_gpu()) {
     std::string want_cuda = *axes.cuda_dotted();
     if (cuda.empty())
-      r.problems.push_back("expected CUDA " + want_cuda + ", found a CPU-only torch (torch.version.cuda is None)");
+      r.problems.push_back("expected CUDA " + want_cuda +
+                           ", found a CPU-only torch (torch.version.cuda is None)");
     else if (cuda != want_cuda && !cuda.starts_with(want_cuda + "."))
       r.problems.push_back("expected CUDA " + want_cuda + ", found CUDA " + cuda);
     std::vector<std::string> foreign;
@@ -75,19 +79,20 @@ VerifyResult compare_facts(const VariantAxes& axes, const json& facts, const std
                              std::to_string(std::stoi(axes.gpu_arch->substr(2)) % 10);
       if (cap == want_cap) {
         if (!facts.value("tensor_ok", false))
-          r.problems.push_back("expected a working tensor operation on the " + facts.value("device_name", "GPU") +
+          r.problems.push_back("expected a working tensor operation on the " +
+                               facts.value("device_name", "GPU") +
                                ", found: " + facts.value("tensor_error", std::string("a wrong result")));
       } else if (!gpu_builder.empty()) {
-        r.problems.push_back("expected a GPU of capability " + want_cap + " on builder " + gpu_builder + " (it has gpu-" +
-                             *axes.gpu_arch + "), found capability " + cap);
+        r.problems.push_back("expected a GPU of capability " + want_cap + " on builder " + gpu_builder +
+                             " (it has gpu-" + *axes.gpu_arch + "), found capability " + cap);
       } else {
         r.notes.push_back("the GPU here has capability " + cap + ", not " + want_cap +
                           ": the run on a GPU of this variant was not checked");
       }
       if (!gpu_builder.empty()) r.notes.push_back("ran on builder " + gpu_builder + "'s GPU");
     } else if (!gpu_builder.empty()) {
-      r.problems.push_back("expected CUDA to work on builder " + gpu_builder + " (it has gpu-" + *axes.gpu_arch +
-                           "), found torch.cuda.is_available() false: " +
+      r.problems.push_back("expected CUDA to work on builder " + gpu_builder + " (it has gpu-" +
+                           *axes.gpu_arch + "), found torch.cuda.is_available() false: " +
                            facts.value("cuda_error", std::string("no error given")));
     } else {
       r.notes.push_back("no usable GPU here: checked the compiled architectures only");

@@ -23,7 +23,8 @@ struct VerifyResult {
 // variant's capability is present, CUDA must be available and a small tensor operation on it
 // must give the right answer. `gpu_builder` names the builder whose GPU of the variant's
 // architecture ran the probe (SPEC §15): there CUDA must work on that GPU; "" for this machine.
-VerifyResult compare_facts(const VariantAxes& axes, const nlohmann::json& facts, const std::string& gpu_builder = "");
+VerifyResult compare_facts(const VariantAxes& axes, const nlohmann::json& facts,
+                           const std::string& gpu_builder = "");
 
 // The probe's output: the last line that is a JSON object.
 std::optional<nlohmann::json> probe_facts(std::string_view output);

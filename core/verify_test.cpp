@@ -23,8 +23,9 @@ TEST_CASE("verify: the real H100 wheel is a multi-architecture build - not an sm
   VerifyResult r = compare_facts(kSm90, h100());
   CHECK_FALSE(r.ok);
   REQUIRE(r.problems.size() == 1);
-  CHECK(r.problems[0] == "expected only sm_90, found also sm_100, sm_120, sm_75, sm_80, sm_86 "
-                         "(a multi-architecture build, not this variant's)");
+  CHECK(r.problems[0] ==
+        "expected only sm_90, found also sm_100, sm_120, sm_75, sm_80, sm_86 "
+        "(a multi-architecture build, not this variant's)");
   CHECK(r.facts["device_name"] == "NVIDIA H100 80GB HBM3");
 }
 
@@ -53,14 +54,20 @@ TEST_CASE("verify: wrong CUDA version, CUDA off, wrong architecture, CUDA in a C
   CHECK(mentions(cpu, "expected a CPU-only torch, found CUDA 13.0"));
   CHECK(mentions(cpu, "expected no GPU architectures, found sm_90"));
 
-  json off{{"torch_version", "2.10.0"}, {"cuda_version", nullptr}, {"arch_flags", json::array()}, {"cuda_available", false}};
+  json off{{"torch_version", "2.10.0"},
+           {"cuda_version", nullptr},
+           {"arch_flags", json::array()},
+           {"cuda_available", false}};
   VerifyResult r = compare_facts(kSm90, off);
   CHECK(mentions(r, "expected CUDA 13.0, found a CPU-only torch"));
   CHECK(compare_facts(parse_variant_name("pytorch-python313-cpu-avx2"), off).ok);
 }
 
 TEST_CASE("verify: without a GPU of its capability the compiled architectures still decide") {
-  json facts{{"torch_version", "2.10.0"}, {"cuda_version", "13.0"}, {"arch_flags", {"sm_90"}}, {"cuda_available", false}};
+  json facts{{"torch_version", "2.10.0"},
+             {"cuda_version", "13.0"},
+             {"arch_flags", {"sm_90"}},
+             {"cuda_available", false}};
   VerifyResult r = compare_facts(kSm90, facts);
   CHECK(r.ok);
   REQUIRE(r.notes.size() == 1);
@@ -73,8 +80,9 @@ TEST_CASE("verify: without a GPU of its capability the compiled architectures st
 }
 
 TEST_CASE("verify: a probe that could not import torch, and finding the JSON in its output") {
-  CHECK(mentions(compare_facts(kSm90, {{"error", "cannot import torch: ModuleNotFoundError: No module named 'torch'"}}),
-                 "No module named 'torch'"));
+  CHECK(mentions(
+      compare_facts(kSm90, {{"error", "cannot import torch: ModuleNotFoundError: No module named 'torch'"}}),
+      "No module named 'torch'"));
   auto facts = probe_facts("/nix/store/x/python: warning: something\n{\"cuda_version\": null}\n");
   REQUIRE(facts);
   CHECK((*facts)["cuda_version"].is_null());
@@ -83,13 +91,17 @@ TEST_CASE("verify: a probe that could not import torch, and finding the JSON in 
 
 TEST_CASE("verify: on a GPU builder CUDA must work on a GPU of the variant's capability") {
   VariantAxes sm90 = parse_variant_name("pytorch-python313-cuda13_0-sm90-avx512");
-  nlohmann::json facts = {{"torch_version", "2.10.0"}, {"cuda_version", "13.0"}, {"arch_flags", {"sm_90"}},
-                          {"cuda_available", false}, {"cuda_error", "no CUDA-capable device is detected"}};
+  nlohmann::json facts = {{"torch_version", "2.10.0"},
+                          {"cuda_version", "13.0"},
+                          {"arch_flags", {"sm_90"}},
+                          {"cuda_available", false},
+                          {"cuda_error", "no CUDA-capable device is detected"}};
   CHECK(compare_facts(sm90, facts).ok);  // here: only the compiled facts could be checked
   VerifyResult there = compare_facts(sm90, facts, "gpu1");
   CHECK_FALSE(there.ok);
-  CHECK(there.problems.at(0) == "expected CUDA to work on builder gpu1 (it has gpu-sm90), found "
-                                "torch.cuda.is_available() false: no CUDA-capable device is detected");
+  CHECK(there.problems.at(0) ==
+        "expected CUDA to work on builder gpu1 (it has gpu-sm90), found "
+        "torch.cuda.is_available() false: no CUDA-capable device is detected");
   facts["cuda_available"] = true;
   facts["device_capability"] = "8.6";
   CHECK(compare_facts(sm90, facts, "gpu1").problems.at(0) ==

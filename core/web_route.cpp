@@ -73,12 +73,14 @@ nlohmann::json query_args(std::string_view query, std::string* error) {
   size_t start = 0;
   while (start < query.size()) {
     size_t amp = query.find('&', start);
-    std::string_view pair = query.substr(start, amp == std::string_view::npos ? std::string_view::npos : amp - start);
+    std::string_view pair =
+        query.substr(start, amp == std::string_view::npos ? std::string_view::npos : amp - start);
     start = amp == std::string_view::npos ? query.size() : amp + 1;
     if (pair.empty()) continue;
     size_t eq = pair.find('=');
     auto key = percent_decode(pair.substr(0, eq));
-    auto value = percent_decode(eq == std::string_view::npos ? std::string_view("true") : pair.substr(eq + 1));
+    auto value =
+        percent_decode(eq == std::string_view::npos ? std::string_view("true") : pair.substr(eq + 1));
     if (!key || !value) {
       *error = "broken %-escape in the query";
       return nullptr;
@@ -99,13 +101,17 @@ nlohmann::json query_args(std::string_view query, std::string* error) {
 std::variant<ListenAddress, std::string> parse_listen(std::string_view text) {
   size_t colon = text.rfind(':');
   if (colon == std::string_view::npos || colon == 0)
-    return std::string("expected HOST:PORT with an IP address (\"127.0.0.1:8460\", \"[::1]:8460\"), or \"\" to turn it off");
+    return std::string(
+        "expected HOST:PORT with an IP address (\"127.0.0.1:8460\", \"[::1]:8460\"), or \"\" to turn it off");
   std::string_view host = text.substr(0, colon), port = text.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  else if (host.find(':') != std::string_view::npos) return std::string("an IPv6 address goes in brackets: \"[::1]:8460\"");
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  else if (host.find(':') != std::string_view::npos)
+    return std::string("an IPv6 address goes in brackets: \"[::1]:8460\"");
   bool ip = host.find_first_not_of("0123456789.") == std::string_view::npos ||
             host.find_first_not_of("0123456789abcdefABCDEF:.") == std::string_view::npos;
-  if (host.empty() || !ip) return "'" + std::string(host) + "' is not an IP address (a name would depend on DNS at start)";
+  if (host.empty() || !ip)
+    return "'" + std::string(host) + "' is not an IP address (a name would depend on DNS at start)";
   unsigned value = 0;
   auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
   if (port.empty() || ec != std::errc() || end != port.data() + port.size() || value > 65535)
@@ -114,12 +120,15 @@ std::variant<ListenAddress, std::string> parse_listen(std::string_view text) {
 }
 
 Route route(std::string_view method, std::string_view target) {
-  if (method != "GET" && method != "HEAD") return refuse(405, "the dashboard is read-only: only GET and HEAD");
-  if (target.size() > kMaxTarget) return refuse(414, "request target longer than " + std::to_string(kMaxTarget) + " bytes");
+  if (method != "GET" && method != "HEAD")
+    return refuse(405, "the dashboard is read-only: only GET and HEAD");
+  if (target.size() > kMaxTarget)
+    return refuse(414, "request target longer than " + std::to_string(kMaxTarget) + " bytes");
   if (target.empty() || target.front() != '/') return refuse(400, "the request target must be a path");
   size_t question = target.find('?');
   std::string_view raw_path = target.substr(0, question);
-  std::string_view query = question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
+  std::string_view query =
+      question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
   auto decoded = percent_decode(raw_path);
   if (!decoded) return refuse(400, "broken %-escape in the path");
   const std::string& path = *decoded;
@@ -127,7 +136,8 @@ Route route(std::string_view method, std::string_view target) {
   // later change can turn it into one.
   for (size_t at = 0; at < path.size();) {
     size_t slash = path.find('/', at);
-    std::string_view segment = std::string_view(path).substr(at, slash == std::string::npos ? std::string::npos : slash - at);
+    std::string_view segment =
+        std::string_view(path).substr(at, slash == std::string::npos ? std::string::npos : slash - at);
     if (segment == "..") return refuse(400, "'..' in the path");
     if (slash == std::string::npos) break;
     at = slash + 1;
@@ -154,7 +164,8 @@ Route route(std::string_view method, std::string_view target) {
     std::string name = path.substr(prefix.size());
     const protocol::OpSpec* op = protocol::find_op(name);
     if (!op) return refuse(404, "unknown op '" + name + "'");
-    if (op->changes_things) return refuse(403, "'" + name + "' changes things: use the ptbuild client, not the web page");
+    if (op->changes_things)
+      return refuse(403, "'" + name + "' changes things: use the ptbuild client, not the web page");
     if (kind == RouteKind::api && op->replies_later)
       return refuse(400, "'" + name + "' answers with events: ask /events/" + name);
     if (kind == RouteKind::events && !op->replies_later)

@@ -22,7 +22,8 @@ TEST_CASE("web routes: pages, read-only ops with typed query arguments, metrics"
   CHECK(log.kind == RouteKind::events);
   CHECK(log.args == nlohmann::json{{"job", 3}, {"tail", 200}, {"follow", true}});
   CHECK(route("GET", "/events/watch").kind == RouteKind::events);
-  CHECK(route("GET", "/api/jobs?state=failed&limit=5").args == nlohmann::json{{"state", "failed"}, {"limit", 5}});
+  CHECK(route("GET", "/api/jobs?state=failed&limit=5").args ==
+        nlohmann::json{{"state", "failed"}, {"limit", 5}});
 }
 
 TEST_CASE("web routes: what is refused gets the status code that says why") {
@@ -40,8 +41,8 @@ TEST_CASE("web routes: what is refused gets the status code that says why") {
   CHECK(refused("GET", "/etc/passwd") == 404);
   CHECK(refused("GET", "/../etc/passwd") == 400);
   CHECK(refused("GET", "/api/%2e%2e/x") == 400);
-  CHECK(refused("GET", "/api/log?job=1") == 400);     // answers with events: /events/log
-  CHECK(refused("GET", "/events/status") == 400);     // answers at once: /api/status
+  CHECK(refused("GET", "/api/log?job=1") == 400);  // answers with events: /events/log
+  CHECK(refused("GET", "/events/status") == 400);  // answers at once: /api/status
   CHECK(refused("GET", "/api/show?job=1&job=2") == 400);
   CHECK(refused("GET", "/api/show?job=%zz") == 400);
   CHECK(refused("GET", "/api/show?job=%4") == 400);

@@ -145,7 +145,8 @@ int run_daemon(const DaemonOptions& options, Config config) {
             bool tracked = files.count(v.recipe) > 0;
             auto [it, fresh] = git_tracked.insert_or_assign(v.name, tracked);
             if (!tracked && (fresh || it->second != tracked))
-              spdlog::warn("{}: its recipe {} is not tracked by git: flox refuses to build it (git add it)", v.name, v.recipe);
+              spdlog::warn("{}: its recipe {} is not tracked by git: flox refuses to build it (git add it)",
+                           v.name, v.recipe);
           }
       });
     }
@@ -174,15 +175,20 @@ int run_daemon(const DaemonOptions& options, Config config) {
   follow_repos();
 
   std::function<void()> exit_daemon;  // set below, once the server exists
-  auto plan = [&](std::vector<std::string> targets, std::function<Resolution(const std::vector<std::string>&)> resolve,
+  auto plan = [&](std::vector<std::string> targets,
+                  std::function<Resolution(const std::vector<std::string>&)> resolve,
                   std::function<void(size_t, size_t)> progress, std::function<void(NightlyPlan)> done) {
-    plan_nightly({io, runner, *store, config, [&] { refresh_catalog(); }, std::move(resolve), std::move(progress)},
-                 std::move(targets), std::move(done));
+    plan_nightly(
+        {io, runner, *store, config, [&] { refresh_catalog(); }, std::move(resolve), std::move(progress)},
+        std::move(targets), std::move(done));
   };
-  Ops ops(OpsContext{*store, config, scheduler, [&] { exit_daemon(); }, plan, [&](const std::string& variant) {
-                      return git_tracked.count(variant) ? std::optional<bool>(git_tracked.at(variant)) : std::nullopt;
-                    }});
-  Dispatch dispatch = [&ops](const protocol::Request& req, const Caller& caller, const std::shared_ptr<Channel>& channel) {
+  Ops ops(OpsContext{*store, config, scheduler, [&] { exit_daemon(); }, plan,
+                     [&](const std::string& variant) {
+                       return git_tracked.count(variant) ? std::optional<bool>(git_tracked.at(variant))
+                                                         : std::nullopt;
+                     }});
+  Dispatch dispatch = [&ops](const protocol::Request& req, const Caller& caller,
+                             const std::shared_ptr<Channel>& channel) {
     return ops.handle(req, caller, channel);
   };
   Server server(io, dispatch);
@@ -190,8 +196,8 @@ int run_daemon(const DaemonOptions& options, Config config) {
     spdlog::critical("{}", err);
     return 1;
   }
-  spdlog::info("ptbuildd {} listening on {} (state in {}, backend {})", PTBUILD_VERSION,
-               config.daemon.socket, config.daemon.state_dir, config.backend.kind);
+  spdlog::info("ptbuildd {} listening on {} (state in {}, backend {})", PTBUILD_VERSION, config.daemon.socket,
+               config.daemon.state_dir, config.backend.kind);
 
   // The dashboard is a window on the daemon, not part of its work: when its port is taken the
   // builds go on and the log says why there is no page.
@@ -201,8 +207,8 @@ int run_daemon(const DaemonOptions& options, Config config) {
     if (std::string err = web.listen(at); !err.empty())
       spdlog::error("web dashboard off: {} (set [web] listen, or \"\" to turn it off)", err);
     else
-      spdlog::info("web dashboard on http://{}:{}/", at.host.find(':') == std::string::npos ? at.host : "[" + at.host + "]",
-                   web.port());
+      spdlog::info("web dashboard on http://{}:{}/",
+                   at.host.find(':') == std::string::npos ? at.host : "[" + at.host + "]", web.port());
   }
 
   exit_daemon = [&] {
@@ -242,13 +248,15 @@ int run_daemon(const DaemonOptions& options, Config config) {
         case Store::FileCheck::same:
           break;
         case Store::FileCheck::restored:
-          spdlog::error("{} was deleted while ptbuildd ran; written back from the open database, nothing lost",
-                        config.db_path());
+          spdlog::error(
+              "{} was deleted while ptbuildd ran; written back from the open database, nothing lost",
+              config.db_path());
           break;
         case Store::FileCheck::replaced:
-          spdlog::critical("{} was replaced by another file while ptbuildd ran; stopping (the running builds go "
-                           "back to the queue of the database they came from); start ptbuildd again to use the new one",
-                           config.db_path());
+          spdlog::critical(
+              "{} was replaced by another file while ptbuildd ran; stopping (the running builds go "
+              "back to the queue of the database they came from); start ptbuildd again to use the new one",
+              config.db_path());
           exit_code = kExitNeedsOperator;
           stop_gracefully();
           return;

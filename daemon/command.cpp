@@ -39,7 +39,8 @@ CommandResult run_command(const std::vector<std::string>& argv, const std::strin
   int open_fds = 2;
   bool timed_out = false;
   while (open_fds > 0) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       timed_out = true;
       break;

@@ -18,7 +18,8 @@
 namespace ptbuild {
 namespace {
 
-constexpr std::string_view kMiddleLeftOut = "\n[ptbuild: the middle of this log was left out (daemon.log_max)]\n";
+constexpr std::string_view kMiddleLeftOut =
+    "\n[ptbuild: the middle of this log was left out (daemon.log_max)]\n";
 constexpr size_t kPlainBlock = 64 * 1024;
 
 // A file mapped read-only for the length it has now.
@@ -33,8 +34,10 @@ class Mapped {
       size_ = static_cast<size_t>(st.st_size);
       if (size_ > 0) {
         void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (p == MAP_FAILED) found_ = false, size_ = 0;
-        else data_ = static_cast<const char*>(p);
+        if (p == MAP_FAILED)
+          found_ = false, size_ = 0;
+        else
+          data_ = static_cast<const char*>(p);
       }
     }
     ::close(fd);
@@ -74,7 +77,7 @@ void decode_frame(std::string_view frame, const std::function<bool(std::string_v
     size_t rc = ZSTD_decompressStream(dctx.get(), &out, &in);
     if (ZSTD_isError(rc)) return;  // damaged: what came before stands
     if (out.pos > 0 && !sink(std::string_view(buf.data(), out.pos))) return;
-    if (rc == 0) return;                              // the frame's end
+    if (rc == 0) return;                                  // the frame's end
     if (in.pos == in.size && out.pos < out.size) return;  // unfinished: all there is for now
   }
 }
@@ -88,7 +91,9 @@ std::vector<int> files_of(const std::string& path) {
   return files;
 }
 
-std::string file_path(const std::string& path, int file) { return file == 0 ? path : log_segment_path(path, file); }
+std::string file_path(const std::string& path, int file) {
+  return file == 0 ? path : log_segment_path(path, file);
+}
 
 }  // namespace
 
@@ -106,7 +111,9 @@ std::string decode_zstd(std::string_view frames) {
   return text;
 }
 
-std::string log_segment_path(const std::string& path, int n) { return path + ".tail." + std::to_string(n); }
+std::string log_segment_path(const std::string& path, int n) {
+  return path + ".tail." + std::to_string(n);
+}
 
 int last_log_segment(const std::string& path) {
   std::error_code ec;
@@ -174,8 +181,8 @@ std::string LogReader::read(LogCursor& cursor, size_t max, bool& at_end) {
 
 LogCursor LogReader::tail_start(int64_t lines) {
   std::vector<int> files = files_of(path_);
-  bool log_end = true;   // the next byte looked at (going backwards) is the log's last
-  int64_t found = 0;     // newlines found after the current piece
+  bool log_end = true;  // the next byte looked at (going backwards) is the log's last
+  int64_t found = 0;    // newlines found after the current piece
   // Pieces of the log, newest first: zstd frames, or blocks of a plain file.
   for (auto f = files.rbegin(); f != files.rend(); ++f) {
     Mapped file(file_path(path_, *f));
@@ -186,8 +193,10 @@ LogCursor LogReader::tail_start(int64_t lines) {
     std::vector<Piece> pieces;
     for (uint64_t at = 0; at < bytes.size();) {
       uint64_t n = bytes.size() - at;
-      if (file.zstd()) n = frame_size(bytes.substr(at)).value_or(n);
-      else n = std::min<uint64_t>(n, kPlainBlock);
+      if (file.zstd())
+        n = frame_size(bytes.substr(at)).value_or(n);
+      else
+        n = std::min<uint64_t>(n, kPlainBlock);
       pieces.push_back({at, n});
       at += n;
     }
@@ -208,8 +217,10 @@ LogCursor LogReader::tail_start(int64_t lines) {
         return true;
       };
       std::string_view piece = bytes.substr(p->offset, p->size);
-      if (file.zstd()) decode_frame(piece, scan);
-      else scan(piece);
+      if (file.zstd())
+        decode_frame(piece, scan);
+      else
+        scan(piece);
       if (total == 0) continue;
       if (log_end && !newlines.empty() && newlines.back() == total - 1) newlines.pop_back();
       log_end = false;

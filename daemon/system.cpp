@@ -66,7 +66,8 @@ std::string check_state_owner(const std::string& state_dir) {
   if (::stat(state_dir.c_str(), &st) != 0) return "";
   if (st.st_uid == ::geteuid()) return "";
   passwd* owner = ::getpwuid(st.st_uid);
-  return "the state folder " + state_dir + " belongs to " + (owner ? std::string(owner->pw_name) : "uid " + std::to_string(st.st_uid)) +
+  return "the state folder " + state_dir + " belongs to " +
+         (owner ? std::string(owner->pw_name) : "uid " + std::to_string(st.st_uid)) +
          ", not to ptbuildd's user (uid " + std::to_string(::geteuid()) +
          "): another user could plant files in it; chown it to ptbuildd's user or point state_dir elsewhere";
 }
@@ -108,8 +109,8 @@ LockResult lock_state_dir(const std::string& state_dir) {
 std::string prepare_socket_path(const std::string& path) {
   sockaddr_un addr{};
   if (path.size() >= sizeof(addr.sun_path))
-    return "socket path " + path + " is too long (at most " +
-           std::to_string(sizeof(addr.sun_path) - 1) + " bytes)";
+    return "socket path " + path + " is too long (at most " + std::to_string(sizeof(addr.sun_path) - 1) +
+           " bytes)";
   std::string parent = std::filesystem::path(path).parent_path().string();
   if (!parent.empty())
     if (std::string err = make_dirs(parent, 0755); !err.empty()) return err;
@@ -131,7 +132,8 @@ std::string restrict_socket(const std::string& path, const std::string& admin_gr
   if (admin_group.empty()) return "";
   group* grp = ::getgrnam(admin_group.c_str());
   if (!grp)
-    return "admin_group '" + admin_group + "' does not exist: only members of ptbuildd's own group can use " + path;
+    return "admin_group '" + admin_group + "' does not exist: only members of ptbuildd's own group can use " +
+           path;
   if (::chown(path.c_str(), static_cast<uid_t>(-1), grp->gr_gid) != 0)
     return "cannot give " + path + " to group " + admin_group + " (" + std::strerror(errno) +
            "): ptbuildd's user must be a member of it";

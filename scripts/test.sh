@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/format.sh --check
 bash scripts/build.sh
 (cd build && ctest --output-on-failure -j"${JOBS:-2}" --timeout 600)
 [ -n "${FAST:-}" ] && exit 0

@@ -54,8 +54,9 @@ SourceClues clues_for(const HashfixOptions& o, const HashMismatch& m) {
   auto add_url = [&](const std::string& url) {
     if (url.empty()) return;
     clues.strong.push_back(url);
-    static const std::set<std::string> kCommon{"https:", "http:", "file:", "github.com", "archive", "releases",
-                                               "download", "refs", "tags", "heads", "tar.gz", "raw", "commit"};
+    static const std::set<std::string> kCommon{"https:",   "http:",    "file:", "github.com", "archive",
+                                               "releases", "download", "refs",  "tags",       "heads",
+                                               "tar.gz",   "raw",      "commit"};
     std::istringstream parts(url);
     std::string part;
     while (std::getline(parts, part, '/'))
@@ -63,9 +64,9 @@ SourceClues clues_for(const HashfixOptions& o, const HashMismatch& m) {
   };
   add_url(m.url);
   if (m.drv.ends_with(".drv")) {
-    CommandResult show = run_command(
-        {o.nix_program, "--extra-experimental-features", "nix-command", "show-derivation", m.drv}, o.repo_path,
-        std::chrono::seconds(30));
+    CommandResult show =
+        run_command({o.nix_program, "--extra-experimental-features", "nix-command", "show-derivation", m.drv},
+                    o.repo_path, std::chrono::seconds(30));
     auto j = nlohmann::json::parse(show.out, nullptr, false);
     if (show.ok() && j.is_object() && !j.empty()) {
       const nlohmann::json& env = j.begin()->value("env", nlohmann::json::object());
@@ -98,7 +99,8 @@ std::string short_drv(const std::string& drv) {
 namespace {
 // One try: `changed_underfoot` when a recipe changed between reading and writing it (an editor,
 // a git pull): nothing was written then, and the caller tries again on the new text.
-RepairResult repair_once(const HashfixOptions& o, const std::vector<HashMismatch>& mismatches, bool& changed_underfoot) {
+RepairResult repair_once(const HashfixOptions& o, const std::vector<HashMismatch>& mismatches,
+                         bool& changed_underfoot) {
   RepairResult result;
   std::string error;
   std::vector<RecipeFile> files = tracked_nix_files(o.repo_path, error);
@@ -116,7 +118,8 @@ RepairResult repair_once(const HashfixOptions& o, const std::vector<HashMismatch
       result.message = "cannot read the hash Nix got for " + short_drv(m.drv) + ": '" + m.got + "'";
       return result;
     }
-    auto spec_hash = specified ? specified->hash : Hash{got->hash.algo, std::vector<uint8_t>(digest_size(got->hash.algo), 0)};
+    auto spec_hash = specified ? specified->hash
+                               : Hash{got->hash.algo, std::vector<uint8_t>(digest_size(got->hash.algo), 0)};
     std::vector<std::pair<size_t, HashOccurrence>> targets;  // (file index, occurrence)
     if (spec_hash.is_zero()) {
       // A fake hash may stand for many sources: repair only those that belong to this one.
@@ -134,8 +137,10 @@ RepairResult repair_once(const HashfixOptions& o, const std::vector<HashMismatch
           for (const HashOccurrence& occ : find_fake_hashes(files[f].text))
             if (!edits[f].count(occ.offset)) targets.emplace_back(f, occ);
       } else if (!scored.empty()) {
-        int best = std::get<0>(*std::min_element(scored.begin(), scored.end(),
-                                                 [](const auto& a, const auto& b) { return std::get<0>(a) < std::get<0>(b); }));
+        int best =
+            std::get<0>(*std::min_element(scored.begin(), scored.end(), [](const auto& a, const auto& b) {
+              return std::get<0>(a) < std::get<0>(b);
+            }));
         std::map<size_t, int> per_file;
         for (const auto& [d, f, occ] : scored)
           if (d == best) {
@@ -146,8 +151,8 @@ RepairResult repair_once(const HashfixOptions& o, const std::vector<HashMismatch
         // file cannot be told apart.
         for (const auto& [f, n] : per_file)
           if (n > 1) {
-            result.message = "cannot tell which fake hash in " + files[f].path + " belongs to " + short_drv(m.drv) +
-                             ": put the source's url or rev next to its hash";
+            result.message = "cannot tell which fake hash in " + files[f].path + " belongs to " +
+                             short_drv(m.drv) + ": put the source's url or rev next to its hash";
             return result;
           }
       } else if (fakes > 1) {
@@ -161,15 +166,18 @@ RepairResult repair_once(const HashfixOptions& o, const std::vector<HashMismatch
         for (const HashOccurrence& occ : find_hash(files[f].text, spec_hash)) targets.emplace_back(f, occ);
     }
     if (targets.empty()) {
-      bool got_written = std::any_of(files.begin(), files.end(),
-                                     [&](const RecipeFile& rf) { return !find_hash(rf.text, got->hash).empty(); });
+      bool got_written = std::any_of(files.begin(), files.end(), [&](const RecipeFile& rf) {
+        return !find_hash(rf.text, got->hash).empty();
+      });
       if (got_written) {
         ++already;  // another job repaired it a moment ago
         continue;
       }
-      result.message = "the hash " + m.specified + " of " + short_drv(m.drv) +
-                       " is not in any git-tracked .nix file of the repo (it may live in nixpkgs or be computed); "
-                       "Nix got " + m.got;
+      result.message =
+          "the hash " + m.specified + " of " + short_drv(m.drv) +
+          " is not in any git-tracked .nix file of the repo (it may live in nixpkgs or be computed); "
+          "Nix got " +
+          m.got;
       return result;
     }
     for (const auto& [f, occ] : targets) {
@@ -190,7 +198,8 @@ RepairResult repair_once(const HashfixOptions& o, const std::vector<HashMismatch
     std::vector<std::pair<HashOccurrence, std::string>> list;
     for (const auto& [_, e] : by_offset) list.push_back(e);
     std::string path = (fs::path(o.repo_path) / files[f].path).string();
-    if (std::string err = write_file_atomically(path, apply_replacements(files[f].text, list)); !err.empty()) {
+    if (std::string err = write_file_atomically(path, apply_replacements(files[f].text, list));
+        !err.empty()) {
       result.message = err;
       result.fixes.clear();
       return result;
@@ -204,8 +213,8 @@ RepairResult repair_once(const HashfixOptions& o, const std::vector<HashMismatch
   }
   result.outcome = RepairResult::Outcome::repaired;
   result.message = "repaired " + std::to_string(result.fixes.size()) + " hash" +
-                   (result.fixes.size() == 1 ? "" : "es") + " in " + std::to_string(changed.size()) + " file" +
-                   (changed.size() == 1 ? "" : "s");
+                   (result.fixes.size() == 1 ? "" : "es") + " in " + std::to_string(changed.size()) +
+                   " file" + (changed.size() == 1 ? "" : "s");
   if (o.commit) {
     std::string body;
     for (const HashFix& fx : result.fixes)
@@ -214,7 +223,8 @@ RepairResult repair_once(const HashfixOptions& o, const std::vector<HashMismatch
     if (!run_command({"git", "-C", o.repo_path, "config", "user.email"}, o.repo_path).ok())
       argv.insert(argv.end(), {"-c", "user.name=ptbuild", "-c", "user.email=ptbuild@localhost"});
     argv.insert(argv.end(), {"commit", "-q", "-m",
-                             "ptbuild: repair fixed-output hash of " + short_drv(result.fixes.front().drv) + "\n\n" + body,
+                             "ptbuild: repair fixed-output hash of " + short_drv(result.fixes.front().drv) +
+                                 "\n\n" + body,
                              "--"});
     argv.insert(argv.end(), changed.begin(), changed.end());
     CommandResult commit = run_command(argv, o.repo_path);
@@ -240,20 +250,22 @@ RepairResult repair_hashes(const HashfixOptions& o, const std::vector<HashMismat
   return r;
 }
 
-SourceInputs fixed_output_inputs(const std::string& nix, const std::string& recipe_path, const std::string& cwd) {
+SourceInputs fixed_output_inputs(const std::string& nix, const std::string& recipe_path,
+                                 const std::string& cwd) {
   SourceInputs out;
   // Evaluating drvPath writes the derivation (and its closure's) into the store, as
   // `nix build -f` would before building.
-  CommandResult drv = run_command({nix, "--extra-experimental-features", "nix-command", "eval", "--raw", "-f", recipe_path,
-                                   "drvPath"},
-                                  cwd, std::chrono::minutes(5));
+  CommandResult drv = run_command(
+      {nix, "--extra-experimental-features", "nix-command", "eval", "--raw", "-f", recipe_path, "drvPath"},
+      cwd, std::chrono::minutes(5));
   std::string path(trim(drv.out));
   if (!drv.ok() || !path.starts_with("/nix/store/")) {
     out.error = "it does not evaluate alone: " + std::string(trim(drv.err)).substr(0, 300);
     return out;
   }
-  CommandResult show = run_command({nix, "--extra-experimental-features", "nix-command", "show-derivation", "-r", path},
-                                   cwd, std::chrono::minutes(5));
+  CommandResult show =
+      run_command({nix, "--extra-experimental-features", "nix-command", "show-derivation", "-r", path}, cwd,
+                  std::chrono::minutes(5));
   nlohmann::json closure = nlohmann::json::parse(show.out, nullptr, false);
   if (!show.ok() || !closure.is_object()) {
     out.error = "nix show-derivation failed: " + std::string(trim(show.err)).substr(0, 300);

@@ -46,6 +46,7 @@ struct SourceInputs {
   std::vector<std::string> drvs;
   std::string error;
 };
-SourceInputs fixed_output_inputs(const std::string& nix_program, const std::string& recipe_path, const std::string& cwd);
+SourceInputs fixed_output_inputs(const std::string& nix_program, const std::string& recipe_path,
+                                 const std::string& cwd);
 
 }  // namespace ptbuild

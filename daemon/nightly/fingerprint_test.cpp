@@ -26,7 +26,8 @@ TEST_CASE("file fingerprint: the recipe and what it imports - transitively - not
   CHECK(before.starts_with("files:"));
   repo.write(".flox/pkgs/other.nix", "{ }: 3\n");  // not read by a.nix
   CHECK(file_fingerprint(repo.path(), ".flox/pkgs/a.nix") == before);
-  for (const char* read : {".flox/pkgs/lib/deep/default.nix", ".flox/pkgs/patches/p.patch", ".flox/pkgs/lib/mk.nix"}) {
+  for (const char* read :
+       {".flox/pkgs/lib/deep/default.nix", ".flox/pkgs/patches/p.patch", ".flox/pkgs/lib/mk.nix"}) {
     std::string was = file_fingerprint(repo.path(), ".flox/pkgs/a.nix");
     repo.write(read, "changed\n");
     CHECK_MESSAGE(file_fingerprint(repo.path(), ".flox/pkgs/a.nix") != was, read);

@@ -59,13 +59,14 @@ class NightlyRun : public std::enable_shared_from_this<NightlyRun> {
     }
     const RepoConfig& repo = d_.config.repos[i];
     BuildCommand cmd{{"git", "-C", repo.path, "pull", "--ff-only", "--quiet"}, repo.path, ""};
-    run_async(d_.io, d_.runner, cmd, kPullTimeout, [self = shared_from_this(), i, name = repo.name](AsyncResult r) {
-      if (r.exit_code != 0) {
-        self->failed_repos_.insert(name);
-        self->plan_.errors.push_back({name, "git pull --ff-only failed: " + std::string(trim(r.output))});
-      }
-      self->pull(i + 1);
-    });
+    run_async(
+        d_.io, d_.runner, cmd, kPullTimeout, [self = shared_from_this(), i, name = repo.name](AsyncResult r) {
+          if (r.exit_code != 0) {
+            self->failed_repos_.insert(name);
+            self->plan_.errors.push_back({name, "git pull --ff-only failed: " + std::string(trim(r.output))});
+          }
+          self->pull(i + 1);
+        });
   }
 
   void decide() {
@@ -85,14 +86,17 @@ class NightlyRun : public std::enable_shared_from_this<NightlyRun> {
       std::optional<Job> latest = d_.store.latest_job(name, JobKind::build);
       std::optional<Job> good = d_.store.latest_good_build(name);
       if (latest && (!good || latest->id != good->id) && is_finished(latest->state)) {
-        std::string last = "its last build #" + std::to_string(latest->id) + " " + std::string(to_string(latest->state));
+        std::string last =
+            "its last build #" + std::to_string(latest->id) + " " + std::string(to_string(latest->state));
         if (latest->failure) last += " (" + latest->failure->failure_class + ")";
         // A 2-hour build that will fail again is not started: the recipe's own failure stays
         // until its inputs change; a transient one (network, timeout, …) is tried again.
-        if (latest->state == JobState::failed && latest->failure && !is_transient(latest->failure->failure_class)) {
+        if (latest->state == JobState::failed && latest->failure &&
+            !is_transient(latest->failure->failure_class)) {
           if (latest->fingerprint && *latest->fingerprint == file_fingerprint(v.repo_path, v.recipe)) {
-            plan_.skipped.push_back({name, "known failure, inputs unchanged: " + last + ": " + latest->failure->message +
-                                               " (ptbuild retry " + name + " builds it anyway)"});
+            plan_.skipped.push_back({name, "known failure, inputs unchanged: " + last + ": " +
+                                               latest->failure->message + " (ptbuild retry " + name +
+                                               " builds it anyway)"});
             continue;
           }
           plan_.rebuild.push_back({name, last + ", and its recipe files changed since"});
@@ -133,24 +137,29 @@ class NightlyRun : public std::enable_shared_from_this<NightlyRun> {
   void evaluate_together(std::vector<size_t> group) {
     const VariantRecord& first = to_evaluate_[group.front()].variant;
     BuildCommand cmd{{"nix-instantiate", "--quiet"}, first.repo_path, ""};
-    for (size_t i : group) cmd.argv.push_back(to_evaluate_[i].variant.repo_path + "/" + to_evaluate_[i].variant.recipe);
+    for (size_t i : group)
+      cmd.argv.push_back(to_evaluate_[i].variant.repo_path + "/" + to_evaluate_[i].variant.recipe);
     ++running_;
-    run_async(d_.io, d_.runner, cmd, left(), [self = shared_from_this(), group = std::move(group)](AsyncResult r) {
-      --self->running_;
-      std::vector<std::string> drvs = r.exit_code == 0 ? drvs_in(r.output) : std::vector<std::string>{};
-      if (drvs.size() != group.size()) {
-        // One of them does not evaluate (or one is not a single derivation): each alone.
-        self->singles_.insert(self->singles_.end(), group.begin(), group.end());
-      } else {
-        self->running_ += static_cast<int>(group.size());  // all before any ends: none may finish the run early
-        for (size_t k = 0; k < group.size(); ++k) self->after_evaluation(group[k], AsyncResult{0, drvs[k] + "\n", false});
-      }
-      self->next_evaluations();
-    });
+    run_async(
+        d_.io, d_.runner, cmd, left(), [self = shared_from_this(), group = std::move(group)](AsyncResult r) {
+          --self->running_;
+          std::vector<std::string> drvs = r.exit_code == 0 ? drvs_in(r.output) : std::vector<std::string>{};
+          if (drvs.size() != group.size()) {
+            // One of them does not evaluate (or one is not a single derivation): each alone.
+            self->singles_.insert(self->singles_.end(), group.begin(), group.end());
+          } else {
+            self->running_ +=
+                static_cast<int>(group.size());  // all before any ends: none may finish the run early
+            for (size_t k = 0; k < group.size(); ++k)
+              self->after_evaluation(group[k], AsyncResult{0, drvs[k] + "\n", false});
+          }
+          self->next_evaluations();
+        });
   }
 
   std::chrono::milliseconds left() const {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - std::chrono::steady_clock::now());
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - std::chrono::steady_clock::now());
     return std::max(std::chrono::milliseconds(1), std::min<std::chrono::milliseconds>(kEvalTimeout, left));
   }
 
@@ -178,8 +187,11 @@ class NightlyRun : public std::enable_shared_from_this<NightlyRun> {
         continue;
       }
       ++running_;
-      BuildCommand cmd{{"nix-instantiate", "--quiet", c.variant.repo_path + "/" + c.variant.recipe}, c.variant.repo_path, ""};
-      run_async(d_.io, d_.runner, cmd, left(), [self = shared_from_this(), i](AsyncResult r) { self->after_evaluation(i, r); });
+      BuildCommand cmd{{"nix-instantiate", "--quiet", c.variant.repo_path + "/" + c.variant.recipe},
+                       c.variant.repo_path,
+                       ""};
+      run_async(d_.io, d_.runner, cmd, left(),
+                [self = shared_from_this(), i](AsyncResult r) { self->after_evaluation(i, r); });
     }
     report_progress(false);
     if (running_ == 0 && singles_.empty()) finish();
@@ -211,7 +223,8 @@ class NightlyRun : public std::enable_shared_from_this<NightlyRun> {
 
   void report_progress(bool last) {
     auto now = std::chrono::steady_clock::now();
-    if (!d_.progress || to_evaluate_.empty() || (!last && now - last_progress_ < std::chrono::seconds(1))) return;
+    if (!d_.progress || to_evaluate_.empty() || (!last && now - last_progress_ < std::chrono::seconds(1)))
+      return;
     last_progress_ = now;
     d_.progress(done_count_, to_evaluate_.size());
   }
@@ -225,13 +238,15 @@ class NightlyRun : public std::enable_shared_from_this<NightlyRun> {
         f = {failure_class::kTimeout, "the evaluation did not end within its limit", "", ""};
       } else if (f.failure_class == failure_class::kNetwork) {
         ++streak;
-        f.hint = "a fetchTarball or fetchurl without a hash downloads at every evaluation: pin its sha256, so Nix "
-                 "uses the copy in its store";
+        f.hint =
+            "a fetchTarball or fetchurl without a hash downloads at every evaluation: pin its sha256, so Nix "
+            "uses the copy in its store";
       }
       if (f.failure_class != failure_class::kNetwork) streak = 0;
       // Nix's own final error line, whole: the cause is at its end (a URL, a file, a line).
       plan_.errors.push_back({c.name, "could not evaluate the recipe: " + f.failure_class + ": " + f.message +
-                                          (f.hint.empty() ? "" : " (" + f.hint + ")") + "; compared its files instead"});
+                                          (f.hint.empty() ? "" : " (" + f.hint + ")") +
+                                          "; compared its files instead"});
       compare_files(c, " (files compared: evaluation failed)");
       return;
     }
@@ -279,7 +294,8 @@ class NightlyRun : public std::enable_shared_from_this<NightlyRun> {
 
 }  // namespace
 
-void plan_nightly(const NightlyDeps& deps, std::vector<std::string> targets, std::function<void(NightlyPlan)> done) {
+void plan_nightly(const NightlyDeps& deps, std::vector<std::string> targets,
+                  std::function<void(NightlyPlan)> done) {
   std::make_shared<NightlyRun>(deps, std::move(targets), std::move(done))->start();
 }
 

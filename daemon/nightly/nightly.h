@@ -21,7 +21,7 @@ class Store;
 
 struct NightlyPlan {
   struct Entry {
-    std::string name;    // a variant, or a repo for errors
+    std::string name;  // a variant, or a repo for errors
     std::string reason;
   };
   std::vector<Entry> rebuild;
@@ -51,6 +51,7 @@ inline constexpr auto kNightlyDeadline = std::chrono::minutes(30);
 inline constexpr int kNetworkStreak = 3;
 inline constexpr auto kPullTimeout = std::chrono::minutes(5);
 
-void plan_nightly(const NightlyDeps& deps, std::vector<std::string> targets, std::function<void(NightlyPlan)> done);
+void plan_nightly(const NightlyDeps& deps, std::vector<std::string> targets,
+                  std::function<void(NightlyPlan)> done);
 
 }  // namespace ptbuild

@@ -25,8 +25,9 @@ struct Running {
 };
 }  // namespace
 
-void run_async(asio::io_context& io, Runner& runner, const BuildCommand& command, std::chrono::milliseconds timeout,
-               std::function<void(AsyncResult)> done, const std::map<std::string, std::string>& env) {
+void run_async(asio::io_context& io, Runner& runner, const BuildCommand& command,
+               std::chrono::milliseconds timeout, std::function<void(AsyncResult)> done,
+               const std::map<std::string, std::string>& env) {
   // Who owns `r`: the pending timer's handler, until the command has exited. The process's
   // callbacks only refer to it, so a daemon that stops while the command runs leaves no cycle
   // (r -> process -> callbacks -> r) behind.
@@ -34,20 +35,21 @@ void run_async(asio::io_context& io, Runner& runner, const BuildCommand& command
   r->done = std::move(done);
   std::string error;
   std::weak_ptr<Running> weak = r;
-  r->process = runner.start(command, env,
-                            {[weak](std::string_view chunk) {
-                               if (auto running = weak.lock(); running && running->result.output.size() < kMaxOutput)
-                                 running->result.output.append(chunk);
-                             },
-                             [weak](ExitStatus s) {
-                               auto running = weak.lock();
-                               if (!running) return;
-                               running->timer.cancel();
-                               running->result.exit_code = running->result.timed_out ? 124 : s.exit_code;
-                               if (auto done_fn = std::exchange(running->done, nullptr))
-                                 done_fn(std::move(running->result));
-                             }},
-                            error);
+  r->process =
+      runner.start(command, env,
+                   {[weak](std::string_view chunk) {
+                      if (auto running = weak.lock(); running && running->result.output.size() < kMaxOutput)
+                        running->result.output.append(chunk);
+                    },
+                    [weak](ExitStatus s) {
+                      auto running = weak.lock();
+                      if (!running) return;
+                      running->timer.cancel();
+                      running->result.exit_code = running->result.timed_out ? 124 : s.exit_code;
+                      if (auto done_fn = std::exchange(running->done, nullptr))
+                        done_fn(std::move(running->result));
+                    }},
+                   error);
   if (!r->process) {
     r->result.exit_code = 127;
     r->result.output = error;

@@ -27,7 +27,9 @@ namespace {
 // compresses at ~1.2 GB/s a core here, 1 at ~0.7 (bench/log_path.cpp).
 constexpr int kLevel = -1;
 
-bool compressed_name(const std::string& path) { return path.ends_with(".zst"); }
+bool compressed_name(const std::string& path) {
+  return path.ends_with(".zst");
+}
 
 // A 32 KiB window: build logs repeat within a few lines, and a reader needs no more memory.
 constexpr int kWindowLog = 15;
@@ -96,7 +98,9 @@ uint64_t complete_frames_length(int fd, std::string& unfinished_text) {
 
 BuildLog::BuildLog(uint64_t max_bytes) : max_bytes_(max_bytes) {}
 
-BuildLog::~BuildLog() { close(); }
+BuildLog::~BuildLog() {
+  close();
+}
 
 std::string BuildLog::open(const std::string& path, Attempt attempt) {
   path_ = path;
@@ -111,7 +115,8 @@ std::string BuildLog::open(const std::string& path, Attempt attempt) {
   if (fd_ < 0) return "cannot open log " + path + ": " + std::strerror(errno);
   // The attempt's own live file: what a crash left there is not this attempt's.
   live_path_ = live_name(path);
-  live_fd_ = ::open(live_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
+  live_fd_ =
+      ::open(live_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
   if (live_fd_ < 0) return "cannot open " + live_path_ + ": " + std::strerror(errno);
   if (!compressed_name(path)) {
     file_bytes_ = static_cast<uint64_t>(::lseek(fd_, 0, SEEK_END));
@@ -119,7 +124,8 @@ std::string BuildLog::open(const std::string& path, Attempt attempt) {
   }
   std::string salvaged;
   file_bytes_ = complete_frames_length(fd_, salvaged);
-  if (::ftruncate(fd_, static_cast<off_t>(file_bytes_)) != 0) return "cannot cut log " + path + ": " + std::strerror(errno);
+  if (::ftruncate(fd_, static_cast<off_t>(file_bytes_)) != 0)
+    return "cannot cut log " + path + ": " + std::strerror(errno);
   segment_ = last_log_segment(path);
   compressed_ = true;
   if (!salvaged.empty()) write_frame(salvaged);  // the previous attempt's, not this one's
@@ -130,7 +136,9 @@ namespace {
 std::atomic<uint64_t> all_bytes_taken{0};  // written by the loop, read by /metrics on the loop too
 }
 
-uint64_t BuildLog::bytes_taken_total() { return all_bytes_taken.load(std::memory_order_relaxed); }
+uint64_t BuildLog::bytes_taken_total() {
+  return all_bytes_taken.load(std::memory_order_relaxed);
+}
 
 void BuildLog::write(std::string_view bytes) {
   if (!process_appends_) write_live(bytes);
@@ -155,11 +163,14 @@ void BuildLog::take(std::string_view bytes) {
     frame_open_ = true;
     frame_started_ = std::chrono::steady_clock::now();
     // A new frame goes to the log file while its head has room, else to a tail segment.
-    if (file_bytes_ >= max_bytes_ / 2 && (segment_fd_ < 0 || segment_bytes_ >= max_bytes_ / 4)) next_segment();
+    if (file_bytes_ >= max_bytes_ / 2 && (segment_fd_ < 0 || segment_bytes_ >= max_bytes_ / 4))
+      next_segment();
   }
   frame_.append(bytes);
-  if (frame_.size() >= kFrameBytes) flush();
-  else flush_if_due();
+  if (frame_.size() >= kFrameBytes)
+    flush();
+  else
+    flush_if_due();
 }
 
 // fstatvfs reads the file system's counters: no lock that a build's write holds.

@@ -57,7 +57,8 @@ TEST_CASE("build log: zstd on disk, readable at once by read_log and by a plain 
   CHECK(log.bytes_seen() == 17);
 }
 
-TEST_CASE("build log: what a build appended to the live file itself is taken into the log, not written there again") {
+TEST_CASE(
+    "build log: what a build appended to the live file itself is taken into the log, not written there again") {
   testing::TempDir dir;
   std::string path = dir / "2.log.zst";
   dir.write("2.live.log", "what a crashed daemon left of the last attempt\n");
@@ -68,7 +69,7 @@ TEST_CASE("build log: what a build appended to the live file itself is taken int
   log.write("=== header\n");
   log.process_appends(true);
   std::ofstream(log.live_path(), std::ios::app) << "[1/2] built\n";  // the build, appending
-  log.take("[1/2] built\n");  // the runner, reading it back
+  log.take("[1/2] built\n");                                         // the runner, reading it back
   log.write("=== the daemon, meanwhile\n");
   log.process_appends(false);
   log.write("=== done\n");
@@ -179,7 +180,8 @@ TEST_CASE("build log: an unwritable path, or a symlink planted in its place, is 
   CHECK(testing::read_file(victim) == "precious\n");
 }
 
-TEST_CASE("build log: closed leaving the live file, it is moved aside - the next attempt gets one of its own") {
+TEST_CASE(
+    "build log: closed leaving the live file, it is moved aside - the next attempt gets one of its own") {
   testing::TempDir dir;
   std::string path = dir / "3.log.zst";
   BuildLog first;
@@ -189,7 +191,7 @@ TEST_CASE("build log: closed leaving the live file, it is moved aside - the next
   CHECK(ended == dir / "3.live.log.ended");
   CHECK_FALSE(std::filesystem::exists(dir / "3.live.log"));
   CHECK(testing::read_file(ended) == "attempt 1\n");  // for the caller to remove
-  BuildLog second;  // the retry, before the first's live file was removed
+  BuildLog second;                                    // the retry, before the first's live file was removed
   REQUIRE(second.open(path, BuildLog::Attempt::retry).empty());
   second.write("attempt 2\n");
   std::filesystem::remove(ended);

@@ -23,7 +23,9 @@ void LookClock::look_at(uint64_t id, Clock::time_point when) {
   arm();
 }
 
-void LookClock::remove(uint64_t id) { lookers_.erase(id); }
+void LookClock::remove(uint64_t id) {
+  lookers_.erase(id);
+}
 
 // The timer waits for the earliest look; while a tick's turns run, the last turn arms it.
 void LookClock::arm() {
@@ -62,8 +64,10 @@ void LookClock::take_turn() {
     std::optional<Clock::time_point> next = it->second.look();
     // The look may have added or removed lookers: find it again.
     if (it = lookers_.find(id); it != lookers_.end()) {
-      if (next) it->second.due = *next;
-      else lookers_.erase(it);
+      if (next)
+        it->second.due = *next;
+      else
+        lookers_.erase(it);
     }
     if (!turns_.empty()) {
       boost::asio::post(io_, [this] { take_turn(); });

@@ -19,10 +19,12 @@ TEST_CASE("look clock: builds due near each other are looked at in one wakeup, e
   int looks[kBuilds] = {};
   auto start = Clock::now();
   for (int b = 0; b < kBuilds; ++b)
-    clock.add([&, b]() -> std::optional<Clock::time_point> {
-      if (++looks[b] == kLooks) return std::nullopt;
-      return Clock::now() + 50ms;
-    }, start + 10ms + std::chrono::milliseconds(b));
+    clock.add(
+        [&, b]() -> std::optional<Clock::time_point> {
+          if (++looks[b] == kLooks) return std::nullopt;
+          return Clock::now() + 50ms;
+        },
+        start + 10ms + std::chrono::milliseconds(b));
   io.run_for(5s);  // returns once every looker is done
   for (int b = 0; b < kBuilds; ++b) CHECK(looks[b] == kLooks);
   CHECK(clock.size() == 0);
@@ -44,11 +46,13 @@ TEST_CASE("look clock: a request that comes during a tick waits for one look, no
   request.async_wait(boost::asio::posix::stream_descriptor::wait_read,
                      [&](const boost::system::error_code&) { order += 'R'; });
   for (int b = 0; b < 8; ++b)
-    clock.add([&, b]() -> std::optional<Clock::time_point> {
-      if (b == 0) CHECK(::write(fds[1], "x", 1) == 1);  // a client asks, during the first look
-      order += std::to_string(b);
-      return std::nullopt;
-    }, Clock::now());
+    clock.add(
+        [&, b]() -> std::optional<Clock::time_point> {
+          if (b == 0) CHECK(::write(fds[1], "x", 1) == 1);  // a client asks, during the first look
+          order += std::to_string(b);
+          return std::nullopt;
+        },
+        Clock::now());
   io.run_for(5s);
   ::close(fds[1]);
   REQUIRE(order.size() == 9);
@@ -61,14 +65,18 @@ TEST_CASE("look clock: a look brought forward comes at once, and a removed looke
   boost::asio::io_context io;
   LookClock clock(io);
   int soon = 0, gone = 0;
-  uint64_t soon_id = clock.add([&]() -> std::optional<Clock::time_point> {
-    ++soon;
-    return std::nullopt;
-  }, Clock::now() + 1h);
-  uint64_t gone_id = clock.add([&]() -> std::optional<Clock::time_point> {
-    ++gone;
-    return std::nullopt;
-  }, Clock::now() + 1ms);
+  uint64_t soon_id = clock.add(
+      [&]() -> std::optional<Clock::time_point> {
+        ++soon;
+        return std::nullopt;
+      },
+      Clock::now() + 1h);
+  uint64_t gone_id = clock.add(
+      [&]() -> std::optional<Clock::time_point> {
+        ++gone;
+        return std::nullopt;
+      },
+      Clock::now() + 1ms);
   clock.remove(gone_id);
   clock.look_at(soon_id, Clock::now());
   auto start = Clock::now();

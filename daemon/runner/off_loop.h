@@ -34,7 +34,8 @@ class OffLoop {
     std::thread([this, work = std::move(work), done = std::move(done),
                  guard = boost::asio::make_work_guard(io_)]() mutable {
       auto result = work();
-      boost::asio::post(io_, [done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); });
+      boost::asio::post(
+          io_, [done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); });
       guard.reset();
       std::lock_guard lock(mutex_);
       --running_;

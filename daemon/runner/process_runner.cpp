@@ -144,8 +144,8 @@ struct Output {
 
 class ProcessBuild : public BuildProcess, public std::enable_shared_from_this<ProcessBuild> {
  public:
-  ProcessBuild(asio::io_context& io, LookClock& looks, HolePuncher& puncher, pid_t pid, Output output, int pid_fd,
-               std::shared_ptr<std::vector<char>> buffer, BuildCallbacks cb)
+  ProcessBuild(asio::io_context& io, LookClock& looks, HolePuncher& puncher, pid_t pid, Output output,
+               int pid_fd, std::shared_ptr<std::vector<char>> buffer, BuildCallbacks cb)
       : looks_(looks),
         puncher_(puncher),
         pid_(pid),
@@ -198,14 +198,16 @@ class ProcessBuild : public BuildProcess, public std::enable_shared_from_this<Pr
     while (taken < kMostPerLook) {
       ssize_t n = ::read(output_.fd, buffer_->data(), buffer_->size());
       if (n > 0) {
-        if (callbacks_.on_output) callbacks_.on_output(std::string_view(buffer_->data(), static_cast<size_t>(n)));
+        if (callbacks_.on_output)
+          callbacks_.on_output(std::string_view(buffer_->data(), static_cast<size_t>(n)));
         taken += static_cast<size_t>(n);
         // A short read emptied the pipe or reached the file's end: no second read to be told so,
         // unless the end is awaited.
         if (static_cast<size_t>(n) < buffer_->size() && !exited_) break;
       } else if (n < 0 && errno == EINTR) {
         continue;
-      } else if ((n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) || (n == 0 && output_.from_file && !exited_)) {
+      } else if ((n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) ||
+                 (n == 0 && output_.from_file && !exited_)) {
         break;  // all read for now
       } else {  // the end of the output (every writer of the pipe gone, or the file read to its
                 // end after the build exited), or an error reading it
@@ -276,8 +278,10 @@ class ProcessBuild : public BuildProcess, public std::enable_shared_from_this<Pr
       self->looks_.remove(self->look_id_);
     });
     // The rest of the output, at once: most builds end here.
-    if (std::optional<LookClock::Clock::time_point> next = look()) looks_.look_at(look_id_, *next);
-    else looks_.remove(look_id_);
+    if (std::optional<LookClock::Clock::time_point> next = look())
+      looks_.look_at(look_id_, *next);
+    else
+      looks_.remove(look_id_);
     maybe_finish();
   }
 
@@ -377,7 +381,8 @@ std::unique_ptr<BuildProcess> ProcessRunner::start(const BuildCommand& command,
   if (!read_buffer_) read_buffer_ = std::make_shared<std::vector<char>>(kReadBuffer);
   if (!looks_) looks_ = std::make_unique<LookClock>(io_);
   if (!puncher_) puncher_ = std::make_unique<HolePuncher>();
-  auto build = std::make_shared<ProcessBuild>(io_, *looks_, *puncher_, pid, output, pid_fd, read_buffer_, std::move(callbacks));
+  auto build = std::make_shared<ProcessBuild>(io_, *looks_, *puncher_, pid, output, pid_fd, read_buffer_,
+                                              std::move(callbacks));
   build->begin();
   return std::make_unique<ProcessBuildHandle>(std::move(build));
 }

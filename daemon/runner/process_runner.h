@@ -22,14 +22,14 @@ class ProcessRunner : public Runner {
   explicit ProcessRunner(boost::asio::io_context& io);
   ~ProcessRunner() override;
   std::unique_ptr<BuildProcess> start(const BuildCommand& command,
-                                      const std::map<std::string, std::string>& env,
-                                      BuildCallbacks callbacks, std::string& error) override;
+                                      const std::map<std::string, std::string>& env, BuildCallbacks callbacks,
+                                      std::string& error) override;
 
  private:
   boost::asio::io_context& io_;
   // One read buffer for every build: they are all read on the one event loop, one at a time.
   std::shared_ptr<std::vector<char>> read_buffer_;
-  std::unique_ptr<LookClock> looks_;  // when every build's output is looked at
+  std::unique_ptr<LookClock> looks_;      // when every build's output is looked at
   std::unique_ptr<HolePuncher> puncher_;  // frees what was read of output files, off the loop
 };
 

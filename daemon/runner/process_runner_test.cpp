@@ -28,8 +28,9 @@ Ran run(const std::string& script, std::optional<OutputFile> file) {
   Ran ran;
   BuildCommand command{{"/bin/sh", "-c", script}, "", "", file};
   std::string error;
-  auto process = runner.start(command, {}, {[&](std::string_view chunk) { ran.output.append(chunk); },
-                                            [&](ExitStatus s) { ran.exit_code = s.exit_code; }},
+  auto process = runner.start(command, {},
+                              {[&](std::string_view chunk) { ran.output.append(chunk); },
+                               [&](ExitStatus s) { ran.exit_code = s.exit_code; }},
                               error);
   REQUIRE_MESSAGE(process, error);
   for (int i = 0; i < 600 && !ran.exit_code; ++i) io.run_for(std::chrono::milliseconds(100));
@@ -44,7 +45,8 @@ std::string expected_lines(int n) {
 
 }  // namespace
 
-TEST_CASE("process runner: a build that appends to its output file - read back whole, without what was there before") {
+TEST_CASE(
+    "process runner: a build that appends to its output file - read back whole, without what was there before") {
   testing::TempDir dir;
   std::string file = dir.write("7.live.log", "=== ptbuild: the daemon's header\n");
   Ran ran = run("seq 1 200000; echo 'error: the end' >&2; exit 3", OutputFile{file});
@@ -81,7 +83,8 @@ TEST_CASE("process runner: without an output file (a short command), stdout and 
   CHECK(std::filesystem::is_empty(dir.path()));  // no file anywhere
 }
 
-TEST_CASE("remove at build priority: a build's plain log is removed by an rm at the builds' priority, or here") {
+TEST_CASE(
+    "remove at build priority: a build's plain log is removed by an rm at the builds' priority, or here") {
   testing::TempDir dir;
   dir.write("bin/rm", "#!/bin/sh\nchrt -p $$ > " + dir / "policy" + "\nexec /bin/rm \"$@\"\n");
   std::filesystem::permissions(dir / "bin/rm", std::filesystem::perms::owner_all);

@@ -84,7 +84,9 @@ std::optional<std::string> process_identity(pid_t pid) {
   return boot_id() + ":" + std::to_string(st->start_ticks);
 }
 
-std::vector<pid_t> descendants(pid_t root) { return descendants_in(all_processes(), {root}); }
+std::vector<pid_t> descendants(pid_t root) {
+  return descendants_in(all_processes(), {root});
+}
 
 int kill_leftover_build(pid_t pgid, const std::string& identity) {
   size_t colon = identity.rfind(':');

@@ -36,13 +36,14 @@ void lower_priority(pid_t pid) {
   sched_param batch{};  // priority 0, as SCHED_IDLE wants
   ::sched_setscheduler(pid, SCHED_IDLE, &batch);
   ::setpriority(PRIO_PROCESS, static_cast<id_t>(pid), std::min(own + kNiceAbove, 19));
-  ::syscall(SYS_ioprio_set, kIoprioWhoProcess, pid, (kIoprioClassBestEffort << kIoprioClassShift) | kIoprioLowest);
+  ::syscall(SYS_ioprio_set, kIoprioWhoProcess, pid,
+            (kIoprioClassBestEffort << kIoprioClassShift) | kIoprioLowest);
 }
 
 }  // namespace
 
-pid_t spawn_process(const std::vector<std::string>& argv, const std::string& cwd, char* const* envp, int out_fd,
-                    int err_fd, std::string& error) {
+pid_t spawn_process(const std::vector<std::string>& argv, const std::string& cwd, char* const* envp,
+                    int out_fd, int err_fd, std::string& error) {
   if (argv.empty()) {
     error = "empty command";
     return -1;
@@ -82,7 +83,8 @@ pid_t spawn_process(const std::vector<std::string>& argv, const std::string& cwd
 std::string remove_at_build_priority(const std::string& path) {
   int null_fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
   std::string error;
-  pid_t pid = null_fd < 0 ? -1 : spawn_process({"rm", "-f", "--", path}, "", environ, null_fd, null_fd, error);
+  pid_t pid =
+      null_fd < 0 ? -1 : spawn_process({"rm", "-f", "--", path}, "", environ, null_fd, null_fd, error);
   if (null_fd >= 0) ::close(null_fd);
   int status = 0;
   if (pid > 0) {

@@ -12,8 +12,8 @@
 namespace ptbuild {
 
 // Returns the pid, or -1 with `error` set. `envp` is a null-terminated environment.
-pid_t spawn_process(const std::vector<std::string>& argv, const std::string& cwd, char* const* envp, int out_fd,
-                    int err_fd, std::string& error);
+pid_t spawn_process(const std::vector<std::string>& argv, const std::string& cwd, char* const* envp,
+                    int out_fd, int err_fd, std::string& error);
 
 // Removes a file by an `rm` at the builds' priority, and waits for it (a blocking call: off the
 // event loop). The kernel frees a file's page cache in the process that drops its last link:

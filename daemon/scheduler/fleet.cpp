@@ -23,7 +23,8 @@ constexpr auto kNeedsTimeout = std::chrono::minutes(3);
 // go to the same pipe); nullopt when it did not evaluate.
 std::optional<BuildNeeds> parse_needs(const std::string& output) {
   size_t start = output.rfind("\n{");
-  nlohmann::json j = nlohmann::json::parse(start == std::string::npos ? output : output.substr(start + 1), nullptr, false);
+  nlohmann::json j =
+      nlohmann::json::parse(start == std::string::npos ? output : output.substr(start + 1), nullptr, false);
   if (!j.is_object() || !j.contains("features") || !j["features"].is_array()) return std::nullopt;
   BuildNeeds needs;
   if (j.contains("system") && j["system"].is_string()) needs.system = j["system"].get<std::string>();
@@ -36,7 +37,8 @@ std::optional<BuildNeeds> parse_needs(const std::string& output) {
 void Scheduler::reconfigure() {
   std::vector<std::unique_ptr<Builder>> fleet;
   for (BuilderSpec& spec : config_.fleet()) {
-    auto same = std::find_if(builders_.begin(), builders_.end(), [&](const auto& b) { return b && b->spec.name == spec.name; });
+    auto same = std::find_if(builders_.begin(), builders_.end(),
+                             [&](const auto& b) { return b && b->spec.name == spec.name; });
     if (same != builders_.end()) {
       (*same)->spec = std::move(spec);
       fleet.push_back(std::move(*same));
@@ -88,22 +90,25 @@ std::optional<BuildNeeds> Scheduler::needs_of(const VariantRecord& variant) {
   std::string recipe = variant.repo_path + "/" + variant.recipe;
   BuildCommand cmd = derivation_needs_command(config_.backend, recipe, env);
   cmd.cwd = variant.repo_path;
-  run_async(io_, runner_, cmd, kNeedsTimeout, [this, name = variant.name, recipe, by_name](AsyncResult r) {
-    reading_needs_.erase(name);
-    BuildNeeds needs = by_name;
-    if (std::optional<BuildNeeds> read = r.exit_code == 0 ? parse_needs(r.output) : std::nullopt) {
-      if (needs.system.empty()) needs.system = read->system;
-      needs.features = read->features;
-    } else {
-      // A callPackage-style recipe (flox's) does not evaluate alone: what it declares is read
-      // from its text instead.
-      needs.features = declared_features(read_file(recipe).value_or(""));
-      spdlog::debug("{}: its derivation did not evaluate alone ({}); features from the recipe text: {}", name,
-                    std::string(trim(r.output)).substr(0, 200), join(needs.features, ","));
-    }
-    needs_[name] = std::move(needs);
-    poke();
-  }, env);
+  run_async(
+      io_, runner_, cmd, kNeedsTimeout,
+      [this, name = variant.name, recipe, by_name](AsyncResult r) {
+        reading_needs_.erase(name);
+        BuildNeeds needs = by_name;
+        if (std::optional<BuildNeeds> read = r.exit_code == 0 ? parse_needs(r.output) : std::nullopt) {
+          if (needs.system.empty()) needs.system = read->system;
+          needs.features = read->features;
+        } else {
+          // A callPackage-style recipe (flox's) does not evaluate alone: what it declares is read
+          // from its text instead.
+          needs.features = declared_features(read_file(recipe).value_or(""));
+          spdlog::debug("{}: its derivation did not evaluate alone ({}); features from the recipe text: {}",
+                        name, std::string(trim(r.output)).substr(0, 200), join(needs.features, ","));
+        }
+        needs_[name] = std::move(needs);
+        poke();
+      },
+      env);
   return std::nullopt;
 }
 
@@ -112,7 +117,8 @@ std::string Scheduler::describe_unplaced(const BuildNeeds& needs, const Placemen
   // Every builder that could take it is down or disabled: say which and until when.
   std::string out;
   for (const auto& b : builders_)
-    if (can_build(b->spec, needs)) out += (out.empty() ? "builder " : "; builder ") + b->spec.name + " " + b->state();
+    if (can_build(b->spec, needs))
+      out += (out.empty() ? "builder " : "; builder ") + b->spec.name + " " + b->state();
   return out;
 }
 
@@ -123,7 +129,8 @@ void Scheduler::builder_fault(Builder& b, const std::string& why) {
   b.last_error = why;
   ++b.epoch;
   Millis rest = BuilderHealth::backoff(b.health.faults, config_.daemon.builder_backoff);
-  spdlog::warn("builder {} {} (fault {} in a row); then a probe decides", b.spec.name, b.health.describe(), b.health.faults);
+  spdlog::warn("builder {} {} (fault {} in a row); then a probe decides", b.spec.name, b.health.describe(),
+               b.health.faults);
   b.probe_timer.expires_after(rest);
   b.probe_timer.async_wait([this, name = b.spec.name, epoch = b.epoch](const boost::system::error_code& ec) {
     Builder* same = builder_named(name);
@@ -144,28 +151,31 @@ void Scheduler::probe_builder(Builder& b) {
   std::string nonce = std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
   BuildCommand probe = b.spec.is_local() ? builder_probe_command(config_.backend, nonce)
                                          : builder_ping_command(config_.backend, b.spec);
-  run_async(io_, runner_, probe, kBuilderProbeTimeout, [this, name = b.spec.name, epoch = b.epoch](AsyncResult r) {
-    Builder* same = builder_named(name);
-    if (!same || epoch != same->epoch) return;  // resumed or reconfigured meanwhile
-    Failure f = diagnose_text(r.output, r.exit_code);
-    if (r.exit_code == 0) {
-      spdlog::info("builder {}: the probe {} succeeded; {}", name, same->spec.is_local() ? "build" : "(nix store ping)",
-                   same->health.checking ? "it can build" : "builds start again");
-      same->health.probe_succeeded();
-    } else if (!same->spec.is_local()) {
-      std::string line = std::string(trim(r.output)).substr(0, 300);
-      builder_fault(*same, "cannot be reached: " + (line.empty() ? "exit " + std::to_string(r.exit_code) : line));
-    } else if (is_machine_fault(f)) {
-      builder_fault(*same, "the probe build failed: " + f.failure_class + ": " + f.message);
-    } else {
-      // Not a fault we know (no nix to probe with beside flox, a Nix that builds nothing
-      // locally…): the builds themselves decide.
-      spdlog::warn("builder {}: the probe build failed ({}); taking builds all the same", name,
-                   std::string(trim(r.output)).substr(0, 300));
-      same->health.probe_succeeded();
-    }
-    poke();
-  });
+  run_async(
+      io_, runner_, probe, kBuilderProbeTimeout, [this, name = b.spec.name, epoch = b.epoch](AsyncResult r) {
+        Builder* same = builder_named(name);
+        if (!same || epoch != same->epoch) return;  // resumed or reconfigured meanwhile
+        Failure f = diagnose_text(r.output, r.exit_code);
+        if (r.exit_code == 0) {
+          spdlog::info("builder {}: the probe {} succeeded; {}", name,
+                       same->spec.is_local() ? "build" : "(nix store ping)",
+                       same->health.checking ? "it can build" : "builds start again");
+          same->health.probe_succeeded();
+        } else if (!same->spec.is_local()) {
+          std::string line = std::string(trim(r.output)).substr(0, 300);
+          builder_fault(
+              *same, "cannot be reached: " + (line.empty() ? "exit " + std::to_string(r.exit_code) : line));
+        } else if (is_machine_fault(f)) {
+          builder_fault(*same, "the probe build failed: " + f.failure_class + ": " + f.message);
+        } else {
+          // Not a fault we know (no nix to probe with beside flox, a Nix that builds nothing
+          // locally…): the builds themselves decide.
+          spdlog::warn("builder {}: the probe build failed ({}); taking builds all the same", name,
+                       std::string(trim(r.output)).substr(0, 300));
+          same->health.probe_succeeded();
+        }
+        poke();
+      });
 }
 
 Scheduler::Summary Scheduler::summary() const {

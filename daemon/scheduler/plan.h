@@ -14,8 +14,8 @@ struct QueuedBuild {
   int64_t id = 0;
   int priority = 0;
   std::string repo;
-  std::string axes_key;            // see axes_key(): same key in two repos = same build target
-  double expected_seconds = -1;    // from recorded builds; < 0 when unknown
+  std::string axes_key;          // see axes_key(): same key in two repos = same build target
+  double expected_seconds = -1;  // from recorded builds; < 0 when unknown
 };
 
 struct PlanInput {
@@ -39,11 +39,13 @@ struct PlanInput {
 //      fifo keeps queue order;
 //   4. the older job (smaller id) first.
 struct Plan {
-  std::vector<int64_t> order;          // best first
-  std::map<int64_t, int64_t> held_by;  // left out by rule 2: job id -> the upstream job it waits for
+  std::vector<int64_t> order;                 // best first
+  std::map<int64_t, int64_t> held_by;         // left out by rule 2: job id -> the upstream job it waits for
   std::map<int64_t, int64_t> held_by_failed;  // … the upstream's failed latest build
 };
 Plan plan_dispatch(const PlanInput& input);
-inline std::vector<int64_t> dispatch_order(const PlanInput& input) { return plan_dispatch(input).order; }
+inline std::vector<int64_t> dispatch_order(const PlanInput& input) {
+  return plan_dispatch(input).order;
+}
 
 }  // namespace ptbuild

@@ -23,9 +23,10 @@ void Scheduler::start_publish(const Job& queued_job) {
   std::optional<VariantRecord> variant = store_.variant(queued_job.variant);
   std::optional<Job> build = store_.latest_job(queued_job.variant, JobKind::build);
   if (!variant || !build || !build->out_path) {
-    fail_without_running(queued_job, {failure_class::kPublishFailed, "nothing to publish: " + queued_job.variant +
-                                                                         " has no successful build",
-                                      "build it first", ""});
+    fail_without_running(
+        queued_job,
+        {failure_class::kPublishFailed,
+         "nothing to publish: " + queued_job.variant + " has no successful build", "build it first", ""});
     return;
   }
   if (config_.backend.kind == "flox" && !publish_checked_.erase(queued_job.id)) {
@@ -46,11 +47,12 @@ void Scheduler::start_publish(const Job& queued_job) {
         });
     return;
   }
-  Active* a = begin_job(queued_job, *variant, nullptr, "publishing " + *build->out_path, {.out_path = build->out_path});
+  Active* a = begin_job(queued_job, *variant, nullptr, "publishing " + *build->out_path,
+                        {.out_path = build->out_path});
   if (!a) return;
   launch(*a,
-         publish_command(config_.backend, config_.publish, {a->job.variant, variant->repo_path, variant->recipe, ""},
-                         *build->out_path),
+         publish_command(config_.backend, config_.publish,
+                         {a->job.variant, variant->repo_path, variant->recipe, ""}, *build->out_path),
          {}, config_.daemon.build_timeout, "build_timeout");
 }
 
@@ -67,7 +69,8 @@ Scheduler::Outcome Scheduler::publish_outcome(Active& a, int exit_code) {
       f.message = line.substr(at + 7);
       break;
     }
-  if (f.hint.empty() || f.hint.starts_with("read the excerpt")) f.hint = "read the publish log (ptbuild log JOB)";
+  if (f.hint.empty() || f.hint.starts_with("read the excerpt"))
+    f.hint = "read the publish log (ptbuild log JOB)";
   o.detail = "publish failed: " + f.message;
   o.change.failure = std::move(f);
   return o;
@@ -94,8 +97,8 @@ void Scheduler::start_verify(Active& a, Outcome built) {
     a.log.write("=== ptbuild: verifying " + *a.built.out_path + "\n");
   } else {
     BuildCommand there = probe_command(config_, a.variant, *a.built.out_path, "/dev/stdin", env);
-    cmd = remote_probe_command(config_.backend, builder_named(a.verified_on)->spec, *a.built.out_path, there.argv, env,
-                               probe_path_);
+    cmd = remote_probe_command(config_.backend, builder_named(a.verified_on)->spec, *a.built.out_path,
+                               there.argv, env, probe_path_);
     env.clear();
     a.log.write("=== ptbuild: verifying " + *a.built.out_path + " on builder " + a.verified_on + " (gpu-" +
                 *a.variant.axes.gpu_arch + "): copying it there, then the probe\n");
@@ -111,7 +114,8 @@ Scheduler::Outcome Scheduler::verify_outcome(Active& a, int exit_code) {
     r = compare_facts(a.variant.axes, *facts, a.verified_on);
   } else {
     std::string tail = a.probe_output.substr(a.probe_output.size() > 400 ? a.probe_output.size() - 400 : 0);
-    r.problems.push_back("the probe printed no facts (exit " + std::to_string(exit_code) + "): " + std::string(trim(tail)));
+    r.problems.push_back("the probe printed no facts (exit " + std::to_string(exit_code) +
+                         "): " + std::string(trim(tail)));
   }
   o.change.verify_json = r.to_json().dump();
   if (r.ok) {
@@ -119,7 +123,8 @@ Scheduler::Outcome Scheduler::verify_outcome(Active& a, int exit_code) {
     return o;
   }
   o.state = JobState::failed;
-  o.change.failure = Failure{failure_class::kVerifyFailed, "the artifact is not what its name says: " + join(r.problems, "; "),
+  o.change.failure = Failure{failure_class::kVerifyFailed,
+                             "the artifact is not what its name says: " + join(r.problems, "; "),
                              "the build succeeded but produced the wrong thing; for CUDA off use "
                              "torch.override { cudaSupport = true; gpuTargets = [ … ]; }",
                              facts ? facts->dump() : a.probe_output.substr(0, 2000)};

@@ -36,7 +36,6 @@
 
 namespace ptbuild {
 
-
 namespace {
 constexpr auto kProgressWriteInterval = std::chrono::seconds(1);
 constexpr size_t kMaxProbeOutput = 1024 * 1024;
@@ -47,8 +46,6 @@ std::string read_link(const std::string& path) {
   return ec ? "" : target.string();
 }
 }  // namespace
-
-
 
 Scheduler::Scheduler(asio::io_context& io, Store& store, const Config& config, Runner& runner)
     : io_(io),
@@ -71,12 +68,14 @@ void Scheduler::recover() {
   paused_ = store_.flag("paused");
   draining_ = store_.flag("draining");
   if (paused_ || draining_)
-    spdlog::warn("{} when ptbuildd stopped: no build starts until `ptbuild resume`", paused_ ? "paused" : "draining");
+    spdlog::warn("{} when ptbuildd stopped: no build starts until `ptbuild resume`",
+                 paused_ ? "paused" : "draining");
   for (const Store::Backoff& b : store_.backoffs()) {
     JobMemory& m = memory_[b.job_id];
     m.network_retries = b.network_retries;
     if (auto until = parse_rfc3339(b.not_before); until && *until > std::chrono::system_clock::now())
-      m.not_before = Clock::now() + std::chrono::duration_cast<Clock::duration>(*until - std::chrono::system_clock::now());
+      m.not_before = Clock::now() +
+                     std::chrono::duration_cast<Clock::duration>(*until - std::chrono::system_clock::now());
   }
   for (const auto& p : store_.running_build_processes())
     if (int killed = kill_leftover_build(p.pgid, p.identity))
@@ -88,8 +87,9 @@ void Scheduler::recover() {
     auto tx = store_.begin();
     if (settled) {
       settled->message += " (read from its log after ptbuildd restarted)";
-      store_.transition(tx, j.id, JobState::running, JobState::failed, {.finished_at = now(), .failure = settled},
-                        now(), settled->failure_class + ": " + settled->message);
+      store_.transition(tx, j.id, JobState::running, JobState::failed,
+                        {.finished_at = now(), .failure = settled}, now(),
+                        settled->failure_class + ": " + settled->message);
       spdlog::warn("job #{} ({}) was running when ptbuildd stopped; its log says {}: failed", j.id, j.variant,
                    settled->failure_class);
     } else {
@@ -125,13 +125,16 @@ void Scheduler::dispatch() {
   const std::string held = hold_reason();
   for (const Job& j : queued)
     if (j.kind == JobKind::publish) {
-      if (held.empty()) start_publish(j);  // publishing needs no build slot: it copies what was built
-      else memory_[j.id].waiting = held;
+      if (held.empty())
+        start_publish(j);  // publishing needs no build slot: it copies what was built
+      else
+        memory_[j.id].waiting = held;
     }
 
   std::map<std::string, VariantRecord> variants;
   for (VariantRecord& v : store_.variants()) variants.emplace(v.name, std::move(v));
-  Store::Durations durations = config_.daemon.order == "longest-first" ? store_.typical_durations() : Store::Durations{};
+  Store::Durations durations =
+      config_.daemon.order == "longest-first" ? store_.typical_durations() : Store::Durations{};
   PlanInput plan;
   plan.longest_first = config_.daemon.order == "longest-first";
   for (const RepoConfig& r : config_.repos)
@@ -144,21 +147,25 @@ void Scheduler::dispatch() {
     if (v == variants.end()) {
       // A repo that is not there at all (not mounted yet) is waited for; a recipe gone from a
       // repo that is there fails its job.
-      auto repo = std::find_if(config_.repos.begin(), config_.repos.end(), [&](const RepoConfig& r) { return r.name == j.repo; });
+      auto repo = std::find_if(config_.repos.begin(), config_.repos.end(),
+                               [&](const RepoConfig& r) { return r.name == j.repo; });
       if (repo != config_.repos.end() && !std::filesystem::is_directory(repo->path + "/" + repo->recipes)) {
-        memory_[j.id].waiting = "repo " + repo->name + " is missing (" + repo->path + "): waiting for it to come back";
+        memory_[j.id].waiting =
+            "repo " + repo->name + " is missing (" + repo->path + "): waiting for it to come back";
         continue;
       }
-      fail_without_running(j, {failure_class::kEvalError, "the recipe of " + j.variant + " is gone from the repo",
-                               "restore the recipe or cancel the job", ""});
+      fail_without_running(
+          j, {failure_class::kEvalError, "the recipe of " + j.variant + " is gone from the repo",
+              "restore the recipe or cancel the job", ""});
       continue;
     }
     plan.unfinished.emplace(std::pair{j.repo, axes_key(v->second.axes)}, j.id);
     if (auto m = memory_.find(j.id); m != memory_.end() && m->second.not_before > Clock::now()) {
       earliest_wakeup = std::min(earliest_wakeup, m->second.not_before);
       auto at = std::chrono::system_clock::now() + (m->second.not_before - Clock::now());
-      m->second.waiting = "back-off until " + format_rfc3339(std::chrono::time_point_cast<std::chrono::seconds>(at)) +
-                       " (retry " + std::to_string(m->second.network_retries) + " of a network failure)";
+      m->second.waiting = "back-off until " +
+                          format_rfc3339(std::chrono::time_point_cast<std::chrono::seconds>(at)) +
+                          " (retry " + std::to_string(m->second.network_retries) + " of a network failure)";
       continue;
     }
     plan.queued.push_back({j.id, j.priority, j.repo, axes_key(v->second.axes),
@@ -172,7 +179,8 @@ void Scheduler::dispatch() {
   // those not already waiting for an unfinished upstream build.
   std::map<std::pair<std::string, std::string>, std::string> upstream_variant;
   if (!plan.after.empty())
-    for (const auto& [name, v] : variants) upstream_variant.emplace(std::pair{v.repo, axes_key(v.axes)}, name);
+    for (const auto& [name, v] : variants)
+      upstream_variant.emplace(std::pair{v.repo, axes_key(v.axes)}, name);
   for (const QueuedBuild& q : plan.queued) {
     auto upstream = plan.after.find(q.repo);
     if (upstream == plan.after.end()) continue;
@@ -188,7 +196,8 @@ void Scheduler::dispatch() {
   for (const auto& [id, upstream] : order.held_by) memory_[id].waiting = "after #" + std::to_string(upstream);
   for (const auto& [id, failed] : order.held_by_failed) {
     std::optional<Job> upstream = store_.job(failed);
-    memory_[id].waiting = "after #" + std::to_string(failed) + " " + std::string(upstream ? to_string(upstream->state) : "failed") +
+    memory_[id].waiting = "after #" + std::to_string(failed) + " " +
+                          std::string(upstream ? to_string(upstream->state) : "failed") +
                           ": starts when a build of " + (upstream ? upstream->variant : "it") + " succeeds";
   }
   // The dispatch order, written down once (SPEC §6, §15): priority, `after`, then longest-first
@@ -230,7 +239,8 @@ void Scheduler::start_build(const Job& queued_job, const VariantRecord& variant,
                          .fingerprint = file_fingerprint(variant.repo_path, variant.recipe),
                          .builder = builder.spec.name});
   if (!a) return;
-  a->build = build_command(config_.backend, {a->job.variant, variant.repo_path, variant.recipe, config_.results_dir()});
+  a->build = build_command(config_.backend,
+                           {a->job.variant, variant.repo_path, variant.recipe, config_.results_dir()});
   if (!config_.builders.empty()) {  // a configured fleet: the chosen machine builds, no other
     const char* inherited = std::getenv("NIX_CONFIG");
     place_on_builder(config_.backend, builder.spec, a->build, a->build_env, inherited ? inherited : "");
@@ -242,26 +252,31 @@ void Scheduler::start_build(const Job& queued_job, const VariantRecord& variant,
   // Its sources first (SPEC §7): a wrong pinned hash is met and repaired in seconds, before a
   // 2-hour build starts on it. Listing them evaluates the recipe: off the loop.
   a->phase = Active::Phase::sources;
-  a->log.write("=== ptbuild: job #" + std::to_string(a->job.id) + " attempt " + std::to_string(a->job.attempt) +
-               " on " + builder.spec.name + " at " + now() +
-               ": its sources (fixed-output inputs) first, so that a wrong hash is repaired before the long build\n");
+  a->log.write(
+      "=== ptbuild: job #" + std::to_string(a->job.id) + " attempt " + std::to_string(a->job.attempt) +
+      " on " + builder.spec.name + " at " + now() +
+      ": its sources (fixed-output inputs) first, so that a wrong hash is repaired before the long build\n");
   a->log.flush();  // the attempt is on disk whatever happens next (a crash while the sources are listed)
-  off_loop_->run([lister = source_lister_, nix = nix_program(config_.backend), recipe = variant.repo_path + "/" + variant.recipe,
+  off_loop_->run([lister = source_lister_, nix = nix_program(config_.backend),
+                  recipe = variant.repo_path + "/" + variant.recipe,
                   cwd = variant.repo_path] { return lister(nix, recipe, cwd); },
                  [this, id = a->job.id](SourceInputs sources) {
                    auto it = running_.find(id);
                    if (it == running_.end()) return;
                    Active& active = *it->second;
-                   if (active.stop != StopReason::none) return on_exit(id, 1);  // cancelled or stopping meanwhile
+                   if (active.stop != StopReason::none)
+                     return on_exit(id, 1);  // cancelled or stopping meanwhile
                    if (sources.drvs.empty()) {
                      if (!sources.error.empty())
-                       active.log.write("=== ptbuild: its sources could not be listed (" + sources.error + "): building\n");
+                       active.log.write("=== ptbuild: its sources could not be listed (" + sources.error +
+                                        "): building\n");
                      active.phase = Active::Phase::build;
-                     launch(active, active.build, active.build_env, config_.daemon.build_timeout, "build_timeout");
+                     launch(active, active.build, active.build_env, config_.daemon.build_timeout,
+                            "build_timeout");
                      return;
                    }
-                   launch(active, realise_command(config_.backend, sources.drvs), {}, config_.daemon.build_timeout,
-                          "build_timeout");
+                   launch(active, realise_command(config_.backend, sources.drvs), {},
+                          config_.daemon.build_timeout, "build_timeout");
                  });
   a->announced = true;
   announce(a->job.id);
@@ -284,15 +299,18 @@ Scheduler::Active* Scheduler::begin_job(const Job& queued_job, const VariantReco
   memory_[queued_job.id].waiting.clear();
   Job job = *store_.job(queued_job.id);
   if (builder) ++builder->running;
-  auto active = std::make_unique<Active>(io_, job, variant, builder ? builder->spec.name : "", config_.daemon.log_max);
+  auto active =
+      std::make_unique<Active>(io_, job, variant, builder ? builder->spec.name : "", config_.daemon.log_max);
   Active* a = active.get();
   running_.emplace(job.id, std::move(active));
-  if (std::string err = a->log.open(job.log_path, job.attempt == 1 ? BuildLog::Attempt::first : BuildLog::Attempt::retry);
+  if (std::string err =
+          a->log.open(job.log_path, job.attempt == 1 ? BuildLog::Attempt::first : BuildLog::Attempt::retry);
       !err.empty())
     a->start_failure = Failure{failure_class::kBuilderFailed, err, "check the state folder's logs/", ""};
   else if (!a->log.moved_aside().empty())
-    spdlog::warn("job #{}: a file was already where its new log goes (another job's log, or planted): moved to {}",
-                 job.id, a->log.moved_aside());
+    spdlog::warn(
+        "job #{}: a file was already where its new log goes (another job's log, or planted): moved to {}",
+        job.id, a->log.moved_aside());
   return a;
 }
 
@@ -304,8 +322,9 @@ void Scheduler::launch(Active& a, const BuildCommand& cmd, std::map<std::string,
   if (!a.start_failure) {
     std::string argv_text;
     for (const auto& arg : cmd.argv) argv_text += (argv_text.empty() ? "" : " ") + arg;
-    a.log.write("=== ptbuild: job #" + std::to_string(a.job.id) + " attempt " + std::to_string(a.job.attempt) + " on " +
-                (a.builder.empty() ? "local" : a.builder) + " at " + now() + "\n=== " + argv_text + "\n");
+    a.log.write("=== ptbuild: job #" + std::to_string(a.job.id) + " attempt " +
+                std::to_string(a.job.attempt) + " on " + (a.builder.empty() ? "local" : a.builder) + " at " +
+                now() + "\n=== " + argv_text + "\n");
     a.log.flush();  // the attempt's header is on disk whatever happens next
     env["PTBUILD_JOB"] = std::to_string(a.job.id);
     env["PTBUILD_VARIANT"] = a.job.variant;
@@ -323,7 +342,8 @@ void Scheduler::launch(Active& a, const BuildCommand& cmd, std::map<std::string,
   if (!a.process) {
     if (!a.start_failure) {
       a.log.write("=== ptbuild: " + error + "\n");
-      a.start_failure = Failure{failure_class::kBuilderFailed, error, "check backend.program and backend.kind in the config", ""};
+      a.start_failure = Failure{failure_class::kBuilderFailed, error,
+                                "check backend.program and backend.kind in the config", ""};
     }
     asio::post(io_, [this, id = a.job.id] { on_exit(id, 127); });
     return;
@@ -341,7 +361,8 @@ void Scheduler::launch(Active& a, const BuildCommand& cmd, std::map<std::string,
   a.deadline.async_wait([this, id = a.job.id, limit, limit_name](const boost::system::error_code& ec) {
     if (ec) return;
     if (auto it = running_.find(id); it != running_.end())
-      stop_build(*it->second, StopReason::timeout, "ran longer than " + limit_name + " (" + format_duration(limit) + ")");
+      stop_build(*it->second, StopReason::timeout,
+                 "ran longer than " + limit_name + " (" + format_duration(limit) + ")");
   });
   arm_silence_timer(a);
 }
@@ -443,7 +464,8 @@ void Scheduler::on_exit(int64_t job_id, int exit_code) {
   a.deadline.cancel();
   a.silence.cancel();
   a.grace.cancel();
-  if (auto p = a.output.progress(); p && a.phase == Active::Phase::build) store_.set_progress(job_id, p->done, p->total);
+  if (auto p = a.output.progress(); p && a.phase == Active::Phase::build)
+    store_.set_progress(job_id, p->done, p->total);
   if (a.phase == Active::Phase::sources && exit_code == 0 && a.stop == StopReason::none) {
     // The sources are there and right: now the build itself.
     a.phase = Active::Phase::build;
@@ -467,10 +489,10 @@ void Scheduler::on_exit(int64_t job_id, int exit_code) {
     }
   }
 
-  Outcome o = stop_outcome(a, exit_code).value_or(
-      a.phase == Active::Phase::verify ? verify_outcome(a, exit_code)
-      : a.job.kind == JobKind::publish ? publish_outcome(a, exit_code)
-                                       : build_outcome(a, exit_code));
+  Outcome o = stop_outcome(a, exit_code)
+                  .value_or(a.phase == Active::Phase::verify ? verify_outcome(a, exit_code)
+                            : a.job.kind == JobKind::publish ? publish_outcome(a, exit_code)
+                                                             : build_outcome(a, exit_code));
   if (a.phase == Active::Phase::build && a.job.kind == JobKind::build && o.state == JobState::succeeded &&
       config_.verify.enabled) {
     start_verify(a, std::move(o));  // the job stays running until the probe has spoken
@@ -489,9 +511,10 @@ void Scheduler::finish(std::map<int64_t, std::unique_ptr<Active>>::iterator it, 
   // The plain copy goes right after (off the loop, by an rm at the builds' priority: freeing the
   // page cache of a 100 MB file is the build's cost).
   if (std::string live = it->second->log.close_leaving_live(); !live.empty())
-    off_loop_->run([live] { return remove_at_build_priority(live); }, [](const std::string& error) {
-      if (!error.empty()) spdlog::warn("{}", error);
-    });
+    off_loop_->run([live] { return remove_at_build_priority(live); },
+                   [](const std::string& error) {
+                     if (!error.empty()) spdlog::warn("{}", error);
+                   });
   if (Builder* b = builder_named(it->second->builder)) {  // its slot is free again
     --b->running;
     if (ended.outcome.state != JobState::queued) ++b->done;
@@ -514,10 +537,12 @@ void Scheduler::record(Ended ended) {
     store_.transition(tx, job.id, JobState::running, o.state, o.change, now(), o.detail);
     if (o.backoff) store_.set_backoff(job.id, o.backoff->network_retries, o.backoff->not_before);
     for (const HashFix& fx : o.fixes)
-      store_.add_hash_fix(tx, {0, job.id, job.variant, fx.drv, fx.file, fx.line, fx.old_text, fx.new_text, now()});
+      store_.add_hash_fix(
+          tx, {0, job.id, job.variant, fx.drv, fx.file, fx.line, fx.old_text, fx.new_text, now()});
     if (o.state == JobState::succeeded && job.kind == JobKind::build && config_.publish.auto_publish)
-      store_.insert_job(tx, {job.variant, JobKind::publish, job.priority,
-                             "publish.auto after build #" + std::to_string(job.id), false},
+      store_.insert_job(tx,
+                        {job.variant, JobKind::publish, job.priority,
+                         "publish.auto after build #" + std::to_string(job.id), false},
                         now());
     tx.commit();
   } catch (const sql::Error& e) {
@@ -546,8 +571,9 @@ std::optional<Scheduler::Outcome> Scheduler::stop_outcome(Active& a, int exit_co
       change.failure = Failure{failure_class::kCancelled, a.stop_detail, "", a.output.scanner().tail()};
       return Outcome{JobState::cancelled, change, a.stop_detail, {}};
     case StopReason::timeout:
-      change.failure = Failure{failure_class::kTimeout, a.stop_detail,
-                               "raise build_timeout / max_silent if the build is only slow", a.output.scanner().tail()};
+      change.failure =
+          Failure{failure_class::kTimeout, a.stop_detail,
+                  "raise build_timeout / max_silent if the build is only slow", a.output.scanner().tail()};
       return Outcome{JobState::failed, change, a.stop_detail, {}};
     case StopReason::none:
       break;
@@ -557,8 +583,9 @@ std::optional<Scheduler::Outcome> Scheduler::stop_outcome(Active& a, int exit_co
     return Outcome{JobState::failed, change, a.start_failure->message, {}};
   }
   if (a.log.disk_full()) {
-    change.failure = Failure{failure_class::kDiskFull, *a.log.write_error(),
-                             "free space in the state folder (logs) and the Nix store", a.output.scanner().tail()};
+    change.failure =
+        Failure{failure_class::kDiskFull, *a.log.write_error(),
+                "free space in the state folder (logs) and the Nix store", a.output.scanner().tail()};
     return Outcome{JobState::failed, change, *a.log.write_error(), {}};
   }
   return std::nullopt;
@@ -568,20 +595,27 @@ Scheduler::Outcome Scheduler::build_outcome(Active& a, int exit_code) {
   std::optional<Failure> failure = a.output.scanner().diagnose(exit_code);
   JobMemory& memory = memory_[a.job.id];
   std::string out = failure ? "" : read_link(a.result_link);
-  bool repairable = failure && failure->failure_class == failure_class::kHashMismatch && config_.hashfix.enabled &&
+  bool repairable = failure && failure->failure_class == failure_class::kHashMismatch &&
+                    config_.hashfix.enabled &&
                     !repair_refused(a, *failure);  // a refusal says why in the failure's message
-  Verdict verdict = decide_build_end({failure ? &*failure : nullptr, !out.empty(), repairable, memory.network_retries,
-                                      config_.daemon.retries, config_.daemon.retry_backoff, a.job.id});
+  Verdict verdict =
+      decide_build_end({failure ? &*failure : nullptr, !out.empty(), repairable, memory.network_retries,
+                        config_.daemon.retries, config_.daemon.retry_backoff, a.job.id});
   Builder* builder = builder_named(a.builder);
   if (verdict.kind == Verdict::Kind::builder_fault) {
     // The job waits in the queue (for another builder if one fits), not counted as a failure of
     // the variant, while the builder rests.
     std::string why = failure->failure_class + ": " + failure->message;
     if (builder) builder_fault(*builder, why);
-    a.log.write("=== ptbuild: builder " + a.builder + " cannot build (" + why + "): the job goes back to the queue\n");
-    return Outcome{JobState::queued, {.clear_outcome = true}, "requeued: builder " + a.builder + " cannot build (" + why + ")", {}};
+    a.log.write("=== ptbuild: builder " + a.builder + " cannot build (" + why +
+                "): the job goes back to the queue\n");
+    return Outcome{JobState::queued,
+                   {.clear_outcome = true},
+                   "requeued: builder " + a.builder + " cannot build (" + why + ")",
+                   {}};
   }
-  if (builder && builder->health.up()) builder->health.healthy();  // it built, or the recipe failed: the machine works
+  if (builder && builder->health.up())
+    builder->health.healthy();  // it built, or the recipe failed: the machine works
   Outcome o{JobState::failed, {.finished_at = now(), .exit_code = exit_code}, "", {}};
   switch (verdict.kind) {
     case Verdict::Kind::succeeded:
@@ -592,11 +626,13 @@ Scheduler::Outcome Scheduler::build_outcome(Active& a, int exit_code) {
     case Verdict::Kind::retry: {
       int retry = ++memory.network_retries;
       memory.not_before = Clock::now() + verdict.wait;
-      return Outcome{JobState::queued, {.clear_outcome = true},
-                     "network failure (" + failure->message + "): retry " + std::to_string(retry) + " of " +
-                         std::to_string(config_.daemon.retries) + " in " + format_duration(verdict.wait),
-                     {},
-                     Store::Backoff{a.job.id, retry, format_rfc3339(std::chrono::system_clock::now() + verdict.wait)}};
+      return Outcome{
+          JobState::queued,
+          {.clear_outcome = true},
+          "network failure (" + failure->message + "): retry " + std::to_string(retry) + " of " +
+              std::to_string(config_.daemon.retries) + " in " + format_duration(verdict.wait),
+          {},
+          Store::Backoff{a.job.id, retry, format_rfc3339(std::chrono::system_clock::now() + verdict.wait)}};
     }
     case Verdict::Kind::repair_hash:
       o.repair = true;  // decided once the repair has run
@@ -606,8 +642,10 @@ Scheduler::Outcome Scheduler::build_outcome(Active& a, int exit_code) {
       break;
   }
   if (!failure)
-    failure = Failure{failure_class::kBuilderFailed, "the build exited 0 but left no result at " + a.result_link,
-                      "the recipe must evaluate to a derivation (a package), not an attribute set", a.output.scanner().tail()};
+    failure =
+        Failure{failure_class::kBuilderFailed, "the build exited 0 but left no result at " + a.result_link,
+                "the recipe must evaluate to a derivation (a package), not an attribute set",
+                a.output.scanner().tail()};
   if (!verdict.hint.empty()) failure->hint = verdict.hint;
   o.detail = failure->failure_class + ": " + failure->message;
   o.change.failure = std::move(failure);
@@ -636,7 +674,8 @@ bool Scheduler::repair_refused(const Active& a, Failure& failure) {
       return refuse("the hash of " + m.drv + " mismatched again after it was repaired (now " + m.got +
                     "): the source is not reproducible");
   if (done.hash_rounds >= config_.hashfix.max_rounds)
-    return refuse("gave up after " + std::to_string(done.hash_rounds) + " hash repair rounds (hashfix.max_rounds)");
+    return refuse("gave up after " + std::to_string(done.hash_rounds) +
+                  " hash repair rounds (hashfix.max_rounds)");
   return false;
 }
 
@@ -647,7 +686,8 @@ void Scheduler::start_repair(Active& a, Outcome failed) {
   a.phase = Active::Phase::repair;
   a.process.reset();  // it has exited: nothing of it to signal any more
   a.repair_fallback = std::move(failed);
-  repairs_.push_back({a.job.id, {a.variant.repo_path, nix_program(config_.backend), config_.hashfix.commit},
+  repairs_.push_back({a.job.id,
+                      {a.variant.repo_path, nix_program(config_.backend), config_.hashfix.commit},
                       a.output.mismatches()});
   run_next_repair();
 }
@@ -680,8 +720,8 @@ void Scheduler::repair_done(int64_t job_id, const std::vector<HashMismatch>& mis
       JobMemory& done = memory_[job_id];
       ++done.hash_rounds;
       for (const HashMismatch& m : mismatches) done.repaired.insert(repair_key(m, m.got));
-      std::string what = r.message + "; building again (repair round " + std::to_string(done.hash_rounds) + " of " +
-                         std::to_string(config_.hashfix.max_rounds) + ")";
+      std::string what = r.message + "; building again (repair round " + std::to_string(done.hash_rounds) +
+                         " of " + std::to_string(config_.hashfix.max_rounds) + ")";
       spdlog::info("job #{} {}: {}", job_id, a.job.variant, what);
       o = Outcome{JobState::queued, {.clear_outcome = true}, what, std::move(r.fixes)};
     }
@@ -734,7 +774,8 @@ Scheduler::CancelOutcome Scheduler::cancel(int64_t job_id, const std::string& wh
   auto tx = store_.begin();
   bool changed = store_.transition(
       tx, job_id, JobState::queued, JobState::cancelled,
-      {.finished_at = now(), .failure = Failure{failure_class::kCancelled, "cancelled by " + who + " before it started", "", ""}},
+      {.finished_at = now(),
+       .failure = Failure{failure_class::kCancelled, "cancelled by " + who + " before it started", "", ""}},
       now(), "cancelled by " + who);
   tx.commit();
   if (!changed) return CancelOutcome::already_finished;
@@ -790,10 +831,13 @@ std::optional<std::string> Scheduler::waiting(int64_t job_id) const {
   return it->second.waiting;
 }
 
-bool Scheduler::is_running(int64_t job_id) const { return running_.count(job_id) > 0; }
+bool Scheduler::is_running(int64_t job_id) const {
+  return running_.count(job_id) > 0;
+}
 
 void Scheduler::listen_output(int64_t job_id, OutputListener listener) {
-  if (auto it = running_.find(job_id); it != running_.end()) it->second->listeners.push_back(std::move(listener));
+  if (auto it = running_.find(job_id); it != running_.end())
+    it->second->listeners.push_back(std::move(listener));
 }
 
 void Scheduler::listen_jobs(JobListener listener, std::function<bool()> alive) {

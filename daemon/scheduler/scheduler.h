@@ -49,7 +49,8 @@ class Scheduler {
   // health and its running builds; one that goes keeps its running builds until they end.
   void reconfigure();
   // Replaces how a build's sources are listed before it runs (nullptr: they are not).
-  void set_source_lister(std::function<struct SourceInputs(const std::string&, const std::string&, const std::string&)> lister) {
+  void set_source_lister(
+      std::function<struct SourceInputs(const std::string&, const std::string&, const std::string&)> lister) {
     source_lister_ = std::move(lister);
   }
   // `ptbuild builders disable|enable NAME` (SPEC §15); "" or why not. Survives a restart.
@@ -115,8 +116,8 @@ class Scheduler {
   struct Builder;
   void start_build(const Job& job, const struct VariantRecord& variant, Builder& builder);
   void start_publish(const Job& job);
-  Active* begin_job(const Job& job, const struct VariantRecord& variant, Builder* builder, const std::string& what,
-                    struct JobChange change);
+  Active* begin_job(const Job& job, const struct VariantRecord& variant, Builder* builder,
+                    const std::string& what, struct JobChange change);
   void launch(Active& active, const struct BuildCommand& command, std::map<std::string, std::string> env,
               Millis limit, const std::string& limit_name);
   std::optional<Outcome> stop_outcome(Active& active, int exit_code);
@@ -135,7 +136,8 @@ class Scheduler {
   bool repair_refused(const Active& active, Failure& failure);
   void start_repair(Active& active, Outcome failed);
   void run_next_repair();
-  void repair_done(int64_t job_id, const std::vector<struct HashMismatch>& mismatches, struct RepairResult result);
+  void repair_done(int64_t job_id, const std::vector<struct HashMismatch>& mismatches,
+                   struct RepairResult result);
   void finish(std::map<int64_t, std::unique_ptr<Active>>::iterator it, Outcome outcome);
   void fail_without_running(const Job& job, const Failure& failure);
   void after_idle();
@@ -173,8 +175,8 @@ class Scheduler {
   std::set<std::string> reading_needs_;
   std::set<int64_t> publish_checking_;  // publish jobs whose flox preconditions are being checked
   std::set<int64_t> publish_checked_;   // … and found fine: they start at the next dispatch
-  std::vector<Ended> unrecorded_;           // outcomes the database could not take yet
-  std::deque<RepairRequest> repairs_;       // hash repairs waiting for the repair thread
+  std::vector<Ended> unrecorded_;       // outcomes the database could not take yet
+  std::deque<RepairRequest> repairs_;   // hash repairs waiting for the repair thread
   std::thread repair_thread_;
   struct JobListenerEntry {
     JobListener on_job;
@@ -184,7 +186,8 @@ class Scheduler {
   std::unique_ptr<struct SchedulerTimers> timers_;
   // Lists a recipe's sources (fixed-output inputs) to realise before the build (SPEC §7); empty:
   // no such step (the scheduler's unit tests, whose runner runs nothing).
-  std::function<struct SourceInputs(const std::string& nix, const std::string& recipe, const std::string& cwd)>
+  std::function<struct SourceInputs(const std::string& nix, const std::string& recipe,
+                                    const std::string& cwd)>
       source_lister_;
   std::string probe_path_;  // written on first use
   bool poke_pending_ = false;

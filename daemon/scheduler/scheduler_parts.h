@@ -31,13 +31,15 @@ namespace ptbuild {
 namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
-inline std::string now() { return format_rfc3339(std::chrono::system_clock::now()); }
+inline std::string now() {
+  return format_rfc3339(std::chrono::system_clock::now());
+}
 
 struct SchedulerTimers {
   explicit SchedulerTimers(asio::io_context& io) : retry_wakeup(io), record_retry(io), log_flush(io) {}
   asio::steady_timer retry_wakeup;
-  asio::steady_timer record_retry;   // outcomes the database could not take yet
-  asio::steady_timer log_flush;      // every kFlushCheck while builds run: frames due are closed
+  asio::steady_timer record_retry;  // outcomes the database could not take yet
+  asio::steady_timer log_flush;     // every kFlushCheck while builds run: frames due are closed
   bool log_flush_armed = false;
   std::chrono::steady_clock::time_point progress_saved{};
   // Held while a hash repair runs on its thread, so that io.run() waits for its answer.
@@ -69,7 +71,7 @@ struct Scheduler::Builder {
   bool disabled = false;  // by the operator
   int running = 0;        // jobs placed on it that have not ended (a verifying one holds its slot)
   int done = 0;
-  std::string last_error;  // its last machine fault (a recipe's failure is not the machine's)
+  std::string last_error;          // its last machine fault (a recipe's failure is not the machine's)
   uint64_t epoch = 0;              // a probe's answer counts only in its own epoch
   asio::steady_timer probe_timer;  // the end of its rest after a machine fault
   bool up() const { return !disabled && health.up(); }
@@ -103,13 +105,13 @@ struct Scheduler::Active {
   // A build realises its sources first, then builds; after a successful build the job stays
   // running while the probe checks the artifact.
   enum class Phase { sources, build, verify, repair } phase = Phase::build;
-  bool announced = false;     // its start was told to the listeners
-  BuildCommand build;         // the build itself, launched once its sources are there
+  bool announced = false;  // its start was told to the listeners
+  BuildCommand build;      // the build itself, launched once its sources are there
   std::map<std::string, std::string> build_env;
   Outcome repair_fallback;  // a failed build waiting for its hash repair; the outcome if none
-  JobChange built;           // the successful build's outcome, waiting for the probe's verdict
+  JobChange built;          // the successful build's outcome, waiting for the probe's verdict
   std::string probe_output;
-  std::string verified_on;   // the GPU builder the probe runs on; "" for this machine
+  std::string verified_on;  // the GPU builder the probe runs on; "" for this machine
 };
 
 struct Scheduler::Ended {

@@ -39,7 +39,7 @@ struct Fixture {
     std::filesystem::create_directories(dir / "logs");
     config.daemon.state_dir = dir.path();
     config.backend = {"nix", "nix", {}};
-    config.verify.enabled = false;  // the verification tests turn it on
+    config.verify.enabled = false;         // the verification tests turn it on
     scheduler.set_source_lister(nullptr);  // the fake runner builds nothing: no sources to realise first
     std::map<std::string, RepoScan> repos;
     for (auto [name, repo] : variants) {
@@ -57,7 +57,8 @@ struct Fixture {
 
   int64_t queue(const std::string& variant, int priority = 0) {
     auto tx = store.begin();
-    Job j = store.insert_job(tx, NewJob{variant, JobKind::build, priority, "test", false}, "2026-01-01T00:00:00.000Z");
+    Job j = store.insert_job(tx, NewJob{variant, JobKind::build, priority, "test", false},
+                             "2026-01-01T00:00:00.000Z");
     tx.commit();
     return j.id;
   }
@@ -93,10 +94,13 @@ struct Fixture {
 }  // namespace
 
 TEST_CASE("scheduler: never more than max_parallel builds and the next starts when one ends") {
-  Fixture f({{"a-python313-cpu-avx2", "pytorch"}, {"b-python313-cpu-avx2", "pytorch"},
-             {"c-python313-cpu-avx2", "pytorch"}, {"d-python313-cpu-avx2", "pytorch"}});
+  Fixture f({{"a-python313-cpu-avx2", "pytorch"},
+             {"b-python313-cpu-avx2", "pytorch"},
+             {"c-python313-cpu-avx2", "pytorch"},
+             {"d-python313-cpu-avx2", "pytorch"}});
   std::vector<int64_t> ids;
-  for (const char* v : {"a-python313-cpu-avx2", "b-python313-cpu-avx2", "c-python313-cpu-avx2", "d-python313-cpu-avx2"})
+  for (const char* v :
+       {"a-python313-cpu-avx2", "b-python313-cpu-avx2", "c-python313-cpu-avx2", "d-python313-cpu-avx2"})
     ids.push_back(f.queue(v));
   f.scheduler.poke();
   f.settle();
@@ -122,7 +126,9 @@ TEST_CASE("scheduler: never more than max_parallel builds and the next starts wh
 }
 
 TEST_CASE("scheduler: higher priority starts first and max_parallel from a reload applies") {
-  Fixture f({{"a-python313-cpu-avx2", "pytorch"}, {"b-python313-cpu-avx2", "pytorch"}, {"c-python313-cpu-avx2", "pytorch"}});
+  Fixture f({{"a-python313-cpu-avx2", "pytorch"},
+             {"b-python313-cpu-avx2", "pytorch"},
+             {"c-python313-cpu-avx2", "pytorch"}});
   f.config.daemon.max_parallel = 1;
   f.scheduler.reconfigure();
   int64_t low = f.queue("a-python313-cpu-avx2", 0);
@@ -162,7 +168,8 @@ TEST_CASE("scheduler: a failed build carries its diagnosis") {
   int64_t id = f.queue("pytorch-python313-cuda13_0-sm90-avx512");
   f.scheduler.poke();
   f.settle();
-  f.runner.live()[0]->output("-- Could NOT find CUDA (missing: CUDA_TOOLKIT_ROOT_DIR)\n--   USE_CUDA : OFF\n");
+  f.runner.live()[0]->output(
+      "-- Could NOT find CUDA (missing: CUDA_TOOLKIT_ROOT_DIR)\n--   USE_CUDA : OFF\n");
   f.runner.live()[0]->exit(0);  // "succeeded" with CUDA off: still a failure
   f.settle();
   Job j = *f.store.job(id);
@@ -211,7 +218,9 @@ TEST_CASE("scheduler: longest-first starts the variant with the longest recorded
 }
 
 TEST_CASE("scheduler: cancel a queued job and a running one") {
-  Fixture f({{"a-python313-cpu-avx2", "pytorch"}, {"b-python313-cpu-avx2", "pytorch"}, {"c-python313-cpu-avx2", "pytorch"}});
+  Fixture f({{"a-python313-cpu-avx2", "pytorch"},
+             {"b-python313-cpu-avx2", "pytorch"},
+             {"c-python313-cpu-avx2", "pytorch"}});
   f.config.daemon.max_parallel = 1;
   f.scheduler.reconfigure();
   int64_t running = f.queue("a-python313-cpu-avx2");
@@ -288,7 +297,8 @@ TEST_CASE("scheduler: a download failure is retried with back-off, then fails") 
   f.settle();
   for (int round = 0; round < 3; ++round) {
     REQUIRE(f.run_until([&] { return f.runner.live().size() == 1; }));
-    f.runner.live()[0]->output("curl: (6) Could not resolve host: github.com\nerror: cannot download source\n");
+    f.runner.live()[0]->output(
+        "curl: (6) Could not resolve host: github.com\nerror: cannot download source\n");
     f.runner.live()[0]->exit(1);
     f.settle();
   }
@@ -333,7 +343,8 @@ TEST_CASE("scheduler: shutdown requeues running builds and recover requeues what
   // A crash: the store says running, no scheduler knows of it.
   {
     auto tx = f.store.begin();
-    f.store.transition(tx, a, JobState::queued, JobState::running, {.attempt = 1}, "2026-01-01T00:00:00.000Z", "");
+    f.store.transition(tx, a, JobState::queued, JobState::running, {.attempt = 1}, "2026-01-01T00:00:00.000Z",
+                       "");
     tx.commit();
   }
   Scheduler fresh(f.io, f.store, f.config, f.runner);
@@ -384,19 +395,23 @@ TEST_CASE("scheduler: a torchvision build waits for pytorch of the same axes") {
 }
 
 namespace {
-std::string sri(uint8_t fill) { return format_hash(Hash{HashAlgo::sha256, std::vector<uint8_t>(32, fill)}, HashSpelling::sri); }
+std::string sri(uint8_t fill) {
+  return format_hash(Hash{HashAlgo::sha256, std::vector<uint8_t>(32, fill)}, HashSpelling::sri);
+}
 
 std::string mismatch(const std::string& drv_name, const std::string& specified, const std::string& got) {
-  return "error: hash mismatch in fixed-output derivation '/nix/store/0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a-" + drv_name +
-         ".drv':\n         specified: " + specified + "\n            got:    " + got + "\n";
+  return "error: hash mismatch in fixed-output derivation '/nix/store/0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a-" +
+         drv_name + ".drv':\n         specified: " + specified + "\n            got:    " + got + "\n";
 }
 
 // The fixture's repo as a git checkout with one recipe pinning two sources.
 void make_repo(Fixture& f, const std::string& recipe_text) {
   std::string repo = f.dir / "pytorch";
   f.dir.write("pytorch/.flox/pkgs/a-python313-cpu-avx2.nix", recipe_text);
-  for (std::vector<std::string> args : {std::vector<std::string>{"init", "-q"}, {"add", "-A"},
-                                        {"-c", "user.name=t", "-c", "user.email=t@x", "commit", "-q", "-m", "r"}}) {
+  for (std::vector<std::string> args :
+       {std::vector<std::string>{"init", "-q"},
+        {"add", "-A"},
+        {"-c", "user.name=t", "-c", "user.email=t@x", "commit", "-q", "-m", "r"}}) {
     args.insert(args.begin(), {"git", "-C", repo});
     REQUIRE(run_command(args, repo).ok());
   }
@@ -410,7 +425,8 @@ TEST_CASE("scheduler: a hash that mismatches again after its repair fails as not
   f.scheduler.poke();
   f.settle();
   f.finish_live(mismatch("torch-src", sri(1), sri(2)), 1);
-  CHECK(testing::read_file(f.dir / "pytorch/.flox/pkgs/a-python313-cpu-avx2.nix").find(sri(2)) != std::string::npos);
+  CHECK(testing::read_file(f.dir / "pytorch/.flox/pkgs/a-python313-cpu-avx2.nix").find(sri(2)) !=
+        std::string::npos);
   REQUIRE(f.runner.live().size() == 1);  // built again, same job
   CHECK(f.store.job(id)->attempt == 2);
   f.finish_live(mismatch("torch-src", sri(2), sri(3)), 1);
@@ -418,14 +434,15 @@ TEST_CASE("scheduler: a hash that mismatches again after its repair fails as not
   CHECK(j.state == JobState::failed);
   CHECK(j.failure->failure_class == "hash_mismatch");
   CHECK(j.failure->message.find("not reproducible") != std::string::npos);
-  CHECK(testing::read_file(f.dir / "pytorch/.flox/pkgs/a-python313-cpu-avx2.nix").find(sri(3)) == std::string::npos);
+  CHECK(testing::read_file(f.dir / "pytorch/.flox/pkgs/a-python313-cpu-avx2.nix").find(sri(3)) ==
+        std::string::npos);
 }
 
 TEST_CASE("scheduler: hash repairs stop at hashfix.max_rounds") {
   Fixture f({{"a-python313-cpu-avx2", "pytorch"}});
   f.config.hashfix.max_rounds = 1;
-  make_repo(f, "{ }: {\n  a = { name = \"src-a\"; hash = \"" + sri(1) + "\"; };\n  b = { name = \"src-b\"; hash = \"" +
-                   sri(4) + "\"; };\n}\n");
+  make_repo(f, "{ }: {\n  a = { name = \"src-a\"; hash = \"" + sri(1) +
+                   "\"; };\n  b = { name = \"src-b\"; hash = \"" + sri(4) + "\"; };\n}\n");
   int64_t id = f.queue("a-python313-cpu-avx2");
   f.scheduler.poke();
   f.settle();
@@ -434,7 +451,8 @@ TEST_CASE("scheduler: hash repairs stop at hashfix.max_rounds") {
   f.finish_live(mismatch("src-b", sri(4), sri(5)), 1);
   Job j = *f.store.job(id);
   CHECK(j.state == JobState::failed);
-  CHECK(j.failure->message.find("gave up after 1 hash repair rounds (hashfix.max_rounds)") != std::string::npos);
+  CHECK(j.failure->message.find("gave up after 1 hash repair rounds (hashfix.max_rounds)") !=
+        std::string::npos);
   REQUIRE(j.fixes_json.find(sri(2)) != std::string::npos);  // the first round's repair is on record
 }
 
@@ -447,11 +465,13 @@ TEST_CASE("scheduler: with hashfix off a mismatch simply fails the job") {
   f.settle();
   f.finish_live(mismatch("torch-src", sri(1), sri(2)), 1);
   CHECK(f.state(id) == JobState::failed);
-  CHECK(testing::read_file(f.dir / "pytorch/.flox/pkgs/a-python313-cpu-avx2.nix").find(sri(1)) != std::string::npos);
+  CHECK(testing::read_file(f.dir / "pytorch/.flox/pkgs/a-python313-cpu-avx2.nix").find(sri(1)) !=
+        std::string::npos);
 }
 
 TEST_CASE("scheduler: a successful build counts only once its probe agrees with its name") {
-  Fixture f({{"pytorch-python313-cuda13_0-sm90-avx512", "pytorch"}, {"pytorch-python313-cpu-avx2", "pytorch"}});
+  Fixture f(
+      {{"pytorch-python313-cuda13_0-sm90-avx512", "pytorch"}, {"pytorch-python313-cpu-avx2", "pytorch"}});
   f.config.verify.enabled = true;
   int64_t gpu = f.queue("pytorch-python313-cuda13_0-sm90-avx512");
   f.scheduler.poke();
@@ -463,7 +483,8 @@ TEST_CASE("scheduler: a successful build counts only once its probe agrees with 
   CHECK(probe->command.argv == std::vector<std::string>{"python3", f.dir / "probe.py"});
   CHECK(std::filesystem::exists(f.dir / "probe.py"));
   CHECK(f.state(gpu) == JobState::running);
-  probe->output("{\"torch_version\": \"2.10.0\", \"cuda_version\": null, \"arch_flags\": [], \"cuda_available\": false}\n");
+  probe->output(
+      "{\"torch_version\": \"2.10.0\", \"cuda_version\": null, \"arch_flags\": [], \"cuda_available\": false}\n");
   probe->exit(0);
   f.settle();
   Job j = *f.store.job(gpu);
@@ -489,8 +510,8 @@ TEST_CASE("scheduler: a successful build counts only once its probe agrees with 
   CHECK(nlohmann::json::parse(*ok.verify_json)["ok"] == true);
   REQUIRE(f.runner.live().size() == 1);  // the publish job, started without a build slot
   const auto& publish = f.runner.live()[0]->command.argv;
-  CHECK(publish == std::vector<std::string>{"nix", "--extra-experimental-features", "nix-command", "copy", "--to",
-                                            "file:///srv/cache", *ok.out_path});
+  CHECK(publish == std::vector<std::string>{"nix", "--extra-experimental-features", "nix-command", "copy",
+                                            "--to", "file:///srv/cache", *ok.out_path});
   f.runner.live()[0]->exit(0);
   f.settle();
   Job published = *f.store.latest_job("pytorch-python313-cpu-avx2", JobKind::publish);
@@ -506,7 +527,9 @@ TEST_CASE("scheduler: a probe that prints no facts fails verification and says w
   f.settle();
   f.runner.live()[0]->exit(0);
   f.settle();
-  f.finish_live("Traceback (most recent call last):\nImportError: libcudart.so.13: cannot open shared object file\n", 1);
+  f.finish_live(
+      "Traceback (most recent call last):\nImportError: libcudart.so.13: cannot open shared object file\n",
+      1);
   Job j = *f.store.job(id);
   CHECK(j.failure->failure_class == "verify_failed");
   CHECK(j.failure->message.find("libcudart.so.13") != std::string::npos);

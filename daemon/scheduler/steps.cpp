@@ -64,7 +64,8 @@ BuildCommand probe_command(const Config& config, const VariantRecord& v, const s
 }
 
 std::string flox_publish_refusal(const std::string& repo) {
-  CommandResult dirty = run_command({"git", "-C", repo, "status", "--porcelain", "--untracked-files=no"}, repo);
+  CommandResult dirty =
+      run_command({"git", "-C", repo, "status", "--porcelain", "--untracked-files=no"}, repo);
   if (!dirty.ok()) return "the build repo is not a git checkout: " + std::string(trim(dirty.err));
   if (!trim(dirty.out).empty())
     return "the build repo has changes to tracked files and flox publishes only a clean tree: " +
@@ -79,7 +80,8 @@ std::string flox_publish_refusal(const std::string& repo) {
   CommandResult pushed = run_command({"git", "-C", repo, "branch", "-r", "--contains", "HEAD"}, repo);
   if (trim(pushed.out).empty()) {
     CommandResult head = run_command({"git", "-C", repo, "rev-parse", "--short", "HEAD"}, repo);
-    return "HEAD " + std::string(trim(head.out)) + " is not on the remote, and flox publishes what the remote has (git push)";
+    return "HEAD " + std::string(trim(head.out)) +
+           " is not on the remote, and flox publishes what the remote has (git push)";
   }
   return "";
 }

@@ -81,9 +81,8 @@ void LogStream::at_disk_end() {
   live_sent_ = 0;
   if (attached_attempt_ != now->attempt) {
     attached_attempt_ = now->attempt;
-    scheduler_.listen_output(job_.id, [self = shared_from_this()](std::string_view chunk) {
-      return self->on_live_output(chunk);
-    });
+    scheduler_.listen_output(
+        job_.id, [self = shared_from_this()](std::string_view chunk) { return self->on_live_output(chunk); });
   }
 }
 

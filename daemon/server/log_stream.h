@@ -43,9 +43,9 @@ class LogStream : public std::enable_shared_from_this<LogStream> {
   LogReader reader_;
   LogCursor cursor_;
   State state_ = State::reading;
-  int attached_attempt_ = 0;   // the attempt whose live output we listen to
-  uint64_t live_sent_ = 0;     // bytes pushed live since the cursor's place
-  uint64_t discard_ = 0;       // bytes to drop when reading again what was pushed live
+  int attached_attempt_ = 0;  // the attempt whose live output we listen to
+  uint64_t live_sent_ = 0;    // bytes pushed live since the cursor's place
+  uint64_t discard_ = 0;      // bytes to drop when reading again what was pushed live
   bool job_ended_ = false;
 };
 

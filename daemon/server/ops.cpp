@@ -28,7 +28,9 @@ struct OpCall {
   const std::shared_ptr<Channel>& channel;
 };
 
-std::string now() { return format_rfc3339(std::chrono::system_clock::now()); }
+std::string now() {
+  return format_rfc3339(std::chrono::system_clock::now());
+}
 
 AliasDefaults alias_defaults(const Config& config) {
   AliasDefaults d;
@@ -38,8 +40,7 @@ AliasDefaults alias_defaults(const Config& config) {
 }
 
 // Resolves targets or throws the first error as an OpError (all errors in its message).
-std::vector<std::string> resolve_or_throw(const OpsContext& ctx,
-                                          const std::vector<std::string>& targets) {
+std::vector<std::string> resolve_or_throw(const OpsContext& ctx, const std::vector<std::string>& targets) {
   Resolution res = resolve_targets(targets, ctx.store.catalog(), alias_defaults(ctx.config));
   if (!res.ok()) {
     std::vector<std::string> messages;
@@ -118,15 +119,14 @@ std::vector<Job> find_jobs(const OpsContext& ctx, const std::vector<protocol::Jo
 Job find_job(const OpsContext& ctx, const protocol::JobRef& ref) {
   std::vector<Job> jobs = find_jobs(ctx, {ref});
   if (jobs.size() > 1)
-    throw OpError{code::kAmbiguousTarget,
-                  "'" + protocol::describe(ref) + "' names " + std::to_string(jobs.size()) + " jobs: name one"};
+    throw OpError{code::kAmbiguousTarget, "'" + protocol::describe(ref) + "' names " +
+                                              std::to_string(jobs.size()) + " jobs: name one"};
   return jobs.front();
 }
 
 std::optional<OpResult> op_matrix(OpsContext& ctx, const OpCall&) {
   std::map<std::string, std::pair<int64_t, std::string>> last;
-  for (const Job& j : ctx.store.latest_jobs())
-    last[j.variant] = {j.id, std::string(to_string(j.state))};
+  for (const Job& j : ctx.store.latest_jobs()) last[j.variant] = {j.id, std::string(to_string(j.state))};
   json variants = json::array();
   auto opt = [](const std::optional<std::string>& v) { return v ? json(*v) : json(nullptr); };
   for (const VariantRecord& v : ctx.store.variants()) {
@@ -166,7 +166,8 @@ json enqueue(OpsContext& ctx, const std::vector<std::string>& names, const NewJo
       nj.variant = name;
       return ctx.store.insert_job(tx, nj, at);
     }();
-    out.push_back({{"id", job.id}, {"variant", job.variant}, {"state", to_string(job.state)}, {"new", fresh}});
+    out.push_back(
+        {{"id", job.id}, {"variant", job.variant}, {"state", to_string(job.state)}, {"new", fresh}});
   }
   tx.commit();
   ctx.scheduler.poke();
@@ -189,9 +190,11 @@ std::vector<Job> dependents_of(OpsContext& ctx, const Job& job) {
   if (!upstream || job.kind != JobKind::build) return out;
   std::string key = axes_key(upstream->axes);
   for (const Job& q : ctx.store.jobs_in_state(JobState::queued)) {
-    auto repo = std::find_if(ctx.config.repos.begin(), ctx.config.repos.end(), [&](const RepoConfig& r) { return r.name == q.repo; });
+    auto repo = std::find_if(ctx.config.repos.begin(), ctx.config.repos.end(),
+                             [&](const RepoConfig& r) { return r.name == q.repo; });
     if (q.kind != JobKind::build || repo == ctx.config.repos.end() || repo->after != job.repo) continue;
-    if (std::optional<VariantRecord> v = ctx.store.variant(q.variant); v && axes_key(v->axes) == key) out.push_back(q);
+    if (std::optional<VariantRecord> v = ctx.store.variant(q.variant); v && axes_key(v->axes) == key)
+      out.push_back(q);
   }
   return out;
 }
@@ -209,8 +212,9 @@ std::optional<OpResult> op_cancel(OpsContext& ctx, const OpCall& call) {
       if (std::vector<Job> held = dependents_of(ctx, j); !held.empty()) {
         std::string ids;
         for (const Job& h : held) ids += (ids.empty() ? "#" : ", #") + std::to_string(h.id) + " " + h.variant;
-        what += "; " + ids + (held.size() == 1 ? " waits" : " wait") + " for it and stay" + (held.size() == 1 ? "s" : "") +
-                " queued until a build of " + j.variant + " succeeds (ptbuild cancel them too, or queue it again)";
+        what += "; " + ids + (held.size() == 1 ? " waits" : " wait") + " for it and stay" +
+                (held.size() == 1 ? "s" : "") + " queued until a build of " + j.variant +
+                " succeeds (ptbuild cancel them too, or queue it again)";
       }
     out.push_back({{"id", j.id}, {"variant", j.variant}, {"outcome", what}});
   }
@@ -222,7 +226,8 @@ std::optional<OpResult> op_retry(OpsContext& ctx, const OpCall& call) {
   NewJob proto;
   for (const Job& j : find_jobs(ctx, protocol::from_args<protocol::JobsByRefRequest>(call.req.args).jobs)) {
     if (!is_finished(j.state))
-      throw OpError{code::kConflict, "job #" + std::to_string(j.id) + " is " + std::string(to_string(j.state)) +
+      throw OpError{code::kConflict, "job #" + std::to_string(j.id) + " is " +
+                                         std::string(to_string(j.state)) +
                                          ": only a finished job can be retried"};
     names.push_back(j.variant);
     proto.priority = std::max(proto.priority, j.priority);
@@ -251,7 +256,11 @@ namespace {
 json scheduler_json(const Scheduler::Summary& s) {
   json builders = json::array();
   for (const Scheduler::BuilderSummary& b : s.builders) builders.push_back(builder_json(b));
-  return {{"paused", s.paused}, {"draining", s.draining}, {"running", s.running}, {"slots", s.slots}, {"builders", builders}};
+  return {{"paused", s.paused},
+          {"draining", s.draining},
+          {"running", s.running},
+          {"slots", s.slots},
+          {"builders", builders}};
 }
 
 json status_of(OpsContext& ctx, const std::vector<Job>& out, int slots, json scheduler) {
@@ -272,7 +281,8 @@ json status_of(OpsContext& ctx, const std::vector<Job>& out, int slots, json sch
     if (auto end = ends.find(id); end != ends.end()) j["eta"] = format_rfc3339(end->second);
     // A running build's progress as it is now (the store's is written once a second).
     if (state == JobState::running)
-      if (std::optional<Progress> p = ctx.scheduler.progress(id)) j["progress"] = {{"done", p->done}, {"total", p->total}};
+      if (std::optional<Progress> p = ctx.scheduler.progress(id))
+        j["progress"] = {{"done", p->done}, {"total", p->total}};
   }
   return result;
 }
@@ -299,7 +309,8 @@ std::optional<OpResult> op_status(OpsContext& ctx, const OpCall& call) {
   if (!ctx.last_status) ctx.last_status = std::make_shared<StatusReply>();
   StatusReply& last = *ctx.last_status;
   if (last.jobs != all || last.waiting != waiting || last.second != second || last.scheduler != scheduler) {
-    auto text = std::make_shared<const std::string>(protocol::json_text(status_of(ctx, *all, s.slots, scheduler)));
+    auto text =
+        std::make_shared<const std::string>(protocol::json_text(status_of(ctx, *all, s.slots, scheduler)));
     last = {all, std::move(waiting), std::move(second), std::move(scheduler), ResultText{std::move(text)}};
   }
   return last.text;
@@ -311,8 +322,8 @@ std::optional<OpResult> op_jobs(OpsContext& ctx, const OpCall& call) {
   if (!req.state.empty()) {
     state = parse_job_state(req.state);
     if (!state)
-      throw OpError{code::kBadRequest, "unknown state '" + req.state +
-                                           "' (queued, running, succeeded, failed, cancelled)"};
+      throw OpError{code::kBadRequest,
+                    "unknown state '" + req.state + "' (queued, running, succeeded, failed, cancelled)"};
   }
   return jobs_json(ctx, ctx.store.recent_jobs(state, static_cast<int>(req.limit)));
 }
@@ -323,7 +334,8 @@ std::optional<OpResult> op_show(OpsContext& ctx, const OpCall& call) {
 
 std::optional<OpResult> op_builders(OpsContext& ctx, const OpCall&) {
   json builders = json::array();
-  for (const Scheduler::BuilderSummary& b : ctx.scheduler.summary().builders) builders.push_back(builder_json(b));
+  for (const Scheduler::BuilderSummary& b : ctx.scheduler.summary().builders)
+    builders.push_back(builder_json(b));
   return json{{"builders", builders}};
 }
 
@@ -352,8 +364,8 @@ std::optional<OpResult> op_drain(OpsContext& ctx, const OpCall&) {
 // log JOB [--tail N] [-f]: see LogStream.
 std::optional<OpResult> op_log(OpsContext& ctx, const OpCall& call) {
   auto req = protocol::from_args<protocol::LogRequest>(call.req.args);
-  auto stream = std::make_shared<LogStream>(ctx.scheduler, ctx.store, call.channel, call.req.id, find_job(ctx, req.job),
-                                            req.tail, req.follow);
+  auto stream = std::make_shared<LogStream>(ctx.scheduler, ctx.store, call.channel, call.req.id,
+                                            find_job(ctx, req.job), req.tail, req.follow);
   stream->start();
   return std::nullopt;
 }
@@ -363,7 +375,8 @@ std::optional<OpResult> op_wait(OpsContext& ctx, const OpCall& call) {
   const protocol::Request& req = call.req;
   const std::shared_ptr<Channel>& channel = call.channel;
   std::vector<int64_t> ids;
-  for (const Job& j : find_jobs(ctx, protocol::from_args<protocol::JobsByRefRequest>(req.args).jobs)) ids.push_back(j.id);
+  for (const Job& j : find_jobs(ctx, protocol::from_args<protocol::JobsByRefRequest>(req.args).jobs))
+    ids.push_back(j.id);
   Store& store = ctx.store;
   auto all_done = [&ctx, &store, ids]() -> std::optional<json> {
     std::vector<Job> jobs;
@@ -395,8 +408,9 @@ std::optional<OpResult> op_publish(OpsContext& ctx, const OpCall& call) {
   const std::vector<std::string>& targets = req.targets;
   bool force = req.force;
   if (ctx.config.backend.kind == "nix" && ctx.config.publish.store.empty())
-    throw OpError{code::kConflict, "publish.store is not set: the nix backend publishes with nix copy --to STORE "
-                                   "(e.g. file:///srv/cache)"};
+    throw OpError{code::kConflict,
+                  "publish.store is not set: the nix backend publishes with nix copy --to STORE "
+                  "(e.g. file:///srv/cache)"};
   std::vector<std::string> names = resolve_or_throw(ctx, targets);
   std::vector<std::string> refusals;
   for (const std::string& name : names) {
@@ -405,7 +419,8 @@ std::optional<OpResult> op_publish(OpsContext& ctx, const OpCall& call) {
     if (!build) {
       refusals.push_back(name + " has never been built");
     } else if (!build->out_path) {
-      refusals.push_back(name + ": its latest " + id + " has no output (" + std::string(to_string(build->state)) + ")");
+      refusals.push_back(name + ": its latest " + id + " has no output (" +
+                         std::string(to_string(build->state)) + ")");
     } else if (!force) {
       json verify = build->verify_json ? json::parse(*build->verify_json, nullptr, false) : json();
       std::optional<VariantRecord> variant = ctx.store.variant(name);
@@ -418,7 +433,8 @@ std::optional<OpResult> op_publish(OpsContext& ctx, const OpCall& call) {
     }
   }
   if (!refusals.empty())
-    throw OpError{code::kConflict, "not published: " + join(refusals, "; ") + (force ? "" : " (--force publishes anyway)")};
+    throw OpError{code::kConflict,
+                  "not published: " + join(refusals, "; ") + (force ? "" : " (--force publishes anyway)")};
   NewJob proto;
   proto.kind = JobKind::publish;
   proto.reason = "published by hand";
@@ -438,7 +454,8 @@ std::optional<OpResult> op_nightly(OpsContext& ctx, const OpCall& call) {
     return resolve_targets(t, c->store.catalog(), alias_defaults(c->config));
   };
   auto progress = [channel, rid](size_t done, size_t total) {
-    if (channel->is_open()) channel->send(protocol::event(rid, "progress", {{"evaluated", done}, {"total", total}}));
+    if (channel->is_open())
+      channel->send(protocol::event(rid, "progress", {{"evaluated", done}, {"total", total}}));
   };
   ctx.plan_nightly(targets, resolve, progress, [c, channel, rid](NightlyPlan plan) {
     if (!plan.fatal.empty()) {
@@ -459,8 +476,9 @@ std::optional<OpResult> op_nightly(OpsContext& ctx, const OpCall& call) {
       for (const auto& e : list) out.push_back({{key, e.name}, {"reason", e.reason}});
       return out;
     };
-    channel->send(protocol::ok_reply(
-        rid, {{"jobs", jobs}, {"skipped", entries(plan.skipped, "variant")}, {"errors", entries(plan.errors, "what")}}));
+    channel->send(protocol::ok_reply(rid, {{"jobs", jobs},
+                                           {"skipped", entries(plan.skipped, "variant")},
+                                           {"errors", entries(plan.errors, "what")}}));
   });
   return std::nullopt;
 }
@@ -468,8 +486,15 @@ std::optional<OpResult> op_nightly(OpsContext& ctx, const OpCall& call) {
 std::optional<OpResult> op_fixes(OpsContext& ctx, const OpCall&) {
   json fixes = json::array();
   for (const Store::HashFixRecord& f : ctx.store.hash_fixes())
-    fixes.push_back({{"id", f.id}, {"job", f.job_id}, {"variant", f.variant}, {"drv", f.drv}, {"file", f.file},
-                     {"line", f.line}, {"old", f.old_hash}, {"new", f.new_hash}, {"at", f.at}});
+    fixes.push_back({{"id", f.id},
+                     {"job", f.job_id},
+                     {"variant", f.variant},
+                     {"drv", f.drv},
+                     {"file", f.file},
+                     {"line", f.line},
+                     {"old", f.old_hash},
+                     {"new", f.new_hash},
+                     {"at", f.at}});
   return json{{"fixes", fixes}};
 }
 
@@ -493,12 +518,15 @@ using OpFunction = std::optional<OpResult> (*)(OpsContext&, const OpCall&);
 const std::map<std::string_view, OpFunction>& op_table() {
   namespace op = protocol::op;
   static const std::map<std::string_view, OpFunction> table{
-      {op::kMatrix.name, op_matrix}, {op::kStatus.name, op_status},   {op::kJobs.name, op_jobs},
-      {op::kShow.name, op_show},     {op::kLog.name, op_log},         {op::kWait.name, op_wait},
-      {op::kFixes.name, op_fixes},   {op::kWatch.name, op_watch},     {op::kQueue.name, op_queue},
-      {op::kCancel.name, op_cancel}, {op::kRetry.name, op_retry},     {op::kPause.name, op_pause},
-      {op::kResume.name, op_resume}, {op::kDrain.name, op_drain},     {op::kPublish.name, op_publish},
-      {op::kNightly.name, op_nightly}, {op::kBuilders.name, op_builders}, {op::kSetBuilder.name, op_set_builder},
+      {op::kMatrix.name, op_matrix},     {op::kStatus.name, op_status},
+      {op::kJobs.name, op_jobs},         {op::kShow.name, op_show},
+      {op::kLog.name, op_log},           {op::kWait.name, op_wait},
+      {op::kFixes.name, op_fixes},       {op::kWatch.name, op_watch},
+      {op::kQueue.name, op_queue},       {op::kCancel.name, op_cancel},
+      {op::kRetry.name, op_retry},       {op::kPause.name, op_pause},
+      {op::kResume.name, op_resume},     {op::kDrain.name, op_drain},
+      {op::kPublish.name, op_publish},   {op::kNightly.name, op_nightly},
+      {op::kBuilders.name, op_builders}, {op::kSetBuilder.name, op_set_builder},
   };
   return table;
 }

@@ -22,7 +22,8 @@ class Outbox {
 
   // Queues `text`; false (and nothing queued) when either cap would be passed or it is closed.
   bool push(std::string text) {
-    if (closed_ || bytes_ + text.size() > own_cap_ || *shared_total_ + text.size() > shared_cap_) return false;
+    if (closed_ || bytes_ + text.size() > own_cap_ || *shared_total_ + text.size() > shared_cap_)
+      return false;
     bytes_ += text.size();
     *shared_total_ += text.size();
     queue_.push_back(std::move(text));

@@ -20,8 +20,8 @@ namespace ptbuild {
 
 class QueuedChannel : public Channel {
  public:
-  QueuedChannel(const boost::asio::any_io_executor& executor, std::shared_ptr<size_t> shared_total, size_t own_cap,
-                size_t shared_cap)
+  QueuedChannel(const boost::asio::any_io_executor& executor, std::shared_ptr<size_t> shared_total,
+                size_t own_cap, size_t shared_cap)
       : outbox_(std::move(shared_total), own_cap, shared_cap), wake_writer_(executor) {}
 
   bool is_open() const override { return open_; }

@@ -38,12 +38,14 @@ constexpr size_t kOutboxBudget = 128 * 1024 * 1024;
 // well above).
 constexpr size_t kMaxSessions = 1024;
 
-
-std::string to_line(const nlohmann::json& j) { return protocol::json_text(j) + "\n"; }
+std::string to_line(const nlohmann::json& j) {
+  return protocol::json_text(j) + "\n";
+}
 
 class Session : public QueuedChannel, public std::enable_shared_from_this<Session> {
  public:
-  Session(stream_protocol::socket socket, Caller caller, Dispatch& dispatch, std::shared_ptr<size_t> outbox_total)
+  Session(stream_protocol::socket socket, Caller caller, Dispatch& dispatch,
+          std::shared_ptr<size_t> outbox_total)
       : QueuedChannel(socket.get_executor(), std::move(outbox_total), kMaxOutbox, kOutboxBudget),
         socket_(std::move(socket)),
         caller_(caller),
@@ -75,9 +77,9 @@ class Session : public QueuedChannel, public std::enable_shared_from_this<Sessio
         if (!discarding) {
           pending.append(piece);
           if (pending.size() > protocol::kMaxLine) {
-            send(protocol::error_reply(nullptr, protocol::code::kLineTooLong,
-                                       "request line longer than " +
-                                           std::to_string(protocol::kMaxLine) + " bytes"));
+            send(protocol::error_reply(
+                nullptr, protocol::code::kLineTooLong,
+                "request line longer than " + std::to_string(protocol::kMaxLine) + " bytes"));
             pending.clear();
             discarding = true;
           }
@@ -99,8 +101,9 @@ class Session : public QueuedChannel, public std::enable_shared_from_this<Sessio
   template <class MakeLine>
   void send_line(MakeLine&& make_line) {
     enqueue(make_line, [this](size_t unread, size_t all) {
-      spdlog::warn("client pid {} reads too slowly ({} bytes unread, {} for all clients); closing its connection",
-                   caller_.pid, unread, all);
+      spdlog::warn(
+          "client pid {} reads too slowly ({} bytes unread, {} for all clients); closing its connection",
+          caller_.pid, unread, all);
     });
   }
 
@@ -123,8 +126,8 @@ class Session : public QueuedChannel, public std::enable_shared_from_this<Sessio
         auto j = nlohmann::json::parse(line, nullptr, false);
         if (j.is_object() && j.contains("hello")) {
           if (j.value("protocol", 0) != protocol::kVersion)
-            spdlog::warn("client pid {} speaks protocol {}, we speak {}", caller_.pid,
-                         j.value("protocol", 0), protocol::kVersion);
+            spdlog::warn("client pid {} speaks protocol {}, we speak {}", caller_.pid, j.value("protocol", 0),
+                         protocol::kVersion);
           return;
         }
       }
@@ -194,9 +197,9 @@ struct Server::Impl {
         return !s || !s->is_open();
       });
       if (sessions.size() >= kMaxSessions) {
-        std::string refusal = to_line(protocol::error_reply(nullptr, protocol::code::kBusy,
-                                                            "too many connections (" + std::to_string(kMaxSessions) +
-                                                                "); try again"));
+        std::string refusal = to_line(
+            protocol::error_reply(nullptr, protocol::code::kBusy,
+                                  "too many connections (" + std::to_string(kMaxSessions) + "); try again"));
         boost::system::error_code ignored;
         socket.non_blocking(true, ignored);
         socket.write_some(asio::buffer(refusal), ignored);
@@ -217,7 +220,9 @@ std::string result_text(const OpResult& result) {
 Server::Server(asio::io_context& io, Dispatch dispatch)
     : impl_(std::make_shared<Impl>(io, std::move(dispatch))) {}
 
-Server::~Server() { stop(); }
+Server::~Server() {
+  stop();
+}
 
 std::string Server::listen(const std::string& path, const std::string& admin_group) {
   if (std::string err = prepare_socket_path(path); !err.empty()) return err;
@@ -229,8 +234,7 @@ std::string Server::listen(const std::string& path, const std::string& admin_gro
   if (!ec) impl_->acceptor.bind(endpoint, ec);
   if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return "cannot listen on " + path + ": " + ec.message();
-  if (std::string err = restrict_socket(path, admin_group); !err.empty())
-    spdlog::warn("{}", err);
+  if (std::string err = restrict_socket(path, admin_group); !err.empty()) spdlog::warn("{}", err);
   asio::co_spawn(impl_->acceptor.get_executor(), impl_->accept_loop(impl_), asio::detached);
   return "";
 }

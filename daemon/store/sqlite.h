@@ -14,7 +14,8 @@ struct sqlite3_stmt;
 namespace ptbuild::sql {
 
 struct Error : std::runtime_error {
-  explicit Error(const std::string& what, int sqlite_code = 0) : std::runtime_error(what), code(sqlite_code) {}
+  explicit Error(const std::string& what, int sqlite_code = 0)
+      : std::runtime_error(what), code(sqlite_code) {}
   int code;  // SQLite's primary result code (SQLITE_READONLY, SQLITE_FULL, …), 0 if none
 };
 

@@ -39,7 +39,8 @@ std::optional<int> to_int(std::optional<int64_t> v) {
 
 }  // namespace
 
-Store::Store(const std::string& db_path, std::string logs_dir) : db_path_(db_path), logs_dir_(std::move(logs_dir)) {
+Store::Store(const std::string& db_path, std::string logs_dir)
+    : db_path_(db_path), logs_dir_(std::move(logs_dir)) {
   try {
     open_db();
     if (db_->read_only()) throw sql::Error("attempt to write a readonly database", SQLITE_READONLY);
@@ -91,7 +92,9 @@ std::string Store::quick_check() {
   return check.step() ? check.text(0) : "no answer";
 }
 
-int Store::latest_schema_version() { return std::size(kMigrations) ? kMigrations[std::size(kMigrations) - 1].version : 0; }
+int Store::latest_schema_version() {
+  return std::size(kMigrations) ? kMigrations[std::size(kMigrations) - 1].version : 0;
+}
 
 int Store::schema_version() {
   auto st = db_->prepare("PRAGMA user_version");
@@ -147,14 +150,21 @@ std::vector<std::string> Store::sync_catalog(const std::vector<RepoScan>& repos)
     for (const Recipe& r : repo.recipes) {
       auto [it, fresh] = owner.emplace(r.package, repo.name);
       if (!fresh) {
-        warnings.push_back("package '" + r.package + "' is in repos '" + it->second + "' and '" +
-                           repo.name + "'; using the one in '" + it->second + "'");
+        warnings.push_back("package '" + r.package + "' is in repos '" + it->second + "' and '" + repo.name +
+                           "'; using the one in '" + it->second + "'");
         continue;
       }
       VariantAxes a = parse_variant_name(r.package);
       upsert_variant.reset();
-      upsert_variant.bind(1, repo_id).bind(2, r.package).bind(3, r.file).bind(4, a.family)
-          .bind(5, a.python).bind(6, a.cuda).bind(7, a.gpu_arch).bind(8, a.isa).bind(9, a.extra)
+      upsert_variant.bind(1, repo_id)
+          .bind(2, r.package)
+          .bind(3, r.file)
+          .bind(4, a.family)
+          .bind(5, a.python)
+          .bind(6, a.cuda)
+          .bind(7, a.gpu_arch)
+          .bind(8, a.isa)
+          .bind(9, a.extra)
           .bind(10, a.platform);
       upsert_variant.run();
     }
@@ -185,7 +195,9 @@ std::vector<VariantRecord> Store::query_variants(const std::string& name) {
   return out;
 }
 
-bool Store::may_cache() const { return sqlite3_get_autocommit(db_->handle()) != 0; }
+bool Store::may_cache() const {
+  return sqlite3_get_autocommit(db_->handle()) != 0;
+}
 
 std::vector<VariantRecord> Store::variants() {
   if (variants_cache_) return *variants_cache_;
@@ -211,8 +223,12 @@ Job Store::insert_job(sql::Transaction&, const NewJob& nj, const std::string& no
   auto st = db_->prepare(
       "INSERT INTO jobs(variant_id, kind, state, priority, reason, force, created_at, log_zstd) "
       "SELECT id, ?2, 'queued', ?3, ?4, ?5, ?6, 1 FROM variants WHERE name = ?1");
-  st.bind(1, nj.variant).bind(2, to_string(nj.kind)).bind(3, nj.priority).bind(4, nj.reason)
-      .bind(5, nj.force ? 1 : 0).bind(6, now);
+  st.bind(1, nj.variant)
+      .bind(2, to_string(nj.kind))
+      .bind(3, nj.priority)
+      .bind(4, nj.reason)
+      .bind(5, nj.force ? 1 : 0)
+      .bind(6, now);
   st.run();
   if (db_->changes() != 1) throw StoreError("no variant named '" + nj.variant + "'");
   int64_t id = db_->last_insert_rowid();
@@ -225,16 +241,15 @@ Job Store::insert_job(sql::Transaction&, const NewJob& nj, const std::string& no
 }
 
 std::optional<Job> Store::active_job(const std::string& variant, JobKind kind, JobState state) {
-  auto jobs = query_jobs("WHERE v.name = ?1 AND j.kind = ?2 AND j.state = ?3 ORDER BY j.id DESC LIMIT 1",
-                         [&](sql::Statement& st) {
-                           st.bind(1, variant).bind(2, to_string(kind)).bind(3, to_string(state));
-                         });
+  auto jobs = query_jobs(
+      "WHERE v.name = ?1 AND j.kind = ?2 AND j.state = ?3 ORDER BY j.id DESC LIMIT 1",
+      [&](sql::Statement& st) { st.bind(1, variant).bind(2, to_string(kind)).bind(3, to_string(state)); });
   if (jobs.empty()) return std::nullopt;
   return std::move(jobs.front());
 }
 
-bool Store::transition(sql::Transaction&, int64_t job_id, JobState from, JobState to,
-                       const JobChange& c, const std::string& now, const std::string& detail) {
+bool Store::transition(sql::Transaction&, int64_t job_id, JobState from, JobState to, const JobChange& c,
+                       const std::string& now, const std::string& detail) {
   durations_cache_.reset();
   // A NULL parameter keeps the column; ?14 (clear_outcome) first forgets the last outcome.
   static constexpr const char* kUpdate = R"(
@@ -261,7 +276,9 @@ bool Store::transition(sql::Transaction&, int64_t job_id, JobState from, JobStat
   st.bind(1, job_id).bind(2, to_string(from)).bind(3, to_string(to));
   st.bind(4, c.started_at).bind(5, c.finished_at).bind(6, c.exit_code).bind(7, c.attempt);
   if (c.failure)
-    st.bind(8, c.failure->failure_class).bind(9, c.failure->message).bind(10, c.failure->hint)
+    st.bind(8, c.failure->failure_class)
+        .bind(9, c.failure->message)
+        .bind(10, c.failure->hint)
         .bind(11, c.failure->excerpt);
   st.bind(12, c.out_path).bind(13, c.verify_json).bind(14, c.clear_outcome ? 1 : 0).bind(15, c.recipe_sha);
   st.bind(16, c.fingerprint).bind(17, c.drv_path).bind(18, c.builder);
@@ -305,8 +322,9 @@ std::vector<Store::Backoff> Store::backoffs() {
 }
 
 void Store::set_flag(const std::string& name, bool value) {
-  auto st = db_->prepare("INSERT INTO daemon_flags(name, value) VALUES(?1, ?2) "
-                         "ON CONFLICT(name) DO UPDATE SET value = excluded.value");
+  auto st = db_->prepare(
+      "INSERT INTO daemon_flags(name, value) VALUES(?1, ?2) "
+      "ON CONFLICT(name) DO UPDATE SET value = excluded.value");
   st.bind(1, name).bind(2, value ? 1 : 0);
   st.run();
 }
@@ -339,7 +357,8 @@ double median(std::vector<double> v) {
 }
 }  // namespace
 
-double Store::Durations::expected(const std::string& variant, const std::optional<std::string>& family) const {
+double Store::Durations::expected(const std::string& variant,
+                                  const std::optional<std::string>& family) const {
   if (auto it = by_variant.find(variant); it != by_variant.end()) return it->second;
   if (family)
     if (auto it = by_family.find(*family); it != by_family.end()) return it->second;
@@ -367,7 +386,8 @@ Store::Durations Store::typical_durations() {
   std::map<std::string, std::vector<double>> families;
   for (auto& [name, list] : recent) {
     out.by_variant[name] = median(list);
-    if (auto f = family_of.find(name); f != family_of.end()) families[f->second].push_back(out.by_variant[name]);
+    if (auto f = family_of.find(name); f != family_of.end())
+      families[f->second].push_back(out.by_variant[name]);
   }
   for (auto& [family, list] : families) out.by_family[family] = median(list);
   if (may_cache()) durations_cache_ = out;
@@ -375,7 +395,8 @@ Store::Durations Store::typical_durations() {
 }
 
 void Store::fill_metrics(MetricsSnapshot& m) {
-  for (const char* state : {"queued", "running", "succeeded", "failed", "cancelled"}) m.jobs_by_state[state] = 0;
+  for (const char* state : {"queued", "running", "succeeded", "failed", "cancelled"})
+    m.jobs_by_state[state] = 0;
   auto states = db_->prepare("SELECT state, COUNT(*) FROM jobs GROUP BY state");
   while (states.step()) m.jobs_by_state[states.text(0)] = states.integer(1);
   auto failures = db_->prepare(
@@ -386,7 +407,8 @@ void Store::fill_metrics(MetricsSnapshot& m) {
     FROM jobs j JOIN variants v ON v.id = j.variant_id
     WHERE j.kind = 'build' AND j.state IN ('succeeded', 'failed')
       AND j.started_at IS NOT NULL AND j.finished_at IS NOT NULL)");
-  while (durations.step()) m.build_seconds_by_family[durations.text(0)].push_back(std::max(0.0, durations.real(1)));
+  while (durations.step())
+    m.build_seconds_by_family[durations.text(0)].push_back(std::max(0.0, durations.real(1)));
   auto fixes = db_->prepare("SELECT COUNT(*) FROM hash_fixes");
   m.hash_repairs = fixes.step() ? fixes.integer(0) : 0;
 }
@@ -394,8 +416,13 @@ void Store::fill_metrics(MetricsSnapshot& m) {
 void Store::add_hash_fix(sql::Transaction&, const HashFixRecord& fix) {
   auto st = db_->prepare(
       "INSERT INTO hash_fixes(job_id, drv, file, line, old_hash, new_hash, at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-  st.bind(1, fix.job_id).bind(2, fix.drv).bind(3, fix.file).bind(4, fix.line).bind(5, fix.old_hash)
-      .bind(6, fix.new_hash).bind(7, fix.at);
+  st.bind(1, fix.job_id)
+      .bind(2, fix.drv)
+      .bind(3, fix.file)
+      .bind(4, fix.line)
+      .bind(5, fix.old_hash)
+      .bind(6, fix.new_hash)
+      .bind(7, fix.at);
   st.run();
 }
 
@@ -431,8 +458,7 @@ std::vector<Job> Store::query_jobs(const std::string& where_and_order,
     j.exit_code = to_int(st.optional_int64(11));
     j.progress_done = st.optional_int64(12);
     j.progress_total = st.optional_int64(13);
-    if (!st.is_null(14))
-      j.failure = Failure{st.text(14), st.text(15), st.text(16), st.text(17)};
+    if (!st.is_null(14)) j.failure = Failure{st.text(14), st.text(15), st.text(16), st.text(17)};
     j.verify_json = st.optional_text(18);
     j.out_path = st.optional_text(19);
     j.force = st.int64(20) != 0;
@@ -536,8 +562,7 @@ std::vector<JobEvent> Store::events(int64_t job_id) {
       "ORDER BY id");
   st.bind(1, job_id);
   std::vector<JobEvent> out;
-  while (st.step())
-    out.push_back({st.int64(0), st.text(1), st.optional_text(2), st.text(3), st.text(4)});
+  while (st.step()) out.push_back({st.int64(0), st.text(1), st.optional_text(2), st.text(3), st.text(4)});
   return out;
 }
 

@@ -62,7 +62,7 @@ struct JobChange {
   std::optional<std::string> fingerprint;
   std::optional<std::string> drv_path;
   std::optional<std::string> builder;  // where the attempt runs (SPEC §15)
-  bool clear_outcome = false;  // requeue: forget finished_at, exit_code, failure, progress
+  bool clear_outcome = false;          // requeue: forget finished_at, exit_code, failure, progress
 };
 
 struct NewJob {
@@ -105,8 +105,8 @@ class Store {
   std::optional<Job> active_job(const std::string& variant, JobKind kind, JobState state);
   // Changes the state from `from` to `to` with its event row. Returns false (and changes nothing)
   // when the job is not in state `from`.
-  bool transition(sql::Transaction& tx, int64_t job_id, JobState from, JobState to,
-                  const JobChange& change, const std::string& now, const std::string& detail);
+  bool transition(sql::Transaction& tx, int64_t job_id, JobState from, JobState to, const JobChange& change,
+                  const std::string& now, const std::string& detail);
   void set_progress(int64_t job_id, int64_t done, int64_t total);
   void set_drv_path(int64_t job_id, const std::string& drv_path);
   // A queued job's back-off after a network failure (retry count and when it may start again),
@@ -135,7 +135,8 @@ class Store {
   struct Durations {
     std::map<std::string, double> by_variant;
     std::map<std::string, double> by_family;
-    double expected(const std::string& variant, const std::optional<std::string>& family) const;  // -1: unknown
+    double expected(const std::string& variant,
+                    const std::optional<std::string>& family) const;  // -1: unknown
   };
   Durations typical_durations();
 

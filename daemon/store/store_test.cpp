@@ -49,7 +49,8 @@ TEST_CASE("an older database is migrated and keeps its jobs") {
     old.exec("PRAGMA user_version = 1");
     old.exec("INSERT INTO repos(name, path, recipes) VALUES('pytorch', '/srv', '.flox/pkgs')");
     old.exec("INSERT INTO variants(repo_id, name, recipe) VALUES(1, 'pytorch-python313-cpu-avx2', 'x.nix')");
-    old.exec("INSERT INTO jobs(variant_id, kind, state, created_at) VALUES(1, 'build', 'succeeded', '" + kT0 + "')");
+    old.exec("INSERT INTO jobs(variant_id, kind, state, created_at) VALUES(1, 'build', 'succeeded', '" + kT0 +
+             "')");
   }
   Store store(dir / "ptbuild.db", dir / "logs");
   CHECK(store.schema_version() == Store::latest_schema_version());
@@ -127,9 +128,10 @@ TEST_CASE("every state change is one event row - written with the change") {
   CHECK(step(JobState::queued, JobState::running, {.started_at = kT0, .attempt = 1}, "started"));
   CHECK(step(JobState::running, JobState::queued, {.clear_outcome = true}, "daemon stopped"));
   CHECK(step(JobState::queued, JobState::running, {.started_at = kT0, .attempt = 2}, "started"));
-  CHECK(step(JobState::running, JobState::failed,
-             {.finished_at = kT0, .exit_code = 1, .failure = Failure{"network", "download failed", "retry", "x"}},
-             "failed"));
+  CHECK(step(
+      JobState::running, JobState::failed,
+      {.finished_at = kT0, .exit_code = 1, .failure = Failure{"network", "download failed", "retry", "x"}},
+      "failed"));
   // A transition from the wrong state changes nothing and writes no event.
   CHECK_FALSE(step(JobState::running, JobState::succeeded, {}, "late"));
   CHECK(step(JobState::failed, JobState::queued, {.clear_outcome = true}, "retry"));
@@ -185,7 +187,8 @@ TEST_CASE("history queries: newest first - state filter - latest finished per va
   CHECK(store.active_job("b-python313-cpu-avx2", JobKind::build, JobState::queued)->id == b1);
 }
 
-TEST_CASE("status jobs: running, queued, latest finished - read again after every write but progress, not before") {
+TEST_CASE(
+    "status jobs: running, queued, latest finished - read again after every write but progress, not before") {
   testing::TempDir dir;
   Store store(dir / "ptbuild.db", dir / "logs");
   store.sync_catalog({repo_with({"a-python313-cpu-avx2", "b-python313-cpu-avx2"})});
@@ -228,15 +231,19 @@ TEST_CASE("typical durations: the median of a variant's recent successful builds
   int minutes[][2] = {{0, 1}, {10, 12}, {20, 30}};
   for (auto [start, end] : minutes) {
     int64_t id = queue(store, "a-python313-cpu-avx2");
-    auto at = [](int m) { return "2026-11-21T10:" + std::string(m < 10 ? "0" : "") + std::to_string(m) + ":00.000Z"; };
+    auto at = [](int m) {
+      return "2026-11-21T10:" + std::string(m < 10 ? "0" : "") + std::to_string(m) + ":00.000Z";
+    };
     auto tx = store.begin();
-    store.transition(tx, id, JobState::queued, JobState::succeeded, {.started_at = at(start), .finished_at = at(end)}, kT0, "");
+    store.transition(tx, id, JobState::queued, JobState::succeeded,
+                     {.started_at = at(start), .finished_at = at(end)}, kT0, "");
     tx.commit();
   }
   int64_t failed = queue(store, "a-python313-cpu-avx2");
   auto tx = store.begin();
   store.transition(tx, failed, JobState::queued, JobState::failed,
-                   {.started_at = "2026-11-21T11:00:00.000Z", .finished_at = "2026-11-21T11:00:05.000Z"}, kT0, "");
+                   {.started_at = "2026-11-21T11:00:00.000Z", .finished_at = "2026-11-21T11:00:05.000Z"}, kT0,
+                   "");
   tx.commit();
   auto durations = store.typical_durations();
   CHECK(durations.expected("a-python313-cpu-avx2", std::nullopt) == doctest::Approx(120.0));

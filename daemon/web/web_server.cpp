@@ -56,7 +56,8 @@ using protocol::json_text;
 
 http::status status_of(const std::string& code) {
   namespace c = protocol::code;
-  if (code == c::kNotFound || code == c::kUnknownTarget || code == c::kUnknownOp) return http::status::not_found;
+  if (code == c::kNotFound || code == c::kUnknownTarget || code == c::kUnknownOp)
+    return http::status::not_found;
   if (code == c::kPermissionDenied) return http::status::forbidden;
   if (code == c::kConflict) return http::status::conflict;
   if (code == c::kInternal) return http::status::internal_server_error;
@@ -113,9 +114,11 @@ class Connection : public QueuedChannel, public std::enable_shared_from_this<Con
       if (ec) {
         if (ec == http::error::header_limit)
           co_await write(refusal(http::status::request_header_fields_too_large,
-                                 "request headers longer than " + std::to_string(kMaxHeader) + " bytes"), false);
+                                 "request headers longer than " + std::to_string(kMaxHeader) + " bytes"),
+                         false);
         else if (ec == http::error::body_limit)
-          co_await write(refusal(http::status::payload_too_large, "the dashboard takes no request body"), false);
+          co_await write(refusal(http::status::payload_too_large, "the dashboard takes no request body"),
+                         false);
         else if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
                  ec != http::error::end_of_stream && ec != http::error::partial_message)
           co_await write(refusal(http::status::bad_request, "malformed request: " + ec.message()), false);
@@ -155,8 +158,9 @@ class Connection : public QueuedChannel, public std::enable_shared_from_this<Con
       case web::RouteKind::page:
         return make_response(http::status::ok, "text/html; charset=utf-8", std::string(kIndexHtml));
       case web::RouteKind::asset:
-        return route.name == "app.js" ? make_response(http::status::ok, "text/javascript; charset=utf-8", std::string(kAppJs))
-                                      : make_response(http::status::ok, "text/css; charset=utf-8", std::string(kAppCss));
+        return route.name == "app.js"
+                   ? make_response(http::status::ok, "text/javascript; charset=utf-8", std::string(kAppJs))
+                   : make_response(http::status::ok, "text/css; charset=utf-8", std::string(kAppCss));
       case web::RouteKind::metrics:
         return make_response(http::status::ok, "text/plain; version=0.0.4; charset=utf-8", metrics_());
       case web::RouteKind::api:
@@ -191,9 +195,15 @@ class Connection : public QueuedChannel, public std::enable_shared_from_this<Con
   // socket would send, one event each, until the op's reply or until the page goes away.
   awaitable<void> stream_events(const web::Route& route) {
     stream_.expires_never();
-    enqueue([] { return std::string("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
-                                     "X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n"); },
-            [](size_t, size_t) { spdlog::warn("web pages hold too many unread events: an event stream refused"); });
+    enqueue(
+        [] {
+          return std::string(
+              "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n"
+              "X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n");
+        },
+        [](size_t, size_t) {
+          spdlog::warn("web pages hold too many unread events: an event stream refused");
+        });
     asio::co_spawn(stream_.get_executor(), writer(shared_from_this()), asio::detached);
     protocol::Request req{1, route.name, route.args};
     try {
@@ -224,9 +234,12 @@ class Connection : public QueuedChannel, public std::enable_shared_from_this<Con
 
   // One line the socket would send, as one server-sent event.
   void send_event(const std::string& line) {
-    enqueue([&] { return "data: " + line + "\n\n"; }, [](size_t unread, size_t all) {
-      spdlog::warn("a web page reads its events too slowly ({} bytes unread, {} for all pages); closing it", unread, all);
-    });
+    enqueue([&] { return "data: " + line + "\n\n"; },
+            [](size_t unread, size_t all) {
+              spdlog::warn(
+                  "a web page reads its events too slowly ({} bytes unread, {} for all pages); closing it",
+                  unread, all);
+            });
   }
 
   void close_socket() override {
@@ -284,7 +297,9 @@ struct WebServer::Impl {
 WebServer::WebServer(asio::io_context& io, Dispatch dispatch, std::function<std::string()> metrics)
     : impl_(std::make_shared<Impl>(io, std::move(dispatch), std::move(metrics))) {}
 
-WebServer::~WebServer() { stop(); }
+WebServer::~WebServer() {
+  stop();
+}
 
 std::string WebServer::listen(const web::ListenAddress& at) {
   boost::system::error_code ec;

@@ -14,7 +14,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     size_t start = 0;
     while (start <= log.size()) {
       size_t nl = log.find('\n', start);
-      std::string_view line = log.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start);
+      std::string_view line =
+          log.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start);
       scanner.feed(line);
       (void)progress.feed(line);
       if (nl == std::string_view::npos) break;

@@ -14,9 +14,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   ptbuild::VariantAxes axes = ptbuild::parse_variant_name(name);
   (void)ptbuild::axes_key(axes);
   (void)axes.torch_arch_flag();
-  std::vector<ptbuild::CatalogEntry> catalog{{name, "repo", axes},
-                                             {"pytorch-python313-cuda13_0-sm90-avx512", "repo",
-                                              ptbuild::parse_variant_name("pytorch-python313-cuda13_0-sm90-avx512")}};
+  std::vector<ptbuild::CatalogEntry> catalog{
+      {name, "repo", axes},
+      {"pytorch-python313-cuda13_0-sm90-avx512", "repo",
+       ptbuild::parse_variant_name("pytorch-python313-cuda13_0-sm90-avx512")}};
   (void)ptbuild::resolve_targets({target}, catalog, {});
   (void)ptbuild::glob_match(target, name);
   return 0;

@@ -22,7 +22,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!ec && parser.is_header_done()) {
     const auto& req = parser.get();
     ptbuild::web::Route r = ptbuild::web::route(req.method_string(), req.target());
-    if (r.kind == ptbuild::web::RouteKind::refused && (r.status < 400 || r.status > 499 || r.message.empty())) __builtin_trap();
+    if (r.kind == ptbuild::web::RouteKind::refused && (r.status < 400 || r.status > 499 || r.message.empty()))
+      __builtin_trap();
   }
   // The routes alone, on any text as a target, and the listen address parser.
   (void)ptbuild::web::route("GET", bytes);

@@ -27,7 +27,9 @@ std::string gated(const Daemon& d, const std::string& gate) {
          " ]; do sleep 0.05; done\necho passed-gate\nmkdir -p $out";
 }
 
-void open_gate(Daemon& d, const std::string& gate) { d.dir().write(gate, ""); }
+void open_gate(Daemon& d, const std::string& gate) {
+  d.dir().write(gate, "");
+}
 
 double seconds(const json& job, const char* key) {
   auto t = ptbuild::parse_rfc3339(job[key].get<std::string>());
@@ -65,7 +67,8 @@ TEST_CASE("builds: never more than max_parallel at once with more jobs than slot
   for (const json& a : jobs) {
     int at_once = 0;
     for (const json& b : jobs)
-      if (seconds(b, "started_at") <= seconds(a, "started_at") && seconds(a, "started_at") < seconds(b, "finished_at"))
+      if (seconds(b, "started_at") <= seconds(a, "started_at") &&
+          seconds(a, "started_at") < seconds(b, "finished_at"))
         ++at_once;
     most = std::max(most, at_once);
   }
@@ -83,8 +86,9 @@ TEST_CASE("builds: never more than max_parallel at once with more jobs than slot
 
 TEST_CASE("builds: cancel leaves no process of the build alive - grandchildren included") {
   Daemon d("kill_grace = \"5s\"\n");
-  d.add_sh_recipe("pytorch-python313-cpu-avx2",
-                  "sh -c 'sleep 300; echo never' &\nsh -c 'sh -c \"sleep 301\"' &\necho started-grandchildren\nwait\nmkdir $out");
+  d.add_sh_recipe(
+      "pytorch-python313-cpu-avx2",
+      "sh -c 'sleep 300; echo never' &\nsh -c 'sh -c \"sleep 301\"' &\necho started-grandchildren\nwait\nmkdir $out");
   d.start();
   d.client_json({"queue", "cpu-avx2"});
   REQUIRE(eventually([&] { return log_contains(d, "cpu-avx2", "started-grandchildren"); }));
@@ -131,11 +135,13 @@ TEST_CASE("builds: kill -9 of the daemon mid-build loses nothing and the jobs fi
 
   d.start();
   // The restart killed what was left of the old builds before starting anything again.
-  CHECK(eventually([&] {
-    std::vector<pid_t> now = pids_with_nonce(d.nonce());
-    return std::none_of(old_builders.begin(), old_builders.end(),
-                        [&](pid_t p) { return std::find(now.begin(), now.end(), p) != now.end(); });
-  }, std::chrono::seconds(10)));
+  CHECK(eventually(
+      [&] {
+        std::vector<pid_t> now = pids_with_nonce(d.nonce());
+        return std::none_of(old_builders.begin(), old_builders.end(),
+                            [&](pid_t p) { return std::find(now.begin(), now.end(), p) != now.end(); });
+      },
+      std::chrono::seconds(10)));
   ProcessResult waited = d.client({"wait", "all", "--json", "--timeout", "3m"});
   REQUIRE(waited.exit_code == 0);
   json jobs = json::parse(waited.out)["jobs"];
@@ -174,7 +180,8 @@ TEST_CASE("builds: log -f receives lines while the build runs and ends when it e
   d.client_json({"queue", "cpu-avx2"});
   RawClient c(d.socket());
   REQUIRE(c.json_line());  // hello
-  c.send_bytes(R"({"id":1,"op":"log","args":{"job":"cpu-avx2","follow":true}})" "\n");
+  c.send_bytes(R"({"id":1,"op":"log","args":{"job":"cpu-avx2","follow":true}})"
+               "\n");
   std::string seen;
   while (seen.find("waiting-for-gate") == std::string::npos) {
     auto msg = c.json_line(std::chrono::seconds(60));
@@ -224,7 +231,8 @@ TEST_CASE("builds: priority decides who starts next when a slot frees up") {
 }
 
 TEST_CASE("builds: a torchvision variant waits for the pytorch variant of the same axes") {
-  Daemon d("max_parallel = 2\n", "\n[[repo]]\nname = \"torchvision\"\npath = \"vision\"\nafter = \"pytorch\"\n");
+  Daemon d("max_parallel = 2\n",
+           "\n[[repo]]\nname = \"torchvision\"\npath = \"vision\"\nafter = \"pytorch\"\n");
   d.add_sh_recipe("pytorch-python313-cuda13_0-sm90-avx512", sleeper(2));
   d.dir().write("vision/.flox/pkgs/torchvision-python313-cuda13_0-sm90-avx512.nix",
                 sh_recipe("torchvision-python313-cuda13_0-sm90-avx512", "mkdir $out", d.nonce()));
@@ -240,9 +248,12 @@ TEST_CASE("builds: a torchvision variant waits for the pytorch variant of the sa
   CHECK(seconds(tv, "started_at") >= seconds(pt, "finished_at"));
 }
 
-TEST_CASE("builds: when the pytorch variant fails its torchvision stays queued - held, not failed - and builds once pytorch succeeds") {
-  Daemon d("max_parallel = 2\n", "\n[[repo]]\nname = \"torchvision\"\npath = \"vision\"\nafter = \"pytorch\"\n");
-  const std::string pt = "pytorch-python313-cuda13_0-sm90-avx512", tv = "torchvision-python313-cuda13_0-sm90-avx512";
+TEST_CASE(
+    "builds: when the pytorch variant fails its torchvision stays queued - held, not failed - and builds once pytorch succeeds") {
+  Daemon d("max_parallel = 2\n",
+           "\n[[repo]]\nname = \"torchvision\"\npath = \"vision\"\nafter = \"pytorch\"\n");
+  const std::string pt = "pytorch-python313-cuda13_0-sm90-avx512",
+                    tv = "torchvision-python313-cuda13_0-sm90-avx512";
   d.add_sh_recipe(pt, "echo 'foo.cpp:3:1: error: expected ; before }'\nexit 2");
   d.dir().write("vision/.flox/pkgs/" + tv + ".nix", sh_recipe(tv, "mkdir $out", d.nonce()));
   d.start();
@@ -251,7 +262,8 @@ TEST_CASE("builds: when the pytorch variant fails its torchvision stays queued -
   d.client_json({"resume"});
   REQUIRE(d.client({"wait", pt, "--timeout", "60s"}).exit_code == 1);
   int64_t failed = d.job(pt)["id"];
-  std::string held = "after #" + std::to_string(failed) + " failed: starts when a build of " + pt + " succeeds";
+  std::string held =
+      "after #" + std::to_string(failed) + " failed: starts when a build of " + pt + " succeeds";
   REQUIRE(eventually([&] { return d.job(tv)["waiting"] == held; }));
   CHECK(d.job(tv)["state"] == "queued");  // not built against nothing, not failed
   CHECK(d.client({"why", tv}).out.find(held) != std::string::npos);
@@ -260,9 +272,9 @@ TEST_CASE("builds: when the pytorch variant fails its torchvision stays queued -
   d.client_json({"pause"});
   d.client_json({"queue", pt});
   json cancelled = d.client_json({"cancel", pt})["jobs"][0];
-  CHECK(cancelled["outcome"].get<std::string>().find("#" + std::to_string(d.job(tv)["id"].get<int64_t>()) + " " + tv +
-                                                      " waits for it and stays queued until a build of " + pt + " succeeds") !=
-        std::string::npos);
+  CHECK(cancelled["outcome"].get<std::string>().find(
+            "#" + std::to_string(d.job(tv)["id"].get<int64_t>()) + " " + tv +
+            " waits for it and stays queued until a build of " + pt + " succeeds") != std::string::npos);
   d.client_json({"resume"});
 
   // Fixed and built: the held job starts by itself.
@@ -325,16 +337,20 @@ TEST_CASE("builds: the flox backend runs flox build in the repo - untracked reci
   RunOptions in_repo;
   in_repo.cwd = d.repo();
   REQUIRE(run_process({"/usr/bin/git", "init", "-q"}, in_repo).exit_code == 0);
-  REQUIRE(run_process({"/usr/bin/git", "add", ".flox/pkgs/pytorch-python313-cpu-avx2.nix", ".flox/env"}, in_repo).exit_code == 0);
+  REQUIRE(
+      run_process({"/usr/bin/git", "add", ".flox/pkgs/pytorch-python313-cpu-avx2.nix", ".flox/env"}, in_repo)
+          .exit_code == 0);
   d.start();
   d.client_json({"queue", "all"});
   d.client({"wait", "all", "--timeout", "60s"});
   json built = d.job("cpu-avx2");
   CHECK(built["state"] == "succeeded");
-  CHECK(built["out_path"] == std::filesystem::read_symlink(d.repo() + "/result-pytorch-python313-cpu-avx2").string());
+  CHECK(built["out_path"] ==
+        std::filesystem::read_symlink(d.repo() + "/result-pytorch-python313-cpu-avx2").string());
   std::string log = log_text(built["log_path"]);
   CHECK(log.find("Building pytorch-python313-cpu-avx2 in Nix expression mode") != std::string::npos);
-  CHECK(log.find("Completed build of pytorch-python313-cpu-avx2 in Nix expression mode") != std::string::npos);
+  CHECK(log.find("Completed build of pytorch-python313-cpu-avx2 in Nix expression mode") !=
+        std::string::npos);
   CHECK(log.find("⚡︎ Built output: ./result-pytorch-python313-cpu-avx2") != std::string::npos);
   json refused = d.job("cpu-avx512");
   CHECK(refused["state"] == "failed");
@@ -350,7 +366,8 @@ TEST_CASE("builds: watch pushes each job's start and end as it happens") {
   d.start();
   RawClient c(d.socket());
   REQUIRE(c.json_line());  // hello
-  c.send_bytes(R"({"id":9,"op":"watch","args":{}})" "\n");
+  c.send_bytes(R"({"id":9,"op":"watch","args":{}})"
+               "\n");
   d.client_json({"queue", "cpu-avx2"});
   std::vector<std::string> states;
   while (states.size() < 2) {
@@ -366,9 +383,10 @@ TEST_CASE("builds: watch pushes each job's start and end as it happens") {
 TEST_CASE("builds: a download that still fails once the retries are spent says so - with Nix's final error") {
   Daemon d("retries = 0\n");
   std::string url = "'https://github.com/NixOS/nixpkgs/archive/9f0c42f8.tar.gz'";
-  d.add_sh_recipe("pytorch-python313-cpu-avx2",
-                  "echo \"warning: error: unable to download " + url + ": Couldn't resolve host name (6); retrying in 324 ms\"\n"
-                  "echo \"error: unable to download " + url + ": Couldn't resolve host name (6)\"\nexit 1");
+  d.add_sh_recipe("pytorch-python313-cpu-avx2", "echo \"warning: error: unable to download " + url +
+                                                    ": Couldn't resolve host name (6); retrying in 324 ms\"\n"
+                                                    "echo \"error: unable to download " +
+                                                    url + ": Couldn't resolve host name (6)\"\nexit 1");
   d.start();
   d.client_json({"queue", "cpu-avx2"});
   REQUIRE(d.client({"wait", "cpu-avx2", "--timeout", "60s"}).exit_code != 0);
@@ -385,14 +403,16 @@ TEST_CASE("builds: a download that still fails once the retries are spent says s
 
 TEST_CASE("builds: what the operator said survives a restart - pause, drain, and a job's retry back-off") {
   Daemon d("retry_backoff = \"1h\"\n");
-  d.add_sh_recipe("pytorch-python313-cpu-avx2", "echo 'curl: (6) Could not resolve host: download.pytorch.org'\nexit 1");
+  d.add_sh_recipe("pytorch-python313-cpu-avx2",
+                  "echo 'curl: (6) Could not resolve host: download.pytorch.org'\nexit 1");
   d.add_sh_recipe("pytorch-python313-cpu-avx512", "mkdir -p $out");
   d.start();
   d.client_json({"queue", "cpu-avx2"});
   // A network failure: queued again, to retry in an hour.
   REQUIRE(eventually([&] {
     json j = d.job("cpu-avx2");
-    return j["state"] == "queued" && j["attempt"] == 1 && j["waiting"].get<std::string>().starts_with("back-off until");
+    return j["state"] == "queued" && j["attempt"] == 1 &&
+           j["waiting"].get<std::string>().starts_with("back-off until");
   }));
   std::string waiting = d.job("cpu-avx2")["waiting"];
   d.client_json({"pause"});
@@ -431,7 +451,8 @@ TEST_CASE("builds: what the operator said survives a restart - pause, drain, and
   CHECK(d.client({"wait", "cpu-avx512bf16", "--timeout", "60s"}).exit_code == 0);
 }
 
-TEST_CASE("builds: a repo missing at start (not mounted yet) fails nothing: its jobs wait and build when it is back") {
+TEST_CASE(
+    "builds: a repo missing at start (not mounted yet) fails nothing: its jobs wait and build when it is back") {
   Daemon d;
   d.add_sh_recipe("pytorch-python313-cpu-avx2", "mkdir -p $out");
   d.start();
@@ -440,9 +461,11 @@ TEST_CASE("builds: a repo missing at start (not mounted yet) fails nothing: its 
   d.signal(SIGTERM);
   REQUIRE(d.wait_exit() == 0);
   std::filesystem::rename(d.repo(), d.dir() / "repo-unmounted");
-  ProcessResult check = run_process({build_dir() + "/ptbuildd", "--config", d.config_path(), "--check-config"});
+  ProcessResult check =
+      run_process({build_dir() + "/ptbuildd", "--config", d.config_path(), "--check-config"});
   CHECK(check.exit_code == 0);
-  CHECK(check.err.find("repo 'pytorch': " + d.repo() + "/.flox/pkgs does not exist (yet)") != std::string::npos);
+  CHECK(check.err.find("repo 'pytorch': " + d.repo() + "/.flox/pkgs does not exist (yet)") !=
+        std::string::npos);
 
   d.start();
   d.client_json({"resume"});
@@ -458,8 +481,9 @@ TEST_CASE("builds: a repo missing at start (not mounted yet) fails nothing: its 
 
 TEST_CASE("builds: status shows a running build's progress as its output moves - asked again and again") {
   Daemon d;
-  d.add_sh_recipe("pytorch-python313-cpu-avx2", "echo '[3/10] Building CXX object a.o'\n" + d.wait_for_gate() + "echo '[7/10] Building CXX object b.o'\n"
-                                                    + d.wait_for_gate("gate2") + "mkdir -p $out");
+  d.add_sh_recipe("pytorch-python313-cpu-avx2",
+                  "echo '[3/10] Building CXX object a.o'\n" + d.wait_for_gate() +
+                      "echo '[7/10] Building CXX object b.o'\n" + d.wait_for_gate("gate2") + "mkdir -p $out");
   d.start();
   d.client_json({"queue", "cpu-avx2"});
   auto progress = [&]() -> json {

@@ -113,9 +113,9 @@ TEST_CASE("queue: dedupe - ambiguity - unknown targets and what status/jobs/show
   CHECK(only["jobs"][0]["variant"] == "pytorch-python313-cpu-avx2");
 
   json shown = d.client_json({"show", std::to_string(cpu_id)});
-  for (const char* key : {"id", "variant", "repo", "kind", "state", "priority", "reason", "attempt",
-                          "created_at", "started_at", "finished_at", "exit_code", "progress", "failure",
-                          "fixes", "verify", "out_path", "log_path"})
+  for (const char* key :
+       {"id", "variant", "repo", "kind", "state", "priority", "reason", "attempt", "created_at", "started_at",
+        "finished_at", "exit_code", "progress", "failure", "fixes", "verify", "out_path", "log_path"})
     CHECK_MESSAGE(shown.contains(key), key);
   CHECK(shown["priority"] == 5);
   CHECK(shown["reason"] == "first try");
@@ -164,7 +164,8 @@ TEST_CASE("bad usage is exit 2 with help - --help works everywhere") {
   CHECK(run_process({ptbuild, "frobnicate"}).exit_code == 2);
   CHECK(run_process({ptbuild}).exit_code == 2);
   CHECK(run_process({ptbuild, "queue", "--priority"}).exit_code == 2);
-  ProcessResult bad_prio = run_process({ptbuild, "--socket", "/nonexistent", "queue", "x", "--priority", "high"});
+  ProcessResult bad_prio =
+      run_process({ptbuild, "--socket", "/nonexistent", "queue", "x", "--priority", "high"});
   CHECK(bad_prio.exit_code == 2);
   CHECK(bad_prio.err.find("--priority needs a whole number") != std::string::npos);
   for (const char* cmd : {"queue", "status", "jobs", "show", "matrix"}) {
@@ -191,7 +192,8 @@ TEST_CASE("--check-config prints the effective config or names the key and line"
   dir.write("bad.toml", "[daemon]\nmax_parallel = 3\nbuild_timeout = \"6 hours\"\n");
   ProcessResult bad = run_process({ptbuildd, "--config", dir / "bad.toml", "--check-config"});
   CHECK(bad.exit_code == 1);
-  CHECK(bad.err.find(dir / "bad.toml:3: daemon.build_timeout: bad duration \"6 hours\"") != std::string::npos);
+  CHECK(bad.err.find(dir / "bad.toml:3: daemon.build_timeout: bad duration \"6 hours\"") !=
+        std::string::npos);
 
   // Lookup order: $PTBUILD_CONFIG, then ./ptbuild.toml.
   RunOptions via_env;
@@ -203,7 +205,8 @@ TEST_CASE("--check-config prints the effective config or names the key and line"
   in_cwd.env["PTBUILD_CONFIG"] = "";
   CHECK(run_process({ptbuildd, "--check-config"}, in_cwd).out.find("max_parallel = 7") != std::string::npos);
   // The commented example that ships with ptbuild is itself a valid config.
-  CHECK(run_process({ptbuildd, "--config", source_dir() + "/config/ptbuildd.toml", "--check-config"}).exit_code == 0);
+  CHECK(run_process({ptbuildd, "--config", source_dir() + "/config/ptbuildd.toml", "--check-config"})
+            .exit_code == 0);
   ProcessResult missing = run_process({ptbuildd, "--config", dir / "none.toml", "--check-config"});
   CHECK(missing.exit_code == 1);
   CHECK(missing.err.find("none.toml") != std::string::npos);
@@ -252,7 +255,8 @@ TEST_CASE("a second daemon on the same state folder is refused") {
 TEST_CASE("a database from a newer ptbuild stops the daemon with a clear message") {
   Daemon d;
   std::filesystem::create_directories(d.state());
-  ProcessResult made = run_process({"/usr/bin/sqlite3", d.state() + "/ptbuild.db", "PRAGMA user_version = 99;"});
+  ProcessResult made =
+      run_process({"/usr/bin/sqlite3", d.state() + "/ptbuild.db", "PRAGMA user_version = 99;"});
   REQUIRE(made.exit_code == 0);
   ProcessResult r = run_process({build_dir() + "/ptbuildd", "--config", d.config_path()});
   CHECK(r.exit_code == 78);  // an operator must act: systemd does not restart it
@@ -286,7 +290,8 @@ struct TestUsers {
 };
 }  // namespace
 
-TEST_CASE("the socket is 0660 with the admin group: a member may change things, others are refused and told why") {
+TEST_CASE(
+    "the socket is 0660 with the admin group: a member may change things, others are refused and told why") {
   if (::geteuid() != 0) {
     MESSAGE("not root: the users of this test cannot be made");
     return;
@@ -325,7 +330,8 @@ TEST_CASE("folders: an existing socket folder keeps its mode, a state folder of 
   Daemon d;
   std::string config = read_file(d.config_path());
   const std::string old_socket = "socket = \"run/ptbuildd.sock\"";
-  config.replace(config.find(old_socket), old_socket.size(), "socket = \"" + shared.path() + "/ptbuildd.sock\"");
+  config.replace(config.find(old_socket), old_socket.size(),
+                 "socket = \"" + shared.path() + "/ptbuildd.sock\"");
   d.dir().write("ptbuild.toml", config);
   d.start();
   struct stat st {};
@@ -344,9 +350,11 @@ TEST_CASE("folders: an existing socket folder keeps its mode, a state folder of 
 TEST_CASE("hostile names and silent daemons: escape codes are not printed raw, -- ends options, no hang") {
   Daemon d;
   d.add_recipe("pytorch-python313-cpu-avx2");
-  d.add_recipe("pytorch-python313-cpu-avx2\x1b]0;owned\x07\x1b[2J");  // a file name that would drive the terminal
+  d.add_recipe(
+      "pytorch-python313-cpu-avx2\x1b]0;owned\x07\x1b[2J");  // a file name that would drive the terminal
   d.start();
-  for (std::vector<std::string> args : {std::vector<std::string>{"matrix"}, {"queue", "all"}, {"status"}, {"jobs"}}) {
+  for (std::vector<std::string> args :
+       {std::vector<std::string>{"matrix"}, {"queue", "all"}, {"status"}, {"jobs"}}) {
     ProcessResult r = d.client(args);
     CAPTURE(args.front());
     CHECK(r.out.find('\x1b') == std::string::npos);
@@ -376,7 +384,8 @@ TEST_CASE("hostile names and silent daemons: escape codes are not printed raw, -
   CHECK(hung.err.find("no answer from " + path + " within 2 s") != std::string::npos);
 }
 
-TEST_CASE("daemon: the matrix follows the repo without a SIGHUP - a new recipe appears, a deleted one vanishes") {
+TEST_CASE(
+    "daemon: the matrix follows the repo without a SIGHUP - a new recipe appears, a deleted one vanishes") {
   Daemon d;
   d.add_sh_recipe("pytorch-python313-cpu-avx2", "mkdir $out");
   d.add_sh_recipe("pytorch-python313-cpu-avx512", "mkdir $out");
@@ -397,12 +406,16 @@ TEST_CASE("daemon: the matrix follows the repo without a SIGHUP - a new recipe a
   REQUIRE(names() == std::set<std::string>{"pytorch-python313-cpu-avx2", "pytorch-python313-cpu-avx512"});
   d.add_sh_recipe("pytorch-python313-cuda13_0-sm90-avx512", "mkdir $out");
   std::filesystem::remove(d.repo() + "/.flox/pkgs/pytorch-python313-cpu-avx2.nix");
-  CHECK(eventually([&] {
-    return names() == std::set<std::string>{"pytorch-python313-cpu-avx512", "pytorch-python313-cuda13_0-sm90-avx512"};
-  }, std::chrono::seconds(30)));
+  CHECK(eventually(
+      [&] {
+        return names() == std::set<std::string>{"pytorch-python313-cpu-avx512",
+                                                "pytorch-python313-cuda13_0-sm90-avx512"};
+      },
+      std::chrono::seconds(30)));
   CHECK(d.log().find("the recipes changed on disk: the matrix follows") != std::string::npos);
   // The new recipe is not in git yet: marked, because flox would refuse it.
-  CHECK(eventually([&] { return tracked("pytorch-python313-cuda13_0-sm90-avx512") == false; }, std::chrono::seconds(30)));
+  CHECK(eventually([&] { return tracked("pytorch-python313-cuda13_0-sm90-avx512") == false; },
+                   std::chrono::seconds(30)));
   CHECK(tracked("pytorch-python313-cpu-avx512") == true);
   CHECK(d.client({"matrix"}).out.find("! recipe not tracked by git (flox refuses it)") != std::string::npos);
   // The new one builds like any other.
@@ -410,7 +423,8 @@ TEST_CASE("daemon: the matrix follows the repo without a SIGHUP - a new recipe a
   CHECK(d.client({"wait", "sm90-avx512", "--timeout", "60s"}).exit_code == 0);
 }
 
-TEST_CASE("status: asked again and again within a second, it shows every change at once - queue, pause, cancel, resume") {
+TEST_CASE(
+    "status: asked again and again within a second, it shows every change at once - queue, pause, cancel, resume") {
   Daemon d;
   add_matrix(d);
   d.start();

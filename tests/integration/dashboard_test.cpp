@@ -19,7 +19,6 @@ std::string gate(const Daemon& d, const std::string& name) {
   return "while [ ! -e " + d.nonce() + "/" + name + " ]; do sleep 0.05; done\n";
 }
 
-
 // Where the screenshots go: docs/screenshots in the source tree, so a person looks at them.
 std::string shot(const std::string& name) {
   std::string dir = source_dir() + "/docs/screenshots";
@@ -29,7 +28,8 @@ std::string shot(const std::string& name) {
 
 }  // namespace
 
-TEST_CASE("dashboard: in Chromium the matrix, live progress, a failure's hint and a hash repair show without reloads") {
+TEST_CASE(
+    "dashboard: in Chromium the matrix, live progress, a failure's hint and a hash repair show without reloads") {
   if (!Browser::available()) {
     MESSAGE("skipped: Debian's chromium is not installed (scripts/setup.sh installs it)");
     return;
@@ -39,9 +39,10 @@ TEST_CASE("dashboard: in Chromium the matrix, live progress, a failure's hint an
   d.add_sh_recipe("pytorch-python313-cuda13_0-sm86-avx2",
                   "echo 'c++: fatal error: Killed signal terminated program cc1plus'\nexit 1");
   d.add_sh_recipe("pytorch-python313-cuda13_0-sm120-avx512", "mkdir -p $out");
-  d.add_sh_recipe("pytorch-python313-cpu-avx2",
-                  "echo '[1/40] Building CXX object a.o'\n" + gate(d, "half") +
-                      "echo '[20/40] Building CXX object b.o'\n" + gate(d, "done") + "echo '[40/40] Linking'\nmkdir -p $out");
+  d.add_sh_recipe("pytorch-python313-cpu-avx2", "echo '[1/40] Building CXX object a.o'\n" + gate(d, "half") +
+                                                    "echo '[20/40] Building CXX object b.o'\n" +
+                                                    gate(d, "done") +
+                                                    "echo '[40/40] Linking'\nmkdir -p $out");
   d.add_sh_recipe("pytorch-python313-cpu-avx512", "mkdir -p $out");
   d.commit_recipes();
   d.start();
@@ -55,19 +56,22 @@ TEST_CASE("dashboard: in Chromium the matrix, live progress, a failure's hint an
   Browser browser;
   browser.go(base);
   auto state_of = [&](const std::string& variant) {
-    return browser.eval("(document.querySelector('.cell[data-variant=\"" + variant + "\"]') || {}).dataset?.state || ''");
+    return browser.eval("(document.querySelector('.cell[data-variant=\"" + variant +
+                        "\"]') || {}).dataset?.state || ''");
   };
   REQUIRE(eventually([&] { return state_of("pytorch-python313-cuda13_0-sm90-avx512") == "succeeded"; }));
   CHECK(state_of("pytorch-python313-cuda13_0-sm86-avx2") == "failed");
   CHECK(state_of("pytorch-python313-cuda13_0-sm120-avx512") == "none");
   CHECK(state_of("pytorch-python313-cpu-avx2") == "running");
-  CHECK(browser.eval("[...document.querySelectorAll('section.matrix h2')].map(e => e.textContent).join('|')") ==
-        "CPU · 2 variants|CUDA 13.0 · 3 variants");
+  CHECK(
+      browser.eval("[...document.querySelectorAll('section.matrix h2')].map(e => e.textContent).join('|')") ==
+      "CPU · 2 variants|CUDA 13.0 · 3 variants");
 
   // The running build's progress moves while the page stays the same page.
   browser.eval("window.__sameDocument = true");
   auto done = [&] {
-    return browser.eval("(document.querySelector('#active tr[data-job] .progress') || {}).dataset?.done || ''");
+    return browser.eval(
+        "(document.querySelector('#active tr[data-job] .progress') || {}).dataset?.done || ''");
   };
   REQUIRE(eventually([&] { return done() == "1"; }));
   browser.screenshot(shot("matrix.png"));
@@ -90,7 +94,9 @@ TEST_CASE("dashboard: in Chromium the matrix, live progress, a failure's hint an
   std::string hint = browser.eval("document.querySelector('#job-failure .hint').textContent");
   CHECK(hint == d.job("sm86-avx2")["failure"]["hint"]);
   CHECK(eventually([&] {
-    return browser.eval("document.querySelector('#job-log').textContent").get<std::string>().find("Killed signal") != std::string::npos;
+    return browser.eval("document.querySelector('#job-log').textContent")
+               .get<std::string>()
+               .find("Killed signal") != std::string::npos;
   }));
   browser.screenshot(shot("job-failed.png"));
 
@@ -99,8 +105,10 @@ TEST_CASE("dashboard: in Chromium the matrix, live progress, a failure's hint an
   browser.go(base + "#/job/" + std::to_string(fix["job"].get<int64_t>()));
   REQUIRE(eventually([&] { return browser.eval("!!document.querySelector('#job-fixes li')") == true; }));
   std::string line = browser.eval("document.querySelector('#job-fixes li').textContent");
-  CHECK(line.find(fix["file"].get<std::string>() + ":" + std::to_string(fix["line"].get<int>())) != std::string::npos);
-  CHECK(line.find(fix["old"].get<std::string>() + " → " + fix["new"].get<std::string>()) != std::string::npos);
+  CHECK(line.find(fix["file"].get<std::string>() + ":" + std::to_string(fix["line"].get<int>())) !=
+        std::string::npos);
+  CHECK(line.find(fix["old"].get<std::string>() + " → " + fix["new"].get<std::string>()) !=
+        std::string::npos);
   browser.screenshot(shot("job-repaired.png"));
 
   // Dark mode and a phone's width: the same page, readable.
@@ -111,8 +119,10 @@ TEST_CASE("dashboard: in Chromium the matrix, live progress, a failure's hint an
   browser.screenshot(shot("matrix-dark.png"));
   Browser phone(390, 844);
   phone.go(base);
-  REQUIRE(eventually([&] { return phone.eval("document.querySelectorAll('.cell[data-variant]').length") == 5; }));
-  CHECK(phone.eval("document.documentElement.scrollWidth <= window.innerWidth + 1") == true);  // no sideways page
+  REQUIRE(
+      eventually([&] { return phone.eval("document.querySelectorAll('.cell[data-variant]').length") == 5; }));
+  CHECK(phone.eval("document.documentElement.scrollWidth <= window.innerWidth + 1") ==
+        true);  // no sideways page
   phone.screenshot(shot("matrix-phone.png"));
 }
 
@@ -125,7 +135,8 @@ TEST_CASE("dashboard: a job page shows what verification found, and a wrong arti
   // Artifacts whose bin/python3 answers the probe as a torch build would.
   auto torch = [](const std::string& cuda) {
     return "mkdir -p $out/bin\ncat > $out/bin/python3 <<'PY'\n#!/bin/sh\necho '{\"torch_version\": \"2.10.0\", "
-           "\"cuda_version\": " + cuda + ", \"arch_flags\": [], \"cuda_available\": false}'\nPY\nchmod +x $out/bin/python3";
+           "\"cuda_version\": " +
+           cuda + ", \"arch_flags\": [], \"cuda_available\": false}'\nPY\nchmod +x $out/bin/python3";
   };
   d.add_sh_recipe("pytorch-python313-cpu-avx512", torch("null"));
   d.add_sh_recipe("pytorch-python313-cpu-avx2", torch("\"13.0\""));  // a CPU variant that is not
@@ -147,8 +158,10 @@ TEST_CASE("dashboard: a job page shows what verification found, and a wrong arti
   json wrong = d.job("cpu-avx2");
   REQUIRE(wrong["verify"]["problems"].size() == 1);
   browser.go(base + std::to_string(wrong["id"].get<int64_t>()));
-  REQUIRE(eventually([&] { return browser.eval("!!document.querySelector('#job-verify .problem')") == true; }));
-  CHECK(browser.eval("document.querySelector('#job-verify .problem').textContent") == wrong["verify"]["problems"][0]);
+  REQUIRE(
+      eventually([&] { return browser.eval("!!document.querySelector('#job-verify .problem')") == true; }));
+  CHECK(browser.eval("document.querySelector('#job-verify .problem').textContent") ==
+        wrong["verify"]["problems"][0]);
   CHECK(browser.eval("document.querySelector('#job-verify .badge').textContent") == "failed");
   browser.screenshot(shot("job-verify-failed.png"));
 }

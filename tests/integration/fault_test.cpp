@@ -26,7 +26,8 @@ std::string sqlite(const Daemon& d, const std::string& query) {
 }
 }  // namespace
 
-TEST_CASE("faults: kill -9 again and again during builds and queueing - nothing lost and every job ends once") {
+TEST_CASE(
+    "faults: kill -9 again and again during builds and queueing - nothing lost and every job ends once") {
   Daemon d("max_parallel = 2\n");
   std::vector<std::string> names;
   for (const char* isa : {"avx2", "avx512", "avx512bf16", "avx512vnni"})
@@ -44,7 +45,8 @@ TEST_CASE("faults: kill -9 again and again during builds and queueing - nothing 
       REQUIRE(q.exit_code == 0);
       ids.insert(json::parse(q.out)["jobs"][0]["id"].get<int64_t>());
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200 + rng() % 800));  // the fault's moment, not an assertion
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(200 + rng() % 800));  // the fault's moment, not an assertion
     d.signal(SIGKILL);
     REQUIRE(d.wait_exit() == 128 + SIGKILL);
   }
@@ -58,12 +60,15 @@ TEST_CASE("faults: kill -9 again and again during builds and queueing - nothing 
     CHECK(j["state"] == "succeeded");
   }
   // Each job ended exactly once: one terminal event, and its events follow each other.
-  std::string terminal = sqlite(d, "SELECT job_id, count(*) FROM job_events WHERE to_state IN ('succeeded','failed','cancelled') "
-                                   "GROUP BY job_id HAVING count(*) != 1");
+  std::string terminal =
+      sqlite(d,
+             "SELECT job_id, count(*) FROM job_events WHERE to_state IN ('succeeded','failed','cancelled') "
+             "GROUP BY job_id HAVING count(*) != 1");
   CHECK(terminal.empty());
-  std::string broken = sqlite(d, "SELECT e.id FROM job_events e JOIN job_events p ON p.job_id = e.job_id AND "
-                                 "p.id = (SELECT max(id) FROM job_events WHERE job_id = e.job_id AND id < e.id) "
-                                 "WHERE e.from_state IS NOT p.to_state");
+  std::string broken = sqlite(d,
+                              "SELECT e.id FROM job_events e JOIN job_events p ON p.job_id = e.job_id AND "
+                              "p.id = (SELECT max(id) FROM job_events WHERE job_id = e.job_id AND id < e.id) "
+                              "WHERE e.from_state IS NOT p.to_state");
   CHECK(broken.empty());
 }
 
@@ -94,9 +99,10 @@ TEST_CASE("faults: a build that ignores SIGTERM is killed after kill_grace with 
   Daemon d("kill_grace = \"1s\"\n");
   // A backend program deaf to SIGTERM, with a child that is deaf too; it answers the daemon's
   // probe build at start as a working Nix would, and has no sources to list first.
-  std::string deaf = d.dir().write("deaf-nix", "#!/bin/sh\ncase \"$*\" in *ptbuild-builder-probe*) exit 0;; "
-                                               "*\" eval \"*) exit 1;; esac\n"
-                                               "trap '' TERM\nsh -c \"trap '' TERM; sleep 300\" &\necho started\nwait\n");
+  std::string deaf = d.dir().write("deaf-nix",
+                                   "#!/bin/sh\ncase \"$*\" in *ptbuild-builder-probe*) exit 0;; "
+                                   "*\" eval \"*) exit 1;; esac\n"
+                                   "trap '' TERM\nsh -c \"trap '' TERM; sleep 300\" &\necho started\nwait\n");
   std::filesystem::permissions(deaf, std::filesystem::perms(0755));
   std::string config = read_file(d.config_path());
   config.replace(config.find("kind = \"nix\""), 12, "kind = \"nix\"\nprogram = \"" + deaf + "\"");
@@ -123,8 +129,9 @@ TEST_CASE("faults: a database locked by another process - writes wait - then fai
   auto lock_for = [&](int seconds) {
     pid_t pid = ::fork();
     if (pid == 0) {
-      std::string script = "(echo 'BEGIN EXCLUSIVE;'; sleep " + std::to_string(seconds) + "; echo 'COMMIT;') | /usr/bin/sqlite3 -cmd '.timeout 5000' " +
-                           d.state() + "/ptbuild.db";
+      std::string script = "(echo 'BEGIN EXCLUSIVE;'; sleep " + std::to_string(seconds) +
+                           "; echo 'COMMIT;') | /usr/bin/sqlite3 -cmd '.timeout 5000' " + d.state() +
+                           "/ptbuild.db";
       ::execl("/bin/sh", "sh", "-c", script.c_str(), nullptr);
       _exit(127);
     }
@@ -132,8 +139,8 @@ TEST_CASE("faults: a database locked by another process - writes wait - then fai
   };
   // Locked once another writer is refused at once.
   auto locked = [&] {
-    ProcessResult r = run_process({"/usr/bin/sqlite3", "-cmd", ".timeout 0", d.state() + "/ptbuild.db",
-                                   "BEGIN IMMEDIATE; ROLLBACK;"});
+    ProcessResult r = run_process(
+        {"/usr/bin/sqlite3", "-cmd", ".timeout 0", d.state() + "/ptbuild.db", "BEGIN IMMEDIATE; ROLLBACK;"});
     return r.exit_code != 0 && r.err.find("locked") != std::string::npos;
   };
   // Shorter than the daemon's patience: the write waits and succeeds.
@@ -180,16 +187,17 @@ TEST_CASE("faults: 100 clients queueing the same target at once make exactly one
 
 TEST_CASE("faults: a client that leaves in the middle of log -f disturbs nothing") {
   Daemon d;
-  d.add_sh_recipe("pytorch-python313-cpu-avx2",
-                  "echo first\nwhile [ ! -e " + d.nonce() + "/go ]; do sleep 0.05; done\necho second\nmkdir $out");
+  d.add_sh_recipe("pytorch-python313-cpu-avx2", "echo first\nwhile [ ! -e " + d.nonce() +
+                                                    "/go ]; do sleep 0.05; done\necho second\nmkdir $out");
   d.start();
   d.client_json({"queue", "cpu-avx2"});
   {
     RawClient c(d.socket());
     REQUIRE(c.json_line());
-    c.send_bytes(R"({"id":1,"op":"log","args":{"job":"cpu-avx2","follow":true}})" "\n");
+    c.send_bytes(R"({"id":1,"op":"log","args":{"job":"cpu-avx2","follow":true}})"
+                 "\n");
     REQUIRE(c.json_line(std::chrono::seconds(30)));  // a log event: it is following
-  }  // gone
+  }                                                  // gone
   d.dir().write("go", "");
   json job = json::parse(d.client({"wait", "cpu-avx2", "--json", "--timeout", "60s"}).out)["jobs"][0];
   CHECK(job["state"] == "succeeded");
@@ -226,7 +234,8 @@ std::string process_report(pid_t pid) {
     if (line.starts_with("Max open files")) out += line + "\n";
   std::error_code ec;
   for (const auto& fd : std::filesystem::directory_iterator(proc + "/fd", ec))
-    out += fd.path().filename().string() + " -> " + std::filesystem::read_symlink(fd.path(), ec).string() + "\n";
+    out +=
+        fd.path().filename().string() + " -> " + std::filesystem::read_symlink(fd.path(), ec).string() + "\n";
   return out;
 }
 }  // namespace
@@ -246,14 +255,17 @@ TEST_CASE("faults: out of file descriptors the daemon waits instead of spinning,
   for (int i = 0; i < 100 && !accept_failed(); ++i) {
     crowd.push_back(std::make_unique<RawClient>(d.socket()));
     INFO("client " << crowd.size() << " was neither greeted nor refused");
-    REQUIRE(eventually([&] { return accept_failed() || crowd.back()->line(std::chrono::seconds(0)).has_value(); },
-                       std::chrono::seconds(15)));
+    REQUIRE(
+        eventually([&] { return accept_failed() || crowd.back()->line(std::chrono::seconds(0)).has_value(); },
+                   std::chrono::seconds(15)));
   }
   REQUIRE(accept_failed());
   CHECK(crowd.size() > 10);
-  CHECK(d.log().find("accept failed: Too many open files; waiting before accepting again") != std::string::npos);
+  CHECK(d.log().find("accept failed: Too many open files; waiting before accepting again") !=
+        std::string::npos);
   int64_t before = cpu_ticks(d.pid());
-  std::this_thread::sleep_for(std::chrono::seconds(2));  // an interval to measure the CPU over, not a wait for an event
+  std::this_thread::sleep_for(
+      std::chrono::seconds(2));  // an interval to measure the CPU over, not a wait for an event
   int64_t used = cpu_ticks(d.pid()) - before;
   CHECK(used < 20);  // spinning would take ~200 ticks of these 2 s
   CHECK(count_of(d.log(), "accept failed") == 1);
@@ -262,7 +274,8 @@ TEST_CASE("faults: out of file descriptors the daemon waits instead of spinning,
   CHECK(d.log().find("accepting connections again") != std::string::npos);
 }
 
-TEST_CASE("faults: 20,000 clients that watch and leave cost no memory - 1,100 at once are capped with a reason") {
+TEST_CASE(
+    "faults: 20,000 clients that watch and leave cost no memory - 1,100 at once are capped with a reason") {
   Daemon d;
   d.start();
   std::string hello = "{\"hello\":\"ptbuild\",\"protocol\":1}\n{\"id\":1,\"op\":\"watch\",\"args\":{}}\n";
@@ -282,15 +295,19 @@ TEST_CASE("faults: 20,000 clients that watch and leave cost no memory - 1,100 at
 
   rlimit nofile{8192, 8192};
   REQUIRE(::setrlimit(RLIMIT_NOFILE, &nofile) == 0);
-  REQUIRE(run_process({"/usr/bin/prlimit", "--pid", std::to_string(d.pid()), "--nofile=8192:8192"}).exit_code == 0);
+  REQUIRE(
+      run_process({"/usr/bin/prlimit", "--pid", std::to_string(d.pid()), "--nofile=8192:8192"}).exit_code ==
+      0);
   std::vector<std::unique_ptr<RawClient>> crowd;
   for (int i = 0; i < 1100; ++i) crowd.push_back(std::make_unique<RawClient>(d.socket()));
   int refused = 0, greeted = 0;
   for (auto& c : crowd) {
     auto first = c->json_line(std::chrono::seconds(10));
     if (!first) continue;
-    if (first->contains("hello")) ++greeted;
-    else if ((*first)["error"]["code"] == "busy") ++refused;
+    if (first->contains("hello"))
+      ++greeted;
+    else if ((*first)["error"]["code"] == "busy")
+      ++refused;
   }
   CHECK(greeted == 1024);
   CHECK(refused == 1100 - 1024);
@@ -299,7 +316,8 @@ TEST_CASE("faults: 20,000 clients that watch and leave cost no memory - 1,100 at
   CHECK(r.exit_code == 0);
 }
 
-TEST_CASE("faults: 150 clients that ask for a log and never read share one output budget - the daemon stays small") {
+TEST_CASE(
+    "faults: 150 clients that ask for a log and never read share one output budget - the daemon stays small") {
   Daemon d;
   d.add_sh_recipe("pytorch-python313-cpu-avx2", "seq 1 900000\nmkdir -p $out");  // ~6 MB of log
   d.start();
@@ -307,13 +325,17 @@ TEST_CASE("faults: 150 clients that ask for a log and never read share one outpu
   REQUIRE(d.client({"wait", "cpu-avx2", "--timeout", "60s"}).exit_code == 0);
   rlimit nofile{4096, 4096};
   REQUIRE(::setrlimit(RLIMIT_NOFILE, &nofile) == 0);
-  REQUIRE(run_process({"/usr/bin/prlimit", "--pid", std::to_string(d.pid()), "--nofile=4096:4096"}).exit_code == 0);
+  REQUIRE(
+      run_process({"/usr/bin/prlimit", "--pid", std::to_string(d.pid()), "--nofile=4096:4096"}).exit_code ==
+      0);
   std::vector<std::unique_ptr<RawClient>> stalled;
   for (int i = 0; i < 150; ++i) {
     stalled.push_back(std::make_unique<RawClient>(d.socket()));
-    stalled.back()->send_bytes("{\"hello\":\"ptbuild\",\"protocol\":1}\n{\"id\":1,\"op\":\"log\",\"args\":{\"job\":\"cpu-avx2\"}}\n");
+    stalled.back()->send_bytes(
+        "{\"hello\":\"ptbuild\",\"protocol\":1}\n{\"id\":1,\"op\":\"log\",\"args\":{\"job\":\"cpu-avx2\"}}\n");
   }
-  REQUIRE(eventually([&] { return d.log().find("for all clients); closing its connection") != std::string::npos; }));
+  REQUIRE(eventually(
+      [&] { return d.log().find("for all clients); closing its connection") != std::string::npos; }));
   if (kMemoryFiguresMeaningful) CHECK(rss_kib(d.pid()) < 256 * 1024);  // 150 × 6 MB would be 900 MB
   CHECK(d.client({"status"}).exit_code == 0);
 }

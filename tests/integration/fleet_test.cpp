@@ -31,12 +31,21 @@ std::string fleet_recipe(const Daemon& d, const std::string& name, const std::st
          "\";\n  builder = \"/bin/sh\";\n  PATH = \"/bin:/usr/bin\";\n  nonce = \"" + d.nonce() +
          "\";\n  requiredSystemFeatures = [" + list + " ];\n  args = [ \"-c\" ''\n" +
          "    on=$(cat /nix/builder-name)\n"
-         "    echo \"start " + name + " $on\" >> " + events + "\n"
-         "    echo building " + name + " on $on\n"
-         "    i=0; while [ $(grep -c \"^start .* $on\\$\" " + events + ") -lt " + std::to_string(together) +
+         "    echo \"start " +
+         name + " $on\" >> " + events +
+         "\n"
+         "    echo building " +
+         name +
+         " on $on\n"
+         "    i=0; while [ $(grep -c \"^start .* $on\\$\" " +
+         events + ") -lt " + std::to_string(together) +
          " ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done\n"
-         "    sleep " + std::to_string(seconds) + "\n"
-         "    echo \"end " + name + " $on\" >> " + events + "\n"
+         "    sleep " +
+         std::to_string(seconds) +
+         "\n"
+         "    echo \"end " +
+         name + " $on\" >> " + events +
+         "\n"
          "    echo $on > $out\n  '' ];\n}\n";
 }
 
@@ -84,10 +93,11 @@ TEST_CASE("fleet: builds land only on builders that fit, never more than their s
   TempDir space;
   // big: only builds that need big-parallel (mandatory); small: two slots, no features; arm:
   // aarch64-linux (its Nix takes that platform, and /bin/sh runs the test's builds).
-  NetnsBuilder big(space, "big", 11), small(space, "small", 12), arm(space, "arm", 13, "extra-platforms = aarch64-linux");
-  Daemon d("builder_backoff = \"2s\"\n",
-           big.config(1, {"x86_64-linux"}, {"big-parallel"}, {"big-parallel"}) + small.config(2, {"x86_64-linux"}) +
-               arm.config(1, {"aarch64-linux"}));
+  NetnsBuilder big(space, "big", 11), small(space, "small", 12),
+      arm(space, "arm", 13, "extra-platforms = aarch64-linux");
+  Daemon d("builder_backoff = \"2s\"\n", big.config(1, {"x86_64-linux"}, {"big-parallel"}, {"big-parallel"}) +
+                                             small.config(2, {"x86_64-linux"}) +
+                                             arm.config(1, {"aarch64-linux"}));
   std::vector<std::string> plain{"pytorch-python313-cpu-avx512", "pytorch-python313-cpu-avx512bf16",
                                  "pytorch-python313-cpu-avx512vnni"};
   for (const std::string& v : plain) d.add_recipe(v, fleet_recipe(d, v, "x86_64-linux", {}, 1, 2));
@@ -98,7 +108,8 @@ TEST_CASE("fleet: builds land only on builders that fit, never more than their s
   d.add_recipe("pytorch-python313-darwin-mps",
                fleet_recipe(d, "pytorch-python313-darwin-mps", "aarch64-darwin", {}, 1));
   d.start();
-  ProcessResult check = run_process({build_dir() + "/ptbuildd", "--config", d.config_path(), "--check-config"});
+  ProcessResult check =
+      run_process({build_dir() + "/ptbuildd", "--config", d.config_path(), "--check-config"});
   CHECK(check.out.find("name = 'arm'") != std::string::npos);
 
   d.client_json({"queue", "all"});
@@ -114,8 +125,9 @@ TEST_CASE("fleet: builds land only on builders that fit, never more than their s
   std::map<std::string, Interval> where = runs(d, most);
   CHECK(where["pytorch-python313-cpu-avx2"].builder == "big");
   CHECK(where["pytorch-python313-cpu-armv8_2"].builder == "arm");
-  for (const std::string& v : plain) CHECK_MESSAGE(where[v].builder == "small", v);  // big takes only big-parallel
-  CHECK(most["small"] == 2);  // three builds, two slots: two at once, never three
+  for (const std::string& v : plain)
+    CHECK_MESSAGE(where[v].builder == "small", v);  // big takes only big-parallel
+  CHECK(most["small"] == 2);                        // three builds, two slots: two at once, never three
   CHECK(most["big"] == 1);
   for (const std::string& v : buildable) {
     json job = d.job(v);
@@ -147,21 +159,26 @@ TEST_CASE("fleet: a builder lost mid-build loses no job, rests, and comes back a
   if (namespaces_unavailable()) return;
   TempDir space;
   NetnsBuilder first(space, "first", 21), second(space, "second", 22), ghost(space, "ghost", 23, "", false);
-  Daemon d("builder_backoff = \"3s\"\n",
-           first.config(1, {"x86_64-linux"}) + second.config(1, {"x86_64-linux"}) + ghost.config(1, {"x86_64-linux"}));
+  Daemon d("builder_backoff = \"3s\"\n", first.config(1, {"x86_64-linux"}) +
+                                             second.config(1, {"x86_64-linux"}) +
+                                             ghost.config(1, {"x86_64-linux"}));
   const std::string v = "pytorch-python313-cpu-avx512";
   d.add_recipe(v, fleet_recipe(d, v, "x86_64-linux", {}, 6));
   d.start();
   INFO("daemon log:\n" << d.log());
 
   // Unreachable at start: the probe takes it down before any job could be sent there.
-  REQUIRE(eventually([&] { return builder_named(d, "ghost")["state"].get<std::string>().starts_with("down until"); },
-                     std::chrono::seconds(30)));
+  REQUIRE(eventually(
+      [&] { return builder_named(d, "ghost")["state"].get<std::string>().starts_with("down until"); },
+      std::chrono::seconds(30)));
   CHECK(builder_named(d, "ghost")["state"].get<std::string>().find("cannot be reached") != std::string::npos);
 
   // Both real builders are up (probed) before the job goes out: it lands on the first.
-  REQUIRE(eventually([&] { return builder_named(d, "first")["state"] == "up" && builder_named(d, "second")["state"] == "up"; },
-                     std::chrono::seconds(30)));
+  REQUIRE(eventually(
+      [&] {
+        return builder_named(d, "first")["state"] == "up" && builder_named(d, "second")["state"] == "up";
+      },
+      std::chrono::seconds(30)));
   d.client_json({"queue", v});
   REQUIRE(eventually([&] { return read_file(d.nonce() + "/events").find("start " + v) != std::string::npos; },
                      std::chrono::seconds(60)));
@@ -224,7 +241,8 @@ TEST_CASE("fleet: the flox backend builds on the chosen builder too, through flo
   CHECK(read_file(job["out_path"].get<std::string>()) == "remote\n");  // built there, copied home
   std::string log = log_text(job["log_path"]);
   CHECK(log.find("Building " + v + " in Nix expression mode") != std::string::npos);
-  CHECK(log.find("on 'ssh-ng://root@" + remote.address() + "'") != std::string::npos);  // Nix's own word for it
+  CHECK(log.find("on 'ssh-ng://root@" + remote.address() + "'") !=
+        std::string::npos);  // Nix's own word for it
 }
 
 TEST_CASE("fleet: a GPU variant is verified on the builder with its GPU - the artifact is copied there") {
@@ -233,7 +251,8 @@ TEST_CASE("fleet: a GPU variant is verified on the builder with its GPU - the ar
   // cpu builds; gpu has an sm90 GPU and takes no builds (its feature is mandatory).
   NetnsBuilder cpu(space, "cpu", 41), gpu(space, "gpu", 42);
   Daemon d("", cpu.config(1, {"x86_64-linux"}, {"big-parallel"}) +
-                   gpu.config(1, {"x86_64-linux"}, {"cuda", "gpu-sm90"}, {"gpu-sm90"}) + "\n[verify]\nenabled = true\n");
+                   gpu.config(1, {"x86_64-linux"}, {"cuda", "gpu-sm90"}, {"gpu-sm90"}) +
+                   "\n[verify]\nenabled = true\n");
   // The artifact's python answers the probe as torch would: CUDA works only where the GPU is
   // (the builder named gpu), and it says where it ran.
   const std::string v = "pytorch-python313-cuda13_0-sm90-avx512";
@@ -271,9 +290,10 @@ TEST_CASE("fleet: a GPU variant is verified on the builder with its GPU - the ar
   json failed = d.job(w);
   CHECK(failed["state"] == "failed");
   CHECK(failed["failure"]["class"] == "verify_failed");
-  CHECK(failed["failure"]["message"].get<std::string>().find(
-            "expected CUDA to work on builder gpu (it has gpu-sm90), found torch.cuda.is_available() false") !=
-        std::string::npos);
+  CHECK(
+      failed["failure"]["message"].get<std::string>().find(
+          "expected CUDA to work on builder gpu (it has gpu-sm90), found torch.cuda.is_available() false") !=
+      std::string::npos);
 
   // The GPU builder is lost: that is not the artifact's fault. The builder rests and the artifact
   // is checked here instead (its compiled facts only, no GPU here).

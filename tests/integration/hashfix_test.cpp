@@ -38,7 +38,9 @@ std::string recipe(const std::string& name, const std::string& sources, const st
   std::string all = sources + (sources.find("extra =") == std::string::npos ? "  extra = [ ];\n" : "");
   return "{ pkgs ? null }:\nlet\n" + kPrelude + all + "in derivation {\n  name = \"" + name +
          "\";\n  system = builtins.currentSystem;\n  builder = \"/bin/sh\";\n  PATH = \"/bin:/usr/bin\";\n"
-         "  nonce = \"" + nonce + "\";\n  srcs = [ src ] ++ extra;\n"
+         "  nonce = \"" +
+         nonce +
+         "\";\n  srcs = [ src ] ++ extra;\n"
          "  args = [ \"-c\" \"cat $srcs > /dev/null && mkdir $out\" ];\n}\n";
 }
 
@@ -62,7 +64,8 @@ std::string hash_of(const std::string& content, const std::string& spelling) {
 }
 
 void git(Daemon& d, const std::vector<std::string>& args) {
-  std::vector<std::string> argv{"/usr/bin/git", "-C", d.repo(), "-c", "user.name=test", "-c", "user.email=test@localhost"};
+  std::vector<std::string> argv{
+      "/usr/bin/git", "-C", d.repo(), "-c", "user.name=test", "-c", "user.email=test@localhost"};
   argv.insert(argv.end(), args.begin(), args.end());
   ProcessResult r = run_process(argv);
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
@@ -89,8 +92,10 @@ ProcessResult build_sharing(Daemon& d, std::initializer_list<const char*> isas, 
                             const std::string& wrong) {
   for (const char* isa : isas) {
     std::string name = std::string("pytorch-python313-cpu-") + isa;
-    d.add_recipe(name, recipe(name, "  src = fetch { name = \"torch-src\"; content = \"" + content + "\"; hash = \"" +
-                                        wrong + "\"; };\n", d.nonce()));
+    d.add_recipe(name, recipe(name,
+                              "  src = fetch { name = \"torch-src\"; content = \"" + content +
+                                  "\"; hash = \"" + wrong + "\"; };\n",
+                              d.nonce()));
   }
   commit_all(d);
   d.start();
@@ -104,12 +109,14 @@ TEST_CASE("hashfix: a wrong SRI hash is repaired within the same job") {
   Daemon d;
   std::string content = "torch-" + d.nonce();
   std::string wrong = hash_of("something else", "sri");
-  std::string original = recipe("pytorch-python313-cpu-avx2", "  src = fetch { name = \"torch-src\"; content = \"" +
-                                                                 content + "\"; hash = \"" + wrong + "\"; };\n",
-                                d.nonce());
+  std::string original = recipe(
+      "pytorch-python313-cpu-avx2",
+      "  src = fetch { name = \"torch-src\"; content = \"" + content + "\"; hash = \"" + wrong + "\"; };\n",
+      d.nonce());
   d.add_recipe("pytorch-python313-cpu-avx2", original);
   commit_all(d);
-  std::filesystem::permissions(d.repo() + "/.flox/pkgs/pytorch-python313-cpu-avx2.nix", std::filesystem::perms(0640));
+  std::filesystem::permissions(d.repo() + "/.flox/pkgs/pytorch-python313-cpu-avx2.nix",
+                               std::filesystem::perms(0640));
   d.start();
   json jobs = build(d, "cpu-avx2");
   REQUIRE(jobs.size() == 1);
@@ -118,7 +125,8 @@ TEST_CASE("hashfix: a wrong SRI hash is repaired within the same job") {
   REQUIRE(jobs[0]["fixes"].size() == 1);
   json fix = jobs[0]["fixes"][0];
   CHECK(fix["file"] == ".flox/pkgs/pytorch-python313-cpu-avx2.nix");
-  CHECK(fix["line"] == 1 + std::count(original.begin(), original.begin() + static_cast<long>(original.find(wrong)), '\n'));
+  CHECK(fix["line"] ==
+        1 + std::count(original.begin(), original.begin() + static_cast<long>(original.find(wrong)), '\n'));
   CHECK(fix["old"] == wrong);
   CHECK(fix["new"] == hash_of(content, "sri"));
   std::string text = recipe_text(d, "pytorch-python313-cpu-avx2");
@@ -129,42 +137,59 @@ TEST_CASE("hashfix: a wrong SRI hash is repaired within the same job") {
   CHECK((st.st_mode & 0777) == 0640);  // the file's mode is kept
   json fixes = d.client_json({"fixes"})["fixes"];
   REQUIRE(fixes.size() == 1);
-  for (const char* key : {"id", "job", "variant", "drv", "file", "line", "old", "new", "at"}) CHECK(fixes[0].contains(key));
+  for (const char* key : {"id", "job", "variant", "drv", "file", "line", "old", "new", "at"})
+    CHECK(fixes[0].contains(key));
   CHECK(fixes[0]["drv"].get<std::string>().ends_with("-torch-src.drv"));
 }
 
 TEST_CASE("hashfix: nix32 sha256, hex outputHash and an empty hash keep their spelling") {
   Daemon d("max_parallel = 3\n");
   std::string c1 = "a-" + d.nonce(), c2 = "b-" + d.nonce(), c3 = "c-" + d.nonce();
-  d.add_recipe("pytorch-python313-cpu-avx2", recipe("pytorch-python313-cpu-avx2",
-      "  src = fetch { name = \"src-a\"; content = \"" + c1 + "\"; sha256 = \"" + hash_of("x", "nix32") + "\"; };\n", d.nonce()));
-  d.add_recipe("pytorch-python313-cpu-avx512", recipe("pytorch-python313-cpu-avx512",
-      "  src = fetch { name = \"src-b\"; content = \"" + c2 + "\"; outputHash = \"" + hash_of("y", "hex") + "\"; };\n", d.nonce()));
-  d.add_recipe("pytorch-python313-cpu-avx512bf16", recipe("pytorch-python313-cpu-avx512bf16",
-      "  src = fetch { name = \"src-c\"; content = \"" + c3 + "\"; hash = \"\"; };\n", d.nonce()));
+  d.add_recipe("pytorch-python313-cpu-avx2",
+               recipe("pytorch-python313-cpu-avx2",
+                      "  src = fetch { name = \"src-a\"; content = \"" + c1 + "\"; sha256 = \"" +
+                          hash_of("x", "nix32") + "\"; };\n",
+                      d.nonce()));
+  d.add_recipe("pytorch-python313-cpu-avx512",
+               recipe("pytorch-python313-cpu-avx512",
+                      "  src = fetch { name = \"src-b\"; content = \"" + c2 + "\"; outputHash = \"" +
+                          hash_of("y", "hex") + "\"; };\n",
+                      d.nonce()));
+  d.add_recipe(
+      "pytorch-python313-cpu-avx512bf16",
+      recipe("pytorch-python313-cpu-avx512bf16",
+             "  src = fetch { name = \"src-c\"; content = \"" + c3 + "\"; hash = \"\"; };\n", d.nonce()));
   commit_all(d);
   d.start();
   d.client_json({"queue", "all"});
   REQUIRE(d.client({"wait", "all", "--timeout", "120s"}).exit_code == 0);
-  CHECK(recipe_text(d, "pytorch-python313-cpu-avx2").find("sha256 = \"" + hash_of(c1, "nix32") + "\"") != std::string::npos);
-  CHECK(recipe_text(d, "pytorch-python313-cpu-avx512").find("outputHash = \"" + hash_of(c2, "hex") + "\"") != std::string::npos);
-  CHECK(recipe_text(d, "pytorch-python313-cpu-avx512bf16").find("hash = \"" + hash_of(c3, "sri") + "\"") != std::string::npos);
+  CHECK(recipe_text(d, "pytorch-python313-cpu-avx2").find("sha256 = \"" + hash_of(c1, "nix32") + "\"") !=
+        std::string::npos);
+  CHECK(recipe_text(d, "pytorch-python313-cpu-avx512").find("outputHash = \"" + hash_of(c2, "hex") + "\"") !=
+        std::string::npos);
+  CHECK(recipe_text(d, "pytorch-python313-cpu-avx512bf16").find("hash = \"" + hash_of(c3, "sri") + "\"") !=
+        std::string::npos);
 }
 
 TEST_CASE("hashfix: two fake hashes for two sources in one file each get their own hash") {
   Daemon d;
   std::string torch = "torch-" + d.nonce(), magma = "magma-" + d.nonce();
-  d.add_recipe("pytorch-python313-cuda13_0-sm90-avx512", recipe("pytorch-python313-cuda13_0-sm90-avx512",
-      "  src = fetch {\n    name = \"torch-src\";\n    content = \"" + torch + "\";\n    hash = lib.fakeHash;\n  };\n"
-      "  extra = [ (fetch {\n    name = \"magma-cuda13-patch\";\n    content = \"" + magma + "\";\n    sha256 = lib.fakeSha256;\n  }) ];\n",
-      d.nonce()));
+  d.add_recipe("pytorch-python313-cuda13_0-sm90-avx512",
+               recipe("pytorch-python313-cuda13_0-sm90-avx512",
+                      "  src = fetch {\n    name = \"torch-src\";\n    content = \"" + torch +
+                          "\";\n    hash = lib.fakeHash;\n  };\n"
+                          "  extra = [ (fetch {\n    name = \"magma-cuda13-patch\";\n    content = \"" +
+                          magma + "\";\n    sha256 = lib.fakeSha256;\n  }) ];\n",
+                      d.nonce()));
   commit_all(d);
   d.start();
   json jobs = build(d, "sm90-avx512");
   CHECK(jobs[0]["state"] == "succeeded");
   std::string text = recipe_text(d, "pytorch-python313-cuda13_0-sm90-avx512");
-  CHECK(text.find("content = \"" + torch + "\";\n    hash = \"" + hash_of(torch, "sri") + "\";") != std::string::npos);
-  CHECK(text.find("content = \"" + magma + "\";\n    sha256 = \"" + hash_of(magma, "sri") + "\";") != std::string::npos);
+  CHECK(text.find("content = \"" + torch + "\";\n    hash = \"" + hash_of(torch, "sri") + "\";") !=
+        std::string::npos);
+  CHECK(text.find("content = \"" + magma + "\";\n    sha256 = \"" + hash_of(magma, "sri") + "\";") !=
+        std::string::npos);
   CHECK(text.find("fakeHash = \"sha256-AAAA") != std::string::npos);  // the definition of lib.fakeHash stays
 }
 
@@ -191,26 +216,33 @@ TEST_CASE("hashfix: a hash in a shared imported file is repaired there") {
   d.dir().write("repo/.flox/pkgs/lib/sources.nix",
                 "{ fetch }:\n{\n  torch = fetch {\n    name = \"torch-src\";\n    content = \"" + content +
                     "\";\n    hash = \"" + hash_of("old", "sri") + "\";\n  };\n}\n");
-  d.add_recipe("pytorch-python313-cpu-avx2", recipe("pytorch-python313-cpu-avx2",
-      "  src = (import ./lib/sources.nix { inherit fetch; }).torch;\n", d.nonce()));
+  d.add_recipe("pytorch-python313-cpu-avx2",
+               recipe("pytorch-python313-cpu-avx2",
+                      "  src = (import ./lib/sources.nix { inherit fetch; }).torch;\n", d.nonce()));
   commit_all(d);
   d.start();
   json jobs = build(d, "cpu-avx2");
   CHECK(jobs[0]["state"] == "succeeded");
   REQUIRE(jobs[0]["fixes"].size() == 1);
   CHECK(jobs[0]["fixes"][0]["file"] == ".flox/pkgs/lib/sources.nix");
-  CHECK(read_file(d.repo() + "/.flox/pkgs/lib/sources.nix").find(hash_of(content, "sri")) != std::string::npos);
+  CHECK(read_file(d.repo() + "/.flox/pkgs/lib/sources.nix").find(hash_of(content, "sri")) !=
+        std::string::npos);
 }
 
 TEST_CASE("hashfix: a computed hash or an untracked recipe fails cleanly and nothing is patched") {
   Daemon d;
-  d.add_recipe("pytorch-python313-cpu-avx2", recipe("pytorch-python313-cpu-avx2",
-      "  src = fetch { name = \"torch-src\"; content = \"c-" + d.nonce() +
-          "\"; outputHash = builtins.hashString \"sha256\" \"not the content\"; };\n", d.nonce()));
+  d.add_recipe("pytorch-python313-cpu-avx2",
+               recipe("pytorch-python313-cpu-avx2",
+                      "  src = fetch { name = \"torch-src\"; content = \"c-" + d.nonce() +
+                          "\"; outputHash = builtins.hashString \"sha256\" \"not the content\"; };\n",
+                      d.nonce()));
   commit_all(d);
   std::string wrong = hash_of("old", "sri");
-  d.add_recipe("pytorch-python313-cpu-avx512", recipe("pytorch-python313-cpu-avx512",
-      "  src = fetch { name = \"untracked-src\"; content = \"u-" + d.nonce() + "\"; hash = \"" + wrong + "\"; };\n", d.nonce()));
+  d.add_recipe("pytorch-python313-cpu-avx512",
+               recipe("pytorch-python313-cpu-avx512",
+                      "  src = fetch { name = \"untracked-src\"; content = \"u-" + d.nonce() +
+                          "\"; hash = \"" + wrong + "\"; };\n",
+                      d.nonce()));
   std::string computed_before = recipe_text(d, "pytorch-python313-cpu-avx2");
   std::string untracked_before = recipe_text(d, "pytorch-python313-cpu-avx512");
   d.start();
@@ -223,7 +255,8 @@ TEST_CASE("hashfix: a computed hash or an untracked recipe fails cleanly and not
     CHECK(j["state"] == "failed");
     CHECK(j["attempt"] == 1);
     CHECK(j["failure"]["class"] == "hash_mismatch");
-    CHECK(j["failure"]["message"].get<std::string>().find("not in any git-tracked .nix file") != std::string::npos);
+    CHECK(j["failure"]["message"].get<std::string>().find("not in any git-tracked .nix file") !=
+          std::string::npos);
     CHECK(j["fixes"].empty());
   }
   CHECK(recipe_text(d, "pytorch-python313-cpu-avx2") == computed_before);
@@ -234,8 +267,11 @@ TEST_CASE("hashfix: a computed hash or an untracked recipe fails cleanly and not
 TEST_CASE("hashfix: with commit on the repair is committed and the tree is clean") {
   Daemon d("", "\n[hashfix]\ncommit = true\n");
   std::string content = "commit-" + d.nonce();
-  d.add_recipe("pytorch-python313-cpu-avx2", recipe("pytorch-python313-cpu-avx2",
-      "  src = fetch { name = \"torch-src\"; content = \"" + content + "\"; hash = \"" + hash_of("old", "sri") + "\"; };\n", d.nonce()));
+  d.add_recipe("pytorch-python313-cpu-avx2",
+               recipe("pytorch-python313-cpu-avx2",
+                      "  src = fetch { name = \"torch-src\"; content = \"" + content + "\"; hash = \"" +
+                          hash_of("old", "sri") + "\"; };\n",
+                      d.nonce()));
   commit_all(d);
   d.start();
   json jobs = build(d, "cpu-avx2");
@@ -267,22 +303,28 @@ TEST_CASE("hashfix: two builds that meet the same wrong hash at once end with on
   }
 }
 
-TEST_CASE("hashfix: an edit made to the recipe while a repair runs is kept, and the daemon answers meanwhile") {
+TEST_CASE(
+    "hashfix: an edit made to the recipe while a repair runs is kept, and the daemon answers meanwhile") {
   Daemon d;
   // nix, but `nix show-derivation` (which the repair asks; not the listing of the build's sources
   // before it, `show-derivation -r`) waits for the test's gate the first time.
-  std::string nix = d.dir().write("nix-gated", "#!/bin/sh\ncase \"$*\" in *\"show-derivation -r\"*) ;; *show-derivation*)\n  if [ ! -e " + d.nonce() +
-                                                   "/show-started ]; then\n    touch " + d.nonce() + "/show-started\n"
-                                                   "    while [ ! -e " + d.nonce() + "/show-gate ]; do sleep 0.05; done\n"
-                                                   "  fi;;\nesac\nexec /usr/bin/nix \"$@\"\n");
+  std::string nix = d.dir().write(
+      "nix-gated", "#!/bin/sh\ncase \"$*\" in *\"show-derivation -r\"*) ;; *show-derivation*)\n  if [ ! -e " +
+                       d.nonce() + "/show-started ]; then\n    touch " + d.nonce() +
+                       "/show-started\n"
+                       "    while [ ! -e " +
+                       d.nonce() +
+                       "/show-gate ]; do sleep 0.05; done\n"
+                       "  fi;;\nesac\nexec /usr/bin/nix \"$@\"\n");
   std::filesystem::permissions(nix, std::filesystem::perms(0755));
   std::string config = read_file(d.config_path());
   config.replace(config.find("kind = \"nix\""), 12, "kind = \"nix\"\nprogram = \"" + nix + "\"");
   d.dir().write("ptbuild.toml", config);
   // A fake hash: the repair asks `nix show-derivation` which source it belongs to.
   std::string content = "torch-" + d.nonce();
-  d.add_recipe("pytorch-python313-cpu-avx2", recipe("pytorch-python313-cpu-avx2", "  src = fetch { name = \"torch-src\"; content = \"" +
-                                                                                     content + "\"; hash = lib.fakeHash; };\n",
+  d.add_recipe("pytorch-python313-cpu-avx2", recipe("pytorch-python313-cpu-avx2",
+                                                    "  src = fetch { name = \"torch-src\"; content = \"" +
+                                                        content + "\"; hash = lib.fakeHash; };\n",
                                                     d.nonce()));
   commit_all(d);
   d.start();
@@ -311,12 +353,15 @@ TEST_CASE("hashfix: the sources come first - a wrong hash is repaired before any
   for (const char* isa : {"avx2", "avx512"}) {
     std::string name = std::string("pytorch-python313-cpu-") + isa;
     // A long dependency (magma, say) beside the source with the wrong pin: it notes when it starts.
-    std::string slow = "  extra = [ (derivation { name = \"slow-" + std::string(isa) +
-                       "\"; system = builtins.currentSystem; builder = \"/bin/sh\"; PATH = \"/bin:/usr/bin\"; nonce = \"" +
-                       d.nonce() + "\"; args = [ \"-c\" \"echo $(date +%s%3N) >> " + events +
-                       "; sleep 2; echo done > $out\" ]; }) ];\n";
-    d.add_recipe(name, recipe(name, "  src = fetch { name = \"torch-src\"; content = \"" + content + "\"; hash = \"" +
-                                        wrong + "\"; };\n" + slow, d.nonce()));
+    std::string slow =
+        "  extra = [ (derivation { name = \"slow-" + std::string(isa) +
+        "\"; system = builtins.currentSystem; builder = \"/bin/sh\"; PATH = \"/bin:/usr/bin\"; nonce = \"" +
+        d.nonce() + "\"; args = [ \"-c\" \"echo $(date +%s%3N) >> " + events +
+        "; sleep 2; echo done > $out\" ]; }) ];\n";
+    d.add_recipe(name, recipe(name,
+                              "  src = fetch { name = \"torch-src\"; content = \"" + content +
+                                  "\"; hash = \"" + wrong + "\"; };\n" + slow,
+                              d.nonce()));
   }
   commit_all(d);
   d.start();

@@ -24,11 +24,13 @@ constexpr size_t kMiB = 1024 * 1024;
 // `after`, then waits for the gate, then `finally`.
 std::string flood(const Daemon& d, const std::string& after, const std::string& finally) {
   return "seq 1 1100000 | sed 's|.*|[&/1100000] Building CXX object caffe2/CMakeFiles/torch_cpu.dir/aten/src/ATen/op_&.cpp.o|'\n"
-         "echo '" + after + "'\n" + d.wait_for_gate() + finally;
+         "echo '" +
+         after + "'\n" + d.wait_for_gate() + finally;
 }
 
-
-bool log_has(const std::string& path, const std::string& text) { return log_text(path).find(text) != std::string::npos; }
+bool log_has(const std::string& path, const std::string& text) {
+  return log_text(path).find(text) != std::string::npos;
+}
 
 // A daemon building one flood (see flood()), queued; returns the job's log path.
 std::string start_flood(Daemon& d, const std::string& after, const std::string& finally) {
@@ -40,9 +42,11 @@ std::string start_flood(Daemon& d, const std::string& after, const std::string& 
 
 }  // namespace
 
-TEST_CASE("logs: a build that prints 100 MB then fails - all of it on disk as it comes, the final error kept") {
+TEST_CASE(
+    "logs: a build that prints 100 MB then fails - all of it on disk as it comes, the final error kept") {
   Daemon d;
-  std::string path = start_flood(d, "flood printed", "echo 'FATAL: ptbuild test, the last line says why'\nexit 1");
+  std::string path =
+      start_flood(d, "flood printed", "echo 'FATAL: ptbuild test, the last line says why'\nexit 1");
   CHECK(path.ends_with(".log.zst"));
   // While the build still runs, the file has everything it printed: far past 64 MiB of text.
   REQUIRE(eventually([&] { return log_has(path, "flood printed"); }, std::chrono::seconds(120)));
@@ -88,7 +92,8 @@ TEST_CASE("logs: kill -9 of the daemon mid-build keeps what the build printed be
   CHECK(d.client({"log", "cpu-avx2", "--tail", "3"}).out.find("after the restart") != std::string::npos);
 }
 
-TEST_CASE("logs: ten log -f followers that stop reading do not grow the daemon's memory, and catch up later") {
+TEST_CASE(
+    "logs: ten log -f followers that stop reading do not grow the daemon's memory, and catch up later") {
   Daemon d;
   d.add_sh_recipe("pytorch-python313-cpu-avx2", flood(d, "flood printed", "echo 'the end'\nmkdir -p $out"));
   d.start();
@@ -97,15 +102,18 @@ TEST_CASE("logs: ten log -f followers that stop reading do not grow the daemon's
   std::vector<std::unique_ptr<RawClient>> stalled;
   for (int i = 0; i < 10; ++i) {
     stalled.push_back(std::make_unique<RawClient>(d.socket()));
-    stalled.back()->send_bytes("{\"hello\":\"ptbuild\",\"protocol\":1}\n{\"id\":1,\"op\":\"log\",\"args\":"
-                               "{\"job\":\"cpu-avx2\",\"follow\":true}}\n");
+    stalled.back()->send_bytes(
+        "{\"hello\":\"ptbuild\",\"protocol\":1}\n{\"id\":1,\"op\":\"log\",\"args\":"
+        "{\"job\":\"cpu-avx2\",\"follow\":true}}\n");
   }
   std::string path = d.job("cpu-avx2")["log_path"];
   int64_t most = 0;
-  REQUIRE(eventually([&] {
-    most = std::max(most, rss_kib(d.pid()));
-    return log_has(path, "flood printed");
-  }, std::chrono::seconds(120)));
+  REQUIRE(eventually(
+      [&] {
+        most = std::max(most, rss_kib(d.pid()));
+        return log_has(path, "flood printed");
+      },
+      std::chrono::seconds(120)));
   most = std::max(most, rss_kib(d.pid()));
   INFO("daemon RSS before " << before << " KiB, at most " << most << " KiB");
   // Each follower holds at most its window (1 MiB) and a chunk; 10 of them, and slack.
@@ -137,8 +145,7 @@ TEST_CASE("logs: ten log -f followers that stop reading do not grow the daemon's
 
 TEST_CASE("logs: builds run at a lower CPU and I/O priority than the daemon, and so do their children") {
   Daemon d;
-  d.add_sh_recipe("pytorch-python313-cpu-avx2",
-                  "echo started\n" + d.wait_for_gate() + "mkdir -p $out");
+  d.add_sh_recipe("pytorch-python313-cpu-avx2", "echo started\n" + d.wait_for_gate() + "mkdir -p $out");
   d.start();
   int64_t id = d.client_json({"queue", "cpu-avx2"})["jobs"][0]["id"];
   std::vector<pid_t> nix, builder;
@@ -165,10 +172,12 @@ TEST_CASE("logs: builds run at a lower CPU and I/O priority than the daemon, and
   CHECK(d.client({"wait", "cpu-avx2", "--timeout", "60s"}).exit_code == 0);
 }
 
-TEST_CASE("logs: tail -f follows a running build's plain copy beside its zstd log - it goes when the build ends") {
+TEST_CASE(
+    "logs: tail -f follows a running build's plain copy beside its zstd log - it goes when the build ends") {
   Daemon d;
-  d.add_sh_recipe("pytorch-python313-cpu-avx2", "echo 'first line'\n" + d.wait_for_gate() + "echo 'second line'\n"
-                                                    + d.wait_for_gate("gate2") + "mkdir -p $out");
+  d.add_sh_recipe("pytorch-python313-cpu-avx2", "echo 'first line'\n" + d.wait_for_gate() +
+                                                    "echo 'second line'\n" + d.wait_for_gate("gate2") +
+                                                    "mkdir -p $out");
   d.start();
   int64_t id = d.client_json({"queue", "cpu-avx2"})["jobs"][0]["id"];
   std::string live = d.state() + "/logs/" + std::to_string(id) + ".live.log";
@@ -188,16 +197,21 @@ TEST_CASE("logs: tail -f follows a running build's plain copy beside its zstd lo
   d.open_gate("gate2");
   CHECK(d.client({"wait", "cpu-avx2", "--timeout", "60s"}).exit_code == 0);
   CHECK_FALSE(std::filesystem::exists(live));
-  CHECK(eventually([&] { return !std::filesystem::exists(live + ".ended"); }));  // removed right after, by an rm
+  CHECK(eventually(
+      [&] { return !std::filesystem::exists(live + ".ended"); }));  // removed right after, by an rm
   CHECK(log_text(d.job("cpu-avx2")["log_path"]).find("second line") != std::string::npos);
 }
 
-TEST_CASE("logs: with daemon.live_log = false a running build keeps no plain text on disk - its log and log --tail still have every line") {
+TEST_CASE(
+    "logs: with daemon.live_log = false a running build keeps no plain text on disk - its log and log --tail still have every line") {
   Daemon d("live_log = false\n");
-  d.add_sh_recipe("pytorch-python313-cpu-avx2", "seq 1 700000\necho 'first line'\n" + d.wait_for_gate() + "echo 'second line'\nmkdir -p $out");
+  d.add_sh_recipe("pytorch-python313-cpu-avx2", "seq 1 700000\necho 'first line'\n" + d.wait_for_gate() +
+                                                    "echo 'second line'\nmkdir -p $out");
   d.start();
   int64_t id = d.client_json({"queue", "cpu-avx2"})["jobs"][0]["id"];
-  REQUIRE(eventually([&] { return d.client({"log", "cpu-avx2", "--tail", "5"}).out.find("first line") != std::string::npos; }));
+  REQUIRE(eventually([&] {
+    return d.client({"log", "cpu-avx2", "--tail", "5"}).out.find("first line") != std::string::npos;
+  }));
   // The build appends to its live file, and what the daemon has taken from it is punched out:
   // ~5 MB printed, at most the last megabyte step still on disk.
   struct stat st {};
@@ -213,17 +227,20 @@ TEST_CASE("logs: with daemon.live_log = false a running build keeps no plain tex
   CHECK(text.find("second line") != std::string::npos);
 }
 
-TEST_CASE("logs: after a crash, a build whose log already shows its failure is diagnosed from the disk, not rebuilt") {
+TEST_CASE(
+    "logs: after a crash, a build whose log already shows its failure is diagnosed from the disk, not rebuilt") {
   Daemon d;
-  d.add_sh_recipe("pytorch-python313-cuda13_0-sm90-avx512",
-                  "echo '-- Could NOT find CUDA (missing: CUDA_TOOLKIT_ROOT_DIR)'\necho '--   USE_CUDA : OFF'\n"
-                  + d.wait_for_gate() + "mkdir -p $out");
+  d.add_sh_recipe(
+      "pytorch-python313-cuda13_0-sm90-avx512",
+      "echo '-- Could NOT find CUDA (missing: CUDA_TOOLKIT_ROOT_DIR)'\necho '--   USE_CUDA : OFF'\n" +
+          d.wait_for_gate() + "mkdir -p $out");
   d.add_sh_recipe("pytorch-python313-cpu-avx2",
                   "echo 'a build with nothing wrong so far'\n" + d.wait_for_gate() + "mkdir -p $out");
   d.start();
   d.client_json({"queue", "all"});
   std::string gpu_log = d.job("sm90-avx512")["log_path"], cpu_log = d.job("cpu-avx2")["log_path"];
-  REQUIRE(eventually([&] { return log_has(gpu_log, "USE_CUDA : OFF") && log_has(cpu_log, "nothing wrong"); }));
+  REQUIRE(
+      eventually([&] { return log_has(gpu_log, "USE_CUDA : OFF") && log_has(cpu_log, "nothing wrong"); }));
   d.signal(SIGKILL);
   d.wait_exit();
   d.start();
@@ -231,7 +248,8 @@ TEST_CASE("logs: after a crash, a build whose log already shows its failure is d
   CHECK(gpu["state"] == "failed");
   CHECK(gpu["attempt"] == 1);
   CHECK(gpu["failure"]["class"] == "cuda_not_found");
-  CHECK(gpu["failure"]["message"].get<std::string>().find("read from its log after ptbuildd restarted") != std::string::npos);
+  CHECK(gpu["failure"]["message"].get<std::string>().find("read from its log after ptbuildd restarted") !=
+        std::string::npos);
   // A log that settles nothing: that build runs again.
   REQUIRE(eventually([&] { return d.job("cpu-avx2")["attempt"] == 2; }));
   d.open_gate();

@@ -13,9 +13,11 @@ namespace {
 // A recipe that reads a shared file of the repo: changing that file changes its derivation.
 std::string recipe_using(const std::string& name, const std::string& lib, const std::string& nonce,
                          const std::string& flavour = "1") {
-  return "{ pkgs ? null }:\n# " + name + "\nlet part = import ./lib/" + lib + ".nix; in\nderivation {\n  name = \"" + name +
+  return "{ pkgs ? null }:\n# " + name + "\nlet part = import ./lib/" + lib +
+         ".nix; in\nderivation {\n  name = \"" + name +
          "\";\n  system = builtins.currentSystem;\n  builder = \"/bin/sh\";\n  PATH = \"/bin:/usr/bin\";\n  nonce = \"" +
-         nonce + "\";\n  inherit part;\n  flavour = \"" + flavour + "\";\n  args = [ \"-c\" \"mkdir $out\" ];\n}\n";
+         nonce + "\";\n  inherit part;\n  flavour = \"" + flavour +
+         "\";\n  args = [ \"-c\" \"mkdir $out\" ];\n}\n";
 }
 
 std::set<std::string> queued_variants(const json& nightly) {
@@ -24,7 +26,9 @@ std::set<std::string> queued_variants(const json& nightly) {
   return out;
 }
 
-void build_all(Daemon& d) { REQUIRE(d.client({"wait", "all", "--timeout", "120s"}).exit_code == 0); }
+void build_all(Daemon& d) {
+  REQUIRE(d.client({"wait", "all", "--timeout", "120s"}).exit_code == 0);
+}
 
 const std::string kV1 = "pytorch-python313-cpu-avx2", kV2 = "pytorch-python313-cpu-avx512",
                   kV3 = "pytorch-python313-cuda13_0-sm90-avx512";
@@ -49,7 +53,8 @@ TEST_CASE("nightly: after a green run nothing - then exactly what a change touch
   json quiet = d.client_json({"nightly"});
   CHECK(quiet["jobs"].empty());
   REQUIRE(quiet["skipped"].size() == 3);
-  for (const json& s : quiet["skipped"]) CHECK(s["reason"].get<std::string>().find("unchanged since build #") != std::string::npos);
+  for (const json& s : quiet["skipped"])
+    CHECK(s["reason"].get<std::string>().find("unchanged since build #") != std::string::npos);
   ProcessResult human = d.client({"nightly"});
   CHECK(human.out.find("3 unchanged variant(s) skipped: nothing to rebuild") != std::string::npos);
 
@@ -79,12 +84,15 @@ TEST_CASE("nightly: after a green run nothing - then exactly what a change touch
   CHECK(d.client_json({"nightly"})["jobs"].empty());
 }
 
-TEST_CASE("nightly: a known failure is not rebuilt until its inputs change - a transient one is - an unevaluable recipe is reported") {
+TEST_CASE(
+    "nightly: a known failure is not rebuilt until its inputs change - a transient one is - an unevaluable recipe is reported") {
   Daemon d("max_parallel = 3\nretries = 0\n");
   three_recipes(d);
   const std::string broken = "pytorch-python313-cpu-avx512bf16", flaky = "pytorch-python313-cpu-avx512vnni";
   d.add_sh_recipe(broken, "echo 'CMake Error: the recipe is wrong'\nexit 1");
-  d.add_sh_recipe(flaky, "echo \"error: unable to download 'https://example.org/src.tar.gz': Couldn't resolve host name\"\nexit 1");
+  d.add_sh_recipe(
+      flaky,
+      "echo \"error: unable to download 'https://example.org/src.tar.gz': Couldn't resolve host name\"\nexit 1");
   d.start();
   d.client_json({"queue", "all"});
   d.client({"wait", "all", "--timeout", "120s"});
@@ -112,19 +120,22 @@ TEST_CASE("nightly: a known failure is not rebuilt until its inputs change - a t
   }
   REQUIRE(n["errors"].size() == 1);
   CHECK(n["errors"][0]["what"] == kV2);
-  CHECK(n["errors"][0]["reason"].get<std::string>().find("could not evaluate the recipe: eval_error: ") != std::string::npos);
+  CHECK(n["errors"][0]["reason"].get<std::string>().find("could not evaluate the recipe: eval_error: ") !=
+        std::string::npos);
 
   // Its recipe changes: now it is built again.
   d.client({"wait", "all", "--timeout", "120s"});
   d.add_sh_recipe(broken, "echo 'fixed'\nmkdir $out");
   json after = d.client_json({"nightly", broken});
   REQUIRE(after["jobs"].size() == 1);
-  CHECK(after["jobs"][0]["reason"].get<std::string>().find("and its recipe files changed since") != std::string::npos);
+  CHECK(after["jobs"][0]["reason"].get<std::string>().find("and its recipe files changed since") !=
+        std::string::npos);
 }
 
 TEST_CASE("nightly: with pull it fast-forwards the repo first - a failing pull skips that repo") {
   // The build repo is a clone of a bare remote; a second repo has no upstream, so its pull fails.
-  Daemon d("max_parallel = 3\n", "\n[[repo]]\nname = \"vision\"\npath = \"vision\"\n\n[nightly]\npull = true\n");
+  Daemon d("max_parallel = 3\n",
+           "\n[[repo]]\nname = \"vision\"\npath = \"vision\"\n\n[nightly]\npull = true\n");
   std::string remote = d.dir() / "remote.git", work = d.dir() / "work";
   auto git = [](const std::vector<std::string>& args) {
     std::vector<std::string> argv{"/usr/bin/git", "-c", "user.name=t", "-c", "user.email=t@localhost"};
@@ -141,7 +152,8 @@ TEST_CASE("nightly: with pull it fast-forwards the repo first - a failing pull s
   git({"-C", work, "push", "-q", "origin", "HEAD"});
   std::filesystem::remove_all(d.repo());
   git({"clone", "-q", remote, d.repo()});
-  d.dir().write("vision/.flox/pkgs/torchvision-python313-cpu-avx2.nix", sh_recipe("torchvision-python313-cpu-avx2", "mkdir $out", d.nonce()));
+  d.dir().write("vision/.flox/pkgs/torchvision-python313-cpu-avx2.nix",
+                sh_recipe("torchvision-python313-cpu-avx2", "mkdir $out", d.nonce()));
   git({"-C", d.dir() / "vision", "init", "-q"});
   d.start();
   d.client_json({"queue", "all"});
@@ -163,11 +175,13 @@ TEST_CASE("nightly: with pull it fast-forwards the repo first - a failing pull s
   bool vision_skipped = false;
   for (const json& s : n["skipped"])
     if (s["variant"] == "torchvision-python313-cpu-avx2")
-      vision_skipped = s["reason"].get<std::string>().find("git pull failed in repo 'vision'") != std::string::npos;
+      vision_skipped =
+          s["reason"].get<std::string>().find("git pull failed in repo 'vision'") != std::string::npos;
   CHECK(vision_skipped);
 }
 
-TEST_CASE("nightly: with the network down it stops fetching after a few tries, shows progress and the real error, and exits 1") {
+TEST_CASE(
+    "nightly: with the network down it stops fetching after a few tries, shows progress and the real error, and exits 1") {
   Daemon d("max_parallel = 4\n");
   d.env["NIX_CONFIG"] = "download-attempts = 1";
   std::vector<std::string> names;
@@ -180,8 +194,8 @@ TEST_CASE("nightly: with the network down it stops fetching after a few tries, s
   build_all(d);
   // Every recipe now pins nixpkgs by a tarball URL without a hash, and the network is gone.
   for (const std::string& n : names)
-    d.add_recipe(n, "{ pkgs ? null }:\nlet nixpkgs = builtins.fetchTarball \"http://127.0.0.1:1/nixpkgs-" + n +
-                        ".tar.gz\"; in import nixpkgs { }\n");
+    d.add_recipe(n, "{ pkgs ? null }:\nlet nixpkgs = builtins.fetchTarball \"http://127.0.0.1:1/nixpkgs-" +
+                        n + ".tar.gz\"; in import nixpkgs { }\n");
   ProcessResult run = d.client({"nightly"});
   CHECK(run.exit_code == 1);
   CHECK(run.err.find("nightly: evaluated 10 of 10 recipe(s)") != std::string::npos);
@@ -190,11 +204,13 @@ TEST_CASE("nightly: with the network down it stops fetching after a few tries, s
   int downloads = 0, cut = 0;
   for (const json& e : n["errors"]) {
     std::string reason = e["reason"];
-    if (reason.find("could not evaluate the recipe: network: error: unable to download 'http://127.0.0.1:1/nixpkgs-") !=
+    if (reason.find(
+            "could not evaluate the recipe: network: error: unable to download 'http://127.0.0.1:1/nixpkgs-") !=
         std::string::npos) {
       ++downloads;
       CHECK(reason.find("pin its sha256") != std::string::npos);
-    } else if (reason.find("not evaluated: 3 evaluations in a row in repo 'pytorch' could not download") != std::string::npos) {
+    } else if (reason.find("not evaluated: 3 evaluations in a row in repo 'pytorch' could not download") !=
+               std::string::npos) {
       ++cut;
     }
   }

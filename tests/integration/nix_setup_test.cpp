@@ -32,7 +32,9 @@ std::optional<Failure> diagnose_real_build(TempDir& dir, std::map<std::string, s
   RunOptions o = as;
   o.env = std::move(env);
   o.env["HOME"] = dir.path();
-  ProcessResult r = run_process({"/usr/bin/nix", "--extra-experimental-features", "nix-command", "build", "-f", dir / "recipe.nix", "--no-link"}, o);
+  ProcessResult r = run_process({"/usr/bin/nix", "--extra-experimental-features", "nix-command", "build",
+                                 "-f", dir / "recipe.nix", "--no-link"},
+                                o);
   INFO("nix printed: " << r.err);
   CHECK(r.exit_code != 0);
   LogScanner scanner(parse_variant_name("pytorch-python313-cpu-avx2"));
@@ -51,7 +53,8 @@ TEST_CASE("nix_setup: every way a fresh machine's Nix cannot build, from real Ni
     auto f = diagnose_real_build(dir, nix_env(dir, "build-users-group = ptbuild-no-such-group\n"));
     REQUIRE(f);
     CHECK(f->failure_class == "nix_setup");
-    CHECK(f->message.find("'ptbuild-no-such-group' specified in 'build-users-group' does not exist") != std::string::npos);
+    CHECK(f->message.find("'ptbuild-no-such-group' specified in 'build-users-group' does not exist") !=
+          std::string::npos);
     CHECK(f->hint.find("nixbld") != std::string::npos);
   }
   SUBCASE("the sandbox (on by default) hides /bin/sh, the recipe's builder") {
@@ -119,7 +122,8 @@ void broken_nix_keeps_the_queue(int slots, const std::string& broken, const std:
   REQUIRE(eventually([&] {
     status = d.client_json({"status", "--json"});
     return count(status["jobs"], [](const json& j) {
-             return j["waiting"].is_string() && j["waiting"].get<std::string>().starts_with("builder local down until");
+             return j["waiting"].is_string() &&
+                    j["waiting"].get<std::string>().starts_with("builder local down until");
            }) == 10;
   }));
   json jobs = status["jobs"];
@@ -167,8 +171,9 @@ TEST_CASE("nix_setup: after its back-off a probe build brings the builder back b
   d.start();
   d.client_json({"queue", "all"});
   REQUIRE(eventually([&] {
-    return d.client_json({"status", "--json"})["scheduler"]["builders"][0]["state"].get<std::string>().starts_with(
-        "down until");
+    return d.client_json({"status", "--json"})["scheduler"]["builders"][0]["state"]
+        .get<std::string>()
+        .starts_with("down until");
   }));
   // While Nix stays broken, each probe fails and the rest grows (1 s, then 3 s): no build starts.
   REQUIRE(eventually([&] { return d.log().find("(fault 2 in a row)") != std::string::npos; }));

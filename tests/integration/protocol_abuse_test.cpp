@@ -50,7 +50,8 @@ TEST_CASE("garbage - wrong types - unknown ops and a 2 MiB line each get an erro
   c.send_bytes("{\"id\":2,\"op\":\"frobnicate\"}\n");
   CHECK(expect_error(c, "unknown_op")["id"] == 2);
   c.send_bytes("{\"id\":3,\"op\":\"queue\",\"args\":{\"targets\":\"cpu-avx2\"}}\n");
-  CHECK(expect_error(c, "bad_request")["error"]["message"].get<std::string>().find("targets") != std::string::npos);
+  CHECK(expect_error(c, "bad_request")["error"]["message"].get<std::string>().find("targets") !=
+        std::string::npos);
   c.send_bytes("{\"id\":4,\"op\":\"jobs\",\"args\":{\"limit\":\"ten\"}}\n");
   expect_error(c, "bad_request");
   c.send_bytes("{\"id\":5,\"op\":\"show\",\"args\":{\"job\":[1]}}\n");
@@ -61,7 +62,8 @@ TEST_CASE("garbage - wrong types - unknown ops and a 2 MiB line each get an erro
   expect_error(c, "bad_json");
 
   // A 2 MiB line: refused once, then the same connection still works.
-  c.send_bytes("{\"id\":7,\"op\":\"jobs\",\"args\":{\"pad\":\"" + std::string(2 * 1024 * 1024, 'x') + "\"}}\n");
+  c.send_bytes("{\"id\":7,\"op\":\"jobs\",\"args\":{\"pad\":\"" + std::string(2 * 1024 * 1024, 'x') +
+               "\"}}\n");
   expect_error(c, "line_too_long");
   c.send_bytes("{\"id\":8,\"op\":\"jobs\"}\n");
   auto after = c.json_line();
@@ -81,7 +83,8 @@ TEST_CASE("garbage - wrong types - unknown ops and a 2 MiB line each get an erro
   CHECK(json::parse(r.out)["jobs"][0]["new"] == true);
 }
 
-TEST_CASE("a 200 KB line nesting args 100,000 deep is refused before it is parsed, and the daemon serves on") {
+TEST_CASE(
+    "a 200 KB line nesting args 100,000 deep is refused before it is parsed, and the daemon serves on") {
   Daemon d;
   d.start();
   RawClient c(d.socket());
@@ -89,7 +92,8 @@ TEST_CASE("a 200 KB line nesting args 100,000 deep is refused before it is parse
   std::string deep = "{\"id\":1,\"op\":\"status\",\"args\":{\"x\":" + std::string(100'000, '[') +
                      std::string(100'000, ']') + "}}\n";
   c.send_bytes(deep);
-  CHECK(expect_error(c, "bad_request")["error"]["message"].get<std::string>().find("deeper than 64") != std::string::npos);
+  CHECK(expect_error(c, "bad_request")["error"]["message"].get<std::string>().find("deeper than 64") !=
+        std::string::npos);
   c.send_bytes("{\"id\":2,\"op\":\"status\",\"args\":{}}\n");
   auto reply = c.json_line();
   REQUIRE(reply);

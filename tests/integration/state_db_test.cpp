@@ -84,7 +84,8 @@ TEST_CASE("state database: a damaged ptbuild.db is refused at start, not written
   CHECK(std::filesystem::last_write_time(db) == before);
 }
 
-TEST_CASE("state database: locked by another process at start: a clear line, exit 1 so that systemd tries again") {
+TEST_CASE(
+    "state database: locked by another process at start: a clear line, exit 1 so that systemd tries again") {
   Daemon d;
   run_once(d);
   std::string db = d.state() + "/ptbuild.db";
@@ -98,7 +99,8 @@ TEST_CASE("state database: locked by another process at start: a clear line, exi
     _exit(127);
   }
   REQUIRE(eventually([&] {
-    return run_process({"/usr/bin/sqlite3", "-cmd", ".timeout 0", db, "BEGIN IMMEDIATE; ROLLBACK;"}).exit_code != 0;
+    return run_process({"/usr/bin/sqlite3", "-cmd", ".timeout 0", db, "BEGIN IMMEDIATE; ROLLBACK;"})
+               .exit_code != 0;
   }));
   ProcessResult r = start_daemon(d);
   ::kill(-holder, SIGKILL);
@@ -127,7 +129,8 @@ TEST_CASE("state database: a full disk at start and while running - no crash, no
   auto fill = [&] {
     std::ofstream f(d.state() + "/filler", std::ios::binary);
     std::string block(64 * 1024, 'f');
-    for (int i = 0; i < 64 && f.write(block.data(), static_cast<std::streamsize>(block.size())); ++i) f.flush();
+    for (int i = 0; i < 64 && f.write(block.data(), static_cast<std::streamsize>(block.size())); ++i)
+      f.flush();
   };
   auto make_room = [&] { std::filesystem::remove(d.state() + "/filler"); };
 
@@ -145,7 +148,8 @@ TEST_CASE("state database: a full disk at start and while running - no crash, no
 
   // While running: a build ends while the disk is full; the daemon keeps serving and the job
   // ends once there is room again.
-  d.add_sh_recipe("pytorch-python313-cpu-avx2", "while [ ! -e " + d.nonce() + "/go ]; do sleep 0.05; done\nmkdir -p $out");
+  d.add_sh_recipe("pytorch-python313-cpu-avx2",
+                  "while [ ! -e " + d.nonce() + "/go ]; do sleep 0.05; done\nmkdir -p $out");
   d.start();
   d.client_json({"queue", "cpu-avx2"});
   // Its builder runs (the job is running from the moment its sources are listed, before that).
@@ -161,12 +165,14 @@ TEST_CASE("state database: a full disk at start and while running - no crash, no
   CHECK(d.running());
 }
 
-TEST_CASE("state database: lost between two runs, its ids start again - no new job writes into an old job's log") {
+TEST_CASE(
+    "state database: lost between two runs, its ids start again - no new job writes into an old job's log") {
   Daemon d;
   run_once(d);
   std::string old_log = log_text(d.state() + "/logs/1.log.zst");
   REQUIRE(old_log.find("attempt 1") != std::string::npos);
-  for (const char* f : {"ptbuild.db", "ptbuild.db-wal", "ptbuild.db-shm"}) std::filesystem::remove(d.state() + "/" + f);
+  for (const char* f : {"ptbuild.db", "ptbuild.db-wal", "ptbuild.db-shm"})
+    std::filesystem::remove(d.state() + "/" + f);
   // And a symlink planted where the next log would go, pointing at a file that must stay as it is.
   std::string victim = d.dir().write("victim.txt", "precious\n");
   std::filesystem::create_directories(d.state() + "/logs");
@@ -183,7 +189,8 @@ TEST_CASE("state database: lost between two runs, its ids start again - no new j
   CHECK(d.log().find("moved to " + log + ".stale-") != std::string::npos);
 }
 
-TEST_CASE("state database: deleted while the daemon runs, it is written back - replaced, the daemon stops and says why") {
+TEST_CASE(
+    "state database: deleted while the daemon runs, it is written back - replaced, the daemon stops and says why") {
   Daemon d;
   d.add_sh_recipe("pytorch-python313-cpu-avx2", "mkdir -p $out");
   d.add_sh_recipe("pytorch-python313-cpu-avx512", "mkdir -p $out");
@@ -192,7 +199,8 @@ TEST_CASE("state database: deleted while the daemon runs, it is written back - r
   d.client_json({"queue", "cpu-avx2"});
   std::string db = d.state() + "/ptbuild.db";
   for (const char* f : {"", "-wal", "-shm"}) std::filesystem::remove(db + f);
-  REQUIRE(eventually([&] { return d.log().find("was deleted while ptbuildd ran; written back") != std::string::npos; }));
+  REQUIRE(eventually(
+      [&] { return d.log().find("was deleted while ptbuildd ran; written back") != std::string::npos; }));
   CHECK(std::filesystem::exists(db));
   CHECK(d.client_json({"queue", "cpu-avx512"})["jobs"][0]["id"] == 2);  // ids go on
   d.signal(SIGTERM);

@@ -17,16 +17,16 @@ namespace {
 class Tmux {
  public:
   explicit Tmux(const std::string& name) : session_(name + std::to_string(::getpid())) {
-    ok_ = run_process({"/usr/bin/tmux", "-L", session_, "new-session", "-d", "-s", session_, "-x", "120", "-y", "40"}).exit_code == 0;
+    ok_ = run_process(
+              {"/usr/bin/tmux", "-L", session_, "new-session", "-d", "-s", session_, "-x", "120", "-y", "40"})
+              .exit_code == 0;
     if (ok_) tmux({"set-option", "-g", "remain-on-exit", "on"});
   }
   ~Tmux() {
     if (ok_) run_process({"/usr/bin/tmux", "-L", session_, "kill-server"});
   }
   bool ok() const { return ok_; }
-  void type(const std::string& line) {
-    tmux({"send-keys", "-t", session_, line, "Enter"});
-  }
+  void type(const std::string& line) { tmux({"send-keys", "-t", session_, line, "Enter"}); }
   std::string screen(bool with_escapes = false) {
     std::vector<std::string> args{"capture-pane", "-p", "-t", session_};
     if (with_escapes) args.push_back("-e");
@@ -65,11 +65,14 @@ std::string through_last(const std::string& screen, const std::string& marker) {
   return screen.substr(0, end == std::string::npos ? std::string::npos : end + 1);
 }
 
-std::string expected(const std::string& name) { return read_file(source_dir() + "/tests/fixtures/screens/" + name); }
+std::string expected(const std::string& name) {
+  return read_file(source_dir() + "/tests/fixtures/screens/" + name);
+}
 
 }  // namespace
 
-TEST_CASE("terminal: the matrix grid in colour on a terminal - plain with NO_COLOR - and the expected screen") {
+TEST_CASE(
+    "terminal: the matrix grid in colour on a terminal - plain with NO_COLOR - and the expected screen") {
   Daemon d("max_parallel = 2\n");
   for (const char* v : {"pytorch-python313-cuda13_0-sm90-avx512", "pytorch-python313-cuda13_0-sm90-avx2",
                         "pytorch-python313-cuda13_0-sm120-avx512", "pytorch-python313-cpu-avx2"})
@@ -85,7 +88,8 @@ TEST_CASE("terminal: the matrix grid in colour on a terminal - plain with NO_COL
   }
   std::string ptbuild = build_dir() + "/ptbuild --socket " + d.socket();
   t.type("clear; " + ptbuild + " matrix");
-  REQUIRE(eventually([&] { return t.screen().find("legend:") != std::string::npos; }, std::chrono::seconds(10)));
+  REQUIRE(
+      eventually([&] { return t.screen().find("legend:") != std::string::npos; }, std::chrono::seconds(10)));
   std::string coloured = t.screen(true);
   CHECK(coloured.find("\x1b[32m") != std::string::npos);  // ok in green
   CHECK(coloured.find("\x1b[31m") != std::string::npos);  // FAIL in red
@@ -94,7 +98,8 @@ TEST_CASE("terminal: the matrix grid in colour on a terminal - plain with NO_COL
   CHECK_MESSAGE(screen == expected("matrix.txt"), screen);
 
   t.type("clear; NO_COLOR=1 " + ptbuild + " matrix");
-  REQUIRE(eventually([&] { return t.screen().find("legend:") != std::string::npos; }, std::chrono::seconds(10)));
+  REQUIRE(
+      eventually([&] { return t.screen().find("legend:") != std::string::npos; }, std::chrono::seconds(10)));
   CHECK(t.screen(true).find("\x1b[32m") == std::string::npos);
 }
 
@@ -102,9 +107,10 @@ TEST_CASE("terminal: status --watch redraws live progress bars and ETAs - log -f
   Daemon d("max_parallel = 1\n");
   // A finished build of the family gives the never-built variant an expected duration.
   d.add_sh_recipe("pytorch-python313-cpu-avx2", "sleep 1\nmkdir $out");
-  d.add_sh_recipe("pytorch-python313-cpu-avx512",
-                  "echo '[3/10] Building CXX object aten.o'\nwhile [ ! -e " + d.nonce() + "/go ]; do sleep 0.05; done\n"
-                  "echo '[10/10] Linking libtorch.so'\nmkdir $out");
+  d.add_sh_recipe("pytorch-python313-cpu-avx512", "echo '[3/10] Building CXX object aten.o'\nwhile [ ! -e " +
+                                                      d.nonce() +
+                                                      "/go ]; do sleep 0.05; done\n"
+                                                      "echo '[10/10] Linking libtorch.so'\nmkdir $out");
   d.start();
   d.client_json({"queue", "cpu-avx2"});
   d.client({"wait", "cpu-avx2", "--timeout", "60s"});
@@ -124,13 +130,15 @@ TEST_CASE("terminal: status --watch redraws live progress bars and ETAs - log -f
   // Redrawn in place: one table on the screen, not one below the other.
   CHECK(live.find("builds running") == live.rfind("builds running"));
   d.dir().write("go", "");
-  REQUIRE(eventually([&] { return t.screen().find("builds running: 0 of 1") != std::string::npos; }, std::chrono::seconds(30)));
+  REQUIRE(eventually([&] { return t.screen().find("builds running: 0 of 1") != std::string::npos; },
+                     std::chrono::seconds(30)));
   std::string done = normalized(t.screen());
   done = through_last(done.substr(done.find("builds running")), "pytorch-python313-cpu-avx512");
   CHECK_MESSAGE(done == expected("status-done.txt"), done);
 
   t.type("clear; " + ptbuild + " log -f cpu-avx512 --tail 1");
-  REQUIRE(eventually([&] { return t.screen().find("=== job #2 succeeded") != std::string::npos; }, std::chrono::seconds(30)));
+  REQUIRE(eventually([&] { return t.screen().find("=== job #2 succeeded") != std::string::npos; },
+                     std::chrono::seconds(30)));
 }
 
 TEST_CASE("completion: bash completes commands - and variants and job ids from the daemon") {
@@ -142,18 +150,21 @@ TEST_CASE("completion: bash completes commands - and variants and job ids from t
   d.client_json({"queue", "sm120-avx512"});
   auto complete = [&](const std::string& line_words, int cword) {
     std::string script = "PATH=" + build_dir() + ":$PATH; source " + source_dir() +
-                         "/completions/ptbuild.bash; COMP_WORDS=(" + line_words + "); COMP_CWORD=" + std::to_string(cword) +
+                         "/completions/ptbuild.bash; COMP_WORDS=(" + line_words +
+                         "); COMP_CWORD=" + std::to_string(cword) +
                          "; _ptbuild; printf '%s\\n' \"${COMPREPLY[@]}\"";
     return run_process({"/bin/bash", "-c", script}).out;
   };
   CHECK(complete("ptbuild qu", 1) == "queue\n");
-  std::string variants = complete("ptbuild --socket " + d.socket() + " queue pytorch-python313-cuda13_0-sm9", 4);
+  std::string variants =
+      complete("ptbuild --socket " + d.socket() + " queue pytorch-python313-cuda13_0-sm9", 4);
   CHECK(variants == "pytorch-python313-cuda13_0-sm90-avx512\n");
   std::string jobs = complete("ptbuild --socket " + d.socket() + " cancel ''", 4);
   CHECK(jobs.find("1\n") != std::string::npos);
   CHECK(jobs.find("pytorch-python313-cuda13_0-sm120-avx512") != std::string::npos);
   // Without a daemon completion says nothing rather than an error.
-  ProcessResult quiet = run_process({build_dir() + "/ptbuild", "_complete", "variants", "--socket", d.dir() / "none.sock"});
+  ProcessResult quiet =
+      run_process({build_dir() + "/ptbuild", "_complete", "variants", "--socket", d.dir() / "none.sock"});
   CHECK(quiet.exit_code == 0);
   CHECK(quiet.out.empty());
   CHECK(quiet.err.empty());
@@ -162,8 +173,9 @@ TEST_CASE("completion: bash completes commands - and variants and job ids from t
 TEST_CASE("man pages render without warnings") {
   for (const char* page : {"man/ptbuild.1", "man/ptbuildd.8"}) {
     CAPTURE(page);
-    ProcessResult r = run_process({"/usr/bin/man", "--warnings", "-E", "UTF-8", "-l", source_dir() + "/" + page},
-                                  {.env = {{"MANPAGER", "cat"}, {"MANWIDTH", "80"}}});
+    ProcessResult r =
+        run_process({"/usr/bin/man", "--warnings", "-E", "UTF-8", "-l", source_dir() + "/" + page},
+                    {.env = {{"MANPAGER", "cat"}, {"MANWIDTH", "80"}}});
     CHECK(r.exit_code == 0);
     CHECK(r.err.empty());
     CHECK(r.out.find("SYNOPSIS") != std::string::npos);

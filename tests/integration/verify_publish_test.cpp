@@ -22,7 +22,8 @@ std::string facts(const std::string& cuda, const std::string& arch_flags) {
 }
 
 void git(const std::string& dir, const std::vector<std::string>& args) {
-  std::vector<std::string> argv{"/usr/bin/git", "-C", dir, "-c", "user.name=test", "-c", "user.email=test@localhost"};
+  std::vector<std::string> argv{
+      "/usr/bin/git", "-C", dir, "-c", "user.name=test", "-c", "user.email=test@localhost"};
   argv.insert(argv.end(), args.begin(), args.end());
   ProcessResult r = run_process(argv);
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
@@ -44,11 +45,16 @@ TEST_CASE("verify: each kind of wrong artifact fails with what was expected and 
   };
   const Case cases[] = {
       {"pytorch-python313-cuda13_0-sm90-avx512", facts("\"13.0\"", "\"sm_90\""), ""},
-      {"pytorch-python313-cuda13_0-sm90-avx2", facts("null", ""), "expected CUDA 13.0, found a CPU-only torch"},
-      {"pytorch-python313-cuda12_8-sm90-avx512", facts("\"13.0\"", "\"sm_90\""), "expected CUDA 12.8, found CUDA 13.0"},
-      {"pytorch-python313-cuda13_0-sm120-avx512", facts("\"13.0\"", "\"sm_90\""), "expected architecture sm_120, found sm_90"},
-      {"pytorch-python313-cuda13_0-sm86-avx2", facts("\"13.0\"", "\"sm_80\", \"sm_86\", \"sm_90\""), "expected only sm_86, found also sm_80, sm_90"},
-      {"pytorch-python313-cpu-avx2", facts("\"13.0\"", "\"sm_90\""), "expected a CPU-only torch, found CUDA 13.0"},
+      {"pytorch-python313-cuda13_0-sm90-avx2", facts("null", ""),
+       "expected CUDA 13.0, found a CPU-only torch"},
+      {"pytorch-python313-cuda12_8-sm90-avx512", facts("\"13.0\"", "\"sm_90\""),
+       "expected CUDA 12.8, found CUDA 13.0"},
+      {"pytorch-python313-cuda13_0-sm120-avx512", facts("\"13.0\"", "\"sm_90\""),
+       "expected architecture sm_120, found sm_90"},
+      {"pytorch-python313-cuda13_0-sm86-avx2", facts("\"13.0\"", "\"sm_80\", \"sm_86\", \"sm_90\""),
+       "expected only sm_86, found also sm_80, sm_90"},
+      {"pytorch-python313-cpu-avx2", facts("\"13.0\"", "\"sm_90\""),
+       "expected a CPU-only torch, found CUDA 13.0"},
       {"pytorch-python313-cpu-avx512", facts("null", ""), ""},
   };
   for (const Case& c : cases) d.add_sh_recipe(c.variant, artifact_with_python(c.facts));
@@ -79,8 +85,9 @@ TEST_CASE("verify: each kind of wrong artifact fails with what was expected and 
 TEST_CASE("verify: a real recipe whose python reports CUDA off fails although the build succeeded") {
   Daemon d("", "\n[verify]\nenabled = true\n");
   // The build log looks fine; only the artifact tells.
-  d.add_sh_recipe("pytorch-python313-cuda13_0-sm90-avx512",
-                  "echo '[1/1] Linking CXX shared library libtorch_cuda.so'\n" + artifact_with_python(facts("null", "")));
+  d.add_sh_recipe(
+      "pytorch-python313-cuda13_0-sm90-avx512",
+      "echo '[1/1] Linking CXX shared library libtorch_cuda.so'\n" + artifact_with_python(facts("null", "")));
   d.start();
   d.client_json({"queue", "sm90-avx512"});
   json job = wait_for(d, "sm90-avx512");
@@ -117,13 +124,14 @@ TEST_CASE("publish: nix copy into a real file:// binary cache - only verified un
 
   json queued = d.client_json({"publish", "cpu-avx2"});
   CHECK(queued["jobs"][0]["new"] == true);
-  json published = json::parse(d.client({"wait", std::to_string(queued["jobs"][0]["id"].get<int64_t>()), "--json"}).out)["jobs"][0];
+  json published = json::parse(
+      d.client({"wait", std::to_string(queued["jobs"][0]["id"].get<int64_t>()), "--json"}).out)["jobs"][0];
   CHECK(published["kind"] == "publish");
   CHECK(published["state"] == "succeeded");
   std::string out = d.job("cpu-avx2")["out_path"];  // the variant's latest job is now the publish
   CHECK(out == published["out_path"]);
-  ProcessResult in_cache = run_process({"/usr/bin/nix", "--extra-experimental-features", "nix-command", "path-info",
-                                        "--store", "file://" + cache, out},
+  ProcessResult in_cache = run_process({"/usr/bin/nix", "--extra-experimental-features", "nix-command",
+                                        "path-info", "--store", "file://" + cache, out},
                                        {.env = nix_test_env()});
   CHECK_MESSAGE(in_cache.exit_code == 0, in_cache.err);
   CHECK(in_cache.out.find(out) != std::string::npos);
@@ -162,7 +170,8 @@ TEST_CASE("publish: the flox double refuses a dirty tree - no upstream - unpushe
 
   auto publish_outcome = [&] {
     json q = d.client_json({"publish", "cpu-avx2"});
-    return json::parse(d.client({"wait", std::to_string(q["jobs"][0]["id"].get<int64_t>()), "--json"}).out)["jobs"][0];
+    return json::parse(
+        d.client({"wait", std::to_string(q["jobs"][0]["id"].get<int64_t>()), "--json"}).out)["jobs"][0];
   };
   d.dir().write("repo/README.md", "edited\n");
   json dirty = publish_outcome();
@@ -173,7 +182,8 @@ TEST_CASE("publish: the flox double refuses a dirty tree - no upstream - unpushe
   git(d.repo(), {"checkout", "--", "README.md"});
 
   json no_upstream = publish_outcome();
-  CHECK(no_upstream["failure"]["message"].get<std::string>().find("branch 'main' has no upstream remote") != std::string::npos);
+  CHECK(no_upstream["failure"]["message"].get<std::string>().find("branch 'main' has no upstream remote") !=
+        std::string::npos);
   git(d.repo(), {"remote", "add", "origin", remote});
   git(d.repo(), {"push", "-q", "-u", "origin", "main"});
   d.dir().write("repo/NOTES.md", "more\n");
@@ -186,7 +196,8 @@ TEST_CASE("publish: the flox double refuses a dirty tree - no upstream - unpushe
   json ok = publish_outcome();
   CHECK(ok["state"] == "succeeded");
   CHECK(log_text(ok["log_path"]).find("✔ Package published successfully.") != std::string::npos);
-  CHECK(log_text(ok["log_path"]).find("flox-double/flox publish -d " + d.repo() + " -o myorg pytorch-python313-cpu-avx2") !=
+  CHECK(log_text(ok["log_path"])
+            .find("flox-double/flox publish -d " + d.repo() + " -o myorg pytorch-python313-cpu-avx2") !=
         std::string::npos);
   json again = publish_outcome();
   CHECK(again["state"] == "succeeded");
@@ -204,11 +215,13 @@ TEST_CASE("publish: the flox double refuses as flox 1.14 does - no remote at all
   auto publish = [&] { return run_process({flox, "publish", "-d", repo, "hello"}); };
   ProcessResult no_remote = publish();
   CHECK(no_remote.exit_code == 1);
-  CHECK(no_remote.err.find("✘ ERROR: The repository must have at least one remote configured.") != std::string::npos);
+  CHECK(no_remote.err.find("✘ ERROR: The repository must have at least one remote configured.") !=
+        std::string::npos);
   std::string remote = dir / "remote.git";
   REQUIRE(run_process({"/usr/bin/git", "init", "-q", "--bare", remote}).exit_code == 0);
   git(repo, {"remote", "add", "origin", remote});
   ProcessResult unpushed = publish();
   CHECK(unpushed.exit_code == 1);
-  CHECK(unpushed.err.find("✘ ERROR: Current revision not found on any remote repositories.") != std::string::npos);
+  CHECK(unpushed.err.find("✘ ERROR: Current revision not found on any remote repositories.") !=
+        std::string::npos);
 }

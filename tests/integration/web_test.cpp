@@ -34,19 +34,21 @@ json socket_result(Daemon& d, const std::string& op, const json& args = json::ob
   return (*reply)["result"];
 }
 
-
 std::string gate(const Daemon& d, const std::string& name) {
   return "while [ ! -e " + d.nonce() + "/" + name + " ]; do sleep 0.05; done\n";
 }
-void open_gate(const Daemon& d, const std::string& name) { std::ofstream(d.nonce() + "/" + name) << ""; }
-
+void open_gate(const Daemon& d, const std::string& name) {
+  std::ofstream(d.nonce() + "/" + name) << "";
+}
 
 }  // namespace
 
-TEST_CASE("web: /api/<op> answers what the socket answers - nothing that changes things - bad requests get their status") {
+TEST_CASE(
+    "web: /api/<op> answers what the socket answers - nothing that changes things - bad requests get their status") {
   Daemon d("", kWeb);
   d.add_sh_recipe("pytorch-python313-cpu-avx2", "echo built\nmkdir -p $out");
-  d.add_sh_recipe("pytorch-python313-cpu-avx512", "echo 'c++: fatal error: Killed signal terminated program cc1plus'\nexit 1");
+  d.add_sh_recipe("pytorch-python313-cpu-avx512",
+                  "echo 'c++: fatal error: Killed signal terminated program cc1plus'\nexit 1");
   uint16_t port = start_with_web(d);
   d.client_json({"queue", "cpu-avx2", "cpu-avx512"});
   REQUIRE(d.client({"wait", "cpu-avx2", "cpu-avx512"}).exit_code != 0);  // one fails
@@ -70,7 +72,8 @@ TEST_CASE("web: /api/<op> answers what the socket answers - nothing that changes
   HttpResponse queue = http_get(port, "/api/queue?targets=cpu-avx2");
   CHECK(queue.status == 403);
   CHECK(queue.body.find("changes things") != std::string::npos);
-  HttpResponse post = http_raw(port, "POST /api/queue HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
+  HttpResponse post = http_raw(
+      port, "POST /api/queue HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
   CHECK(post.status == 405);
   CHECK(post.headers["allow"] == "GET, HEAD");
   CHECK(http_get(port, "/api/cancel?jobs=1").status == 403);
@@ -84,10 +87,12 @@ TEST_CASE("web: /api/<op> answers what the socket answers - nothing that changes
   CHECK(http_get(port, "/nothing/here").status == 404);
   CHECK(http_get(port, "/api/../metrics").status == 400);
   CHECK(http_get(port, "/api/log?job=1").status == 400);  // answers with events: /events/log
-  HttpResponse huge = http_raw(port, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n");
+  HttpResponse huge =
+      http_raw(port, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n");
   CHECK(huge.status == 431);
   CHECK(http_raw(port, "NONSENSE\r\n\r\n").status == 400);
-  HttpResponse body = http_raw(port, "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + std::string(100000, 'b'));
+  HttpResponse body = http_raw(
+      port, "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + std::string(100000, 'b'));
   CHECK(body.status == 413);
 
   // The page and its parts; HEAD has the length and no body.
@@ -101,20 +106,24 @@ TEST_CASE("web: /api/<op> answers what the socket answers - nothing that changes
   CHECK(std::stoul(head.headers["content-length"]) > 100);
   CHECK(head.body.empty());
   // Keep-alive: two requests on one connection, two answers.
-  HttpResponse two = http_raw(port, "GET /api/fixes HTTP/1.1\r\nHost: x\r\n\r\nGET /api/fixes HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  HttpResponse two = http_raw(
+      port,
+      "GET /api/fixes HTTP/1.1\r\nHost: x\r\n\r\nGET /api/fixes HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   CHECK(two.status == 200);
   CHECK(two.body.find("HTTP/1.1 200 OK") != std::string::npos);
   // The daemon is still fine after all that.
   CHECK(d.client({"status"}).exit_code == 0);
 }
 
-TEST_CASE("web: the dashboard port taken - the daemon builds on and says why there is no page - an empty listen turns it off") {
+TEST_CASE(
+    "web: the dashboard port taken - the daemon builds on and says why there is no page - an empty listen turns it off") {
   Daemon first("", kWeb);
   uint16_t port = start_with_web(first);
   Daemon second("", "\n[web]\nlisten = \"127.0.0.1:" + std::to_string(port) + "\"\n");
   second.add_sh_recipe("pytorch-python313-cpu-avx2", "mkdir -p $out");
   second.start();
-  CHECK(second.log().find("web dashboard off: cannot listen on 127.0.0.1:" + std::to_string(port)) != std::string::npos);
+  CHECK(second.log().find("web dashboard off: cannot listen on 127.0.0.1:" + std::to_string(port)) !=
+        std::string::npos);
   second.client_json({"queue", "cpu-avx2"});
   CHECK(second.client({"wait", "cpu-avx2"}).exit_code == 0);
   Daemon off;  // the harness writes listen = ""
@@ -122,10 +131,12 @@ TEST_CASE("web: the dashboard port taken - the daemon builds on and says why the
   CHECK(off.log().find("web dashboard") == std::string::npos);
 }
 
-TEST_CASE("web: /metrics passes promtool and counts jobs, failures by class, repairs, builders and log bytes") {
+TEST_CASE(
+    "web: /metrics passes promtool and counts jobs, failures by class, repairs, builders and log bytes") {
   Daemon d("", kWeb);
   d.add_sh_recipe("pytorch-python313-cpu-avx2", "echo built\nmkdir -p $out");
-  d.add_sh_recipe("pytorch-python313-cpu-avx512", "echo 'c++: fatal error: Killed signal terminated program cc1plus'\nexit 1");
+  d.add_sh_recipe("pytorch-python313-cpu-avx512",
+                  "echo 'c++: fatal error: Killed signal terminated program cc1plus'\nexit 1");
   d.add_fake_hash_recipe("pytorch-python313-cuda13_0-sm90-avx512");
   d.commit_recipes();
   uint16_t port = start_with_web(d);
@@ -158,9 +169,11 @@ TEST_CASE("web: /metrics passes promtool and counts jobs, failures by class, rep
   CHECK(std::stoull(r.body.substr(at + 33)) > 0);
 }
 
-TEST_CASE("web: event streams follow a build's log live and end with its reply - refusals come in the protocol's words") {
+TEST_CASE(
+    "web: event streams follow a build's log live and end with its reply - refusals come in the protocol's words") {
   Daemon d("", kWeb);
-  d.add_sh_recipe("pytorch-python313-cpu-avx2", "echo 'first line'\n" + gate(d, "gate") + "echo 'second line'\nmkdir -p $out");
+  d.add_sh_recipe("pytorch-python313-cpu-avx2",
+                  "echo 'first line'\n" + gate(d, "gate") + "echo 'second line'\nmkdir -p $out");
   uint16_t port = start_with_web(d);
   EventStream watch(port, "/events/watch");
   CHECK(watch.status() == 200);
@@ -200,14 +213,15 @@ TEST_CASE("web: 20 pages that never read a flooding build's log hold bounded mem
   Daemon d("", kWeb);
   d.add_sh_recipe("pytorch-python313-cpu-avx2",
                   "seq 1 1500000 | sed 's|.*|[&/1500000] Building CXX object torch_cpu.dir/op_&.cpp.o|'\n"
-                  "echo 'flood printed'\n" + gate(d, "gate") +
-                      "mkdir -p $out");
+                  "echo 'flood printed'\n" +
+                      gate(d, "gate") + "mkdir -p $out");
   uint16_t port = start_with_web(d);
   int64_t before = rss_kib(d.pid());
   d.client_json({"queue", "cpu-avx2"});
   REQUIRE(eventually([&] { return d.job("cpu-avx2")["state"] == "running"; }));
   std::vector<std::unique_ptr<EventStream>> stalled;
-  for (int i = 0; i < 20; ++i) stalled.push_back(std::make_unique<EventStream>(port, "/events/log?job=1&follow=true"));
+  for (int i = 0; i < 20; ++i)
+    stalled.push_back(std::make_unique<EventStream>(port, "/events/log?job=1&follow=true"));
   // The build prints ~110 MB while 20 pages read nothing: each holds at most the log window.
   auto tail_of_live_log = [&] {
     std::ifstream in(d.state() + "/logs/1.live.log");
@@ -215,7 +229,8 @@ TEST_CASE("web: 20 pages that never read a flooding build's log hold bounded mem
     in.seekg(std::max<std::streamoff>(0, static_cast<std::streamoff>(in.tellg()) - 200));
     return std::string(std::istreambuf_iterator<char>(in), {});
   };
-  REQUIRE(eventually([&] { return tail_of_live_log().find("flood printed") != std::string::npos; }, std::chrono::seconds(240)));
+  REQUIRE(eventually([&] { return tail_of_live_log().find("flood printed") != std::string::npos; },
+                     std::chrono::seconds(240)));
   int64_t after = rss_kib(d.pid());
   INFO("RSS " << before << " KiB -> " << after << " KiB");
   if (kMemoryFiguresMeaningful) CHECK(after - before < 48 * 1024);  // 20 x 1 MiB window, not 20 x 110 MB

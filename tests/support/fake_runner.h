@@ -30,7 +30,8 @@ class FakeRunner : public Runner {
         std::filesystem::path link(command.result_link);
         std::filesystem::create_directories(link.parent_path());
         std::filesystem::remove(link);
-        std::filesystem::create_symlink("/nix/store/00000000000000000000000000000000-" + link.filename().string(), link);
+        std::filesystem::create_symlink(
+            "/nix/store/00000000000000000000000000000000-" + link.filename().string(), link);
       }
       exited = true;
       callbacks.on_exit({code});

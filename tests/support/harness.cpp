@@ -22,8 +22,12 @@ namespace ptbuild::testing {
 
 using Clock = std::chrono::steady_clock;
 
-std::string build_dir() { return PTBUILD_BUILD_DIR; }
-std::string source_dir() { return PTBUILD_SOURCE_DIR; }
+std::string build_dir() {
+  return PTBUILD_BUILD_DIR;
+}
+std::string source_dir() {
+  return PTBUILD_SOURCE_DIR;
+}
 
 std::map<std::string, std::string> nix_test_env() {
   // Nix reads scripts/nix/nix.conf and nothing else: no set-up done by hand on this machine
@@ -107,7 +111,8 @@ ProcessResult run_process(const std::vector<std::string>& argv, const RunOptions
   int open_fds = 2;
   auto deadline = Clock::now() + options.timeout;
   while (open_fds > 0) {
-    int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
+    int left = static_cast<int>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
     if (left <= 0) {
       ::kill(pid, SIGKILL);
       r.err += "\n[harness: killed after timeout]";
@@ -151,10 +156,13 @@ std::string sh_recipe(const std::string& name, const std::string& script, const 
   }
   return "{ pkgs ? null }:\nderivation {\n  name = \"" + name +
          "\";\n  system = builtins.currentSystem;\n  builder = \"/bin/sh\";\n  PATH = \"/bin:/usr/bin\";\n"
-         "  nonce = \"" + nonce + "\";\n  args = [ \"-c\" ''\n" + escaped + "\n'' ];\n}\n";
+         "  nonce = \"" +
+         nonce + "\";\n  args = [ \"-c\" ''\n" + escaped + "\n'' ];\n}\n";
 }
 
-std::vector<pid_t> pids_with_nonce(const std::string& nonce) { return pids_with_env("nonce=" + nonce); }
+std::vector<pid_t> pids_with_nonce(const std::string& nonce) {
+  return pids_with_env("nonce=" + nonce);
+}
 
 std::vector<pid_t> pids_with_env(const std::string& needle) {
   std::vector<pid_t> out;
@@ -186,7 +194,8 @@ bool replace_in_file(const std::string& path, const std::string& from, const std
   std::string text = read_file(path);
   size_t at = text.find(from);
   if (from.empty() || at == std::string::npos) return false;
-  for (; at != std::string::npos; at = every ? text.find(from, at + to.size()) : std::string::npos) text.replace(at, from.size(), to);
+  for (; at != std::string::npos; at = every ? text.find(from, at + to.size()) : std::string::npos)
+    text.replace(at, from.size(), to);
   std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
   return true;
 }
@@ -210,13 +219,14 @@ Daemon::Daemon(std::string daemon_keys, std::string config_extra) {
   // Nix builds as a nixbld user: it must be able to reach the recipes and the test's files.
   ::chmod(dir_.path().c_str(), 0755);
   std::filesystem::create_directories(repo() + "/.flox/pkgs");
-  dir_.write("ptbuild.toml", "[daemon]\nstate_dir = \"state\"\nsocket = \"run/ptbuildd.sock\"\n" +
-                                 daemon_keys + "\n[backend]\nkind = \"nix\"\n\n[[repo]]\nname = \"pytorch\"\npath = \"repo\"\n" +
-                                 config_extra +
-                                 // Test recipes build no torch to probe; the verification tests turn it on.
-                                 (config_extra.find("[verify]") == std::string::npos ? "\n[verify]\nenabled = false\n" : "") +
-                                 // Tests run side by side: no dashboard on the default port unless asked for.
-                                 (config_extra.find("[web]") == std::string::npos ? "\n[web]\nlisten = \"\"\n" : ""));
+  dir_.write("ptbuild.toml",
+             "[daemon]\nstate_dir = \"state\"\nsocket = \"run/ptbuildd.sock\"\n" + daemon_keys +
+                 "\n[backend]\nkind = \"nix\"\n\n[[repo]]\nname = \"pytorch\"\npath = \"repo\"\n" +
+                 config_extra +
+                 // Test recipes build no torch to probe; the verification tests turn it on.
+                 (config_extra.find("[verify]") == std::string::npos ? "\n[verify]\nenabled = false\n" : "") +
+                 // Tests run side by side: no dashboard on the default port unless asked for.
+                 (config_extra.find("[web]") == std::string::npos ? "\n[web]\nlisten = \"\"\n" : ""));
 }
 
 Daemon::~Daemon() {
@@ -317,18 +327,24 @@ void Daemon::add_sh_recipe(const std::string& package, const std::string& script
 }
 
 void Daemon::add_fake_hash_recipe(const std::string& package) {
-  add_recipe(package,
-             "{ pkgs ? null }:\nlet\n  src = derivation {\n    name = \"src\";\n    system = builtins.currentSystem;\n"
-             "    builder = \"/bin/sh\";\n    PATH = \"/bin:/usr/bin\";\n    args = [ \"-c\" \"echo " + nonce() +
-             " > $out\" ];\n    outputHashMode = \"flat\";\n    outputHashAlgo = \"sha256\";\n"
-             "    outputHash = \"sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\";\n  };\nin derivation {\n"
-             "  name = \"" + package + "\";\n  system = builtins.currentSystem;\n  builder = \"/bin/sh\";\n"
-             "  PATH = \"/bin:/usr/bin\";\n  inherit src;\n  args = [ \"-c\" \"cat $src > /dev/null && mkdir $out\" ];\n}\n");
+  add_recipe(
+      package,
+      "{ pkgs ? null }:\nlet\n  src = derivation {\n    name = \"src\";\n    system = builtins.currentSystem;\n"
+      "    builder = \"/bin/sh\";\n    PATH = \"/bin:/usr/bin\";\n    args = [ \"-c\" \"echo " +
+          nonce() +
+          " > $out\" ];\n    outputHashMode = \"flat\";\n    outputHashAlgo = \"sha256\";\n"
+          "    outputHash = \"sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\";\n  };\nin derivation {\n"
+          "  name = \"" +
+          package +
+          "\";\n  system = builtins.currentSystem;\n  builder = \"/bin/sh\";\n"
+          "  PATH = \"/bin:/usr/bin\";\n  inherit src;\n  args = [ \"-c\" \"cat $src > /dev/null && mkdir $out\" ];\n}\n");
 }
 
 void Daemon::commit_recipes() {
-  for (std::vector<std::string> args : {std::vector<std::string>{"init", "-q"}, {"add", "-A"}, {"commit", "-q", "-m", "recipes"}}) {
-    std::vector<std::string> argv{"/usr/bin/git", "-C", repo(), "-c", "user.name=test", "-c", "user.email=test@localhost"};
+  for (std::vector<std::string> args :
+       {std::vector<std::string>{"init", "-q"}, {"add", "-A"}, {"commit", "-q", "-m", "recipes"}}) {
+    std::vector<std::string> argv{
+        "/usr/bin/git", "-C", repo(), "-c", "user.name=test", "-c", "user.email=test@localhost"};
     argv.insert(argv.end(), args.begin(), args.end());
     if (run_process(argv).exit_code != 0) throw std::runtime_error("git " + args[0] + " failed in " + repo());
   }
@@ -341,9 +357,13 @@ int64_t rss_kib(pid_t pid) {
   return -1;
 }
 
-nlohmann::json Daemon::job(const std::string& ref) { return client_json({"show", ref}); }
+nlohmann::json Daemon::job(const std::string& ref) {
+  return client_json({"show", ref});
+}
 
-std::string Daemon::log() const { return read_file(dir_ / "daemon.log"); }
+std::string Daemon::log() const {
+  return read_file(dir_ / "daemon.log");
+}
 
 ProcessResult Daemon::client(const std::vector<std::string>& args, const RunOptions& options) {
   std::vector<std::string> argv{build_dir() + "/ptbuild", "--socket", socket()};
@@ -369,7 +389,9 @@ RawClient::RawClient(const std::string& socket_path) {
     throw std::runtime_error("cannot connect to " + socket_path);
 }
 
-RawClient::~RawClient() { close(); }
+RawClient::~RawClient() {
+  close();
+}
 
 void RawClient::close() {
   if (fd_ >= 0) ::close(fd_);
@@ -395,7 +417,8 @@ bool read_some(int fd, std::string& into, int ms) {
   return true;
 }
 
-std::optional<std::string> next_frame(int fd, std::string& buffer, std::string_view delimiter, Clock::time_point deadline) {
+std::optional<std::string> next_frame(int fd, std::string& buffer, std::string_view delimiter,
+                                      Clock::time_point deadline) {
   while (true) {
     if (size_t end = buffer.find(delimiter); end != std::string::npos) {
       std::string frame = buffer.substr(0, end);

@@ -35,7 +35,7 @@ struct RunOptions {
 // Runs a program to completion, capturing stdout and stderr.
 ProcessResult run_process(const std::vector<std::string>& argv, const RunOptions& options = {});
 
-std::string build_dir();   // where ptbuildd and ptbuild are
+std::string build_dir();  // where ptbuildd and ptbuild are
 std::string source_dir();
 
 // An environment that keeps real Nix fast and offline in tests.
@@ -53,7 +53,8 @@ ProcessResult run_ptbuild(const std::string& config, std::vector<std::string> ar
 
 // Replaces the first occurrence of `from` in a file (every one with `every`) by `to`. False, and
 // the file left as it was, when `from` is not in it.
-bool replace_in_file(const std::string& path, const std::string& from, const std::string& to, bool every = false);
+bool replace_in_file(const std::string& path, const std::string& from, const std::string& to,
+                     bool every = false);
 
 // A build log's text as an operator reads the file: `zstd -dc` for <id>.log.zst, else the file.
 std::string log_text(const std::string& path);

@@ -25,7 +25,9 @@ ProcessResult must(const std::vector<std::string>& argv) {
   return r;
 }
 
-std::string sh(const std::string& script) { return must({"/bin/sh", "-c", script}).out; }
+std::string sh(const std::string& script) {
+  return must({"/bin/sh", "-c", script}).out;
+}
 
 bool port_open(const std::string& address) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -49,18 +51,21 @@ std::string NetnsBuilder::unavailable() {
   if (::geteuid() != 0) return "namespaced builders need root (ip netns, mount)";
   if (!std::filesystem::exists("/usr/sbin/sshd")) return "no /usr/sbin/sshd (apt-get install openssh-server)";
   if (!std::filesystem::exists("/usr/sbin/ip")) return "no /usr/sbin/ip (apt-get install iproute2)";
-  ProcessResult probe = run_process({"/usr/bin/unshare", "--net", "--mount", "--propagation", "private", "/bin/true"});
+  ProcessResult probe =
+      run_process({"/usr/bin/unshare", "--net", "--mount", "--propagation", "private", "/bin/true"});
   if (probe.exit_code != 0) return "the kernel forbids network or mount namespaces here: " + probe.err;
   // What the builders need, tried once: a named network namespace joined to this one by a veth.
   std::string ns = "ptb-probe-" + std::to_string(::getpid());
   ProcessResult made = run_process({"/bin/sh", "-c",
-                                    "/usr/sbin/ip netns add " + ns + " && /usr/sbin/ip link add " + ns.substr(0, 9) + "v type veth peer name eth0 netns " +
-                                        ns + "; rc=$?; /usr/sbin/ip netns del " + ns + " 2>/dev/null; exit $rc"});
+                                    "/usr/sbin/ip netns add " + ns + " && /usr/sbin/ip link add " +
+                                        ns.substr(0, 9) + "v type veth peer name eth0 netns " + ns +
+                                        "; rc=$?; /usr/sbin/ip netns del " + ns + " 2>/dev/null; exit $rc"});
   if (made.exit_code != 0) return "cannot make a network namespace with a veth pair here: " + made.err;
   return "";
 }
 
-NetnsBuilder::NetnsBuilder(TempDir& dir, std::string name, int index, std::string extra_nix_conf, bool start_now)
+NetnsBuilder::NetnsBuilder(TempDir& dir, std::string name, int index, std::string extra_nix_conf,
+                           bool start_now)
     : dir_(dir), name_(std::move(name)), index_(index) {
   std::string pid = std::to_string(::getpid() % 100000);
   netns_ = "ptb-" + pid + "-" + std::to_string(index_);
@@ -74,14 +79,20 @@ NetnsBuilder::NetnsBuilder(TempDir& dir, std::string name, int index, std::strin
              "build-users-group =\nsandbox = false\nsubstituters =\nexperimental-features = nix-command\n" +
                  extra_nix_conf + "\n");
   dir_.write("builder-" + name_ + "/sshd_config",
-             "ListenAddress " + address() + "\nPort 22\nHostKey " + folder_ + "/host_key\nAuthorizedKeysFile " + folder_ +
+             "ListenAddress " + address() + "\nPort 22\nHostKey " + folder_ +
+                 "/host_key\nAuthorizedKeysFile " + folder_ +
                  "/authorized_keys\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n"
-                 "KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPidFile " + folder_ + "/sshd.pid\n"
-                 "SetEnv NIX_CONF_DIR=" + folder_ + "/etc NIX_USER_CONF_FILES=" + folder_ + "/etc/nix.conf\n");
+                 "KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPidFile " +
+                 folder_ +
+                 "/sshd.pid\n"
+                 "SetEnv NIX_CONF_DIR=" +
+                 folder_ + "/etc NIX_USER_CONF_FILES=" + folder_ + "/etc/nix.conf\n");
   std::string subnet = "10.213." + std::to_string(index_);
   // What a crashed earlier run left on this subnet goes first, so routes are not ambiguous.
-  sh("for link in $(/usr/sbin/ip -o -4 addr show to " + subnet + ".0/24 | awk '{print $2}'); do /usr/sbin/ip link del \"${link%@*}\" || true; done; "
-     "/usr/sbin/ip netns del " + netns_ + " 2>/dev/null; true");
+  sh("for link in $(/usr/sbin/ip -o -4 addr show to " + subnet +
+     ".0/24 | awk '{print $2}'); do /usr/sbin/ip link del \"${link%@*}\" || true; done; "
+     "/usr/sbin/ip netns del " +
+     netns_ + " 2>/dev/null; true");
   must({"/usr/sbin/ip", "netns", "add", netns_});
   must({"/usr/sbin/ip", "link", "add", veth_, "type", "veth", "peer", "name", "eth0", "netns", netns_});
   must({"/usr/sbin/ip", "addr", "add", subnet + ".1/24", "dev", veth_});
@@ -98,7 +109,9 @@ NetnsBuilder::~NetnsBuilder() {
   run_process({"/usr/sbin/ip", "link", "del", veth_});
 }
 
-std::string NetnsBuilder::address() const { return "10.213." + std::to_string(index_) + ".2"; }
+std::string NetnsBuilder::address() const {
+  return "10.213." + std::to_string(index_) + ".2";
+}
 
 std::string NetnsBuilder::public_host_key() const {
   return sh("base64 -w0 " + folder_ + "/host_key.pub");
@@ -116,9 +129,10 @@ std::string NetnsBuilder::config(int max_jobs, const std::vector<std::string>& s
 void NetnsBuilder::start() {
   std::filesystem::create_directories("/run/sshd");  // sshd's privilege separation folder
   // sshd daemonizes itself; the mount namespace lives as long as a process is in it.
-  must({"/usr/sbin/ip", "netns", "exec", netns_, "unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
-        "mount -t tmpfs tmpfs /nix && echo " + name_ + " > /nix/builder-name && exec /usr/sbin/sshd -f " + folder_ +
-            "/sshd_config -E " + folder_ + "/sshd.log"});
+  must({"/usr/sbin/ip", "netns", "exec", netns_, "unshare", "--mount", "--propagation", "private", "/bin/sh",
+        "-c",
+        "mount -t tmpfs tmpfs /nix && echo " + name_ + " > /nix/builder-name && exec /usr/sbin/sshd -f " +
+            folder_ + "/sshd_config -E " + folder_ + "/sshd.log"});
   if (!eventually([&] { return port_open(address()); }, std::chrono::seconds(20)))
     throw std::runtime_error("builder " + name_ + ": sshd does not answer on " + address() + ":22");
 }

@@ -55,7 +55,8 @@ void send_all(int fd, const std::string& data) {
 
 // Appends what arrives within `ms`; false on EOF, error or timeout.
 int ms_left(Clock::time_point deadline) {
-  return static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
+  return static_cast<int>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
 }
 
 // Status line and headers of `text` (up to the blank line); returns the offset of the body.
@@ -139,7 +140,9 @@ struct Browser::Impl {
   int64_t next_id = 1;
 };
 
-bool Browser::available() { return ::access("/usr/bin/chromium", X_OK) == 0; }
+bool Browser::available() {
+  return ::access("/usr/bin/chromium", X_OK) == 0;
+}
 
 Browser::Browser(int width, int height) : impl_(std::make_unique<Impl>()) {
   std::string errors = impl_->profile / "stderr";
@@ -154,31 +157,35 @@ Browser::Browser(int width, int height) : impl_(std::make_unique<Impl>()) {
     ::execl("/usr/bin/chromium", "chromium", "--headless=new", "--no-sandbox", "--disable-gpu",
             "--no-first-run", "--no-default-browser-check", "--disable-extensions", "--hide-scrollbars",
             "--disable-dev-shm-usage",  // a container's /dev/shm is often 64 MB
-            "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", profile.c_str(), size.c_str(),
-            "about:blank", static_cast<char*>(nullptr));
+            "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", profile.c_str(),
+            size.c_str(), "about:blank", static_cast<char*>(nullptr));
     ::_exit(127);
   }
   // "DevTools listening on ws://127.0.0.1:PORT/devtools/browser/ID" on its stderr.
   std::smatch m;
   static const std::regex re("DevTools listening on ws://127\\.0\\.0\\.1:([0-9]+)/");
   std::string text;
-  bool up = eventually([&] {
-    std::ifstream in(errors);
-    text.assign(std::istreambuf_iterator<char>(in), {});
-    return std::regex_search(text, m, re);
-  }, std::chrono::seconds(60));
+  bool up = eventually(
+      [&] {
+        std::ifstream in(errors);
+        text.assign(std::istreambuf_iterator<char>(in), {});
+        return std::regex_search(text, m, re);
+      },
+      std::chrono::seconds(60));
   if (!up) throw std::runtime_error("chromium did not start: " + text);
   auto port = static_cast<uint16_t>(std::stoi(m[1]));
   // The page target that about:blank opened.
   nlohmann::json targets;
-  eventually([&] {
-    HttpResponse list = http_get(port, "/json/list");
-    targets = nlohmann::json::parse(list.body, nullptr, false);
-    if (!targets.is_array()) return false;
-    for (const auto& t : targets)
-      if (t.value("type", "") == "page") return true;
-    return false;
-  }, std::chrono::seconds(30));
+  eventually(
+      [&] {
+        HttpResponse list = http_get(port, "/json/list");
+        targets = nlohmann::json::parse(list.body, nullptr, false);
+        if (!targets.is_array()) return false;
+        for (const auto& t : targets)
+          if (t.value("type", "") == "page") return true;
+        return false;
+      },
+      std::chrono::seconds(30));
   std::string ws_url;
   for (const auto& t : targets)
     if (t.value("type", "") == "page") ws_url = t["webSocketDebuggerUrl"];
@@ -221,13 +228,16 @@ void Browser::go(const std::string& url) {
 }
 
 nlohmann::json Browser::eval(const std::string& expression) {
-  nlohmann::json r = call("Runtime.evaluate", {{"expression", expression}, {"returnByValue", true}, {"awaitPromise", true}});
-  if (r.contains("exceptionDetails")) throw std::runtime_error("in the page: " + r["exceptionDetails"].dump());
+  nlohmann::json r =
+      call("Runtime.evaluate", {{"expression", expression}, {"returnByValue", true}, {"awaitPromise", true}});
+  if (r.contains("exceptionDetails"))
+    throw std::runtime_error("in the page: " + r["exceptionDetails"].dump());
   return r["result"].value("value", nlohmann::json());
 }
 
 void Browser::screenshot(const std::string& png_path) {
-  std::string data = call("Page.captureScreenshot", {{"format", "png"}, {"captureBeyondViewport", true}})["data"];
+  std::string data =
+      call("Page.captureScreenshot", {{"format", "png"}, {"captureBeyondViewport", true}})["data"];
   std::string png(beast::detail::base64::decoded_size(data.size()), '\0');
   auto [written, read] = beast::detail::base64::decode(png.data(), data.data(), data.size());
   png.resize(written);
@@ -236,7 +246,8 @@ void Browser::screenshot(const std::string& png_path) {
 
 void Browser::set_dark(bool dark) {
   call("Emulation.setEmulatedMedia",
-       {{"features", nlohmann::json::array({{{"name", "prefers-color-scheme"}, {"value", dark ? "dark" : "light"}}})}});
+       {{"features",
+         nlohmann::json::array({{{"name", "prefers-color-scheme"}, {"value", dark ? "dark" : "light"}}})}});
 }
 
 }  // namespace ptbuild::testing

@@ -12,13 +12,14 @@
 namespace ptbuild::testing {
 
 struct HttpResponse {
-  int status = 0;  // 0: no answer
+  int status = 0;                              // 0: no answer
   std::map<std::string, std::string> headers;  // names lower-cased
   std::string body;
 };
 
 // Sends `request` as it is (so tests can send anything) and reads until the server closes.
-HttpResponse http_raw(uint16_t port, const std::string& request, std::chrono::seconds timeout = std::chrono::seconds(20));
+HttpResponse http_raw(uint16_t port, const std::string& request,
+                      std::chrono::seconds timeout = std::chrono::seconds(20));
 HttpResponse http_get(uint16_t port, const std::string& target);
 
 // An open event stream (GET /events/...): reads server-sent events one at a time.
