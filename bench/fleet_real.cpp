@@ -1,4 +1,4 @@
-// The fleet for real (SPEC §15): the same sleep-builds through the real ptbuildd on 1 and on 2
+// The fleet for real (docs/fleet.md): the same sleep-builds through the real ptbuildd on 1 and on 2
 // builders, each an sshd in a network namespace with an empty /nix of its own, reached by Nix
 // over ssh-ng:// (tests/support/netns_builder.h). Prints the wall time of each side by side with
 // the bound max(Σwork / Σslots, longest) and the speed-up. Needs root.

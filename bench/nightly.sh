@@ -91,7 +91,7 @@ and evaluated once, not once per variant; a recipe that does not evaluate sends 
 to be evaluated one by one, so it costs only itself. The first nightly after the builds also asks
 the store once per variant which derivation built it (kept with the job afterwards): the second
 nightly is the steady state. The first build of all pays for listing each build's sources before
-it (an evaluation of the recipe, SPEC §7): seconds here for builds of nothing, against hours of a
+it (an evaluation of the recipe, docs/hash-repair.md): seconds here for builds of nothing, against hours of a
 real build.
 MD
 cat "$report"

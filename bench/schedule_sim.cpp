@@ -103,7 +103,7 @@ void table(const char* title, const std::vector<SimJob>& jobs) {
   std::printf("\n");
 }
 
-// ---- The matrix over a fleet (SPEC §15) ----------------------------------------------------
+// ---- The matrix over a fleet (docs/fleet.md) ----------------------------------------------------
 // The real dispatch order, and for each build in it the real placement (core/fleet.h: platform,
 // required and mandatory features, Hydra's running/speed order); a build takes hours/speed on
 // the machine it lands on.
@@ -256,7 +256,7 @@ Bounds bounds(const std::vector<FleetJob>& jobs, const std::vector<BuilderSpec>&
 }
 
 void fleet_table() {
-  std::printf("### The matrix over a fleet (SPEC §15)\n\n");
+  std::printf("### The matrix over a fleet (docs/fleet.md)\n\n");
   std::printf(
       "The 237-variant mix plus 12 ARM variants (sm90/sm100 armv9) where the fleet has an ARM machine;\n"
       "pytorch needs big-parallel. Builders of mixed kinds: every 4th from the second is ARM; slots 4, 2, 3, 2\n"
@@ -287,7 +287,7 @@ void fleet_table() {
       "has all the x86 build-hours). The per-kind bound is the largest work(S) / capacity(machines that take\n"
       "any of S) over every set S of kinds of build, and the longest build on its fastest machine. Against it\n"
       "the daemon's dispatch is within 5%% up to 8 builders; at 16 the loss is the tail: with about 5.7 builds\n"
-      "a slot, the last long builds start while most slots already idle, and Hydra's rule (SPEC §15) puts a\n"
+      "a slot, the last long builds start while most slots already idle, and Hydra's rule (docs/fleet.md) puts a\n"
       "build on the least loaded machine for its speed, not on the one where it would end first.\n\n");
 }
 

@@ -111,7 +111,7 @@ hour of the real build ($(awk -v t="$total" 'BEGIN {printf "%.0f", t}') build-ho
 |---|---|
 | lower bound max(total/K, longest), durations alone | $(secs "$bound") |
 | ptbuildd, longest-first from recorded durations, builds started at once (\`[hashfix] enabled = false\`) | $(secs $((t7 - t6))) |
-| ptbuildd, the same, each build's sources realised first (the default, SPEC §7) | $(secs $((t1 - t0))) |
+| ptbuildd, the same, each build's sources realised first (the default, docs/hash-repair.md) | $(secs $((t1 - t0))) |
 | GNU parallel -j $k, queue order | $(secs $((t3 - t2))) |
 | sequential loop | $(secs $((t5 - t4))) |
 

@@ -2,7 +2,7 @@
 # Hash repair before the long build: N recipes pin one source with one wrong hash, and each also
 # needs a long dependency (magma, say: LONG_SECONDS, default 2) built beside that source. How many
 # long builds start on a wrong pin (work thrown away, or hours spent before the hash is met), at
-# max_parallel 1, 2 and 4?  ptbuildd realises a build's sources first (SPEC §7); the comparison is
+# max_parallel 1, 2 and 4?  ptbuildd realises a build's sources first (docs/hash-repair.md); the comparison is
 # the loop by hand (nix build --keep-going, copy the got: hash, build again), which is also what
 # ptbuildd did before: every build that started before the first repair built its dependencies.
 #   bench/sources_first.sh [N]

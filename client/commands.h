@@ -1,4 +1,4 @@
-// The client's commands (SPEC §12): one function each in commands.cpp.
+// The client's commands (docs/client.md): one function each in commands.cpp.
 #pragma once
 
 #include <map>
@@ -14,7 +14,7 @@
 
 namespace ptbuild::client {
 
-// Exit codes (SPEC §12).
+// Exit codes (docs/client.md).
 enum Exit : int { kOk = 0, kWorkFailed = 1, kUsage = 2, kUnreachable = 3 };
 
 struct UsageError {

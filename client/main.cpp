@@ -1,4 +1,4 @@
-// ptbuild: the thin client of ptbuildd (SPEC §12).
+// ptbuild: the thin client of ptbuildd (docs/client.md).
 #include <cstdlib>
 #include <iostream>
 

@@ -1,4 +1,4 @@
-// The exact build and publish commands of each backend (SPEC §5). Pure: it only builds argv.
+// The exact build and publish commands of each backend (docs/backends.md). Pure: it only builds argv.
 #pragma once
 
 #include <cstdint>
@@ -57,7 +57,7 @@ std::string nix_program(const Config::Backend& backend);
 // really builds.
 BuildCommand builder_probe_command(const Config::Backend& backend, const std::string& nonce);
 
-// Makes `command` build on `builder` and nowhere else (SPEC §15): Nix with that machine as its
+// Makes `command` build on `builder` and nowhere else (docs/fleet.md): Nix with that machine as its
 // only builder and no local slots (nix: --builders '<line>' --max-jobs 0; flox: the same through
 // NIX_CONFIG in `env`, which flox's Nix reads). For the local builder of a configured fleet, no
 // builders at all, so a machines file in /etc/nix cannot send the build elsewhere.
@@ -70,7 +70,7 @@ void place_on_builder(const Config::Backend& backend, const BuilderSpec& builder
 BuildCommand derivation_needs_command(const Config::Backend& backend, const std::string& recipe_path,
                                       std::map<std::string, std::string>& env);
 
-// The verification probe run on a remote builder (SPEC §15): the artifact is copied into its
+// The verification probe run on a remote builder (docs/fleet.md): the artifact is copied into its
 // store (nix copy), then `probe` runs there over ssh with the probe script on its stdin (the
 // template's {probe} is /dev/stdin there). `env` is the probe's environment (PYTHONPATH).
 BuildCommand remote_probe_command(const Config::Backend& backend, const BuilderSpec& builder,

@@ -1,5 +1,5 @@
-// What the end of a build means for its job (SPEC §6, §7, §8, §15), decided without clocks,
-// processes or a database: the scheduler acts on the verdict.
+// What the end of a build means for its job (docs/jobs.md, docs/hash-repair.md, docs/failures.md,
+// docs/fleet.md), decided without clocks, processes or a database: the scheduler acts on the verdict.
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-// Whether a builder takes builds (SPEC §15). A failure that is the machine's fault (Nix cannot
+// Whether a builder takes builds (docs/fleet.md). A failure that is the machine's fault (Nix cannot
 // build there, its disk is full) takes it down for a back-off that grows with each such failure
 // in a row; when the back-off is over a small probe build decides whether it is back. Pure: the
 // scheduler owns the clock and the probe.

@@ -1,4 +1,4 @@
-// The configuration of daemon and client (SPEC §3, §4).
+// The configuration of daemon and client (docs/concepts.md, docs/config.md).
 //
 // Every key has a default; the embedded defaults depend on who runs it (root or not), the XDG
 // directories, the current directory and whether flox is on PATH, so they are computed from an
@@ -59,7 +59,7 @@ struct Config {
     bool live_log = true;
     std::string order = "longest-first";  // or "fifo"
     std::string default_family;           // decides ambiguous aliases across families
-    std::string builders_file;            // a Nix machines file: one builder a line (SPEC §15)
+    std::string builders_file;            // a Nix machines file: one builder a line (docs/fleet.md)
   } daemon;
   // [[builder]] tables, then the lines of daemon.builders_file (read by load_config).
   std::vector<BuilderSpec> builders;
@@ -84,7 +84,7 @@ struct Config {
     std::string store;
   } publish;
   struct Web {
-    std::string listen = "127.0.0.1:8460";  // "" turns the dashboard off (SPEC §16)
+    std::string listen = "127.0.0.1:8460";  // "" turns the dashboard off (docs/web.md)
   } web;
   struct Nightly {
     std::vector<std::string> targets{"all"};
@@ -94,7 +94,7 @@ struct Config {
   std::string source;  // the file it came from, or "embedded defaults"
 
   // The machines builds run on: the builders configured, or with none one `local` builder
-  // with max_parallel slots (SPEC §15).
+  // with max_parallel slots (docs/fleet.md).
   std::vector<BuilderSpec> fleet() const;
 
   std::string db_path() const { return state_dir_path("ptbuild.db"); }
@@ -126,7 +126,7 @@ std::string render_config(const Config& config);
 std::optional<ConfigError> add_builders_file(Config& config, std::string_view machines_text);
 
 // --- In local/config_file.cpp, the part that touches the system: the environment and the
-// lookup order of SPEC §3. ---
+// lookup order of docs/concepts.md. ---
 Environment current_environment();
 // --config, then $PTBUILD_CONFIG, then ./ptbuild.toml, then /etc/ptbuild/ptbuildd.toml, else
 // the embedded defaults. An explicitly named file that does not exist is an error.

@@ -33,7 +33,7 @@ std::string parse_error(std::string_view text) {
 }
 }  // namespace
 
-TEST_CASE("embedded defaults follow who runs it (SPEC §3)") {
+TEST_CASE("embedded defaults follow who runs it (docs/concepts.md)") {
   Config c = parse_ok("");
   CHECK(c.daemon.state_dir == "/home/u/.local/state/ptbuild");
   CHECK(c.daemon.socket == "/run/user/1000/ptbuild/ptbuildd.sock");
@@ -65,7 +65,7 @@ TEST_CASE("embedded defaults follow who runs it (SPEC §3)") {
   CHECK(b.daemon.socket == "/tmp/ptbuild-1000/ptbuild/ptbuildd.sock");
 }
 
-TEST_CASE("every key of SPEC §4 is read") {
+TEST_CASE("every key of docs/config.md is read") {
   Config c = parse_ok(R"(
 [daemon]
 state_dir = "/var/lib/ptbuild"

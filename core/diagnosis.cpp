@@ -146,7 +146,7 @@ namespace {
 // Nix's own words when it cannot build at all on this machine (Nix 2.8's texts), and what to
 // configure. Checked before everything else: the recipe is not to blame.
 std::optional<std::string> nix_setup_hint(std::string_view line) {
-  // A remote builder (SPEC §15) that cannot be reached, or whose connection broke mid-build: the
+  // A remote builder (docs/fleet.md) that cannot be reached, or whose connection broke mid-build: the
   // machine's fault; its job goes to another builder. ssh's own line comes first, before
   // "Connection refused" could read as a download failure.
   if (line.starts_with("ssh: ") || contains(line, "cannot build on '") ||

@@ -1,4 +1,4 @@
-// Why a build failed (SPEC §8), read from its log as it streams by.
+// Why a build failed (docs/failures.md), read from its log as it streams by.
 //
 // The first real cause wins: a log fails once, then cascades ("error: 1 dependencies of
 // derivation … failed to build", "ninja: build stopped"), and those later lines say nothing new.
@@ -30,7 +30,7 @@ inline constexpr const char* kCancelled = "cancelled";
 inline constexpr const char* kVerifyFailed = "verify_failed";
 inline constexpr const char* kNixSetup = "nix_setup";  // Nix itself cannot build on this machine
 inline constexpr const char* kBuilderFailed = "builder_failed";
-inline constexpr const char* kPublishFailed = "publish_failed";  // a publish job (SPEC §10)
+inline constexpr const char* kPublishFailed = "publish_failed";  // a publish job (docs/publishing.md)
 }  // namespace failure_class
 
 std::string strip_ansi(std::string_view s);
@@ -42,7 +42,7 @@ std::string_view strip_ansi(std::string_view line, std::string& buffer);
 // full): the job goes back to the queue and the builder stops taking builds for a while.
 bool is_machine_fault(const Failure& failure);
 
-// A failure that may not happen again with the same inputs (SPEC §11): network, timeout,
+// A failure that may not happen again with the same inputs (docs/nightly.md): network, timeout,
 // out_of_memory, disk_full, nix_setup. Any other is the recipe's, and repeats until it changes.
 bool is_transient(const std::string& failure_class);
 

@@ -1,4 +1,4 @@
-// When running and queued builds should end (the `eta` of SPEC §6), from typed jobs.
+// When running and queued builds should end (the `eta` of docs/jobs.md), from typed jobs.
 #pragma once
 
 #include <cstdint>

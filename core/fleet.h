@@ -1,4 +1,4 @@
-// The builders a matrix is spread over (SPEC §15), and which of them gets a build. Pure: the
+// The builders a matrix is spread over (docs/fleet.md), and which of them gets a build. Pure: the
 // scheduler owns the clock, the health and the running counts, and asks.
 //
 // ptbuild invents no distributed system: a remote build is Nix's own (`--builders '<line>'
@@ -59,7 +59,7 @@ struct BuildNeeds {
 // recipe that does not evaluate alone (flox's callPackage style); every such list in the file.
 std::vector<std::string> declared_features(std::string_view recipe_text);
 
-// The platform a variant builds for (SPEC §15): from its ISA; "" when the name does not say.
+// The platform a variant builds for (docs/fleet.md): from its ISA; "" when the name does not say.
 std::string platform_of(const std::optional<std::string>& axes_platform);
 
 // Whether `b` may ever take a build with these needs: its systems have the platform, its
@@ -84,7 +84,7 @@ struct Placement {
 // running builds divided by the speed factor, then the higher speed factor, then the order given.
 Placement place(const BuildNeeds& needs, const std::vector<BuilderState>& builders);
 
-// Why a build is not placed, in SPEC §15's words.
+// Why a build is not placed, in docs/fleet.md's words.
 std::string describe_unplaced(const BuildNeeds& needs, const Placement& p);
 
 }  // namespace ptbuild

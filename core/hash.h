@@ -1,4 +1,4 @@
-// Nix hashes and their spellings (SPEC §7): SRI ("sha256-<base64>"), Nix's base-32 ("nix32",
+// Nix hashes and their spellings (docs/hash-repair.md): SRI ("sha256-<base64>"), Nix's base-32 ("nix32",
 // its own alphabet and bit order), hex, and the "sha256:" prefixed forms of each.
 #pragma once
 

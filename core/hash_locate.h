@@ -1,4 +1,4 @@
-// Finding a hash in a recipe's text and choosing which occurrence to repair (SPEC §7). Pure:
+// Finding a hash in a recipe's text and choosing which occurrence to repair (docs/hash-repair.md). Pure:
 // the files are read and written elsewhere.
 #pragma once
 

@@ -1,4 +1,4 @@
-// Reading "hash mismatch" errors out of a build log (SPEC §7), in every form Nix has printed:
+// Reading "hash mismatch" errors out of a build log (docs/hash-repair.md), in every form Nix has printed:
 //   Nix 2.3:  hash mismatch in fixed-output derivation '/nix/store/…-source':
 //               wanted: sha256:0000…   got:    sha256:1k2…          (nix32)
 //   Nix 2.4+: error: hash mismatch in fixed-output derivation '/nix/store/…-source.drv':

@@ -1,4 +1,4 @@
-// Jobs as both sides see them (SPEC §6).
+// Jobs as both sides see them (docs/jobs.md).
 #pragma once
 
 #include <cstdint>
@@ -23,7 +23,7 @@ inline bool is_finished(JobState s) {
 }
 
 struct Failure {
-  std::string failure_class;  // "hash_mismatch", "cuda_not_found", ... (SPEC §8)
+  std::string failure_class;  // "hash_mismatch", "cuda_not_found", ... (docs/failures.md)
   std::string message;
   std::string hint;
   std::string excerpt;
@@ -53,12 +53,12 @@ struct Job {
   std::optional<std::string> recipe_sha;   // sha256 of the recipe file when the build started
   std::optional<std::string> fingerprint;  // see daemon/nightly/fingerprint.h
   std::optional<std::string> drv_path;     // the derivation that produced out_path
-  std::optional<std::string> builder;      // the builder of its last attempt (SPEC §15)
-  // Not stored: why a queued job has not started (SPEC §15), filled in by the daemon.
+  std::optional<std::string> builder;      // the builder of its last attempt (docs/fleet.md)
+  // Not stored: why a queued job has not started (docs/fleet.md), filled in by the daemon.
   std::optional<std::string> waiting;
 };
 
-// The job object of SPEC §6.
+// The job object of docs/jobs.md.
 nlohmann::json job_to_json(const Job& job);
 
 }  // namespace ptbuild

@@ -88,7 +88,7 @@ std::string render_prometheus(const MetricsSnapshot& m) {
     sample(out, "ptbuild_build_duration_seconds_count", fam, std::to_string(seconds.size()));
   }
 
-  header(out, "ptbuild_failures_total", "counter", "Failed jobs by failure class (SPEC 8).");
+  header(out, "ptbuild_failures_total", "counter", "Failed jobs by failure class (docs/failures.md).");
   for (const auto& [cls, n] : m.failures_by_class)
     sample(out, "ptbuild_failures_total", "class=\"" + label(cls) + "\"", std::to_string(n));
   header(out, "ptbuild_hash_repairs_total", "counter", "Fixed-output hashes repaired in recipes.");

@@ -1,4 +1,4 @@
-// GET /metrics (SPEC §16): what the daemon knows, in the Prometheus text format. The daemon fills
+// GET /metrics (docs/web.md): what the daemon knows, in the Prometheus text format. The daemon fills
 // the snapshot (store and scheduler); rendering is pure.
 #pragma once
 

@@ -4,7 +4,7 @@
 
 using namespace ptbuild;
 
-TEST_CASE("metrics: series of SPEC 16 in the text format, histogram buckets cumulative, labels escaped") {
+TEST_CASE("metrics: series of docs/web.md in the text format, histogram buckets cumulative, labels escaped") {
   MetricsSnapshot m;
   m.jobs_by_state = {{"queued", 3}, {"running", 1}, {"failed", 2}};
   m.builders = {{"local", 1, 2, true}, {"gpu\"1", 0, 4, false}};

@@ -1,4 +1,4 @@
-// Build progress from log lines (SPEC §8): ninja's "[123/4567]" and Nix's derivation counts.
+// Build progress from log lines (docs/failures.md): ninja's "[123/4567]" and Nix's derivation counts.
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-// The socket protocol (SPEC §13): newline-delimited JSON over a Unix socket.
+// The socket protocol (docs/protocol.md): newline-delimited JSON over a Unix socket.
 //
 //   server -> client  {"hello":"ptbuildd","protocol":1,"version":"0.1.0"}
 //   client -> server  {"hello":"ptbuild","protocol":1,"version":"0.1.0"}
@@ -42,8 +42,8 @@ inline constexpr const char* kBusy = "busy";  // too many connections
 
 nlohmann::json hello(std::string_view who);
 
-// Every op of SPEC §13, in one place: the client names them from here, the socket server checks
-// who may call them, the HTTP server (SPEC §16) which ones it may serve.
+// Every op of docs/protocol.md, in one place: the client names them from here, the socket server checks
+// who may call them, the HTTP server (docs/web.md) which ones it may serve.
 struct OpSpec {
   std::string_view name;
   bool changes_things;  // only root, the daemon's user and admin_group; never over HTTP

@@ -1,4 +1,4 @@
-// `ptbuild doctor`: the drifts that creep into a matrix of hand-copied recipes (SPEC §2 names,
+// `ptbuild doctor`: the drifts that creep into a matrix of hand-copied recipes (docs/concepts.md names,
 // the seeds' CUDA fix pattern, the fixes in build-pytorch's own history). Pure: each check reads
 // a recipe's text, its name and what [repo.matrix] expects of it.
 #pragma once

@@ -1,4 +1,4 @@
-// One typed request per op of SPEC §13 that takes arguments: the client builds them, the daemon
+// One typed request per op of docs/protocol.md that takes arguments: the client builds them, the daemon
 // (socket and HTTP alike) reads them, and both go through the same to/from JSON here. A wrong
 // argument is an ArgError that names it.
 #pragma once

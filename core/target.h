@@ -1,4 +1,4 @@
-// Turning what a user types into variants (SPEC §2 "target").
+// Turning what a user types into variants (docs/concepts.md "target").
 //
 // A target is a full name, an alias (a trailing part of a name cut at a dash: "sm90-avx512",
 // "cuda13_0-sm90-avx512", "cpu-avx2"), a shell glob over full names or aliases ("sm120-*",

@@ -1,4 +1,4 @@
-// Variant names and their axes (SPEC §2).
+// Variant names and their axes (docs/concepts.md).
 //
 // A recipe's name carries the whole build matrix position:
 //   <family>-python<NNN>-<accel>-<isa>[-<extra>]

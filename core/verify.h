@@ -1,4 +1,5 @@
-// Does the artifact match its name (SPEC §9)? Compares the probe's facts with the variant's axes.
+// Does the artifact match its name (docs/verification.md)? Compares the probe's facts with the variant's
+// axes.
 #pragma once
 
 #include <string>
@@ -22,7 +23,7 @@ struct VerifyResult {
 // or its PTX compute_90, and no other); a CPU variant must have no CUDA. When a GPU of the
 // variant's capability is present, CUDA must be available and a small tensor operation on it
 // must give the right answer. `gpu_builder` names the builder whose GPU of the variant's
-// architecture ran the probe (SPEC §15): there CUDA must work on that GPU; "" for this machine.
+// architecture ran the probe (docs/fleet.md): there CUDA must work on that GPU; "" for this machine.
 VerifyResult compare_facts(const VariantAxes& axes, const nlohmann::json& facts,
                            const std::string& gpu_builder = "");
 

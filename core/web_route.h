@@ -1,4 +1,4 @@
-// What an HTTP request to the dashboard asks for (SPEC §16): pure, so it is unit-tested and fuzzed
+// What an HTTP request to the dashboard asks for (docs/web.md): pure, so it is unit-tested and fuzzed
 // without a socket. The daemon's web server acts on the Route.
 #pragma once
 

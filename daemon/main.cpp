@@ -1,4 +1,4 @@
-// ptbuildd: the build farm daemon (SPEC §3).
+// ptbuildd: the build farm daemon (docs/concepts.md).
 #include <malloc.h>
 
 #include <cstdlib>

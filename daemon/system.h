@@ -16,7 +16,7 @@ struct PeerCredentials {
 
 std::optional<PeerCredentials> peer_credentials(int socket_fd);
 
-// Root, the daemon's own user and members of `admin_group` may change things (SPEC §13).
+// Root, the daemon's own user and members of `admin_group` may change things (docs/protocol.md).
 bool may_change(uid_t uid, const std::string& admin_group);
 
 // Creates a folder and its parents; returns an error message or "".
@@ -40,8 +40,8 @@ LockResult lock_state_dir(const std::string& state_dir);
 // Fails when another daemon answers on it.
 std::string prepare_socket_path(const std::string& path);
 
-// After bind(): mode 0660, group admin_group (SPEC §13): root, the daemon's user and the group's members can
-// connect; others are refused by the kernel. Returns a warning, or "".
+// After bind(): mode 0660, group admin_group (docs/protocol.md): root, the daemon's user and the group's
+// members can connect; others are refused by the kernel. Returns a warning, or "".
 std::string restrict_socket(const std::string& path, const std::string& admin_group);
 
 }  // namespace ptbuild

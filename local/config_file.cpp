@@ -1,4 +1,4 @@
-// Reading the environment and the config file: the lookup order of SPEC §3.
+// Reading the environment and the config file: the lookup order of docs/concepts.md.
 #include <unistd.h>
 
 #include <cstdlib>

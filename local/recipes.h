@@ -1,4 +1,4 @@
-// Finding the packages of a build repo (SPEC §2): <name>.nix and <name>/default.nix under the
+// Finding the packages of a build repo (docs/concepts.md): <name>.nix and <name>/default.nix under the
 // recipe folder are packages; a/b/default.nix is package "a.b"; any other .nix file in a
 // sub-folder (lib/mkPyTorchCUDA.nix) is shared code, not a package.
 #pragma once

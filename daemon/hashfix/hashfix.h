@@ -1,4 +1,4 @@
-// Repairing wrong fixed-output hashes in a build repo's recipes (SPEC §7).
+// Repairing wrong fixed-output hashes in a build repo's recipes (docs/hash-repair.md).
 //
 // Runs on the scheduler's repair thread, one repair at a time (it reads the repo's recipes and
 // runs git and `nix show-derivation`): two jobs that hit the same mismatch cannot interleave, the
@@ -39,7 +39,7 @@ RepairResult repair_hashes(const HashfixOptions& options, const std::vector<Hash
 
 // The fixed-output derivations (sources: fetchurl, fetchgit, fetchTarball…) in the closure of a
 // recipe's derivation, to realise before the long build so that a wrong pinned hash is met and
-// repaired in seconds instead of after hours (SPEC §7). Blocking (nix eval, nix
+// repaired in seconds instead of after hours (docs/hash-repair.md). Blocking (nix eval, nix
 // show-derivation): run it off the event loop. `error` says why they could not be listed (a
 // callPackage-style recipe that does not evaluate alone, say); then the build goes ahead as is.
 struct SourceInputs {

@@ -1,4 +1,4 @@
-// What decides whether a variant must be rebuilt (SPEC §11): the derivation path where Nix can
+// What decides whether a variant must be rebuilt (docs/nightly.md): the derivation path where Nix can
 // evaluate the recipe, else a hash of the recipe and the repo files it reads.
 #pragma once
 

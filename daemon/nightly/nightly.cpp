@@ -119,7 +119,7 @@ class NightlyRun : public std::enable_shared_from_this<NightlyRun> {
       else
         compare_files(c, "");
     }
-    // One evaluator per repo (SPEC §11): recipes that import the same pinned nixpkgs share one
+    // One evaluator per repo (docs/nightly.md): recipes that import the same pinned nixpkgs share one
     // evaluation of it. Where that evaluation fails, each recipe of the repo is evaluated alone,
     // so one broken recipe costs only itself.
     std::map<std::string, std::vector<size_t>> by_repo;

@@ -1,4 +1,4 @@
-// `ptbuild nightly` (SPEC §11): decides which variants must be rebuilt because their inputs
+// `ptbuild nightly` (docs/nightly.md): decides which variants must be rebuilt because their inputs
 // changed since their last good build. Runs on the event loop without blocking it: the git pulls
 // and Nix evaluations are child processes, a few at a time, each with a timeout.
 #pragma once

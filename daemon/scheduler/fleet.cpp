@@ -1,4 +1,4 @@
-// The scheduler's fleet (SPEC §15): the builders as the config gives them, their health and
+// The scheduler's fleet (docs/fleet.md): the builders as the config gives them, their health and
 // probes, and what a build needs of a machine.
 #include <algorithm>
 
@@ -75,7 +75,7 @@ std::string Scheduler::set_builder_enabled(const std::string& name, bool enabled
   return "";
 }
 
-// What a build needs of a machine (SPEC §15): the platform its name says, and the derivation's
+// What a build needs of a machine (docs/fleet.md): the platform its name says, and the derivation's
 // system and requiredSystemFeatures — read once per build, off the event loop, only where the
 // fleet can tell builders apart (a remote builder, or declared features).
 std::optional<BuildNeeds> Scheduler::needs_of(const VariantRecord& variant) {
@@ -122,8 +122,8 @@ std::string Scheduler::describe_unplaced(const BuildNeeds& needs, const Placemen
   return out;
 }
 
-// A build failed for a cause that is the machine's (SPEC §8, §15): no build starts on the builder
-// until its back-off has passed and a probe has succeeded.
+// A build failed for a cause that is the machine's (docs/failures.md, docs/fleet.md): no build starts on the
+// builder until its back-off has passed and a probe has succeeded.
 void Scheduler::builder_fault(Builder& b, const std::string& why) {
   b.health.fault(why, std::chrono::system_clock::now(), config_.daemon.builder_backoff);
   b.last_error = why;

@@ -1,5 +1,5 @@
-// The steps after a build (SPEC §9, §10): verifying the artifact, here or on a GPU builder, and
-// publishing it. The flox publish preconditions (git) are checked off the event loop.
+// The steps after a build (docs/verification.md, docs/publishing.md): verifying the artifact, here or on a
+// GPU builder, and publishing it. The flox publish preconditions (git) are checked off the event loop.
 #include <algorithm>
 #include <sstream>
 
@@ -82,7 +82,7 @@ void Scheduler::start_verify(Active& a, Outcome built) {
   a.built = std::move(built.change);
   a.probe_output.clear();
   std::map<std::string, std::string> env;
-  // A GPU variant is checked on a real GPU of its architecture where the fleet has one (SPEC §15).
+  // A GPU variant is checked on a real GPU of its architecture where the fleet has one (docs/fleet.md).
   a.verified_on.clear();
   if (a.variant.axes.gpu_arch)
     for (const auto& b : builders_)

@@ -175,7 +175,7 @@ void Scheduler::dispatch() {
   for (const auto& [id, active] : running_)
     plan.unfinished.emplace(std::pair{active->job.repo, axes_key(active->variant.axes)}, id);
 
-  // An upstream whose latest build failed holds its dependents (SPEC §6): looked up only for
+  // An upstream whose latest build failed holds its dependents (docs/jobs.md): looked up only for
   // those not already waiting for an unfinished upstream build.
   std::map<std::pair<std::string, std::string>, std::string> upstream_variant;
   if (!plan.after.empty())
@@ -200,8 +200,8 @@ void Scheduler::dispatch() {
                           std::string(upstream ? to_string(upstream->state) : "failed") +
                           ": starts when a build of " + (upstream ? upstream->variant : "it") + " succeeds";
   }
-  // The dispatch order, written down once (SPEC §6, §15): priority, `after`, then longest-first
-  // or fifo (plan_dispatch); a build starts only while nothing holds the queue, and on the
+  // The dispatch order, written down once (docs/jobs.md, docs/fleet.md): priority, `after`, then
+  // longest-first or fifo (plan_dispatch); a build starts only while nothing holds the queue, and on the
   // builder placement chooses among those that fit, are up and have a free slot.
   for (int64_t id : order.order) {
     std::string& waiting = memory_[id].waiting;
@@ -249,7 +249,7 @@ void Scheduler::start_build(const Job& queued_job, const VariantRecord& variant,
     launch(*a, a->build, a->build_env, config_.daemon.build_timeout, "build_timeout");
     return;
   }
-  // Its sources first (SPEC §7): a wrong pinned hash is met and repaired in seconds, before a
+  // Its sources first (docs/hash-repair.md): a wrong pinned hash is met and repaired in seconds, before a
   // 2-hour build starts on it. Listing them evaluates the recipe: off the loop.
   a->phase = Active::Phase::sources;
   a->log.write(
@@ -660,7 +660,7 @@ std::string repair_key(const HashMismatch& m, const std::string& hash) {
 }
 }  // namespace
 
-// Whether a hash mismatch is not to be repaired (again) (SPEC §7); then `failure` says why.
+// Whether a hash mismatch is not to be repaired (again) (docs/hash-repair.md); then `failure` says why.
 bool Scheduler::repair_refused(const Active& a, Failure& failure) {
   const std::vector<HashMismatch>& mismatches = a.output.mismatches();
   JobMemory& done = memory_[a.job.id];

@@ -53,7 +53,7 @@ class Scheduler {
       std::function<struct SourceInputs(const std::string&, const std::string&, const std::string&)> lister) {
     source_lister_ = std::move(lister);
   }
-  // `ptbuild builders disable|enable NAME` (SPEC §15); "" or why not. Survives a restart.
+  // `ptbuild builders disable|enable NAME` (docs/fleet.md); "" or why not. Survives a restart.
   std::string set_builder_enabled(const std::string& name, bool enabled);
   // Something changed (queued, config reloaded, a build ended): start what may start.
   void poke();
@@ -88,7 +88,7 @@ class Scheduler {
   bool is_running(int64_t job_id) const;
   // A hash repair runs or waits for the repair thread.
   bool repairing() const { return repair_thread_.joinable() || !repairs_.empty(); }
-  // Why a queued job has not started, as the last dispatch found it (SPEC §15); nullopt for a
+  // Why a queued job has not started, as the last dispatch found it (docs/fleet.md); nullopt for a
   // job that is not queued.
   std::optional<std::string> waiting(int64_t job_id) const;
   // A running build's progress as its output shows it now (the database has it within a
@@ -184,7 +184,7 @@ class Scheduler {
   };
   std::vector<JobListenerEntry> job_listeners_;
   std::unique_ptr<struct SchedulerTimers> timers_;
-  // Lists a recipe's sources (fixed-output inputs) to realise before the build (SPEC §7); empty:
+  // Lists a recipe's sources (fixed-output inputs) to realise before the build (docs/hash-repair.md); empty:
   // no such step (the scheduler's unit tests, whose runner runs nothing).
   std::function<struct SourceInputs(const std::string& nix, const std::string& recipe,
                                     const std::string& cwd)>

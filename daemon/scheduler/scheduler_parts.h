@@ -63,7 +63,7 @@ struct Scheduler::RepairRequest {
   std::vector<HashMismatch> mismatches;
 };
 
-// One machine of the fleet (SPEC §15) as the scheduler keeps it.
+// One machine of the fleet (docs/fleet.md) as the scheduler keeps it.
 struct Scheduler::Builder {
   Builder(asio::io_context& io, BuilderSpec s) : spec(std::move(s)), probe_timer(io) {}
   BuilderSpec spec;

@@ -117,7 +117,7 @@ TEST_CASE("scheduler: never more than max_parallel builds and the next starts wh
   }
   for (int64_t id : ids) CHECK(f.state(id) == JobState::succeeded);
   CHECK(f.scheduler.summary().builders.front().running == 0);
-  // The nix backend's exact command (SPEC §5).
+  // The nix backend's exact command (docs/backends.md).
   const BuildCommand& cmd = f.runner.builds[0]->command;
   CHECK(cmd.argv[0] == "nix");
   CHECK(cmd.argv[1] == "--extra-experimental-features");

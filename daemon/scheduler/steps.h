@@ -21,7 +21,7 @@ std::string recipe_sha(const VariantRecord& variant);
 // Writes the built-in probe to <state_dir>/probe.py and returns its path.
 std::string install_probe(const std::string& state_dir);
 
-// The probe's command for an artifact (SPEC §9): the [verify] command template, or the default
+// The probe's command for an artifact (docs/verification.md): the [verify] command template, or the default
 // "{python} {probe}", where {python} is the artifact's own bin/python3 if it has one, else
 // python3 with the artifact's site-packages on PYTHONPATH. Tokens are split on whitespace; no
 // shell runs it.
@@ -34,7 +34,7 @@ BuildCommand probe_command(const Config& config, const VariantRecord& variant, c
 // log settles nothing, and the build must run again.
 std::optional<Failure> settled_failure(const std::string& log_path, const VariantAxes& axes);
 
-// Why `flox publish` would refuse the repo (SPEC §5), in words, or "" when it would not:
+// Why `flox publish` would refuse the repo (docs/backends.md), in words, or "" when it would not:
 // tracked files changed, no upstream branch, HEAD not pushed.
 std::string flox_publish_refusal(const std::string& repo_path);
 

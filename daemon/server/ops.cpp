@@ -58,7 +58,7 @@ std::function<bool()> while_connected(const std::shared_ptr<Channel>& channel) {
   };
 }
 
-// A builder as `ptbuild builders --json` and `status --json` show it (SPEC §15).
+// A builder as `ptbuild builders --json` and `status --json` show it (docs/fleet.md).
 json builder_json(const Scheduler::BuilderSummary& b) {
   return {{"name", b.spec.name},
           {"uri", b.spec.uri},
@@ -151,7 +151,7 @@ std::optional<OpResult> op_matrix(OpsContext& ctx, const OpCall&) {
   return json{{"variants", variants}};
 }
 
-// Queues build jobs with the dedupe of SPEC §6: a queued job is returned as it is; a running one
+// Queues build jobs with the dedupe of docs/jobs.md: a queued job is returned as it is; a running one
 // gets a second job only with force. One transaction: all of the variants or none.
 json enqueue(OpsContext& ctx, const std::vector<std::string>& names, const NewJob& proto) {
   json out = json::array();
@@ -183,7 +183,7 @@ std::optional<OpResult> op_queue(OpsContext& ctx, const OpCall& call) {
   return enqueue(ctx, resolve_or_throw(ctx, req.targets), proto);
 }
 
-// The queued builds that wait for `job`'s variant through a repo's `after` (SPEC §6).
+// The queued builds that wait for `job`'s variant through a repo's `after` (docs/jobs.md).
 std::vector<Job> dependents_of(OpsContext& ctx, const Job& job) {
   std::vector<Job> out;
   std::optional<VariantRecord> upstream = ctx.store.variant(job.variant);
@@ -401,7 +401,7 @@ std::optional<OpResult> op_wait(OpsContext& ctx, const OpCall& call) {
   return std::nullopt;
 }
 
-// publish TARGET… [--force] (SPEC §10): only the latest build, if it succeeded and passed
+// publish TARGET… [--force] (docs/publishing.md): only the latest build, if it succeeded and passed
 // verification and its recipe has not changed since, unless forced.
 std::optional<OpResult> op_publish(OpsContext& ctx, const OpCall& call) {
   auto req = protocol::from_args<protocol::PublishRequest>(call.req.args);
@@ -442,7 +442,7 @@ std::optional<OpResult> op_publish(OpsContext& ctx, const OpCall& call) {
   return enqueue(ctx, names, proto);
 }
 
-// nightly [TARGET…] (SPEC §11): queue the variants whose inputs changed since their last good
+// nightly [TARGET…] (docs/nightly.md): queue the variants whose inputs changed since their last good
 // build; the reply comes once every variant has been looked at.
 std::optional<OpResult> op_nightly(OpsContext& ctx, const OpCall& call) {
   std::vector<std::string> targets = protocol::from_args<protocol::NightlyRequest>(call.req.args).targets;

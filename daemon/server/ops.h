@@ -1,4 +1,4 @@
-// The daemon's side of each protocol op (SPEC §12, §13). One function per op in ops.cpp.
+// The daemon's side of each protocol op (docs/client.md, docs/protocol.md). One function per op in ops.cpp.
 #pragma once
 
 #include <functional>

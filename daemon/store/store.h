@@ -61,7 +61,7 @@ struct JobChange {
   std::optional<std::string> recipe_sha;
   std::optional<std::string> fingerprint;
   std::optional<std::string> drv_path;
-  std::optional<std::string> builder;  // where the attempt runs (SPEC §15)
+  std::optional<std::string> builder;  // where the attempt runs (docs/fleet.md)
   bool clear_outcome = false;          // requeue: forget finished_at, exit_code, failure, progress
 };
 
@@ -144,7 +144,7 @@ class Store {
   // database's part of GET /metrics.
   void fill_metrics(MetricsSnapshot& m);
 
-  // The audit trail of hash repairs (SPEC §7).
+  // The audit trail of hash repairs (docs/hash-repair.md).
   struct HashFixRecord {
     int64_t id = 0;
     int64_t job_id = 0;

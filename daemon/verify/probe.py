@@ -1,4 +1,4 @@
-# ptbuild's verification probe (SPEC §9): run by the artifact's own Python, it prints one JSON
+# ptbuild's verification probe (docs/verification.md): run by the artifact's own Python, it prints one JSON
 # object of facts about the torch it finds. It works without a GPU: the architectures a build
 # was compiled for come from torch._C._cuda_getArchFlags(), not from a device.
 import json

@@ -1,4 +1,4 @@
-// The dashboard and metrics over HTTP (SPEC §16), on the daemon's one event loop. Read-only: it
+// The dashboard and metrics over HTTP (docs/web.md), on the daemon's one event loop. Read-only: it
 // serves the socket's read-only ops through the same Dispatch, so each op has one implementation.
 #pragma once
 

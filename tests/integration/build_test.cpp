@@ -1,4 +1,4 @@
-// The real daemon building tiny real Nix recipes (SPEC §5, §6).
+// The real daemon building tiny real Nix recipes (docs/backends.md, docs/jobs.md).
 #include <signal.h>
 #include <unistd.h>
 

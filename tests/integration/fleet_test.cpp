@@ -1,4 +1,4 @@
-// One matrix over many machines (SPEC §15), for real: builders are sshd's in network namespaces
+// One matrix over many machines (docs/fleet.md), for real: builders are sshd's in network namespaces
 // of their own, each with an empty /nix, reached by the real Nix over ssh-ng://.
 #include <signal.h>
 

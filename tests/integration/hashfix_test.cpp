@@ -1,4 +1,4 @@
-// Repairing wrong fixed-output hashes with the real daemon and real Nix (SPEC §7).
+// Repairing wrong fixed-output hashes with the real daemon and real Nix (docs/hash-repair.md).
 #include <sys/stat.h>
 
 #include <algorithm>

@@ -1,4 +1,4 @@
-// Nightly rebuilds of only what changed, with the real daemon and real Nix (SPEC §11).
+// Nightly rebuilds of only what changed, with the real daemon and real Nix (docs/nightly.md).
 #include <doctest/doctest.h>
 
 #include <set>

@@ -1,5 +1,5 @@
-// A Nix that cannot build on this machine (SPEC §8 nix_setup, §15 health): real Nix runs provoke
-// each cause, and a daemon whose Nix is broken keeps its queue instead of failing it.
+// A Nix that cannot build on this machine (docs/failures.md nix_setup, docs/fleet.md health): real Nix runs
+// provoke each cause, and a daemon whose Nix is broken keeps its queue instead of failing it.
 #include <sys/stat.h>
 #include <unistd.h>
 

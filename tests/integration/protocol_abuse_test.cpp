@@ -1,4 +1,4 @@
-// No input crashes or stalls the daemon (SPEC §13).
+// No input crashes or stalls the daemon (docs/protocol.md).
 #include <doctest/doctest.h>
 
 #include "tests/support/harness.h"

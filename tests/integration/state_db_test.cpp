@@ -1,5 +1,5 @@
-// The state database when it cannot be used (SPEC §3, §6): read-only, damaged, locked or on a full
-// disk at start each end in one line that names the file and what to do; while running, a write
+// The state database when it cannot be used (docs/concepts.md, docs/jobs.md): read-only, damaged, locked or
+// on a full disk at start each end in one line that names the file and what to do; while running, a write
 // that fails loses no job.
 #include <signal.h>
 #include <sys/mount.h>

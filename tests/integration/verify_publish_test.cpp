@@ -1,6 +1,6 @@
 // Verification of real Nix artifacts through their own "python", and publishing them: into a
 // real file:// binary cache with the nix backend, and with the flox double against a real bare
-// git remote (SPEC §9, §10).
+// git remote (docs/verification.md, docs/publishing.md).
 #include <doctest/doctest.h>
 
 #include "tests/support/harness.h"

@@ -1,4 +1,4 @@
-// The dashboard and metrics (SPEC §16) with the real daemon, real Nix builds, promtool and a real
+// The dashboard and metrics (docs/web.md) with the real daemon, real Nix builds, promtool and a real
 // headless Chromium.
 #include <unistd.h>
 

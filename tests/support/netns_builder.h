@@ -1,4 +1,4 @@
-// A real remote Nix builder on this machine (SPEC §15 tests): Debian's sshd in a network
+// A real remote Nix builder on this machine (docs/fleet.md tests): Debian's sshd in a network
 // namespace of its own, reached over a veth pair at 10.213.<index>.2, in a mount namespace whose
 // /nix is an empty tmpfs (Debian's Nix lives in /usr/bin, so the builder starts with an empty
 // store, as a fresh machine does). Real Nix reaches it over ssh-ng:// with a key the test made;

@@ -1,4 +1,4 @@
-// ptbuild dashboard (SPEC §16): reads /api/<op> (the socket's read-only ops) and follows
+// ptbuild dashboard (docs/web.md): reads /api/<op> (the socket's read-only ops) and follows
 // /events/watch and /events/log (server-sent events). No build chain, no framework.
 'use strict';
 
