@@ -31,18 +31,18 @@ namespace {
 constexpr int kExitNeedsOperator = 78;  // EX_CONFIG: RestartPreventExitStatus= in the unit
 constexpr auto kDatabaseCheck = std::chrono::seconds(2);
 
-// Scans every repo's recipes into the catalog. Returns whether a repo could not be read (a
-// mount not there yet): its variants are absent meanwhile and their jobs wait for it.
+// Scans every repo's recipes into the catalog. Returns the repos that could not be read (a mount
+// not there yet): their variants are absent meanwhile and their jobs wait for them.
 // `last` is what the previous scan found: when nothing changed, the database is not written.
-bool rescan(Store& store, const Config& config, std::string* last = nullptr) {
+std::vector<std::string> rescan(Store& store, const Config& config, std::string* last = nullptr) {
   std::vector<RepoScan> scans;
-  bool missing = false;
+  std::vector<std::string> missing;
   std::string seen;
   for (const RepoConfig& repo : config.repos) {
     RecipeScan scan = scan_recipes(repo.path, repo.recipes);
     if (!scan.error.empty()) {
       if (!last) spdlog::error("repo '{}': {}; its jobs wait for it", repo.name, scan.error);
-      missing = true;
+      missing.push_back(repo.name);
     }
     seen += repo.name + "\n" + repo.path + "\n" + scan.error + "\n";
     for (const Recipe& r : scan.recipes) seen += r.package + " " + r.file + "\n";
@@ -101,8 +101,9 @@ int run_daemon(const DaemonOptions& options, Config config) {
   // the unit does not restart; a lock or a full disk may pass, so systemd may try again.
   try {
     store.emplace(config.db_path(), config.logs_dir());
-    rescan(*store, config);
+    std::vector<std::string> missing = rescan(*store, config);
     scheduler_slot.emplace(io, *store, config, runner);
+    scheduler_slot->set_missing_repos(std::move(missing));
     scheduler_slot->recover();
   } catch (const StoreError& e) {
     spdlog::critical("cannot use the state database: {}", e.what());
@@ -120,7 +121,10 @@ int run_daemon(const DaemonOptions& options, Config config) {
   // every few seconds, and its jobs start once it is back.
   asio::steady_timer recheck(io);
   std::function<void()> refresh_catalog = [&] {
-    if (!rescan(*store, config)) return;
+    std::vector<std::string> missing = rescan(*store, config);
+    bool any_missing = !missing.empty();
+    scheduler.set_missing_repos(std::move(missing));
+    if (!any_missing) return;
     recheck.expires_after(kMissingRepoRecheck);
     recheck.async_wait([&](const boost::system::error_code& ec) {
       if (ec) return;
@@ -157,14 +161,14 @@ int run_daemon(const DaemonOptions& options, Config config) {
   // when something changed.
   asio::steady_timer follow(io);
   std::string last_scan;
-  rescan(*store, config, &last_scan);
+  scheduler.set_missing_repos(rescan(*store, config, &last_scan));
   check_tracked();
   std::function<void()> follow_repos = [&] {
     follow.expires_after(kRecipeFollow);
     follow.async_wait([&](const boost::system::error_code& ec) {
       if (ec) return;
       std::string before = last_scan;
-      rescan(*store, config, &last_scan);
+      scheduler.set_missing_repos(rescan(*store, config, &last_scan));
       if (last_scan != before) {
         check_tracked();
         scheduler.poke();

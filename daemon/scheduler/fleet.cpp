@@ -8,7 +8,9 @@
 #include "core/backend.h"
 #include "core/text.h"
 #include "daemon/runner/async_command.h"
-#include "daemon/scheduler/scheduler_parts.h"
+#include "core/clock.h"
+#include "daemon/runner/off_loop.h"
+#include "daemon/scheduler/job_run.h"
 #include "local/files.h"
 
 namespace ptbuild {
@@ -35,7 +37,7 @@ std::optional<BuildNeeds> parse_needs(const std::string& output) {
 }  // namespace
 
 void Scheduler::reconfigure() {
-  std::vector<std::unique_ptr<Builder>> fleet;
+  std::vector<std::unique_ptr<FleetBuilder>> fleet;
   for (BuilderSpec& spec : config_.fleet()) {
     auto same = std::find_if(builders_.begin(), builders_.end(),
                              [&](const auto& b) { return b && b->spec.name == spec.name; });
@@ -43,26 +45,27 @@ void Scheduler::reconfigure() {
       (*same)->spec = std::move(spec);
       fleet.push_back(std::move(*same));
     } else {
-      fleet.push_back(std::make_unique<Builder>(io_, std::move(spec)));
+      fleet.push_back(std::make_unique<FleetBuilder>(io_, std::move(spec)));
       fleet.back()->disabled = store_.flag("builder disabled: " + fleet.back()->spec.name);
     }
   }
   builders_ = std::move(fleet);
   for (auto& b : builders_) b->running = 0;
-  for (const auto& [id, active] : running_)
-    if (Builder* b = builder_named(active->builder)) ++b->running;
+  for (const auto& [id, run] : jobs_)
+    if (run->attempt)
+      if (FleetBuilder* b = builder_named(run->attempt->builder)) ++b->running;
   needs_.clear();  // whether features matter, and which builder has them, may have changed
   poke();
 }
 
-Scheduler::Builder* Scheduler::builder_named(const std::string& name) {
+FleetBuilder* Scheduler::builder_named(const std::string& name) {
   for (auto& b : builders_)
     if (b->spec.name == name) return b.get();
   return nullptr;
 }
 
 std::string Scheduler::set_builder_enabled(const std::string& name, bool enabled) {
-  Builder* b = builder_named(name);
+  FleetBuilder* b = builder_named(name);
   if (!b) {
     std::string names;
     for (const auto& each : builders_) names += (names.empty() ? "" : ", ") + each->spec.name;
@@ -75,57 +78,51 @@ std::string Scheduler::set_builder_enabled(const std::string& name, bool enabled
   return "";
 }
 
-// What a build needs of a machine (docs/fleet.md): the platform its name says, and the derivation's
-// system and requiredSystemFeatures — read once per build, off the event loop, only where the
-// fleet can tell builders apart (a remote builder, or declared features).
-std::optional<BuildNeeds> Scheduler::needs_of(const VariantRecord& variant) {
+bool Scheduler::features_matter() const {
+  return std::any_of(builders_.begin(), builders_.end(),
+                     [](const auto& b) { return !b->spec.is_local() || b->spec.features_declared; });
+}
+
+// What a build needs of a machine (docs/fleet.md): the platform its name says, and the
+// derivation's system and requiredSystemFeatures — read once per build, off the event loop, only
+// where the fleet can tell builders apart (a remote builder, or declared features).
+void Scheduler::read_needs(const VariantRecord& variant) {
+  if (!needs_.try_emplace(variant.name, std::nullopt).second) return;  // known, or being read
   BuildNeeds by_name{platform_of(variant.axes.platform), {}};
-  bool features_matter = std::any_of(builders_.begin(), builders_.end(), [](const auto& b) {
-    return !b->spec.is_local() || b->spec.features_declared;
-  });
-  if (!features_matter) return by_name;
-  if (auto known = needs_.find(variant.name); known != needs_.end()) return known->second;
-  if (!reading_needs_.insert(variant.name).second) return std::nullopt;
   std::map<std::string, std::string> env;
   std::string recipe = variant.repo_path + "/" + variant.recipe;
   BuildCommand cmd = derivation_needs_command(config_.backend, recipe, env);
   cmd.cwd = variant.repo_path;
+  auto known = [this, name = variant.name](BuildNeeds needs) {
+    if (auto it = needs_.find(name); it != needs_.end() && !it->second) it->second = std::move(needs);
+    poke();
+  };
   run_async(
       io_, runner_, cmd, kNeedsTimeout,
-      [this, name = variant.name, recipe, by_name](AsyncResult r) {
-        reading_needs_.erase(name);
+      [this, name = variant.name, recipe, by_name, known](AsyncResult r) {
         BuildNeeds needs = by_name;
         if (std::optional<BuildNeeds> read = r.exit_code == 0 ? parse_needs(r.output) : std::nullopt) {
           if (needs.system.empty()) needs.system = read->system;
           needs.features = read->features;
-        } else {
-          // A callPackage-style recipe (flox's) does not evaluate alone: what it declares is read
-          // from its text instead.
-          needs.features = declared_features(read_file(recipe).value_or(""));
-          spdlog::debug("{}: its derivation did not evaluate alone ({}); features from the recipe text: {}",
-                        name, std::string(trim(r.output)).substr(0, 200), join(needs.features, ","));
+          return known(std::move(needs));
         }
-        needs_[name] = std::move(needs);
-        poke();
+        // A callPackage-style recipe (flox's) does not evaluate alone: what it declares is read
+        // from its text instead (off the loop: the repo may be on a network mount).
+        spdlog::debug("{}: its derivation did not evaluate alone ({}); features from the recipe text", name,
+                      std::string(trim(r.output)).substr(0, 200));
+        off_loop_->run([recipe] { return declared_features(read_file(recipe).value_or("")); },
+                       [needs = std::move(needs), known](std::vector<std::string> features) mutable {
+                         needs.features = std::move(features);
+                         known(std::move(needs));
+                       });
       },
       env);
-  return std::nullopt;
-}
-
-std::string Scheduler::describe_unplaced(const BuildNeeds& needs, const Placement& p) const {
-  if (p.fitting == 0 || p.fitting_up > 0) return ptbuild::describe_unplaced(needs, p);
-  // Every builder that could take it is down or disabled: say which and until when.
-  std::string out;
-  for (const auto& b : builders_)
-    if (can_build(b->spec, needs))
-      out += (out.empty() ? "builder " : "; builder ") + b->spec.name + " " + b->state();
-  return out;
 }
 
 // A build failed for a cause that is the machine's (docs/failures.md, docs/fleet.md): no build starts on the
 // builder until its back-off has passed and a probe has succeeded.
-void Scheduler::builder_fault(Builder& b, const std::string& why) {
-  b.health.fault(why, std::chrono::system_clock::now(), config_.daemon.builder_backoff);
+void Scheduler::builder_fault(FleetBuilder& b, const std::string& why) {
+  b.health.fault(why, clock_.wall(), config_.daemon.builder_backoff);
   b.last_error = why;
   ++b.epoch;
   Millis rest = BuilderHealth::backoff(b.health.faults, config_.daemon.builder_backoff);
@@ -133,7 +130,7 @@ void Scheduler::builder_fault(Builder& b, const std::string& why) {
                b.health.faults);
   b.probe_timer.expires_after(rest);
   b.probe_timer.async_wait([this, name = b.spec.name, epoch = b.epoch](const boost::system::error_code& ec) {
-    Builder* same = builder_named(name);
+    FleetBuilder* same = builder_named(name);
     if (!ec && same && epoch == same->epoch) probe_builder(*same);
   });
 }
@@ -147,13 +144,13 @@ void Scheduler::check_builders() {
 
 // This machine: a tiny real build. A remote one: `nix store ping` over ssh (a build there would
 // need a system it has; reaching its store is what fails when it is down).
-void Scheduler::probe_builder(Builder& b) {
-  std::string nonce = std::to_string(std::chrono::system_clock::now().time_since_epoch().count());
+void Scheduler::probe_builder(FleetBuilder& b) {
+  std::string nonce = std::to_string(clock_.wall().time_since_epoch().count());
   BuildCommand probe = b.spec.is_local() ? builder_probe_command(config_.backend, nonce)
                                          : builder_ping_command(config_.backend, b.spec);
   run_async(
       io_, runner_, probe, kBuilderProbeTimeout, [this, name = b.spec.name, epoch = b.epoch](AsyncResult r) {
-        Builder* same = builder_named(name);
+        FleetBuilder* same = builder_named(name);
         if (!same || epoch != same->epoch) return;  // resumed or reconfigured meanwhile
         Failure f = diagnose_text(r.output, r.exit_code);
         if (r.exit_code == 0) {
@@ -179,7 +176,8 @@ void Scheduler::probe_builder(Builder& b) {
 }
 
 Scheduler::Summary Scheduler::summary() const {
-  Summary s{paused_, draining_, static_cast<int>(running_.size()), 0, {}};
+  Summary s{paused_, draining_, 0, 0, {}};
+  for (const auto& [id, run] : jobs_) s.running += in_attempt(run->flow.stage);
   for (const auto& b : builders_) {
     s.slots += b->spec.max_jobs;
     s.builders.push_back({b->spec, b->state(), b->running, b->done, b->last_error});

@@ -1,25 +1,31 @@
-// The dispatcher: starts queued builds on free slots in the order the plan gives, watches them
-// (log, progress, timeouts), stops them (cancel, shutdown) and records every outcome.
+// The dispatcher: starts queued jobs in the order the plan gives on the builders placement
+// chooses, carries each job through its stages (core/job_flow.h), stops them (cancel, timeout,
+// shutdown) and records every outcome.
 //
-// It lives on the daemon's one event loop and owns the scheduler state: no locks.
+// It lives on the daemon's one event loop and owns the scheduler state: no locks. Its files:
+//   scheduler.cpp  the interface: start-up, dispatch (snapshot -> decide_dispatch -> apply),
+//                  cancel, pause, drain, shutdown, what status asks;
+//   attempt.cpp    one job's flow: advance() carries out the action next() returns — the place
+//                  to read what happens to a job after its build exits 0;
+//   outcome.cpp    what a process's end means: the build's verdict, the probe's, the publish's,
+//                  a stop's, and the hash repair in between;
+//   fleet.cpp      the builders: health, probes, what a build needs of a machine.
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <map>
-#include <deque>
-#include <set>
-#include <thread>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
-#include <optional>
-
-#include "core/builder_health.h"
 #include "core/config.h"
 #include "core/job.h"
+#include "core/job_flow.h"
 #include "core/progress.h"
 
 namespace boost::asio {
@@ -28,12 +34,32 @@ class io_context;
 
 namespace ptbuild {
 
+class Clock;
+class OffLoop;
 class Runner;
 class Store;
+struct Attempt;
+struct BuildNeeds;
+struct FleetBuilder;
+struct JobRun;
+struct Outcome;
+struct SourceInputs;
+struct VariantRecord;
+struct HashMismatch;
+struct RepairResult;
+
+// How the scheduler reaches the world beyond its loop: the clock it reads, and whether blocking
+// work (recipe files, git, nix eval) runs on threads (the daemon) or at once (unit tests, whose
+// loop is driven by hand).
+struct SchedulerSeams {
+  Clock* clock = nullptr;  // nullptr: the system's clocks
+  bool blocking_work_inline = false;
+};
 
 class Scheduler {
  public:
-  Scheduler(boost::asio::io_context& io, Store& store, const Config& config, Runner& runner);
+  Scheduler(boost::asio::io_context& io, Store& store, const Config& config, Runner& runner,
+            SchedulerSeams seams = {});
   ~Scheduler();
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
@@ -48,11 +74,12 @@ class Scheduler {
   // The config was reloaded: the fleet follows it. A builder that stays (by name) keeps its
   // health and its running builds; one that goes keeps its running builds until they end.
   void reconfigure();
+  // The repos whose recipe folder could not be read at the last scan: their jobs wait.
+  void set_missing_repos(std::vector<std::string> repos);
   // Replaces how a build's sources are listed before it runs (nullptr: they are not).
-  void set_source_lister(
-      std::function<struct SourceInputs(const std::string&, const std::string&, const std::string&)> lister) {
-    source_lister_ = std::move(lister);
-  }
+  using SourceLister =
+      std::function<SourceInputs(const std::string&, const std::string&, const std::string&)>;
+  void set_source_lister(SourceLister lister);
   // `ptbuild builders disable|enable NAME` (docs/fleet.md); "" or why not. Survives a restart.
   std::string set_builder_enabled(const std::string& name, bool enabled);
   // Something changed (queued, config reloaded, a build ended): start what may start.
@@ -88,8 +115,8 @@ class Scheduler {
   bool is_running(int64_t job_id) const;
   // A hash repair runs or waits for the repair thread.
   bool repairing() const { return repair_thread_.joinable() || !repairs_.empty(); }
-  // Why a queued job has not started, as the last dispatch found it (docs/fleet.md); nullopt for a
-  // job that is not queued.
+  // Why a queued job has not started, as the last dispatch found it (docs/fleet.md); nullopt for
+  // a job that is not queued.
   std::optional<std::string> waiting(int64_t job_id) const;
   // A running build's progress as its output shows it now (the database has it within a
   // second); nullopt for a job not running here or that has shown none.
@@ -108,88 +135,76 @@ class Scheduler {
   void listen_jobs(JobListener listener, std::function<bool()> alive);
 
  private:
-  struct Active;
-  struct Outcome;
-  enum class StopReason { none, cancel, timeout, shutdown };
-
+  // scheduler.cpp: dispatch.
   void dispatch();
-  struct Builder;
-  void start_build(const Job& job, const struct VariantRecord& variant, Builder& builder);
-  void start_publish(const Job& job);
-  Active* begin_job(const Job& job, const struct VariantRecord& variant, Builder* builder,
-                    const std::string& what, struct JobChange change);
-  void launch(Active& active, const struct BuildCommand& command, std::map<std::string, std::string> env,
-              Millis limit, const std::string& limit_name);
-  std::optional<Outcome> stop_outcome(Active& active, int exit_code);
-  Outcome build_outcome(Active& active, int exit_code);
-  Outcome publish_outcome(Active& active, int exit_code);
-  Outcome verify_outcome(Active& active, int exit_code);
-  void start_verify(Active& active, Outcome built);
-  void on_output(int64_t job_id, std::string_view chunk);
-  void save_progress();
-  void on_exit(int64_t job_id, int exit_code);
-  void stop_build(Active& active, StopReason reason, const std::string& detail);
-  void arm_silence_timer(Active& active);
-  void arm_log_flush();
+  struct DispatchSnapshot snapshot();
+  void apply(const struct DispatchDecision& decision, const struct DispatchSnapshot& snapshot);
+  JobRun& run_of(int64_t job_id);
+  JobRun* find_run(int64_t job_id);
+  bool begin_attempt(JobRun& run, const Job& queued, const VariantRecord& variant, FleetBuilder* builder,
+                     const std::string& what, struct JobChange change);
+  std::string hold_reason() const;
   void announce(int64_t job_id);
-  struct RepairRequest;
-  bool repair_refused(const Active& active, Failure& failure);
-  void start_repair(Active& active, Outcome failed);
-  void run_next_repair();
-  void repair_done(int64_t job_id, const std::vector<struct HashMismatch>& mismatches,
-                   struct RepairResult result);
-  void finish(std::map<int64_t, std::unique_ptr<Active>>::iterator it, Outcome outcome);
-  void fail_without_running(const Job& job, const Failure& failure);
   void after_idle();
+
+  // attempt.cpp: one job's flow.
+  void advance(JobRun& run, Event event);
+  void prepare(JobRun& run);
+  void check_publish(JobRun& run);
+  void settle_unstarted(JobRun& run);
+  void launch(JobRun& run, const struct BuildCommand& command, std::map<std::string, std::string> env,
+              std::chrono::milliseconds limit, const std::string& limit_name);
+  void start_verify(JobRun& run);
+  void on_output(int64_t job_id, std::string_view chunk);
+  void on_exit(int64_t job_id, int exit_code);
+  void terminate(JobRun& run);
+  void arm_silence_timer(JobRun& run);
+  void arm_log_flush();
+  void save_progress();
+  void end_attempt(JobRun& run);
+  void record(JobRun& run);
+  void arm_record_retry();
+  void release(JobRun& run);
+
+  // outcome.cpp: what the end of a process means.
+  Outcome stop_outcome(const JobRun& run, int exit_code);
+  Event build_end(JobRun& run, int exit_code, const std::string& result);
+  Event verify_end(JobRun& run, int exit_code);
+  Event publish_end(JobRun& run, int exit_code);
+  bool repair_refused(const JobRun& run, struct Failure& failure);
+  void start_repair(JobRun& run);
+  void run_next_repair();
+  void repair_done(int64_t job_id, const std::vector<HashMismatch>& mismatches, RepairResult result);
+
+  // fleet.cpp: the builders.
+  FleetBuilder* builder_named(const std::string& name);
+  void builder_fault(FleetBuilder& builder, const std::string& why);
+  void probe_builder(FleetBuilder& builder);
+  void read_needs(const VariantRecord& variant);
+  bool features_matter() const;
 
   boost::asio::io_context& io_;
   Store& store_;
   const Config& config_;
   Runner& runner_;
+  Clock& clock_;
 
-  struct Ended;
-  void record(Ended ended);
-  void builder_fault(Builder& builder, const std::string& why);
-  void probe_builder(Builder& builder);
-  Builder* builder_named(const std::string& name);
-  std::string hold_reason() const;
-  // What a build of `variant` needs of a machine; nullopt while its derivation is being read.
-  std::optional<struct BuildNeeds> needs_of(const struct VariantRecord& variant);
-  std::string describe_unplaced(const struct BuildNeeds& needs, const struct Placement& placement) const;
-
-  std::map<int64_t, std::unique_ptr<Active>> running_;
-  // What the scheduler remembers of a job across its attempts within one daemon's life; dropped
-  // when the job ends (announce()).
-  struct JobMemory {
-    std::chrono::steady_clock::time_point not_before{};  // backing off after a network failure
-    int network_retries = 0;
-    int hash_rounds = 0;
-    std::set<std::string> repaired;  // "<drv name> <hash>" pairs this job has written
-    std::string waiting;             // queued: why the last dispatch left it ("" = not known)
-  };
-  std::map<int64_t, JobMemory> memory_;
-  std::vector<std::unique_ptr<Builder>> builders_;  // the fleet, in config order
-  // variant -> what its derivation needs of a machine; read once per build (dropped when the
-  // build ends, so an edited recipe is read again).
-  std::map<std::string, struct BuildNeeds> needs_;
-  std::set<std::string> reading_needs_;
-  std::set<int64_t> publish_checking_;  // publish jobs whose flox preconditions are being checked
-  std::set<int64_t> publish_checked_;   // … and found fine: they start at the next dispatch
-  std::vector<Ended> unrecorded_;       // outcomes the database could not take yet
-  std::deque<RepairRequest> repairs_;   // hash repairs waiting for the repair thread
-  std::thread repair_thread_;
+  std::map<int64_t, std::unique_ptr<JobRun>> jobs_;      // every job it holds, by id
+  std::vector<std::unique_ptr<FleetBuilder>> builders_;  // the fleet, in config order
+  // variant -> what its derivation needs of a machine (nullopt while it is read); read once per
+  // build, dropped when the build ends, so an edited recipe is read again.
+  std::map<std::string, std::optional<BuildNeeds>> needs_;
+  std::deque<int64_t> repairs_;  // jobs whose hash repair waits for the repair thread
   struct JobListenerEntry {
     JobListener on_job;
     std::function<bool()> alive;
   };
   std::vector<JobListenerEntry> job_listeners_;
+
   std::unique_ptr<struct SchedulerTimers> timers_;
-  // Lists a recipe's sources (fixed-output inputs) to realise before the build (docs/hash-repair.md); empty:
-  // no such step (the scheduler's unit tests, whose runner runs nothing).
-  std::function<struct SourceInputs(const std::string& nix, const std::string& recipe,
-                                    const std::string& cwd)>
-      source_lister_;
-  std::string probe_path_;  // written on first use
+  std::thread repair_thread_;
+  SourceLister source_lister_;  // empty: no sources step (the unit tests, whose runner runs nothing)
+  std::vector<std::string> missing_repos_;
   bool poke_pending_ = false;
   bool paused_ = false;
   bool draining_ = false;
@@ -197,7 +212,7 @@ class Scheduler {
   std::function<void()> on_drained_;
   std::function<void()> on_stopped_;
   // Last: destroyed first, it waits for the blocking helpers still running.
-  std::unique_ptr<class OffLoop> off_loop_;
+  std::unique_ptr<OffLoop> off_loop_;
 };
 
 }  // namespace ptbuild

@@ -6,7 +6,9 @@
 #include <boost/asio/io_context.hpp>
 #include <nlohmann/json.hpp>
 
+#include "core/clock.h"
 #include "core/hash.h"
+#include "core/text.h"
 #include "daemon/command.h"
 #include "daemon/log_reader.h"
 #include "daemon/store/store.h"
@@ -33,9 +35,12 @@ struct Fixture {
   boost::asio::io_context io;
   Store store{dir / "ptbuild.db", dir / "logs"};
   FakeRunner runner;
-  Scheduler scheduler{io, store, config, runner};
+  Clock* clock;  // nullptr: the system's
+  // Blocking work (reading recipes) runs at once, so that settle() sees its result.
+  Scheduler scheduler{io, store, config, runner, {.clock = clock, .blocking_work_inline = true}};
 
-  explicit Fixture(std::initializer_list<std::pair<const char*, const char*>> variants) {
+  explicit Fixture(std::initializer_list<std::pair<const char*, const char*>> variants, Clock* c = nullptr)
+      : clock(c) {
     std::filesystem::create_directories(dir / "logs");
     config.daemon.state_dir = dir.path();
     config.backend = {"nix", "nix", {}};
@@ -307,6 +312,50 @@ TEST_CASE("scheduler: a download failure is retried with back-off, then fails") 
   CHECK(j.attempt == 3);
   CHECK(j.failure->failure_class == "network");
   CHECK(f.runner.builds.size() == 3);
+}
+
+TEST_CASE("scheduler: a back-off is waited out on the scheduler's clock, not the machine's") {
+  ManualClock clock;
+  Fixture f({{"a-python313-cpu-avx2", "pytorch"}}, &clock);
+  f.config.daemon.retries = 2;
+  f.config.daemon.retry_backoff = std::chrono::hours(1);
+  int64_t id = f.queue("a-python313-cpu-avx2");
+  f.scheduler.poke();
+  f.settle();
+  REQUIRE(f.runner.live().size() == 1);
+  f.runner.live()[0]->output("curl: (6) Could not resolve host: github.com\nerror: cannot download source\n");
+  f.runner.live()[0]->exit(1);
+  f.settle();
+  CHECK(f.state(id) == JobState::queued);
+  REQUIRE(f.scheduler.waiting(id));
+  CHECK(f.scheduler.waiting(id)->starts_with(
+      "back-off until " + format_rfc3339(std::chrono::time_point_cast<std::chrono::seconds>(
+                              clock.wall() + std::chrono::hours(1)))));
+  clock.advance(std::chrono::minutes(59));
+  f.scheduler.poke();
+  f.settle();
+  CHECK(f.runner.live().empty());  // an hour has not passed on its clock
+  clock.advance(std::chrono::minutes(1));
+  f.scheduler.poke();
+  f.settle();
+  CHECK(f.runner.live().size() == 1);
+  CHECK(f.state(id) == JobState::running);
+  CHECK(f.store.job(id)->attempt == 2);
+}
+
+TEST_CASE("scheduler: a cancel while the recipe is read stops the job before anything runs") {
+  Fixture f({{"a-python313-cpu-avx2", "pytorch"}});
+  int64_t id = f.queue("a-python313-cpu-avx2");
+  f.scheduler.poke();
+  // The dispatch and the reading of the recipe are two turns of the loop: cancel between them.
+  f.io.restart();
+  f.io.run_one();
+  CHECK(f.state(id) == JobState::running);
+  CHECK(f.scheduler.cancel(id, "test") == Scheduler::CancelOutcome::stopping);
+  f.settle();
+  CHECK(f.state(id) == JobState::cancelled);
+  CHECK(f.runner.builds.empty());
+  CHECK(f.store.job(id)->failure->message == "cancelled by test");
 }
 
 TEST_CASE("scheduler: a program that cannot start fails the job and says why") {

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "core/diagnosis.h"
 #include "core/sha256.h"
@@ -23,14 +24,18 @@ constexpr const char* kProbe =
 
 }  // namespace
 
-std::string recipe_sha(const VariantRecord& v) {
-  std::optional<std::string> text = read_file((fs::path(v.repo_path) / v.recipe).string());
+std::string recipe_sha(const std::string& recipe_path) {
+  std::optional<std::string> text = read_file(recipe_path);
   return text ? sha256_hex(*text) : "";
 }
 
 std::string install_probe(const std::string& state_dir) {
   std::string path = state_dir + "/probe.py";
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << kProbe;
+  std::string temp =
+      path + ".tmp." + std::to_string(std::hash<std::thread::id>{}(std::this_thread::get_id()));
+  std::ofstream(temp, std::ios::binary | std::ios::trunc) << kProbe;
+  std::error_code ec;
+  fs::rename(temp, path, ec);
   return path;
 }
 

@@ -15,10 +15,11 @@ namespace ptbuild {
 
 struct VariantRecord;
 
-// sha256 of the variant's recipe file ("" if it cannot be read).
-std::string recipe_sha(const VariantRecord& variant);
+// sha256 of a recipe file ("" if it cannot be read). Blocking: off the event loop.
+std::string recipe_sha(const std::string& recipe_path);
 
-// Writes the built-in probe to <state_dir>/probe.py and returns its path.
+// Writes the built-in probe to <state_dir>/probe.py (whole or not at: a probe that runs meanwhile
+// reads the old one) and returns its path.
 std::string install_probe(const std::string& state_dir);
 
 // The probe's command for an artifact (docs/verification.md): the [verify] command template, or the default

@@ -428,7 +428,7 @@ std::optional<OpResult> op_publish(OpsContext& ctx, const OpCall& call) {
         refusals.push_back(name + ": its latest " + id + " " + std::string(to_string(build->state)));
       else if (ctx.config.verify.enabled && !(verify.is_object() && verify.value("ok", false)))
         refusals.push_back(name + ": " + id + " did not pass verification");
-      else if (variant && build->recipe_sha && recipe_sha(*variant) != *build->recipe_sha)
+      else if (variant && build->recipe_sha && recipe_sha(variant->repo_path + "/" + variant->recipe) != *build->recipe_sha)
         refusals.push_back(name + ": the recipe changed since " + id + " (build it again)");
     }
   }

@@ -300,6 +300,12 @@ void Store::set_progress(int64_t job_id, int64_t done, int64_t total) {
   progress_changes_ += sqlite3_changes64(db_->handle());
 }
 
+void Store::set_recipe_facts(int64_t job_id, const std::string& recipe_sha, const std::string& fingerprint) {
+  auto st = db_->prepare("UPDATE jobs SET recipe_sha = ?2, fingerprint = ?3 WHERE id = ?1");
+  st.bind(1, job_id).bind(2, recipe_sha).bind(3, fingerprint);
+  st.run();
+}
+
 void Store::set_drv_path(int64_t job_id, const std::string& drv_path) {
   auto st = db_->prepare("UPDATE jobs SET drv_path = ?2 WHERE id = ?1");
   st.bind(1, job_id).bind(2, drv_path);

@@ -109,6 +109,9 @@ class Store {
                   const std::string& now, const std::string& detail);
   void set_progress(int64_t job_id, int64_t done, int64_t total);
   void set_drv_path(int64_t job_id, const std::string& drv_path);
+  // What a build's recipe was when it started (read off the loop once the attempt began): its
+  // sha, for publish, and its fingerprint, for the nightly.
+  void set_recipe_facts(int64_t job_id, const std::string& recipe_sha, const std::string& fingerprint);
   // A queued job's back-off after a network failure (retry count and when it may start again),
   // kept so that a restart does not start it early.
   void set_backoff(int64_t job_id, int network_retries, const std::string& not_before);

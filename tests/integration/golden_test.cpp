@@ -52,7 +52,8 @@ class Recorder {
     }
     if (!j.is_string()) return j;
     std::string s = j.get<std::string>();
-    for (size_t at; (at = s.find(d_.dir().path())) != std::string::npos;) s.replace(at, d_.dir().path().size(), "<tmp>");
+    for (size_t at; (at = s.find(d_.dir().path())) != std::string::npos;)
+      s.replace(at, d_.dir().path().size(), "<tmp>");
     static const std::regex time(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z)");
     static const std::regex store(R"(/nix/store/[0-9a-z]{32})");
     s = std::regex_replace(s, time, "<time>");
@@ -70,9 +71,11 @@ class Recorder {
 
 TEST_CASE("replies: every op answers a fixed scenario with the JSON recorded in tests/golden") {
   Daemon d;
-  d.add_sh_recipe("pytorch-python313-cpu-avx2", "echo '[1/2] Building CXX object a.o'\necho built\nmkdir -p $out");
-  d.add_sh_recipe("pytorch-python313-cuda12_8-sm90-avx512",
-                  "echo '-- USE_CUDA : OFF'\necho 'CMake Error: Could NOT find CUDA (missing: CUDA_NVCC_EXECUTABLE)'\nexit 1");
+  d.add_sh_recipe("pytorch-python313-cpu-avx2",
+                  "echo '[1/2] Building CXX object a.o'\necho built\nmkdir -p $out");
+  d.add_sh_recipe(
+      "pytorch-python313-cuda12_8-sm90-avx512",
+      "echo '-- USE_CUDA : OFF'\necho 'CMake Error: Could NOT find CUDA (missing: CUDA_NVCC_EXECUTABLE)'\nexit 1");
   d.add_sh_recipe("pytorch-python313-cpu-avx512", "mkdir -p $out");
   d.add_sh_recipe("pytorch-python313-cpu-avx512vnni", d.wait_for_gate() + "mkdir -p $out");
   d.start();

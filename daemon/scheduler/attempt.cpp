@@ -1,0 +1,465 @@
+// One job's flow: every event the scheduler sees about a job goes through advance(), which asks
+// the transition function (core/job_flow.h) what comes next and carries it out. What happens to a
+// job after its build exits 0 is read here: on_exit() asks build_end() (outcome.cpp) what the exit
+// means — `succeeded` when the build left its result — and next() answers launch_verify when
+// [verify] is on (the probe runs, and its verdict is recorded) or record when it is off.
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#include "core/clock.h"
+#include "core/duration.h"
+#include "core/verify.h"
+#include "daemon/nightly/fingerprint.h"
+#include "daemon/runner/off_loop.h"
+#include "daemon/runner/spawn.h"
+#include "daemon/scheduler/job_run.h"
+#include "daemon/scheduler/steps.h"
+
+namespace ptbuild {
+
+namespace asio = boost::asio;
+
+namespace {
+constexpr auto kProgressWriteInterval = std::chrono::seconds(1);
+constexpr size_t kMaxProbeOutput = 1024 * 1024;
+constexpr auto kRecordRetry = std::chrono::seconds(5);
+// Importing torch takes seconds; a probe that runs for minutes is stuck.
+constexpr auto kVerifyTimeout = std::chrono::minutes(10);
+
+std::string read_link(const std::string& path) {
+  std::error_code ec;
+  auto target = std::filesystem::read_symlink(path, ec);
+  return ec ? "" : target.string();
+}
+
+// What the preparing step reads off the loop.
+struct Prepared {
+  std::string recipe_sha;
+  std::string fingerprint;
+  SourceInputs sources;
+  bool listed = false;
+};
+}  // namespace
+
+void Scheduler::advance(JobRun& run, Event event) {
+  Step step = next(run.flow, event, {.verify = config_.verify.enabled});
+  if (!step.expected) {
+    spdlog::debug("job #{}: {} while {}: nothing to do", run.id, to_string(event), to_string(run.flow.stage));
+    return;
+  }
+  run.flow = step.flow;
+  Attempt* a = run.attempt.get();
+  switch (step.action) {
+    case Action::none:
+      return;
+    case Action::check_publish:
+      return check_publish(run);
+    case Action::fail_unstarted:
+    case Action::cancel_queued:
+      return settle_unstarted(run);
+    case Action::prepare:
+      return prepare(run);
+    case Action::fetch_sources:
+      return launch(run, realise_command(config_.backend, a->sources), {}, config_.daemon.build_timeout,
+                    "build_timeout");
+    case Action::launch_build:
+      return launch(run, a->build, a->build_env, config_.daemon.build_timeout, "build_timeout");
+    case Action::launch_verify:
+      return start_verify(run);
+    case Action::verify_elsewhere:
+      return start_verify(run);
+    case Action::start_repair:
+      return start_repair(run);
+    case Action::launch_publish: {
+      announce(run.id);  // it runs: the listeners hear of it
+      BuildTarget target{a->job.variant, a->variant.repo_path, a->variant.recipe, ""};
+      return launch(run, publish_command(config_.backend, config_.publish, target, *a->job.out_path), {},
+                    config_.daemon.build_timeout, "build_timeout");
+    }
+    case Action::terminate:
+      return terminate(run);
+    case Action::record:
+      end_attempt(run);
+      return record(run);
+    case Action::record_stop: {
+      Outcome stopped = stop_outcome(run, run.outcome ? run.outcome->change.exit_code.value_or(1) : 1);
+      if (run.outcome) stopped.fixes = std::move(run.outcome->fixes);  // what was repaired stays recorded
+      run.outcome = std::move(stopped);
+      end_attempt(run);
+      return record(run);
+    }
+    case Action::record_later:
+      arm_record_retry();
+      after_idle();  // its slot is free: a drain or a stop need not wait for the database
+      return;
+    case Action::release:
+      return release(run);
+    case Action::back_to_queue:
+      run.ended.reset();
+      run.outcome.reset();
+      after_idle();
+      return poke();
+  }
+}
+
+// The recipe is read (its sha, for publish; its fingerprint, for the nightly) and its sources
+// listed, off the loop: a repo on a hung network mount must not stop the daemon.
+void Scheduler::prepare(JobRun& run) {
+  announce(run.id);  // it runs: the listeners hear of it
+  Attempt& a = *run.attempt;
+  if (a.start_failure) {
+    run.outcome = Outcome{JobState::failed,
+                          {.finished_at = clock_.rfc3339(), .exit_code = 127, .failure = a.start_failure},
+                          a.start_failure->message};
+    return advance(run, Event::failed);
+  }
+  a.build = build_command(config_.backend, {a.job.variant, a.variant.repo_path, a.variant.recipe,
+                                            config_.results_dir()});
+  if (!config_.builders.empty())  // a configured fleet: the chosen machine builds, no other
+    if (FleetBuilder* b = builder_named(a.builder)) {
+      const char* inherited = std::getenv("NIX_CONFIG");
+      place_on_builder(config_.backend, b->spec, a.build, a.build_env, inherited ? inherited : "");
+    }
+  SourceLister lister = config_.hashfix.enabled ? source_lister_ : nullptr;
+  if (lister) {
+    a.log.write("=== ptbuild: job #" + std::to_string(a.job.id) + " attempt " + std::to_string(a.job.attempt) +
+                " on " + a.builder + " at " + clock_.rfc3339() +
+                ": its sources (fixed-output inputs) first, so that a wrong hash is repaired before the long build\n");
+    a.log.flush();  // the attempt is on disk whatever happens next (a crash while the sources are listed)
+  }
+  std::string probe_dir = config_.verify.enabled ? config_.daemon.state_dir : "";
+  off_loop_->run(
+      [lister, nix = nix_program(config_.backend), repo = a.variant.repo_path, recipe = a.variant.recipe,
+       probe_dir] {
+        Prepared p;
+        p.recipe_sha = recipe_sha(repo + "/" + recipe);
+        p.fingerprint = file_fingerprint(repo, recipe);
+        if (!probe_dir.empty()) install_probe(probe_dir);
+        if (lister) {
+          p.sources = lister(nix, repo + "/" + recipe, repo);
+          p.listed = true;
+        }
+        return p;
+      },
+      [this, id = run.id](Prepared p) {
+        JobRun* same = find_run(id);
+        if (!same || same->flow.stage != Stage::preparing) return;
+        try {
+          store_.set_recipe_facts(id, p.recipe_sha, p.fingerprint);
+        } catch (const sql::Error& e) {
+          spdlog::warn("job #{}: its recipe's sha and fingerprint were not recorded: {}", id, e.what());
+        }
+        Attempt& attempt = *same->attempt;
+        if (p.listed && p.sources.drvs.empty() && !p.sources.error.empty())
+          attempt.log.write("=== ptbuild: its sources could not be listed (" + p.sources.error + "): building\n");
+        attempt.sources = std::move(p.sources.drvs);
+        advance(*same, attempt.sources.empty() ? Event::nothing_to_fetch : Event::prepared);
+      });
+}
+
+// git answers in milliseconds, or not for minutes on a hung network mount: off the loop.
+void Scheduler::check_publish(JobRun& run) {
+  std::optional<VariantRecord> variant;
+  if (std::optional<Job> job = store_.job(run.id)) variant = store_.variant(job->variant);
+  std::string repo = variant ? variant->repo_path : "";
+  off_loop_->run([repo] { return flox_publish_refusal(repo); },
+                 [this, id = run.id](std::string refusal) {
+                   JobRun* same = find_run(id);
+                   if (!same) return;
+                   if (!refusal.empty()) {
+                     Failure f{failure_class::kPublishFailed, "flox publish would refuse: " + refusal,
+                               "fix the build repo, then ptbuild retry this job", ""};
+                     same->unstarted = JobRun::Unstarted{JobState::failed, f, f.message};
+                   }
+                   same->publish_checked = refusal.empty();
+                   advance(*same, refusal.empty() ? Event::check_passed : Event::check_refused);
+                   poke();  // a passed check starts at the next dispatch, unless the queue is held
+                 });
+}
+
+// A queued job ends without running (failed or cancelled); it is forgotten once the store has it.
+void Scheduler::settle_unstarted(JobRun& run) {
+  if (run.unstarted) {
+    const JobRun::Unstarted& u = *run.unstarted;
+    auto tx = store_.begin();
+    bool changed = store_.transition(tx, run.id, JobState::queued, u.state,
+                                     {.finished_at = clock_.rfc3339(), .failure = u.failure}, clock_.rfc3339(),
+                                     u.detail);
+    tx.commit();
+    if (changed) announce(run.id);
+  }
+  release(run);
+}
+
+// Starts a job's process (the sources, the build, its probe, or a publish) and arms its deadline.
+void Scheduler::launch(JobRun& run, const BuildCommand& cmd, std::map<std::string, std::string> env,
+                       std::chrono::milliseconds limit, const std::string& limit_name) {
+  Attempt& a = *run.attempt;
+  a.result_link = cmd.result_link;
+  a.process.reset();
+  std::string argv_text;
+  for (const auto& arg : cmd.argv) argv_text += (argv_text.empty() ? "" : " ") + arg;
+  a.log.write("=== ptbuild: job #" + std::to_string(a.job.id) + " attempt " + std::to_string(a.job.attempt) + " on " +
+              (a.builder.empty() ? "local" : a.builder) + " at " + clock_.rfc3339() + "\n=== " + argv_text + "\n");
+  a.log.flush();  // the attempt's header is on disk whatever happens next
+  env["PTBUILD_JOB"] = std::to_string(a.job.id);
+  env["PTBUILD_VARIANT"] = a.job.variant;
+  // The process appends to the live file itself; the plain text stays there up to log_max, or
+  // not at all without daemon.live_log.
+  BuildCommand appending = cmd;
+  appending.output = OutputFile{a.log.live_path(), config_.daemon.live_log ? config_.daemon.log_max : 0};
+  std::string error;
+  int64_t id = run.id;
+  a.process = runner_.start(appending, env,
+                            {[this, id](std::string_view chunk) { on_output(id, chunk); },
+                             [this, id](ExitStatus s) { on_exit(id, s.exit_code); }},
+                            error);
+  a.log.process_appends(a.process != nullptr);
+  if (!a.process) {
+    a.log.write("=== ptbuild: " + error + "\n");
+    a.start_failure = Failure{failure_class::kBuilderFailed, error,
+                              "check backend.program and backend.kind in the config", ""};
+    asio::post(io_, [this, id] { on_exit(id, 127); });
+    return;
+  }
+  store_.set_build_process(id, a.process->process_group(), a.process->identity());
+  arm_log_flush();
+  spdlog::info("job #{} {}: started {} (attempt {}, pgid {})", id, a.job.variant, cmd.argv.front(), a.job.attempt,
+               a.process->process_group());
+  a.last_output = clock_.steady();
+  a.deadline.expires_after(limit);
+  a.deadline.async_wait([this, id, limit, limit_name](const boost::system::error_code& ec) {
+    JobRun* same = ec ? nullptr : find_run(id);
+    if (!same || !same->attempt) return;
+    if (same->flow.stop == StopReason::none)
+      same->attempt->stop_detail = "ran longer than " + limit_name + " (" + format_duration(limit) + ")";
+    advance(*same, Event::timeout);
+  });
+  arm_silence_timer(run);
+}
+
+void Scheduler::start_verify(JobRun& run) {
+  Attempt& a = *run.attempt;
+  if (!a.pending) a.pending = std::exchange(run.outcome, std::nullopt);  // the build's, until the probe speaks
+  std::string probe_path = config_.daemon.state_dir + "/probe.py";  // written while the job prepared
+  const std::string& out = *a.pending->change.out_path;
+  a.probe_output.clear();
+  std::map<std::string, std::string> env;
+  // A GPU variant is checked on a real GPU of its architecture where the fleet has one
+  // (docs/fleet.md); a builder that could not is resting now, so this finds another, or here.
+  a.verified_on.clear();
+  if (a.variant.axes.gpu_arch)
+    for (const auto& b : builders_)
+      if (b->up() && !b->spec.is_local() &&
+          std::ranges::count(b->spec.supported_features, "gpu-" + *a.variant.axes.gpu_arch) > 0) {
+        a.verified_on = b->spec.name;
+        break;
+      }
+  if (a.verified_on.empty()) {
+    BuildCommand cmd = probe_command(config_, a.variant, out, probe_path, env);
+    a.log.write("=== ptbuild: verifying " + out + "\n");
+    return launch(run, cmd, env, kVerifyTimeout, "the verification limit");
+  }
+  BuildCommand there = probe_command(config_, a.variant, out, "/dev/stdin", env);
+  BuildCommand cmd =
+      remote_probe_command(config_.backend, builder_named(a.verified_on)->spec, out, there.argv, env, probe_path);
+  a.log.write("=== ptbuild: verifying " + out + " on builder " + a.verified_on + " (gpu-" + *a.variant.axes.gpu_arch +
+              "): copying it there, then the probe\n");
+  launch(run, cmd, {}, kVerifyTimeout, "the verification limit");
+}
+
+// A quiet build's log is on disk within a second too (a noisy one's is flushed as it writes);
+// the progress goes to the database on the same timer. Only frames that are due are closed:
+// flushing all 32 logs in one handler held a `status` behind it for milliseconds.
+void Scheduler::arm_log_flush() {
+  if (timers_->log_flush_armed) return;
+  timers_->log_flush_armed = true;
+  timers_->log_flush.expires_after(BuildLog::kFlushCheck);
+  timers_->log_flush.async_wait([this](const boost::system::error_code& ec) {
+    timers_->log_flush_armed = false;
+    if (ec) return;
+    bool running = false;
+    for (auto& [id, run] : jobs_)
+      if (run->attempt && in_attempt(run->flow.stage)) {
+        run->attempt->log.flush_if_due();
+        running = true;
+      }
+    save_progress();
+    if (running) arm_log_flush();
+  });
+}
+
+void Scheduler::arm_silence_timer(JobRun& run) {
+  Attempt& a = *run.attempt;
+  a.silence.expires_after(a.last_output + config_.daemon.max_silent - clock_.steady());
+  a.silence.async_wait([this, id = run.id](const boost::system::error_code& ec) {
+    JobRun* same = ec ? nullptr : find_run(id);
+    if (!same || !same->attempt || !runs_process(same->flow.stage)) return;
+    // Output moves the deadline; the timer is only re-armed here, not on every chunk.
+    if (clock_.steady() - same->attempt->last_output < config_.daemon.max_silent) return arm_silence_timer(*same);
+    if (same->flow.stop == StopReason::none)
+      same->attempt->stop_detail =
+          "no output for " + format_duration(config_.daemon.max_silent) + " (max_silent): hung";
+    advance(*same, Event::timeout);
+  });
+}
+
+void Scheduler::on_output(int64_t job_id, std::string_view chunk) {
+  JobRun* run = find_run(job_id);
+  if (!run || !run->attempt) return;
+  Attempt& a = *run->attempt;
+  a.last_output = clock_.steady();
+  a.log.take(chunk);
+  if (run->flow.stage == Stage::verifying) {
+    if (a.probe_output.size() < kMaxProbeOutput) a.probe_output.append(chunk);
+    return;
+  }
+  std::erase_if(a.listeners, [&](OutputListener& l) { return !l(chunk); });
+  if (a.output.feed(chunk)) a.progress_unsaved = true;
+}
+
+// The running builds' progress, at most once a kProgressWriteInterval and in one transaction: 32
+// flooding builds made 32 transactions a second where one does.
+void Scheduler::save_progress() {
+  if (clock_.steady() - timers_->progress_saved < kProgressWriteInterval) return;
+  timers_->progress_saved = clock_.steady();
+  std::vector<std::pair<int64_t, Progress>> unsaved;
+  for (auto& [id, run] : jobs_)
+    if (Attempt* a = run->attempt.get())
+      if (std::optional<Progress> p = a->output.progress(); p && a->progress_unsaved) {
+        unsaved.emplace_back(id, *p);
+        a->progress_unsaved = false;
+      }
+  if (unsaved.empty()) return;
+  auto tx = store_.begin();
+  for (const auto& [id, p] : unsaved) store_.set_progress(id, p.done, p.total);
+  tx.commit();
+}
+
+void Scheduler::on_exit(int64_t job_id, int exit_code) {
+  JobRun* run = find_run(job_id);
+  if (!run || !run->attempt || !runs_process(run->flow.stage)) return;
+  Attempt& a = *run->attempt;
+  a.log.process_appends(false);
+  if (exit_code != 0) a.log.check_room();  // it may have stopped on lines a full disk refused
+  a.output.finish();
+  a.deadline.cancel();
+  a.silence.cancel();
+  a.grace.cancel();
+  a.process.reset();  // it has exited: nothing of it to signal any more
+  if (auto p = a.output.progress(); p && run->flow.stage == Stage::building)
+    store_.set_progress(job_id, p->done, p->total);
+  if (run->flow.stop != StopReason::none) {
+    run->outcome = Outcome{.change = {.exit_code = exit_code}};
+    return advance(*run, Event::failed);  // however it ended, the stop decides
+  }
+  switch (run->flow.stage) {
+    case Stage::sources:
+      // Realised: the sources are there and right. A failure is read as a build's would be.
+      if (exit_code == 0 && !a.start_failure) return advance(*run, Event::succeeded);
+      return advance(*run, build_end(*run, exit_code, ""));
+    case Stage::building:
+      if (exit_code != 0 || a.start_failure) return advance(*run, build_end(*run, exit_code, ""));
+      // A result link may be in the build repo, on a network mount: read it off the loop.
+      return off_loop_->run([link = a.result_link] { return read_link(link); },
+                            [this, job_id, exit_code](std::string result) {
+                              JobRun* same = find_run(job_id);
+                              if (same && runs_process(same->flow.stage))
+                                advance(*same, build_end(*same, exit_code, result));
+                            });
+    case Stage::verifying:
+      return advance(*run, verify_end(*run, exit_code));
+    case Stage::publishing:
+      return advance(*run, publish_end(*run, exit_code));
+    default:
+      return;
+  }
+}
+
+void Scheduler::terminate(JobRun& run) {
+  Attempt& a = *run.attempt;
+  spdlog::info("job #{} {}: stopping: {}", a.job.id, a.job.variant, a.stop_detail);
+  if (!a.process) return;
+  a.process->terminate();
+  a.grace.expires_after(config_.daemon.kill_grace);
+  a.grace.async_wait([this, id = run.id](const boost::system::error_code& ec) {
+    JobRun* same = ec ? nullptr : find_run(id);
+    if (!same || !same->attempt || !same->attempt->process) return;
+    spdlog::warn("job #{}: still alive {} after SIGTERM: SIGKILL", id, format_duration(config_.daemon.kill_grace));
+    same->attempt->process->kill();
+  });
+}
+
+// The attempt is over and its outcome known: free its builder's slot, close its log. The job
+// object keeps what the store must still take.
+void Scheduler::end_attempt(JobRun& run) {
+  std::unique_ptr<Attempt> a = std::move(run.attempt);
+  if (!a) return;
+  // The plain copy goes right after (off the loop, by an rm at the builds' priority: freeing the
+  // page cache of a 100 MB file is the build's cost).
+  if (std::string live = a->log.close_leaving_live(); !live.empty())
+    off_loop_->run([live] { return remove_at_build_priority(live); }, [](const std::string& error) {
+      if (!error.empty()) spdlog::warn("{}", error);
+    });
+  if (FleetBuilder* b = builder_named(a->builder)) {
+    --b->running;
+    if (run.outcome && run.outcome->state != JobState::queued) ++b->done;
+  }
+  if (!a->builder.empty()) needs_.erase(a->variant.name);
+  run.ended = std::move(a->job);
+}
+
+// Writes a job's outcome. When the database cannot take it (a full disk, a lock held too long)
+// the outcome is kept and written again every few seconds, so the job ends once the database
+// works again: it is never left `running` with nothing running it.
+void Scheduler::record(JobRun& run) {
+  const Job& job = *run.ended;
+  const Outcome& o = *run.outcome;
+  try {
+    auto tx = store_.begin();
+    store_.transition(tx, job.id, JobState::running, o.state, o.change, clock_.rfc3339(), o.detail);
+    if (o.backoff) store_.set_backoff(job.id, o.backoff->network_retries, o.backoff->not_before);
+    for (const HashFix& fx : o.fixes)
+      store_.add_hash_fix(tx, {0, job.id, job.variant, fx.drv, fx.file, fx.line, fx.old_text, fx.new_text,
+                               clock_.rfc3339()});
+    if (o.state == JobState::succeeded && job.kind == JobKind::build && config_.publish.auto_publish)
+      store_.insert_job(
+          tx, {job.variant, JobKind::publish, job.priority, "publish.auto after build #" + std::to_string(job.id), false},
+          clock_.rfc3339());
+    tx.commit();
+  } catch (const sql::Error& e) {
+    spdlog::error("job #{} {}: cannot record that it {} ({}); trying again in {}", job.id, job.variant,
+                  to_string(o.state), e.what(), format_duration(kRecordRetry));
+    return advance(run, Event::record_failed);
+  }
+  spdlog::info("job #{} {}: {} ({})", job.id, job.variant, to_string(o.state), o.detail);
+  advance(run, o.state == JobState::queued ? Event::recorded_queued : Event::recorded);
+}
+
+void Scheduler::arm_record_retry() {
+  if (timers_->record_retry_armed) return;
+  timers_->record_retry_armed = true;
+  timers_->record_retry.expires_after(kRecordRetry);
+  timers_->record_retry.async_wait([this](const boost::system::error_code& ec) {
+    timers_->record_retry_armed = false;
+    if (ec) return;
+    std::vector<int64_t> waiting;
+    for (const auto& [id, run] : jobs_)
+      if (run->flow.stage == Stage::recording) waiting.push_back(id);
+    for (int64_t id : waiting)
+      if (JobRun* run = find_run(id)) record(*run);
+    poke();
+  });
+}
+
+// The job has ended here: the listeners hear of it and the scheduler forgets it.
+void Scheduler::release(JobRun& run) {
+  int64_t id = run.id;
+  bool ended = run.ended.has_value();
+  jobs_.erase(id);
+  if (ended) announce(id);
+  after_idle();
+  poke();
+}
+
+}  // namespace ptbuild

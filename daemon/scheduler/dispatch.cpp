@@ -1,0 +1,146 @@
+#include "daemon/scheduler/dispatch.h"
+
+#include "core/diagnosis.h"
+#include "core/text.h"
+#include "daemon/scheduler/plan.h"
+
+namespace ptbuild {
+
+namespace {
+
+using Key = std::pair<std::string, std::string>;  // (repo, axes key)
+
+void decide_publish(const DispatchSnapshot& s, const Job& j, DispatchDecision& d) {
+  if (!s.held.empty()) {
+    d.waiting[j.id] = s.held;
+    return;
+  }
+  auto out = s.publishable.find(j.variant);
+  if (!s.variants.count(j.variant) || out == s.publishable.end() || out->second.empty()) {
+    d.refused.emplace_back(j.id, Failure{failure_class::kPublishFailed,
+                                         "nothing to publish: " + j.variant + " has no successful build",
+                                         "build it first", ""});
+    return;
+  }
+  if (s.publish_needs_check && !s.publish_checked.count(j.id)) {
+    d.waiting[j.id] = "checking that flox publish would take the build repo (git)";
+    if (!s.publish_checking.count(j.id)) d.publish_checks.push_back(j.id);
+    return;
+  }
+  d.publishes.push_back(j.id);
+}
+
+// A build whose variant is not in the catalog: its repo is not there (wait) or its recipe is gone.
+void decide_vanished(const DispatchSnapshot& s, const Job& j, DispatchDecision& d) {
+  auto repo = s.repos.find(j.repo);
+  if (repo != s.repos.end() && repo->second.missing) {
+    d.waiting[j.id] = "repo " + j.repo + " is missing (" + repo->second.path + "): waiting for it to come back";
+    return;
+  }
+  d.refused.emplace_back(j.id, Failure{failure_class::kEvalError, "the recipe of " + j.variant + " is gone from the repo",
+                                       "restore the recipe or cancel the job", ""});
+}
+
+std::string backoff_reason(const DispatchSnapshot& s, const DispatchSnapshot::Backoff& b) {
+  auto at = s.wall + std::chrono::duration_cast<std::chrono::system_clock::duration>(b.not_before - s.now);
+  return "back-off until " + format_rfc3339(std::chrono::time_point_cast<std::chrono::seconds>(at)) + " (retry " +
+         std::to_string(b.network_retries) + " of a network failure)";
+}
+
+// Every builder that could take it is down or disabled: say which and until when.
+std::string unplaced_reason(const DispatchSnapshot& s, const BuildNeeds& needs, const Placement& p) {
+  if (p.fitting == 0 || p.fitting_up > 0) return describe_unplaced(needs, p);
+  std::string out;
+  for (const auto& b : s.builders)
+    if (can_build(*b.spec, needs)) out += (out.empty() ? "builder " : "; builder ") + b.spec->name + " " + b.state;
+  return out;
+}
+
+// The queued builds that may start now, in plan_dispatch's terms; the rest get their reason.
+PlanInput plan_input(const DispatchSnapshot& s, std::map<int64_t, const Job*>& by_id, DispatchDecision& d) {
+  PlanInput plan;
+  plan.longest_first = s.longest_first;
+  for (const auto& [name, repo] : s.repos)
+    if (!repo.after.empty()) plan.after[name] = repo.after;
+  for (const Job& j : s.queued) {
+    if (j.kind != JobKind::build) continue;
+    auto v = s.variants.find(j.variant);
+    if (v == s.variants.end()) {
+      decide_vanished(s, j, d);
+      continue;
+    }
+    plan.unfinished.emplace(Key{j.repo, axes_key(v->second.axes)}, j.id);
+    if (auto b = s.backoffs.find(j.id); b != s.backoffs.end() && b->second.not_before > s.now) {
+      d.waiting[j.id] = backoff_reason(s, b->second);
+      d.wake_at = std::min(d.wake_at.value_or(b->second.not_before), b->second.not_before);
+      continue;
+    }
+    plan.queued.push_back({j.id, j.priority, j.repo, axes_key(v->second.axes),
+                           s.durations.expected(j.variant, v->second.axes.family)});
+    by_id[j.id] = &j;
+  }
+  for (const auto& [key, id] : s.running) plan.unfinished.emplace(key, id);
+  // An upstream whose latest build failed holds its dependents, unless it has an unfinished build.
+  for (const QueuedBuild& q : plan.queued) {
+    auto upstream = plan.after.find(q.repo);
+    if (upstream == plan.after.end()) continue;
+    Key key{upstream->second, q.axes_key};
+    auto last = s.upstream.find(key);
+    if (plan.unfinished.count(key) || last == s.upstream.end()) continue;
+    if (last->second.state == JobState::failed || last->second.state == JobState::cancelled)
+      plan.failed.emplace(key, last->second.job);
+  }
+  return plan;
+}
+
+std::string held_by_failed_reason(const DispatchSnapshot& s, int64_t failed) {
+  for (const auto& [key, up] : s.upstream)
+    if (up.job == failed)
+      return "after #" + std::to_string(failed) + " " + std::string(to_string(up.state)) +
+             ": starts when a build of " + up.variant + " succeeds";
+  return "after #" + std::to_string(failed) + " failed: starts when a build of it succeeds";
+}
+
+}  // namespace
+
+DispatchDecision decide_dispatch(const DispatchSnapshot& s) {
+  DispatchDecision d;
+  for (const Job& j : s.queued)
+    if (j.kind == JobKind::publish) decide_publish(s, j, d);
+
+  std::map<int64_t, const Job*> by_id;
+  Plan order = plan_dispatch(plan_input(s, by_id, d));
+  for (const auto& [id, upstream] : order.held_by) d.waiting[id] = "after #" + std::to_string(upstream);
+  for (const auto& [id, failed] : order.held_by_failed) d.waiting[id] = held_by_failed_reason(s, failed);
+
+  std::vector<BuilderState> states;
+  for (const auto& b : s.builders) states.push_back({b.spec, b.running, b.up});
+  std::set<std::string> reading;
+  for (int64_t id : order.order) {
+    if (!s.held.empty()) {
+      d.waiting[id] = s.held;
+      continue;
+    }
+    const VariantRecord& variant = s.variants.at(by_id[id]->variant);
+    BuildNeeds needs{platform_of(variant.axes.platform), {}};
+    if (s.features_matter) {
+      auto known = s.needs.find(variant.name);
+      if (known == s.needs.end()) {
+        d.waiting[id] = "reading what its derivation needs (system, requiredSystemFeatures)";
+        if (reading.insert(variant.name).second) d.read_needs.push_back(variant.name);
+        continue;
+      }
+      needs = known->second;
+    }
+    Placement placement = place(needs, states);
+    if (!placement.chosen) {
+      d.waiting[id] = unplaced_reason(s, needs, placement);
+      continue;
+    }
+    ++states[*placement.chosen].running;  // the next placement sees the slot taken
+    d.builds.push_back({id, *placement.chosen});
+  }
+  return d;
+}
+
+}  // namespace ptbuild

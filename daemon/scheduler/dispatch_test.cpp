@@ -1,0 +1,175 @@
+// The dispatch decision on its own: a snapshot in, what starts where and why the rest waits out.
+#include "daemon/scheduler/dispatch.h"
+
+#include <doctest/doctest.h>
+
+using namespace ptbuild;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Scenario {
+  DispatchSnapshot s;
+  std::vector<BuilderSpec> specs;
+  int64_t next_id = 1;
+
+  explicit Scenario(std::vector<BuilderSpec> fleet = {BuilderSpec{.name = "local", .max_jobs = 2}})
+      : specs(std::move(fleet)) {
+    s.now = std::chrono::steady_clock::time_point{} + 1000h;
+    s.wall = std::chrono::system_clock::time_point{} + 1000h;
+    s.repos["pytorch"] = {"/srv/pytorch", "", false};
+    for (const BuilderSpec& b : specs) s.builders.push_back({&b, 0, true, "up"});
+  }
+  void variant(const std::string& name, const std::string& repo = "pytorch") {
+    s.variants[name] = VariantRecord{name, repo, "/srv/" + repo, ".flox/pkgs/" + name + ".nix", parse_variant_name(name)};
+  }
+  int64_t queue(const std::string& name, JobKind kind = JobKind::build, int priority = 0,
+                const std::string& repo = "pytorch") {
+    Job j;
+    j.id = next_id++;
+    j.variant = name;
+    j.repo = repo;
+    j.kind = kind;
+    j.priority = priority;
+    j.state = JobState::queued;
+    s.queued.push_back(j);
+    return j.id;
+  }
+  std::vector<int64_t> started(const DispatchDecision& d) const {
+    std::vector<int64_t> out;
+    for (const auto& start : d.builds) out.push_back(start.job);
+    return out;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("dispatch: builds fill the free slots in priority order, the rest wait for a slot") {
+  Scenario sc;
+  for (const char* n : {"a-python313-cpu-avx2", "b-python313-cpu-avx2", "c-python313-cpu-avx2"}) sc.variant(n);
+  int64_t a = sc.queue("a-python313-cpu-avx2");
+  int64_t b = sc.queue("b-python313-cpu-avx2", JobKind::build, 5);
+  int64_t c = sc.queue("c-python313-cpu-avx2", JobKind::build, 1);
+  DispatchDecision d = decide_dispatch(sc.s);
+  CHECK(sc.started(d) == std::vector<int64_t>{b, c});
+  REQUIRE(d.waiting.count(a));
+  CHECK(d.waiting[a].starts_with("no free slot"));
+}
+
+TEST_CASE("dispatch: a held queue starts nothing and says why, publish jobs included") {
+  Scenario sc;
+  sc.variant("a-python313-cpu-avx2");
+  int64_t build = sc.queue("a-python313-cpu-avx2");
+  int64_t publish = sc.queue("a-python313-cpu-avx2", JobKind::publish);
+  sc.s.publishable["a-python313-cpu-avx2"] = "/nix/store/x-a";
+  for (const char* why : {"draining", "paused", "ptbuildd is stopping"}) {
+    sc.s.held = why;
+    DispatchDecision d = decide_dispatch(sc.s);
+    CHECK(d.builds.empty());
+    CHECK(d.publishes.empty());
+    CHECK(d.waiting[build] == why);
+    CHECK(d.waiting[publish] == why);
+  }
+}
+
+TEST_CASE("dispatch: a job backing off waits until its time, and the decision says when to look again") {
+  Scenario sc;
+  sc.variant("a-python313-cpu-avx2");
+  int64_t id = sc.queue("a-python313-cpu-avx2");
+  sc.s.backoffs[id] = {sc.s.now + 90s, 2};
+  DispatchDecision d = decide_dispatch(sc.s);
+  CHECK(d.builds.empty());
+  CHECK(d.waiting[id].starts_with("back-off until "));
+  CHECK(d.waiting[id].ends_with("(retry 2 of a network failure)"));
+  REQUIRE(d.wake_at);
+  CHECK(*d.wake_at == sc.s.now + 90s);
+  sc.s.now += 90s;  // the fake clock moves: no waiting
+  CHECK(sc.started(decide_dispatch(sc.s)) == std::vector<int64_t>{id});
+}
+
+TEST_CASE("dispatch: a vanished recipe fails its job, a missing repo keeps it waiting") {
+  Scenario sc;
+  int64_t gone = sc.queue("gone-python313-cpu-avx2");
+  DispatchDecision d = decide_dispatch(sc.s);
+  REQUIRE(d.refused.size() == 1);
+  CHECK(d.refused[0].first == gone);
+  CHECK(d.refused[0].second.failure_class == "eval_error");
+  sc.s.repos["pytorch"].missing = true;
+  d = decide_dispatch(sc.s);
+  CHECK(d.refused.empty());
+  CHECK(d.waiting[gone] == "repo pytorch is missing (/srv/pytorch): waiting for it to come back");
+}
+
+TEST_CASE("dispatch: a dependent waits for its upstream's unfinished build, and is held by a failed one") {
+  Scenario sc;
+  sc.s.repos["torchvision"] = {"/srv/torchvision", "pytorch", false};
+  sc.variant("pytorch-python313-cpu-avx2");
+  sc.variant("torchvision-python313-cpu-avx2", "torchvision");
+  int64_t up = sc.queue("pytorch-python313-cpu-avx2");
+  int64_t down = sc.queue("torchvision-python313-cpu-avx2", JobKind::build, 0, "torchvision");
+  DispatchDecision d = decide_dispatch(sc.s);
+  CHECK(sc.started(d) == std::vector<int64_t>{up});
+  CHECK(d.waiting[down] == "after #" + std::to_string(up));
+
+  sc.s.queued.erase(sc.s.queued.begin());  // the upstream build ran and failed
+  std::pair key{std::string("pytorch"), axes_key(sc.s.variants["pytorch-python313-cpu-avx2"].axes)};
+  sc.s.upstream[key] = {"pytorch-python313-cpu-avx2", up, JobState::failed};
+  d = decide_dispatch(sc.s);
+  CHECK(d.builds.empty());
+  CHECK(d.waiting[down] == "after #" + std::to_string(up) +
+                               " failed: starts when a build of pytorch-python313-cpu-avx2 succeeds");
+  sc.s.upstream[key].state = JobState::succeeded;
+  CHECK(sc.started(decide_dispatch(sc.s)) == std::vector<int64_t>{down});
+}
+
+TEST_CASE("dispatch: placement follows the needs, the fleet's health and its slots") {
+  BuilderSpec x86{.name = "x86", .uri = "ssh-ng://x86", .max_jobs = 1};
+  BuilderSpec arm{.name = "arm", .uri = "ssh-ng://arm", .systems = {"aarch64-linux"}, .max_jobs = 1};
+  Scenario sc({x86, arm});
+  sc.s.features_matter = true;
+  sc.variant("a-python313-cpu-avx2");
+  sc.variant("b-python313-cpu-armv9");
+  sc.variant("c-python313-cpu-avx512");
+  int64_t a = sc.queue("a-python313-cpu-avx2");
+  int64_t b = sc.queue("b-python313-cpu-armv9");
+  int64_t c = sc.queue("c-python313-cpu-avx512");
+  // Needs not read yet: each variant is read once, and its job waits meanwhile.
+  DispatchDecision d = decide_dispatch(sc.s);
+  CHECK(d.builds.empty());
+  CHECK(d.read_needs.size() == 3);
+  CHECK(d.waiting[a] == "reading what its derivation needs (system, requiredSystemFeatures)");
+  sc.s.needs["a-python313-cpu-avx2"] = {"x86_64-linux", {}};
+  sc.s.needs["b-python313-cpu-armv9"] = {"aarch64-linux", {}};
+  sc.s.needs["c-python313-cpu-avx512"] = {"x86_64-linux", {}};
+  d = decide_dispatch(sc.s);
+  REQUIRE(d.builds.size() == 2);
+  CHECK(d.builds[0].job == a);
+  CHECK(sc.s.builders[d.builds[0].builder].spec->name == "x86");
+  CHECK(d.builds[1].job == b);
+  CHECK(sc.s.builders[d.builds[1].builder].spec->name == "arm");
+  CHECK(d.waiting[c].starts_with("no free slot"));
+  // The only machine that fits rests: it says which and until when.
+  sc.s.builders[0] = {&sc.specs[0], 0, false, "down until 2026-12-06T10:00:00.000Z: cannot be reached"};
+  d = decide_dispatch(sc.s);
+  CHECK(d.waiting[a] == "builder x86 down until 2026-12-06T10:00:00.000Z: cannot be reached");
+}
+
+TEST_CASE("dispatch: a publish job starts with a build to publish, after flox's check, else fails") {
+  Scenario sc;
+  sc.variant("a-python313-cpu-avx2");
+  sc.variant("b-python313-cpu-avx2");
+  int64_t ready = sc.queue("a-python313-cpu-avx2", JobKind::publish);
+  int64_t nothing = sc.queue("b-python313-cpu-avx2", JobKind::publish);
+  sc.s.publishable["a-python313-cpu-avx2"] = "/nix/store/x-a";
+  sc.s.publishable["b-python313-cpu-avx2"] = "";
+  sc.s.publish_needs_check = true;
+  DispatchDecision d = decide_dispatch(sc.s);
+  CHECK(d.publish_checks == std::vector<int64_t>{ready});
+  REQUIRE(d.refused.size() == 1);
+  CHECK(d.refused[0].first == nothing);
+  CHECK(d.refused[0].second.message == "nothing to publish: b-python313-cpu-avx2 has no successful build");
+  sc.s.publish_checking.insert(ready);  // asked once, not again while git answers
+  CHECK(decide_dispatch(sc.s).publish_checks.empty());
+  sc.s.publish_checked.insert(ready);
+  CHECK(decide_dispatch(sc.s).publishes == std::vector<int64_t>{ready});
+}
