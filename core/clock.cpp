@@ -4,6 +4,8 @@
 
 namespace ptbuild {
 
-std::string Clock::rfc3339() const { return format_rfc3339(wall()); }
+std::string Clock::rfc3339() const {
+  return format_rfc3339(wall());
+}
 
 }  // namespace ptbuild

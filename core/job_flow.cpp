@@ -4,8 +4,12 @@ namespace ptbuild {
 
 namespace {
 
-Step to(Stage stage, StopReason stop, Action action) { return {{stage, stop}, action, true}; }
-Step unexpected(JobFlow flow) { return {flow, Action::none, false}; }
+Step to(Stage stage, StopReason stop, Action action) {
+  return {{stage, stop}, action, true};
+}
+Step unexpected(JobFlow flow) {
+  return {flow, Action::none, false};
+}
 
 // A stop request: the first reason is the one recorded. A process is signalled once; work that
 // cannot be interrupted (reading the recipe, a repair) is waited for.
@@ -80,7 +84,8 @@ Step from_checking(JobFlow f, Event e) {
 
 Step from_preparing(JobFlow f, Event e) {
   // Stopped while the recipe was read: nothing was started, and the stop decides.
-  if (f.stop != StopReason::none && (e == Event::prepared || e == Event::nothing_to_fetch || e == Event::failed))
+  if (f.stop != StopReason::none &&
+      (e == Event::prepared || e == Event::nothing_to_fetch || e == Event::failed))
     return to(Stage::recording, f.stop, Action::record_stop);
   switch (e) {
     case Event::prepared:
@@ -197,27 +202,26 @@ bool runs_process(Stage stage) {
 }
 
 std::string_view to_string(Stage stage) {
-  constexpr std::string_view kNames[] = {"queued",   "checking",  "preparing",  "sources",  "building",
+  constexpr std::string_view kNames[] = {"queued",    "checking",  "preparing",  "sources",  "building",
                                          "verifying", "repairing", "publishing", "recording"};
   return kNames[static_cast<size_t>(stage)];
 }
 
 std::string_view to_string(Event event) {
   constexpr std::string_view kNames[] = {
-      "start_build", "check_publish",   "start_publish",   "refused",      "check_passed", "check_refused",
-      "prepared",    "nothing_to_fetch", "succeeded",      "failed",       "hash_mismatch",
-      "machine_fault", "network_failure", "probe_elsewhere", "repaired",   "repair_failed",
-      "cancel",      "timeout",         "shutdown",        "recorded",     "recorded_queued",
-      "record_failed"};
+      "start_build",     "check_publish", "start_publish",    "refused",         "check_passed",
+      "check_refused",   "prepared",      "nothing_to_fetch", "succeeded",       "failed",
+      "hash_mismatch",   "machine_fault", "network_failure",  "probe_elsewhere", "repaired",
+      "repair_failed",   "cancel",        "timeout",          "shutdown",        "recorded",
+      "recorded_queued", "record_failed"};
   return kNames[static_cast<size_t>(event)];
 }
 
 std::string_view to_string(Action action) {
   constexpr std::string_view kNames[] = {
-      "none",         "check_publish", "fail_unstarted", "cancel_queued", "prepare",
-      "fetch_sources", "launch_build", "launch_verify",  "verify_elsewhere", "start_repair",
-      "launch_publish", "terminate",   "record",         "record_stop",   "record_later",
-      "release",      "back_to_queue"};
+      "none",         "check_publish", "fail_unstarted",   "cancel_queued", "prepare",        "fetch_sources",
+      "launch_build", "launch_verify", "verify_elsewhere", "start_repair",  "launch_publish", "terminate",
+      "record",       "record_stop",   "record_later",     "release",       "back_to_queue"};
   return kNames[static_cast<size_t>(action)];
 }
 

@@ -30,8 +30,8 @@ enum class Stage : uint8_t {
   publishing,  // flox publish / nix copy
   recording,   // the outcome is known; the store has not taken it yet
 };
-inline constexpr Stage kAllStages[] = {Stage::queued,    Stage::checking,  Stage::preparing,
-                                       Stage::sources,   Stage::building,  Stage::verifying,
+inline constexpr Stage kAllStages[] = {Stage::queued,    Stage::checking,   Stage::preparing,
+                                       Stage::sources,   Stage::building,   Stage::verifying,
                                        Stage::repairing, Stage::publishing, Stage::recording};
 
 // Why a job is being stopped; the first reason is the one recorded.
@@ -62,31 +62,30 @@ enum class Event : uint8_t {
   record_failed,
 };
 inline constexpr Event kAllEvents[] = {
-    Event::start_build,   Event::check_publish,  Event::start_publish,   Event::refused,
-    Event::check_passed,
-    Event::check_refused, Event::prepared,       Event::nothing_to_fetch, Event::succeeded,
-    Event::failed,        Event::hash_mismatch,  Event::machine_fault,   Event::network_failure,
-    Event::probe_elsewhere, Event::repaired,     Event::repair_failed,   Event::cancel,
-    Event::timeout,       Event::shutdown,       Event::recorded,        Event::recorded_queued,
-    Event::record_failed};
+    Event::start_build,     Event::check_publish,   Event::start_publish, Event::refused,
+    Event::check_passed,    Event::check_refused,   Event::prepared,      Event::nothing_to_fetch,
+    Event::succeeded,       Event::failed,          Event::hash_mismatch, Event::machine_fault,
+    Event::network_failure, Event::probe_elsewhere, Event::repaired,      Event::repair_failed,
+    Event::cancel,          Event::timeout,         Event::shutdown,      Event::recorded,
+    Event::recorded_queued, Event::record_failed};
 
 enum class Action : uint8_t {
-  none,             // nothing to do now: what runs goes on
-  check_publish,    // ask git (off the loop) whether flox publish would take the repo
-  fail_unstarted,   // a queued job fails without running (a publish that would be refused)
-  cancel_queued,    // a queued job is cancelled before it started
-  prepare,          // read the recipe and list its sources, off the loop
-  fetch_sources,    // realise the listed sources
+  none,            // nothing to do now: what runs goes on
+  check_publish,   // ask git (off the loop) whether flox publish would take the repo
+  fail_unstarted,  // a queued job fails without running (a publish that would be refused)
+  cancel_queued,   // a queued job is cancelled before it started
+  prepare,         // read the recipe and list its sources, off the loop
+  fetch_sources,   // realise the listed sources
   launch_build,
   launch_verify,
   verify_elsewhere,  // the GPU builder rests; the probe runs on another builder or here
   start_repair,
   launch_publish,
-  terminate,     // SIGTERM to the process group, SIGKILL after kill_grace
-  record,        // write the outcome the stage computed
-  record_stop,   // write the outcome the stop reason gives (cancelled, timeout, requeued)
-  record_later,  // the store refused it: write it again in a few seconds
-  release,       // the job has ended (or will not start): forget it, tell the listeners
+  terminate,      // SIGTERM to the process group, SIGKILL after kill_grace
+  record,         // write the outcome the stage computed
+  record_stop,    // write the outcome the stop reason gives (cancelled, timeout, requeued)
+  record_later,   // the store refused it: write it again in a few seconds
+  release,        // the job has ended (or will not start): forget it, tell the listeners
   back_to_queue,  // it waits in the queue again; what it learnt (retries, repairs) stays
 };
 
@@ -102,9 +101,9 @@ struct FlowRules {
 };
 
 struct Step {
-  JobFlow flow;     // the job afterwards
-  Action action;    // what the scheduler does now
-  bool expected;    // false: the event cannot happen in this stage; flow unchanged, nothing done
+  JobFlow flow;   // the job afterwards
+  Action action;  // what the scheduler does now
+  bool expected;  // false: the event cannot happen in this stage; flow unchanged, nothing done
 };
 
 Step next(JobFlow flow, Event event, FlowRules rules);

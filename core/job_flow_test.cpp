@@ -84,7 +84,9 @@ const Row kTable[] = {
     {{S::recording}, E::shutdown, {S::recording}, A::none},
 };
 
-bool is_stop(Event e) { return e == E::cancel || e == E::timeout || e == E::shutdown; }
+bool is_stop(Event e) {
+  return e == E::cancel || e == E::timeout || e == E::shutdown;
+}
 StopReason reason_of(Event e) {
   return e == E::cancel ? R::cancel : e == E::timeout ? R::timeout : R::shutdown;
 }
@@ -117,9 +119,10 @@ std::map<std::tuple<S, R, E>, std::pair<JobFlow, Action>> expected_transitions()
   }
   for (R stopped : {R::cancel, R::timeout, R::shutdown}) {
     for (E e : {E::recorded, E::record_failed, E::cancel, E::shutdown})
-      out[{S::recording, stopped, e}] = {
-          {S::recording, stopped},
-          e == E::recorded ? A::release : e == E::record_failed ? A::record_later : A::none};
+      out[{S::recording, stopped, e}] = {{S::recording, stopped},
+                                         e == E::recorded        ? A::release
+                                         : e == E::record_failed ? A::record_later
+                                                                 : A::none};
     out[{S::recording, stopped, E::recorded_queued}] = {{S::queued}, A::back_to_queue};
   }
   return out;

@@ -113,8 +113,8 @@ void Scheduler::prepare(JobRun& run) {
                           a.start_failure->message};
     return advance(run, Event::failed);
   }
-  a.build = build_command(config_.backend, {a.job.variant, a.variant.repo_path, a.variant.recipe,
-                                            config_.results_dir()});
+  a.build = build_command(config_.backend,
+                          {a.job.variant, a.variant.repo_path, a.variant.recipe, config_.results_dir()});
   if (!config_.builders.empty())  // a configured fleet: the chosen machine builds, no other
     if (FleetBuilder* b = builder_named(a.builder)) {
       const char* inherited = std::getenv("NIX_CONFIG");
@@ -122,9 +122,10 @@ void Scheduler::prepare(JobRun& run) {
     }
   SourceLister lister = config_.hashfix.enabled ? source_lister_ : nullptr;
   if (lister) {
-    a.log.write("=== ptbuild: job #" + std::to_string(a.job.id) + " attempt " + std::to_string(a.job.attempt) +
-                " on " + a.builder + " at " + clock_.rfc3339() +
-                ": its sources (fixed-output inputs) first, so that a wrong hash is repaired before the long build\n");
+    a.log.write(
+        "=== ptbuild: job #" + std::to_string(a.job.id) + " attempt " + std::to_string(a.job.attempt) +
+        " on " + a.builder + " at " + clock_.rfc3339() +
+        ": its sources (fixed-output inputs) first, so that a wrong hash is repaired before the long build\n");
     a.log.flush();  // the attempt is on disk whatever happens next (a crash while the sources are listed)
   }
   std::string probe_dir = config_.verify.enabled ? config_.daemon.state_dir : "";
@@ -151,7 +152,8 @@ void Scheduler::prepare(JobRun& run) {
         }
         Attempt& attempt = *same->attempt;
         if (p.listed && p.sources.drvs.empty() && !p.sources.error.empty())
-          attempt.log.write("=== ptbuild: its sources could not be listed (" + p.sources.error + "): building\n");
+          attempt.log.write("=== ptbuild: its sources could not be listed (" + p.sources.error +
+                            "): building\n");
         attempt.sources = std::move(p.sources.drvs);
         advance(*same, attempt.sources.empty() ? Event::nothing_to_fetch : Event::prepared);
       });
@@ -183,8 +185,8 @@ void Scheduler::settle_unstarted(JobRun& run) {
     const JobRun::Unstarted& u = *run.unstarted;
     auto tx = store_.begin();
     bool changed = store_.transition(tx, run.id, JobState::queued, u.state,
-                                     {.finished_at = clock_.rfc3339(), .failure = u.failure}, clock_.rfc3339(),
-                                     u.detail);
+                                     {.finished_at = clock_.rfc3339(), .failure = u.failure},
+                                     clock_.rfc3339(), u.detail);
     tx.commit();
     if (changed) announce(run.id);
   }
@@ -199,8 +201,9 @@ void Scheduler::launch(JobRun& run, const BuildCommand& cmd, std::map<std::strin
   a.process.reset();
   std::string argv_text;
   for (const auto& arg : cmd.argv) argv_text += (argv_text.empty() ? "" : " ") + arg;
-  a.log.write("=== ptbuild: job #" + std::to_string(a.job.id) + " attempt " + std::to_string(a.job.attempt) + " on " +
-              (a.builder.empty() ? "local" : a.builder) + " at " + clock_.rfc3339() + "\n=== " + argv_text + "\n");
+  a.log.write("=== ptbuild: job #" + std::to_string(a.job.id) + " attempt " + std::to_string(a.job.attempt) +
+              " on " + (a.builder.empty() ? "local" : a.builder) + " at " + clock_.rfc3339() +
+              "\n=== " + argv_text + "\n");
   a.log.flush();  // the attempt's header is on disk whatever happens next
   env["PTBUILD_JOB"] = std::to_string(a.job.id);
   env["PTBUILD_VARIANT"] = a.job.variant;
@@ -224,8 +227,8 @@ void Scheduler::launch(JobRun& run, const BuildCommand& cmd, std::map<std::strin
   }
   store_.set_build_process(id, a.process->process_group(), a.process->identity());
   arm_log_flush();
-  spdlog::info("job #{} {}: started {} (attempt {}, pgid {})", id, a.job.variant, cmd.argv.front(), a.job.attempt,
-               a.process->process_group());
+  spdlog::info("job #{} {}: started {} (attempt {}, pgid {})", id, a.job.variant, cmd.argv.front(),
+               a.job.attempt, a.process->process_group());
   a.last_output = clock_.steady();
   a.deadline.expires_after(limit);
   a.deadline.async_wait([this, id, limit, limit_name](const boost::system::error_code& ec) {
@@ -240,7 +243,8 @@ void Scheduler::launch(JobRun& run, const BuildCommand& cmd, std::map<std::strin
 
 void Scheduler::start_verify(JobRun& run) {
   Attempt& a = *run.attempt;
-  if (!a.pending) a.pending = std::exchange(run.outcome, std::nullopt);  // the build's, until the probe speaks
+  if (!a.pending)
+    a.pending = std::exchange(run.outcome, std::nullopt);           // the build's, until the probe speaks
   std::string probe_path = config_.daemon.state_dir + "/probe.py";  // written while the job prepared
   const std::string& out = *a.pending->change.out_path;
   a.probe_output.clear();
@@ -261,10 +265,10 @@ void Scheduler::start_verify(JobRun& run) {
     return launch(run, cmd, env, kVerifyTimeout, "the verification limit");
   }
   BuildCommand there = probe_command(config_, a.variant, out, "/dev/stdin", env);
-  BuildCommand cmd =
-      remote_probe_command(config_.backend, builder_named(a.verified_on)->spec, out, there.argv, env, probe_path);
-  a.log.write("=== ptbuild: verifying " + out + " on builder " + a.verified_on + " (gpu-" + *a.variant.axes.gpu_arch +
-              "): copying it there, then the probe\n");
+  BuildCommand cmd = remote_probe_command(config_.backend, builder_named(a.verified_on)->spec, out,
+                                          there.argv, env, probe_path);
+  a.log.write("=== ptbuild: verifying " + out + " on builder " + a.verified_on + " (gpu-" +
+              *a.variant.axes.gpu_arch + "): copying it there, then the probe\n");
   launch(run, cmd, {}, kVerifyTimeout, "the verification limit");
 }
 
@@ -296,7 +300,8 @@ void Scheduler::arm_silence_timer(JobRun& run) {
     JobRun* same = ec ? nullptr : find_run(id);
     if (!same || !same->attempt || !runs_process(same->flow.stage)) return;
     // Output moves the deadline; the timer is only re-armed here, not on every chunk.
-    if (clock_.steady() - same->attempt->last_output < config_.daemon.max_silent) return arm_silence_timer(*same);
+    if (clock_.steady() - same->attempt->last_output < config_.daemon.max_silent)
+      return arm_silence_timer(*same);
     if (same->flow.stop == StopReason::none)
       same->attempt->stop_detail =
           "no output for " + format_duration(config_.daemon.max_silent) + " (max_silent): hung";
@@ -385,7 +390,8 @@ void Scheduler::terminate(JobRun& run) {
   a.grace.async_wait([this, id = run.id](const boost::system::error_code& ec) {
     JobRun* same = ec ? nullptr : find_run(id);
     if (!same || !same->attempt || !same->attempt->process) return;
-    spdlog::warn("job #{}: still alive {} after SIGTERM: SIGKILL", id, format_duration(config_.daemon.kill_grace));
+    spdlog::warn("job #{}: still alive {} after SIGTERM: SIGKILL", id,
+                 format_duration(config_.daemon.kill_grace));
     same->attempt->process->kill();
   });
 }
@@ -398,9 +404,10 @@ void Scheduler::end_attempt(JobRun& run) {
   // The plain copy goes right after (off the loop, by an rm at the builds' priority: freeing the
   // page cache of a 100 MB file is the build's cost).
   if (std::string live = a->log.close_leaving_live(); !live.empty())
-    off_loop_->run([live] { return remove_at_build_priority(live); }, [](const std::string& error) {
-      if (!error.empty()) spdlog::warn("{}", error);
-    });
+    off_loop_->run([live] { return remove_at_build_priority(live); },
+                   [](const std::string& error) {
+                     if (!error.empty()) spdlog::warn("{}", error);
+                   });
   if (FleetBuilder* b = builder_named(a->builder)) {
     --b->running;
     if (run.outcome && run.outcome->state != JobState::queued) ++b->done;
@@ -420,12 +427,13 @@ void Scheduler::record(JobRun& run) {
     store_.transition(tx, job.id, JobState::running, o.state, o.change, clock_.rfc3339(), o.detail);
     if (o.backoff) store_.set_backoff(job.id, o.backoff->network_retries, o.backoff->not_before);
     for (const HashFix& fx : o.fixes)
-      store_.add_hash_fix(tx, {0, job.id, job.variant, fx.drv, fx.file, fx.line, fx.old_text, fx.new_text,
-                               clock_.rfc3339()});
+      store_.add_hash_fix(
+          tx, {0, job.id, job.variant, fx.drv, fx.file, fx.line, fx.old_text, fx.new_text, clock_.rfc3339()});
     if (o.state == JobState::succeeded && job.kind == JobKind::build && config_.publish.auto_publish)
-      store_.insert_job(
-          tx, {job.variant, JobKind::publish, job.priority, "publish.auto after build #" + std::to_string(job.id), false},
-          clock_.rfc3339());
+      store_.insert_job(tx,
+                        {job.variant, JobKind::publish, job.priority,
+                         "publish.auto after build #" + std::to_string(job.id), false},
+                        clock_.rfc3339());
     tx.commit();
   } catch (const sql::Error& e) {
     spdlog::error("job #{} {}: cannot record that it {} ({}); trying again in {}", job.id, job.variant,

@@ -17,9 +17,9 @@ void decide_publish(const DispatchSnapshot& s, const Job& j, DispatchDecision& d
   }
   auto out = s.publishable.find(j.variant);
   if (!s.variants.count(j.variant) || out == s.publishable.end() || out->second.empty()) {
-    d.refused.emplace_back(j.id, Failure{failure_class::kPublishFailed,
-                                         "nothing to publish: " + j.variant + " has no successful build",
-                                         "build it first", ""});
+    d.refused.emplace_back(
+        j.id, Failure{failure_class::kPublishFailed,
+                      "nothing to publish: " + j.variant + " has no successful build", "build it first", ""});
     return;
   }
   if (s.publish_needs_check && !s.publish_checked.count(j.id)) {
@@ -34,17 +34,19 @@ void decide_publish(const DispatchSnapshot& s, const Job& j, DispatchDecision& d
 void decide_vanished(const DispatchSnapshot& s, const Job& j, DispatchDecision& d) {
   auto repo = s.repos.find(j.repo);
   if (repo != s.repos.end() && repo->second.missing) {
-    d.waiting[j.id] = "repo " + j.repo + " is missing (" + repo->second.path + "): waiting for it to come back";
+    d.waiting[j.id] =
+        "repo " + j.repo + " is missing (" + repo->second.path + "): waiting for it to come back";
     return;
   }
-  d.refused.emplace_back(j.id, Failure{failure_class::kEvalError, "the recipe of " + j.variant + " is gone from the repo",
-                                       "restore the recipe or cancel the job", ""});
+  d.refused.emplace_back(
+      j.id, Failure{failure_class::kEvalError, "the recipe of " + j.variant + " is gone from the repo",
+                    "restore the recipe or cancel the job", ""});
 }
 
 std::string backoff_reason(const DispatchSnapshot& s, const DispatchSnapshot::Backoff& b) {
   auto at = s.wall + std::chrono::duration_cast<std::chrono::system_clock::duration>(b.not_before - s.now);
-  return "back-off until " + format_rfc3339(std::chrono::time_point_cast<std::chrono::seconds>(at)) + " (retry " +
-         std::to_string(b.network_retries) + " of a network failure)";
+  return "back-off until " + format_rfc3339(std::chrono::time_point_cast<std::chrono::seconds>(at)) +
+         " (retry " + std::to_string(b.network_retries) + " of a network failure)";
 }
 
 // Every builder that could take it is down or disabled: say which and until when.
@@ -52,7 +54,8 @@ std::string unplaced_reason(const DispatchSnapshot& s, const BuildNeeds& needs, 
   if (p.fitting == 0 || p.fitting_up > 0) return describe_unplaced(needs, p);
   std::string out;
   for (const auto& b : s.builders)
-    if (can_build(*b.spec, needs)) out += (out.empty() ? "builder " : "; builder ") + b.spec->name + " " + b.state;
+    if (can_build(*b.spec, needs))
+      out += (out.empty() ? "builder " : "; builder ") + b.spec->name + " " + b.state;
   return out;
 }
 

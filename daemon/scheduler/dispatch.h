@@ -33,7 +33,7 @@ struct DispatchSnapshot {
   std::map<std::string, VariantRecord> variants;  // present in the catalog, by name
   struct Repo {
     std::string path;
-    std::string after;  // the repo whose same-axes build goes first ("" none)
+    std::string after;     // the repo whose same-axes build goes first ("" none)
     bool missing = false;  // its recipe folder could not be read at the last scan
   };
   std::map<std::string, Repo> repos;  // by name
@@ -82,11 +82,11 @@ struct DispatchDecision {
     size_t builder;  // index into the snapshot's builders
   };
   std::vector<Start> builds;
-  std::vector<int64_t> publishes;       // start now
-  std::vector<int64_t> publish_checks;  // ask git first
+  std::vector<int64_t> publishes;                    // start now
+  std::vector<int64_t> publish_checks;               // ask git first
   std::vector<std::pair<int64_t, Failure>> refused;  // fail without running
-  std::vector<std::string> read_needs;  // variants whose derivation must be read before placing
-  std::map<int64_t, std::string> waiting;  // every queued job that does not start: why
+  std::vector<std::string> read_needs;               // variants whose derivation must be read before placing
+  std::map<int64_t, std::string> waiting;            // every queued job that does not start: why
   std::optional<std::chrono::steady_clock::time_point> wake_at;  // the first back-off that ends
 };
 

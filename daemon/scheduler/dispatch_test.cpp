@@ -21,7 +21,8 @@ struct Scenario {
     for (const BuilderSpec& b : specs) s.builders.push_back({&b, 0, true, "up"});
   }
   void variant(const std::string& name, const std::string& repo = "pytorch") {
-    s.variants[name] = VariantRecord{name, repo, "/srv/" + repo, ".flox/pkgs/" + name + ".nix", parse_variant_name(name)};
+    s.variants[name] =
+        VariantRecord{name, repo, "/srv/" + repo, ".flox/pkgs/" + name + ".nix", parse_variant_name(name)};
   }
   int64_t queue(const std::string& name, JobKind kind = JobKind::build, int priority = 0,
                 const std::string& repo = "pytorch") {
@@ -46,7 +47,8 @@ struct Scenario {
 
 TEST_CASE("dispatch: builds fill the free slots in priority order, the rest wait for a slot") {
   Scenario sc;
-  for (const char* n : {"a-python313-cpu-avx2", "b-python313-cpu-avx2", "c-python313-cpu-avx2"}) sc.variant(n);
+  for (const char* n : {"a-python313-cpu-avx2", "b-python313-cpu-avx2", "c-python313-cpu-avx2"})
+    sc.variant(n);
   int64_t a = sc.queue("a-python313-cpu-avx2");
   int64_t b = sc.queue("b-python313-cpu-avx2", JobKind::build, 5);
   int64_t c = sc.queue("c-python313-cpu-avx2", JobKind::build, 1);

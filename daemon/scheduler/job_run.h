@@ -31,8 +31,8 @@ namespace ptbuild {
 struct Outcome {
   JobState state = JobState::failed;
   JobChange change;
-  std::string detail;            // the event row's text
-  std::vector<HashFix> fixes;    // repairs made by this attempt (kept whatever else happens)
+  std::string detail;                     // the event row's text
+  std::vector<HashFix> fixes;             // repairs made by this attempt (kept whatever else happens)
   std::optional<Store::Backoff> backoff;  // queued again to retry a network failure later
 };
 
@@ -75,9 +75,9 @@ struct JobRun {
   int64_t id;
   JobFlow flow;
   // While queued.
-  std::string waiting;  // why the last dispatch left it ("" = not known)
+  std::string waiting;                                 // why the last dispatch left it ("" = not known)
   std::chrono::steady_clock::time_point not_before{};  // backing off after a network failure
-  bool publish_checked = false;  // flox's preconditions were found fine
+  bool publish_checked = false;                        // flox's preconditions were found fine
   // How it ends without running (a recipe gone, nothing to publish, cancelled while queued).
   struct Unstarted {
     JobState state = JobState::failed;
@@ -103,8 +103,8 @@ struct FleetBuilder {
   bool disabled = false;  // by the operator
   int running = 0;        // jobs placed on it whose attempt has not ended
   int done = 0;
-  std::string last_error;  // its last machine fault (a recipe's failure is not the machine's)
-  uint64_t epoch = 0;      // a probe's answer counts only in its own epoch
+  std::string last_error;                 // its last machine fault (a recipe's failure is not the machine's)
+  uint64_t epoch = 0;                     // a probe's answer counts only in its own epoch
   boost::asio::steady_timer probe_timer;  // the end of its rest after a machine fault
   bool up() const { return !disabled && health.up(); }
   std::string state() const { return disabled ? "disabled" : health.describe(); }

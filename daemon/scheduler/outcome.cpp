@@ -34,8 +34,9 @@ std::optional<Outcome> cut_short(const Attempt& a, int exit_code, const std::str
     return Outcome{JobState::failed, change, a.start_failure->message};
   }
   if (a.log.disk_full()) {
-    change.failure = Failure{failure_class::kDiskFull, *a.log.write_error(),
-                             "free space in the state folder (logs) and the Nix store", a.output.scanner().tail()};
+    change.failure =
+        Failure{failure_class::kDiskFull, *a.log.write_error(),
+                "free space in the state folder (logs) and the Nix store", a.output.scanner().tail()};
     return Outcome{JobState::failed, change, *a.log.write_error()};
   }
   return std::nullopt;
@@ -57,8 +58,8 @@ Outcome Scheduler::stop_outcome(const JobRun& run, int exit_code) {
     case StopReason::none:
       break;
   }
-  change.failure = Failure{failure_class::kTimeout, detail, "raise build_timeout / max_silent if the build is only slow",
-                           tail};
+  change.failure = Failure{failure_class::kTimeout, detail,
+                           "raise build_timeout / max_silent if the build is only slow", tail};
   return Outcome{JobState::failed, change, detail};
 }
 
@@ -66,18 +67,22 @@ Event Scheduler::build_end(JobRun& run, int exit_code, const std::string& out) {
   Attempt& a = *run.attempt;
   if ((run.outcome = cut_short(a, exit_code, clock_.rfc3339()))) return Event::failed;
   std::optional<Failure> failure = a.output.scanner().diagnose(exit_code);
-  bool repairable = failure && failure->failure_class == failure_class::kHashMismatch && config_.hashfix.enabled &&
+  bool repairable = failure && failure->failure_class == failure_class::kHashMismatch &&
+                    config_.hashfix.enabled &&
                     !repair_refused(run, *failure);  // a refusal says why in the failure's message
-  Verdict verdict = decide_build_end({failure ? &*failure : nullptr, !out.empty(), repairable, run.network_retries,
-                                      config_.daemon.retries, config_.daemon.retry_backoff, a.job.id});
+  Verdict verdict =
+      decide_build_end({failure ? &*failure : nullptr, !out.empty(), repairable, run.network_retries,
+                        config_.daemon.retries, config_.daemon.retry_backoff, a.job.id});
   FleetBuilder* builder = builder_named(a.builder);
   if (verdict.kind == Verdict::Kind::builder_fault) {
     // The job waits in the queue (for another builder if one fits), not counted as a failure of
     // the variant, while the builder rests.
     std::string why = failure->failure_class + ": " + failure->message;
     if (builder) builder_fault(*builder, why);
-    a.log.write("=== ptbuild: builder " + a.builder + " cannot build (" + why + "): the job goes back to the queue\n");
-    run.outcome = Outcome{JobState::queued, {.clear_outcome = true},
+    a.log.write("=== ptbuild: builder " + a.builder + " cannot build (" + why +
+                "): the job goes back to the queue\n");
+    run.outcome = Outcome{JobState::queued,
+                          {.clear_outcome = true},
                           "requeued: builder " + a.builder + " cannot build (" + why + ")"};
     return Event::machine_fault;
   }
@@ -93,12 +98,13 @@ Event Scheduler::build_end(JobRun& run, int exit_code, const std::string& out) {
     case Verdict::Kind::retry: {
       int retry = ++run.network_retries;
       run.not_before = clock_.steady() + verdict.wait;
-      run.outcome = Outcome{JobState::queued,
-                            {.clear_outcome = true},
-                            "network failure (" + failure->message + "): retry " + std::to_string(retry) + " of " +
-                                std::to_string(config_.daemon.retries) + " in " + format_duration(verdict.wait),
-                            {},
-                            Store::Backoff{a.job.id, retry, format_rfc3339(clock_.wall() + verdict.wait)}};
+      run.outcome =
+          Outcome{JobState::queued,
+                  {.clear_outcome = true},
+                  "network failure (" + failure->message + "): retry " + std::to_string(retry) + " of " +
+                      std::to_string(config_.daemon.retries) + " in " + format_duration(verdict.wait),
+                  {},
+                  Store::Backoff{a.job.id, retry, format_rfc3339(clock_.wall() + verdict.wait)}};
       return Event::network_failure;
     }
     case Verdict::Kind::repair_hash:
@@ -107,9 +113,10 @@ Event Scheduler::build_end(JobRun& run, int exit_code, const std::string& out) {
       break;
   }
   if (!failure)
-    failure = Failure{failure_class::kBuilderFailed, "the build exited 0 but left no result at " + a.result_link,
-                      "the recipe must evaluate to a derivation (a package), not an attribute set",
-                      a.output.scanner().tail()};
+    failure =
+        Failure{failure_class::kBuilderFailed, "the build exited 0 but left no result at " + a.result_link,
+                "the recipe must evaluate to a derivation (a package), not an attribute set",
+                a.output.scanner().tail()};
   if (!verdict.hint.empty()) failure->hint = verdict.hint;
   o.detail = failure->failure_class + ": " + failure->message;
   o.change.failure = std::move(failure);
@@ -176,7 +183,8 @@ Event Scheduler::publish_end(JobRun& run, int exit_code) {
       f.message = line.substr(at + 7);
       break;
     }
-  if (f.hint.empty() || f.hint.starts_with("read the excerpt")) f.hint = "read the publish log (ptbuild log JOB)";
+  if (f.hint.empty() || f.hint.starts_with("read the excerpt"))
+    f.hint = "read the publish log (ptbuild log JOB)";
   o.detail = "publish failed: " + f.message;
   o.change.failure = std::move(f);
   run.outcome = std::move(o);
@@ -196,7 +204,8 @@ bool Scheduler::repair_refused(const JobRun& run, Failure& failure) {
       return refuse("the hash of " + m.drv + " mismatched again after it was repaired (now " + m.got +
                     "): the source is not reproducible");
   if (run.hash_rounds >= config_.hashfix.max_rounds)
-    return refuse("gave up after " + std::to_string(run.hash_rounds) + " hash repair rounds (hashfix.max_rounds)");
+    return refuse("gave up after " + std::to_string(run.hash_rounds) +
+                  " hash repair rounds (hashfix.max_rounds)");
   return false;
 }
 
@@ -213,12 +222,15 @@ void Scheduler::run_next_repair() {
     JobRun* run = find_run(repairs_.front());
     repairs_.pop_front();
     if (!run || run->flow.stage != Stage::repairing) continue;
-    HashfixOptions options{run->attempt->variant.repo_path, nix_program(config_.backend), config_.hashfix.commit};
+    HashfixOptions options{run->attempt->variant.repo_path, nix_program(config_.backend),
+                           config_.hashfix.commit};
     std::vector<HashMismatch> mismatches = run->attempt->output.mismatches();
     timers_->repair_work.emplace(io_.get_executor());  // io.run() waits for the answer
     repair_thread_ = std::thread([this, id = run->id, options, mismatches] {
       RepairResult r = repair_hashes(options, mismatches);
-      asio::post(io_, [this, id, mismatches, r = std::move(r)]() mutable { repair_done(id, mismatches, std::move(r)); });
+      asio::post(io_, [this, id, mismatches, r = std::move(r)]() mutable {
+        repair_done(id, mismatches, std::move(r));
+      });
     });
   }
 }
@@ -235,8 +247,8 @@ void Scheduler::repair_done(int64_t job_id, const std::vector<HashMismatch>& mis
     } else {
       ++run->hash_rounds;
       for (const HashMismatch& m : mismatches) run->repaired.insert(repair_key(m, m.got));
-      std::string what = r.message + "; building again (repair round " + std::to_string(run->hash_rounds) + " of " +
-                         std::to_string(config_.hashfix.max_rounds) + ")";
+      std::string what = r.message + "; building again (repair round " + std::to_string(run->hash_rounds) +
+                         " of " + std::to_string(config_.hashfix.max_rounds) + ")";
       spdlog::info("job #{} {}: {}", job_id, run->attempt->job.variant, what);
       o = Outcome{JobState::queued, {.clear_outcome = true}, what, std::move(r.fixes)};
     }
