@@ -5,7 +5,9 @@
 #include <iostream>
 
 #include "core/duration.h"
+#include "core/replies.h"
 #include "core/requests.h"
+#include "core/text.h"
 
 #include <nlohmann/json.hpp>
 
@@ -45,14 +47,29 @@ namespace {
 void print_json(const json& j) {
   std::cout << j.dump(2) << "\n";
 }
-int print_queued(Context& ctx, const json& result);
+
+// A reply as its type (core/replies.h); one that does not fit is the daemon's error.
+template <class Reply>
+Reply read_reply(const json& result) {
+  try {
+    return protocol::reply_from<Reply>(result);
+  } catch (const protocol::ReplyError& e) {
+    throw RemoteError{"bad_reply", e.message};
+  }
+}
+template <class Reply>
+Reply call(Context& ctx, const protocol::OpSpec& op, const json& args = json::object()) {
+  return read_reply<Reply>(ctx.connect().call(op, args));
+}
+
+int print_queued(Context& ctx, const protocol::QueueReply& reply);
 
 int cmd_matrix(Context& ctx, const ParsedArgs&) {
-  json result = ctx.connect().call(protocol::op::kMatrix);
+  auto reply = call<protocol::MatrixReply>(ctx, protocol::op::kMatrix);
   if (ctx.json)
-    print_json(result);
+    print_json(protocol::to_json(reply));
   else
-    print_matrix(std::cout, result["variants"], ctx.style);
+    print_matrix(std::cout, reply.variants, ctx.style);
   return kOk;
 }
 
@@ -60,28 +77,23 @@ int cmd_queue(Context& ctx, const ParsedArgs& a) {
   if (a.positional.empty()) throw UsageError{"queue needs at least one TARGET"};
   protocol::QueueRequest req{a.positional, static_cast<int>(a.integer("--priority", 0)), a.has("--force")};
   if (auto reason = a.value("--reason")) req.reason = *reason;
-  return print_queued(ctx, ctx.connect().call(protocol::op::kQueue, protocol::to_args(req)));
+  return print_queued(ctx, call<protocol::QueueReply>(ctx, protocol::op::kQueue, protocol::to_args(req)));
 }
 
-bool has_active(const json& jobs) {
-  for (const json& j : jobs)
-    if (j.value("state", "") == "queued" || j.value("state", "") == "running") return true;
+bool has_active(const std::vector<protocol::JobView>& jobs) {
+  for (const protocol::JobView& v : jobs)
+    if (!is_finished(v.job.state)) return true;
   return false;
 }
 
-void print_status(Context& ctx, const json& result) {
-  const json& s = result["scheduler"];
-  if (s.is_object()) {
-    std::cout << "builds running: " << s.value("running", 0) << " of " << s.value("slots", 0)
-              << (s.value("paused", false) ? "   PAUSED" : "")
-              << (s.value("draining", false) ? "   DRAINING" : "") << "\n";
-    for (const json& b : s.value("builders", json::array()))
-      if (b.value("state", "up") != "up")
-        std::cout << ctx.style.paint("builder " + b.value("name", "") + ": " + b.value("state", ""), "33")
-                  << "\n";
-    std::cout << "\n";
-  }
-  print_jobs_table(std::cout, result["jobs"], ctx.style);
+void print_status(Context& ctx, const protocol::StatusReply& reply) {
+  const protocol::SchedulerView& s = reply.scheduler;
+  std::cout << "builds running: " << s.running << " of " << s.slots << (s.paused ? "   PAUSED" : "")
+            << (s.draining ? "   DRAINING" : "") << "\n";
+  for (const protocol::BuilderView& b : s.builders)
+    if (b.state != "up") std::cout << ctx.style.paint("builder " + b.name + ": " + b.state, "33") << "\n";
+  std::cout << "\n";
+  print_jobs_table(std::cout, reply.jobs, ctx.style);
 }
 
 // --watch redraws whenever the daemon pushes a job's start or end, and every 2 s for the
@@ -91,14 +103,14 @@ int cmd_status(Context& ctx, const ParsedArgs& a) {
   bool watch = a.has("--watch");
   if (watch) ctx.connect().send(protocol::op::kWatch, json::object());
   while (true) {
-    json result = ctx.connect().call(protocol::op::kStatus, args);
+    auto reply = call<protocol::StatusReply>(ctx, protocol::op::kStatus, args);
     if (ctx.json) {
-      print_json(result);
+      print_json(protocol::to_json(reply));
     } else {
       if (watch && ctx.style.terminal) std::cout << "\x1b[H\x1b[2J";
-      print_status(ctx, result);
+      print_status(ctx, reply);
     }
-    if (!watch || !has_active(result["jobs"])) return kOk;
+    if (!watch || !has_active(reply.jobs)) return kOk;
     std::cout << std::flush;
     ctx.connect().next(2000);  // a pushed job event, or the next tick
   }
@@ -106,11 +118,11 @@ int cmd_status(Context& ctx, const ParsedArgs& a) {
 
 int cmd_jobs(Context& ctx, const ParsedArgs& a) {
   protocol::JobsRequest req{a.value("--state").value_or(""), a.integer("--limit", 50)};
-  json result = ctx.connect().call(protocol::op::kJobs, protocol::to_args(req));
+  auto reply = call<protocol::JobsReply>(ctx, protocol::op::kJobs, protocol::to_args(req));
   if (ctx.json)
-    print_json(result);
+    print_json(protocol::to_json(reply));
   else
-    print_jobs_table(std::cout, result["jobs"], ctx.style);
+    print_jobs_table(std::cout, reply.jobs, ctx.style);
   return kOk;
 }
 
@@ -118,13 +130,12 @@ int cmd_jobs(Context& ctx, const ParsedArgs& a) {
 
 int cmd_show(Context& ctx, const ParsedArgs& a) {
   if (a.positional.size() != 1) throw UsageError{"show needs exactly one JOB (an id or a variant)"};
-  json result =
-      ctx.connect().call(protocol::op::kShow,
-                         protocol::to_args(protocol::ShowRequest{protocol::parse_job_ref(a.positional[0])}));
+  auto job = call<Job>(ctx, protocol::op::kShow,
+                       protocol::to_args(protocol::ShowRequest{protocol::parse_job_ref(a.positional[0])}));
   if (ctx.json)
-    print_json(result);
+    print_json(job_to_json(job));
   else
-    print_job(std::cout, result, ctx.style);
+    print_job(std::cout, job, ctx.style);
   return kOk;
 }
 
@@ -135,10 +146,15 @@ json job_refs(const std::vector<std::string>& args, const char* what) {
   return protocol::to_args(req);
 }
 
-bool all_succeeded(const json& jobs) {
-  for (const json& j : jobs)
-    if (j.value("state", "") != "succeeded") return false;
+bool all_succeeded(const std::vector<protocol::JobView>& jobs) {
+  for (const protocol::JobView& v : jobs)
+    if (v.job.state != JobState::succeeded) return false;
   return true;
+}
+
+[[noreturn]] void throw_remote(const json& line) {
+  const json& err = line["error"];
+  throw RemoteError{err.value("code", "error"), err.value("message", "")};
 }
 
 int cmd_log(Context& ctx, const ParsedArgs& a) {
@@ -152,7 +168,7 @@ int cmd_log(Context& ctx, const ParsedArgs& a) {
   while (auto line = c.next()) {
     if (line->value("id", int64_t{-1}) != id) continue;
     if (line->contains("event")) {
-      std::string text = (*line)["data"].value("text", "");
+      std::string text = read_reply<protocol::LogText>((*line)["data"]).text;
       if (ctx.json) {
         collected += text;
       } else {
@@ -160,17 +176,14 @@ int cmd_log(Context& ctx, const ParsedArgs& a) {
       }
       continue;
     }
-    if (!line->value("ok", false)) {
-      const json& err = (*line)["error"];
-      throw RemoteError{err.value("code", "error"), err.value("message", "")};
-    }
-    const json& job = (*line)["result"]["job"];
+    if (!line->value("ok", false)) throw_remote(*line);
+    Job job = read_reply<protocol::LogReply>((*line)["result"]).job;
     if (ctx.json) {
-      print_json({{"job", job}, {"log", collected}});
+      print_json({{"job", job_to_json(job)}, {"log", collected}});
     } else if (follow) {
-      std::cerr << "=== job #" << job.value("id", int64_t{0}) << " " << job.value("state", "") << "\n";
+      std::cerr << "=== job #" << job.id << " " << to_string(job.state) << "\n";
     }
-    return !follow || job.value("state", "") == "succeeded" ? kOk : kWorkFailed;
+    return !follow || job.state == JobState::succeeded ? kOk : kWorkFailed;
   }
   throw Unreachable{"ptbuildd closed the connection while following the log"};
 }
@@ -187,16 +200,13 @@ int cmd_wait(Context& ctx, const ParsedArgs& a) {
   int64_t id = c.send(protocol::op::kWait, refs);
   while (auto line = c.next(timeout_ms)) {
     if (line->value("id", int64_t{-1}) != id || line->contains("event")) continue;
-    if (!line->value("ok", false)) {
-      const json& err = (*line)["error"];
-      throw RemoteError{err.value("code", "error"), err.value("message", "")};
-    }
-    const json& result = (*line)["result"];
+    if (!line->value("ok", false)) throw_remote(*line);
+    auto reply = read_reply<protocol::JobsReply>((*line)["result"]);
     if (ctx.json)
-      print_json(result);
+      print_json(protocol::to_json(reply));
     else
-      print_jobs_table(std::cout, result["jobs"], ctx.style);
-    return all_succeeded(result["jobs"]) ? kOk : kWorkFailed;
+      print_jobs_table(std::cout, reply.jobs, ctx.style);
+    return all_succeeded(reply.jobs) ? kOk : kWorkFailed;
   }
   if (c.timed_out()) {
     if (ctx.json) print_json({{"error", {{"code", "timeout"}, {"message", "the jobs did not end in time"}}}});
@@ -207,26 +217,25 @@ int cmd_wait(Context& ctx, const ParsedArgs& a) {
 }
 
 int cmd_cancel(Context& ctx, const ParsedArgs& a) {
-  json result = ctx.connect().call(protocol::op::kCancel, job_refs(a.positional, "cancel"));
+  auto reply = call<protocol::CancelReply>(ctx, protocol::op::kCancel, job_refs(a.positional, "cancel"));
   if (ctx.json) {
-    print_json(result);
+    print_json(protocol::to_json(reply));
     return kOk;
   }
-  for (const json& j : result["jobs"])
-    std::cout << "#" << j["id"].get<int64_t>() << " " << printable(j["variant"].get<std::string>()) << ": "
-              << printable(j["outcome"].get<std::string>()) << "\n";
+  for (const protocol::CancelledJob& j : reply.jobs)
+    std::cout << "#" << j.id << " " << printable(j.variant) << ": " << printable(j.outcome) << "\n";
   return kOk;
 }
 
-int print_queued(Context& ctx, const json& result) {
+int print_queued(Context& ctx, const protocol::QueueReply& reply) {
   if (ctx.json) {
-    print_json(result);
+    print_json(protocol::to_json(reply));
     return kOk;
   }
   Table t({"ID", "VARIANT", "STATE", ""});
-  for (const json& j : result["jobs"])
-    t.add({"#" + std::to_string(j["id"].get<int64_t>()), printable(j["variant"].get<std::string>()),
-           ctx.style.state(j["state"].get<std::string>()), j["new"].get<bool>() ? "" : "(an existing job)"});
+  for (const protocol::QueuedJob& j : reply.jobs)
+    t.add({"#" + std::to_string(j.id), printable(j.variant), ctx.style.state(std::string(to_string(j.state))),
+           j.fresh ? "" : "(an existing job)"});
   t.print(std::cout);
   return kOk;
 }
@@ -236,45 +245,43 @@ int cmd_nightly(Context& ctx, const ParsedArgs& a) {
   // far it is on stderr meanwhile.
   bool stderr_tty = ::isatty(STDERR_FILENO);
   auto progress = [&](const json& event) {
-    const json& data = event["data"];
-    if (event.value("event", "") != "progress" || !data.is_object()) return;
-    std::cerr << "nightly: evaluated " << data.value("evaluated", 0) << " of " << data.value("total", 0)
-              << " recipe(s)" << (stderr_tty ? "\r" : "\n") << std::flush;
+    if (event.value("event", "") != "progress") return;
+    auto p = read_reply<protocol::NightlyProgress>(event["data"]);
+    std::cerr << "nightly: evaluated " << p.evaluated << " of " << p.total << " recipe(s)"
+              << (stderr_tty ? "\r" : "\n") << std::flush;
   };
-  json result = ctx.connect().call(protocol::op::kNightly,
-                                   protocol::to_args(protocol::NightlyRequest{a.positional}), -1, progress);
+  auto reply = read_reply<protocol::NightlyReply>(ctx.connect().call(
+      protocol::op::kNightly, protocol::to_args(protocol::NightlyRequest{a.positional}), -1, progress));
   if (stderr_tty) std::cerr << "\n";
   size_t unevaluated = 0;
-  for (const json& e : result["errors"])
-    if (e["reason"].get<std::string>().find("evaluat") != std::string::npos) ++unevaluated;
-  int code = result["errors"].empty() ? kOk : kWorkFailed;  // a night that could not look is not a quiet one
+  for (const protocol::NightlyEntry& e : reply.errors)
+    if (e.reason.find("evaluat") != std::string::npos) ++unevaluated;
+  int code = reply.errors.empty() ? kOk : kWorkFailed;  // a night that could not look is not a quiet one
   if (ctx.json) {
-    print_json(result);
+    print_json(protocol::to_json(reply));
     return code;
   }
-  if (!result["jobs"].empty()) {
+  if (!reply.jobs.empty()) {
     std::cout << "queued (inputs changed):\n";
     Table t({"ID", "VARIANT", "", "WHY"});
-    for (const json& j : result["jobs"])
-      t.add({"#" + std::to_string(j["id"].get<int64_t>()), printable(j["variant"].get<std::string>()),
-             j["new"].get<bool>() ? "queued" : "already " + j["state"].get<std::string>(),
-             printable(j["reason"].get<std::string>())});
+    for (const protocol::JobView& v : reply.jobs)
+      t.add({"#" + std::to_string(v.job.id), printable(v.job.variant),
+             v.fresh.value_or(true) ? "queued" : "already " + std::string(to_string(v.job.state)),
+             printable(v.job.reason)});
     t.print(std::cout);
   }
   size_t known = 0;
-  for (const json& e : result["skipped"])
-    if (e["reason"].get<std::string>().starts_with("known failure")) {
+  for (const protocol::NightlyEntry& e : reply.skipped)
+    if (e.reason.starts_with("known failure")) {
       if (known++ == 0) std::cout << "not rebuilt (known failures, inputs unchanged):\n";
-      std::cout << "  " << printable(e["variant"].get<std::string>()) << ": "
-                << printable(e["reason"].get<std::string>().substr(
-                       std::string_view("known failure, inputs unchanged: ").size()))
+      std::cout << "  " << printable(e.name) << ": "
+                << printable(e.reason.substr(std::string_view("known failure, inputs unchanged: ").size()))
                 << "\n";
     }
-  std::cout << result["skipped"].size() - known << " unchanged variant(s) skipped";
-  std::cout << (result["jobs"].empty() ? ": nothing to rebuild\n" : "\n");
-  for (const json& e : result["errors"])
-    std::cerr << "ptbuild: " << printable(e["what"].get<std::string>()) << ": "
-              << printable(e["reason"].get<std::string>()) << "\n";
+  std::cout << reply.skipped.size() - known << " unchanged variant(s) skipped";
+  std::cout << (reply.jobs.empty() ? ": nothing to rebuild\n" : "\n");
+  for (const protocol::NightlyEntry& e : reply.errors)
+    std::cerr << "ptbuild: " << printable(e.name) << ": " << printable(e.reason) << "\n";
   if (unevaluated)
     std::cerr << "ptbuild: " << unevaluated
               << " variant(s) could not be evaluated: their recipe files were compared "
@@ -284,125 +291,119 @@ int cmd_nightly(Context& ctx, const ParsedArgs& a) {
 
 int cmd_publish(Context& ctx, const ParsedArgs& a) {
   if (a.positional.empty()) throw UsageError{"publish needs at least one TARGET"};
-  return print_queued(
-      ctx, ctx.connect().call(protocol::op::kPublish,
-                              protocol::to_args(protocol::PublishRequest{a.positional, a.has("--force")})));
+  return print_queued(ctx, call<protocol::QueueReply>(
+                               ctx, protocol::op::kPublish,
+                               protocol::to_args(protocol::PublishRequest{a.positional, a.has("--force")})));
 }
 
 int cmd_retry(Context& ctx, const ParsedArgs& a) {
-  return print_queued(ctx, ctx.connect().call(protocol::op::kRetry, job_refs(a.positional, "retry")));
+  return print_queued(ctx,
+                      call<protocol::QueueReply>(ctx, protocol::op::kRetry, job_refs(a.positional, "retry")));
 }
 
 int cmd_fixes(Context& ctx, const ParsedArgs&) {
-  json result = ctx.connect().call(protocol::op::kFixes);
+  auto reply = call<protocol::FixesReply>(ctx, protocol::op::kFixes);
   if (ctx.json) {
-    print_json(result);
+    print_json(protocol::to_json(reply));
     return kOk;
   }
-  if (result["fixes"].empty()) {
+  if (reply.fixes.empty()) {
     std::cout << "no hash has been repaired\n";
     return kOk;
   }
   Table t({"JOB", "VARIANT", "FILE:LINE", "OLD", "NEW", "AT"});
-  for (const json& f : result["fixes"])
-    t.add({"#" + std::to_string(f["job"].get<int64_t>()), printable(f["variant"].get<std::string>()),
-           f["file"].get<std::string>() + ":" + std::to_string(f["line"].get<int>()),
-           f["old"].get<std::string>(), f["new"].get<std::string>(), f["at"].get<std::string>()});
+  for (const protocol::FixView& f : reply.fixes)
+    t.add({"#" + std::to_string(f.job), printable(f.variant), f.file + ":" + std::to_string(f.line),
+           f.old_hash, f.new_hash, f.at});
   t.print(std::cout);
   return kOk;
 }
 
-void print_builders(Context& ctx, const json& builders) {
+void print_builders(Context& ctx, const std::vector<protocol::BuilderView>& builders) {
   Table t({"BUILDER", "STATE", "SLOTS", "SYSTEMS", "FEATURES", "DONE", "URI", "LAST ERROR"});
-  auto list = [](const json& items) {
-    std::string out;
-    for (const json& i : items) out += (out.empty() ? "" : ",") + i.get<std::string>();
-    return out;
-  };
-  for (const json& b : builders) {
-    std::string state = b.value("state", "");
-    std::string features = list(b["supported_features"]);
-    if (!b["mandatory_features"].empty()) features += " (must: " + list(b["mandatory_features"]) + ")";
-    t.add({printable(b.value("name", "")), ctx.style.paint(printable(state), state == "up" ? "32" : "33"),
-           std::to_string(b.value("running", 0)) + "/" + std::to_string(b.value("slots", 0)),
-           list(b["systems"]), features.empty() ? "-" : features, std::to_string(b.value("done", 0)),
-           printable(b.value("uri", "")),
-           b["last_error"].is_string() ? printable(b["last_error"].get<std::string>()) : ""});
+  auto list = [](const std::vector<std::string>& items) { return join(items, ","); };
+  for (const protocol::BuilderView& b : builders) {
+    std::string features = list(b.supported_features);
+    if (!b.mandatory_features.empty()) features += " (must: " + list(b.mandatory_features) + ")";
+    t.add({printable(b.name), ctx.style.paint(printable(b.state), b.state == "up" ? "32" : "33"),
+           std::to_string(b.running) + "/" + std::to_string(b.slots), list(b.systems),
+           features.empty() ? "-" : features, std::to_string(b.done), printable(b.uri),
+           b.last_error ? printable(*b.last_error) : ""});
   }
   t.print(std::cout);
 }
 
 // builders | builders disable NAME | builders enable NAME
 int cmd_builders(Context& ctx, const ParsedArgs& a) {
-  json result;
+  protocol::BuildersReply reply;
   if (a.positional.empty()) {
-    result = ctx.connect().call(protocol::op::kBuilders);
+    reply = call<protocol::BuildersReply>(ctx, protocol::op::kBuilders);
   } else if (a.positional.size() == 2 && (a.positional[0] == "disable" || a.positional[0] == "enable")) {
-    result = ctx.connect().call(
-        protocol::op::kSetBuilder,
+    reply = call<protocol::BuildersReply>(
+        ctx, protocol::op::kSetBuilder,
         protocol::to_args(protocol::SetBuilderRequest{a.positional[1], a.positional[0] == "enable"}));
   } else {
     throw UsageError{"builders takes nothing, or disable NAME, or enable NAME"};
   }
   if (ctx.json)
-    print_json(result);
+    print_json(protocol::to_json(reply));
   else
-    print_builders(ctx, result["builders"]);
+    print_builders(ctx, reply.builders);
   return kOk;
 }
 
 // why TARGET|JOB: what each job is waiting for, or where it stands if it is not waiting.
 int cmd_why(Context& ctx, const ParsedArgs& a) {
   if (a.positional.empty()) throw UsageError{"why needs a TARGET or a JOB"};
-  json jobs = json::array();
+  protocol::JobsReply found;
   for (const std::string& arg : a.positional) {
     protocol::JobRef ref = protocol::parse_job_ref(arg);
     if (std::holds_alternative<int64_t>(ref)) {
-      jobs.push_back(ctx.connect().call(protocol::op::kShow, protocol::to_args(protocol::ShowRequest{ref})));
+      found.jobs.push_back(
+          {call<Job>(ctx, protocol::op::kShow, protocol::to_args(protocol::ShowRequest{ref}))});
       continue;
     }
-    json status =
-        ctx.connect().call(protocol::op::kStatus, protocol::to_args(protocol::StatusRequest{{arg}}));
-    for (json& j : status["jobs"]) jobs.push_back(std::move(j));
+    auto status = call<protocol::StatusReply>(ctx, protocol::op::kStatus,
+                                              protocol::to_args(protocol::StatusRequest{{arg}}));
+    for (protocol::JobView& v : status.jobs) found.jobs.push_back(std::move(v));
   }
   if (ctx.json) {
-    print_json({{"jobs", jobs}});
+    print_json(protocol::to_json(found));
     return kOk;
   }
-  if (jobs.empty()) std::cout << "no job: nothing is queued or running for that\n";
-  for (const json& j : jobs) {
-    std::string state = j.value("state", "");
+  if (found.jobs.empty()) std::cout << "no job: nothing is queued or running for that\n";
+  for (const protocol::JobView& v : found.jobs) {
+    const Job& j = v.job;
+    std::string state(to_string(j.state));
     std::string why =
-        state == "queued"
-            ? "waiting: " + (j["waiting"].is_string() ? j["waiting"].get<std::string>() : "not looked at yet")
-        : state == "running"
-            ? "running on " + (j["builder"].is_string() ? j["builder"].get<std::string>() : "local")
-            : state + (j["failure"].is_object()
-                           ? ": " + j["failure"].value("class", "") + ": " + j["failure"].value("message", "")
-                           : "");
-    std::cout << "#" << j.value("id", int64_t{0}) << " " << printable(j.value("variant", "")) << "  "
-              << printable(why) << "\n";
+        j.state == JobState::queued ? "waiting: " + j.waiting.value_or("not looked at yet")
+        : j.state == JobState::running
+            ? "running on " + j.builder.value_or("local")
+            : state + (j.failure ? ": " + j.failure->failure_class + ": " + j.failure->message : "");
+    std::cout << "#" << j.id << " " << printable(j.variant) << "  " << printable(why) << "\n";
   }
   return kOk;
 }
 
+template <class Reply>
 int simple_op(Context& ctx, const protocol::OpSpec& op, const char* done) {
-  json result = ctx.connect().call(op);
+  auto reply = call<Reply>(ctx, op);
   if (ctx.json)
-    print_json(result);
+    print_json(protocol::to_json(reply));
   else
     std::cout << done << "\n";
   return kOk;
 }
 int cmd_pause(Context& ctx, const ParsedArgs&) {
-  return simple_op(ctx, protocol::op::kPause, "paused: no new build starts until `ptbuild resume`");
+  return simple_op<protocol::PauseReply>(ctx, protocol::op::kPause,
+                                         "paused: no new build starts until `ptbuild resume`");
 }
 int cmd_resume(Context& ctx, const ParsedArgs&) {
-  return simple_op(ctx, protocol::op::kResume, "resumed");
+  return simple_op<protocol::PauseReply>(ctx, protocol::op::kResume, "resumed");
 }
 int cmd_drain(Context& ctx, const ParsedArgs&) {
-  return simple_op(ctx, protocol::op::kDrain,
-                   "draining: nothing new starts; ptbuildd exits when the running builds end");
+  return simple_op<protocol::DrainReply>(
+      ctx, protocol::op::kDrain, "draining: nothing new starts; ptbuildd exits when the running builds end");
 }
 
 }  // namespace

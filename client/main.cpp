@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include "client/commands.h"
+#include "core/replies.h"
+#include "core/requests.h"
 #include "client/render.h"
 
 using namespace ptbuild::client;
@@ -50,11 +52,13 @@ int complete(int argc, char** argv) {
     if (const char* env = std::getenv("PTBUILD_SOCKET"); env && *env) ctx.socket_override = env;
   try {
     if (what == "variants") {
-      nlohmann::json matrix = ctx.connect().call(ptbuild::protocol::op::kMatrix);
-      for (const auto& v : matrix["variants"]) std::cout << v["name"].get<std::string>() << "\n";
+      auto matrix = ptbuild::protocol::reply_from<ptbuild::protocol::MatrixReply>(
+          ctx.connect().call(ptbuild::protocol::op::kMatrix));
+      for (const auto& v : matrix.variants) std::cout << v.name << "\n";
     } else if (what == "jobs") {
-      nlohmann::json jobs = ctx.connect().call(ptbuild::protocol::op::kJobs, {{"limit", 50}});
-      for (const auto& j : jobs["jobs"]) std::cout << j["id"].get<int64_t>() << "\n";
+      auto jobs = ptbuild::protocol::reply_from<ptbuild::protocol::JobsReply>(ctx.connect().call(
+          ptbuild::protocol::op::kJobs, ptbuild::protocol::to_args(ptbuild::protocol::JobsRequest{"", 50})));
+      for (const auto& j : jobs.jobs) std::cout << j.job.id << "\n";
     }
   } catch (...) {
   }

@@ -91,10 +91,12 @@ std::string printable(std::string_view text) {
 }
 
 namespace {
-std::string str(const json& j, const char* key) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return "";
-  return printable(it->is_string() ? it->get<std::string>() : it->dump());
+std::string opt(const std::optional<std::string>& v) {
+  return v ? printable(*v) : "";
+}
+template <class Number>
+std::string opt_number(const std::optional<Number>& v) {
+  return v ? std::to_string(*v) : "";
 }
 
 std::string short_time(const std::string& rfc3339) {
@@ -103,89 +105,94 @@ std::string short_time(const std::string& rfc3339) {
   return rfc3339.substr(5, 5) + " " + rfc3339.substr(11, 8);
 }
 
-std::string progress_of(const json& job) {
-  const json& p = job["progress"];
-  if (!p.is_object()) return "";
-  return progress_bar(p.value("done", int64_t{0}), p.value("total", int64_t{0}), 12) + " " +
-         std::to_string(p.value("done", int64_t{0})) + "/" + std::to_string(p.value("total", int64_t{0}));
+std::string progress_of(const Job& job) {
+  if (!job.progress_total) return "";
+  int64_t done = job.progress_done.value_or(0), total = *job.progress_total;
+  return progress_bar(done, total, 12) + " " + std::to_string(done) + "/" + std::to_string(total);
+}
+
+// A JSON value of a job (its fixes, its verification) as a string for a table cell.
+std::string text_of(const json& j) {
+  if (j.is_null()) return "";
+  return printable(j.is_string() ? j.get<std::string>() : j.dump());
 }
 }  // namespace
 
-void print_jobs_table(std::ostream& out, const json& jobs, const Style& style) {
+void print_jobs_table(std::ostream& out, const std::vector<protocol::JobView>& jobs, const Style& style) {
   if (jobs.empty()) {
     out << "no jobs\n";
     return;
   }
   Table t({"ID", "STATE", "KIND", "VARIANT", "PRIO", "TRY", "ON", "WHEN", "DETAIL"});
-  for (const json& j : jobs) {
-    std::string state = str(j, "state");
-    std::string when = str(j, "finished_at");
-    if (when.empty()) when = str(j, "started_at");
-    if (when.empty()) when = str(j, "created_at");
+  for (const protocol::JobView& v : jobs) {
+    const Job& j = v.job;
+    std::string state(to_string(j.state));
+    std::string when = j.finished_at.value_or(j.started_at.value_or(j.created_at));
     std::string detail;
-    if (j["failure"].is_object())
-      detail = printable(j["failure"].value("class", "") + ": " + j["failure"].value("message", ""));
-    else if (state == "running")
+    if (j.failure)
+      detail = printable(j.failure->failure_class + ": " + j.failure->message);
+    else if (j.state == JobState::running)
       detail = progress_of(j);
-    else if (state == "queued")
-      detail = j["waiting"].is_string() ? "waiting: " + str(j, "waiting") : str(j, "reason");
-    if (std::string eta = str(j, "eta"); !eta.empty())
-      detail += (detail.empty() ? "" : "  ") + std::string("eta ") + short_time(eta);
-    t.add({"#" + str(j, "id"), style.state(state), str(j, "kind"), str(j, "variant"), str(j, "priority"),
-           str(j, "attempt"), str(j, "builder"), short_time(when), detail});
+    else if (j.state == JobState::queued)
+      detail = j.waiting ? "waiting: " + printable(*j.waiting) : printable(j.reason);
+    if (v.eta) detail += (detail.empty() ? "" : "  ") + std::string("eta ") + short_time(*v.eta);
+    t.add({"#" + std::to_string(j.id), style.state(state), std::string(to_string(j.kind)),
+           printable(j.variant), std::to_string(j.priority), std::to_string(j.attempt), opt(j.builder),
+           short_time(printable(when)), detail});
   }
   t.print(out);
 }
 
-void print_job(std::ostream& out, const json& j, const Style& style) {
+void print_job(std::ostream& out, const Job& j, const Style& style) {
   auto row = [&](const char* label, const std::string& value) {
     if (!value.empty()) out << label << std::string(12 - std::string(label).size(), ' ') << value << "\n";
   };
-  row("job", "#" + str(j, "id") + " (" + str(j, "kind") + ")");
-  row("variant", str(j, "variant"));
-  row("repo", str(j, "repo"));
-  row("state", style.state(str(j, "state")));
-  row("waiting", str(j, "waiting"));
-  row("builder", str(j, "builder"));
-  row("priority", str(j, "priority"));
-  row("reason", str(j, "reason"));
-  row("attempt", str(j, "attempt"));
-  row("created", str(j, "created_at"));
-  row("started", str(j, "started_at"));
-  row("finished", str(j, "finished_at"));
-  row("exit code", str(j, "exit_code"));
+  row("job", "#" + std::to_string(j.id) + " (" + std::string(to_string(j.kind)) + ")");
+  row("variant", printable(j.variant));
+  row("repo", printable(j.repo));
+  row("state", style.state(std::string(to_string(j.state))));
+  row("waiting", opt(j.waiting));
+  row("builder", opt(j.builder));
+  row("priority", std::to_string(j.priority));
+  row("reason", printable(j.reason));
+  row("attempt", std::to_string(j.attempt));
+  row("created", printable(j.created_at));
+  row("started", opt(j.started_at));
+  row("finished", opt(j.finished_at));
+  row("exit code", opt_number(j.exit_code));
   row("progress", progress_of(j));
-  row("output", str(j, "out_path"));
-  row("log", str(j, "log_path"));
-  if (j["failure"].is_object()) {
-    const json& f = j["failure"];
-    row("failure",
-        style.paint(printable(f.value("class", "")), "31") + ": " + printable(f.value("message", "")));
-    row("hint", printable(f.value("hint", "")));
-    if (std::string excerpt = f.value("excerpt", ""); !excerpt.empty()) {
+  row("output", opt(j.out_path));
+  row("log", printable(j.log_path));
+  if (const std::optional<Failure>& f = j.failure) {
+    row("failure", style.paint(printable(f->failure_class), "31") + ": " + printable(f->message));
+    row("hint", printable(f->hint));
+    if (!f->excerpt.empty()) {
       out << "excerpt:\n";
-      std::istringstream lines(excerpt);
+      std::istringstream lines(f->excerpt);
       for (std::string line; std::getline(lines, line);) out << printable(line) << "\n";
     }
   }
-  if (j["fixes"].is_array())
-    for (const json& fx : j["fixes"])
-      row("fixed", str(fx, "file") + ":" + str(fx, "line") + " " + str(fx, "old") + " -> " + str(fx, "new"));
-  if (j["verify"].is_object()) {
-    row("verified", j["verify"].value("ok", false) ? style.paint("ok", "32") : style.paint("FAILED", "31"));
+  json fixes = json::parse(j.fixes_json, nullptr, false);
+  if (fixes.is_array())
+    for (const json& fx : fixes)
+      if (fx.is_object())
+        row("fixed", text_of(fx.value("file", json())) + ":" + text_of(fx.value("line", json())) + " " +
+                         text_of(fx.value("old", json())) + " -> " + text_of(fx.value("new", json())));
+  json verify = j.verify_json ? json::parse(*j.verify_json, nullptr, false) : json();
+  if (verify.is_object()) {
+    row("verified", verify.value("ok", false) ? style.paint("ok", "32") : style.paint("FAILED", "31"));
     for (const char* key : {"problems", "notes"})
-      if (j["verify"][key].is_array())
-        for (const json& p : j["verify"][key])
-          row(key == std::string("problems") ? "problem" : "note",
-              printable(p.is_string() ? p.get<std::string>() : p.dump()));
+      if (verify[key].is_array())
+        for (const json& p : verify[key])
+          row(key == std::string("problems") ? "problem" : "note", text_of(p));
   }
 }
 
-void print_matrix(std::ostream& out, const json& variants, const Style& style) {
+void print_matrix(std::ostream& out, const std::vector<protocol::VariantView>& variants, const Style& style) {
   // One grid per CUDA version (architectures x ISAs), then CPU-only and Darwin variants, then the
   // names that follow no pattern. A cell shows the state of the variant's latest job.
-  auto state_mark = [&](const json& v) -> std::string {
-    std::string s = str(v, "last_state");
+  auto state_mark = [&](const protocol::VariantView& v) -> std::string {
+    std::string s = opt(v.last_state);
     if (s.empty()) return style.paint(".", "2");
     if (s == "succeeded") return style.paint("ok", "32");
     if (s == "failed") return style.paint("FAIL", "31");
@@ -194,8 +201,8 @@ void print_matrix(std::ostream& out, const json& variants, const Style& style) {
     return style.paint("x", "33");
   };
   bool any_untracked = false;
-  auto mark = [&](const json& v) -> std::string {
-    bool untracked = v.contains("tracked") && v["tracked"].is_boolean() && !v["tracked"].get<bool>();
+  auto mark = [&](const protocol::VariantView& v) -> std::string {
+    bool untracked = v.tracked == false;
     any_untracked = any_untracked || untracked;
     return state_mark(v) + (untracked ? style.paint("!", "33") : "");
   };
@@ -205,19 +212,19 @@ void print_matrix(std::ostream& out, const json& variants, const Style& style) {
   };
   std::map<std::string, Grid> grids;  // title -> grid
   std::vector<std::string> others;
-  for (const json& v : variants) {
-    std::string family = str(v, "family"), python = str(v, "python"), cuda = str(v, "cuda");
-    std::string isa = str(v, "isa"), extra = str(v, "extra");
+  for (const protocol::VariantView& v : variants) {
+    std::string family = opt(v.family), python = opt(v.python), cuda = opt(v.cuda);
+    std::string isa = opt(v.isa), extra = opt(v.extra);
     if (family.empty()) {
-      others.push_back(str(v, "name") + "  " + mark(v));
+      others.push_back(printable(v.name) + "  " + mark(v));
       continue;
     }
     std::string title = family + " python" + python + " " +
-                        (cuda.empty() ? (str(v, "platform") == "darwin" ? "darwin" : "cpu") : "cuda" + cuda);
+                        (cuda.empty() ? (opt(v.platform) == "darwin" ? "darwin" : "cpu") : "cuda" + cuda);
     if (!extra.empty()) title += " (" + extra + ")";
     Grid& g = grids[title];
     std::string col = isa.empty() ? "-" : isa;
-    std::string row = cuda.empty() ? (str(v, "platform") == "darwin" ? "mps" : "cpu") : str(v, "gpu_arch");
+    std::string row = cuda.empty() ? (opt(v.platform) == "darwin" ? "mps" : "cpu") : opt(v.gpu_arch);
     g.isas.insert(col);
     g.cells[row][col] = mark(v);
   }

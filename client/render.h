@@ -8,6 +8,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "core/replies.h"
+
 namespace ptbuild::client {
 
 struct Style {
@@ -37,8 +39,8 @@ size_t display_width(const std::string& s);  // without ANSI codes, counting UTF
 std::string printable(std::string_view text);
 std::string progress_bar(int64_t done, int64_t total, int width);
 
-void print_jobs_table(std::ostream& out, const nlohmann::json& jobs, const Style& style);
-void print_job(std::ostream& out, const nlohmann::json& job, const Style& style);
-void print_matrix(std::ostream& out, const nlohmann::json& variants, const Style& style);
+void print_jobs_table(std::ostream& out, const std::vector<protocol::JobView>& jobs, const Style& style);
+void print_job(std::ostream& out, const Job& job, const Style& style);
+void print_matrix(std::ostream& out, const std::vector<protocol::VariantView>& variants, const Style& style);
 
 }  // namespace ptbuild::client

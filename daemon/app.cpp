@@ -10,7 +10,9 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "core/clock.h"
 #include "daemon/runner/async_command.h"
+#include "daemon/runner/off_loop.h"
 #include "daemon/notify.h"
 #include "local/recipes.h"
 #include "daemon/runner/build_log.h"
@@ -186,11 +188,13 @@ int run_daemon(const DaemonOptions& options, Config config) {
         {io, runner, *store, config, [&] { refresh_catalog(); }, std::move(resolve), std::move(progress)},
         std::move(targets), std::move(done));
   };
+  OffLoop ops_off_loop(io);
   Ops ops(OpsContext{*store, config, scheduler, [&] { exit_daemon(); }, plan,
                      [&](const std::string& variant) {
                        return git_tracked.count(variant) ? std::optional<bool>(git_tracked.at(variant))
                                                          : std::nullopt;
-                     }});
+                     },
+                     system_clock(), ops_off_loop});
   Dispatch dispatch = [&ops](const protocol::Request& req, const Caller& caller,
                              const std::shared_ptr<Channel>& channel) {
     return ops.handle(req, caller, channel);

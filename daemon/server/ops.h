@@ -1,4 +1,6 @@
-// The daemon's side of each protocol op (docs/client.md, docs/protocol.md). One function per op in ops.cpp.
+// The daemon's side of each protocol op (docs/protocol.md, docs/client.md): one function per op,
+// in files by family under daemon/server/ops/ (jobs, status, fleet, publish), each building the
+// op's typed reply (core/replies.h). The socket and the web page's /api/* both come here.
 #pragma once
 
 #include <functional>
@@ -15,6 +17,8 @@
 
 namespace ptbuild {
 
+class Clock;
+class OffLoop;
 class Store;
 class Scheduler;
 
@@ -31,8 +35,10 @@ struct OpsContext {
   // Whether git tracks a variant's recipe (flox builds only tracked files): nullopt where the
   // repo is no git checkout or it was not looked at yet.
   std::function<std::optional<bool>(const std::string& variant)> tracked;
-  // The last `status` of every job, served again while nothing it shows has changed (ops.cpp).
-  std::shared_ptr<struct StatusReply> last_status = nullptr;
+  Clock& clock;
+  OffLoop& off_loop;  // for what reads files (a recipe's sha, for publish)
+  // The last `status` of every job, served again while nothing it shows has changed.
+  std::shared_ptr<struct StatusCache> last_status = nullptr;
 };
 
 class Ops {

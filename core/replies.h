@@ -1,0 +1,162 @@
+// One typed reply per op (docs/protocol.md), beside the typed requests (core/requests.h): the
+// daemon's ops build them, the client reads them, and the JSON on the wire is written and read
+// here only. tests/golden/replies.jsonl holds what every op answers, byte for byte.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "core/job.h"
+
+namespace ptbuild::protocol {
+
+// A job as replies show it: the job object of docs/jobs.md, with what only some replies add.
+struct JobView {
+  Job job;
+  std::optional<bool> fresh;  // "new": queued by this request (nightly)
+  // "eta" (status, for jobs not finished): when it should end; a null eta is still shown.
+  bool has_eta = false;
+  std::optional<std::string> eta;
+};
+
+// queue, retry, publish: what each target came to.
+struct QueuedJob {
+  int64_t id = 0;
+  std::string variant;
+  JobState state = JobState::queued;
+  bool fresh = true;  // "new": false when an existing queued job was returned
+};
+struct QueueReply {
+  std::vector<QueuedJob> jobs;
+};
+
+struct BuilderView {
+  std::string name;
+  std::string uri;
+  std::string state;  // "up", "disabled", "checking …", "down until T: reason"
+  int running = 0;
+  int slots = 0;
+  std::vector<std::string> systems;
+  std::vector<std::string> supported_features;
+  std::vector<std::string> mandatory_features;
+  double speed_factor = 1.0;
+  int done = 0;
+  std::optional<std::string> last_error;
+};
+struct BuildersReply {  // builders, set_builder
+  std::vector<BuilderView> builders;
+};
+
+struct SchedulerView {
+  bool paused = false;
+  bool draining = false;
+  int running = 0;
+  int slots = 0;
+  std::vector<BuilderView> builders;
+};
+struct StatusReply {
+  std::vector<JobView> jobs;
+  SchedulerView scheduler;
+};
+
+struct JobsReply {  // jobs, wait
+  std::vector<JobView> jobs;
+};
+
+struct VariantView {
+  std::string name;
+  std::string repo;
+  std::optional<std::string> family, python, cuda, gpu_arch, isa, extra, platform;
+  std::string recipe;
+  std::optional<int64_t> last_job;
+  std::optional<std::string> last_state;
+  std::optional<bool> tracked;  // whether git tracks its recipe; null where not known
+};
+struct MatrixReply {
+  std::vector<VariantView> variants;
+};
+
+struct CancelledJob {
+  int64_t id = 0;
+  std::string variant;
+  std::string outcome;  // "cancelled", "stopping", "already finished" (and who waits for it)
+};
+struct CancelReply {
+  std::vector<CancelledJob> jobs;
+};
+
+struct FixView {
+  int64_t id = 0;
+  int64_t job = 0;
+  std::string variant;
+  std::string drv;
+  std::string file;
+  int line = 0;
+  std::string old_hash;
+  std::string new_hash;
+  std::string at;
+};
+struct FixesReply {
+  std::vector<FixView> fixes;
+};
+
+struct PauseReply {  // pause, resume
+  bool paused = false;
+};
+struct DrainReply {
+  bool draining = true;
+  int running = 0;
+};
+
+struct NightlyEntry {
+  std::string name;  // the variant ("variant" on the wire), or what failed to evaluate ("what")
+  std::string reason;
+};
+struct NightlyReply {
+  std::vector<JobView> jobs;  // with "new"
+  std::vector<NightlyEntry> skipped;
+  std::vector<NightlyEntry> errors;
+};
+struct NightlyProgress {  // the "progress" event
+  int64_t evaluated = 0;
+  int64_t total = 0;
+};
+
+struct LogText {  // the "log" event
+  std::string text;
+};
+struct LogReply {  // once the log has been sent (and, with follow, the job has ended)
+  Job job;
+};
+
+nlohmann::json to_json(const JobView& v);
+nlohmann::json to_json(const QueueReply& r);
+nlohmann::json to_json(const BuilderView& b);
+nlohmann::json to_json(const BuildersReply& r);
+nlohmann::json to_json(const SchedulerView& s);
+nlohmann::json to_json(const StatusReply& r);
+nlohmann::json to_json(const JobsReply& r);
+nlohmann::json to_json(const MatrixReply& r);
+nlohmann::json to_json(const CancelReply& r);
+nlohmann::json to_json(const FixesReply& r);
+nlohmann::json to_json(const PauseReply& r);
+nlohmann::json to_json(const DrainReply& r);
+nlohmann::json to_json(const NightlyReply& r);
+nlohmann::json to_json(const NightlyProgress& p);
+nlohmann::json to_json(const LogText& t);
+nlohmann::json to_json(const LogReply& r);
+
+// Reading a reply (or an event's data); throws ReplyError naming what does not fit.
+struct ReplyError {
+  std::string message;
+};
+template <class Reply>
+Reply reply_from(const nlohmann::json& result);
+
+Job job_from_json(const nlohmann::json& j);
+
+}  // namespace ptbuild::protocol
