@@ -52,11 +52,7 @@ class NightlyRun : public std::enable_shared_from_this<NightlyRun> {
  private:
   // git pull --ff-only in each repo, one after the other; a failing pull skips that repo.
   void pull(size_t i) {
-    if (i == d_.config.repos.size()) {
-      d_.rescan();
-      decide();
-      return;
-    }
+    if (i == d_.config.repos.size()) return d_.rescan([self = shared_from_this()] { self->decide(); });
     const RepoConfig& repo = d_.config.repos[i];
     BuildCommand cmd{{"git", "-C", repo.path, "pull", "--ff-only", "--quiet"}, repo.path, ""};
     run_async(

@@ -35,7 +35,8 @@ struct NightlyDeps {
   Runner& runner;
   Store& store;
   const Config& config;
-  std::function<void()> rescan;  // after a pull: the recipes may have changed
+  // After a pull the recipes may have changed: scans them again (off the loop), then calls back.
+  std::function<void(std::function<void()> then)> rescan;
   std::function<Resolution(const std::vector<std::string>&)> resolve;
   // Evaluations done of all to do, at most once a second and at the end (the client shows it).
   std::function<void(size_t done, size_t total)> progress;
