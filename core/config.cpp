@@ -439,165 +439,217 @@ AsciiResult asciify(std::string_view text) {
 }
 }  // namespace
 
+namespace {
+
+// One [section] of plain keys, read by its own function.
+struct SectionReader {
+  const char* name;
+  void (*read)(TableReader&, Config&);
+};
+
+void read_daemon(TableReader& r, Config& c) {
+  r.path("state_dir", c.daemon.state_dir);
+  r.path("socket", c.daemon.socket);
+  r.string("admin_group", c.daemon.admin_group);
+  r.integer("max_parallel", c.daemon.max_parallel, 1, 1024);
+  // A limit of nothing would fail every build at once.
+  r.duration("build_timeout", c.daemon.build_timeout, std::chrono::seconds(1));
+  r.duration("max_silent", c.daemon.max_silent, std::chrono::seconds(1));
+  r.duration("kill_grace", c.daemon.kill_grace);
+  r.integer("retries", c.daemon.retries, 0, 100);
+  r.duration("retry_backoff", c.daemon.retry_backoff);
+  r.duration("builder_backoff", c.daemon.builder_backoff, std::chrono::seconds(1));
+  r.size("log_max", c.daemon.log_max, 64 * 1024);
+  r.boolean("live_log", c.daemon.live_log);
+  r.one_of("order", c.daemon.order, {"longest-first", "fifo"});
+  r.string("default_family", c.daemon.default_family);
+  r.string("builders_file", c.daemon.builders_file);
+}
+
+void read_backend(TableReader& r, Config& c) {
+  r.one_of("kind", c.backend.kind, {"flox", "nix"});
+  c.backend.program = c.backend.kind;
+  r.string("program", c.backend.program);
+  r.strings("args", c.backend.args);
+}
+
+void read_hashfix(TableReader& r, Config& c) {
+  r.boolean("enabled", c.hashfix.enabled);
+  r.integer("max_rounds", c.hashfix.max_rounds, 1, 100);
+  r.boolean("commit", c.hashfix.commit);
+}
+
+void read_verify(TableReader& r, Config& c) {
+  r.boolean("enabled", c.verify.enabled);
+  r.string("command", c.verify.command);
+}
+
+void read_publish(TableReader& r, Config& c) {
+  r.boolean("auto", c.publish.auto_publish);
+  r.string("org", c.publish.org);
+  r.string("store", c.publish.store);
+}
+
+void read_web(TableReader& r, Config& c) {
+  r.listen("listen", c.web.listen);
+}
+
+void read_nightly(TableReader& r, Config& c) {
+  r.strings("targets", c.nightly.targets);
+  r.boolean("pull", c.nightly.pull);
+}
+
+// In the order they are read (the first error found is the one reported).
+constexpr SectionReader kLeadingSections[] = {{"daemon", read_daemon}, {"backend", read_backend}};
+constexpr SectionReader kTrailingSections[] = {{"hashfix", read_hashfix},
+                                               {"verify", read_verify},
+                                               {"publish", read_publish},
+                                               {"web", read_web},
+                                               {"nightly", read_nightly}};
+
+// Reads each section that is there, then refuses the keys its reader did not take.
+template <size_t N>
+void read_sections(const toml::table& root, const SectionReader (&sections)[N], const std::string& source,
+                   Config& c) {
+  for (const SectionReader& s : sections)
+    if (const toml::table* t = section(root, s.name, source)) {
+      TableReader r(*t, std::string(s.name) + ".", source);
+      s.read(r, c);
+      r.reject_unknown();
+    }
+}
+
+// The [[name]] tables of the root, each with the line it starts on; a `name` that is not an
+// array of tables is refused with `what`.
+std::vector<const toml::table*> array_of_tables(const toml::table& root, const char* name,
+                                                const std::string& source, const char* what) {
+  std::vector<const toml::table*> out;
+  if (const toml::node* n = root.get(name)) {
+    const toml::array* items = n->as_array();
+    if (!items || !items->is_array_of_tables())
+      throw Failure{source + ":" + std::to_string(n->source().begin.line) + ": " + name + ": " + what};
+    for (const toml::node& item : *items) out.push_back(item.as_table());
+  }
+  return out;
+}
+
+RepoConfig read_repo(const toml::table& t, const std::string& source, const std::string& base_dir) {
+  TableReader r(t, "repo.", source);
+  RepoConfig repo;
+  r.string("name", repo.name);
+  r.string("path", repo.path);
+  r.string("recipes", repo.recipes);
+  r.string("after", repo.after);
+  r.string("default_cuda", repo.default_cuda);
+  if (const toml::table* m = r.table("matrix")) repo.matrix = read_matrix(*m, source);
+  r.strings("doctor_disable", repo.doctor_disable);
+  r.reject_unknown();
+  std::string where = source + ":" + std::to_string(t.source().begin.line) + ": ";
+  for (const std::string& rule : repo.doctor_disable)
+    if (!find_lint_rule(rule)) {
+      std::string known;
+      for (const LintRule& l : lint_rules()) known += (known.empty() ? "" : ", ") + std::string(l.name);
+      throw Failure{where + "repo.doctor_disable: no doctor rule is named '" + rule + "' (" + known + ")"};
+    }
+  if (repo.path.empty()) throw Failure{where + "repo.path: every [[repo]] needs a path"};
+  repo.path = absolute_to(base_dir, repo.path);
+  if (repo.name.empty()) {
+    std::string p = repo.path;
+    while (p.size() > 1 && p.back() == '/') p.pop_back();
+    repo.name = p.substr(p.rfind('/') + 1);
+  }
+  return repo;
+}
+
+void read_repos(const toml::table& root, const std::string& source, const std::string& base_dir, Config& c) {
+  std::set<std::string> names;
+  for (const toml::table* t :
+       array_of_tables(root, "repo", source, "write each repository as a [[repo]] table")) {
+    RepoConfig repo = read_repo(*t, source, base_dir);
+    if (!names.insert(repo.name).second)
+      throw Failure{source + ":" + std::to_string(t->source().begin.line) +
+                    ": repo.name: two repositories are named '" + repo.name + "'"};
+    c.repos.push_back(repo);
+  }
+  for (const RepoConfig& repo : c.repos)
+    if (repo.after == repo.name)
+      throw Failure{source + ": repo.after: repository '" + repo.name +
+                    "' waits for itself: its jobs would never start"};
+    else if (!repo.after.empty() && !names.count(repo.after))
+      throw Failure{source + ": repo.after: repository '" + repo.name + "' waits for unknown repository '" +
+                    repo.after + "'"};
+}
+
+BuilderSpec read_builder(const toml::table& t, const std::string& source) {
+  TableReader r(t, "builder.", source);
+  BuilderSpec b;
+  b.line = static_cast<int>(t.source().begin.line);
+  std::string where = source + ":" + std::to_string(b.line) + ": ";
+  r.string("name", b.name);
+  r.string("uri", b.uri);
+  r.strings("systems", b.systems);
+  r.string("ssh_key", b.ssh_key);
+  r.integer("max_jobs", b.max_jobs, 0, 1024);
+  r.number("speed_factor", b.speed_factor);
+  b.features_declared = r.has("supported_features") || r.has("mandatory_features");
+  r.strings("supported_features", b.supported_features);
+  r.strings("mandatory_features", b.mandatory_features);
+  r.string("public_host_key", b.public_host_key);
+  r.reject_unknown();
+  if (b.uri != "local" && !b.uri.starts_with("ssh://") && !b.uri.starts_with("ssh-ng://"))
+    throw Failure{where + "builder.uri: expected ssh://…, ssh-ng://… or \"local\", got \"" + b.uri + "\""};
+  if (b.systems.empty()) throw Failure{where + "builder.systems: a builder needs at least one system"};
+  if (b.name.empty()) b.name = host_of(b.uri);
+  return b;
+}
+
+void reject_unknown_sections(const toml::table& root, const std::string& source) {
+  static const std::set<std::string> kSections{"daemon", "backend", "repo",    "hashfix", "builder",
+                                               "verify", "publish", "nightly", "web"};
+  for (auto&& [k, v] : root)
+    if (!kSections.count(std::string(k.str())))
+      throw Failure{source + ":" + std::to_string(k.source().begin.line) + ": unknown key '" +
+                    std::string(k.str()) + "'"};
+}
+
+// The TOML of a config that is valid UTF-8 (made ASCII first: see asciify()).
+toml::table parse_toml(std::string_view text, const std::string& source) {
+  if (int line = first_invalid_utf8_line(text))
+    throw Failure{source + ":" + std::to_string(line) + ": the file is not valid UTF-8"};
+  AsciiResult ascii = asciify(text);
+  if (ascii.bad_line) throw Failure{source + ":" + std::to_string(ascii.bad_line) + ": " + ascii.why};
+  try {
+    return toml::parse(ascii.text, source);
+  } catch (const toml::parse_error& e) {
+    throw Failure{source + ":" + std::to_string(e.source().begin.line) + ": " + std::string(e.description())};
+  }
+}
+
+}  // namespace
+
 ConfigResult parse_config(std::string_view text, const std::string& source, const std::string& base_dir,
                           const Environment& env) {
-  if (int line = first_invalid_utf8_line(text))
-    return ConfigError{source + ":" + std::to_string(line) + ": the file is not valid UTF-8"};
-  AsciiResult ascii = asciify(text);
-  if (ascii.bad_line) return ConfigError{source + ":" + std::to_string(ascii.bad_line) + ": " + ascii.why};
   Config c = default_config(env);
   c.source = source;
   try {
-    toml::table root;
-    // Reads [name] with `read` when present, then refuses the keys `read` did not take.
-    auto read_section = [&](const char* name, const std::function<void(TableReader&)>& read) {
-      if (const toml::table* t = section(root, name, source)) {
-        TableReader r(*t, std::string(name) + ".", source);
-        read(r);
-        r.reject_unknown();
-      }
-    };
-    try {
-      root = toml::parse(ascii.text, source);
-    } catch (const toml::parse_error& e) {
-      return ConfigError{source + ":" + std::to_string(e.source().begin.line) + ": " +
-                         std::string(e.description())};
-    }
-    read_section("daemon", [&](TableReader& r) {
-      r.path("state_dir", c.daemon.state_dir);
-      r.path("socket", c.daemon.socket);
-      r.string("admin_group", c.daemon.admin_group);
-      r.integer("max_parallel", c.daemon.max_parallel, 1, 1024);
-      // A limit of nothing would fail every build at once.
-      r.duration("build_timeout", c.daemon.build_timeout, std::chrono::seconds(1));
-      r.duration("max_silent", c.daemon.max_silent, std::chrono::seconds(1));
-      r.duration("kill_grace", c.daemon.kill_grace);
-      r.integer("retries", c.daemon.retries, 0, 100);
-      r.duration("retry_backoff", c.daemon.retry_backoff);
-      r.duration("builder_backoff", c.daemon.builder_backoff, std::chrono::seconds(1));
-      r.size("log_max", c.daemon.log_max, 64 * 1024);
-      r.boolean("live_log", c.daemon.live_log);
-      r.one_of("order", c.daemon.order, {"longest-first", "fifo"});
-      r.string("default_family", c.daemon.default_family);
-      r.string("builders_file", c.daemon.builders_file);
-    });
-    read_section("backend", [&](TableReader& r) {
-      r.one_of("kind", c.backend.kind, {"flox", "nix"});
-      c.backend.program = c.backend.kind;
-      r.string("program", c.backend.program);
-      r.strings("args", c.backend.args);
-    });
-    if (const toml::node* n = root.get("repo")) {
-      const toml::array* repos = n->as_array();
-      if (!repos || !repos->is_array_of_tables())
-        throw Failure{source + ":" + std::to_string(n->source().begin.line) +
-                      ": repo: write each repository as a [[repo]] table"};
-      std::set<std::string> names;
-      for (const toml::node& item : *repos) {
-        const toml::table& t = *item.as_table();
-        TableReader r(t, "repo.", source);
-        RepoConfig repo;
-        r.string("name", repo.name);
-        r.string("path", repo.path);
-        r.string("recipes", repo.recipes);
-        r.string("after", repo.after);
-        r.string("default_cuda", repo.default_cuda);
-        if (const toml::table* m = r.table("matrix")) repo.matrix = read_matrix(*m, source);
-        r.strings("doctor_disable", repo.doctor_disable);
-        r.reject_unknown();
-        std::string where = source + ":" + std::to_string(t.source().begin.line) + ": ";
-        for (const std::string& rule : repo.doctor_disable)
-          if (!find_lint_rule(rule)) {
-            std::string known;
-            for (const LintRule& l : lint_rules()) known += (known.empty() ? "" : ", ") + std::string(l.name);
-            throw Failure{where + "repo.doctor_disable: no doctor rule is named '" + rule + "' (" + known +
-                          ")"};
-          }
-        if (repo.path.empty()) throw Failure{where + "repo.path: every [[repo]] needs a path"};
-        repo.path = absolute_to(base_dir, repo.path);
-        if (repo.name.empty()) {
-          std::string p = repo.path;
-          while (p.size() > 1 && p.back() == '/') p.pop_back();
-          repo.name = p.substr(p.rfind('/') + 1);
-        }
-        if (!names.insert(repo.name).second)
-          throw Failure{where + "repo.name: two repositories are named '" + repo.name + "'"};
-        c.repos.push_back(repo);
-      }
-      for (const RepoConfig& repo : c.repos)
-        if (repo.after == repo.name)
-          throw Failure{source + ": repo.after: repository '" + repo.name +
-                        "' waits for itself: its jobs would never start"};
-        else if (!repo.after.empty() && !names.count(repo.after))
-          throw Failure{source + ": repo.after: repository '" + repo.name +
-                        "' waits for unknown repository '" + repo.after + "'"};
-    }
-    if (const toml::node* n = root.get("builder")) {
-      const toml::array* builders = n->as_array();
-      if (!builders || !builders->is_array_of_tables())
-        throw Failure{source + ":" + std::to_string(n->source().begin.line) +
-                      ": builder: write each builder as a [[builder]] table"};
-      for (const toml::node& item : *builders) {
-        const toml::table& t = *item.as_table();
-        TableReader r(t, "builder.", source);
-        BuilderSpec b;
-        b.line = static_cast<int>(t.source().begin.line);
-        std::string where = source + ":" + std::to_string(b.line) + ": ";
-        r.string("name", b.name);
-        r.string("uri", b.uri);
-        r.strings("systems", b.systems);
-        r.string("ssh_key", b.ssh_key);
-        r.integer("max_jobs", b.max_jobs, 0, 1024);
-        r.number("speed_factor", b.speed_factor);
-        b.features_declared = r.has("supported_features") || r.has("mandatory_features");
-        r.strings("supported_features", b.supported_features);
-        r.strings("mandatory_features", b.mandatory_features);
-        r.string("public_host_key", b.public_host_key);
-        r.reject_unknown();
-        if (b.uri != "local" && !b.uri.starts_with("ssh://") && !b.uri.starts_with("ssh-ng://"))
-          throw Failure{where + "builder.uri: expected ssh://…, ssh-ng://… or \"local\", got \"" + b.uri +
-                        "\""};
-        if (b.systems.empty()) throw Failure{where + "builder.systems: a builder needs at least one system"};
-        if (b.name.empty()) b.name = host_of(b.uri);
-        c.builders.push_back(std::move(b));
-      }
-    }
-    read_section("hashfix", [&](TableReader& r) {
-      r.boolean("enabled", c.hashfix.enabled);
-      r.integer("max_rounds", c.hashfix.max_rounds, 1, 100);
-      r.boolean("commit", c.hashfix.commit);
-    });
-    read_section("verify", [&](TableReader& r) {
-      r.boolean("enabled", c.verify.enabled);
-      r.string("command", c.verify.command);
-    });
-    read_section("publish", [&](TableReader& r) {
-      r.boolean("auto", c.publish.auto_publish);
-      r.string("org", c.publish.org);
-      r.string("store", c.publish.store);
-    });
-    read_section("web", [&](TableReader& r) { r.listen("listen", c.web.listen); });
-    read_section("nightly", [&](TableReader& r) {
-      r.strings("targets", c.nightly.targets);
-      r.boolean("pull", c.nightly.pull);
-    });
-    for (auto&& [k, v] : root) {
-      static const std::set<std::string> kSections{"daemon", "backend", "repo",    "hashfix", "builder",
-                                                   "verify", "publish", "nightly", "web"};
-      if (!kSections.count(std::string(k.str())))
-        throw Failure{source + ":" + std::to_string(k.source().begin.line) + ": unknown key '" +
-                      std::string(k.str()) + "'"};
-    }
+    toml::table root = parse_toml(text, source);
+    read_sections(root, kLeadingSections, source, c);
+    read_repos(root, source, base_dir, c);
+    for (const toml::table* t :
+         array_of_tables(root, "builder", source, "write each builder as a [[builder]] table"))
+      c.builders.push_back(read_builder(*t, source));
+    read_sections(root, kTrailingSections, source, c);
+    reject_unknown_sections(root, source);
   } catch (const Failure& f) {
     return ConfigError{f.message};
   }
   c.daemon.state_dir = absolute_to(base_dir, c.daemon.state_dir);
   c.daemon.builders_file = absolute_to(base_dir, c.daemon.builders_file);
+  c.daemon.socket = absolute_to(base_dir, c.daemon.socket);
   for (BuilderSpec& b : c.builders) b.ssh_key = absolute_to(base_dir, b.ssh_key);
   if (c.daemon.builders_file.empty())
     if (std::string problem = fleet_problem(c.fleet()); !problem.empty())
       return ConfigError{source + ": builder: " + problem};
-  c.daemon.socket = absolute_to(base_dir, c.daemon.socket);
   if (c.repos.empty()) add_default_repo(c, env);
   return c;
 }

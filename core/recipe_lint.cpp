@@ -297,111 +297,163 @@ std::optional<NixpkgsPin> find_nixpkgs_pin(const std::string& text) {
   return pin_in_code(code_of(text));
 }
 
-std::vector<LintFinding> lint_recipe(const std::string& file, const std::string& name,
-                                     const std::string& text, const LintRules& rules,
-                                     const RecipeExpectation& expect) {
-  std::vector<LintFinding> out;
-  const std::string code = code_of(text);
-  auto add = [&](std::string_view rule, size_t offset, std::string problem, std::string hint) {
-    out.push_back({std::string(rule), file, line_of(text, offset), std::move(problem), std::move(hint)});
-  };
-  VariantAxes axes = parse_variant_name(name);
-  std::optional<RecipeKind> kind = recipe_kind_of(name);
+namespace {
 
-  // pname <-> file name.
-  std::string family = rules.family.empty() ? axes.family.value_or("") : rules.family;
-  std::string prefixed = !rules.pname_prefix.empty() && name.starts_with(family + "-")
-                             ? rules.pname_prefix + name.substr(family.size() + 1)
-                             : name;
-  for (const Binding& b : string_bindings(code, [](const std::string& n) { return n == "pname"; }))
-    if (b.value != name && b.value != prefixed)
-      add("pname", b.at, "pname \"" + b.value + "\" does not match the file name",
-          "pname = \"" + prefixed + "\"");
+// What every rule looks at: the recipe, its code without comments and strings' noise, the
+// variant its name says, and what the matrix expects of it.
+struct LintInput {
+  const std::string& file;
+  const std::string& name;
+  const std::string& text;
+  const std::string code;
+  const LintRules& rules;
+  const RecipeExpectation& expect;
+  VariantAxes axes;
+  std::optional<RecipeKind> kind;
+};
 
-  if (axes.is_gpu()) {
-    const std::string& arch = *axes.gpu_arch;
-    auto own_arch = parse_arch_value(arch);
-    int own = own_arch ? own_arch->number : -1;  // -1: a name no value can match (sm1000)
-    std::string dotted_override = rules.gpu_archs.count(arch) ? rules.gpu_archs.at(arch) : "";
-    // Bound values (gpuArchSM = "9.0") are judged by the GPU they name and by where they go;
-    // one used nowhere but in messages may take any spelling of the right GPU.
-    auto archish = [](const std::string& n) {
-      std::string lower = n;
-      std::transform(lower.begin(), lower.end(), lower.begin(),
-                     [](unsigned char c) { return std::tolower(c); });
-      return lower.find("arch") != std::string::npos || lower.find("capabilit") != std::string::npos;
-    };
-    for (const Binding& b : string_bindings(code, archish)) {
-      auto v = parse_arch_value(b.value);
-      if (!v || own < 0) continue;
-      if (v->number != own) {
-        add("arch-value", b.at, b.name + " = \"" + b.value + "\" in an " + arch + " recipe",
-            b.name + " = \"" + spell(own, v->spelling, dotted_override) + "\"");
-        continue;
-      }
-      for (const ArchUse& use : uses_of(code, b.name, b.at))
-        if (use.takes != v->spelling)
-          add("arch-spelling", b.at,
-              b.name + " = \"" + b.value + "\" goes to " + std::string(use.where) + ", which takes \"" +
-                  spell(own, use.takes, dotted_override) + "\"",
-              b.name + " = \"" + spell(own, use.takes, dotted_override) + "\"");
-    }
-    for (const ArchUse& use : kListUses)
-      for (const auto& [at, value] : list_strings(code, std::string(use.where))) {
-        auto v = parse_arch_value(value);
-        if (!v || own < 0) continue;
-        if (v->number != own)
-          add("arch-value", at, std::string(use.where) + " has \"" + value + "\" in an " + arch + " recipe",
-              std::string(use.where) + " = [ \"" + spell(own, use.takes, dotted_override) + "\" ]");
-        else if (v->spelling != use.takes)
-          add("arch-spelling", at, std::string(use.where) + " has \"" + value + "\", which it does not take",
-              std::string(use.where) + " = [ \"" + spell(own, use.takes, dotted_override) + "\" ]");
-      }
-    if (axes.platform == "x86_64-linux" && arm_only_gpu(own))
-      add("arch-platform", 0, "an x86_64 variant for " + arch + ", a GPU built only into aarch64 machines",
-          "delete it: nothing can run it (build " + arch + " for armv8_2 / armv9)");
-    if (!cuda_enabled_by_override(code)) {
-      size_t at = code.find(".overrideAttrs");
-      add("cuda-off", at == std::string::npos ? 0 : at,
-          "a GPU recipe without cudaSupport = true given through .override",
-          "(python3Packages.torch.override { cudaSupport = true; gpuTargets = [ \"" +
-              (dotted_override.empty() ? arch_sm_value(arch) : dotted_override) +
-              "\" ]; }).overrideAttrs … — .overrideAttrs alone builds CPU-only");
-    }
-    // The package set the overlay selects: of this CUDA version, and the declared one.
-    std::set<std::string> seen;
-    for (size_t at = code.find("cudaPackages_"); at != std::string::npos;
-         at = code.find("cudaPackages_", at + 1)) {
-      size_t end = at + 13;
-      while (end < code.size() && (std::isdigit(static_cast<unsigned char>(code[end])) || code[end] == '_'))
-        ++end;
-      std::string token = code.substr(at, end - at);
-      while (token.ends_with("_")) token.pop_back();
-      if (!word_at(code, at, end - at) || token.size() <= 13) continue;
-      seen.insert(token);
-      std::string version = token.substr(13), want = *axes.cuda;
-      bool fits = expect.cuda_packages.empty() ? want == version || want.starts_with(version + "_")
-                                               : token == expect.cuda_packages;
-      if (!fits)
-        add("cuda-packages", at, token + " in a " + std::string("cuda") + want + " recipe",
-            expect.cuda_packages.empty() ? "select the package set of CUDA " + want
-                                         : "the matrix selects " + expect.cuda_packages);
-    }
-    if (!expect.cuda_packages.empty() && !seen.count(expect.cuda_packages))
-      add("cuda-packages", 0, "a cuda" + *axes.cuda + " recipe that selects no " + expect.cuda_packages,
-          "(final: prev: { cudaPackages = final." + expect.cuda_packages +
-              "; }) — without it the pin's default CUDA builds");
-  } else if (kind) {
-    for (size_t at = code.find("cudaSupport"); at != std::string::npos;
-         at = code.find("cudaSupport", at + 1)) {
-      size_t v = code.find_first_not_of(" =", at + 11);
-      if (v != std::string::npos && code.compare(v, 4, "true") == 0 && code.find('=', at) < v)
-        add("cpu-cuda", at, "cudaSupport = true in a CPU-only recipe",
-            "remove it: torch takes config.cudaSupport as its default and builds CUDA for nothing");
-    }
+class Findings {
+ public:
+  Findings(const LintInput& in, std::vector<LintFinding>& out) : in_(in), out_(out) {}
+  void add(std::string_view rule, size_t offset, std::string problem, std::string hint) {
+    out_.push_back(
+        {std::string(rule), in_.file, line_of(in_.text, offset), std::move(problem), std::move(hint)});
+  }
+  void add_at_line(std::string_view rule, int line, std::string problem, std::string hint) {
+    out_.push_back({std::string(rule), in_.file, line, std::move(problem), std::move(hint)});
   }
 
-  // python3Packages.pytorch: the attribute is torch.
+ private:
+  const LintInput& in_;
+  std::vector<LintFinding>& out_;
+};
+
+// pname <-> file name.
+void lint_pname(const LintInput& in, Findings& f) {
+  std::string family = in.rules.family.empty() ? in.axes.family.value_or("") : in.rules.family;
+  std::string prefixed = !in.rules.pname_prefix.empty() && in.name.starts_with(family + "-")
+                             ? in.rules.pname_prefix + in.name.substr(family.size() + 1)
+                             : in.name;
+  for (const Binding& b : string_bindings(in.code, [](const std::string& n) { return n == "pname"; }))
+    if (b.value != in.name && b.value != prefixed)
+      f.add("pname", b.at, "pname \"" + b.value + "\" does not match the file name",
+            "pname = \"" + prefixed + "\"");
+}
+
+// The architecture's number and the dotted spelling the matrix gives it ("" none).
+struct OwnArch {
+  std::string arch;
+  int number;  // -1: a name no value can match (sm1000)
+  std::string dotted;
+};
+
+OwnArch own_arch(const LintInput& in) {
+  const std::string& arch = *in.axes.gpu_arch;
+  auto parsed = parse_arch_value(arch);
+  return {arch, parsed ? parsed->number : -1,
+          in.rules.gpu_archs.count(arch) ? in.rules.gpu_archs.at(arch) : ""};
+}
+
+// Bound values (gpuArchSM = "9.0") are judged by the GPU they name and by where they go; one used
+// nowhere but in messages may take any spelling of the right GPU. Lists (gpuTargets) likewise.
+void lint_arch_values(const LintInput& in, Findings& f) {
+  OwnArch own = own_arch(in);
+  if (own.number < 0) return;
+  auto archish = [](const std::string& n) {
+    std::string lower = n;
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
+    return lower.find("arch") != std::string::npos || lower.find("capabilit") != std::string::npos;
+  };
+  for (const Binding& b : string_bindings(in.code, archish)) {
+    auto v = parse_arch_value(b.value);
+    if (!v) continue;
+    if (v->number != own.number) {
+      f.add("arch-value", b.at, b.name + " = \"" + b.value + "\" in an " + own.arch + " recipe",
+            b.name + " = \"" + spell(own.number, v->spelling, own.dotted) + "\"");
+      continue;
+    }
+    for (const ArchUse& use : uses_of(in.code, b.name, b.at))
+      if (use.takes != v->spelling)
+        f.add("arch-spelling", b.at,
+              b.name + " = \"" + b.value + "\" goes to " + std::string(use.where) + ", which takes \"" +
+                  spell(own.number, use.takes, own.dotted) + "\"",
+              b.name + " = \"" + spell(own.number, use.takes, own.dotted) + "\"");
+  }
+  for (const ArchUse& use : kListUses)
+    for (const auto& [at, value] : list_strings(in.code, std::string(use.where))) {
+      auto v = parse_arch_value(value);
+      if (!v) continue;
+      std::string fix =
+          std::string(use.where) + " = [ \"" + spell(own.number, use.takes, own.dotted) + "\" ]";
+      if (v->number != own.number)
+        f.add("arch-value", at,
+              std::string(use.where) + " has \"" + value + "\" in an " + own.arch + " recipe", fix);
+      else if (v->spelling != use.takes)
+        f.add("arch-spelling", at, std::string(use.where) + " has \"" + value + "\", which it does not take",
+              fix);
+    }
+}
+
+void lint_arch_platform(const LintInput& in, Findings& f) {
+  OwnArch own = own_arch(in);
+  if (in.axes.platform == "x86_64-linux" && arm_only_gpu(own.number))
+    f.add("arch-platform", 0,
+          "an x86_64 variant for " + own.arch + ", a GPU built only into aarch64 machines",
+          "delete it: nothing can run it (build " + own.arch + " for armv8_2 / armv9)");
+}
+
+void lint_cuda_off(const LintInput& in, Findings& f) {
+  if (cuda_enabled_by_override(in.code)) return;
+  OwnArch own = own_arch(in);
+  size_t at = in.code.find(".overrideAttrs");
+  f.add("cuda-off", at == std::string::npos ? 0 : at,
+        "a GPU recipe without cudaSupport = true given through .override",
+        "(python3Packages.torch.override { cudaSupport = true; gpuTargets = [ \"" +
+            (own.dotted.empty() ? arch_sm_value(own.arch) : own.dotted) +
+            "\" ]; }).overrideAttrs … — .overrideAttrs alone builds CPU-only");
+}
+
+// The package set the overlay selects: of this CUDA version, and the declared one.
+void lint_cuda_packages(const LintInput& in, Findings& f) {
+  const std::string& code = in.code;
+  const std::string& wanted_set = in.expect.cuda_packages;
+  std::set<std::string> seen;
+  for (size_t at = code.find("cudaPackages_"); at != std::string::npos;
+       at = code.find("cudaPackages_", at + 1)) {
+    size_t end = at + 13;
+    while (end < code.size() && (std::isdigit(static_cast<unsigned char>(code[end])) || code[end] == '_'))
+      ++end;
+    std::string token = code.substr(at, end - at);
+    while (token.ends_with("_")) token.pop_back();
+    if (!word_at(code, at, end - at) || token.size() <= 13) continue;
+    seen.insert(token);
+    std::string version = token.substr(13), want = *in.axes.cuda;
+    bool fits = wanted_set.empty() ? want == version || want.starts_with(version + "_") : token == wanted_set;
+    if (!fits)
+      f.add(
+          "cuda-packages", at, token + " in a " + std::string("cuda") + want + " recipe",
+          wanted_set.empty() ? "select the package set of CUDA " + want : "the matrix selects " + wanted_set);
+  }
+  if (!wanted_set.empty() && !seen.count(wanted_set))
+    f.add("cuda-packages", 0, "a cuda" + *in.axes.cuda + " recipe that selects no " + wanted_set,
+          "(final: prev: { cudaPackages = final." + wanted_set +
+              "; }) — without it the pin's default CUDA builds");
+}
+
+void lint_cpu_cuda(const LintInput& in, Findings& f) {
+  const std::string& code = in.code;
+  for (size_t at = code.find("cudaSupport"); at != std::string::npos; at = code.find("cudaSupport", at + 1)) {
+    size_t v = code.find_first_not_of(" =", at + 11);
+    if (v != std::string::npos && code.compare(v, 4, "true") == 0 && code.find('=', at) < v)
+      f.add("cpu-cuda", at, "cudaSupport = true in a CPU-only recipe",
+            "remove it: torch takes config.cudaSupport as its default and builds CUDA for nothing");
+  }
+}
+
+// python3Packages.pytorch: the attribute is torch.
+void lint_torch_attr(const LintInput& in, Findings& f) {
+  const std::string& code = in.code;
   for (size_t at = code.find(".pytorch"); at != std::string::npos; at = code.find(".pytorch", at + 1)) {
     size_t end = at + 8;
     if (end < code.size() && ident_char(code[end])) continue;
@@ -412,55 +464,102 @@ std::vector<LintFinding> lint_recipe(const std::string& file, const std::string&
         !expr.starts_with("pprev.") && !expr.starts_with("pfinal.") && !expr.starts_with("pyfinal.") &&
         !expr.starts_with("pyprev."))
       continue;
-    add("torch-attr", at, "`" + expr + "`: there is no such attribute in current nixpkgs",
-        "use `" + expr.substr(0, expr.size() - 7) + "torch`");
+    f.add("torch-attr", at, "`" + expr + "`: there is no such attribute in current nixpkgs",
+          "use `" + expr.substr(0, expr.size() - 7) + "torch`");
   }
+}
 
-  // cpuFlags against the instruction set in the name, and against the matrix's flags.
-  if (axes.isa) {
-    auto flags = list_strings(code, "cpuFlags");
-    for (const auto& [at, flag] : flags) {
-      for (std::string_view beyond : flags_beyond(*axes.isa))
-        if (flag.starts_with(beyond) || (beyond.starts_with("+") && flag.find(beyond) != std::string::npos)) {
-          add("isa-flags", at, "cpuFlags has \"" + flag + "\" in an " + *axes.isa + " recipe",
-              "CPUs of the " + *axes.isa + " level lack it and the build dies there with SIGILL: remove it");
-          break;
-        }
-      if (flag == "-march=native" || flag == "-mcpu=native")
-        add("isa-flags", at, "cpuFlags has \"" + flag + "\"",
-            "it builds for the build machine, not for " + *axes.isa);
-    }
-    std::multiset<std::string> have, want(expect.cpu_flags.begin(), expect.cpu_flags.end());
-    for (const auto& [_, flag] : flags) have.insert(flag);
-    if (expect.declared_isa_flags && !flags.empty() && have != want) {
-      std::string list;
-      for (const std::string& f : expect.cpu_flags) list += "\"" + f + "\" ";
-      add("isa-flags", flags.front().first, "cpuFlags are not the matrix's " + *axes.isa + " flags",
+// cpuFlags against the instruction set in the name, and against the matrix's flags.
+void lint_isa_flags(const LintInput& in, Findings& f) {
+  const std::string& isa = *in.axes.isa;
+  auto flags = list_strings(in.code, "cpuFlags");
+  for (const auto& [at, flag] : flags) {
+    for (std::string_view beyond : flags_beyond(isa))
+      if (flag.starts_with(beyond) || (beyond.starts_with("+") && flag.find(beyond) != std::string::npos)) {
+        f.add("isa-flags", at, "cpuFlags has \"" + flag + "\" in an " + isa + " recipe",
+              "CPUs of the " + isa + " level lack it and the build dies there with SIGILL: remove it");
+        break;
+      }
+    if (flag == "-march=native" || flag == "-mcpu=native")
+      f.add("isa-flags", at, "cpuFlags has \"" + flag + "\"",
+            "it builds for the build machine, not for " + isa);
+  }
+  std::multiset<std::string> have, want(in.expect.cpu_flags.begin(), in.expect.cpu_flags.end());
+  for (const auto& [_, flag] : flags) have.insert(flag);
+  if (in.expect.declared_isa_flags && !flags.empty() && have != want) {
+    std::string list;
+    for (const std::string& flag : in.expect.cpu_flags) list += "\"" + flag + "\" ";
+    f.add("isa-flags", flags.front().first, "cpuFlags are not the matrix's " + isa + " flags",
           "cpuFlags = [ " + list + "]");
-    }
   }
+}
 
-  if (!expect.nixpkgs.empty())
-    if (auto pin = pin_in_code(code);
-        pin && !pin->rev.starts_with(expect.nixpkgs) && !expect.nixpkgs.starts_with(pin->rev))
-      out.push_back({"pin", file, pin->line, "nixpkgs pinned to " + pin->rev.substr(0, 12),
-                     "the matrix pins " + expect.group + " to " + expect.nixpkgs.substr(0, 12)});
+void lint_pin(const LintInput& in, Findings& f) {
+  const std::string& want = in.expect.nixpkgs;
+  if (auto pin = pin_in_code(in.code); pin && !pin->rev.starts_with(want) && !want.starts_with(pin->rev))
+    f.add_at_line("pin", pin->line, "nixpkgs pinned to " + pin->rev.substr(0, 12),
+                  "the matrix pins " + in.expect.group + " to " + want.substr(0, 12));
+}
 
-  // Patterns the config requires or forbids for this kind.
-  if (kind) {
-    auto rules_for = [&](const std::map<RecipeKind, std::vector<std::string>>& m, RecipeKind k) {
-      auto it = m.find(k);
-      return it == m.end() ? std::vector<std::string>{} : it->second;
-    };
-    for (const std::string& p : rules_for(rules.require, *kind))
-      if (text.find(p) == std::string::npos)
-        add("require", 0, "a " + std::string(to_string(*kind)) + " recipe without `" + p + "`",
+// Patterns the config requires or forbids for this kind.
+void lint_required_patterns(const LintInput& in, Findings& f) {
+  auto rules_for = [&](const std::map<RecipeKind, std::vector<std::string>>& m) {
+    auto it = m.find(*in.kind);
+    return it == m.end() ? std::vector<std::string>{} : it->second;
+  };
+  std::string kind(to_string(*in.kind));
+  for (const std::string& p : rules_for(in.rules.require))
+    if (in.text.find(p) == std::string::npos)
+      f.add("require", 0, "a " + kind + " recipe without `" + p + "`",
             "the matrix requires it ([repo.matrix.require])");
-    for (const std::string& p : rules_for(rules.forbid, *kind))
-      if (size_t at = text.find(p); at != std::string::npos)
-        add("forbid", at, "a " + std::string(to_string(*kind)) + " recipe with `" + p + "`",
+  for (const std::string& p : rules_for(in.rules.forbid))
+    if (size_t at = in.text.find(p); at != std::string::npos)
+      f.add("forbid", at, "a " + kind + " recipe with `" + p + "`",
             "the matrix forbids it ([repo.matrix.forbid])");
-  }
+}
+
+// The rules, and which recipes each applies to, in the order their findings are listed.
+struct RuleCheck {
+  bool (*applies)(const LintInput&);
+  void (*check)(const LintInput&, Findings&);
+};
+bool always(const LintInput&) {
+  return true;
+}
+bool gpu(const LintInput& in) {
+  return in.axes.is_gpu();
+}
+bool known_cpu(const LintInput& in) {
+  return !in.axes.is_gpu() && in.kind;
+}
+bool has_isa(const LintInput& in) {
+  return in.axes.isa.has_value();
+}
+bool pinned_by_matrix(const LintInput& in) {
+  return !in.expect.nixpkgs.empty();
+}
+bool known_kind(const LintInput& in) {
+  return in.kind.has_value();
+}
+constexpr RuleCheck kChecks[] = {
+    {always, lint_pname},         {gpu, lint_arch_values},
+    {gpu, lint_arch_platform},    {gpu, lint_cuda_off},
+    {gpu, lint_cuda_packages},    {known_cpu, lint_cpu_cuda},
+    {always, lint_torch_attr},    {has_isa, lint_isa_flags},
+    {pinned_by_matrix, lint_pin}, {known_kind, lint_required_patterns},
+};
+
+}  // namespace
+
+std::vector<LintFinding> lint_recipe(const std::string& file, const std::string& name,
+                                     const std::string& text, const LintRules& rules,
+                                     const RecipeExpectation& expect) {
+  std::vector<LintFinding> out;
+  LintInput in{
+      file, name, text, code_of(text), rules, expect, parse_variant_name(name), recipe_kind_of(name)};
+  Findings findings(in, out);
+  for (const RuleCheck& check : kChecks)
+    if (check.applies(in)) check.check(in, findings);
   return out;
 }
 

@@ -97,19 +97,111 @@ std::string short_drv(const std::string& drv) {
 }  // namespace
 
 namespace {
+
+using Edits =
+    std::map<size_t, std::map<size_t, std::pair<HashOccurrence, std::string>>>;  // file -> offset -> edit
+using Targets = std::vector<std::pair<size_t, HashOccurrence>>;                  // (file index, occurrence)
+
+// Where one mismatch is to be repaired, or why it cannot be.
+struct MismatchTargets {
+  Targets targets;
+  std::string error;
+};
+
+// A fake hash may stand for many sources: only those that belong to this one, by the clues near
+// them (its url, rev or name). The same source in many recipes is repaired everywhere; two
+// equally near fakes in one file cannot be told apart.
+MismatchTargets fake_hash_targets(const HashfixOptions& o, const HashMismatch& m,
+                                  const std::vector<RecipeFile>& files, Edits& edits) {
+  MismatchTargets out;
+  SourceClues clues = clues_for(o, m);
+  std::vector<std::tuple<int, size_t, HashOccurrence>> scored;
+  size_t fakes = 0;
+  for (size_t f = 0; f < files.size(); ++f)
+    for (const HashOccurrence& occ : find_fake_hashes(files[f].text)) {
+      if (edits[f].count(occ.offset)) continue;  // taken by another mismatch of this round
+      ++fakes;
+      if (int d = clue_distance(files[f].text, occ, clues); d >= 0) scored.emplace_back(d, f, occ);
+    }
+  if (scored.empty() && fakes == 1) {
+    for (size_t f = 0; f < files.size(); ++f)
+      for (const HashOccurrence& occ : find_fake_hashes(files[f].text))
+        if (!edits[f].count(occ.offset)) out.targets.emplace_back(f, occ);
+    return out;
+  }
+  if (scored.empty()) {
+    if (fakes > 1)
+      out.error = "the repo has " + std::to_string(fakes) + " fake hashes and none could be tied to " +
+                  short_drv(m.drv) + " (by its url, rev or name)";
+    return out;
+  }
+  int best = std::get<0>(*std::min_element(scored.begin(), scored.end(), [](const auto& x, const auto& y) {
+    return std::get<0>(x) < std::get<0>(y);
+  }));
+  std::map<size_t, int> per_file;
+  for (const auto& [d, f, occ] : scored)
+    if (d == best) {
+      out.targets.emplace_back(f, occ);
+      ++per_file[f];
+    }
+  for (const auto& [f, n] : per_file)
+    if (n > 1) {
+      out.error = "cannot tell which fake hash in " + files[f].path + " belongs to " + short_drv(m.drv) +
+                  ": put the source's url or rev next to its hash";
+      break;
+    }
+  return out;
+}
+
+// A real hash pinned in several files is one source used by many recipes: repair them all.
+Targets real_hash_targets(const Hash& specified, const std::vector<RecipeFile>& files) {
+  Targets out;
+  for (size_t f = 0; f < files.size(); ++f)
+    for (const HashOccurrence& occ : find_hash(files[f].text, specified)) out.emplace_back(f, occ);
+  return out;
+}
+
+// Writes every file's edits, each whole or not at all; the files changed, or the error.
+std::string write_edits(const HashfixOptions& o, const std::vector<RecipeFile>& files, const Edits& edits,
+                        std::vector<std::string>& changed) {
+  for (const auto& [f, by_offset] : edits) {
+    if (by_offset.empty()) continue;
+    std::vector<std::pair<HashOccurrence, std::string>> list;
+    for (const auto& [_, e] : by_offset) list.push_back(e);
+    std::string path = (fs::path(o.repo_path) / files[f].path).string();
+    if (std::string err = write_file_atomically(path, apply_replacements(files[f].text, list)); !err.empty())
+      return err;
+    changed.push_back(files[f].path);
+  }
+  return "";
+}
+
+// hashfix.commit: one commit of the repaired files, saying what changed; how it went, for the message.
+std::string commit_repair(const HashfixOptions& o, const RepairResult& result,
+                          const std::vector<std::string>& changed) {
+  std::string body;
+  for (const HashFix& fx : result.fixes)
+    body += fx.file + ":" + std::to_string(fx.line) + ": " + fx.old_text + " -> " + fx.new_text + "\n";
+  std::vector<std::string> argv{"git", "-C", o.repo_path};
+  if (!run_command({"git", "-C", o.repo_path, "config", "user.email"}, o.repo_path).ok())
+    argv.insert(argv.end(), {"-c", "user.name=ptbuild", "-c", "user.email=ptbuild@localhost"});
+  argv.insert(
+      argv.end(),
+      {"commit", "-q", "-m",
+       "ptbuild: repair fixed-output hash of " + short_drv(result.fixes.front().drv) + "\n\n" + body, "--"});
+  argv.insert(argv.end(), changed.begin(), changed.end());
+  CommandResult commit = run_command(argv, o.repo_path);
+  return commit.ok() ? " and committed them" : " (git commit failed: " + commit.err + ")";
+}
+
 // One try: `changed_underfoot` when a recipe changed between reading and writing it (an editor,
 // a git pull): nothing was written then, and the caller tries again on the new text.
 RepairResult repair_once(const HashfixOptions& o, const std::vector<HashMismatch>& mismatches,
                          bool& changed_underfoot) {
   RepairResult result;
-  std::string error;
-  std::vector<RecipeFile> files = tracked_nix_files(o.repo_path, error);
-  if (!error.empty()) {
-    result.message = error;
-    return result;
-  }
-  // Edits per file, keyed by offset so that one occurrence is edited once.
-  std::map<size_t, std::map<size_t, std::pair<HashOccurrence, std::string>>> edits;
+  std::vector<RecipeFile> files = tracked_nix_files(o.repo_path, result.message);
+  if (!result.message.empty()) return result;
+  Edits edits;  // keyed by offset so that one occurrence is edited once
   int already = 0;
   for (const HashMismatch& m : mismatches) {
     auto specified = parse_hash(m.specified);
@@ -118,54 +210,14 @@ RepairResult repair_once(const HashfixOptions& o, const std::vector<HashMismatch
       result.message = "cannot read the hash Nix got for " + short_drv(m.drv) + ": '" + m.got + "'";
       return result;
     }
-    auto spec_hash = specified ? specified->hash
-                               : Hash{got->hash.algo, std::vector<uint8_t>(digest_size(got->hash.algo), 0)};
-    std::vector<std::pair<size_t, HashOccurrence>> targets;  // (file index, occurrence)
-    if (spec_hash.is_zero()) {
-      // A fake hash may stand for many sources: repair only those that belong to this one.
-      SourceClues clues = clues_for(o, m);
-      std::vector<std::tuple<int, size_t, HashOccurrence>> scored;
-      size_t fakes = 0;
-      for (size_t f = 0; f < files.size(); ++f)
-        for (const HashOccurrence& occ : find_fake_hashes(files[f].text)) {
-          if (edits[f].count(occ.offset)) continue;  // taken by another mismatch of this round
-          ++fakes;
-          if (int d = clue_distance(files[f].text, occ, clues); d >= 0) scored.emplace_back(d, f, occ);
-        }
-      if (scored.empty() && fakes == 1) {
-        for (size_t f = 0; f < files.size(); ++f)
-          for (const HashOccurrence& occ : find_fake_hashes(files[f].text))
-            if (!edits[f].count(occ.offset)) targets.emplace_back(f, occ);
-      } else if (!scored.empty()) {
-        int best =
-            std::get<0>(*std::min_element(scored.begin(), scored.end(), [](const auto& a, const auto& b) {
-              return std::get<0>(a) < std::get<0>(b);
-            }));
-        std::map<size_t, int> per_file;
-        for (const auto& [d, f, occ] : scored)
-          if (d == best) {
-            targets.emplace_back(f, occ);
-            ++per_file[f];
-          }
-        // The same source in many recipes is repaired everywhere; two equally near fakes in one
-        // file cannot be told apart.
-        for (const auto& [f, n] : per_file)
-          if (n > 1) {
-            result.message = "cannot tell which fake hash in " + files[f].path + " belongs to " +
-                             short_drv(m.drv) + ": put the source's url or rev next to its hash";
-            return result;
-          }
-      } else if (fakes > 1) {
-        result.message = "the repo has " + std::to_string(fakes) + " fake hashes and none could be tied to " +
-                         short_drv(m.drv) + " (by its url, rev or name)";
-        return result;
-      }
-    } else {
-      // A real hash pinned in several files is one source used by many recipes: repair them all.
-      for (size_t f = 0; f < files.size(); ++f)
-        for (const HashOccurrence& occ : find_hash(files[f].text, spec_hash)) targets.emplace_back(f, occ);
+    MismatchTargets found = specified && !specified->hash.is_zero()
+                                ? MismatchTargets{real_hash_targets(specified->hash, files), ""}
+                                : fake_hash_targets(o, m, files, edits);
+    if (!found.error.empty()) {
+      result.message = found.error;
+      return result;
     }
-    if (targets.empty()) {
+    if (found.targets.empty()) {
       bool got_written = std::any_of(files.begin(), files.end(), [&](const RecipeFile& rf) {
         return !find_hash(rf.text, got->hash).empty();
       });
@@ -180,12 +232,11 @@ RepairResult repair_once(const HashfixOptions& o, const std::vector<HashMismatch
           m.got;
       return result;
     }
-    for (const auto& [f, occ] : targets) {
+    for (const auto& [f, occ] : found.targets) {
       edits[f][occ.offset] = {occ, replacement_for(occ, got->hash)};
       result.fixes.push_back({m.drv, files[f].path, occ.line, occ.text, replacement_for(occ, got->hash)});
     }
   }
-
   // Read again just before replacing: an edit made while this repair ran is never overwritten.
   for (const auto& [f, by_offset] : edits)
     if (!by_offset.empty() && read_file((fs::path(o.repo_path) / files[f].path).string()) != files[f].text) {
@@ -193,18 +244,10 @@ RepairResult repair_once(const HashfixOptions& o, const std::vector<HashMismatch
       return {};
     }
   std::vector<std::string> changed;
-  for (const auto& [f, by_offset] : edits) {
-    if (by_offset.empty()) continue;
-    std::vector<std::pair<HashOccurrence, std::string>> list;
-    for (const auto& [_, e] : by_offset) list.push_back(e);
-    std::string path = (fs::path(o.repo_path) / files[f].path).string();
-    if (std::string err = write_file_atomically(path, apply_replacements(files[f].text, list));
-        !err.empty()) {
-      result.message = err;
-      result.fixes.clear();
-      return result;
-    }
-    changed.push_back(files[f].path);
+  if (std::string err = write_edits(o, files, edits, changed); !err.empty()) {
+    result.message = err;
+    result.fixes.clear();
+    return result;
   }
   if (changed.empty()) {
     result.outcome = already > 0 ? RepairResult::Outcome::already_repaired : RepairResult::Outcome::failed;
@@ -215,25 +258,7 @@ RepairResult repair_once(const HashfixOptions& o, const std::vector<HashMismatch
   result.message = "repaired " + std::to_string(result.fixes.size()) + " hash" +
                    (result.fixes.size() == 1 ? "" : "es") + " in " + std::to_string(changed.size()) +
                    " file" + (changed.size() == 1 ? "" : "s");
-  if (o.commit) {
-    std::string body;
-    for (const HashFix& fx : result.fixes)
-      body += fx.file + ":" + std::to_string(fx.line) + ": " + fx.old_text + " -> " + fx.new_text + "\n";
-    std::vector<std::string> argv{"git", "-C", o.repo_path};
-    if (!run_command({"git", "-C", o.repo_path, "config", "user.email"}, o.repo_path).ok())
-      argv.insert(argv.end(), {"-c", "user.name=ptbuild", "-c", "user.email=ptbuild@localhost"});
-    argv.insert(argv.end(), {"commit", "-q", "-m",
-                             "ptbuild: repair fixed-output hash of " + short_drv(result.fixes.front().drv) +
-                                 "\n\n" + body,
-                             "--"});
-    argv.insert(argv.end(), changed.begin(), changed.end());
-    CommandResult commit = run_command(argv, o.repo_path);
-    if (!commit.ok()) {
-      result.message += " (git commit failed: " + commit.err + ")";
-    } else {
-      result.message += " and committed them";
-    }
-  }
+  if (o.commit) result.message += commit_repair(o, result, changed);
   return result;
 }
 
