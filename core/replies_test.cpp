@@ -63,8 +63,8 @@ TEST_CASE("replies: every recorded reply and event reads into its type and write
       }
     }
   }
-  for (const char* op : {"queue", "retry", "status", "jobs", "wait", "show", "matrix", "cancel", "fixes", "builders",
-                         "set_builder", "pause", "resume", "drain", "nightly", "log", "job"}) {
+  for (const char* op : {"queue", "retry", "status", "jobs", "wait", "show", "matrix", "cancel", "fixes",
+                         "builders", "set_builder", "pause", "resume", "drain", "nightly", "log", "job"}) {
     std::string name = op;
     CAPTURE(name);
     CHECK(seen[name] > 0);

@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include <boost/asio/io_context.hpp>
+
 #include "daemon/runner/spawn.h"
 
 extern char** environ;
@@ -25,10 +27,11 @@ CommandResult run_command(const std::vector<std::string>& argv, const std::strin
     ::close(out_pipe[1]);
     return result;
   }
-  pid_t pid = spawn_process(argv, cwd, environ, out_pipe[1], err_pipe[1], result.err);
+  boost::asio::io_context io;  // this thread's own: helpers run off the daemon's loop
+  std::unique_ptr<Child> child = start_child(io, argv, cwd, environ, out_pipe[1], err_pipe[1], result.err);
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
-  if (pid < 0) {
+  if (!child) {
     ::close(out_pipe[0]);
     ::close(err_pipe[0]);
     return result;
@@ -61,11 +64,8 @@ CommandResult run_command(const std::vector<std::string>& argv, const std::strin
   }
   for (auto& f : fds)
     if (f.fd >= 0) ::close(f.fd);
-  if (timed_out) ::kill(-pid, SIGKILL);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (timed_out) ::kill(-child->pid(), SIGKILL);
+  result.exit_code = child->wait();
   if (timed_out) result.err += "\n[timed out after " + std::to_string(timeout.count()) + "s]";
   return result;
 }

@@ -15,7 +15,6 @@
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "core/look_pace.h"
@@ -41,12 +40,6 @@ constexpr int kPipeSize = 1024 * 1024;  // Linux's limit for an unprivileged pip
 // Read 64 KiB at a time. Measured under 32 flooding builds, reading a whole pipe (1 MiB) at
 // once saved no CPU and took 10 MB more of the daemon's memory (22.7 against 32.5 MB peak).
 constexpr size_t kReadBuffer = 64 * 1024;
-
-int decode(int status) {
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return 255;
-}
 
 std::vector<std::string> environment_with(const std::map<std::string, std::string>& extra) {
   std::vector<std::string> env;
@@ -144,14 +137,14 @@ struct Output {
 
 class ProcessBuild : public BuildProcess, public std::enable_shared_from_this<ProcessBuild> {
  public:
-  ProcessBuild(asio::io_context& io, LookClock& looks, HolePuncher& puncher, pid_t pid, Output output,
-               int pid_fd, std::shared_ptr<std::vector<char>> buffer, BuildCallbacks cb)
+  ProcessBuild(asio::io_context& io, LookClock& looks, HolePuncher& puncher, std::unique_ptr<Child> child,
+               Output output, std::shared_ptr<std::vector<char>> buffer, BuildCallbacks cb)
       : looks_(looks),
         puncher_(puncher),
-        pid_(pid),
-        identity_(process_identity(pid).value_or("")),
+        child_(std::move(child)),
+        pid_(child_->pid()),
+        identity_(process_identity(pid_).value_or("")),
         output_(output),
-        exit_watch_(io, pid_fd),
         drain_timer_(io),
         callbacks_(std::move(cb)),
         buffer_(std::move(buffer)) {
@@ -252,21 +245,12 @@ class ProcessBuild : public BuildProcess, public std::enable_shared_from_this<Pr
   }
 
   void watch_exit() {
-    exit_watch_.async_wait(asio::posix::stream_descriptor::wait_read,
-                           [self = shared_from_this()](const boost::system::error_code& ec) {
-                             if (ec == asio::error::operation_aborted) return;
-                             self->reap();
-                           });
+    child_->async_wait([self = shared_from_this()](int exit_code) { self->exited(exit_code); });
   }
 
-  void reap() {
-    int status = 0;
-    pid_t r;
-    do {
-      r = ::waitpid(pid_, &status, 0);
-    } while (r < 0 && errno == EINTR);
+  void exited(int exit_code) {
     exited_ = true;
-    status_.exit_code = r == pid_ ? decode(status) : 255;
+    status_.exit_code = exit_code;
     // Nothing of a finished build may stay behind: stragglers of its group go too.
     ::kill(-pid_, SIGKILL);
     // A pipe an escaped process still holds is read for kDrainAfterExit at most (a file has no
@@ -290,18 +274,16 @@ class ProcessBuild : public BuildProcess, public std::enable_shared_from_this<Pr
     finished_ = true;
     drain_timer_.cancel();
     close_output();
-    boost::system::error_code ignored;
-    exit_watch_.close(ignored);
     if (callbacks_.on_exit) callbacks_.on_exit(status_);
   }
 
   LookClock& looks_;
   HolePuncher& puncher_;
   uint64_t look_id_ = 0;
+  std::unique_ptr<Child> child_;  // Boost.Process v2's handle: reaps it and says how it exited
   pid_t pid_;
   std::string identity_;
   Output output_;  // read by look()
-  asio::posix::stream_descriptor exit_watch_;
   asio::steady_timer drain_timer_;
   BuildCallbacks callbacks_;
   std::shared_ptr<std::vector<char>> buffer_;  // the runner's, shared by every build
@@ -363,25 +345,17 @@ std::unique_ptr<BuildProcess> ProcessRunner::start(const BuildCommand& command,
   }
   std::vector<std::string> envs = environment_with(env);
   auto envp = pointers(envs);
-  pid_t pid = spawn_process(command.argv, command.cwd, envp.data(), write_fd, write_fd, error);
+  std::unique_ptr<Child> child =
+      start_child(io_, command.argv, command.cwd, envp.data(), write_fd, write_fd, error);
   ::close(write_fd);
-  if (pid < 0) {
+  if (!child) {
     ::close(output.fd);
     return nullptr;
   }
-  int pid_fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  if (pid_fd < 0) {
-    error = std::string("pidfd_open: ") + std::strerror(errno);
-    ::kill(-pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-    ::close(output.fd);
-    return nullptr;
-  }
-  ::fcntl(pid_fd, F_SETFD, FD_CLOEXEC);
   if (!read_buffer_) read_buffer_ = std::make_shared<std::vector<char>>(kReadBuffer);
   if (!looks_) looks_ = std::make_unique<LookClock>(io_);
   if (!puncher_) puncher_ = std::make_unique<HolePuncher>();
-  auto build = std::make_shared<ProcessBuild>(io_, *looks_, *puncher_, pid, output, pid_fd, read_buffer_,
+  auto build = std::make_shared<ProcessBuild>(io_, *looks_, *puncher_, std::move(child), output, read_buffer_,
                                               std::move(callbacks));
   build->begin();
   return std::make_unique<ProcessBuildHandle>(std::move(build));

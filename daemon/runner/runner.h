@@ -1,5 +1,5 @@
 // The seam between the scheduler and the processes that build: an interface with a real side
-// (ProcessRunner: posix_spawn, one process group per build) and a fake one (tests/).
+// (ProcessRunner: Boost.Process v2, one process group per build) and a fake one (tests/).
 #pragma once
 
 #include <functional>

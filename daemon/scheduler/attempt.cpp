@@ -3,6 +3,8 @@
 // job after its build exits 0 is read here: on_exit() asks build_end() (outcome.cpp) what the exit
 // means — `succeeded` when the build left its result — and next() answers launch_verify when
 // [verify] is on (the probe runs, and its verdict is recorded) or record when it is off.
+#include <filesystem>
+
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
