@@ -196,91 +196,108 @@ int cmd_recipes(Context& ctx, const ParsedArgs& a) {
   throw UsageError{"recipes takes plan or render"};
 }
 
+namespace {
+
+// One repo's findings, those its doctor_disable turns off left out; `checked` counts its recipes.
+std::vector<LintFinding> doctor_repo(const RepoConfig& repo, size_t& checked) {
+  std::vector<LintFinding> found;
+  RecipeScan scan = scan_recipes(repo.path, repo.recipes);
+  if (!scan.error.empty())
+    found.push_back({"scan", repo.path, 1, scan.error, "check the repo's path and recipes in the config"});
+  const MatrixConfig matrix = repo.matrix.value_or(MatrixConfig{});
+  LintRules rules;
+  if (repo.matrix) {
+    rules = {matrix.family, matrix.pname_prefix, matrix.gpu_archs, matrix.require, matrix.forbid};
+    for (const Recipe& r : strays(matrix, scan.recipes))
+      found.push_back({"stray", repo.path + "/" + r.file, 1,
+                       "stray recipe: no axis of the matrix produces " + r.package,
+                       "delete it, or add its axes to [repo.matrix]"});
+  }
+  std::vector<GroupedValue> undeclared_pins, undeclared_flags;
+  for (const Recipe& r : scan.recipes) {
+    auto text = read_text(fs::path(repo.path) / r.file);
+    if (!text) continue;
+    ++checked;
+    std::string file = repo.path + "/" + r.file;
+    RecipeExpectation expect = expectation_for(matrix, r.package);
+    for (LintFinding& f : lint_recipe(file, r.package, *text, rules, expect)) found.push_back(std::move(f));
+    if (expect.nixpkgs.empty())
+      if (auto pin = find_nixpkgs_pin(*text))
+        undeclared_pins.push_back({file, pin->line, expect.group, pin->rev.substr(0, 12)});
+    if (std::string isa = parse_variant_name(r.package).isa.value_or("");
+        !isa.empty() && !expect.declared_isa_flags)
+      if (auto flags = find_cpu_flags(*text)) {
+        std::vector<std::string> sorted = flags->flags;  // the same flags in another order are the same
+        std::sort(sorted.begin(), sorted.end());
+        undeclared_flags.push_back({file, flags->line, isa, "[ " + join(sorted, " ") + " ]"});
+      }
+  }
+  for (LintFinding& f : lint_splits("pin-split", "pin nixpkgs", "nixpkgs", undeclared_pins))
+    found.push_back(std::move(f));
+  for (LintFinding& f : lint_splits("flags-split", "have cpuFlags", "isa_flags", undeclared_flags))
+    found.push_back(std::move(f));
+  std::erase_if(found,
+                [&](const LintFinding& f) { return std::ranges::count(repo.doctor_disable, f.rule) > 0; });
+  return found;
+}
+
+using Groups = std::vector<std::pair<const LintRule*, std::vector<const LintFinding*>>>;
+
+void print_doctor_json(const Groups& groups, size_t checked, const json& disabled) {
+  json out = json::array(), summary = json::array();
+  for (const auto& [rule, of] : groups) {
+    summary.push_back({{"rule", rule->name}, {"title", rule->title}, {"count", of.size()}});
+    for (const LintFinding* f : of)
+      out.push_back({{"rule", f->rule},
+                     {"file", f->file},
+                     {"line", f->line},
+                     {"problem", f->problem},
+                     {"hint", f->hint}});
+  }
+  std::cout
+      << json{{"findings", out}, {"groups", summary}, {"checked", checked}, {"disabled", disabled}}.dump(2)
+      << "\n";
+}
+
+void print_doctor_text(const Groups& groups, size_t findings, size_t checked, const json& disabled) {
+  constexpr size_t kShown = 10;
+  for (const auto& [rule, of] : groups) {
+    std::cout << rule->name << ": " << rule->title << " (" << of.size() << ")\n";
+    for (size_t i = 0; i < of.size() && i < kShown; ++i) std::cout << "  " << of[i]->to_string() << "\n";
+    if (of.size() > kShown)
+      std::cout << "  … and " << of.size() - kShown << " more (ptbuild doctor --json lists all)\n";
+  }
+  std::cout << (findings == 0 ? "no problems"
+                              : std::to_string(findings) + " problem(s) of " + std::to_string(groups.size()) +
+                                    " kind(s)")
+            << " in " << checked << " recipe(s)";
+  for (const auto& [repo, rules] : disabled.items())
+    std::cout << "; not checked in " << repo << ": " << join(rules.get<std::vector<std::string>>(), ", ");
+  std::cout << "\n";
+}
+
+}  // namespace
+
 int cmd_doctor(Context& ctx, const ParsedArgs&) {
   std::vector<LintFinding> findings;
   size_t checked = 0;
   json disabled = json::object();
   for (const RepoConfig& repo : ctx.config().repos) {
-    std::vector<LintFinding> found;
-    RecipeScan scan = scan_recipes(repo.path, repo.recipes);
-    if (!scan.error.empty())
-      found.push_back({"scan", repo.path, 1, scan.error, "check the repo's path and recipes in the config"});
-    const MatrixConfig matrix = repo.matrix.value_or(MatrixConfig{});
-    LintRules rules;
-    if (repo.matrix) {
-      rules = {matrix.family, matrix.pname_prefix, matrix.gpu_archs, matrix.require, matrix.forbid};
-      for (const Recipe& r : strays(matrix, scan.recipes))
-        found.push_back({"stray", repo.path + "/" + r.file, 1,
-                         "stray recipe: no axis of the matrix produces " + r.package,
-                         "delete it, or add its axes to [repo.matrix]"});
-    }
-    std::vector<GroupedValue> undeclared_pins, undeclared_flags;
-    for (const Recipe& r : scan.recipes) {
-      auto text = read_text(fs::path(repo.path) / r.file);
-      if (!text) continue;
-      ++checked;
-      std::string file = repo.path + "/" + r.file;
-      RecipeExpectation expect = expectation_for(matrix, r.package);
-      for (LintFinding& f : lint_recipe(file, r.package, *text, rules, expect)) found.push_back(std::move(f));
-      if (expect.nixpkgs.empty())
-        if (auto pin = find_nixpkgs_pin(*text))
-          undeclared_pins.push_back({file, pin->line, expect.group, pin->rev.substr(0, 12)});
-      if (std::string isa = parse_variant_name(r.package).isa.value_or("");
-          !isa.empty() && !expect.declared_isa_flags)
-        if (auto flags = find_cpu_flags(*text)) {
-          std::vector<std::string> sorted = flags->flags;  // the same flags in another order are the same
-          std::sort(sorted.begin(), sorted.end());
-          undeclared_flags.push_back({file, flags->line, isa, "[ " + join(sorted, " ") + " ]"});
-        }
-    }
-    for (LintFinding& f : lint_splits("pin-split", "pin nixpkgs", "nixpkgs", undeclared_pins))
-      found.push_back(std::move(f));
-    for (LintFinding& f : lint_splits("flags-split", "have cpuFlags", "isa_flags", undeclared_flags))
-      found.push_back(std::move(f));
-    for (LintFinding& f : found)
-      if (std::find(repo.doctor_disable.begin(), repo.doctor_disable.end(), f.rule) ==
-          repo.doctor_disable.end())
-        findings.push_back(std::move(f));
+    for (LintFinding& f : doctor_repo(repo, checked)) findings.push_back(std::move(f));
     if (!repo.doctor_disable.empty()) disabled[repo.name] = repo.doctor_disable;
   }
   // Grouped by rule, in the rules' order: 127 findings of one kind read as one problem.
-  std::vector<std::pair<const LintRule*, std::vector<const LintFinding*>>> groups;
+  Groups groups;
   for (const LintRule& rule : lint_rules()) {
     std::vector<const LintFinding*> of;
     for (const LintFinding& f : findings)
       if (f.rule == rule.name) of.push_back(&f);
     if (!of.empty()) groups.emplace_back(&rule, std::move(of));
   }
-  if (ctx.json) {
-    json out = json::array(), summary = json::array();
-    for (const auto& [rule, of] : groups) {
-      summary.push_back({{"rule", rule->name}, {"title", rule->title}, {"count", of.size()}});
-      for (const LintFinding* f : of)
-        out.push_back({{"rule", f->rule},
-                       {"file", f->file},
-                       {"line", f->line},
-                       {"problem", f->problem},
-                       {"hint", f->hint}});
-    }
-    std::cout
-        << json{{"findings", out}, {"groups", summary}, {"checked", checked}, {"disabled", disabled}}.dump(2)
-        << "\n";
-  } else {
-    constexpr size_t kShown = 10;
-    for (const auto& [rule, of] : groups) {
-      std::cout << rule->name << ": " << rule->title << " (" << of.size() << ")\n";
-      for (size_t i = 0; i < of.size() && i < kShown; ++i) std::cout << "  " << of[i]->to_string() << "\n";
-      if (of.size() > kShown)
-        std::cout << "  … and " << of.size() - kShown << " more (ptbuild doctor --json lists all)\n";
-    }
-    std::cout << (findings.empty() ? "no problems"
-                                   : std::to_string(findings.size()) + " problem(s) of " +
-                                         std::to_string(groups.size()) + " kind(s)")
-              << " in " << checked << " recipe(s)";
-    for (const auto& [repo, rules] : disabled.items())
-      std::cout << "; not checked in " << repo << ": " << join(rules.get<std::vector<std::string>>(), ", ");
-    std::cout << "\n";
-  }
+  if (ctx.json)
+    print_doctor_json(groups, checked, disabled);
+  else
+    print_doctor_text(groups, findings.size(), checked, disabled);
   return findings.empty() ? kOk : kWorkFailed;
 }
 

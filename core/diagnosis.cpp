@@ -177,6 +177,106 @@ std::optional<std::string> nix_setup_hint(std::string_view line) {
 }
 }  // namespace
 
+namespace {
+
+// A failure a single line shows: the class when any of `any` is in the line (and `also`, when
+// given), with its hint. Looked at in this order; the first that matches decides.
+struct Signature {
+  const char* failure_class;
+  std::vector<std::string_view> any;
+  std::string_view also;
+  const char* hint;
+};
+
+// What the build notes of the real repo met with PyTorch 2.10 on CUDA 13 (a source version or
+// toolkit newer than the nixpkgs derivation was written for) are among them: the recipe must change.
+const std::vector<Signature>& signatures() {
+  namespace fc = failure_class;
+  static const std::vector<Signature> kAll{
+      {fc::kUnknownCudaArch,
+       {"Unknown CUDA Architecture Name"},
+       "",
+       "gpuTargets takes values such as \"9.0\"; an older PyTorch needs the architecture added to "
+       "cmake/Modules_CUDA_fix/upstream/FindCUDA/select_compute_arch.cmake"},
+      {fc::kUnsupportedGpuArch,
+       {"Unsupported gpu architecture 'compute_"},
+       "",
+       "the CUDA toolkit is too old for this architecture: use a newer cudaPackages"},
+      {fc::kBuilderFailed,
+       {"has no member named 'clockRate'"},
+       "",
+       "CUDA 13 removed cudaDeviceProp::clockRate: MAGMA 2.9 (a torch dependency) needs the upstream fix: "
+       "an overlay with magma.overrideAttrs adding the patch of icl-utk-edu/magma commit 235aefb7"},
+      {fc::kBuilderFailed,
+       {"requires TORCH_FEATURE_VERSION >="},
+       "",
+       "the source is a newer PyTorch than the version the build reports (an overlay over an older "
+       "derivation): set PYTORCH_BUILD_VERSION, write version.txt and pass -DTORCH_BUILD_VERSION to cmake"},
+      {fc::kBuilderFailed,
+       {"fatal error: cccl/"},
+       "",
+       "the bundled CUTLASS looks for CCCL headers under <cccl/…>, CUDA 13 has them under <cuda/…>: add an "
+       "include folder with cccl/{cuda,cub,thrust,nv} links to cudaPackages.cuda_cccl in preConfigure"},
+      {fc::kBuilderFailed,
+       {"file INSTALL cannot find"},
+       "",
+       "the install step copies a file this source no longer has (PyTorch 2.10: cmake/Modules/"
+       "FindCUDAToolkit.cmake; the excerpt names it): create it in postPatch, as a stub that delegates to "
+       "CMake's own module"},
+      {fc::kBuilderFailed,
+       {"can't find file to patch"},
+       "",
+       "a patch of the nixpkgs derivation does not apply to this source version: drop it (patches = [ ]) or "
+       "use the patches written for this version"},
+      {fc::kBuilderFailed,
+       {"Hunk #"},
+       " FAILED at ",
+       "a patch of the nixpkgs derivation does not apply to this source version: drop it (patches = [ ]) or "
+       "use the patches written for this version"},
+      {fc::kOutOfMemory,
+       {"Killed signal terminated program", "died due to signal 9", "virtual memory exhausted",
+        "std::bad_alloc", "Cannot allocate memory"},
+       "",
+       "the compiler ran out of memory: lower max_parallel or the build's cores (backend.args), or add "
+       "memory/swap"},
+      {fc::kDiskFull,
+       {"No space left on device"},
+       "",
+       "free disk space (nix-collect-garbage, old results) — a PyTorch build needs ~20 GB"},
+      {fc::kEvalError,
+       {"attribute 'pytorch' missing"},
+       "error: attribute '",
+       "the attribute is python3Packages.torch, not python3Packages.pytorch"},
+      {fc::kEvalError,
+       {"error: attribute '"},
+       "' missing",
+       "check the attribute path against the nixpkgs the recipe pins"},
+      {fc::kEvalError,
+       {"cannot evaluate a function that has an argument without a value"},
+       "",
+       "the recipe is a function whose arguments have no defaults (callPackage style): flox calls it with them, "
+       "`nix build -f` cannot; use the flox backend, or give every argument a default"},
+      {fc::kEvalError,
+       {"does not appear to be tracked by git"},
+       "",
+       "git add the recipe: flox builds only tracked files"},
+      {fc::kEvalError,
+       {"error: undefined variable", "error: syntax error", "error: infinite recursion",
+        "error: cannot coerce", "error: value is ", "error: getting status of", "error: opening file"},
+       "",
+       "the recipe does not evaluate: fix the Nix expression"},
+      {fc::kNetwork,
+       {"unable to download", "Could not resolve host", "Temporary failure in name resolution",
+        "Connection timed out", "Connection refused", "error: cannot download", "Couldn't resolve host name",
+        "SSL connect error", "Network is unreachable", "unable to access 'http"},
+       "",
+       "a download failed: check the network, a proxy or the URL"},
+  };
+  return kAll;
+}
+
+}  // namespace
+
 std::optional<LogScanner::Hit> LogScanner::match(std::string_view line) const {
   namespace fc = failure_class;
   if (!may_match(line)) return std::nullopt;
@@ -188,86 +288,20 @@ std::optional<LogScanner::Hit> LogScanner::match(std::string_view line) const {
     return hit(fc::kNixSetup, std::string(msg), *hint);
   if (contains(line, "hash mismatch in fixed-output derivation") ||
       contains(line, "hash mismatch in file downloaded from"))
-    return hit(fc::kHashMismatch, std::string(msg),
-               "the recipe pins a hash that does not match the source; ptbuild repairs hashes "
-               "it finds in the build repo");
+    return hit(
+        fc::kHashMismatch, std::string(msg),
+        "the recipe pins a hash that does not match the source; ptbuild repairs hashes it finds in the build repo");
+  // Only a GPU variant can have CUDA off by mistake; the hint names its architecture.
   if (axes_.is_gpu() &&
       (contains(line, "Could NOT find CUDA") || contains(line, "CUDA cannot be found") || use_cuda_off(line)))
     return hit(fc::kCudaNotFound, "CUDA is off in a GPU variant (" + std::string(msg) + ")",
-               "enable CUDA at the derivation level: torch.override { cudaSupport = true; "
-               "gpuTargets = [ \"" +
+               "enable CUDA at the derivation level: torch.override { cudaSupport = true; gpuTargets = [ \"" +
                    axes_.torch_arch_flag().value_or("sm_XX").substr(3) +
                    "\" ]; } — .overrideAttrs alone builds CPU-only");
-  if (contains(line, "Unknown CUDA Architecture Name"))
-    return hit(fc::kUnknownCudaArch, std::string(msg),
-               "gpuTargets takes values such as \"9.0\"; an older PyTorch needs the architecture "
-               "added to cmake/Modules_CUDA_fix/upstream/FindCUDA/select_compute_arch.cmake");
-  if (contains(line, "Unsupported gpu architecture 'compute_"))
-    return hit(fc::kUnsupportedGpuArch, std::string(msg),
-               "the CUDA toolkit is too old for this architecture: use a newer cudaPackages");
-  // What the build notes of the real repo met with PyTorch 2.10 on CUDA 13 (a source version or
-  // toolkit newer than the nixpkgs derivation was written for): the recipe must change.
-  if (contains(line, "has no member named 'clockRate'"))
-    return hit(
-        fc::kBuilderFailed, std::string(msg),
-        "CUDA 13 removed cudaDeviceProp::clockRate: MAGMA 2.9 (a torch dependency) needs the upstream fix: "
-        "an overlay with magma.overrideAttrs adding the patch of icl-utk-edu/magma commit 235aefb7");
-  if (contains(line, "requires TORCH_FEATURE_VERSION >="))
-    return hit(
-        fc::kBuilderFailed, std::string(msg),
-        "the source is a newer PyTorch than the version the build reports (an overlay over an older "
-        "derivation): set PYTORCH_BUILD_VERSION, write version.txt and pass -DTORCH_BUILD_VERSION to cmake");
-  if (contains(line, "fatal error: cccl/"))
-    return hit(
-        fc::kBuilderFailed, std::string(msg),
-        "the bundled CUTLASS looks for CCCL headers under <cccl/…>, CUDA 13 has them under <cuda/…>: add an "
-        "include folder with cccl/{cuda,cub,thrust,nv} links to cudaPackages.cuda_cccl in preConfigure");
-  if (contains(line, "file INSTALL cannot find"))
-    return hit(
-        fc::kBuilderFailed, std::string(msg),
-        "the install step copies a file this source no longer has (PyTorch 2.10: cmake/Modules/"
-        "FindCUDAToolkit.cmake; the excerpt names it): create it in postPatch, as a stub that delegates to "
-        "CMake's own module");
-  if (contains(line, "can't find file to patch") ||
-      (contains(line, "Hunk #") && contains(line, " FAILED at ")))
-    return hit(
-        fc::kBuilderFailed, std::string(msg),
-        "a patch of the nixpkgs derivation does not apply to this source version: drop it (patches = [ ]) or "
-        "use the patches written for this version");
-  if (contains(line, "Killed signal terminated program") || contains(line, "died due to signal 9") ||
-      contains(line, "virtual memory exhausted") || contains(line, "std::bad_alloc") ||
-      contains(line, "Cannot allocate memory"))
-    return hit(fc::kOutOfMemory, std::string(msg),
-               "the compiler ran out of memory: lower max_parallel or the build's cores "
-               "(backend.args), or add memory/swap");
-  if (contains(line, "No space left on device"))
-    return hit(fc::kDiskFull, std::string(msg),
-               "free disk space (nix-collect-garbage, old results) — a PyTorch build needs ~20 GB");
-  if (contains(line, "error: attribute '") && contains(line, "' missing")) {
-    std::string hint = "check the attribute path against the nixpkgs the recipe pins";
-    if (contains(line, "attribute 'pytorch' missing"))
-      hint = "the attribute is python3Packages.torch, not python3Packages.pytorch";
-    return hit(fc::kEvalError, std::string(msg), hint);
-  }
-  if (contains(line, "cannot evaluate a function that has an argument without a value"))
-    return hit(fc::kEvalError, std::string(msg),
-               "the recipe is a function whose arguments have no defaults (callPackage style): flox calls "
-               "it with them, `nix build -f` cannot; use the flox backend, or give every argument a default");
-  if (contains(line, "error: undefined variable") || contains(line, "error: syntax error") ||
-      contains(line, "error: infinite recursion") || contains(line, "error: cannot coerce") ||
-      contains(line, "error: value is ") || contains(line, "does not appear to be tracked by git") ||
-      contains(line, "error: getting status of") || contains(line, "error: opening file"))
-    return hit(fc::kEvalError, std::string(msg),
-               contains(line, "tracked by git") ? "git add the recipe: flox builds only tracked files"
-                                                : "the recipe does not evaluate: fix the Nix expression");
-  static constexpr std::array<std::string_view, 10> kNetwork{
-      "unable to download",         "Could not resolve host", "Temporary failure in name resolution",
-      "Connection timed out",       "Connection refused",     "error: cannot download",
-      "Couldn't resolve host name", "SSL connect error",      "Network is unreachable",
-      "unable to access 'http"};
-  for (std::string_view sig : kNetwork)
-    if (contains(line, sig))
-      return hit(fc::kNetwork, std::string(msg), "a download failed: check the network, a proxy or the URL");
+  for (const Signature& sig : signatures())
+    for (std::string_view any : sig.any)
+      if (contains(line, any) && (sig.also.empty() || contains(line, sig.also)))
+        return hit(sig.failure_class, std::string(msg), sig.hint);
   return std::nullopt;
 }
 

@@ -126,7 +126,7 @@ class App {
     ops_.emplace(
         OpsContext{*store_, config_, *scheduler_, [this] { exit_now(); },
                    [this](auto targets, auto resolve, auto progress, auto done) {
-                     plan_nightly({io_, runner_, *store_, config_,
+                     plan_nightly({io_, runner_, off_loop_, *store_, config_,
                                    [this](std::function<void()> then) { refresh_catalog(std::move(then)); },
                                    std::move(resolve), std::move(progress)},
                                   std::move(targets), std::move(done));

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Formats every C++ file git tracks to .clang-format.
+# Formats every C++ file of the tree (tracked, or new and not ignored) to .clang-format.
 #   scripts/format.sh           rewrite them in place
 #   scripts/format.sh --check   change nothing; list the files that stray and exit 1 (CI runs this)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mapfile -t files < <(git ls-files '*.cpp' '*.h')
+# Tracked files and new ones not yet added (but not what .gitignore leaves out).
+mapfile -t files < <(git ls-files --cached --others --exclude-standard '*.cpp' '*.h')
 if [ "${1:-}" = "--check" ]; then
   stray=()
   for f in "${files[@]}"; do

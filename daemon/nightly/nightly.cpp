@@ -12,6 +12,7 @@
 #include "core/text.h"
 #include "daemon/nightly/fingerprint.h"
 #include "daemon/runner/async_command.h"
+#include "daemon/runner/off_loop.h"
 #include "daemon/store/store.h"
 
 namespace ptbuild {
@@ -65,6 +66,8 @@ class NightlyRun : public std::enable_shared_from_this<NightlyRun> {
         });
   }
 
+  // The recipe files of every variant asked for are read off the loop first (a repo on a hung
+  // network mount must not stop the daemon); then each variant is decided.
   void decide() {
     Resolution res = d_.resolve(targets_);
     if (!res.ok()) {
@@ -73,7 +76,24 @@ class NightlyRun : public std::enable_shared_from_this<NightlyRun> {
     }
     std::map<std::string, VariantRecord> variants;
     for (VariantRecord& v : d_.store.variants()) variants.emplace(v.name, std::move(v));
-    for (const std::string& name : res.names) {
+    std::vector<std::pair<std::string, VariantRecord>> wanted;
+    for (const std::string& name : res.names) wanted.emplace_back(name, variants.at(name));
+    d_.off_loop.run(
+        [wanted] {
+          std::map<std::string, std::string> prints;
+          for (const auto& [name, v] : wanted) prints[name] = file_fingerprint(v.repo_path, v.recipe);
+          return prints;
+        },
+        [self = shared_from_this(), names = res.names,
+         variants = std::move(variants)](std::map<std::string, std::string> prints) {
+          self->fingerprints_ = std::move(prints);
+          self->decide_each(names, variants);
+        });
+  }
+
+  void decide_each(const std::vector<std::string>& names,
+                   const std::map<std::string, VariantRecord>& variants) {
+    for (const std::string& name : names) {
       const VariantRecord& v = variants.at(name);
       if (failed_repos_.count(v.repo)) {
         plan_.skipped.push_back({name, "not checked: git pull failed in repo '" + v.repo + "'"});
@@ -89,7 +109,7 @@ class NightlyRun : public std::enable_shared_from_this<NightlyRun> {
         // until its inputs change; a transient one (network, timeout, …) is tried again.
         if (latest->state == JobState::failed && latest->failure &&
             !is_transient(latest->failure->failure_class)) {
-          if (latest->fingerprint && *latest->fingerprint == file_fingerprint(v.repo_path, v.recipe)) {
+          if (latest->fingerprint && *latest->fingerprint == fingerprints_[name]) {
             plan_.skipped.push_back({name, "known failure, inputs unchanged: " + last + ": " +
                                                latest->failure->message + " (ptbuild retry " + name +
                                                " builds it anyway)"});
@@ -260,7 +280,7 @@ class NightlyRun : public std::enable_shared_from_this<NightlyRun> {
 
   void compare_files(const Candidate& c, const std::string& note) {
     std::string build = "build #" + std::to_string(c.good.id);
-    std::string now = file_fingerprint(c.variant.repo_path, c.variant.recipe);
+    std::string now = fingerprints_[c.name];
     if (!c.good.fingerprint)
       plan_.rebuild.push_back({c.name, build + " recorded no fingerprint"});
     else if (now == *c.good.fingerprint)
@@ -279,6 +299,7 @@ class NightlyRun : public std::enable_shared_from_this<NightlyRun> {
   std::function<void(NightlyPlan)> done_;
   NightlyPlan plan_;
   std::set<std::string> failed_repos_;
+  std::map<std::string, std::string> fingerprints_;  // variant -> its recipe files' fingerprint now
   std::vector<Candidate> to_evaluate_;
   std::deque<size_t> singles_;  // candidates to evaluate alone
   int running_ = 0;

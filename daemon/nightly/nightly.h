@@ -16,6 +16,8 @@ class io_context;
 
 namespace ptbuild {
 
+class OffLoop;
+
 class Runner;
 class Store;
 
@@ -33,6 +35,7 @@ struct NightlyPlan {
 struct NightlyDeps {
   boost::asio::io_context& io;
   Runner& runner;
+  OffLoop& off_loop;  // for the recipe files
   Store& store;
   const Config& config;
   // After a pull the recipes may have changed: scans them again (off the loop), then calls back.

@@ -47,15 +47,17 @@ Ran run(const std::vector<std::string>& argv, const std::string& cwd = "") {
 }
 }  // namespace
 
-TEST_CASE("spawn: a child leads its own process group, inherits no descriptor, runs at SCHED_IDLE in its folder") {
+TEST_CASE(
+    "spawn: a child leads its own process group, inherits no descriptor, runs at SCHED_IDLE in its folder") {
   testing::TempDir dir;
   std::string secret = dir / "daemon-only";  // stands for the daemon's socket and database
   int leaked = ::open(secret.c_str(), O_WRONLY | O_CREAT, 0600);  // no O_CLOEXEC: exec alone would pass it on
   REQUIRE(leaked > 2);
-  Ran r = run({"sh", "-c",
-               "echo pid=$$; echo pgid=$(cut -d' ' -f5 /proc/$$/stat); echo policy=$(cut -d' ' -f41 /proc/$$/stat); "
-               "for f in /proc/$$/fd/*; do echo fd=$(readlink $f); done; echo cwd=$(pwd); echo argv0=$0"},
-              "/tmp");
+  Ran r = run(
+      {"sh", "-c",
+       "echo pid=$$; echo pgid=$(cut -d' ' -f5 /proc/$$/stat); echo policy=$(cut -d' ' -f41 /proc/$$/stat); "
+       "for f in /proc/$$/fd/*; do echo fd=$(readlink $f); done; echo cwd=$(pwd); echo argv0=$0"},
+      "/tmp");
   ::close(leaked);
   CHECK(r.exit_code == 0);
   std::istringstream lines(r.out);
@@ -68,9 +70,9 @@ TEST_CASE("spawn: a child leads its own process group, inherits no descriptor, r
       facts[line.substr(0, eq)] = line.substr(eq + 1);
   CAPTURE(r.out);
   REQUIRE(!facts["pid"].empty());
-  CHECK(facts["pgid"] == facts["pid"]);  // its own group, led by it
-  CHECK(facts["policy"] == "5");         // SCHED_IDLE
-  CHECK(open_files.count("/dev/null"));  // stdin
+  CHECK(facts["pgid"] == facts["pid"]);   // its own group, led by it
+  CHECK(facts["policy"] == "5");          // SCHED_IDLE
+  CHECK(open_files.count("/dev/null"));   // stdin
   CHECK_FALSE(open_files.count(secret));  // the daemon's descriptors stay the daemon's
   CHECK(facts["cwd"] == "/tmp");
   CHECK(facts["argv0"] == "sh");  // as given, not the resolved path
