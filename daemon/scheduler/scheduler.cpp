@@ -146,6 +146,9 @@ DispatchSnapshot Scheduler::snapshot() {
   std::map<std::string, std::string> after;  // repo -> its upstream repo
   for (const RepoConfig& r : config_.repos)
     if (!r.after.empty()) after[r.name] = r.after;
+  std::map<std::pair<std::string, std::string>, std::string> variant_at;  // (repo, axes key) -> variant
+  if (!after.empty())
+    for (const auto& [name, v] : s.variants) variant_at.emplace(std::pair{v.repo, axes_key(v.axes)}, name);
   for (const Job& j : s.queued) {
     if (j.kind == JobKind::publish) {
       if (!s.publishable.count(j.variant)) {
@@ -158,13 +161,10 @@ DispatchSnapshot Scheduler::snapshot() {
     auto up = after.find(j.repo);
     if (v == s.variants.end() || up == after.end()) continue;
     std::pair key{up->second, axes_key(v->second.axes)};
-    if (s.upstream.count(key)) continue;
-    for (const auto& [name, candidate] : s.variants)
-      if (candidate.repo == key.first && axes_key(candidate.axes) == key.second) {
-        if (std::optional<Job> last = store_.latest_job(name, JobKind::build))
-          s.upstream[key] = {name, last->id, last->state};
-        break;
-      }
+    auto upstream = variant_at.find(key);
+    if (upstream == variant_at.end() || s.upstream.count(key)) continue;
+    if (std::optional<Job> last = store_.latest_job(upstream->second, JobKind::build))
+      s.upstream[key] = {upstream->second, last->id, last->state};
   }
   return s;
 }

@@ -79,6 +79,8 @@ TEST_CASE("replies: every op answers a fixed scenario with the JSON recorded in 
   d.add_sh_recipe("pytorch-python313-cpu-avx512", "mkdir -p $out");
   d.add_sh_recipe("pytorch-python313-cpu-avx512vnni", d.wait_for_gate() + "mkdir -p $out");
   d.start();
+  // The builder's probe (a tiny build) decides first whether it is up: recorded once it has.
+  REQUIRE(eventually([&] { return d.client_json({"builders"})["builders"][0]["state"] == "up"; }));
   Recorder r(d);
 
   r.ask("matrix");
