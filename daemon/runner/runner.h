@@ -1,5 +1,6 @@
 // The seam between the scheduler and the processes that build: an interface with a real side
-// (ProcessRunner: Boost.Process v2, one process group per build) and a fake one (tests/).
+// (ProcessRunner: posix_spawn and Boost.Process v2's handle, one process group per build) and a fake one
+// (tests/).
 #pragma once
 
 #include <functional>

@@ -1,9 +1,9 @@
-// Starting a child the way every process of the daemon starts, through Boost.Process v2: no
-// shell (PATH is searched), in a process group of its own so that it can be signalled whole,
-// stdin from /dev/null, stdout and stderr to the given descriptors, none of the daemon's other
-// descriptors (its socket, its database), default signal handling, and below the daemon's
-// priority (SCHED_IDLE, nice +10, the lowest best-effort I/O priority). docs/processes.md says
-// how and why.
+// Starting a child the way every process of the daemon starts: no shell (PATH is searched), in a
+// process group of its own so that it can be signalled whole, stdin from /dev/null, stdout and
+// stderr to the given descriptors, none of the daemon's other descriptors (its socket, its
+// database), default signal handling, and below the daemon's priority (SCHED_IDLE, nice +10, the
+// lowest best-effort I/O priority). Started with posix_spawn, watched through Boost.Process v2's
+// handle: docs/processes.md says how and why.
 #pragma once
 
 #include <sys/types.h>

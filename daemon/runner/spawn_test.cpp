@@ -25,8 +25,9 @@ struct Ran {
   std::string out;
 };
 
-// Runs argv to its end on a loop of its own, its output in a file.
-Ran run(const std::vector<std::string>& argv, const std::string& cwd = "") {
+// Runs argv to its end on a loop of its own, its output in a file. `gate`, when given, is
+// created once the child has started (and been given its priority).
+Ran run(const std::vector<std::string>& argv, const std::string& cwd = "", const std::string& gate = "") {
   testing::TempDir dir;
   std::string path = dir / "out";
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
@@ -36,6 +37,7 @@ Ran run(const std::vector<std::string>& argv, const std::string& cwd = "") {
   std::unique_ptr<Child> child = start_child(io, argv, cwd, environ, fd, fd, error);
   ::close(fd);
   REQUIRE_MESSAGE(child, error);
+  if (!gate.empty()) std::ofstream(gate) << "open";
   Ran ran;
   child->async_wait([&](int code) { ran.exit_code = code; });
   io.run();
