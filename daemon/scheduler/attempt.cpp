@@ -67,8 +67,7 @@ void Scheduler::advance(JobRun& run, Event event) {
     case Action::launch_build:
       return launch(run, a->build, a->build_env, config_.daemon.build_timeout, "build_timeout");
     case Action::launch_verify:
-      return start_verify(run);
-    case Action::verify_elsewhere:
+    case Action::verify_elsewhere:  // the resting GPU builder is passed over
       return start_verify(run);
     case Action::start_repair:
       return start_repair(run);
