@@ -7,6 +7,7 @@
 #include "core/duration.h"
 #include "core/replies.h"
 #include "core/requests.h"
+#include "core/resources.h"
 #include "core/text.h"
 
 #include <nlohmann/json.hpp>
@@ -320,13 +321,24 @@ int cmd_fixes(Context& ctx, const ParsedArgs&) {
 }
 
 void print_builders(Context& ctx, const std::vector<protocol::BuilderView>& builders) {
-  Table t({"BUILDER", "STATE", "SLOTS", "SYSTEMS", "FEATURES", "DONE", "URI", "LAST ERROR"});
+  Table t(
+      {"BUILDER", "STATE", "SLOTS", "MEMORY", "DISK", "SYSTEMS", "FEATURES", "DONE", "URI", "LAST ERROR"});
   auto list = [](const std::vector<std::string>& items) { return join(items, ","); };
   for (const protocol::BuilderView& b : builders) {
     std::string features = list(b.supported_features);
     if (!b.mandatory_features.empty()) features += " (must: " + list(b.mandatory_features) + ")";
+    // "3.1/20.0 GiB held, 23.0 free" and "70.0 GiB free (min 25.0)": docs/resources.md
+    std::string memory = "-", disk = "-";
+    if (const auto& r = b.resources) {
+      memory = human_size(r->committed) + " held of " + human_size(r->memory_total) + ", " +
+               human_size(r->memory_available) + " free";
+      if (r->pressure && *r->pressure >= 1)
+        memory += ", PSI " + std::to_string(static_cast<int>(*r->pressure)) + "%";
+      disk = human_size(std::min(r->store_free, r->build_dir_free)) + " free (min " +
+             human_size(r->min_free) + ")";
+    }
     t.add({printable(b.name), ctx.style.paint(printable(b.state), b.state == "up" ? "32" : "33"),
-           std::to_string(b.running) + "/" + std::to_string(b.slots), list(b.systems),
+           std::to_string(b.running) + "/" + std::to_string(b.slots), memory, disk, list(b.systems),
            features.empty() ? "-" : features, std::to_string(b.done), printable(b.uri),
            b.last_error ? printable(*b.last_error) : ""});
   }

@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/resources.h"
+
 namespace ptbuild::client {
 
 using nlohmann::json;
@@ -178,6 +180,17 @@ void print_job(std::ostream& out, const Job& j, const Style& style) {
       if (fx.is_object())
         row("fixed", text_of(fx.value("file", json())) + ":" + text_of(fx.value("line", json())) + " " +
                          text_of(fx.value("old", json())) + " -> " + text_of(fx.value("new", json())));
+  if (std::optional<ResourceUse> used =
+          j.resources_json ? parse_resource_use(*j.resources_json) : std::nullopt) {
+    std::string text =
+        used->peak_memory ? "peak memory " + human_size(*used->peak_memory) : "peak memory unknown";
+    if (used->cpu_seconds) text += ", cpu " + std::to_string(static_cast<int64_t>(*used->cpu_seconds)) + " s";
+    text += ", wall " + std::to_string(static_cast<int64_t>(used->wall_seconds)) + " s";
+    if (used->output_size) text += ", output " + human_size(*used->output_size);
+    if (used->cores) text += ", " + std::to_string(used->cores) + " cores";
+    row("used", text + " (" + printable(used->measured_by) + ")");
+    if (used->oom_killed) row("memory", style.paint("killed for memory: queued again to run alone", "33"));
+  }
   json verify = j.verify_json ? json::parse(*j.verify_json, nullptr, false) : json();
   if (verify.is_object()) {
     row("verified", verify.value("ok", false) ? style.paint("ok", "32") : style.paint("FAILED", "31"));

@@ -69,6 +69,18 @@ void place_on_builder(const Config::Backend& backend, const BuilderSpec& builder
   env["NIX_CONFIG"] = config;
 }
 
+void give_cores(const Config::Backend& backend, int cores, BuildCommand& command,
+                std::map<std::string, std::string>& env, const std::string& inherited_nix_config) {
+  if (backend.kind == "nix") {
+    command.argv.insert(command.argv.end(), {"--cores", std::to_string(cores)});
+    return;
+  }
+  auto set = env.find("NIX_CONFIG");
+  std::string config = set != env.end() ? set->second : inherited_nix_config;
+  if (!config.empty() && config.back() != '\n') config += '\n';
+  env["NIX_CONFIG"] = config + "cores = " + std::to_string(cores) + "\n";
+}
+
 BuildCommand derivation_needs_command(const Config::Backend& backend, const std::string& recipe_path,
                                       std::map<std::string, std::string>& env) {
   env["PTBUILD_RECIPE"] = recipe_path;
@@ -98,40 +110,62 @@ std::string shell_quote(const std::string& s) {
 }
 }  // namespace
 
-BuildCommand remote_probe_command(const Config::Backend& backend, const BuilderSpec& builder,
-                                  const std::string& out_path, const std::vector<std::string>& probe_argv,
-                                  const std::map<std::string, std::string>& env,
-                                  const std::string& probe_path) {
-  // ssh://user@host:port -> "user@host" and "port"
+namespace {
+// ssh to a builder as Nix reaches it: $1 destination (user@host), $2 port, $3 key, $4 host key
+// (base64), $5 the remote command; stdin passes through. The host key is checked as Nix checks
+// it: against the configured one.
+constexpr const char* kSshScript =
+    "dest=$1 port=$2 key=$3 host_key=$4 command=$5\n"
+    "shift 5\n"
+    "set -- -o BatchMode=yes\n"
+    "[ -z \"$port\" ] || set -- \"$@\" -p \"$port\"\n"
+    "[ -z \"$key\" ] || set -- \"$@\" -i \"$key\"\n"
+    "if [ -n \"$host_key\" ]; then\n"
+    "  known=$(mktemp); trap 'rm -f \"$known\"' EXIT\n"
+    "  printf '%s %s\\n' \"${dest#*@}\" \"$(printf %s \"$host_key\" | base64 -d)\" > \"$known\"\n"
+    "  set -- \"$@\" -o UserKnownHostsFile=\"$known\" -o StrictHostKeyChecking=yes\n"
+    "fi\n"
+    "ssh \"$@\" \"$dest\" \"$command\"\n";
+
+// The arguments of kSshScript for `builder`: ssh://user@host:port -> "user@host", "port", …
+std::vector<std::string> ssh_arguments(const BuilderSpec& builder, const std::string& remote_command) {
   std::string dest = builder.uri.substr(builder.uri.find("://") + 3);
   std::string port;
   if (size_t colon = dest.rfind(':'); colon != std::string::npos && dest.find(']') == std::string::npos) {
     port = dest.substr(colon + 1);
     dest.resize(colon);
   }
+  return {dest, port, builder.ssh_key, builder.public_host_key, remote_command};
+}
+}  // namespace
+
+BuildCommand remote_probe_command(const Config::Backend& backend, const BuilderSpec& builder,
+                                  const std::string& out_path, const std::vector<std::string>& probe_argv,
+                                  const std::map<std::string, std::string>& env,
+                                  const std::string& probe_path) {
   std::string remote = "env";
   for (const auto& [k, v] : env) remote += " " + shell_quote(k + "=" + v);
   for (const std::string& word : probe_argv) remote += " " + shell_quote(word);
-  // $1 nix, $2 store, $3 out, $4 destination, $5 port, $6 key, $7 host key (base64), $8 remote
-  // command, $9 probe. The host key is checked as Nix checks it: against the configured one.
+  // $1 nix, $2 store, $3 out, $4 probe, $5 the ssh script, then its arguments.
   static constexpr const char* kScript =
       "set -e\n"
       "\"$1\" --extra-experimental-features nix-command copy --no-check-sigs --to \"$2\" \"$3\"\n"
-      "set -- \"$@\" -o BatchMode=yes\n"
-      "[ -z \"$5\" ] || set -- \"$@\" -p \"$5\"\n"
-      "[ -z \"$6\" ] || set -- \"$@\" -i \"$6\"\n"
-      "if [ -n \"$7\" ]; then\n"
-      "  known=$(mktemp); trap 'rm -f \"$known\"' EXIT\n"
-      "  printf '%s %s\\n' \"${4#*@}\" \"$(printf %s \"$7\" | base64 -d)\" > \"$known\"\n"
-      "  set -- \"$@\" -o UserKnownHostsFile=\"$known\" -o StrictHostKeyChecking=yes\n"
-      "fi\n"
-      "dest=$4 command=$8 probe=$9\n"
-      "shift 9\n"
-      "ssh \"$@\" \"$dest\" \"$command\" < \"$probe\"\n";
-  return {{"/bin/sh", "-c", kScript, "ptbuild-verify", nix_program(backend), builder.store_uri(), out_path,
-           dest, port, builder.ssh_key, builder.public_host_key, remote, probe_path},
-          "",
-          ""};
+      "probe=$4 ssh_script=$5\n"
+      "shift 5\n"
+      "exec /bin/sh -c \"$ssh_script\" ptbuild-ssh \"$@\" < \"$probe\"\n";
+  BuildCommand cmd{{"/bin/sh", "-c", kScript, "ptbuild-verify", nix_program(backend), builder.store_uri(),
+                    out_path, probe_path, kSshScript},
+                   "",
+                   ""};
+  for (std::string& arg : ssh_arguments(builder, remote)) cmd.argv.push_back(std::move(arg));
+  return cmd;
+}
+
+BuildCommand machine_facts_command(const BuilderSpec& builder) {
+  BuildCommand cmd{{"/bin/sh", "-c", kSshScript, "ptbuild-facts"}, "", ""};
+  for (std::string& arg : ssh_arguments(builder, "sh -c " + shell_quote(remote_facts_script())))
+    cmd.argv.push_back(std::move(arg));
+  return cmd;
 }
 
 BuildCommand realise_command(const Config::Backend& backend, const std::vector<std::string>& drvs) {

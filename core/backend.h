@@ -28,6 +28,8 @@ struct BuildCommand {
   std::string cwd;
   std::string result_link;           // the symlink to the output the build leaves behind
   std::optional<OutputFile> output;  // else stdout and stderr go to a pipe the runner reads
+  // cgroup.procs files its first process joins before it runs the command (docs/resources.md).
+  std::vector<std::string> join_cgroups;
 };
 
 struct BuildTarget {
@@ -63,6 +65,14 @@ BuildCommand builder_probe_command(const Config::Backend& backend, const std::st
 // builders at all, so a machines file in /etc/nix cannot send the build elsewhere.
 void place_on_builder(const Config::Backend& backend, const BuilderSpec& builder, BuildCommand& command,
                       std::map<std::string, std::string>& env, const std::string& inherited_nix_config);
+
+// Gives the build `cores` cores (Nix's `cores` setting, NIX_BUILD_CORES in the build): nix:
+// --cores N; flox: the same through NIX_CONFIG in `env` (after what place_on_builder put there).
+void give_cores(const Config::Backend& backend, int cores, BuildCommand& command,
+                std::map<std::string, std::string>& env, const std::string& inherited_nix_config);
+
+// What a remote builder has (core/resources.h's remote_facts_script, over the ssh Nix reaches it by).
+BuildCommand machine_facts_command(const BuilderSpec& builder);
 
 // What a build needs of a machine, read from its derivation: `system` and
 // `requiredSystemFeatures`, printed as JSON {"system":…,"features":[…]}. The recipe's path

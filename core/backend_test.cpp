@@ -83,14 +83,26 @@ TEST_CASE(
       {"nix", "/usr/bin/nix", {}}, b, "/nix/store/abc-torch",
       {"/nix/store/abc-torch/bin/python3", "/dev/stdin"},
       {{"PYTHONPATH", "/nix/store/abc-torch/lib/python3.13/site-packages"}}, "/var/lib/ptbuild/probe.py");
-  REQUIRE(cmd.argv.size() == 13);
+  REQUIRE(cmd.argv.size() == 14);
   CHECK(cmd.argv[0] == "/bin/sh");
   CHECK(cmd.argv[2].find("copy --no-check-sigs --to") != std::string::npos);
+  CHECK(cmd.argv[8].find("ssh \"$@\" \"$dest\" \"$command\"") != std::string::npos);  // the ssh part
+  cmd.argv.erase(cmd.argv.begin() + 8);
   CHECK(std::vector<std::string>(cmd.argv.begin() + 4, cmd.argv.end()) ==
-        std::vector<std::string>{"/usr/bin/nix",
-                                 "ssh://nix@gpu1:2222?ssh-key=/k/id&base64-ssh-public-host-key=QUJD",
-                                 "/nix/store/abc-torch", "nix@gpu1", "2222", "/k/id", "QUJD",
-                                 "env 'PYTHONPATH=/nix/store/abc-torch/lib/python3.13/site-packages' "
-                                 "'/nix/store/abc-torch/bin/python3' '/dev/stdin'",
-                                 "/var/lib/ptbuild/probe.py"});
+        std::vector<std::string>{
+            "/usr/bin/nix", "ssh://nix@gpu1:2222?ssh-key=/k/id&base64-ssh-public-host-key=QUJD",
+            "/nix/store/abc-torch", "/var/lib/ptbuild/probe.py", "nix@gpu1", "2222", "/k/id", "QUJD",
+            "env 'PYTHONPATH=/nix/store/abc-torch/lib/python3.13/site-packages' "
+            "'/nix/store/abc-torch/bin/python3' '/dev/stdin'"});
+}
+
+TEST_CASE(
+    "backend: a remote builder's facts are read over the same ssh, its script quoted for the remote shell") {
+  BuilderSpec b;
+  b.uri = "ssh-ng://nix@gpu1";
+  BuildCommand cmd = machine_facts_command(b);
+  REQUIRE(cmd.argv.size() == 9);
+  CHECK(std::vector<std::string>(cmd.argv.begin() + 4, cmd.argv.end() - 1) ==
+        std::vector<std::string>{"nix@gpu1", "", "", ""});
+  CHECK(cmd.argv.back().starts_with("sh -c 'grep -E '\\''^(MemTotal|MemAvailable):'\\'' /proc/meminfo"));
 }

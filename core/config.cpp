@@ -114,16 +114,20 @@ class TableReader {
       out = *d;
     }
   }
-  void size(const char* key, uint64_t& out, uint64_t min) {
+  // `empty` allows "" for "not set" (left as it was).
+  bool size(const char* key, uint64_t& out, uint64_t min, bool empty = false) {
     if (auto* n = take(key)) {
       if (!n->is_string()) fail(*n, key, "expected a size string such as \"4GiB\", got " + type_name(*n));
+      if (empty && n->as_string()->get().empty()) return false;
       auto v = parse_size(n->as_string()->get());
       if (!v)
         fail(*n, key,
              "bad size \"" + n->as_string()->get() + "\" (write a number and a unit: \"4GiB\", \"512MiB\")");
       if (*v < min) fail(*n, key, "must be at least " + format_size(min));
       out = *v;
+      return true;
     }
+    return false;
   }
   void strings(const char* key, std::vector<std::string>& out) {
     if (auto* n = take(key)) {
@@ -494,6 +498,18 @@ void read_web(TableReader& r, Config& c) {
   r.listen("listen", c.web.listen);
 }
 
+void read_resources(TableReader& r, Config& c) {
+  r.size("default_memory", c.resources.default_memory, 1 << 20);
+  r.one_of("oom_retry", c.resources.oom_retry, {"alone", "half-cores"});
+  r.integer("pressure_stop", c.resources.pressure_stop, 1, 100);
+}
+
+void read_gc(TableReader& r, Config& c) {
+  r.integer("keep_good", c.gc.keep_good, 1, 1000);  // the newest good build is always kept
+  r.size("max_free", c.gc.max_free, 1 << 20);
+  r.boolean("auto", c.gc.auto_collect);
+}
+
 void read_nightly(TableReader& r, Config& c) {
   r.strings("targets", c.nightly.targets);
   r.boolean("pull", c.nightly.pull);
@@ -501,11 +517,9 @@ void read_nightly(TableReader& r, Config& c) {
 
 // In the order they are read (the first error found is the one reported).
 constexpr SectionReader kLeadingSections[] = {{"daemon", read_daemon}, {"backend", read_backend}};
-constexpr SectionReader kTrailingSections[] = {{"hashfix", read_hashfix},
-                                               {"verify", read_verify},
-                                               {"publish", read_publish},
-                                               {"web", read_web},
-                                               {"nightly", read_nightly}};
+constexpr SectionReader kTrailingSections[] = {
+    {"hashfix", read_hashfix},     {"verify", read_verify}, {"publish", read_publish}, {"web", read_web},
+    {"resources", read_resources}, {"gc", read_gc},         {"nightly", read_nightly}};
 
 // Reads each section that is there, then refuses the keys its reader did not take.
 template <size_t N>
@@ -595,6 +609,10 @@ BuilderSpec read_builder(const toml::table& t, const std::string& source) {
   r.strings("supported_features", b.supported_features);
   r.strings("mandatory_features", b.mandatory_features);
   r.string("public_host_key", b.public_host_key);
+  r.size("memory", b.limits.memory, 64 << 20, true);
+  r.integer("cores", b.limits.cores, 0, 65536);
+  b.limits.min_free_set = r.size("min_free", b.limits.min_free, 0, true);
+  b.limits.reserve_set = r.size("reserve", b.limits.reserve, 0, true);
   r.reject_unknown();
   if (b.uri != "local" && !b.uri.starts_with("ssh://") && !b.uri.starts_with("ssh-ng://"))
     throw Failure{where + "builder.uri: expected ssh://…, ssh-ng://… or \"local\", got \"" + b.uri + "\""};
@@ -604,8 +622,8 @@ BuilderSpec read_builder(const toml::table& t, const std::string& source) {
 }
 
 void reject_unknown_sections(const toml::table& root, const std::string& source) {
-  static const std::set<std::string> kSections{"daemon", "backend", "repo",    "hashfix", "builder",
-                                               "verify", "publish", "nightly", "web"};
+  static const std::set<std::string> kSections{"daemon",  "backend", "repo", "hashfix",   "builder", "verify",
+                                               "publish", "nightly", "web",  "resources", "gc"};
   for (auto&& [k, v] : root)
     if (!kSections.count(std::string(k.str())))
       throw Failure{source + ":" + std::to_string(k.source().begin.line) + ": unknown key '" +
@@ -710,7 +728,11 @@ std::string render_config(const Config& c) {
                   {"ssh_key", b.ssh_key},
                   {"max_jobs", b.max_jobs},
                   {"speed_factor", b.speed_factor},
-                  {"public_host_key", b.public_host_key}};
+                  {"public_host_key", b.public_host_key},
+                  {"memory", b.limits.memory ? format_size(b.limits.memory) : ""},
+                  {"cores", b.limits.cores}};
+    t.insert("min_free", b.limits.min_free_set ? format_size(b.limits.min_free) : "");
+    t.insert("reserve", b.limits.reserve_set ? format_size(b.limits.reserve) : "");
     if (b.features_declared) {  // without, `local` takes what Nix's own system-features allow
       t.insert("supported_features", str_array(b.supported_features));
       t.insert("mandatory_features", str_array(b.mandatory_features));
@@ -729,11 +751,19 @@ std::string render_config(const Config& c) {
       {"publish",
        toml::table{{"auto", c.publish.auto_publish}, {"org", c.publish.org}, {"store", c.publish.store}}},
       {"web", toml::table{{"listen", c.web.listen}}},
+      {"resources", toml::table{{"default_memory", format_size(c.resources.default_memory)},
+                                {"oom_retry", c.resources.oom_retry},
+                                {"pressure_stop", c.resources.pressure_stop}}},
+      {"gc", toml::table{{"keep_good", c.gc.keep_good},
+                         {"max_free", format_size(c.gc.max_free)},
+                         {"auto", c.gc.auto_collect}}},
       {"nightly", toml::table{{"targets", str_array(c.nightly.targets)}, {"pull", c.nightly.pull}}}};
   std::ostringstream out;
   out << "# effective configuration (from " << c.source << ")\n"
       << "# [[builder]]: the whole fleet — the [[builder]] tables, the lines of daemon.builders_file, or\n"
-      << "# with neither the one local builder with max_parallel slots\n"
+      << "# with neither the one local builder with max_parallel slots; a builder's memory, min_free\n"
+      << "# and reserve \"\" follow the machine (all of it; 50GiB or a tenth of the store; 8GiB or an\n"
+      << "# eighth of the memory)\n"
       << root << "\n";
   return out.str();
 }

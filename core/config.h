@@ -86,6 +86,16 @@ struct Config {
   struct Web {
     std::string listen = "127.0.0.1:8460";  // "" turns the dashboard off (docs/web.md)
   } web;
+  struct Resources {                               // docs/resources.md
+    uint64_t default_memory = uint64_t{16} << 30;  // a variant never built, without a family figure
+    std::string oom_retry = "alone";               // or "half-cores"
+    int pressure_stop = 60;                        // PSI memory full avg10 (%) that stops the newest build
+  } resources;
+  struct Gc {
+    int keep_good = 2;                        // good builds kept per variant
+    uint64_t max_free = uint64_t{200} << 30;  // the most one collection frees
+    bool auto_collect = true;                 // when a builder falls below min_free
+  } gc;
   struct Nightly {
     std::vector<std::string> targets{"all"};
     bool pull = false;

@@ -154,7 +154,7 @@ bool can_build(const BuilderSpec& b, const BuildNeeds& needs) {
   return b.max_jobs > 0;
 }
 
-Placement place(const BuildNeeds& needs, const std::vector<BuilderState>& builders) {
+Placement place(const BuildNeeds& needs, const std::vector<BuilderState>& builders, const RoomCheck& room) {
   Placement p;
   double best_load = 0;
   for (size_t i = 0; i < builders.size(); ++i) {
@@ -164,6 +164,12 @@ Placement place(const BuildNeeds& needs, const std::vector<BuilderState>& builde
     if (!s.up) continue;
     ++p.fitting_up;
     if (s.running >= s.spec->max_jobs) continue;
+    ++p.with_slot;
+    if (room)
+      if (std::string short_of = room(i); !short_of.empty()) {
+        if (p.short_of.empty()) p.short_of = std::move(short_of);
+        continue;
+      }
     double load = s.running / s.spec->speed_factor;
     if (!p.chosen) {
       p.chosen = i;
@@ -188,6 +194,7 @@ std::string describe_unplaced(const BuildNeeds& needs, const Placement& p) {
   if (p.fitting_up == 0)
     return "no builder up (" + std::to_string(p.fitting) +
            (p.fitting == 1 ? " builder fits" : " builders fit") + ", all down or disabled)";
+  if (p.with_slot > 0 && !p.short_of.empty()) return p.short_of;
   return "no free slot (" + std::to_string(p.fitting) +
          (p.fitting == 1 ? " builder fits)" : " builders fit)");
 }

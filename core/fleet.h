@@ -5,11 +5,14 @@
 // --max-jobs 0`), with the machine ptbuild chose as Nix's only builder.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
+
+#include "core/resources.h"
 
 namespace ptbuild {
 
@@ -23,6 +26,7 @@ struct BuilderSpec {
   std::vector<std::string> supported_features;
   std::vector<std::string> mandatory_features;
   std::string public_host_key;  // base64, as in Nix's machines file
+  BuilderLimits limits;         // memory, cores, min_free, reserve (docs/resources.md)
   // `local` with no features declared takes whatever Nix's own system-features allow here.
   bool features_declared = false;
   int line = 0;  // where it was declared (config or machines file), for messages
@@ -78,11 +82,19 @@ struct Placement {
   std::optional<size_t> chosen;  // index into the builders given
   int fitting = 0;               // builders that can take it at all, up or not
   int fitting_up = 0;            // of those, the ones up now
+  int with_slot = 0;             // of those, the ones with a free slot
+  std::string short_of;          // why the first of those has no room for it ("memory: …")
 };
 
-// Among the builders that can take it, are up and have a free slot: Hydra's rule — the fewest
-// running builds divided by the speed factor, then the higher speed factor, then the order given.
-Placement place(const BuildNeeds& needs, const std::vector<BuilderState>& builders);
+// Why builder i has no room for this build ("" when it has); asked only of builders that are up
+// and have a free slot.
+using RoomCheck = std::function<std::string(size_t builder)>;
+
+// Among the builders that can take it, are up, have a free slot and room: Hydra's rule — the
+// fewest running builds divided by the speed factor, then the higher speed factor, then the
+// order given.
+Placement place(const BuildNeeds& needs, const std::vector<BuilderState>& builders,
+                const RoomCheck& room = {});
 
 // Why a build is not placed, in docs/fleet.md's words.
 std::string describe_unplaced(const BuildNeeds& needs, const Placement& p);

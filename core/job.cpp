@@ -73,6 +73,11 @@ nlohmann::json job_to_json(const Job& j) {
   }
   out["out_path"] = or_null(j.out_path);
   out["builder"] = or_null(j.builder);
+  nlohmann::json& resources = out["resources"];
+  if (j.resources_json) {
+    resources = nlohmann::json::parse(*j.resources_json, nullptr, false);
+    if (resources.is_discarded()) resources = nullptr;
+  }
   out["waiting"] = or_null(j.waiting);
   out["log_path"] = j.log_path;
   return out;

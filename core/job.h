@@ -50,10 +50,11 @@ struct Job {
   std::optional<std::string> out_path;
   std::string log_path;
   bool force = false;  // queued with --force (publish: skip the preconditions on the build)
-  std::optional<std::string> recipe_sha;   // sha256 of the recipe file when the build started
-  std::optional<std::string> fingerprint;  // see daemon/nightly/fingerprint.h
-  std::optional<std::string> drv_path;     // the derivation that produced out_path
-  std::optional<std::string> builder;      // the builder of its last attempt (docs/fleet.md)
+  std::optional<std::string> recipe_sha;      // sha256 of the recipe file when the build started
+  std::optional<std::string> fingerprint;     // see daemon/nightly/fingerprint.h
+  std::optional<std::string> drv_path;        // the derivation that produced out_path
+  std::optional<std::string> builder;         // the builder of its last attempt (docs/fleet.md)
+  std::optional<std::string> resources_json;  // what its last build used (docs/resources.md)
   // Not stored: why a queued job has not started (docs/fleet.md), filled in by the daemon.
   std::optional<std::string> waiting;
 };

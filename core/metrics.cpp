@@ -71,6 +71,26 @@ std::string render_prometheus(const MetricsSnapshot& m) {
   for (const auto& b : m.builders)
     sample(out, "ptbuild_builder_up", "builder=\"" + label(b.name) + "\"", b.up ? "1" : "0");
 
+  header(out, "ptbuild_builder_memory_bytes", "gauge",
+         "Memory of each builder: total (within its cap), available, committed to its builds.");
+  for (const auto& b : m.builders)
+    if (b.facts)
+      for (auto [kind, bytes] :
+           {std::pair{"total", b.memory_total}, std::pair{"available", b.memory_available},
+            std::pair{"committed", b.memory_committed}})
+        sample(out, "ptbuild_builder_memory_bytes", "builder=\"" + label(b.name) + "\",kind=\"" + kind + "\"",
+               std::to_string(bytes));
+  header(out, "ptbuild_builder_free_bytes", "gauge",
+         "Free space of each builder's store and build directory.");
+  for (const auto& b : m.builders)
+    if (b.facts)
+      for (auto [path, bytes] : {std::pair{"store", b.store_free}, std::pair{"build_dir", b.build_dir_free}})
+        sample(out, "ptbuild_builder_free_bytes", "builder=\"" + label(b.name) + "\",path=\"" + path + "\"",
+               std::to_string(bytes));
+  header(out, "ptbuild_oom_kills_total", "counter",
+         "Builds killed or stopped for memory (requeued, or failed the second time) since ptbuildd started.");
+  sample(out, "ptbuild_oom_kills_total", "", std::to_string(m.oom_kills));
+
   header(out, "ptbuild_build_duration_seconds", "histogram",
          "Duration of finished builds by variant family.");
   for (const auto& [family, seconds] : m.build_seconds_by_family) {

@@ -15,6 +15,9 @@ struct MetricsSnapshot {
     int running = 0;
     int slots = 0;
     bool up = true;
+    bool facts = false;  // the figures below were read (docs/resources.md)
+    uint64_t memory_total = 0, memory_available = 0, memory_committed = 0;
+    uint64_t store_free = 0, build_dir_free = 0;
   };
   std::map<std::string, int64_t> jobs_by_state;  // every state, zero included
   std::vector<Builder> builders;
@@ -22,6 +25,7 @@ struct MetricsSnapshot {
   std::map<std::string, int64_t> failures_by_class;
   int64_t hash_repairs = 0;
   uint64_t log_bytes_written = 0;  // since the daemon started
+  int64_t oom_kills = 0;           // builds killed or stopped for memory since the daemon started
 };
 
 // Bucket bounds of the build duration histogram, in seconds: a PyTorch build takes 2-3 hours,

@@ -24,6 +24,7 @@ const std::vector<LintRule> kRules{
     {"pin", "a nixpkgs pin other than the matrix declares"},
     {"pin-split", "recipes of one CUDA version that pin different nixpkgs"},
     {"flags-split", "recipes of one instruction set with different cpuFlags"},
+    {"hardcoded-parallelism", "parallelism fixed in the recipe, not the cores ptbuild gives the build"},
     {"require", "text the matrix requires is missing"},
     {"forbid", "text the matrix forbids is present"},
 };
@@ -541,12 +542,63 @@ bool pinned_by_matrix(const LintInput& in) {
 bool known_kind(const LintInput& in) {
   return in.kind.has_value();
 }
+// A fixed -jN, MAX_JOBS=N or a switched-off parallel build ignores the cores ptbuild gives the
+// build (docs/resources.md): it packs builds by memory, which such a recipe defeats. Read from the
+// text as written (the flags are inside strings), comment lines aside.
+void lint_parallelism(const LintInput& in, Findings& f) {
+  const std::string& t = in.text;
+  auto digits_at = [&](size_t i) {
+    size_t end = i;
+    while (end < t.size() && std::isdigit(static_cast<unsigned char>(t[end]))) ++end;
+    return end > i && (end == t.size() || !std::isalnum(static_cast<unsigned char>(t[end])))
+               ? t.substr(i, end - i)
+               : std::string();
+  };
+  auto commented = [&](size_t at) {
+    size_t start = t.rfind('\n', at);
+    start = start == std::string::npos ? 0 : start + 1;
+    size_t hash = t.find('#', start);
+    return hash != std::string::npos && hash < at;
+  };
+  for (size_t at = t.find("-j"); at != std::string::npos; at = t.find("-j", at + 2)) {
+    bool word_start =
+        at == 0 || t[at - 1] == '"' || t[at - 1] == ' ' || t[at - 1] == '\'' || t[at - 1] == '=';
+    std::string n = digits_at(at + 2);
+    if (word_start && !n.empty() && !commented(at))
+      f.add("hardcoded-parallelism", at,
+            "-j" + n + " builds with " + n + " jobs whatever cores the build is given",
+            "drop it: with enableParallelBuilding the setup hooks pass -j$NIX_BUILD_CORES");
+  }
+  for (size_t at = t.find("MAX_JOBS="); at != std::string::npos; at = t.find("MAX_JOBS=", at + 9)) {
+    std::string n = digits_at(at + 9);
+    if (!n.empty() && !commented(at))
+      f.add("hardcoded-parallelism", at,
+            "MAX_JOBS=" + n + " runs " + n + " compilers whatever cores the build is given",
+            "export MAX_JOBS=$NIX_BUILD_CORES");
+  }
+  for (size_t at = t.find("enableParallelBuilding"); at != std::string::npos;
+       at = t.find("enableParallelBuilding", at + 1)) {
+    size_t eq = t.find_first_not_of(" \t", at + 22);
+    if (eq == std::string::npos || t[eq] != '=') continue;
+    size_t value = t.find_first_not_of(" \t", eq + 1);
+    if (value != std::string::npos && t.compare(value, 5, "false") == 0 && !commented(at))
+      f.add("hardcoded-parallelism", at, "enableParallelBuilding = false builds on one core",
+            "enableParallelBuilding = true (the build gets $NIX_BUILD_CORES)");
+  }
+}
+
 constexpr RuleCheck kChecks[] = {
-    {always, lint_pname},         {gpu, lint_arch_values},
-    {gpu, lint_arch_platform},    {gpu, lint_cuda_off},
-    {gpu, lint_cuda_packages},    {known_cpu, lint_cpu_cuda},
-    {always, lint_torch_attr},    {has_isa, lint_isa_flags},
-    {pinned_by_matrix, lint_pin}, {known_kind, lint_required_patterns},
+    {always, lint_pname},
+    {gpu, lint_arch_values},
+    {gpu, lint_arch_platform},
+    {gpu, lint_cuda_off},
+    {gpu, lint_cuda_packages},
+    {known_cpu, lint_cpu_cuda},
+    {always, lint_torch_attr},
+    {has_isa, lint_isa_flags},
+    {pinned_by_matrix, lint_pin},
+    {always, lint_parallelism},
+    {known_kind, lint_required_patterns},
 };
 
 }  // namespace

@@ -216,3 +216,27 @@ TEST_CASE("lint: every rule has a name and a title") {
   }
   CHECK(find_lint_rule("no-such-rule") == nullptr);
 }
+
+TEST_CASE("lint: parallelism fixed in the recipe is reported with the fix that gives it the build's cores") {
+  // As 111 of the 237 recipes of build-pytorch's pytorch-2.10-python313 branch write it.
+  std::string recipe = kCudaOn +
+                       "  ninjaFlags = [ \"-j32\" ];\n"
+                       "  preConfigure = ''\n"
+                       "    # Limit build parallelism to prevent memory saturation: was -j64\n"
+                       "    export MAX_JOBS=32\n"
+                       "  '';\n"
+                       "  enableParallelBuilding = false;\n";
+  std::vector<LintFinding> found;
+  for (const LintFinding& f : lint(kSm90, recipe))
+    if (f.rule == "hardcoded-parallelism") found.push_back(f);
+  REQUIRE(found.size() == 3);
+  CHECK(found[0].problem == "-j32 builds with 32 jobs whatever cores the build is given");
+  CHECK(found[0].line == 2);
+  CHECK(found[1].problem == "MAX_JOBS=32 runs 32 compilers whatever cores the build is given");
+  CHECK(found[1].hint == "export MAX_JOBS=$NIX_BUILD_CORES");
+  CHECK(found[2].line == 7);
+  // What follows the cores it is given, and a comment, are fine.
+  CHECK(rules_of(lint(kSm90, kCudaOn + "  preBuild = ''\n    export MAX_JOBS=$NIX_BUILD_CORES\n"
+                                       "    make -j$NIX_BUILD_CORES # not -j8\n  '';\n")) ==
+        std::vector<std::string>{});
+}

@@ -47,6 +47,24 @@ JobView job_view_from(const json& j) {
   return v;
 }
 
+std::optional<BuilderResourcesView> resources_from(const json& builder) {
+  auto r = builder.find("resources");
+  if (r == builder.end() || r->is_null()) return std::nullopt;
+  BuilderResourcesView v{r->at("memory_total").get<uint64_t>(),
+                         r->at("memory_available").get<uint64_t>(),
+                         r->at("committed").get<uint64_t>(),
+                         r->at("reserve").get<uint64_t>(),
+                         r->at("cores").get<int>(),
+                         r->at("store_free").get<uint64_t>(),
+                         r->at("build_dir_free").get<uint64_t>(),
+                         r->at("min_free").get<uint64_t>(),
+                         optional_of<double>(*r, "pressure"),
+                         {}};
+  for (const json& h : r->at("holding"))
+    v.holding.push_back({h.at("job").get<int64_t>(), h.at("memory").get<uint64_t>()});
+  return v;
+}
+
 BuilderView builder_from(const json& j) {
   return {j.at("name").get<std::string>(),
           j.at("uri").get<std::string>(),
@@ -58,7 +76,8 @@ BuilderView builder_from(const json& j) {
           j.at("mandatory_features").get<std::vector<std::string>>(),
           j.at("speed_factor").is_number() ? j.at("speed_factor").get<double>() : 0.0,
           j.at("done").get<int>(),
-          optional_of<std::string>(j, "last_error")};
+          optional_of<std::string>(j, "last_error"),
+          resources_from(j)};
 }
 
 SchedulerView scheduler_from(const json& j) {
@@ -170,6 +189,21 @@ json to_json(const QueueReply& r) {
        })}};
 }
 
+json to_json(const BuilderResourcesView& r) {
+  json holding = json::array();
+  for (const auto& h : r.holding) holding.push_back({{"job", h.job}, {"memory", h.memory}});
+  return {{"memory_total", r.memory_total},
+          {"memory_available", r.memory_available},
+          {"committed", r.committed},
+          {"reserve", r.reserve},
+          {"cores", r.cores},
+          {"store_free", r.store_free},
+          {"build_dir_free", r.build_dir_free},
+          {"min_free", r.min_free},
+          {"pressure", or_null(r.pressure)},
+          {"holding", holding}};
+}
+
 json to_json(const BuilderView& b) {
   return {{"name", b.name},
           {"uri", b.uri},
@@ -181,7 +215,8 @@ json to_json(const BuilderView& b) {
           {"mandatory_features", b.mandatory_features},
           {"speed_factor", b.speed_factor},
           {"done", b.done},
-          {"last_error", or_null(b.last_error)}};
+          {"last_error", or_null(b.last_error)},
+          {"resources", b.resources ? to_json(*b.resources) : json(nullptr)}};
 }
 
 json to_json(const BuildersReply& r) {
@@ -292,6 +327,7 @@ Job job_from_json(const json& j) {
   if (auto v = j.find("verify"); v != j.end() && !v->is_null()) job.verify_json = v->dump();
   job.out_path = optional_of<std::string>(j, "out_path");
   job.builder = optional_of<std::string>(j, "builder");
+  if (auto r = j.find("resources"); r != j.end() && !r->is_null()) job.resources_json = r->dump();
   job.waiting = optional_of<std::string>(j, "waiting");
   job.log_path = j.value("log_path", "");
   return job;

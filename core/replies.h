@@ -34,6 +34,24 @@ struct QueueReply {
   std::vector<QueuedJob> jobs;
 };
 
+// What a builder has and what its builds hold (docs/resources.md), in bytes.
+struct BuilderResourcesView {
+  uint64_t memory_total = 0;
+  uint64_t memory_available = 0;
+  uint64_t committed = 0;  // held or expected by its builds
+  uint64_t reserve = 0;
+  int cores = 0;
+  uint64_t store_free = 0;
+  uint64_t build_dir_free = 0;
+  uint64_t min_free = 0;
+  std::optional<double> pressure;  // PSI memory full avg10, %
+  struct Holding {
+    int64_t job = 0;
+    uint64_t memory = 0;
+  };
+  std::vector<Holding> holding;
+};
+
 struct BuilderView {
   std::string name;
   std::string uri;
@@ -46,6 +64,7 @@ struct BuilderView {
   double speed_factor = 1.0;
   int done = 0;
   std::optional<std::string> last_error;
+  std::optional<BuilderResourcesView> resources;  // null until its facts are read
 };
 struct BuildersReply {  // builders, set_builder
   std::vector<BuilderView> builders;

@@ -63,8 +63,20 @@ CatalogScan scan_catalog(const std::vector<RepoConfig>& repos) {
 MetricsSnapshot metrics_snapshot(Store& store, Scheduler& scheduler) {
   MetricsSnapshot m;
   store.fill_metrics(m);
-  for (const Scheduler::BuilderSummary& b : scheduler.summary().builders)
-    m.builders.push_back({b.spec.name, b.running, b.spec.max_jobs, b.state == "up"});
+  Scheduler::Summary summary = scheduler.summary();
+  for (const Scheduler::BuilderSummary& b : summary.builders) {
+    MetricsSnapshot::Builder one{b.spec.name, b.running, b.spec.max_jobs, b.state == "up"};
+    if (b.facts) {
+      one.facts = true;
+      one.memory_total = memory_total_of(*b.facts, b.spec.limits);
+      one.memory_available = std::min(b.facts->memory_available, one.memory_total);
+      one.memory_committed = b.committed;
+      one.store_free = b.facts->store_free;
+      one.build_dir_free = b.facts->build_dir_free;
+    }
+    m.builders.push_back(one);
+  }
+  m.oom_kills = summary.oom_kills;
   m.log_bytes_written = BuildLog::bytes_taken_total();
   return m;
 }

@@ -12,6 +12,7 @@
 #include "core/duration.h"
 #include "core/verify.h"
 #include "daemon/nightly/fingerprint.h"
+#include "daemon/resources/cgroup.h"
 #include "daemon/runner/off_loop.h"
 #include "daemon/runner/spawn.h"
 #include "daemon/scheduler/job_run.h"
@@ -40,7 +41,32 @@ struct Prepared {
   std::string fingerprint;
   SourceInputs sources;
   bool listed = false;
+  std::vector<std::string> cgroup_procs;  // the build's cgroup, made
+  std::string cgroup_error;
 };
+
+// What the building step's end reads off the loop: the result, and what the build used.
+struct Measured {
+  std::string result;
+  std::optional<BuildCgroups::Usage> usage;
+  std::optional<uint64_t> output_size;
+};
+
+// The bytes of a store path (its files, as they are on disk: hard links once).
+std::optional<uint64_t> tree_size(const std::string& path) {
+  std::error_code ec;
+  if (path.empty() || !std::filesystem::exists(path, ec)) return std::nullopt;
+  uint64_t total = 0;
+  auto add = [&](const std::filesystem::path& p) {
+    if (std::filesystem::is_regular_file(std::filesystem::symlink_status(p, ec)))
+      total += std::filesystem::file_size(p, ec);
+  };
+  add(path);
+  for (auto it = std::filesystem::recursive_directory_iterator(path, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+    add(it->path());
+  return total;
+}
 }  // namespace
 
 void Scheduler::advance(JobRun& run, Event event) {
@@ -116,11 +142,14 @@ void Scheduler::prepare(JobRun& run) {
   }
   a.build = build_command(config_.backend,
                           {a.job.variant, a.variant.repo_path, a.variant.recipe, config_.results_dir()});
-  if (!config_.builders.empty())  // a configured fleet: the chosen machine builds, no other
-    if (FleetBuilder* b = builder_named(a.builder)) {
-      const char* inherited = std::getenv("NIX_CONFIG");
-      place_on_builder(config_.backend, b->spec, a.build, a.build_env, inherited ? inherited : "");
-    }
+  const char* inherited = std::getenv("NIX_CONFIG");
+  FleetBuilder* builder = builder_named(a.builder);
+  if (!config_.builders.empty() && builder)  // a configured fleet: the chosen machine builds, no other
+    place_on_builder(config_.backend, builder->spec, a.build, a.build_env, inherited ? inherited : "");
+  if (a.cores > 0) give_cores(config_.backend, a.cores, a.build, a.build_env, inherited ? inherited : "");
+  // A build on this machine gets a cgroup of its own: measured, and held to its share.
+  std::shared_ptr<const BuildCgroups> cgroups = builder && builder->spec.is_local() ? cgroups_ : nullptr;
+  if (cgroups) a.cgroup = std::to_string(a.job.id) + "-" + std::to_string(a.job.attempt);
   SourceLister lister = config_.hashfix.enabled ? source_lister_ : nullptr;
   if (lister) {
     a.log.write(
@@ -132,8 +161,9 @@ void Scheduler::prepare(JobRun& run) {
   std::string probe_dir = config_.verify.enabled ? config_.daemon.state_dir : "";
   off_loop_->run(
       [lister, nix = nix_program(config_.backend), repo = a.variant.repo_path, recipe = a.variant.recipe,
-       probe_dir] {
+       probe_dir, cgroups, cgroup = a.cgroup, limit = a.memory_limit] {
         Prepared p;
+        if (cgroups) p.cgroup_procs = cgroups->create(cgroup, limit, p.cgroup_error);
         p.recipe_sha = recipe_sha(repo + "/" + recipe);
         p.fingerprint = file_fingerprint(repo, recipe);
         if (!probe_dir.empty()) install_probe(probe_dir);
@@ -152,6 +182,12 @@ void Scheduler::prepare(JobRun& run) {
           spdlog::warn("job #{}: its recipe's sha and fingerprint were not recorded: {}", id, e.what());
         }
         Attempt& attempt = *same->attempt;
+        attempt.build.join_cgroups = std::move(p.cgroup_procs);
+        if (!p.cgroup_error.empty()) {
+          attempt.log.write("=== ptbuild: the build is not measured: " + p.cgroup_error + "\n");
+          spdlog::warn("job #{}: {}", id, p.cgroup_error);
+          attempt.cgroup.clear();
+        }
         if (p.listed && p.sources.drvs.empty() && !p.sources.error.empty())
           attempt.log.write("=== ptbuild: its sources could not be listed (" + p.sources.error +
                             "): building\n");
@@ -227,6 +263,7 @@ void Scheduler::launch(JobRun& run, const BuildCommand& cmd, std::map<std::strin
     return;
   }
   store_.set_build_process(id, a.process->process_group(), a.process->identity());
+  if (run.flow.stage == Stage::building) a.build_started = clock_.steady();
   arm_log_flush();
   spdlog::info("job #{} {}: started {} (attempt {}, pgid {})", id, a.job.variant, cmd.argv.front(),
                a.job.attempt, a.process->process_group());
@@ -364,15 +401,35 @@ void Scheduler::on_exit(int64_t job_id, int exit_code) {
       // Realised: the sources are there and right. A failure is read as a build's would be.
       if (exit_code == 0 && !a.start_failure) return advance(*run, Event::succeeded);
       return advance(*run, build_end(*run, exit_code, ""));
-    case Stage::building:
-      if (exit_code != 0 || a.start_failure) return advance(*run, build_end(*run, exit_code, ""));
-      // A result link may be in the build repo, on a network mount: read it off the loop.
-      return off_loop_->run([link = a.result_link] { return read_link(link); },
-                            [this, job_id, exit_code](std::string result) {
-                              JobRun* same = find_run(job_id);
-                              if (same && runs_process(same->flow.stage))
-                                advance(*same, build_end(*same, exit_code, result));
-                            });
+    case Stage::building: {
+      // A result link may be in the build repo, on a network mount, and the build's cgroup is
+      // read and removed: off the loop.
+      std::shared_ptr<const BuildCgroups> cgroups = a.cgroup.empty() ? nullptr : cgroups_;
+      bool built = exit_code == 0 && !a.start_failure;
+      return off_loop_->run(
+          [link = a.result_link, cgroups, group = a.cgroup, built] {
+            Measured m;
+            if (built) m.result = read_link(link);
+            if (cgroups) {
+              m.usage = cgroups->read(group);
+              cgroups->remove(group);
+            }
+            if (!m.result.empty()) m.output_size = tree_size(m.result);
+            return m;
+          },
+          [this, job_id, exit_code](Measured m) {
+            JobRun* same = find_run(job_id);
+            if (!same || !runs_process(same->flow.stage)) return;
+            Attempt& a = *same->attempt;
+            std::string how = a.cgroup.empty()
+                                  ? (builder_named(a.builder) && !builder_named(a.builder)->spec.is_local()
+                                         ? "remote builder: its nix-daemon runs the build"
+                                         : "no cgroup for builds here")
+                                  : cgroups_->measured_by();
+            a.used = measured_use(a, m.usage, how, m.output_size, clock_.steady());
+            advance(*same, build_end(*same, exit_code, m.result));
+          });
+    }
     case Stage::verifying:
       return advance(*run, verify_end(*run, exit_code));
     case Stage::publishing:
@@ -414,6 +471,8 @@ void Scheduler::end_attempt(JobRun& run) {
     if (run.outcome && run.outcome->state != JobState::queued) ++b->done;
   }
   if (!a->builder.empty()) needs_.erase(a->variant.name);
+  if (!a->cgroup.empty() && cgroups_)  // stopped before its end was read: its group goes too
+    off_loop_->run([cgroups = cgroups_, group = a->cgroup] { return cgroups->remove(group); }, [](bool) {});
   run.ended = std::move(a->job);
 }
 

@@ -96,6 +96,15 @@ PlanInput plan_input(const DispatchSnapshot& s, std::map<int64_t, const Job*>& b
   return plan;
 }
 
+// A build placed on a builder holds its share of it for the placements after it.
+void take_room(BuilderRoom& room, const Expectation& e, int cores) {
+  uint64_t memory = memory_at(e, cores);
+  room.memory_free = room.memory_free > memory ? room.memory_free - memory : 0;
+  room.disk_free = room.disk_free > e.disk ? room.disk_free - e.disk : 0;
+  room.cores_taken += cores;
+  ++room.running;
+}
+
 std::string held_by_failed_reason(const DispatchSnapshot& s, int64_t failed) {
   for (const auto& [key, up] : s.upstream)
     if (up.job == failed)
@@ -117,7 +126,11 @@ DispatchDecision decide_dispatch(const DispatchSnapshot& s) {
   for (const auto& [id, failed] : order.held_by_failed) d.waiting[id] = held_by_failed_reason(s, failed);
 
   std::vector<BuilderState> states;
-  for (const auto& b : s.builders) states.push_back({b.spec, b.running, b.up});
+  std::vector<BuilderRoom> rooms;
+  for (const auto& b : s.builders) {
+    states.push_back({b.spec, b.running, b.up});
+    rooms.push_back(b.room);
+  }
   std::set<std::string> reading;
   for (int64_t id : order.order) {
     if (!s.held.empty()) {
@@ -135,13 +148,23 @@ DispatchDecision decide_dispatch(const DispatchSnapshot& s) {
       }
       needs = known->second;
     }
-    Placement placement = place(needs, states);
+    auto known = s.expected.find(variant.name);
+    Expectation expected = known == s.expected.end() ? Expectation{} : known->second;
+    bool alone = s.alone.count(id) > 0;
+    Placement placement = place(needs, states, [&](size_t i) {
+      return fit_build(expected, rooms[i], s.builders[i].spec->name, alone).why_not;
+    });
     if (!placement.chosen) {
       d.waiting[id] = unplaced_reason(s, needs, placement);
       continue;
     }
-    ++states[*placement.chosen].running;  // the next placement sees the slot taken
-    d.builds.push_back({id, *placement.chosen});
+    size_t at = *placement.chosen;
+    Fit fit = fit_build(expected, rooms[at], s.builders[at].spec->name, alone);
+    if (auto cap = s.max_cores.find(id); cap != s.max_cores.end())
+      fit.cores = std::min(fit.cores > 0 ? fit.cores : cap->second, cap->second);
+    ++states[at].running;  // the next placement sees the slot taken, and the room
+    take_room(rooms[at], expected, fit.cores);
+    d.builds.push_back({id, at, fit.cores, fit.memory_limit, expected});
   }
   return d;
 }

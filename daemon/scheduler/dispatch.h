@@ -9,7 +9,9 @@
 //   - a build whose recipe is gone fails; one whose repo is not there waits for it;
 //   - a build backing off after a network failure waits until its time;
 //   - the others go in plan_dispatch's order (priority, `after`, longest-first or fifo), each to
-//     the builder placement chooses among those that fit, are up and have a free slot.
+//     the builder placement chooses among those that fit, are up, have a free slot and room for
+//     its expected memory and disk (docs/resources.md), with the cores that keep the set in
+//     memory; a build that does not fit waits, and a smaller one behind it may go.
 #pragma once
 
 #include <chrono>
@@ -66,12 +68,18 @@ struct DispatchSnapshot {
     int running = 0;
     bool up = true;
     std::string state;  // "up", "disabled", "down until T: why"
+    BuilderRoom room;   // memory, disk and cores left (room.known false: slots only)
   };
   std::vector<Builder> builders;
   // What each variant's derivation needs of a machine, where known. When no builder can be told
   // apart from another (one local machine, no declared features), the name says enough.
   std::map<std::string, BuildNeeds> needs;
   bool features_matter = false;
+  // What each queued build's variant is expected to take (docs/resources.md), and the jobs
+  // that run alone after an OOM kill.
+  std::map<std::string, Expectation> expected;
+  std::set<int64_t> alone;
+  std::map<int64_t, int> max_cores;  // resources.oom_retry = "half-cores": half of what it had
   std::chrono::steady_clock::time_point now;
   std::chrono::system_clock::time_point wall;  // the same instant, for the times people read
 };
@@ -79,7 +87,10 @@ struct DispatchSnapshot {
 struct DispatchDecision {
   struct Start {
     int64_t job;
-    size_t builder;  // index into the snapshot's builders
+    size_t builder;             // index into the snapshot's builders
+    int cores = 0;              // Nix's `cores` for it (NIX_BUILD_CORES)
+    uint64_t memory_limit = 0;  // the most it may use where ptbuild runs it (0: no limit)
+    Expectation expected;
   };
   std::vector<Start> builds;
   std::vector<int64_t> publishes;                    // start now

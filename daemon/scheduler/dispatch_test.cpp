@@ -175,3 +175,66 @@ TEST_CASE("dispatch: a publish job starts with a build to publish, after flox's 
   sc.s.publish_checked.insert(ready);
   CHECK(decide_dispatch(sc.s).publishes == std::vector<int64_t>{ready});
 }
+
+TEST_CASE(
+    "dispatch: builds are packed by memory: big ones two at a time on 1.5 GiB, small ones beside them") {
+  constexpr uint64_t kMiB = uint64_t{1} << 20;
+  Scenario sc({BuilderSpec{.name = "local", .max_jobs = 8}});
+  MachineFacts f{.memory_total = 24 * 1024 * kMiB,
+                 .memory_available = 23 * 1024 * kMiB,
+                 .cores = 2,
+                 .store_free = uint64_t{70} << 30,
+                 .store_size = uint64_t{250} << 30,
+                 .build_dir_free = uint64_t{70} << 30};
+  BuilderLimits cap{.memory = 1536 * kMiB, .reserve_set = true};
+  sc.s.builders[0].room = room_of(f, cap, {});
+  std::vector<int64_t> big, small;
+  for (int i = 0; i < 3; ++i) {
+    std::string name = "big" + std::to_string(i) + "-python313-cpu-avx2";
+    sc.variant(name);
+    sc.s.expected[name] = {600 * kMiB, 0, 0, "measured"};
+    big.push_back(sc.queue(name, JobKind::build, 1));
+  }
+  for (int i = 0; i < 2; ++i) {
+    std::string name = "small" + std::to_string(i) + "-python313-cpu-avx2";
+    sc.variant(name);
+    sc.s.expected[name] = {20 * kMiB, 0, 0, "measured"};
+    small.push_back(sc.queue(name));
+  }
+  DispatchDecision d = decide_dispatch(sc.s);
+  CHECK(sc.started(d) == std::vector<int64_t>{big[0], big[1], small[0], small[1]});
+  CHECK(d.waiting[big[2]] == "memory: needs ~600 MiB, local has 336 MiB free");
+  // The cores: the first takes both of the machine's; the rest share what is left (one each).
+  CHECK(d.builds[0].cores == 2);
+  CHECK(d.builds[1].cores == 1);
+  // Each is held to the room there was when it started: the newest gets the least.
+  CHECK(d.builds[0].memory_limit == 1536 * kMiB);
+  CHECK(d.builds[1].memory_limit == 936 * kMiB);
+}
+
+TEST_CASE("dispatch: after an OOM kill a build waits to run alone, and below min_free nothing starts") {
+  constexpr uint64_t kGiB = uint64_t{1} << 30;
+  Scenario sc({BuilderSpec{.name = "local", .max_jobs = 4}});
+  MachineFacts f{.memory_total = 64 * kGiB,
+                 .memory_available = 60 * kGiB,
+                 .cores = 16,
+                 .store_free = 70 * kGiB,
+                 .store_size = 250 * kGiB,
+                 .build_dir_free = 70 * kGiB};
+  sc.s.builders[0].running = 1;
+  sc.s.builders[0].room = room_of(f, {}, {{kGiB, 0, 8}});
+  sc.variant("a-python313-cpu-avx2");
+  int64_t a = sc.queue("a-python313-cpu-avx2");
+  sc.s.expected["a-python313-cpu-avx2"] = {kGiB, 0, 0, "raised after an OOM kill"};
+  sc.s.alone.insert(a);
+  DispatchDecision d = decide_dispatch(sc.s);
+  CHECK(d.builds.empty());
+  CHECK(d.waiting[a] == "memory: runs alone after an OOM kill; waits for local's 1 build to end");
+  sc.s.alone.clear();
+  BuilderLimits strict{.min_free = 80 * kGiB, .min_free_set = true};
+  sc.s.builders[0].room = room_of(f, strict, {});
+  d = decide_dispatch(sc.s);
+  CHECK(d.builds.empty());
+  CHECK(d.waiting[a] ==
+        "disk: local has 70.0 GiB free, below its min_free of 80.0 GiB (nothing new starts there)");
+}

@@ -140,6 +140,7 @@ void Scheduler::check_builders() {
     b->health.checking = true;
     probe_builder(*b);
   }
+  refresh_facts();
 }
 
 // This machine: a tiny real build. A remote one: `nix store ping` over ssh (a build there would
@@ -176,11 +177,22 @@ void Scheduler::probe_builder(FleetBuilder& b) {
 }
 
 Scheduler::Summary Scheduler::summary() const {
-  Summary s{paused_, draining_, 0, 0, {}};
+  Summary s{paused_, draining_, 0, 0, {}, oom_kills_};
   for (const auto& [id, run] : jobs_) s.running += in_attempt(run->flow.stage);
   for (const auto& b : builders_) {
     s.slots += b->spec.max_jobs;
-    s.builders.push_back({b->spec, b->state(), b->running, b->done, b->last_error});
+    std::vector<RunningUse> uses = running_uses(*b);
+    BuilderSummary one{b->spec,       b->state(), b->running,     b->done,
+                       b->last_error, b->facts,   b->facts_error, committed(uses)};
+    if (b->facts) {
+      one.reserve = reserve_of(*b->facts, b->spec.limits);
+      one.min_free = min_free_of(*b->facts, b->spec.limits);
+    }
+    for (const auto& [id, run] : jobs_)
+      if (const Attempt* a = run->attempt.get();
+          a && a->builder == b->spec.name && in_attempt(run->flow.stage))
+        one.holding.emplace_back(id, std::max(memory_at(a->expected, a->cores), a->current_memory));
+    s.builders.push_back(std::move(one));
   }
   return s;
 }

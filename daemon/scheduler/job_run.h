@@ -19,7 +19,9 @@
 #include "core/builder_health.h"
 #include "core/job_flow.h"
 #include "core/output_reader.h"
+#include "core/resources.h"
 #include "daemon/hashfix/hashfix.h"
+#include "daemon/resources/cgroup.h"
 #include "daemon/runner/build_log.h"
 #include "daemon/runner/runner.h"
 #include "daemon/scheduler/scheduler.h"
@@ -66,7 +68,24 @@ struct Attempt {
   std::optional<Outcome> pending;    // a build's outcome waiting for the probe or the repair
   std::string probe_output;
   std::string verified_on;  // the GPU builder the probe runs on; "" for this machine
+  // Its share of the builder (docs/resources.md): the cores, the memory it is expected to take
+  // and the most the kernel lets it, and the cgroup that measures it where ptbuildd runs it.
+  int cores = 0;
+  uint64_t memory_limit = 0;
+  Expectation expected;
+  std::string cgroup;                     // its group's name ("" none)
+  std::vector<std::string> cgroup_procs;  // the files its first process joins
+  uint64_t current_memory = 0;            // as last read, while it builds
+  std::chrono::steady_clock::time_point build_started{};
+  bool stopped_for_memory = false;  // the newest build, stopped under memory pressure
+  std::optional<ResourceUse> used;  // what the build used, once it has ended
 };
+
+// What an attempt's build used (docs/resources.md): its cgroup's figures where it had one
+// (`measured_by`), else the wall time alone, said so.
+ResourceUse measured_use(const Attempt& a, const std::optional<BuildCgroups::Usage>& usage,
+                         const std::string& measured_by, std::optional<uint64_t> output_size,
+                         std::chrono::steady_clock::time_point now);
 
 // One job the scheduler holds: queued with something to remember, or in an attempt, or waiting for
 // the store to take its outcome. Its stage moves only through next() (core/job_flow.h).
@@ -103,7 +122,11 @@ struct FleetBuilder {
   bool disabled = false;  // by the operator
   int running = 0;        // jobs placed on it whose attempt has not ended
   int done = 0;
-  std::string last_error;                 // its last machine fault (a recipe's failure is not the machine's)
+  std::string last_error;             // its last machine fault (a recipe's failure is not the machine's)
+  std::optional<MachineFacts> facts;  // as last read (docs/resources.md)
+  std::chrono::steady_clock::time_point facts_at{};
+  bool reading_facts = false;
+  std::string facts_error;                // why its facts could not be read
   uint64_t epoch = 0;                     // a probe's answer counts only in its own epoch
   boost::asio::steady_timer probe_timer;  // the end of its rest after a machine fault
   bool up() const { return !disabled && health.up(); }
@@ -112,10 +135,12 @@ struct FleetBuilder {
 
 // The scheduler's own timers, beside the ones each attempt and builder has.
 struct SchedulerTimers {
-  explicit SchedulerTimers(boost::asio::io_context& io) : retry_wakeup(io), record_retry(io), log_flush(io) {}
+  explicit SchedulerTimers(boost::asio::io_context& io)
+      : retry_wakeup(io), record_retry(io), log_flush(io), facts(io) {}
   boost::asio::steady_timer retry_wakeup;  // the first back-off that ends
   boost::asio::steady_timer record_retry;  // outcomes the database could not take yet
   boost::asio::steady_timer log_flush;     // while builds run: frames due are closed, progress saved
+  boost::asio::steady_timer facts;         // the builders' facts are read again
   bool log_flush_armed = false;
   bool record_retry_armed = false;
   std::chrono::steady_clock::time_point progress_saved{};

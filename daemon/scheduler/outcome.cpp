@@ -63,10 +63,55 @@ Outcome Scheduler::stop_outcome(const JobRun& run, int exit_code) {
   return Outcome{JobState::failed, change, detail};
 }
 
+// A build the kernel killed for memory, or that memory pressure stopped (docs/resources.md): not
+// the recipe's failure. It goes back to the queue, its expected peak raised, to run alone (or
+// with half its cores); killed again so, it has needed more than the machine has, and fails.
+Event Scheduler::out_of_memory(JobRun& run, int exit_code, std::optional<Failure> failure) {
+  Attempt& a = *run.attempt;
+  ResourceUse used = a.used.value_or(ResourceUse{});
+  used.oom_killed = true;
+  std::optional<ResourceUse> before =
+      a.job.resources_json ? parse_resource_use(*a.job.resources_json) : std::nullopt;
+  std::string peak = used.peak_memory ? " at " + human_size(*used.peak_memory) : "";
+  std::string how = a.stopped_for_memory ? "stopped under memory pressure" : "killed for memory";
+  ++oom_kills_;
+  if (before && before->oom_killed) {
+    Failure f = failure.value_or(Failure{failure_class::kOutOfMemory, "", "", a.output.scanner().tail()});
+    f.failure_class = failure_class::kOutOfMemory;
+    f.message = how + " on " + a.builder + peak + " again, after running " +
+                (config_.resources.oom_retry == "alone" ? "alone" : "with fewer cores") +
+                ": it needs more memory than the builder has";
+    f.hint = "build it on a builder with more memory, or lower its parallelism (cores) in the recipe";
+    run.outcome = Outcome{JobState::failed,
+                          {.finished_at = clock_.rfc3339(),
+                           .exit_code = exit_code,
+                           .failure = f,
+                           .resources_json = resource_use_json(used)},
+                          f.failure_class + ": " + f.message};
+    return Event::failed;
+  }
+  std::string next = config_.resources.oom_retry == "alone" ? "alone" : "with half its cores";
+  std::string line = "out of memory: " + how + " on " + a.builder + peak + "; queued again to run " + next +
+                     ", its expected peak raised (not a failure of the recipe)";
+  a.log.write("=== ptbuild: " + line + "\n");
+  spdlog::warn("job #{} {}: {}", a.job.id, a.job.variant, line);
+  run.outcome = Outcome{JobState::queued,
+                        {.resources_json = resource_use_json(used), .clear_outcome = true},
+                        "requeued: " + line};
+  return Event::machine_fault;  // the job goes back to the queue, as after a machine's fault
+}
+
 Event Scheduler::build_end(JobRun& run, int exit_code, const std::string& out) {
   Attempt& a = *run.attempt;
-  if ((run.outcome = cut_short(a, exit_code, clock_.rfc3339()))) return Event::failed;
+  std::optional<std::string> used = a.used ? std::optional(resource_use_json(*a.used)) : std::nullopt;
+  if ((run.outcome = cut_short(a, exit_code, clock_.rfc3339()))) {
+    run.outcome->change.resources_json = used;
+    return Event::failed;
+  }
   std::optional<Failure> failure = a.output.scanner().diagnose(exit_code);
+  if (exit_code != 0 &&
+      ((a.used && a.used->oom_killed) || (failure && failure->failure_class == failure_class::kOutOfMemory)))
+    return out_of_memory(run, exit_code, failure);
   bool repairable = failure && failure->failure_class == failure_class::kHashMismatch &&
                     config_.hashfix.enabled &&
                     !repair_refused(run, *failure);  // a refusal says why in the failure's message
@@ -87,7 +132,9 @@ Event Scheduler::build_end(JobRun& run, int exit_code, const std::string& out) {
     return Event::machine_fault;
   }
   if (builder && builder->health.up()) builder->health.healthy();  // it built, or the recipe failed: it works
-  Outcome o{JobState::failed, {.finished_at = clock_.rfc3339(), .exit_code = exit_code}, ""};
+  Outcome o{JobState::failed,
+            {.finished_at = clock_.rfc3339(), .exit_code = exit_code, .resources_json = used},
+            ""};
   switch (verdict.kind) {
     case Verdict::Kind::succeeded:
       o.state = JobState::succeeded;

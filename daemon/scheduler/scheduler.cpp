@@ -8,6 +8,8 @@
 #include "core/clock.h"
 #include "core/text.h"
 #include "daemon/hashfix/hashfix.h"
+#include "daemon/resources/cgroup.h"
+#include "daemon/resources/local_facts.h"
 #include "daemon/runner/off_loop.h"
 #include "daemon/runner/process_tree.h"
 #include "daemon/scheduler/dispatch.h"
@@ -28,8 +30,18 @@ Scheduler::Scheduler(asio::io_context& io, Store& store, const Config& config, R
       clock_(seams.clock ? *seams.clock : system_clock()),
       timers_(std::make_unique<SchedulerTimers>(io)),
       source_lister_(fixed_output_inputs),
+      local_facts_(seams.local_facts ? seams.local_facts : read_local_facts),
       off_loop_(std::make_unique<OffLoop>(
           io, seams.blocking_work_inline ? OffLoop::Mode::inline_for_tests : OffLoop::Mode::threads)) {
+  if (seams.build_cgroups) {
+    // Once, before the loop runs: a few cgroupfs operations.
+    std::string why_not;
+    cgroups_ = BuildCgroups::open(why_not);
+    if (cgroups_)
+      spdlog::info("builds on this machine run in cgroups of their own ({})", cgroups_->measured_by());
+    else
+      spdlog::warn("builds on this machine are not measured by a cgroup: {}", why_not);
+  }
   reconfigure();
 }
 
@@ -134,7 +146,10 @@ DispatchSnapshot Scheduler::snapshot() {
   s.features_matter = features_matter();
   for (const auto& [variant, needs] : needs_)
     if (needs) s.needs.emplace(variant, *needs);
-  for (const auto& b : builders_) s.builders.push_back({&b->spec, b->running, b->up(), b->state()});
+  for (const auto& b : builders_)
+    s.builders.push_back({&b->spec, b->running, b->up(), b->state(),
+                          b->facts ? room_of(*b->facts, b->spec.limits, running_uses(*b)) : BuilderRoom{}});
+  expect_resources(s);
   for (const auto& [id, run] : jobs_) {
     if (run->not_before != std::chrono::steady_clock::time_point{})
       s.backoffs[id] = {run->not_before, run->network_retries};
@@ -169,6 +184,35 @@ DispatchSnapshot Scheduler::snapshot() {
   return s;
 }
 
+// What each queued build is expected to take (docs/resources.md), from the store's history, and
+// which of them run alone or with fewer cores after an OOM kill.
+void Scheduler::expect_resources(DispatchSnapshot& s) {
+  Store::ResourceHistory history = store_.resource_history();
+  std::map<std::string, std::vector<Expectation>> families;
+  for (const auto& [variant, past] : history.by_variant)
+    families[history.family_of[variant]].push_back(
+        expect_from(past, {}, "", config_.resources.default_memory));
+  for (const Job& j : s.queued) {
+    auto v = s.variants.find(j.variant);
+    if (j.kind != JobKind::build || v == s.variants.end()) continue;
+    if (!s.expected.count(j.variant)) {
+      std::string family = resource_family(v->second.axes);
+      auto own = history.by_variant.find(j.variant);
+      auto kin = families.find(family);
+      s.expected[j.variant] =
+          expect_from(own == history.by_variant.end() ? std::vector<PastUse>{} : own->second,
+                      kin == families.end() || family.empty() ? std::vector<Expectation>{} : kin->second,
+                      family, config_.resources.default_memory);
+    }
+    std::optional<ResourceUse> last = j.resources_json ? parse_resource_use(*j.resources_json) : std::nullopt;
+    if (!last || !last->oom_killed) continue;
+    if (config_.resources.oom_retry == "alone")
+      s.alone.insert(j.id);
+    else
+      s.max_cores[j.id] = std::max(1, last->cores / 2);
+  }
+}
+
 void Scheduler::apply(const DispatchDecision& d, const DispatchSnapshot& s) {
   std::map<int64_t, const Job*> queued;
   for (const Job& j : s.queued) queued[j.id] = &j;
@@ -196,10 +240,16 @@ void Scheduler::apply(const DispatchDecision& d, const DispatchSnapshot& s) {
     const Job& job = *queued.at(start.job);
     FleetBuilder& builder = *builders_[start.builder];
     JobRun& run = run_of(start.job);
-    if (begin_attempt(run, job, s.variants.at(job.variant), &builder, "started on " + builder.spec.name,
-                      {.builder = builder.spec.name}))
+    std::string where = "started on " + builder.spec.name;
+    if (start.cores) where += " with " + std::to_string(start.cores) + " cores";
+    if (begin_attempt(run, job, s.variants.at(job.variant), &builder, where,
+                      {.builder = builder.spec.name})) {
+      Attempt& a = *run.attempt;
+      a.cores = start.cores;
+      a.memory_limit = start.memory_limit;
+      a.expected = start.expected;
       advance(run, Event::start_build);
-    else
+    } else
       run.waiting = "starting";
   }
   if (d.wake_at) {

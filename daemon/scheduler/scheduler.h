@@ -27,6 +27,7 @@
 #include "core/job.h"
 #include "core/job_flow.h"
 #include "core/progress.h"
+#include "core/resources.h"
 
 namespace boost::asio {
 class io_context;
@@ -34,6 +35,7 @@ class io_context;
 
 namespace ptbuild {
 
+class BuildCgroups;
 class Clock;
 class OffLoop;
 class Runner;
@@ -54,6 +56,11 @@ struct RepairResult;
 struct SchedulerSeams {
   Clock* clock = nullptr;  // nullptr: the system's clocks
   bool blocking_work_inline = false;
+  // This machine's facts (docs/resources.md); empty: read from /proc and statvfs. A function
+  // that returns nullopt leaves the local builder to its slots.
+  std::function<std::optional<MachineFacts>()> local_facts;
+  // Whether builds on this machine get a cgroup of their own (measured, held to their memory).
+  bool build_cgroups = true;
 };
 
 class Scheduler {
@@ -103,6 +110,11 @@ class Scheduler {
     int running = 0;
     int done = 0;  // builds that ended on it since ptbuildd started
     std::string last_error;
+    std::optional<MachineFacts> facts;  // what it has, as last read (docs/resources.md)
+    std::string facts_error;
+    uint64_t committed = 0;  // memory its builds hold or are expected to
+    uint64_t reserve = 0, min_free = 0;
+    std::vector<std::pair<int64_t, uint64_t>> holding;  // its builds and the memory each holds or will
   };
   struct Summary {
     bool paused = false;
@@ -110,6 +122,7 @@ class Scheduler {
     int running = 0;
     int slots = 0;
     std::vector<BuilderSummary> builders;
+    int64_t oom_kills = 0;  // since ptbuildd started
   };
   Summary summary() const;
   bool is_running(int64_t job_id) const;
@@ -139,6 +152,7 @@ class Scheduler {
   void dispatch();
   struct DispatchSnapshot snapshot();
   void apply(const struct DispatchDecision& decision, const struct DispatchSnapshot& snapshot);
+  void expect_resources(struct DispatchSnapshot& snapshot);
   JobRun& run_of(int64_t job_id);
   JobRun* find_run(int64_t job_id);
   bool begin_attempt(JobRun& run, const Job& queued, const VariantRecord& variant, FleetBuilder* builder,
@@ -169,6 +183,7 @@ class Scheduler {
   // outcome.cpp: what the end of a process means.
   Outcome stop_outcome(const JobRun& run, int exit_code);
   Event build_end(JobRun& run, int exit_code, const std::string& result);
+  Event out_of_memory(JobRun& run, int exit_code, std::optional<struct Failure> failure);
   Event verify_end(JobRun& run, int exit_code);
   Event publish_end(JobRun& run, int exit_code);
   bool repair_refused(const JobRun& run, struct Failure& failure);
@@ -182,6 +197,12 @@ class Scheduler {
   void probe_builder(FleetBuilder& builder);
   void read_needs(const VariantRecord& variant);
   bool features_matter() const;
+  // The builders' facts, read again every few seconds; a builder under memory pressure loses
+  // its newest build (docs/resources.md).
+  void refresh_facts();
+  void facts_read(FleetBuilder& builder, std::optional<MachineFacts> facts, std::string error,
+                  std::map<int64_t, uint64_t> current);
+  std::vector<RunningUse> running_uses(const FleetBuilder& builder) const;
 
   boost::asio::io_context& io_;
   Store& store_;
@@ -203,9 +224,13 @@ class Scheduler {
 
   std::unique_ptr<struct SchedulerTimers> timers_;
   std::thread repair_thread_;
-  SourceLister source_lister_;  // empty: no sources step (the unit tests, whose runner runs nothing)
+  SourceLister source_lister_;
+  std::function<std::optional<MachineFacts>()> local_facts_;
+  std::shared_ptr<const BuildCgroups> cgroups_;  // nullptr: builds here are not measured  // empty: no
+                                                 // sources step (the unit tests, whose runner runs nothing)
   std::vector<std::string> missing_repos_;
   bool poke_pending_ = false;
+  int64_t oom_kills_ = 0;  // builds killed or stopped for memory since start
   bool paused_ = false;
   bool draining_ = false;
   bool stopping_ = false;

@@ -31,9 +31,17 @@ struct Fixture {
   boost::asio::io_context io;
   Store store{dir / "ptbuild.db", dir / "logs"};
   FakeRunner runner;
-  Clock* clock;  // nullptr: the system's
+  Clock* clock;                       // nullptr: the system's
+  std::optional<MachineFacts> facts;  // this machine's, as the scheduler reads them (none: slots only)
   // Blocking work (reading recipes) runs at once, so that settle() sees its result.
-  Scheduler scheduler{io, store, config, runner, {.clock = clock, .blocking_work_inline = true}};
+  Scheduler scheduler{io,
+                      store,
+                      config,
+                      runner,
+                      {.clock = clock,
+                       .blocking_work_inline = true,
+                       .local_facts = [this] { return facts; },
+                       .build_cgroups = false}};
 
   explicit Fixture(std::initializer_list<std::pair<const char*, const char*>> variants, Clock* c = nullptr)
       : clock(c) {

@@ -16,7 +16,7 @@ constexpr const char* kJobColumns =
     "j.out_path, j.force, "
     "(SELECT json_group_array(json_object('id', f.id, 'drv', f.drv, 'file', f.file, 'line', f.line, "
     "'old', f.old_hash, 'new', f.new_hash, 'at', f.at)) FROM hash_fixes f WHERE f.job_id = j.id), "
-    "j.recipe_sha, j.fingerprint, j.drv_path, j.log_zstd, j.builder";
+    "j.recipe_sha, j.fingerprint, j.drv_path, j.log_zstd, j.builder, j.resources";
 constexpr const char* kJobFrom =
     " FROM jobs j JOIN variants v ON v.id = j.variant_id JOIN repos r ON r.id = v.repo_id ";
 
@@ -58,6 +58,7 @@ std::vector<Job> Store::query_jobs(const std::string& where_and_order,
     j.drv_path = st.optional_text(24);
     j.log_path = logs_dir_ + "/" + std::to_string(j.id) + (st.int64(25) ? ".log.zst" : ".log");
     j.builder = st.optional_text(26);
+    j.resources_json = st.optional_text(27);
     out.push_back(std::move(j));
   }
   return out;

@@ -45,6 +45,7 @@ void Store::open_db() {
   // What was read of another file, or of this one by the connection before, is not this one.
   variants_cache_.reset();
   durations_cache_.reset();
+  history_cache_.reset();
   status_cache_.reset();
   progress_changes_ = 0;  // the new connection counts its own changes from 0
   db_->exec("PRAGMA journal_mode = WAL");
@@ -109,7 +110,8 @@ void Store::migrate() {
 
 std::vector<std::string> Store::sync_catalog(const std::vector<RepoScan>& repos) {
   variants_cache_.reset();
-  durations_cache_.reset();  // families may have changed
+  durations_cache_.reset();
+  history_cache_.reset();  // families may have changed
   std::vector<std::string> warnings;
   sql::Transaction tx(*db_);
   auto upsert_repo = db_->prepare(
@@ -235,6 +237,7 @@ std::optional<Job> Store::active_job(const std::string& variant, JobKind kind, J
 bool Store::transition(sql::Transaction&, int64_t job_id, JobState from, JobState to, const JobChange& c,
                        const std::string& now, const std::string& detail) {
   durations_cache_.reset();
+  history_cache_.reset();
   // A NULL parameter keeps the column; ?14 (clear_outcome) first forgets the last outcome.
   static constexpr const char* kUpdate = R"(
     UPDATE jobs SET
@@ -254,7 +257,8 @@ bool Store::transition(sql::Transaction&, int64_t job_id, JobState from, JobStat
       recipe_sha = COALESCE(?15, recipe_sha),
       fingerprint = COALESCE(?16, fingerprint),
       drv_path = COALESCE(?17, drv_path),
-      builder = COALESCE(?18, builder)
+      builder = COALESCE(?18, builder),
+      resources = COALESCE(?19, resources)
     WHERE id = ?1 AND state = ?2)";
   auto st = db_->prepare(kUpdate);
   st.bind(1, job_id).bind(2, to_string(from)).bind(3, to_string(to));
@@ -265,7 +269,7 @@ bool Store::transition(sql::Transaction&, int64_t job_id, JobState from, JobStat
         .bind(10, c.failure->hint)
         .bind(11, c.failure->excerpt);
   st.bind(12, c.out_path).bind(13, c.verify_json).bind(14, c.clear_outcome ? 1 : 0).bind(15, c.recipe_sha);
-  st.bind(16, c.fingerprint).bind(17, c.drv_path).bind(18, c.builder);
+  st.bind(16, c.fingerprint).bind(17, c.drv_path).bind(18, c.builder).bind(19, c.resources_json);
   st.run();
   if (db_->changes() != 1) return false;
   auto ev = db_->prepare(
@@ -381,6 +385,34 @@ Store::Durations Store::typical_durations() {
   }
   for (auto& [family, list] : families) out.by_family[family] = median(list);
   if (may_cache()) durations_cache_ = out;
+  return out;
+}
+
+Store::ResourceHistory Store::resource_history() {
+  if (history_cache_) return *history_cache_;
+  constexpr int kKept = 3;  // expect_from learns from the last three
+  auto st = db_->prepare(R"(
+    SELECT v.name, v.family, v.cuda, j.resources
+    FROM variants v JOIN jobs j ON j.id IN (
+      SELECT id FROM jobs WHERE variant_id = v.id AND kind = 'build' AND resources IS NOT NULL
+        AND (state = 'succeeded' OR json_extract(resources, '$.oom_killed'))
+        AND json_extract(resources, '$.peak_memory') IS NOT NULL
+      ORDER BY id DESC LIMIT 3)
+    ORDER BY v.name, j.id DESC)");
+  ResourceHistory out;
+  while (st.step()) {
+    std::string name = st.text(0);
+    std::optional<ResourceUse> use = parse_resource_use(st.text(3));
+    auto& list = out.by_variant[name];
+    if (!use || !use->peak_memory || list.size() >= kKept) continue;
+    VariantAxes axes;
+    axes.family = st.optional_text(1);
+    axes.cuda = st.optional_text(2);
+    out.family_of[name] = resource_family(axes);
+    list.push_back({*use->peak_memory, use->cores,
+                    use->output_size.value_or(0) + use->build_dir_peak.value_or(0), use->oom_killed});
+  }
+  if (may_cache()) history_cache_ = out;
   return out;
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/job.h"
+#include "core/resources.h"
 #include "core/metrics.h"
 #include "core/target.h"
 #include "local/recipes.h"
@@ -61,8 +62,9 @@ struct JobChange {
   std::optional<std::string> recipe_sha;
   std::optional<std::string> fingerprint;
   std::optional<std::string> drv_path;
-  std::optional<std::string> builder;  // where the attempt runs (docs/fleet.md)
-  bool clear_outcome = false;          // requeue: forget finished_at, exit_code, failure, progress
+  std::optional<std::string> builder;         // where the attempt runs (docs/fleet.md)
+  std::optional<std::string> resources_json;  // what the build used (kept when requeued)
+  bool clear_outcome = false;                 // requeue: forget finished_at, exit_code, failure, progress
 };
 
 struct NewJob {
@@ -143,6 +145,14 @@ class Store {
   };
   Durations typical_durations();
 
+  // What each variant's recent builds used (docs/resources.md): its last measured builds that
+  // succeeded or were OOM-killed, newest first, and its family for a variant never measured.
+  struct ResourceHistory {
+    std::map<std::string, std::vector<PastUse>> by_variant;
+    std::map<std::string, std::string> family_of;  // variant -> resource_family()
+  };
+  ResourceHistory resource_history();
+
   // Jobs by state, failures by class, finished build durations by family, hash repairs: the
   // database's part of GET /metrics.
   void fill_metrics(MetricsSnapshot& m);
@@ -199,6 +209,7 @@ class Store {
   // state or the catalog is scanned again: kept until then.
   std::optional<std::vector<VariantRecord>> variants_cache_;
   std::optional<Durations> durations_cache_;
+  std::optional<ResourceHistory> history_cache_;
   std::shared_ptr<const std::vector<Job>> status_cache_;
   int64_t status_cache_version_ = -1;  // the rows changed before it was read, but progress_changes_
   int64_t progress_changes_ = 0;       // rows changed by set_progress

@@ -36,8 +36,10 @@ TEST_CASE(
   }
   Daemon d("max_parallel = 3", "\n[web]\nlisten = \"127.0.0.1:0\"\n");
   d.add_fake_hash_recipe("pytorch-python313-cuda13_0-sm90-avx512");
-  d.add_sh_recipe("pytorch-python313-cuda13_0-sm86-avx2",
-                  "echo 'c++: fatal error: Killed signal terminated program cc1plus'\nexit 1");
+  d.add_sh_recipe(
+      "pytorch-python313-cuda13_0-sm86-avx2",
+      "echo '-- USE_CUDA : OFF'\necho 'CMake Error: Could NOT find CUDA (missing: CUDA_NVCC_EXECUTABLE)'\n"
+      "exit 1");
   d.add_sh_recipe("pytorch-python313-cuda13_0-sm120-avx512", "mkdir -p $out");
   d.add_sh_recipe("pytorch-python313-cpu-avx2", "echo '[1/40] Building CXX object a.o'\n" + gate(d, "half") +
                                                     "echo '[20/40] Building CXX object b.o'\n" +
@@ -90,13 +92,13 @@ TEST_CASE(
   int64_t failed = d.job("sm86-avx2")["id"];
   browser.go(base + "#/job/" + std::to_string(failed));
   REQUIRE(eventually([&] { return browser.eval("!!document.querySelector('#job-failure .hint')") == true; }));
-  CHECK(browser.eval("document.querySelector('#job-failure .class').textContent") == "out_of_memory");
+  CHECK(browser.eval("document.querySelector('#job-failure .class').textContent") == "cuda_not_found");
   std::string hint = browser.eval("document.querySelector('#job-failure .hint').textContent");
   CHECK(hint == d.job("sm86-avx2")["failure"]["hint"]);
   CHECK(eventually([&] {
     return browser.eval("document.querySelector('#job-log').textContent")
                .get<std::string>()
-               .find("Killed signal") != std::string::npos;
+               .find("USE_CUDA : OFF") != std::string::npos;
   }));
   browser.screenshot(shot("job-failed.png"));
 

@@ -46,7 +46,13 @@ class Recorder {
 
  private:
   json normalize(json j) const {
-    if (j.is_object() || j.is_array()) {
+    // What a build used and what a machine has differ from run to run and machine to machine, and
+    // a builder's are there once first read: left out (their shape is core/replies_test's).
+    if (j.is_object()) {
+      for (auto& [key, item] : j.items()) item = key == "resources" ? json(nullptr) : normalize(item);
+      return j;
+    }
+    if (j.is_array()) {
       for (auto& item : j) item = normalize(item);
       return j;
     }

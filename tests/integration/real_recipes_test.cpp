@@ -43,6 +43,12 @@ struct RealRepo {
     if (!extra.empty()) cfg.replace(cfg.find("\n", cfg.find("path = ")) + 1, 0, extra + "\n");
     dir.write("ptbuild.toml", cfg);
   }
+  // The rest of doctor's rules, on a branch whose -j32 test 1 looks at.
+  void disable_parallelism_rule() const {
+    std::string cfg = read_file(dir / "ptbuild.toml");
+    cfg.replace(cfg.find("doctor_disable = []"), 19, "doctor_disable = [\"hardcoded-parallelism\"]");
+    dir.write("ptbuild.toml", cfg);
+  }
   ProcessResult ptbuild(std::vector<std::string> args) const {
     return run_ptbuild(dir / "ptbuild.toml", std::move(args));
   }
@@ -74,16 +80,26 @@ TEST_CASE(
   // Without a matrix only the pnames stand out: the branch's pytorch210- prefix, which only a
   // matrix can allow. The four nixpkgs pins (one per CUDA version) and gpuArchNum = "8.6" fed to
   // gpuTargets are right and said nothing of.
+  // And the parallelism every recipe fixes by hand (docs/resources.md): ninjaFlags = [ "-j32" ] and
+  // export MAX_JOBS=32, whatever cores the build is given.
   json bare = real.doctor_json();
   CHECK(bare["checked"] == 237);
-  REQUIRE(bare["groups"].size() == 1);
+  REQUIRE(bare["groups"].size() == 2);
   CHECK(bare["groups"][0]["rule"] == "pname");
   CHECK(bare["groups"][0]["count"] == 127);
+  CHECK(bare["groups"][1]["rule"] == "hardcoded-parallelism");
+  std::set<std::string> fixed_j, fixed_max_jobs;
+  for (const json& f : bare["findings"])
+    if (f["rule"] == "hardcoded-parallelism")
+      (f["problem"].get<std::string>().starts_with("-j32") ? fixed_j : fixed_max_jobs).insert(f["file"]);
+  CHECK(fixed_j.size() == 237);
+  CHECK(fixed_max_jobs.size() == 237);
 
   real.use_matrix(true);
+  real.disable_parallelism_rule();
   ProcessResult doctor = real.ptbuild({"doctor"});
   CHECK_MESSAGE(doctor.exit_code == 0, doctor.out);
-  CHECK(doctor.out == "no problems in 237 recipe(s)\n");
+  CHECK(doctor.out == "no problems in 237 recipe(s); not checked in pytorch: hardcoded-parallelism\n");
   ProcessResult plan = real.ptbuild({"recipes", "plan", "--json"});
   CHECK_MESSAGE(plan.exit_code == 0, plan.out);
   json repo = json::parse(plan.out)["repos"][0];
@@ -129,6 +145,7 @@ TEST_CASE(
             "1 avx512 recipe(s) have cpuFlags [ -mavx512dq -mavx512f -mavx512vl -mfma ]",
             "31 avx512 recipe(s) have cpuFlags [ -mavx512bw -mavx512dq -mavx512f -mavx512vl -mfma ]"});
   real.use_matrix(true);
+  real.disable_parallelism_rule();
 
   json doctor = real.doctor_json();
   std::map<std::string, std::set<std::string>> expected{{pin + ".nix", {"pin"}},
@@ -154,20 +171,23 @@ TEST_CASE(
       text.out.find(
           "cpuFlags are not the matrix's avx512 flags (cpuFlags = [ \"-mavx512f\" \"-mavx512dq\" \"-mavx512vl\" "
           "\"-mavx512bw\" \"-mfma\" ])") != std::string::npos);
-  CHECK(text.out.ends_with("5 problem(s) of 5 kind(s) in 237 recipe(s)\n"));
+  CHECK(text.out.ends_with(
+      "5 problem(s) of 5 kind(s) in 237 recipe(s); not checked in pytorch: hardcoded-parallelism\n"));
 
   std::string cfg = read_file(real.dir / "ptbuild.toml");
-  cfg.replace(cfg.find("doctor_disable = []"), 19, "doctor_disable = [\"torch-attr\"]");
+  const std::string parallelism = "doctor_disable = [\"hardcoded-parallelism\"]";
+  cfg.replace(cfg.find(parallelism), parallelism.size(),
+              "doctor_disable = [\"hardcoded-parallelism\", \"torch-attr\"]");
   real.dir.write("ptbuild.toml", cfg);
   json quiet = real.doctor_json();
   expected.erase(attr + ".nix");
   CHECK(rules_by_file(quiet) == expected);
-  CHECK(quiet["disabled"]["pytorch"] == json::array({"torch-attr"}));
-  CHECK(
-      real.ptbuild({"doctor"})
-          .out.ends_with("4 problem(s) of 4 kind(s) in 237 recipe(s); not checked in pytorch: torch-attr\n"));
+  CHECK(quiet["disabled"]["pytorch"] == json::array({"hardcoded-parallelism", "torch-attr"}));
+  CHECK(real.ptbuild({"doctor"})
+            .out.ends_with("4 problem(s) of 4 kind(s) in 237 recipe(s); not checked in pytorch: "
+                           "hardcoded-parallelism, torch-attr\n"));
 
-  const std::string disabled = "doctor_disable = [\"torch-attr\"]";
+  const std::string disabled = "doctor_disable = [\"hardcoded-parallelism\", \"torch-attr\"]";
   cfg.replace(cfg.find(disabled), disabled.size(), "doctor_disable = [\"torch_attr\"]");
   real.dir.write("ptbuild.toml", cfg);
   ProcessResult bad = real.ptbuild({"doctor"});

@@ -225,6 +225,10 @@ Daemon::Daemon(std::string daemon_keys, std::string config_extra) {
                  config_extra +
                  // Test recipes build no torch to probe; the verification tests turn it on.
                  (config_extra.find("[verify]") == std::string::npos ? "\n[verify]\nenabled = false\n" : "") +
+                 // A tiny recipe is not a PyTorch build (16 GiB): expected small until measured.
+                 (config_extra.find("[resources]") == std::string::npos
+                      ? "\n[resources]\ndefault_memory = \"64MiB\"\n"
+                      : "") +
                  // Tests run side by side: no dashboard on the default port unless asked for.
                  (config_extra.find("[web]") == std::string::npos ? "\n[web]\nlisten = \"\"\n" : ""));
 }

@@ -50,6 +50,27 @@ protocol::JobsReply jobs_reply(const OpsContext& ctx, const std::vector<Job>& jo
   return reply;
 }
 
+namespace {
+std::optional<protocol::BuilderResourcesView> resources_view(const Scheduler::BuilderSummary& b) {
+  if (!b.facts) return std::nullopt;
+  const MachineFacts& f = *b.facts;
+  uint64_t total = memory_total_of(f, b.spec.limits);
+  int cores = cores_of(f, b.spec.limits);
+  protocol::BuilderResourcesView v{total,
+                                   std::min(f.memory_available, total),
+                                   b.committed,
+                                   b.reserve,
+                                   cores,
+                                   f.store_free,
+                                   f.build_dir_free,
+                                   b.min_free,
+                                   f.pressure_full_avg10,
+                                   {}};
+  for (const auto& [job, memory] : b.holding) v.holding.push_back({job, memory});
+  return v;
+}
+}  // namespace
+
 protocol::BuilderView builder_view(const Scheduler::BuilderSummary& b) {
   return {b.spec.name,
           b.spec.uri,
@@ -61,7 +82,8 @@ protocol::BuilderView builder_view(const Scheduler::BuilderSummary& b) {
           b.spec.mandatory_features,
           b.spec.speed_factor,
           b.done,
-          b.last_error.empty() ? std::nullopt : std::optional(b.last_error)};
+          b.last_error.empty() ? std::nullopt : std::optional(b.last_error),
+          resources_view(b)};
 }
 
 namespace {

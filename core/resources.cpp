@@ -1,0 +1,288 @@
+#include "core/resources.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <tuple>
+
+#include <nlohmann/json.hpp>
+
+#include "core/duration.h"
+#include "core/text.h"
+
+namespace ptbuild {
+
+namespace {
+
+constexpr uint64_t kKiB = 1024;
+constexpr uint64_t kGiB = uint64_t{1} << 30;
+// The share of a build's peak that does not scale with its cores (see memory_at).
+constexpr double kFixedShare = 0.25;
+// An OOM-killed build needed more than it got: its next figure is half as much again.
+constexpr double kOomRaise = 1.5;
+// How many of a variant's builds its figure is learned from.
+constexpr size_t kLearnedFrom = 3;
+
+std::vector<std::string_view> lines_of(std::string_view text) {
+  std::vector<std::string_view> out;
+  while (!text.empty()) {
+    size_t end = text.find('\n');
+    out.push_back(text.substr(0, end));
+    text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
+  }
+  return out;
+}
+
+std::vector<std::string_view> words_of(std::string_view line) {
+  std::vector<std::string_view> out;
+  while (!(line = trim(line)).empty()) {
+    size_t end = line.find_first_of(" \t");
+    out.push_back(line.substr(0, end));
+    line = end == std::string_view::npos ? std::string_view() : line.substr(end);
+  }
+  return out;
+}
+
+std::optional<uint64_t> number(std::string_view s) {
+  s = trim(s);
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+// "Key:   123 kB" -> 123 for the line that starts with `key`.
+std::optional<uint64_t> field(std::string_view text, std::string_view key) {
+  for (std::string_view line : lines_of(text)) {
+    if (!line.starts_with(key)) continue;
+    std::string_view rest = trim(line.substr(key.size()));
+    if (rest.ends_with("kB")) rest = trim(rest.substr(0, rest.size() - 2));
+    return number(rest);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string human_size(uint64_t bytes) {
+  constexpr uint64_t kMiB = uint64_t{1} << 20;
+  char out[32];
+  if (bytes >= kGiB)
+    std::snprintf(out, sizeof out, "%.1f GiB", static_cast<double>(bytes) / kGiB);
+  else
+    std::snprintf(out, sizeof out, "%llu MiB", static_cast<unsigned long long>((bytes + kMiB / 2) / kMiB));
+  return out;
+}
+
+std::optional<std::pair<uint64_t, uint64_t>> parse_meminfo(std::string_view text) {
+  auto total = field(text, "MemTotal:");
+  auto available = field(text, "MemAvailable:");
+  if (!total || !available) return std::nullopt;
+  return std::pair{*total * kKiB, *available * kKiB};
+}
+
+std::optional<double> parse_memory_pressure(std::string_view text) {
+  for (std::string_view line : lines_of(text)) {
+    if (!line.starts_with("full ")) continue;
+    size_t at = line.find("avg10=");
+    if (at == std::string_view::npos) return std::nullopt;
+    std::string value(line.substr(at + 6, line.find(' ', at) - at - 6));
+    char* end = nullptr;
+    double v = std::strtod(value.c_str(), &end);
+    if (end == value.c_str()) return std::nullopt;
+    return v;
+  }
+  return std::nullopt;
+}
+
+std::string remote_facts_script() {
+  // kB figures, multiplied here: some awks print large products in exponent notation.
+  return "grep -E '^(MemTotal|MemAvailable):' /proc/meminfo\n"
+         "echo \"cores: $(nproc)\"\n"
+         "df -Pk /nix/store | awk 'NR==2 {print \"store:\", $2, $4}'\n"
+         "df -Pk \"${TMPDIR:-/tmp}\" | awk 'NR==2 {print \"build_dir:\", $2, $4}'\n"
+         "grep '^full' /proc/pressure/memory 2>/dev/null\n"
+         "exit 0\n";
+}
+
+FactsOrError parse_remote_facts(std::string_view output) {
+  MachineFacts f;
+  auto memory = parse_meminfo(output);
+  if (!memory) return {std::nullopt, "no MemTotal/MemAvailable in its /proc/meminfo"};
+  std::tie(f.memory_total, f.memory_available) = *memory;
+  auto cores = field(output, "cores:");
+  if (!cores || *cores == 0) return {std::nullopt, "nproc did not answer"};
+  f.cores = static_cast<int>(*cores);
+  auto two = [&](std::string_view key) -> std::optional<std::pair<uint64_t, uint64_t>> {
+    for (std::string_view line : lines_of(output)) {
+      if (!line.starts_with(key)) continue;
+      std::vector<std::string_view> words = words_of(line.substr(key.size()));
+      if (words.size() != 2) return std::nullopt;
+      auto size = number(words[0]), free = number(words[1]);
+      if (!size || !free) return std::nullopt;
+      return std::pair{*size * kKiB, *free * kKiB};
+    }
+    return std::nullopt;
+  };
+  auto store = two("store:");
+  if (!store) return {std::nullopt, "df could not tell the free space of /nix/store"};
+  std::tie(f.store_size, f.store_free) = *store;
+  auto build_dir = two("build_dir:");
+  f.build_dir_free = build_dir ? build_dir->second : f.store_free;
+  f.pressure_full_avg10 = parse_memory_pressure(output);
+  return {f, ""};
+}
+
+std::string resource_use_json(const ResourceUse& u) {
+  nlohmann::json j = {{"wall_seconds", u.wall_seconds}, {"cores", u.cores}, {"measured_by", u.measured_by}};
+  auto put = [&](const char* key, const auto& v) {
+    j[key] = v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+  };
+  put("peak_memory", u.peak_memory);
+  put("cpu_seconds", u.cpu_seconds);
+  put("output_size", u.output_size);
+  put("build_dir_peak", u.build_dir_peak);
+  j["oom_killed"] = u.oom_killed;
+  return j.dump();
+}
+
+std::optional<ResourceUse> parse_resource_use(std::string_view text) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object()) return std::nullopt;
+  ResourceUse u;
+  auto get = [&](const char* key, auto& out) {
+    if (j.contains(key) && !j[key].is_null())
+      out = j[key].get<typename std::decay_t<decltype(out)>::value_type>();
+  };
+  try {
+    get("peak_memory", u.peak_memory);
+    get("cpu_seconds", u.cpu_seconds);
+    get("output_size", u.output_size);
+    get("build_dir_peak", u.build_dir_peak);
+    u.wall_seconds = j.value("wall_seconds", 0.0);
+    u.cores = j.value("cores", 0);
+    u.measured_by = j.value("measured_by", "");
+    u.oom_killed = j.value("oom_killed", false);
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+  return u;
+}
+
+std::string resource_family(const VariantAxes& axes) {
+  if (!axes.family) return "";
+  return *axes.family + " " + (axes.cuda ? "cuda" + *axes.cuda : "cpu");
+}
+
+Expectation expect_from(const std::vector<PastUse>& own, const std::vector<Expectation>& family,
+                        const std::string& family_name, uint64_t default_memory) {
+  if (!own.empty()) {
+    Expectation e;
+    size_t n = std::min(own.size(), kLearnedFrom);
+    for (size_t i = 0; i < n; ++i) {
+      const PastUse& p = own[i];
+      Expectation one{p.oom_killed ? static_cast<uint64_t>(static_cast<double>(p.peak_memory) * kOomRaise)
+                                   : p.peak_memory,
+                      p.cores, p.disk, ""};
+      // Compared at the cores of the newest: a build measured at 32 cores and one at 8 are
+      // the same variant seen through different parallelism.
+      if (i == 0) e.at_cores = p.cores;
+      uint64_t at_newest = e.at_cores > 0 && one.at_cores > 0 ? memory_at(one, e.at_cores) : one.memory;
+      e.memory = std::max(e.memory, at_newest);
+      e.disk = std::max(e.disk, p.disk);
+    }
+    e.source = "measured (the most of its last " + std::to_string(n) + " build" + (n == 1 ? "" : "s") + ")";
+    if (own.front().oom_killed) e.source = "raised after an OOM kill";
+    return e;
+  }
+  if (!family.empty()) {
+    std::vector<Expectation> sorted = family;
+    std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.memory < b.memory; });
+    Expectation e = sorted[sorted.size() / 2];
+    e.source = "family " + family_name + " (" + std::to_string(family.size()) + " variant" +
+               (family.size() == 1 ? "" : "s") + " measured)";
+    return e;
+  }
+  return {default_memory, 0, 0, "default (resources.default_memory)"};
+}
+
+uint64_t memory_at(const Expectation& e, int cores) {
+  if (e.at_cores <= 0 || cores <= 0 || cores == e.at_cores) return e.memory;
+  double scale = kFixedShare + (1.0 - kFixedShare) * static_cast<double>(cores) / e.at_cores;
+  return static_cast<uint64_t>(std::llround(static_cast<double>(e.memory) * scale));
+}
+
+uint64_t memory_total_of(const MachineFacts& f, const BuilderLimits& l) {
+  return l.memory ? std::min(l.memory, f.memory_total) : f.memory_total;
+}
+
+int cores_of(const MachineFacts& f, const BuilderLimits& l) {
+  return std::max(1, l.cores ? std::min(l.cores, f.cores) : f.cores);
+}
+
+uint64_t reserve_of(const MachineFacts& f, const BuilderLimits& l) {
+  if (l.reserve_set) return l.reserve;
+  return std::min<uint64_t>(8 * kGiB, memory_total_of(f, l) / 8);
+}
+
+uint64_t min_free_of(const MachineFacts& f, const BuilderLimits& l) {
+  if (l.min_free_set) return l.min_free;
+  return std::min<uint64_t>(50 * kGiB, f.store_size / 10);
+}
+
+uint64_t committed(const std::vector<RunningUse>& running) {
+  uint64_t sum = 0;
+  for (const RunningUse& r : running) sum += std::max(r.expected, r.current);
+  return sum;
+}
+
+BuilderRoom room_of(const MachineFacts& f, const BuilderLimits& l, const std::vector<RunningUse>& running) {
+  BuilderRoom room;
+  room.known = true;
+  uint64_t in_use = 0, still = 0;
+  for (const RunningUse& r : running) {
+    in_use += r.current;
+    still += r.expected > r.current ? r.expected - r.current : 0;
+    room.cores_taken += r.cores;
+  }
+  room.running = static_cast<int>(running.size());
+  // Under a cap the machine's own figure does not see the cap: count ptbuild's builds against it.
+  uint64_t available = f.memory_available;
+  if (l.memory) available = std::min(available, l.memory > in_use ? l.memory - in_use : 0);
+  uint64_t taken = reserve_of(f, l) + still;
+  room.memory_free = available > taken ? available - taken : 0;
+  room.free_space = std::min(f.store_free, f.build_dir_free);
+  room.min_free = min_free_of(f, l);
+  room.below_min_free = room.free_space < room.min_free;
+  room.disk_free = room.below_min_free ? 0 : room.free_space - room.min_free;
+  room.cores = cores_of(f, l);
+  return room;
+}
+
+Fit fit_build(const Expectation& e, const BuilderRoom& room, const std::string& name, bool alone) {
+  if (!room.known) return {0, 0, ""};  // not read yet: slots only, Nix's own cores
+  if (room.below_min_free)
+    return {0, 0,
+            "disk: " + name + " has " + human_size(room.free_space) + " free, below its min_free of " +
+                human_size(room.min_free) + " (nothing new starts there)"};
+  if (e.disk > room.disk_free)
+    return {0, 0,
+            "disk: needs ~" + human_size(e.disk) + ", " + name + " has " + human_size(room.disk_free) +
+                " above min_free"};
+  bool idle = room.running == 0;
+  if (alone && !idle)
+    return {0, 0,
+            "memory: runs alone after an OOM kill; waits for " + name + "'s " + std::to_string(room.running) +
+                " build" + (room.running == 1 ? "" : "s") + " to end"};
+  int cores = idle ? room.cores : std::max(1, room.cores - room.cores_taken);
+  while (cores > 1 && memory_at(e, cores) > room.memory_free) --cores;
+  // Below this a limit would only kill builds that the machine could hold: none is set.
+  constexpr uint64_t kSmallestLimit = 64 << 20;
+  uint64_t limit = room.memory_free >= kSmallestLimit ? room.memory_free : 0;
+  if (memory_at(e, cores) <= room.memory_free || idle) return {cores, limit, ""};
+  return {0, 0,
+          "memory: needs ~" + human_size(memory_at(e, cores)) + ", " + name + " has " +
+              human_size(room.memory_free) + " free"};
+}
+
+}  // namespace ptbuild

@@ -1,0 +1,150 @@
+#include "core/resources.h"
+
+#include <doctest/doctest.h>
+
+using namespace ptbuild;
+
+namespace {
+constexpr uint64_t kMiB = uint64_t{1} << 20;
+constexpr uint64_t kGiB = uint64_t{1} << 30;
+
+MachineFacts machine(uint64_t total, uint64_t available, int cores, uint64_t free = 500 * kGiB) {
+  MachineFacts f;
+  f.memory_total = total;
+  f.memory_available = available;
+  f.cores = cores;
+  f.store_free = free;
+  f.store_size = 1000 * kGiB;
+  f.build_dir_free = free;
+  return f;
+}
+}  // namespace
+
+TEST_CASE("resources: /proc/meminfo and PSI are read as the kernel writes them") {
+  auto m = parse_meminfo(
+      "MemTotal:       24683880 kB\nMemFree:        23990432 kB\nMemAvailable:   24252364 kB\n");
+  REQUIRE(m);
+  CHECK(m->first == uint64_t{24683880} * 1024);
+  CHECK(m->second == uint64_t{24252364} * 1024);
+  CHECK_FALSE(parse_meminfo("MemTotal: 1 kB\n"));
+  CHECK(parse_memory_pressure("some avg10=1.50 avg60=0.00 avg300=0.00 total=0\n"
+                              "full avg10=72.25 avg60=3.00 avg300=0.00 total=5\n") == doctest::Approx(72.25));
+  CHECK_FALSE(parse_memory_pressure("some avg10=1.50\n"));
+}
+
+TEST_CASE("resources: a remote builder's answer gives its facts, and a broken one says what is missing") {
+  auto f = parse_remote_facts(
+      "MemTotal:       263856128 kB\nMemAvailable:   200000000 kB\ncores: 64\nstore: 1000000000 300000000\n"
+      "build_dir: 500000000 100000000\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n");
+  REQUIRE(f.facts);
+  CHECK(f.facts->memory_total == uint64_t{263856128} * 1024);
+  CHECK(f.facts->cores == 64);
+  CHECK(f.facts->store_free == uint64_t{300000000} * 1024);
+  CHECK(f.facts->store_size == uint64_t{1000000000} * 1024);
+  CHECK(f.facts->build_dir_free == uint64_t{100000000} * 1024);
+  CHECK(f.facts->pressure_full_avg10 == doctest::Approx(0.0));
+  CHECK(parse_remote_facts("cores: 4\n").error == "no MemTotal/MemAvailable in its /proc/meminfo");
+  CHECK(parse_remote_facts("MemTotal: 1 kB\nMemAvailable: 1 kB\ncores: 4\n").error ==
+        "df could not tell the free space of /nix/store");
+}
+
+TEST_CASE("resources: what a build used goes to JSON and back, unknown figures as null") {
+  ResourceUse u;
+  u.peak_memory = 629145600;
+  u.wall_seconds = 12.5;
+  u.cores = 8;
+  u.measured_by = "cgroup-v1";
+  std::string json = resource_use_json(u);
+  CHECK(json.find("\"cpu_seconds\":null") != std::string::npos);
+  auto back = parse_resource_use(json);
+  REQUIRE(back);
+  CHECK(back->peak_memory == u.peak_memory);
+  CHECK_FALSE(back->cpu_seconds);
+  CHECK(back->cores == 8);
+  CHECK(back->measured_by == "cgroup-v1");
+  CHECK_FALSE(parse_resource_use("[1]"));
+}
+
+TEST_CASE(
+    "resources: a variant's figure is the most of its last builds, then its family's, then the default") {
+  Expectation own = expect_from({{600 * kMiB, 2, 0, false},
+                                 {500 * kMiB, 2, 0, false},
+                                 {900 * kMiB, 2, 0, false},
+                                 {5 * kGiB, 2, 0, false}},  // the fourth is older than what is learned from
+                                {}, "", 16 * kGiB);
+  CHECK(own.memory == 900 * kMiB);
+  CHECK(own.at_cores == 2);
+  CHECK(own.source == "measured (the most of its last 3 builds)");
+  // OOM-killed at 1 GiB: it needed more, half as much again is expected.
+  Expectation raised = expect_from({{kGiB, 2, 0, true}}, {}, "", 16 * kGiB);
+  CHECK(raised.memory == kGiB * 3 / 2);
+  CHECK(raised.source == "raised after an OOM kill");
+  Expectation family = expect_from({}, {{kGiB, 4, 0, ""}, {3 * kGiB, 4, 0, ""}, {2 * kGiB, 4, 0, ""}},
+                                   "pytorch cuda13_0", 16 * kGiB);
+  CHECK(family.memory == 2 * kGiB);
+  CHECK(family.source == "family pytorch cuda13_0 (3 variants measured)");
+  CHECK(expect_from({}, {}, "", 16 * kGiB).memory == 16 * kGiB);
+  CHECK(resource_family(parse_variant_name("pytorch-python313-cuda13_0-sm90-avx512")) == "pytorch cuda13_0");
+  CHECK(resource_family(parse_variant_name("pytorch-python313-cpu-avx2")) == "pytorch cpu");
+}
+
+TEST_CASE("resources: the expected peak scales with cores, a quarter of it fixed") {
+  Expectation e{32 * kGiB, 32, 0, ""};
+  CHECK(memory_at(e, 32) == 32 * kGiB);
+  CHECK(memory_at(e, 16) == 20 * kGiB);  // 8 fixed + 24 × 16/32
+  CHECK(memory_at(e, 1) == 8 * kGiB + 768 * kMiB);
+  CHECK(memory_at(Expectation{kGiB, 0, 0, ""}, 4) == kGiB);  // a default: as it is
+}
+
+TEST_CASE("resources: a builder's room counts its cap, its reserve and what its builds will still take") {
+  BuilderLimits capped;
+  capped.memory = 1536 * kMiB;
+  capped.reserve_set = true;  // reserve 0
+  // The machine has 23 GiB free, the cap 1.5 GiB: one build holding 600 MiB of its expected 600.
+  BuilderRoom room = room_of(machine(24 * kGiB, 23 * kGiB, 2), capped, {{600 * kMiB, 600 * kMiB, 1}});
+  CHECK(room.memory_free == 936 * kMiB);
+  CHECK(room.cores_taken == 1);
+  // Just started (using nothing yet): all 600 still to come.
+  room = room_of(machine(24 * kGiB, 23 * kGiB, 2), capped, {{600 * kMiB, 0, 1}, {600 * kMiB, 0, 1}});
+  CHECK(room.memory_free == 336 * kMiB);
+  // Uncapped: the machine's own figure, less the default reserve (an eighth of 24 GiB).
+  room = room_of(machine(24 * kGiB, 20 * kGiB, 8), {}, {{10 * kGiB, 4 * kGiB, 4}});
+  CHECK(room.memory_free == 20 * kGiB - 3 * kGiB - 6 * kGiB);
+  CHECK(room.min_free == 50 * kGiB);  // a tenth of 1000 GiB is more
+  CHECK(committed({{10 * kGiB, 4 * kGiB, 4}, {kGiB, 2 * kGiB, 1}}) == 12 * kGiB);
+}
+
+TEST_CASE(
+    "resources: a build fits where its memory and disk do, with the cores that keep the set in memory") {
+  BuilderRoom room = room_of(machine(64 * kGiB, 64 * kGiB, 32), {}, {});  // 56 GiB free after the reserve
+  Expectation big{38 * kGiB, 32, 20 * kGiB, ""};
+  Fit alone_fit = fit_build(big, room, "gpu-box", false);
+  CHECK(alone_fit.why_not.empty());
+  CHECK(alone_fit.cores == 32);
+  CHECK(alone_fit.memory_limit == 56 * kGiB);
+  // Beside one that took 16 cores and 38 GiB, 18 GiB are left: fewer cores make it fit.
+  BuilderRoom beside = room_of(machine(64 * kGiB, 64 * kGiB, 32), {}, {{38 * kGiB, 0, 16}});
+  Fit fewer = fit_build(big, beside, "gpu-box", false);
+  CHECK(fewer.why_not.empty());
+  CHECK(fewer.cores < 16);
+  CHECK(memory_at(big, fewer.cores) <= beside.memory_free);
+  // Not even at one core: it waits, and says for what.
+  BuilderRoom full = room_of(machine(64 * kGiB, 64 * kGiB, 32), {}, {{50 * kGiB, 0, 16}});
+  CHECK(fit_build(big, full, "gpu-box", false).why_not ==
+        "memory: needs ~10.4 GiB, gpu-box has 6.0 GiB free");
+  // An idle builder takes it all the same: else it would never run.
+  BuilderRoom small = room_of(machine(16 * kGiB, 16 * kGiB, 4), {}, {});
+  CHECK(fit_build(big, small, "laptop", false).why_not.empty());
+  // After an OOM kill it runs alone.
+  CHECK(fit_build({kGiB, 0, 0, ""}, beside, "gpu-box", true).why_not ==
+        "memory: runs alone after an OOM kill; waits for gpu-box's 1 build to end");
+  // Disk: below min_free nothing starts; above it, the build's own use must fit.
+  BuilderRoom low = room_of(machine(64 * kGiB, 64 * kGiB, 32, 40 * kGiB), {}, {});
+  CHECK(fit_build({kGiB, 0, 0, ""}, low, "gpu-box", false).why_not ==
+        "disk: gpu-box has 40.0 GiB free, below its min_free of 50.0 GiB (nothing new starts there)");
+  BuilderRoom some = room_of(machine(64 * kGiB, 64 * kGiB, 32, 60 * kGiB), {}, {});
+  CHECK(fit_build(big, some, "gpu-box", false).why_not ==
+        "disk: needs ~20.0 GiB, gpu-box has 10.0 GiB above min_free");
+  // Facts not read yet: slots only, Nix's own cores.
+  CHECK(fit_build(big, BuilderRoom{}, "x", false).cores == 0);
+}

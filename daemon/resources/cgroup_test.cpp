@@ -1,0 +1,60 @@
+#include "daemon/resources/cgroup.h"
+
+#include <cstdlib>
+
+#include <doctest/doctest.h>
+
+using namespace ptbuild;
+
+TEST_CASE("cgroups: the daemon's own groups are found from /proc/self/cgroup and mountinfo") {
+  // cgroup v1 (this machine, and many servers): the memory controller's group, cpuacct's beside it.
+  std::string mountinfo_v1 =
+      "30 22 0:27 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n"
+      "32 30 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime shared:9 - cgroup cgroup rw,cpu,cpuacct\n"
+      "34 30 0:31 / /sys/fs/cgroup/memory rw,relatime shared:11 - cgroup cgroup rw,memory\n";
+  CgroupDirs v1 = locate_cgroups(
+      "4:memory:/system.slice/ptbuildd.service\n2:cpu,cpuacct:/system.slice\n0::/\n", mountinfo_v1);
+  CHECK(v1.version == 1);
+  CHECK(v1.memory == "/sys/fs/cgroup/memory/system.slice/ptbuildd.service");
+  CHECK(v1.cpuacct == "/sys/fs/cgroup/cpu,cpuacct/system.slice");
+  // A container's view: the mount's root is the container's own group.
+  CgroupDirs inner = locate_cgroups(
+      "4:memory:/lxc/c1/app\n", "34 30 0:31 /lxc/c1 /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n");
+  CHECK(inner.memory == "/sys/fs/cgroup/memory/app");
+  // cgroup v2 (systemd's default since 2021).
+  CgroupDirs v2 = locate_cgroups("0::/system.slice/ptbuildd.service\n",
+                                 "29 23 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n");
+  CHECK(v2.version == 2);
+  CHECK(v2.memory == "/sys/fs/cgroup/system.slice/ptbuildd.service");
+  CHECK(locate_cgroups("0::/\n", "").why_not == "no cgroup memory controller is mounted");
+}
+
+TEST_CASE("cgroups: a build's group measures its peak and the kernel holds it to its limit") {
+  std::string why_not;
+  auto groups = BuildCgroups::open(why_not);
+  if (!groups) {
+    MESSAGE("no cgroup for builds here (" << why_not << "): nothing to measure with");
+    return;
+  }
+  auto run_in = [&](const std::string& name, uint64_t limit, const char* megabytes) {
+    std::string error;
+    std::vector<std::string> procs = groups->create(name, limit, error);
+    REQUIRE_MESSAGE(!procs.empty(), error);
+    std::string command = "sh -c 'echo $$ > " + procs.front() +
+                          " && exec dd if=/dev/zero of=/dev/null bs=" + megabytes + "M count=1 2>/dev/null'";
+    return std::system(command.c_str());
+  };
+  std::string name = "test-" + std::to_string(::getpid());
+  CHECK(run_in(name, 0, "200") == 0);
+  BuildCgroups::Usage used = groups->read(name);
+  REQUIRE(used.peak_memory);
+  CHECK(*used.peak_memory >= uint64_t{200} << 20);
+  CHECK_FALSE(used.oom_killed);
+  CHECK(groups->remove(name));
+
+  CHECK(run_in(name, uint64_t{100} << 20, "200") != 0);  // killed
+  used = groups->read(name);
+  CHECK(used.oom_killed);
+  CHECK(*used.peak_memory <= uint64_t{100} << 20);
+  CHECK(groups->remove(name));
+}
