@@ -297,6 +297,33 @@ int cmd_publish(Context& ctx, const ParsedArgs& a) {
                                protocol::to_args(protocol::PublishRequest{a.positional, a.has("--force")})));
 }
 
+// gc [--dry-run] [--builder NAME]
+int cmd_gc(Context& ctx, const ParsedArgs& a) {
+  if (!a.positional.empty()) throw UsageError{"gc takes no TARGET (options: --dry-run, --builder NAME)"};
+  auto reply = call<protocol::GcReply>(
+      ctx, protocol::op::kGc,
+      protocol::to_args(protocol::GcRequest{a.has("--dry-run"), a.value("--builder").value_or("")}));
+  if (ctx.json) {
+    print_json(protocol::to_json(reply));
+    return kOk;
+  }
+  uint64_t dropped_bytes = 0;
+  for (const auto& d : reply.dropped) {
+    std::cout << (reply.dry_run ? "would drop " : "dropped ") << "#" << d.job << " " << printable(d.variant)
+              << "  " << d.out_path << (d.size ? "  " + human_size(d.size) : "") << "\n";
+    dropped_bytes += d.size;
+  }
+  std::cout << reply.dropped.size() << " build(s) let go (" << human_size(dropped_bytes) << "), "
+            << reply.kept << " kept by the policy; ";
+  if (reply.dry_run)
+    std::cout << "the store has " << reply.dead_paths << " dead path(s) now (" << human_size(reply.dead_bytes)
+              << ")\n";
+  else
+    std::cout << "Nix's GC deleted " << reply.dead_paths << " path(s), " << human_size(reply.freed_bytes)
+              << " freed\n";
+  return kOk;
+}
+
 int cmd_retry(Context& ctx, const ParsedArgs& a) {
   return print_queued(ctx,
                       call<protocol::QueueReply>(ctx, protocol::op::kRetry, job_refs(a.positional, "retry")));
@@ -465,6 +492,12 @@ const std::vector<Command>& commands() {
        {{"--force", false, "publish even if the build failed verification or the recipe changed since"}},
        cmd_publish},
       {"fixes", "", "every fixed-output hash ptbuild repaired in the recipes", {}, cmd_fixes},
+      {"gc",
+       "",
+       "let go of builds the retention policy ([gc] keep_good) does not keep, then Nix's own GC",
+       {{"--dry-run", false, "change nothing: list what would go and how much"},
+        {"--builder", true, "NAME: the builder whose store (this machine's only)"}},
+       cmd_gc},
       {"nightly",
        "[TARGET…]",
        "queue the variants whose inputs changed since their last good build",

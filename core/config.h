@@ -110,6 +110,7 @@ struct Config {
   std::string db_path() const { return state_dir_path("ptbuild.db"); }
   std::string logs_dir() const { return state_dir_path("logs"); }
   std::string results_dir() const { return state_dir_path("results"); }
+  std::string roots_dir() const { return state_dir_path("roots"); }  // a GC root per good build
 
  private:
   std::string state_dir_path(const char* leaf) const { return daemon.state_dir + "/" + leaf; }

@@ -91,6 +91,10 @@ std::string render_prometheus(const MetricsSnapshot& m) {
          "Builds killed or stopped for memory (requeued, or failed the second time) since ptbuildd started.");
   sample(out, "ptbuild_oom_kills_total", "", std::to_string(m.oom_kills));
 
+  header(out, "ptbuild_gc_freed_bytes_total", "counter",
+         "Bytes Nix's GC freed for ptbuild gc since ptbuildd started.");
+  sample(out, "ptbuild_gc_freed_bytes_total", "", std::to_string(m.gc_freed_bytes));
+
   header(out, "ptbuild_build_duration_seconds", "histogram",
          "Duration of finished builds by variant family.");
   for (const auto& [family, seconds] : m.build_seconds_by_family) {

@@ -25,7 +25,9 @@ struct MetricsSnapshot {
   std::map<std::string, int64_t> failures_by_class;
   int64_t hash_repairs = 0;
   uint64_t log_bytes_written = 0;  // since the daemon started
-  int64_t oom_kills = 0;           // builds killed or stopped for memory since the daemon started
+  int64_t oom_kills = 0;
+  uint64_t gc_freed_bytes = 0;  // by ptbuild's garbage collections since the daemon started           //
+                                // builds killed or stopped for memory since the daemon started
 };
 
 // Bucket bounds of the build duration histogram, in seconds: a PyTorch build takes 2-3 hours,

@@ -68,9 +68,10 @@ inline constexpr OpSpec kPublish{"publish", true, false};
 inline constexpr OpSpec kBuilders{"builders", false, false};
 inline constexpr OpSpec kSetBuilder{"set_builder", true, false};
 inline constexpr OpSpec kNightly{"nightly", true, false};
-inline constexpr OpSpec kAll[] = {kMatrix, kStatus, kJobs,    kShow,    kFixes,    kLog,
-                                  kWait,   kWatch,  kQueue,   kCancel,  kRetry,    kPause,
-                                  kResume, kDrain,  kPublish, kNightly, kBuilders, kSetBuilder};
+inline constexpr OpSpec kGc{"gc", true, false};
+inline constexpr OpSpec kAll[] = {kMatrix,  kStatus,  kJobs,     kShow,       kFixes, kLog,    kWait,
+                                  kWatch,   kQueue,   kCancel,   kRetry,      kPause, kResume, kDrain,
+                                  kPublish, kNightly, kBuilders, kSetBuilder, kGc};
 }  // namespace op
 const OpSpec* find_op(std::string_view name);
 

@@ -132,6 +132,21 @@ CancelReply read(const json& j) {
   })};
 }
 template <>
+GcReply read(const json& j) {
+  GcReply r{j.at("dry_run").get<bool>(),
+            items_of<GcReply::Dropped>(
+                j, "dropped",
+                [](const json& d) {
+                  return GcReply::Dropped{d.at("job").get<int64_t>(), d.at("variant").get<std::string>(),
+                                          d.at("out_path").get<std::string>(), d.at("size").get<uint64_t>()};
+                }),
+            j.at("kept").get<int64_t>(),
+            j.at("dead_paths").get<int64_t>(),
+            j.at("dead_bytes").get<uint64_t>(),
+            j.at("freed_bytes").get<uint64_t>()};
+  return r;
+}
+template <>
 FixesReply read(const json& j) {
   return {items_of<FixView>(j, "fixes", [](const json& f) {
     return FixView{
@@ -264,6 +279,21 @@ json to_json(const CancelReply& r) {
            })}};
 }
 
+json to_json(const GcReply& r) {
+  return {
+      {"dry_run", r.dry_run},
+      {"dropped",
+       array_of(
+           r.dropped,
+           [](const GcReply::Dropped& d) {
+             return json{{"job", d.job}, {"variant", d.variant}, {"out_path", d.out_path}, {"size", d.size}};
+           })},
+      {"kept", r.kept},
+      {"dead_paths", r.dead_paths},
+      {"dead_bytes", r.dead_bytes},
+      {"freed_bytes", r.freed_bytes}};
+}
+
 json to_json(const FixesReply& r) {
   return {{"fixes", array_of(r.fixes, [](const FixView& f) {
              return json{{"id", f.id},        {"job", f.job},      {"variant", f.variant},
@@ -349,6 +379,7 @@ template JobsReply reply_from<JobsReply>(const json&);
 template MatrixReply reply_from<MatrixReply>(const json&);
 template CancelReply reply_from<CancelReply>(const json&);
 template FixesReply reply_from<FixesReply>(const json&);
+template GcReply reply_from<GcReply>(const json&);
 template PauseReply reply_from<PauseReply>(const json&);
 template DrainReply reply_from<DrainReply>(const json&);
 template NightlyReply reply_from<NightlyReply>(const json&);

@@ -123,6 +123,22 @@ struct FixesReply {
   std::vector<FixView> fixes;
 };
 
+// gc (docs/resources.md): the builds whose GC root went (or would go), and what Nix's GC found.
+struct GcReply {
+  bool dry_run = false;
+  struct Dropped {
+    int64_t job = 0;
+    std::string variant;
+    std::string out_path;
+    uint64_t size = 0;  // its NAR size (0 when no longer in the store)
+  };
+  std::vector<Dropped> dropped;
+  int64_t kept = 0;        // builds whose output stays
+  int64_t dead_paths = 0;  // store paths nothing roots (dry run: before the roots above go)
+  uint64_t dead_bytes = 0;
+  uint64_t freed_bytes = 0;  // what the collection freed (0 in a dry run)
+};
+
 struct PauseReply {  // pause, resume
   bool paused = false;
 };
@@ -163,6 +179,7 @@ nlohmann::json to_json(const MatrixReply& r);
 nlohmann::json to_json(const CancelReply& r);
 nlohmann::json to_json(const FixesReply& r);
 nlohmann::json to_json(const PauseReply& r);
+nlohmann::json to_json(const GcReply& r);
 nlohmann::json to_json(const DrainReply& r);
 nlohmann::json to_json(const NightlyReply& r);
 nlohmann::json to_json(const NightlyProgress& p);

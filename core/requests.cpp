@@ -71,6 +71,9 @@ nlohmann::json to_args(const PublishRequest& r) {
 nlohmann::json to_args(const NightlyRequest& r) {
   return {{"targets", r.targets}};
 }
+nlohmann::json to_args(const GcRequest& r) {
+  return {{"dry_run", r.dry_run}, {"builder", r.builder}};
+}
 nlohmann::json to_args(const SetBuilderRequest& r) {
   return {{"name", r.name}, {"enabled", r.enabled}};
 }
@@ -114,6 +117,10 @@ PublishRequest from_args(const nlohmann::json& args) {
 template <>
 NightlyRequest from_args(const nlohmann::json& args) {
   return {arg_strings(args, "targets")};
+}
+template <>
+GcRequest from_args(const nlohmann::json& args) {
+  return {arg_bool(args, "dry_run"), arg_string(args, "builder", "")};
 }
 template <>
 SetBuilderRequest from_args(const nlohmann::json& args) {

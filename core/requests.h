@@ -48,12 +48,17 @@ struct PublishRequest {
 struct NightlyRequest {
   std::vector<std::string> targets;  // none: the config's nightly.targets
 };
+struct GcRequest {  // gc [--dry-run] [--builder NAME]
+  bool dry_run = false;
+  std::string builder;  // "" or the local builder: the store of this machine
+};
 struct SetBuilderRequest {  // builders disable|enable NAME
   std::string name;
   bool enabled = true;
 };
 
 nlohmann::json to_args(const QueueRequest& r);
+nlohmann::json to_args(const GcRequest& r);
 nlohmann::json to_args(const StatusRequest& r);
 nlohmann::json to_args(const JobsRequest& r);
 nlohmann::json to_args(const ShowRequest& r);

@@ -13,6 +13,7 @@
 #include "core/clock.h"
 #include "daemon/notify.h"
 #include "daemon/runner/async_command.h"
+#include "daemon/resources/gc.h"
 #include "daemon/runner/build_log.h"
 #include "daemon/runner/off_loop.h"
 #include "daemon/runner/process_runner.h"
@@ -77,6 +78,7 @@ MetricsSnapshot metrics_snapshot(Store& store, Scheduler& scheduler) {
     m.builders.push_back(one);
   }
   m.oom_kills = summary.oom_kills;
+  m.gc_freed_bytes = gc_freed_total();
   m.log_bytes_written = BuildLog::bytes_taken_total();
   return m;
 }

@@ -13,6 +13,7 @@
 #include "core/verify.h"
 #include "daemon/nightly/fingerprint.h"
 #include "daemon/resources/cgroup.h"
+#include "daemon/resources/gc.h"
 #include "daemon/runner/off_loop.h"
 #include "daemon/runner/spawn.h"
 #include "daemon/scheduler/job_run.h"
@@ -48,6 +49,7 @@ struct Prepared {
 // What the building step's end reads off the loop: the result, and what the build used.
 struct Measured {
   std::string result;
+  std::string root_error;  // the output could not be kept as a GC root
   std::optional<BuildCgroups::Usage> usage;
   std::optional<uint64_t> output_size;
 };
@@ -407,9 +409,13 @@ void Scheduler::on_exit(int64_t job_id, int exit_code) {
       std::shared_ptr<const BuildCgroups> cgroups = a.cgroup.empty() ? nullptr : cgroups_;
       bool built = exit_code == 0 && !a.start_failure;
       return off_loop_->run(
-          [link = a.result_link, cgroups, group = a.cgroup, built] {
+          [link = a.result_link, cgroups, group = a.cgroup, built, job_id,
+           nix_store = nix_store_program(nix_program(config_.backend)), roots = config_.roots_dir()] {
             Measured m;
             if (built) m.result = read_link(link);
+            // Kept until the retention policy lets it go (docs/resources.md): the result link
+            // alone is the variant's newest build only.
+            if (!m.result.empty()) m.root_error = add_build_root(nix_store, roots, job_id, m.result);
             if (cgroups) {
               m.usage = cgroups->read(group);
               cgroups->remove(group);
@@ -421,6 +427,7 @@ void Scheduler::on_exit(int64_t job_id, int exit_code) {
             JobRun* same = find_run(job_id);
             if (!same || !runs_process(same->flow.stage)) return;
             Attempt& a = *same->attempt;
+            if (!m.root_error.empty()) spdlog::warn("job #{}: {}", job_id, m.root_error);
             std::string how = a.cgroup.empty()
                                   ? (builder_named(a.builder) && !builder_named(a.builder)->spec.is_local()
                                          ? "remote builder: its nix-daemon runs the build"

@@ -13,15 +13,25 @@ namespace {
 const std::map<std::string_view, ops::OpFunction>& op_table() {
   namespace op = protocol::op;
   static const std::map<std::string_view, ops::OpFunction> table{
-      {op::kMatrix.name, ops::op_matrix},     {op::kStatus.name, ops::op_status},
-      {op::kJobs.name, ops::op_jobs},         {op::kShow.name, ops::op_show},
-      {op::kLog.name, ops::op_log},           {op::kWait.name, ops::op_wait},
-      {op::kFixes.name, ops::op_fixes},       {op::kWatch.name, ops::op_watch},
-      {op::kQueue.name, ops::op_queue},       {op::kCancel.name, ops::op_cancel},
-      {op::kRetry.name, ops::op_retry},       {op::kPause.name, ops::op_pause},
-      {op::kResume.name, ops::op_resume},     {op::kDrain.name, ops::op_drain},
-      {op::kPublish.name, ops::op_publish},   {op::kNightly.name, ops::op_nightly},
-      {op::kBuilders.name, ops::op_builders}, {op::kSetBuilder.name, ops::op_set_builder},
+      {op::kMatrix.name, ops::op_matrix},
+      {op::kStatus.name, ops::op_status},
+      {op::kJobs.name, ops::op_jobs},
+      {op::kShow.name, ops::op_show},
+      {op::kLog.name, ops::op_log},
+      {op::kWait.name, ops::op_wait},
+      {op::kFixes.name, ops::op_fixes},
+      {op::kWatch.name, ops::op_watch},
+      {op::kQueue.name, ops::op_queue},
+      {op::kCancel.name, ops::op_cancel},
+      {op::kRetry.name, ops::op_retry},
+      {op::kPause.name, ops::op_pause},
+      {op::kResume.name, ops::op_resume},
+      {op::kDrain.name, ops::op_drain},
+      {op::kPublish.name, ops::op_publish},
+      {op::kNightly.name, ops::op_nightly},
+      {op::kBuilders.name, ops::op_builders},
+      {op::kSetBuilder.name, ops::op_set_builder},
+      {op::kGc.name, ops::op_gc},
   };
   return table;
 }

@@ -416,6 +416,30 @@ Store::ResourceHistory Store::resource_history() {
   return out;
 }
 
+std::vector<GcBuild> Store::gc_candidates() {
+  auto st = db_->prepare(R"(
+    SELECT j.id, v.name, j.out_path,
+      j.verify IS NULL OR json_extract(j.verify, '$.ok') = 1,
+      COALESCE(json_extract(j.verify, '$.ok') = 1, 0),
+      EXISTS(SELECT 1 FROM jobs p WHERE p.kind = 'publish' AND p.state = 'succeeded' AND p.out_path = j.out_path),
+      EXISTS(SELECT 1 FROM jobs p WHERE p.kind = 'publish' AND p.state = 'running' AND p.out_path = j.out_path),
+      EXISTS(SELECT 1 FROM jobs p WHERE p.kind = 'publish' AND p.state = 'queued' AND p.variant_id = j.variant_id)
+    FROM jobs j JOIN variants v ON v.id = j.variant_id
+    WHERE j.kind = 'build' AND j.state = 'succeeded' AND j.out_path IS NOT NULL
+    ORDER BY j.id DESC)");
+  std::vector<GcBuild> out;
+  std::set<std::string> newest_seen;
+  while (st.step()) {
+    GcBuild b{st.int64(0),      st.text(1),       st.text(2),      st.int64(3) != 0,
+              st.int64(4) != 0, st.int64(5) != 0, st.int64(6) != 0};
+    // A queued publish takes the variant's newest build when it starts.
+    bool newest = newest_seen.insert(b.variant).second;
+    if (newest && st.int64(7) != 0) b.pending_publish = true;
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
 void Store::fill_metrics(MetricsSnapshot& m) {
   for (const char* state : {"queued", "running", "succeeded", "failed", "cancelled"})
     m.jobs_by_state[state] = 0;

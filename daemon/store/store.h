@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/job.h"
+#include "core/gc_policy.h"
 #include "core/resources.h"
 #include "core/metrics.h"
 #include "core/target.h"
@@ -152,6 +153,10 @@ class Store {
     std::map<std::string, std::string> family_of;  // variant -> resource_family()
   };
   ResourceHistory resource_history();
+
+  // Every successful build with an output, newest first, and what the GC policy must know of it
+  // (core/gc_policy.h).
+  std::vector<GcBuild> gc_candidates();
 
   // Jobs by state, failures by class, finished build durations by family, hash repairs: the
   // database's part of GET /metrics.

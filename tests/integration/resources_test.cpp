@@ -110,3 +110,52 @@ TEST_CASE("resources: below min_free nothing starts on the builder, and the job 
       std::chrono::seconds(30)));
   CHECK(d.job("cpu-avx2")["state"] == "queued");
 }
+
+TEST_CASE("resources: gc lets go of what the retention policy does not keep - never the newest good build") {
+  Daemon d("", "\n[gc]\nkeep_good = 1\n");
+  const std::string variant = "pytorch-python313-cpu-avx2";
+  auto recipe = [&](const std::string& text) {
+    d.add_sh_recipe(variant, "mkdir -p $out\necho " + text + " > $out/built");
+  };
+  auto build = [&](const std::string& text) {
+    recipe(text);
+    d.client_json({"queue", "cpu-avx2"});
+    REQUIRE(d.client({"wait", "cpu-avx2", "--timeout", "2m"}).exit_code == 0);
+    return d.job("cpu-avx2");
+  };
+  recipe("first");
+  d.start();
+  json first = build("first");
+  json second = build("second");  // another derivation: another output
+  std::string old_out = first["out_path"], new_out = second["out_path"];
+  REQUIRE(old_out != new_out);
+  // Each good build is rooted under state/roots until the policy lets it go.
+  auto roots = [&] { return run_process({"/usr/bin/nix-store", "--gc", "--print-roots"}).out; };
+  CHECK_MESSAGE(roots().find(d.state() + "/roots/" + std::to_string(first["id"].get<int64_t>()) + " -> " +
+                             old_out) != std::string::npos,
+                d.log());
+
+  json dry = d.client_json({"gc", "--dry-run"});
+  REQUIRE(dry["dropped"].size() == 1);
+  CHECK(dry["dropped"][0]["job"] == first["id"]);
+  CHECK(dry["dropped"][0]["out_path"] == old_out);
+  CHECK(dry["dropped"][0]["size"].get<uint64_t>() > 0);
+  CHECK(dry["kept"] == 1);
+  CHECK(std::filesystem::exists(old_out));  // a dry run changes nothing
+  std::string listed = d.client({"gc", "--dry-run"}).out;
+  CHECK_MESSAGE(listed.find("would drop #" + std::to_string(first["id"].get<int64_t>())) != std::string::npos,
+                listed);
+
+  json done = d.client_json({"gc"});
+  CHECK(done["dry_run"] == false);
+  CHECK(done["dead_paths"].get<int64_t>() >=
+        1);  // Nix's count; its "0.00 MiB freed" rounds a tiny output away
+  CHECK_FALSE(std::filesystem::exists(old_out));
+  CHECK(std::filesystem::exists(new_out + "/built"));
+  std::string after = roots();
+  CHECK(after.find(d.state() + "/roots/" + std::to_string(second["id"].get<int64_t>()) + " -> " + new_out) !=
+        std::string::npos);
+  CHECK(run_process({"/usr/bin/nix-store", "--gc", "--print-dead"}).out.find(new_out) == std::string::npos);
+  // A remote builder's store is its own.
+  CHECK(d.client({"gc", "--builder", "nowhere"}).exit_code != 0);
+}

@@ -56,6 +56,7 @@ std::optional<OpResult> op_matrix(OpsContext& ctx, const OpCall& call);
 std::optional<OpResult> op_fixes(OpsContext& ctx, const OpCall& call);
 std::optional<OpResult> op_builders(OpsContext& ctx, const OpCall& call);  // fleet_ops.cpp
 std::optional<OpResult> op_set_builder(OpsContext& ctx, const OpCall& call);
+std::optional<OpResult> op_gc(OpsContext& ctx, const OpCall& call);
 std::optional<OpResult> op_pause(OpsContext& ctx, const OpCall& call);
 std::optional<OpResult> op_resume(OpsContext& ctx, const OpCall& call);
 std::optional<OpResult> op_drain(OpsContext& ctx, const OpCall& call);
