@@ -251,6 +251,8 @@ BuilderRoom room_of(const MachineFacts& f, const BuilderLimits& l, const std::ve
   if (l.memory) available = std::min(available, l.memory > in_use ? l.memory - in_use : 0);
   uint64_t taken = reserve_of(f, l) + still;
   room.memory_free = available > taken ? available - taken : 0;
+  uint64_t total = memory_total_of(f, l), reserve = reserve_of(f, l);
+  room.memory_usable = total > reserve ? total - reserve : 0;
   room.free_space = std::min(f.store_free, f.build_dir_free);
   room.min_free = min_free_of(f, l);
   room.below_min_free = room.free_space < room.min_free;
@@ -274,7 +276,20 @@ Fit fit_build(const Expectation& e, const BuilderRoom& room, const std::string& 
     return {0, 0,
             "memory: runs alone after an OOM kill; waits for " + name + "'s " + std::to_string(room.running) +
                 " build" + (room.running == 1 ? "" : "s") + " to end"};
-  int cores = idle ? room.cores : std::max(1, room.cores - room.cores_taken);
+  // Its share of the cores: as many as the builds of its size that the builder's memory holds
+  // would each get. A build given all the cores of an idle machine would leave the next ones one
+  // core each (measured: bench/memory_sim.cpp); one that runs alone gets them all.
+  uint64_t per_build = std::max<uint64_t>(1, memory_at(e, e.at_cores > 0 ? e.at_cores : room.cores));
+  int fitting = static_cast<int>(std::clamp<uint64_t>(room.memory_usable / per_build, 1, room.cores));
+  int share = alone ? room.cores : std::max(1, room.cores / fitting);
+  int free_cores = idle ? room.cores : room.cores - room.cores_taken;
+  // Started on a sliver of its share it would hold its memory many times as long: it waits for
+  // half of it at least. A share of one core (a small machine) is shared as Nix would.
+  if (share > 1 && free_cores < (share + 1) / 2)
+    return {0, 0,
+            "cores: its share is " + std::to_string(share) + ", " + name + " has " +
+                std::to_string(std::max(0, free_cores)) + " free"};
+  int cores = std::max(1, std::min(share, free_cores));
   while (cores > 1 && memory_at(e, cores) > room.memory_free) --cores;
   // Below this a limit would only kill builds that the machine could hold: none is set.
   constexpr uint64_t kSmallestLimit = 64 << 20;

@@ -99,9 +99,10 @@ uint64_t memory_at(const Expectation& e, int cores);
 
 // A builder's room at one dispatch.
 struct BuilderRoom {
-  bool known = false;        // its facts were read (else only slots count)
-  uint64_t memory_free = 0;  // available − reserve − what its builds are still expected to take
-  uint64_t disk_free = 0;    // store free − min_free (0 when below it)
+  bool known = false;          // its facts were read (else only slots count)
+  uint64_t memory_free = 0;    // available − reserve − what its builds are still expected to take
+  uint64_t memory_usable = 0;  // all of it for builds: total (within the cap) − reserve
+  uint64_t disk_free = 0;      // store free − min_free (0 when below it)
   bool below_min_free = false;
   uint64_t free_space = 0;  // of its store, for the reason
   uint64_t min_free = 0;
@@ -139,7 +140,8 @@ struct Fit {
 };
 
 // Whether a build with this expectation fits `room` (on builder `name`), and with how many
-// cores: as many as are free (all, on an idle builder), fewer where that makes it fit. An idle
+// cores: its share (the builder's cores divided among as many builds of its size as its memory
+// holds; all of them when it runs alone), at most those free, fewer where that makes it fit. An idle
 // builder takes a build that does not fit even so — alone, with as few cores as it can — or it
 // would never run anywhere; `alone` asks for an idle builder.
 Fit fit_build(const Expectation& e, const BuilderRoom& room, const std::string& name, bool alone);

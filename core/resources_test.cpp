@@ -148,3 +148,24 @@ TEST_CASE(
   // Facts not read yet: slots only, Nix's own cores.
   CHECK(fit_build(big, BuilderRoom{}, "x", false).cores == 0);
 }
+
+TEST_CASE("resources: a build gets its share of the cores, and waits for half of it at least") {
+  constexpr uint64_t kGiB = uint64_t{1} << 30;
+  MachineFacts f{.memory_total = 256 * kGiB,
+                 .memory_available = 256 * kGiB,
+                 .cores = 64,
+                 .store_free = 1000 * kGiB,
+                 .store_size = 2000 * kGiB,
+                 .build_dir_free = 1000 * kGiB};
+  BuilderLimits l{.reserve = 8 * kGiB, .reserve_set = true};
+  Expectation big{40 * kGiB, 32, 0, ""};  // 248 GiB hold 6 of them at 32: a share of 10 cores
+  Fit first = fit_build(big, room_of(f, l, {}), "box", false);
+  CHECK(first.cores == 10);
+  // With 58 cores taken, 6 are left: more than half its share, it starts on them.
+  CHECK(fit_build(big, room_of(f, l, {{100 * kGiB, 0, 58}}), "box", false).cores == 6);
+  // With 4 left it waits rather than hold its memory for three times as long.
+  CHECK(fit_build(big, room_of(f, l, {{100 * kGiB, 0, 60}}), "box", false).why_not ==
+        "cores: its share is 10, box has 4 free");
+  // Alone (after an OOM kill) it gets them all, where its memory allows.
+  CHECK(fit_build({kGiB, 32, 0, ""}, room_of(f, l, {}), "box", true).cores == 64);
+}

@@ -204,8 +204,8 @@ TEST_CASE(
   DispatchDecision d = decide_dispatch(sc.s);
   CHECK(sc.started(d) == std::vector<int64_t>{big[0], big[1], small[0], small[1]});
   CHECK(d.waiting[big[2]] == "memory: needs ~600 MiB, local has 336 MiB free");
-  // The cores: the first takes both of the machine's; the rest share what is left (one each).
-  CHECK(d.builds[0].cores == 2);
+  // The cores: 1.5 GiB holds two builds of 600 MiB, so each one's share of the 2 cores is one.
+  CHECK(d.builds[0].cores == 1);
   CHECK(d.builds[1].cores == 1);
   // Each is held to the room there was when it started: the newest gets the least.
   CHECK(d.builds[0].memory_limit == 1536 * kMiB);
