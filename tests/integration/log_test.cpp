@@ -84,7 +84,11 @@ TEST_CASE("logs: kill -9 of the daemon mid-build keeps what the build printed be
   d.start();  // the job runs again (attempt 2) and appends to the same log
   REQUIRE(eventually([&] { return d.job("cpu-avx2")["attempt"] == 2; }));
   d.open_gate();
-  ProcessResult waited = d.client({"wait", "cpu-avx2", "--json", "--timeout", "3m"});
+  // The client gives up after its own 3m, not the harness' default minute: attempt 2 floods the
+  // log again first, which under ASan on a loaded machine took longer than a minute.
+  RunOptions patient;
+  patient.timeout = std::chrono::seconds(200);
+  ProcessResult waited = d.client({"wait", "cpu-avx2", "--json", "--timeout", "3m"}, patient);
   CHECK(waited.exit_code == 0);
   std::string text = log_text(path);
   CHECK(text.find("printed before the crash") < text.find("attempt 2"));
