@@ -18,7 +18,10 @@ class Tmux {
  public:
   explicit Tmux(const std::string& name) : session_(name + std::to_string(::getpid())) {
     ok_ = run_process(
-              {"/usr/bin/tmux", "-L", session_, "new-session", "-d", "-s", session_, "-x", "120", "-y", "40"})
+              // A plain bash: the machine's login profile is not the test's (one that ran
+              // `pyenv rehash` waited forever on a lock a killed shell had left).
+              {"/usr/bin/tmux", "-L", session_, "new-session", "-d", "-s", session_, "-x", "120", "-y", "40",
+               "/bin/bash --noprofile --norc"})
               .exit_code == 0;
     if (ok_) tmux({"set-option", "-g", "remain-on-exit", "on"});
   }
