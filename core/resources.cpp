@@ -23,16 +23,6 @@ constexpr double kOomRaise = 1.5;
 // How many of a variant's builds its figure is learned from.
 constexpr size_t kLearnedFrom = 3;
 
-std::vector<std::string_view> lines_of(std::string_view text) {
-  std::vector<std::string_view> out;
-  while (!text.empty()) {
-    size_t end = text.find('\n');
-    out.push_back(text.substr(0, end));
-    text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
-  }
-  return out;
-}
-
 std::vector<std::string_view> words_of(std::string_view line) {
   std::vector<std::string_view> out;
   while (!(line = trim(line)).empty()) {
@@ -53,7 +43,7 @@ std::optional<uint64_t> number(std::string_view s) {
 
 // "Key:   123 kB" -> 123 for the line that starts with `key`.
 std::optional<uint64_t> field(std::string_view text, std::string_view key) {
-  for (std::string_view line : lines_of(text)) {
+  for (std::string_view line : split_lines(text)) {
     if (!line.starts_with(key)) continue;
     std::string_view rest = trim(line.substr(key.size()));
     if (rest.ends_with("kB")) rest = trim(rest.substr(0, rest.size() - 2));
@@ -82,7 +72,7 @@ std::optional<std::pair<uint64_t, uint64_t>> parse_meminfo(std::string_view text
 }
 
 std::optional<double> parse_memory_pressure(std::string_view text) {
-  for (std::string_view line : lines_of(text)) {
+  for (std::string_view line : split_lines(text)) {
     if (!line.starts_with("full ")) continue;
     size_t at = line.find("avg10=");
     if (at == std::string_view::npos) return std::nullopt;
@@ -114,7 +104,7 @@ FactsOrError parse_remote_facts(std::string_view output) {
   if (!cores || *cores == 0) return {std::nullopt, "nproc did not answer"};
   f.cores = static_cast<int>(*cores);
   auto two = [&](std::string_view key) -> std::optional<std::pair<uint64_t, uint64_t>> {
-    for (std::string_view line : lines_of(output)) {
+    for (std::string_view line : split_lines(output)) {
       if (!line.starts_with(key)) continue;
       std::vector<std::string_view> words = words_of(line.substr(key.size()));
       if (words.size() != 2) return std::nullopt;

@@ -17,6 +17,8 @@ std::optional<SystemTime> parse_rfc3339(std::string_view s);
 
 std::string join(const std::vector<std::string>& items, std::string_view sep);
 std::string_view trim(std::string_view s);
+// The lines of `text` ("a\nb\n" -> "a", "b"), as views into it: it must outlive them.
+std::vector<std::string_view> split_lines(std::string_view text);
 void replace_all(std::string& s, const std::string& from, const std::string& to);
 
 }  // namespace ptbuild

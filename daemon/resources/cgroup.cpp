@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/text.h"
 #include "local/files.h"
 
 namespace ptbuild {
@@ -17,13 +18,6 @@ namespace ptbuild {
 namespace {
 
 constexpr const char* kPrefix = "ptbuild-job-";
-
-std::vector<std::string> lines(std::string_view text) {
-  std::vector<std::string> out;
-  std::istringstream in{std::string(text)};
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
-}
 
 std::vector<std::string> fields(const std::string& line, char sep) {
   std::vector<std::string> out;
@@ -55,9 +49,9 @@ std::optional<uint64_t> read_number(const std::string& path) {
 std::optional<uint64_t> keyed(const std::string& path, const std::string& key) {
   std::optional<std::string> text = read_file(path);
   if (!text) return std::nullopt;
-  for (const std::string& line : lines(*text))
+  for (std::string_view line : split_lines(*text))
     if (line.starts_with(key + " ")) try {
-        return std::stoull(line.substr(key.size() + 1));
+        return std::stoull(std::string(line.substr(key.size() + 1)));
       } catch (const std::exception&) {
         return std::nullopt;
       }
@@ -72,7 +66,8 @@ CgroupDirs locate_cgroups(std::string_view proc_self_cgroup, std::string_view mo
     std::string root, point;
   };
   std::optional<Mount> v2, memory, cpuacct;
-  for (const std::string& line : lines(mountinfo)) {
+  for (std::string_view view : split_lines(mountinfo)) {
+    std::string line(view);
     // ID PARENT MAJ:MIN ROOT POINT OPTIONS [OPTIONAL…] - FSTYPE SOURCE SUPER_OPTIONS
     std::vector<std::string> f = fields(line, ' ');
     size_t dash = std::find(f.begin(), f.end(), "-") - f.begin();
@@ -96,7 +91,8 @@ CgroupDirs locate_cgroups(std::string_view proc_self_cgroup, std::string_view mo
   CgroupDirs d;
   std::string v2_path, memory_path, cpuacct_path;
   bool memory_listed = false;
-  for (const std::string& line : lines(proc_self_cgroup)) {
+  for (std::string_view view : split_lines(proc_self_cgroup)) {
+    std::string line(view);
     std::vector<std::string> f = fields(line, ':');
     if (f.size() < 3) continue;
     std::string path = line.substr(f[0].size() + f[1].size() + 2);

@@ -6,7 +6,6 @@
 #include <cstring>
 #include <filesystem>
 #include <regex>
-#include <sstream>
 #include <stdexcept>
 
 #include "core/text.h"
@@ -20,11 +19,11 @@ constexpr auto kGcTimeout = std::chrono::hours(2);
 constexpr size_t kPathsPerQuery = 500;
 std::atomic<uint64_t> freed_total{0};
 
+// Its non-empty lines, owned.
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) out.push_back(line);
+  for (std::string_view line : split_lines(text))
+    if (!line.empty()) out.emplace_back(line);
   return out;
 }
 

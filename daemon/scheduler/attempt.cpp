@@ -428,11 +428,11 @@ void Scheduler::on_exit(int64_t job_id, int exit_code) {
             if (!same || !runs_process(same->flow.stage)) return;
             Attempt& a = *same->attempt;
             if (!m.root_error.empty()) spdlog::warn("job #{}: {}", job_id, m.root_error);
-            std::string how = a.cgroup.empty()
-                                  ? (builder_named(a.builder) && !builder_named(a.builder)->spec.is_local()
-                                         ? "remote builder: its nix-daemon runs the build"
-                                         : "no cgroup for builds here")
-                                  : cgroups_->measured_by();
+            const FleetBuilder* where = builder_named(a.builder);
+            std::string how = !a.cgroup.empty() ? cgroups_->measured_by()
+                              : where && !where->spec.is_local()
+                                  ? "remote builder: its nix-daemon runs the build"
+                                  : "no cgroup for builds here";
             a.used = measured_use(a, m.usage, how, m.output_size, clock_.steady());
             advance(*same, build_end(*same, exit_code, m.result));
           });

@@ -151,15 +151,16 @@ DispatchDecision decide_dispatch(const DispatchSnapshot& s) {
     auto known = s.expected.find(variant.name);
     Expectation expected = known == s.expected.end() ? Expectation{} : known->second;
     bool alone = s.alone.count(id) > 0;
+    std::vector<Fit> fits(states.size());  // of the builders placement asked about
     Placement placement = place(needs, states, [&](size_t i) {
-      return fit_build(expected, rooms[i], s.builders[i].spec->name, alone).why_not;
+      return (fits[i] = fit_build(expected, rooms[i], s.builders[i].spec->name, alone)).why_not;
     });
     if (!placement.chosen) {
       d.waiting[id] = unplaced_reason(s, needs, placement);
       continue;
     }
     size_t at = *placement.chosen;
-    Fit fit = fit_build(expected, rooms[at], s.builders[at].spec->name, alone);
+    Fit fit = fits[at];
     if (auto cap = s.max_cores.find(id); cap != s.max_cores.end())
       fit.cores = std::min(fit.cores > 0 ? fit.cores : cap->second, cap->second);
     ++states[at].running;  // the next placement sees the slot taken, and the room
