@@ -131,8 +131,11 @@ void NetnsBuilder::start() {
   // sshd daemonizes itself; the mount namespace lives as long as a process is in it.
   must({"/usr/sbin/ip", "netns", "exec", netns_, "unshare", "--mount", "--propagation", "private", "/bin/sh",
         "-c",
-        "mount -t tmpfs tmpfs /nix && echo " + name_ + " > /nix/builder-name && exec /usr/sbin/sshd -f " +
-            folder_ + "/sshd_config -E " + folder_ + "/sshd.log"});
+        // An empty /root too: a fresh machine's, not this one's (whose .bashrc, which bash reads for
+        // an ssh command, ran `pyenv rehash` and hung every session on a stale lock).
+        "mount -t tmpfs tmpfs /nix && mount -t tmpfs tmpfs /root && echo " + name_ +
+            " > /nix/builder-name && exec /usr/sbin/sshd -f " + folder_ + "/sshd_config -E " + folder_ +
+            "/sshd.log"});
   if (!eventually([&] { return port_open(address()); }, std::chrono::seconds(20)))
     throw std::runtime_error("builder " + name_ + ": sshd does not answer on " + address() + ":22");
 }
