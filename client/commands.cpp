@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <charconv>
 #include <iostream>
 
 #include "core/duration.h"
@@ -31,16 +32,18 @@ const Config& Context::config() {
   return *config_;
 }
 
-long long ParsedArgs::integer(const std::string& option, long long fallback) const {
+long long ParsedArgs::integer(const std::string& option, long long fallback, long long min,
+                              long long max) const {
   auto v = value(option);
   if (!v) return fallback;
-  try {
-    size_t used = 0;
-    long long n = std::stoll(*v, &used);
-    if (used == v->size()) return n;
-  } catch (const std::exception&) {
-  }
-  throw UsageError{option + " needs a whole number, got '" + *v + "'"};
+  long long n = 0;
+  auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+  bool whole = ec != std::errc::invalid_argument && end == v->data() + v->size();
+  if (!whole) throw UsageError{option + " needs a whole number, got '" + *v + "'"};
+  if (ec == std::errc::result_out_of_range || n < min || n > max)
+    throw UsageError{option + " must be between " + std::to_string(min) + " and " + std::to_string(max) +
+                     ", got " + *v};
+  return n;
 }
 
 namespace {
@@ -76,7 +79,10 @@ int cmd_matrix(Context& ctx, const ParsedArgs&) {
 
 int cmd_queue(Context& ctx, const ParsedArgs& a) {
   if (a.positional.empty()) throw UsageError{"queue needs at least one TARGET"};
-  protocol::QueueRequest req{a.positional, static_cast<int>(a.integer("--priority", 0)), a.has("--force")};
+  protocol::QueueRequest req{
+      a.positional,
+      static_cast<int>(a.integer("--priority", 0, -protocol::kMaxPriority, protocol::kMaxPriority)),
+      a.has("--force")};
   if (auto reason = a.value("--reason")) req.reason = *reason;
   return print_queued(ctx, call<protocol::QueueReply>(ctx, protocol::op::kQueue, protocol::to_args(req)));
 }
@@ -118,7 +124,8 @@ int cmd_status(Context& ctx, const ParsedArgs& a) {
 }
 
 int cmd_jobs(Context& ctx, const ParsedArgs& a) {
-  protocol::JobsRequest req{a.value("--state").value_or(""), a.integer("--limit", 50)};
+  protocol::JobsRequest req{a.value("--state").value_or(""),
+                            a.integer("--limit", 50, 1, protocol::kMaxListing)};
   auto reply = call<protocol::JobsReply>(ctx, protocol::op::kJobs, protocol::to_args(req));
   if (ctx.json)
     print_json(protocol::to_json(reply));
@@ -160,11 +167,10 @@ bool all_succeeded(const std::vector<protocol::JobView>& jobs) {
 
 int cmd_log(Context& ctx, const ParsedArgs& a) {
   if (a.positional.size() != 1) throw UsageError{"log needs exactly one JOB (an id or a variant)"};
-  bool follow = a.has("-f") || a.has("--follow");
+  protocol::LogRequest req{protocol::parse_job_ref(a.positional[0]),
+                           a.integer("--tail", 0, 0, protocol::kMaxTail), a.has("-f") || a.has("--follow")};
   Connection& c = ctx.connect();
-  int64_t id = c.send(protocol::op::kLog,
-                      protocol::to_args(protocol::LogRequest{protocol::parse_job_ref(a.positional[0]),
-                                                             a.integer("--tail", 0), follow}));
+  int64_t id = c.send(protocol::op::kLog, protocol::to_args(req));
   std::string collected;
   while (auto line = c.next()) {
     if (line->value("id", int64_t{-1}) != id) continue;
@@ -181,10 +187,10 @@ int cmd_log(Context& ctx, const ParsedArgs& a) {
     Job job = read_reply<protocol::LogReply>((*line)["result"]).job;
     if (ctx.json) {
       print_json({{"job", job_to_json(job)}, {"log", collected}});
-    } else if (follow) {
+    } else if (req.follow) {
       std::cerr << "=== job #" << job.id << " " << to_string(job.state) << "\n";
     }
-    return !follow || job.state == JobState::succeeded ? kOk : kWorkFailed;
+    return !req.follow || job.state == JobState::succeeded ? kOk : kWorkFailed;
   }
   throw Unreachable{"ptbuildd closed the connection while following the log"};
 }

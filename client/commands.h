@@ -31,7 +31,8 @@ struct ParsedArgs {
     if (it == values.end()) return std::nullopt;
     return it->second;
   }
-  long long integer(const std::string& option, long long fallback) const;
+  // The option's whole number within [min, max]; anything else is a UsageError naming the range.
+  long long integer(const std::string& option, long long fallback, long long min, long long max) const;
 };
 
 struct Context {

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "client/commands.h"
+#include "core/protocol.h"
 #include "core/replies.h"
 #include "core/requests.h"
 #include "client/render.h"
@@ -138,6 +139,8 @@ int main(int argc, char** argv) {
   try {
     return command->run(ctx, args);
   } catch (const UsageError& e) {
+    return fail(kUsage, "usage", e.message);
+  } catch (const ptbuild::protocol::ArgError& e) {  // an argument the client reads as the daemon would
     return fail(kUsage, "usage", e.message);
   } catch (const Unreachable& e) {
     return fail(kUnreachable, "unreachable", e.message);

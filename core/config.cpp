@@ -89,7 +89,7 @@ class TableReader {
     if (auto* n = take(key)) {
       if (!n->is_number()) fail(*n, key, "expected a number, got " + type_name(*n));
       out = n->is_integer() ? static_cast<double>(n->as_integer()->get()) : n->as_floating_point()->get();
-      if (!(out > 0)) fail(*n, key, "must be greater than 0");
+      if (!(out > 0) || !std::isfinite(out)) fail(*n, key, "must be a finite number greater than 0");
     }
   }
   bool has(const char* key) const { return table_.contains(key); }
@@ -496,6 +496,7 @@ void read_publish(TableReader& r, Config& c) {
 
 void read_web(TableReader& r, Config& c) {
   r.listen("listen", c.web.listen);
+  r.strings("hosts", c.web.hosts);
 }
 
 void read_resources(TableReader& r, Config& c) {
@@ -618,6 +619,7 @@ BuilderSpec read_builder(const toml::table& t, const std::string& source) {
     throw Failure{where + "builder.uri: expected ssh://…, ssh-ng://… or \"local\", got \"" + b.uri + "\""};
   if (b.systems.empty()) throw Failure{where + "builder.systems: a builder needs at least one system"};
   if (b.name.empty()) b.name = host_of(b.uri);
+  if (b.name.empty()) throw Failure{where + "builder.uri: \"" + b.uri + "\" names no host"};
   return b;
 }
 
@@ -750,7 +752,7 @@ std::string render_config(const Config& c) {
       {"verify", toml::table{{"enabled", c.verify.enabled}, {"command", c.verify.command}}},
       {"publish",
        toml::table{{"auto", c.publish.auto_publish}, {"org", c.publish.org}, {"store", c.publish.store}}},
-      {"web", toml::table{{"listen", c.web.listen}}},
+      {"web", toml::table{{"listen", c.web.listen}, {"hosts", str_array(c.web.hosts)}}},
       {"resources", toml::table{{"default_memory", format_size(c.resources.default_memory)},
                                 {"oom_retry", c.resources.oom_retry},
                                 {"pressure_stop", c.resources.pressure_stop}}},

@@ -85,6 +85,7 @@ struct Config {
   } publish;
   struct Web {
     std::string listen = "127.0.0.1:8460";  // "" turns the dashboard off (docs/web.md)
+    std::vector<std::string> hosts;         // names it answers for besides loopback and its address
   } web;
   struct Resources {                               // docs/resources.md
     uint64_t default_memory = uint64_t{16} << 30;  // a variant never built, without a family figure

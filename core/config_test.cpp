@@ -335,7 +335,11 @@ TEST_CASE("builders: a bad [[builder]] names the key and the line") {
   CHECK(parse_error("[[builder]]\nuri = \"ssh://x\"\nmax_jobs = \"2\"\n") ==
         "test.toml:3: builder.max_jobs: expected an integer, got a string");
   CHECK(parse_error("[[builder]]\nuri = \"ssh://x\"\nspeed_factor = 0\n") ==
-        "test.toml:3: builder.speed_factor: must be greater than 0");
+        "test.toml:3: builder.speed_factor: must be a finite number greater than 0");
+  CHECK(parse_error("[[builder]]\nuri = \"ssh://x\"\nspeed_factor = inf\n") ==
+        "test.toml:3: builder.speed_factor: must be a finite number greater than 0");
+  CHECK(parse_error("[[builder]]\nuri = \"ssh-ng://\"\n") ==
+        "test.toml:1: builder.uri: \"ssh-ng://\" names no host");
   CHECK(parse_error("[[builder]]\nuri = \"ssh://x\"\nslots = 2\n") ==
         "test.toml:3: unknown key 'builder.slots'");
   CHECK(parse_error("[[builder]]\nuri = \"ssh://x\"\nsystems = []\n") ==

@@ -38,6 +38,10 @@ bool contains(const std::vector<std::string>& v, const std::string& s) {
 std::string host_of(std::string_view uri) {
   if (size_t scheme = uri.find("://"); scheme != std::string_view::npos) uri.remove_prefix(scheme + 3);
   if (size_t at = uri.rfind('@'); at != std::string_view::npos) uri.remove_prefix(at + 1);
+  if (uri.starts_with('[')) {  // an IPv6 address: [::1]:22 is the builder "::1"
+    size_t close = uri.find(']');
+    return close == std::string_view::npos ? "" : std::string(uri.substr(1, close - 1));
+  }
   if (size_t end = uri.find_first_of(":/?"); end != std::string_view::npos) uri = uri.substr(0, end);
   return std::string(uri);
 }
@@ -83,6 +87,7 @@ MachinesResult parse_machines(std::string_view text, const std::string& source) 
     if (b.uri != "local" && !b.uri.starts_with("ssh://") && !b.uri.starts_with("ssh-ng://"))
       return where + "uri: expected ssh://, ssh-ng:// or local, got '" + b.uri + "'";
     b.name = host_of(b.uri);
+    if (b.name.empty()) return where + "uri: '" + b.uri + "' names no host";
     if (std::string s = field(1); !s.empty()) b.systems = split_commas(s);
     b.ssh_key = field(2);
     if (std::string s = field(3); !s.empty()) {
@@ -93,8 +98,8 @@ MachinesResult parse_machines(std::string_view text, const std::string& source) 
     if (std::string s = field(4); !s.empty()) {
       char* end = nullptr;
       b.speed_factor = std::strtod(s.c_str(), &end);
-      if (*end != '\0' || !(b.speed_factor > 0))
-        return where + "speed factor (field 5): expected a positive number, got '" + s + "'";
+      if (*end != '\0' || !(b.speed_factor > 0) || !std::isfinite(b.speed_factor))
+        return where + "speed factor (field 5): expected a finite positive number, got '" + s + "'";
     }
     b.supported_features = split_commas(field(5));
     b.mandatory_features = split_commas(field(6));

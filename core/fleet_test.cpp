@@ -63,9 +63,14 @@ TEST_CASE("a bad machines line names the file, the line and the field") {
   CHECK(message("\nssh-ng://a x86_64-linux - two\n") ==
         "machines:2: max jobs (field 4): expected a number of slots, got 'two'");
   CHECK(message("ssh-ng://a x86_64-linux - 1 fast\n") ==
-        "machines:1: speed factor (field 5): expected a positive number, got 'fast'");
+        "machines:1: speed factor (field 5): expected a finite positive number, got 'fast'");
   CHECK(message("ssh-ng://a x86_64-linux - 1 0\n") ==
-        "machines:1: speed factor (field 5): expected a positive number, got '0'");
+        "machines:1: speed factor (field 5): expected a finite positive number, got '0'");
+  // `inf` was shown as null; a bare scheme made a builder with an empty name nobody could disable.
+  CHECK(message("ssh-ng://a x86_64-linux - 1 inf\n") ==
+        "machines:1: speed factor (field 5): expected a finite positive number, got 'inf'");
+  CHECK(message("ssh-ng://\n") == "machines:1: uri: 'ssh-ng://' names no host");
+  CHECK(message("ssh://user@\n") == "machines:1: uri: 'ssh://user@' names no host");
   CHECK(message("http://a\n") == "machines:1: uri: expected ssh://, ssh-ng:// or local, got 'http://a'");
   CHECK(message("ssh://a a - 1 1 - - - extra\n") ==
         "machines:1: a machine line has at most 8 fields, this one has 9");
@@ -83,6 +88,8 @@ TEST_CASE("the line given to Nix has the builder's own fields, the store URI its
   CHECK(bare.store_uri() == "ssh-ng://nix@b");
   CHECK(host_of("ssh://root@10.0.0.2:2222") == "10.0.0.2");
   CHECK(host_of("local") == "local");
+  CHECK(host_of("ssh-ng://root@[::1]:22") == "::1");  // was "["
+  CHECK(host_of("ssh://[fe80::1%eth0]") == "fe80::1%eth0");
 }
 
 TEST_CASE("a fleet with two builders of one name, or no slot at all, is refused") {

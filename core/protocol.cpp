@@ -50,6 +50,8 @@ std::variant<Request, RequestError> parse_request(std::string_view line) {
   if (!j.is_object()) return RequestError{nullptr, code::kBadRequest, "a request must be a JSON object"};
   nlohmann::json id = j.contains("id") ? j["id"] : nlohmann::json(nullptr);
   if (!id.is_number_integer()) return RequestError{nullptr, code::kBadRequest, "\"id\" must be an integer"};
+  if (id.is_number_unsigned() && id.get<uint64_t>() > uint64_t{INT64_MAX})  // echoed as -1 before
+    return RequestError{id, code::kBadRequest, "\"id\" must be at most " + std::to_string(INT64_MAX)};
   if (!j.contains("op") || !j["op"].is_string())
     return RequestError{id, code::kBadRequest, "\"op\" must be a string"};
   Request r;
@@ -101,10 +103,14 @@ std::string arg_string(const nlohmann::json& args, const char* key, std::string 
   return it->get<std::string>();
 }
 
-int64_t arg_int(const nlohmann::json& args, const char* key, int64_t fallback) {
+int64_t arg_int(const nlohmann::json& args, const char* key, int64_t fallback, IntRange range) {
   auto it = args.find(key);
   if (it == args.end() || it->is_null()) return fallback;
   if (!it->is_number_integer()) wrong_type(key, "an integer");
+  bool fits = !(it->is_number_unsigned() && it->get<uint64_t>() > uint64_t{INT64_MAX});
+  if (!fits || !range.contains(it->get<int64_t>()))
+    throw ArgError{std::string("argument \"") + key + "\" must be between " + std::to_string(range.min) +
+                   " and " + std::to_string(range.max) + ", got " + it->dump()};
   return it->get<int64_t>();
 }
 

@@ -104,7 +104,14 @@ struct ArgError {
   std::string message;
 };
 std::string arg_string(const nlohmann::json& args, const char* key, std::string fallback = "");
-int64_t arg_int(const nlohmann::json& args, const char* key, int64_t fallback);
+// An integer within [min, max]; one outside (a number JSON holds past 64 bits included) is an
+// ArgError that names the range, never a value wrapped around.
+struct IntRange {
+  int64_t min, max;
+  bool contains(int64_t v) const { return v >= min && v <= max; }
+};
+inline constexpr IntRange kAnyInt{INT64_MIN, INT64_MAX};
+int64_t arg_int(const nlohmann::json& args, const char* key, int64_t fallback, IntRange range = kAnyInt);
 bool arg_bool(const nlohmann::json& args, const char* key, bool fallback = false);
 std::vector<std::string> arg_strings(const nlohmann::json& args, const char* key);
 

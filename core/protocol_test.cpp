@@ -20,6 +20,11 @@ TEST_CASE("requests parse - bad ones say what is wrong") {
   CHECK(err(R"({"id":"1","op":"matrix"})").code == code::kBadRequest);
   CHECK(err(R"({"id":1,"op":5})").id == 1);
   CHECK(err(R"({"id":1,"op":"x","args":[1]})").message == "\"args\" must be an object");
+  // 2^64-1 was echoed back as -1: refused, and echoed as sent.
+  RequestError huge = err(R"({"id":18446744073709551615,"op":"status"})");
+  CHECK(huge.message == "\"id\" must be at most 9223372036854775807");
+  CHECK(huge.id.dump() == "18446744073709551615");
+  CHECK(std::get<Request>(parse_request(R"({"id":9223372036854775807,"op":"status"})")).id == INT64_MAX);
 }
 
 TEST_CASE("typed arguments name the argument on a wrong type") {

@@ -1,5 +1,7 @@
 #include "core/requests.h"
 
+#include <charconv>
+
 #include <nlohmann/json.hpp>
 
 #include "core/protocol.h"
@@ -13,8 +15,8 @@ nlohmann::json ref_json(const JobRef& ref) {
 }
 
 JobRef ref_from(const nlohmann::json& j) {
-  if (j.is_number_integer()) return j.get<int64_t>();
-  if (j.is_string()) return j.get<std::string>();
+  if (j.is_number_integer()) return arg_int(nlohmann::json{{"job", j}}, "job", 0, {1, INT64_MAX});
+  if (j.is_string()) return parse_job_ref(j.get<std::string>());
   throw ArgError{"a job must be named by its id or by a variant"};
 }
 
@@ -33,9 +35,12 @@ JobRef required_job(const nlohmann::json& args) {
 
 JobRef parse_job_ref(const std::string& text) {
   std::string digits = text.starts_with("#") ? text.substr(1) : text;
-  if (!digits.empty() && digits.size() <= 18 && digits.find_first_not_of("0123456789") == std::string::npos)
-    return std::stoll(digits);
-  return text;
+  if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) return text;
+  int64_t id = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), id);
+  if (ec != std::errc{})
+    throw ArgError{"job id " + text + " is past the largest id, " + std::to_string(INT64_MAX)};
+  return id;
 }
 
 std::string describe(const JobRef& ref) {
@@ -80,8 +85,9 @@ nlohmann::json to_args(const SetBuilderRequest& r) {
 
 template <>
 QueueRequest from_args(const nlohmann::json& args) {
-  return {nonempty_targets(args), static_cast<int>(arg_int(args, "priority", 0)), arg_bool(args, "force"),
-          arg_string(args, "reason", "queued by hand")};
+  return {nonempty_targets(args),
+          static_cast<int>(arg_int(args, "priority", 0, {-kMaxPriority, kMaxPriority})),
+          arg_bool(args, "force"), arg_string(args, "reason", "queued by hand")};
 }
 template <>
 StatusRequest from_args(const nlohmann::json& args) {
@@ -89,9 +95,7 @@ StatusRequest from_args(const nlohmann::json& args) {
 }
 template <>
 JobsRequest from_args(const nlohmann::json& args) {
-  JobsRequest r{arg_string(args, "state"), arg_int(args, "limit", 50)};
-  if (r.limit < 1 || r.limit > 1'000'000) throw ArgError{"argument \"limit\" must be between 1 and 1000000"};
-  return r;
+  return {arg_string(args, "state"), arg_int(args, "limit", 50, {1, kMaxListing})};
 }
 template <>
 ShowRequest from_args(const nlohmann::json& args) {
@@ -99,7 +103,7 @@ ShowRequest from_args(const nlohmann::json& args) {
 }
 template <>
 LogRequest from_args(const nlohmann::json& args) {
-  return {required_job(args), arg_int(args, "tail", 0), arg_bool(args, "follow")};
+  return {required_job(args), arg_int(args, "tail", 0, {0, kMaxTail}), arg_bool(args, "follow")};
 }
 template <>
 JobsByRefRequest from_args(const nlohmann::json& args) {

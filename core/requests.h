@@ -14,8 +14,15 @@ namespace ptbuild::protocol {
 
 // A job as people name it: its id, or a target that stands for one variant's job.
 using JobRef = std::variant<int64_t, std::string>;
-JobRef parse_job_ref(const std::string& text);  // "17" and "#17" are ids; anything else a target
-std::string describe(const JobRef& ref);        // "#17", or the target
+// "17" and "#17" are ids; anything else a target. Digits past the largest id are an ArgError,
+// never a target of that name.
+JobRef parse_job_ref(const std::string& text);
+std::string describe(const JobRef& ref);  // "#17", or the target
+
+// The ranges of the integer arguments; the client refuses the same values before sending.
+inline constexpr int64_t kMaxPriority = 1'000'000;
+inline constexpr int64_t kMaxListing = 1'000'000;   // jobs --limit
+inline constexpr int64_t kMaxTail = 1'000'000'000;  // log --tail, lines
 
 struct QueueRequest {
   std::vector<std::string> targets;  // at least one

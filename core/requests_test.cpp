@@ -44,6 +44,35 @@ TEST_CASE("typed requests go to JSON and back unchanged - wrong arguments are na
   CHECK(message(ShowRequest{}, {{"job", true}}) == "a job must be named by its id or by a variant");
   CHECK(message(JobsByRefRequest{}, {{"jobs", nlohmann::json::array()}}).find("non-empty array") !=
         std::string::npos);
-  CHECK(message(JobsRequest{}, {{"limit", 0}}) == "argument \"limit\" must be between 1 and 1000000");
-  CHECK(std::holds_alternative<std::string>(parse_job_ref("99999999999999999999")));  // too long for an id
+  CHECK(message(JobsRequest{}, {{"limit", 0}}) == "argument \"limit\" must be between 1 and 1000000, got 0");
+}
+
+TEST_CASE("requests: numbers out of range are refused with the range, never wrapped") {
+  auto message = [](auto request_type, const nlohmann::json& args) {
+    try {
+      (void)from_args<decltype(request_type)>(args);
+    } catch (const ArgError& e) {
+      return e.message;
+    }
+    return std::string("no error");
+  };
+  // 3000000000 was stored as -1294967296, the lowest priority.
+  CHECK(message(QueueRequest{}, {{"targets", {"all"}}, {"priority", 3000000000LL}}) ==
+        "argument \"priority\" must be between -1000000 and 1000000, got 3000000000");
+  CHECK(message(QueueRequest{}, {{"targets", {"all"}}, {"priority", -1000000}}) == "no error");
+  // tail=-5 returned the whole log.
+  CHECK(message(LogRequest{}, {{"job", 1}, {"tail", -5}}) ==
+        "argument \"tail\" must be between 0 and 1000000000, got -5");
+  CHECK(message(JobsRequest{}, {{"limit", 18446744073709551615ULL}}) ==
+        "argument \"limit\" must be between 1 and 1000000, got 18446744073709551615");
+  CHECK(message(ShowRequest{}, {{"job", 18446744073709551615ULL}})
+            .find("argument \"job\" must be between 1 and") == 0);
+  CHECK(message(ShowRequest{}, {{"job", 0}}).find("argument \"job\" must be between 1 and") == 0);
+
+  // The largest id is an id (it was looked up as a variant of that name); digits past it are an error.
+  CHECK(std::get<int64_t>(parse_job_ref("9223372036854775807")) == INT64_MAX);
+  CHECK(std::get<int64_t>(from_args<ShowRequest>({{"job", "9223372036854775807"}}).job) == INT64_MAX);
+  CHECK(message(ShowRequest{}, {{"job", "99999999999999999999"}}) ==
+        "job id 99999999999999999999 is past the largest id, 9223372036854775807");
+  CHECK(std::get<std::string>(parse_job_ref("sm90-avx512")) == "sm90-avx512");
 }

@@ -1,5 +1,9 @@
 #include "core/web_route.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <algorithm>
 #include <charconv>
 #include <optional>
 
@@ -58,11 +62,11 @@ nlohmann::json typed_value(const std::string& key, const std::string& value) {
   }
   if (value == "true") return true;
   if (value == "false") return false;
-  if (!value.empty() && value.size() <= 18 && value.find_first_not_of("0123456789") == std::string::npos) {
-    int64_t n = 0;
-    std::from_chars(value.data(), value.data() + value.size(), n);
-    return n;
-  }
+  // A whole number (negative ones too, so that tail=-5 is refused for its range, not its type);
+  // digits past 64 bits stay text, which the op refuses by name.
+  int64_t n = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+  if (!value.empty() && ec == std::errc{} && end == value.data() + value.size()) return n;
   return value;
 }
 
@@ -178,6 +182,64 @@ Route route(std::string_view method, std::string_view target) {
     return r;
   }
   return refuse(404, "no page at " + path);
+}
+
+}  // namespace ptbuild::web
+
+namespace ptbuild::web {
+
+namespace {
+enum class IpKind { none, loopback, any, other };
+
+IpKind ip_kind(const std::string& text) {
+  in_addr v4{};
+  in6_addr v6{};
+  if (::inet_pton(AF_INET, text.c_str(), &v4) == 1) {
+    uint32_t a = ntohl(v4.s_addr);
+    if ((a >> 24) == 127) return IpKind::loopback;
+    return a == 0 ? IpKind::any : IpKind::other;
+  }
+  if (::inet_pton(AF_INET6, text.c_str(), &v6) == 1) {
+    if (IN6_IS_ADDR_LOOPBACK(&v6)) return IpKind::loopback;
+    return IN6_IS_ADDR_UNSPECIFIED(&v6) ? IpKind::any : IpKind::other;
+  }
+  return IpKind::none;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+}  // namespace
+
+bool host_allowed(std::string_view host, const HostPolicy& policy) {
+  // The name without its port: "[::1]:8460" → "::1", "a.lan:80" → "a.lan".
+  std::string name;
+  if (host.starts_with('[')) {
+    size_t close = host.find(']');
+    if (close == std::string_view::npos) return false;
+    std::string_view rest = host.substr(close + 1);
+    if (!rest.empty() && !rest.starts_with(':')) return false;
+    name = std::string(host.substr(1, close - 1));
+    if (ip_kind(name) == IpKind::none) return false;
+  } else {
+    if (std::count(host.begin(), host.end(), ':') > 1) return false;  // IPv6 must be bracketed
+    name = lower(host.substr(0, host.find(':')));
+    if (name.ends_with('.')) name.pop_back();  // "localhost." is localhost
+  }
+  if (name.empty()) return false;
+  if (name == "localhost") return true;
+  IpKind kind = ip_kind(name);
+  if (kind == IpKind::loopback) return true;
+  if (kind != IpKind::none &&
+      (ip_kind(policy.listen_host) == IpKind::any || name == lower(policy.listen_host)))
+    return true;
+  if (kind == IpKind::none)
+    for (const std::string& allowed : policy.names)
+      if (name == lower(allowed)) return true;
+  return false;
 }
 
 }  // namespace ptbuild::web

@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -37,6 +38,17 @@ struct ListenAddress {
 };
 // The address, or why it is not one.
 std::variant<ListenAddress, std::string> parse_listen(std::string_view text);
+
+// Which Host headers the dashboard answers. A page of another site whose name an attacker rebinds
+// to this address (DNS rebinding) is sent with that site's name as its Host, and is refused: only
+// loopback names and addresses, the listen address, IP literals when it listens on every address
+// (a literal cannot be rebound), and the names the operator lists are answered.
+struct HostPolicy {
+  std::string listen_host;         // [web] listen's host, as parse_listen gives it
+  std::vector<std::string> names;  // [web] hosts
+};
+// `host`: the Host header as sent ("127.0.0.1:8460", "[::1]:8460", "ptbuild.lan").
+bool host_allowed(std::string_view host, const HostPolicy& policy);
 
 // `method` as sent ("GET"); `target` the request target ("/api/show?job=12").
 Route route(std::string_view method, std::string_view target);

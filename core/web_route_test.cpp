@@ -24,6 +24,10 @@ TEST_CASE("web routes: pages, read-only ops with typed query arguments, metrics"
   CHECK(route("GET", "/events/watch").kind == RouteKind::events);
   CHECK(route("GET", "/api/jobs?state=failed&limit=5").args ==
         nlohmann::json{{"state", "failed"}, {"limit", 5}});
+  // Numbers as numbers, so the op refuses them by their range: a negative tail, the largest id.
+  CHECK(route("GET", "/events/log?job=9223372036854775807&tail=-5").args ==
+        nlohmann::json{{"job", INT64_MAX}, {"tail", -5}});
+  CHECK(route("GET", "/api/show?job=99999999999999999999").args["job"] == "99999999999999999999");
 }
 
 TEST_CASE("web routes: what is refused gets the status code that says why") {
@@ -63,4 +67,31 @@ TEST_CASE("web listen addresses: IPv4, bracketed IPv6, port 0 - names and bad po
   CHECK(bad("::1:8460").find("brackets") != std::string::npos);
   CHECK(bad("127.0.0.1:99999").find("not a number from 0 to 65535") != std::string::npos);
   CHECK(bad("127.0.0.1:http").find("not a number") != std::string::npos);
+}
+
+TEST_CASE("web hosts: loopback, the listen address and listed names are answered; rebound names are not") {
+  HostPolicy local{"127.0.0.1", {}};
+  CHECK(host_allowed("127.0.0.1:8460", local));
+  CHECK(host_allowed("localhost:8460", local));
+  CHECK(host_allowed("LOCALHOST.", local));
+  CHECK(host_allowed("[::1]:8460", local));
+  CHECK(host_allowed("127.0.0.2", local));
+  CHECK_FALSE(host_allowed("attacker.example", local));  // DNS rebinding: answered with the jobs before
+  CHECK_FALSE(host_allowed("attacker.example:8460", local));
+  CHECK_FALSE(host_allowed("10.0.0.5:8460", local));
+  CHECK_FALSE(host_allowed("", local));
+  CHECK_FALSE(host_allowed("[::1", local));
+  CHECK_FALSE(host_allowed("::1", local));  // IPv6 unbracketed is not a Host
+  CHECK_FALSE(host_allowed("[evil.example]", local));
+
+  HostPolicy lan{"10.0.0.5", {"ptbuild.lan"}};
+  CHECK(host_allowed("10.0.0.5:8460", lan));
+  CHECK(host_allowed("PTBUILD.lan:8460", lan));
+  CHECK_FALSE(host_allowed("10.0.0.6:8460", lan));
+  CHECK_FALSE(host_allowed("other.lan", lan));
+
+  HostPolicy every{"0.0.0.0", {}};  // every address: any literal, no name but loopback's
+  CHECK(host_allowed("192.168.1.9:8460", every));
+  CHECK(host_allowed("[fe80::1]:8460", every));
+  CHECK_FALSE(host_allowed("rebind.example", every));
 }

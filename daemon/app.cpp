@@ -161,7 +161,7 @@ class App {
     }
     spdlog::info("ptbuildd {} listening on {} (state in {}, backend {})", PTBUILD_VERSION,
                  config_.daemon.socket, config_.daemon.state_dir, config_.backend.kind);
-    web_.emplace(io_, dispatch, [this] { return render_prometheus(metrics_snapshot(*store_, *scheduler_)); });
+    dispatch_ = dispatch;
     listen_web();
     return true;
   }
@@ -199,10 +199,14 @@ class App {
  private:
   // The dashboard is a window on the daemon, not part of its work: when its port is taken the
   // builds go on and the log says why there is no page.
+  // Called again by a reload that changes [web]: the old listener and its pages close first.
   void listen_web() {
+    web_.reset();
     if (config_.web.listen.empty()) return;
+    web_.emplace(io_, dispatch_,
+                 [this] { return render_prometheus(metrics_snapshot(*store_, *scheduler_)); });
     auto at = std::get<web::ListenAddress>(web::parse_listen(config_.web.listen));  // checked with the config
-    if (std::string err = web_->listen(at); !err.empty())
+    if (std::string err = web_->listen(at, config_.web.hosts); !err.empty())
       spdlog::error("web dashboard off: {} (set [web] listen, or \"\" to turn it off)", err);
     else
       spdlog::info("web dashboard on http://{}:{}/",
@@ -274,14 +278,14 @@ class App {
   void exit_now() {
     sd_notify("STOPPING=1");
     server_->stop();
-    web_->stop();
+    web_.reset();
     io_.stop();
   }
 
   void stop_gracefully() {
     sd_notify("STOPPING=1");
     server_->stop();
-    web_->stop();
+    web_.reset();
     scheduler_->shutdown([this] { io_.stop(); });
   }
 
@@ -330,7 +334,12 @@ class App {
         spdlog::warn("reload: socket and state_dir changes take effect at the next start");
       next.daemon.socket = config_.daemon.socket;
       next.daemon.state_dir = config_.daemon.state_dir;
+      bool web_changed = next.web.listen != config_.web.listen || next.web.hosts != config_.web.hosts;
       config_ = std::move(next);
+      if (web_changed) {
+        if (config_.web.listen.empty()) spdlog::info("reload: web dashboard off");
+        listen_web();
+      }
       server_->set_admin_group(config_.daemon.admin_group);
       scheduler_->reconfigure();
       spdlog::info("reloaded config from {}", config_.source);
@@ -350,6 +359,7 @@ class App {
   std::optional<Scheduler> scheduler_;
   std::optional<Ops> ops_;
   std::optional<Server> server_;
+  Dispatch dispatch_;  // the ops, for the socket and the dashboard alike
   std::optional<WebServer> web_;
   asio::signal_set stop_signals_, reload_signal_;
   asio::steady_timer follow_, watch_db_;

@@ -38,6 +38,7 @@ std::optional<BuildNeeds> parse_needs(const std::string& output) {
 
 void Scheduler::reconfigure() {
   std::vector<std::unique_ptr<FleetBuilder>> fleet;
+  std::optional<std::map<std::string, int>> done;  // read once, if a builder is new
   for (BuilderSpec& spec : config_.fleet()) {
     auto same = std::find_if(builders_.begin(), builders_.end(),
                              [&](const auto& b) { return b && b->spec.name == spec.name; });
@@ -47,6 +48,8 @@ void Scheduler::reconfigure() {
     } else {
       fleet.push_back(std::make_unique<FleetBuilder>(io_, std::move(spec)));
       fleet.back()->disabled = store_.flag("builder disabled: " + fleet.back()->spec.name);
+      if (!done) done = store_.builds_done_by_builder();
+      fleet.back()->done = (*done)[fleet.back()->spec.name];
     }
   }
   builders_ = std::move(fleet);

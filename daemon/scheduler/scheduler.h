@@ -108,7 +108,7 @@ class Scheduler {
     BuilderSpec spec;
     std::string state;  // "up", "disabled", "checking …", "down until T: reason"
     int running = 0;
-    int done = 0;  // builds that ended on it since ptbuildd started
+    int done = 0;  // builds that ended on it (their last attempt ran there), restarts included
     std::string last_error;
     std::optional<MachineFacts> facts;  // what it has, as last read (docs/resources.md)
     std::string facts_error;

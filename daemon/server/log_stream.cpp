@@ -38,14 +38,17 @@ void LogStream::send_text(std::string_view text) {
   channel_->send(protocol::event(request_id_, "log", {{"text", text}}));
 }
 
-// Reads from the file while the client keeps up.
+// Reads from the file while the client keeps up, at most a window's worth in one turn of the
+// loop (a fast client of a giant log must not starve everyone else), and never for a channel
+// that closed: a reader dropped as too slow has no backlog, and would otherwise be sent, for
+// nothing, the rest of the log in one go.
 void LogStream::pump() {
-  if (!channel_->is_open()) {
-    state_ = State::done;
-    return;
-  }
   state_ = State::reading;
-  while (channel_->backlog() < kWindow) {
+  for (size_t read_this_turn = 0; read_this_turn < kWindow && channel_->backlog() < kWindow;) {
+    if (!channel_->is_open()) {
+      state_ = State::done;
+      return;
+    }
     bool at_end = false;
     std::string text = reader_.read(cursor_, kLogChunk, at_end);
     if (at_end) {
@@ -58,12 +61,18 @@ void LogStream::pump() {
       text.erase(0, drop);
       discard_ -= drop;
     }
+    read_this_turn += text.size() + 1;  // +1: a turn of empty reads (all discarded) ends too
     if (!text.empty()) send_text(text);
     if (at_end && discard_ == 0) {
       at_disk_end();
       return;
     }
   }
+  if (!channel_->is_open()) {
+    state_ = State::done;
+    return;
+  }
+  // Posted, not called: the next window is read in a later turn even when the client keeps up.
   channel_->when_drained(kWindow / 2, [self = shared_from_this()] { self->pump(); });
 }
 

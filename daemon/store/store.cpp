@@ -323,6 +323,15 @@ void Store::set_flag(const std::string& name, bool value) {
   st.run();
 }
 
+std::map<std::string, int> Store::builds_done_by_builder() {
+  auto st = db_->prepare(
+      "SELECT builder, count(*) FROM jobs WHERE builder IS NOT NULL AND state IN ('succeeded', 'failed', 'cancelled') "
+      "GROUP BY builder");
+  std::map<std::string, int> out;
+  while (st.step()) out[st.text(0)] = st.integer(1);
+  return out;
+}
+
 bool Store::flag(const std::string& name) {
   auto st = db_->prepare("SELECT value FROM daemon_flags WHERE name = ?1");
   st.bind(1, name);

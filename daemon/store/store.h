@@ -125,6 +125,9 @@ class Store {
   };
   std::vector<Backoff> backoffs();  // of queued jobs
 
+  // Builds that ended on each builder (its last attempt ran there), for `builders`' DONE after a
+  // restart.
+  std::map<std::string, int> builds_done_by_builder();
   // Operator flags that survive a restart ("paused", "draining").
   void set_flag(const std::string& name, bool value);
   bool flag(const std::string& name);

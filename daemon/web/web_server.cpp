@@ -88,11 +88,12 @@ Response refusal(http::status status, const std::string& message) {
 class Connection : public QueuedChannel, public std::enable_shared_from_this<Connection> {
  public:
   Connection(tcp::socket socket, const Dispatch& dispatch, const std::function<std::string()>& metrics,
-             std::shared_ptr<size_t> event_total)
+             std::shared_ptr<const web::HostPolicy> hosts, std::shared_ptr<size_t> event_total)
       : QueuedChannel(socket.get_executor(), std::move(event_total), kMaxEventBacklog, kEventBudget),
         stream_(std::move(socket)),
         dispatch_(dispatch),
-        metrics_(metrics) {}
+        metrics_(metrics),
+        hosts_(std::move(hosts)) {}
 
   void start() { asio::co_spawn(stream_.get_executor(), serve(shared_from_this()), asio::detached); }
 
@@ -125,7 +126,18 @@ class Connection : public QueuedChannel, public std::enable_shared_from_this<Con
         break;
       }
       const auto& req = parser.get();
+      if (std::string why = misdirected(req); !why.empty()) {
+        co_await write(refusal(http::status::misdirected_request, why), false);
+        break;
+      }
       web::Route route = web::route(req.method_string(), req.target());
+      if (route.kind == web::RouteKind::events && req.method() == http::verb::head) {
+        // The stream's headers and nothing more: a HEAD must not stream forever.
+        Response head = make_response(http::status::ok, "text/event-stream", "");
+        head.content_length(boost::none);
+        co_await write(std::move(head), false);
+        break;
+      }
       if (route.kind == web::RouteKind::events) {
         co_await stream_events(route);
         break;
@@ -135,6 +147,16 @@ class Connection : public QueuedChannel, public std::enable_shared_from_this<Con
       if (!co_await write(std::move(res), req.keep_alive())) break;
     }
     close();
+  }
+
+  // Why a request is not answered for the host it names ("" when it is): see web::host_allowed.
+  // HTTP/1.0 may leave Host out; a browser never does.
+  std::string misdirected(const http::request<http::string_body>& req) const {
+    auto host = req.find(http::field::host);
+    if (host == req.end()) return req.version() >= 11 ? "a request without a Host header" : "";
+    if (web::host_allowed(host->value(), *hosts_)) return "";
+    return "ptbuildd does not answer for the host '" + std::string(host->value()) +
+           "' (a name of this dashboard goes in [web] hosts)";
   }
 
   awaitable<bool> write(Response res, bool keep_alive) {
@@ -251,6 +273,7 @@ class Connection : public QueuedChannel, public std::enable_shared_from_this<Con
   beast::tcp_stream stream_;
   Dispatch dispatch_;
   std::function<std::string()> metrics_;
+  std::shared_ptr<const web::HostPolicy> hosts_;
   bool finished_ = false;
 };
 
@@ -262,6 +285,7 @@ struct WebServer::Impl {
   tcp::acceptor acceptor;
   Dispatch dispatch;
   std::function<std::string()> metrics;
+  std::shared_ptr<const web::HostPolicy> hosts = std::make_shared<web::HostPolicy>();
   std::shared_ptr<size_t> event_total = std::make_shared<size_t>(0);
   std::list<std::weak_ptr<Connection>> connections;
 
@@ -287,7 +311,7 @@ struct WebServer::Impl {
       }
       boost::system::error_code ignored;
       socket.set_option(asio::socket_base::keep_alive(true), ignored);  // finds pages whose network vanished
-      auto c = std::make_shared<Connection>(std::move(socket), dispatch, metrics, event_total);
+      auto c = std::make_shared<Connection>(std::move(socket), dispatch, metrics, hosts, event_total);
       connections.push_back(c);
       c->start();
     }
@@ -301,7 +325,8 @@ WebServer::~WebServer() {
   stop();
 }
 
-std::string WebServer::listen(const web::ListenAddress& at) {
+std::string WebServer::listen(const web::ListenAddress& at, std::vector<std::string> extra_names) {
+  impl_->hosts = std::make_shared<web::HostPolicy>(web::HostPolicy{at.host, std::move(extra_names)});
   boost::system::error_code ec;
   auto address = asio::ip::make_address(at.host, ec);
   if (ec) return "'" + at.host + "' is not an IP address";

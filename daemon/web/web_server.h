@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/web_route.h"
 #include "daemon/server/server.h"
@@ -24,8 +25,9 @@ class WebServer {
   WebServer(const WebServer&) = delete;
   WebServer& operator=(const WebServer&) = delete;
 
-  // Binds and starts accepting. Returns an error message, or "".
-  std::string listen(const web::ListenAddress& at);
+  // Binds and starts accepting requests for the hosts `extra_names` and the address allow
+  // (web::host_allowed). Returns an error message, or "".
+  std::string listen(const web::ListenAddress& at, std::vector<std::string> extra_names);
   uint16_t port() const;  // the bound port (listen port 0 picks one)
   // Stops accepting and closes every connection.
   void stop();

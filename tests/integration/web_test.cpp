@@ -73,7 +73,8 @@ TEST_CASE(
   CHECK(queue.status == 403);
   CHECK(queue.body.find("changes things") != std::string::npos);
   HttpResponse post = http_raw(
-      port, "POST /api/queue HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
+      port,
+      "POST /api/queue HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
   CHECK(post.status == 405);
   CHECK(post.headers["allow"] == "GET, HEAD");
   CHECK(http_get(port, "/api/cancel?jobs=1").status == 403);
@@ -88,11 +89,11 @@ TEST_CASE(
   CHECK(http_get(port, "/api/../metrics").status == 400);
   CHECK(http_get(port, "/api/log?job=1").status == 400);  // answers with events: /events/log
   HttpResponse huge =
-      http_raw(port, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n");
+      http_raw(port, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n");
   CHECK(huge.status == 431);
   CHECK(http_raw(port, "NONSENSE\r\n\r\n").status == 400);
   HttpResponse body = http_raw(
-      port, "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + std::string(100000, 'b'));
+      port, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n" + std::string(100000, 'b'));
   CHECK(body.status == 413);
 
   // The page and its parts; HEAD has the length and no body.
@@ -101,14 +102,15 @@ TEST_CASE(
   CHECK(page.headers["content-type"] == "text/html; charset=utf-8");
   CHECK(page.body.find("<script src=\"/app.js\"") != std::string::npos);
   CHECK(http_get(port, "/app.js").headers["content-type"] == "text/javascript; charset=utf-8");
-  HttpResponse head = http_raw(port, "HEAD /app.css HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  HttpResponse head =
+      http_raw(port, "HEAD /app.css HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
   CHECK(head.status == 200);
   CHECK(std::stoul(head.headers["content-length"]) > 100);
   CHECK(head.body.empty());
   // Keep-alive: two requests on one connection, two answers.
   HttpResponse two = http_raw(
       port,
-      "GET /api/fixes HTTP/1.1\r\nHost: x\r\n\r\nGET /api/fixes HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+      "GET /api/fixes HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nGET /api/fixes HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
   CHECK(two.status == 200);
   CHECK(two.body.find("HTTP/1.1 200 OK") != std::string::npos);
   // The daemon is still fine after all that.
