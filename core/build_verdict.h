@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/duration.h"
 #include "core/job.h"
@@ -18,7 +19,13 @@ struct BuildEnd {
   int max_retries = 0;               // daemon.retries
   Millis retry_backoff{0};           // daemon.retry_backoff
   int64_t job_id = 0;
+  std::string builder;                      // where it ran
+  std::vector<std::string> machine_faults;  // the builders of this job's earlier machine faults
 };
+
+// A "machine" failure that follows one job from builder to builder is the job's own: after the
+// first builder, or the third time on one, it fails as the recipe's (and rests no builder).
+inline constexpr int kMachineFaultsPerJob = 3;
 
 struct Verdict {
   enum class Kind {
@@ -32,7 +39,8 @@ struct Verdict {
   std::string hint;  // a failure's hint when the verdict has a better one than the diagnosis
 };
 
-// The rules, in order: a machine fault is never the recipe's; a repairable hash is repaired; a
+// The rules, in order: a machine fault is never the recipe's, unless it follows the job (above); a
+// repairable hash is repaired; a
 // network failure is retried while retries are left, after retry_backoff × 2^(n−1); any other
 // failure fails; a clean exit without a result fails too (not a derivation).
 Verdict decide_build_end(const BuildEnd& end);

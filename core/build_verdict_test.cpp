@@ -44,3 +44,25 @@ TEST_CASE("verdict: a network failure backs off 1x 2x 4x while retries are left,
   e.network_retries = 0;
   CHECK(decide_build_end(e).hint.starts_with("the download failed and retries are off (daemon.retries = 0)"));
 }
+
+TEST_CASE("verdict: a machine failure that follows the job from builder to builder is the recipe's") {
+  Failure setup{failure_class::kNixSetup, "could not create '/nix/store/x': Permission denied", "", ""};
+  BuildEnd first{&setup, false, false, 0, 0, 0s, 9, "a", {}};
+  CHECK(decide_build_end(first).kind == Kind::builder_fault);
+  BuildEnd second_here{&setup, false, false, 0, 0, 0s, 9, "a", {"a"}};
+  CHECK(decide_build_end(second_here).kind == Kind::builder_fault);  // the same machine may be broken
+  // Two builders went down within 27 s for one recipe before: the second one is never blamed.
+  BuildEnd elsewhere{&setup, false, false, 0, 0, 0s, 9, "b", {"a"}};
+  Verdict v = decide_build_end(elsewhere);
+  CHECK(v.kind == Kind::failed);
+  CHECK(v.hint.find("on a, b") != std::string::npos);
+  CHECK(v.hint.find("ptbuild retry 9") != std::string::npos);
+  BuildEnd third_here{&setup, false, false, 0, 0, 0s, 9, "a", {"a", "a"}};
+  CHECK(decide_build_end(third_here).kind == Kind::failed);  // a bounded number of tries on one
+  // What no recipe can cause is never counted against the job.
+  Failure liar{failure_class::kNixSetup,
+               "error: a 'aarch64-linux' with features {} is required to build "
+               "'/nix/store/x.drv', but I am a 'x86_64-linux' with features {}",
+               "", ""};
+  CHECK(decide_build_end({&liar, false, false, 0, 0, 0s, 9, "b", {"a", "b"}}).kind == Kind::builder_fault);
+}

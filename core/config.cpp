@@ -12,6 +12,7 @@
 #include <toml++/toml.h>
 
 #include "core/recipe_lint.h"
+#include "core/text.h"
 #include "core/web_route.h"
 
 namespace ptbuild {
@@ -333,18 +334,9 @@ namespace {
 int first_invalid_utf8_line(std::string_view text) {
   int line = 1;
   for (size_t i = 0; i < text.size();) {
-    unsigned char c = static_cast<unsigned char>(text[i]);
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-    if (len == 0 || i + len > text.size()) return line;
-    uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
-    for (size_t k = 1; k < len; ++k) {
-      unsigned char cc = static_cast<unsigned char>(text[i + k]);
-      if ((cc >> 6) != 0x2) return line;
-      cp = cp << 6 | (cc & 0x3f);
-    }
-    bool overlong = (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
-    if (overlong || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return line;
-    if (c == '\n') ++line;
+    size_t len = utf8_char_length(text, i);
+    if (len == 0) return line;
+    if (text[i] == '\n') ++line;
     i += len;
   }
   return 0;

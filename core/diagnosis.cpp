@@ -83,6 +83,7 @@ bool may_match(std::string_view line) {
                                                    "ssh: ",
                                                    "cannot build on",
                                                    "Failed to find a machine",
+                                                   "but I am a",
                                                    "file to patch",
                                                    "Hunk #",
                                                    "file INSTALL"};
@@ -136,6 +137,12 @@ bool is_machine_fault(const Failure& failure) {
          failure.failure_class == failure_class::kDiskFull;
 }
 
+bool only_the_machine(const Failure& f) {
+  return f.failure_class == failure_class::kNixSetup &&
+         (contains(f.message, "but I am a '") || f.message.starts_with("ssh: ") ||
+          contains(f.message, "cannot build on '") || contains(f.message, "Failed to find a machine"));
+}
+
 bool is_transient(const std::string& c) {
   namespace fc = failure_class;
   return c == fc::kNetwork || c == fc::kTimeout || c == fc::kOutOfMemory || c == fc::kDiskFull ||
@@ -167,10 +174,17 @@ std::optional<std::string> nix_setup_hint(std::string_view line) {
       contains(line, "cannot open connection to remote store 'daemon'"))
     return "no nix-daemon answers: start it (systemctl enable --now nix-daemon) or, for a single-user "
            "Nix, unset NIX_REMOTE";
-  if ((contains(line, "error: ") && contains(line, "/nix/") &&
+  if (contains(line, "is required to build '") && contains(line, "but I am a '"))
+    return "the builder does not build for the system it claims: it was given this build for a system "
+           "in its systems that its Nix cannot build (a wrong systems list, or extra-platforms missing); "
+           "the job goes back to the queue for another builder";
+  // Nix's own words only: they start the line. A builder's output (a setuptools "error: could not
+  // create '/nix/store/…': Permission denied") comes with Nix's "name> " prefix and is the recipe's.
+  bool nix_says = line.starts_with("error: ");
+  if ((nix_says && contains(line, "/nix/") &&
        (contains(line, "Permission denied") || contains(line, "Operation not permitted") ||
         contains(line, "Read-only file system"))) ||
-      contains(line, "attempt to write a readonly database"))
+      (nix_says && contains(line, "attempt to write a readonly database")))
     return "this user may not write the Nix store: build through the nix-daemon (NIX_REMOTE=daemon, "
            "the user in allowed-users) or run as the store's owner";
   return std::nullopt;

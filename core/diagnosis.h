@@ -41,6 +41,9 @@ std::string_view strip_ansi(std::string_view line, std::string& buffer);
 // A failure that is the machine's fault, not the recipe's (Nix cannot build there, or its disk is
 // full): the job goes back to the queue and the builder stops taking builds for a while.
 bool is_machine_fault(const Failure& failure);
+// A machine fault no recipe can cause: the builder cannot be reached, or refuses a system it
+// claims. Never counted against the job (core/build_verdict.h's circuit breaker).
+bool only_the_machine(const Failure& failure);
 
 // A failure that may not happen again with the same inputs (docs/nightly.md): network, timeout,
 // out_of_memory, disk_full, nix_setup. Any other is the recipe's, and repeats until it changes.

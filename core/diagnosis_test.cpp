@@ -165,6 +165,23 @@ TEST_CASE("diagnosis: a remote builder that cannot be reached or is lost mid-bui
   REQUIRE(lost);
   CHECK(lost->failure_class == "nix_setup");
   CHECK(lost->hint.find("connection to the builder") != std::string::npos);
+  // A recipe's own words about the store are prefixed by Nix ("name> "): not the machine's (it
+  // was retried forever and took both builders of a fleet down).
+  auto setuptools = scan(kCpu,
+                         "numpy> error: could not create '/nix/store/abc-numpy-2.1.0/lib/_build': Permission "
+                         "denied\nerror: builder for '/nix/store/abc-numpy.drv' failed with exit code 1\n",
+                         1);
+  REQUIRE(setuptools);
+  CHECK(setuptools->failure_class != "nix_setup");
+  // Nix's own refusal of a system the builder claims but cannot build: the builder's fault.
+  auto liar =
+      scan(kCpu,
+           "error: a 'aarch64-linux' with features {} is required to build '/nix/store/x-arm.drv', but "
+           "I am a 'x86_64-linux' with features {benchmark, big-parallel, nixos-test, uid-range}\n",
+           1);
+  REQUIRE(liar);
+  CHECK(liar->failure_class == "nix_setup");
+  CHECK(liar->hint.find("does not build for the system it claims") != std::string::npos);
   // A recipe's own ssh output is prefixed by Nix ("name> "): not a builder fault.
   auto recipe = scan(kCpu, "torch> ssh: Could not resolve hostname github.com\nerror: builder failed\n", 1);
   REQUIRE(recipe);

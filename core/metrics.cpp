@@ -3,12 +3,17 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "core/text.h"
+
 namespace ptbuild {
 
 namespace {
 
-// Label values: backslash, double quote and newline escaped (the text format's rule).
-std::string label(std::string_view value) {
+// Label values: valid UTF-8 (a recipe named in Latin-1 made every later scrape invalid), no
+// control character raw (NUL included), backslash, double quote and newline escaped (the text
+// format's rule).
+std::string label(std::string_view raw) {
+  std::string value = valid_utf8(raw);
   std::string out;
   for (char c : value) {
     if (c == '\\')
@@ -17,6 +22,8 @@ std::string label(std::string_view value) {
       out += "\\\"";
     else if (c == '\n')
       out += "\\n";
+    else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+      out += "\xef\xbf\xbd";  // U+FFFD: the text format has no escape for them
     else
       out += c;
   }

@@ -2,7 +2,20 @@
 
 #include <doctest/doctest.h>
 
+#include "core/text.h"
+
 using namespace ptbuild;
+
+namespace {
+size_t first_invalid_utf8(std::string_view text) {
+  for (size_t i = 0; i < text.size();) {
+    size_t len = utf8_char_length(text, i);
+    if (len == 0) return i;
+    i += len;
+  }
+  return std::string::npos;
+}
+}  // namespace
 
 TEST_CASE("metrics: series of docs/web.md in the text format, histogram buckets cumulative, labels escaped") {
   MetricsSnapshot m;
@@ -33,4 +46,17 @@ TEST_CASE("metrics: series of docs/web.md in the text format, histogram buckets 
   has("ptbuild_failures_total{class=\"oom\"} 1");
   has("ptbuild_hash_repairs_total 5");
   has("ptbuild_log_bytes_written_total 1234");
+}
+
+TEST_CASE("metrics: a label from bytes that are not UTF-8, or hold control characters, is still valid") {
+  MetricsSnapshot m;
+  m.build_seconds_by_family = {{"caf\xe9", {50}}, {std::string("a\0b\x01", 4), {60}}};
+  m.failures_by_class = {{"x\ny", 1}};
+  std::string text = render_prometheus(m);
+  CHECK(text.find("family=\"caf\xef\xbf\xbd\"") != std::string::npos);  // U+FFFD, was a raw \xe9
+  CHECK(text.find("family=\"a\xef\xbf\xbd"
+                  "b\xef\xbf\xbd\"") != std::string::npos);
+  CHECK(text.find('\0') == std::string::npos);
+  CHECK(text.find("class=\"x\\ny\"") != std::string::npos);
+  CHECK(first_invalid_utf8(text) == std::string::npos);
 }

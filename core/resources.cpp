@@ -92,6 +92,8 @@ std::string remote_facts_script() {
          "df -Pk /nix/store | awk 'NR==2 {print \"store:\", $2, $4}'\n"
          "df -Pk \"${TMPDIR:-/tmp}\" | awk 'NR==2 {print \"build_dir:\", $2, $4}'\n"
          "grep '^full' /proc/pressure/memory 2>/dev/null\n"
+         "nix --extra-experimental-features nix-command show-config 2>/dev/null | "
+         "grep -E '^(system|extra-platforms) = '\n"
          "exit 0\n";
 }
 
@@ -120,7 +122,22 @@ FactsOrError parse_remote_facts(std::string_view output) {
   auto build_dir = two("build_dir:");
   f.build_dir_free = build_dir ? build_dir->second : f.store_free;
   f.pressure_full_avg10 = parse_memory_pressure(output);
+  for (std::string_view line : split_lines(output))
+    if (line.starts_with("system = ") || line.starts_with("extra-platforms = "))
+      for (std::string_view word : words_of(line.substr(line.find('=') + 1)))
+        f.nix_systems.emplace_back(word);
   return {f, ""};
+}
+
+std::string systems_not_built(const std::vector<std::string>& claimed, const MachineFacts& facts) {
+  if (facts.nix_systems.empty()) return "";
+  std::string missing;
+  for (const std::string& s : claimed)
+    if (std::find(facts.nix_systems.begin(), facts.nix_systems.end(), s) == facts.nix_systems.end())
+      missing += (missing.empty() ? "" : ", ") + s;
+  if (missing.empty()) return "";
+  return "claims " + missing + " but its Nix builds only " + join(facts.nix_systems, ", ") +
+         ": fix its systems (or that machine's extra-platforms)";
 }
 
 std::string resource_use_json(const ResourceUse& u) {

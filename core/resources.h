@@ -22,7 +22,12 @@ struct MachineFacts {
   uint64_t store_size = 0;                    // its size (the default min_free is a share of it)
   uint64_t build_dir_free = 0;                // of the file system builds run in (TMPDIR, else /tmp)
   std::optional<double> pressure_full_avg10;  // PSI memory "full" avg10, %; absent where the kernel has none
+  std::vector<std::string> nix_systems;       // what its Nix builds (system, extra-platforms); empty: unknown
 };
+
+// Why a builder cannot build all the systems it claims ("claims aarch64-linux but its Nix builds
+// only x86_64-linux: …"), or "" when it can, or when its Nix did not say.
+std::string systems_not_built(const std::vector<std::string>& claimed, const MachineFacts& facts);
 
 // "37.5 GiB", "600 MiB": a figure people read.
 std::string human_size(uint64_t bytes);

@@ -43,6 +43,19 @@ TEST_CASE("resources: a remote builder's answer gives its facts, and a broken on
   CHECK(f.facts->store_size == uint64_t{1000000000} * 1024);
   CHECK(f.facts->build_dir_free == uint64_t{100000000} * 1024);
   CHECK(f.facts->pressure_full_avg10 == doctest::Approx(0.0));
+  CHECK(f.facts->nix_systems.empty());  // its Nix did not say: nothing is checked
+  CHECK(systems_not_built({"aarch64-linux"}, *f.facts) == "");
+
+  auto nix = parse_remote_facts(
+      "MemTotal: 1000 kB\nMemAvailable: 500 kB\ncores: 2\nstore: 100 50\nsystem = x86_64-linux\n"
+      "extra-platforms = i686-linux x86_64-v2-linux\n");
+  REQUIRE(nix.facts);
+  CHECK(nix.facts->nix_systems == std::vector<std::string>{"x86_64-linux", "i686-linux", "x86_64-v2-linux"});
+  CHECK(systems_not_built({"x86_64-linux", "i686-linux"}, *nix.facts) == "");
+  CHECK(
+      systems_not_built({"aarch64-linux", "x86_64-linux", "armv7l-linux"}, *nix.facts) ==
+      "claims aarch64-linux, armv7l-linux but its Nix builds only x86_64-linux, i686-linux, x86_64-v2-linux: "
+      "fix its systems (or that machine's extra-platforms)");
   CHECK(parse_remote_facts("cores: 4\n").error == "no MemTotal/MemAvailable in its /proc/meminfo");
   CHECK(parse_remote_facts("MemTotal: 1 kB\nMemAvailable: 1 kB\ncores: 4\n").error ==
         "df could not tell the free space of /nix/store");

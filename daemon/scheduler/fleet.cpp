@@ -157,7 +157,12 @@ void Scheduler::probe_builder(FleetBuilder& b) {
         FleetBuilder* same = builder_named(name);
         if (!same || epoch != same->epoch) return;  // resumed or reconfigured meanwhile
         Failure f = diagnose_text(r.output, r.exit_code);
-        if (r.exit_code == 0) {
+        std::string wrong_systems =
+            same->facts && !same->spec.is_local() ? systems_not_built(same->spec.systems, *same->facts) : "";
+        if (r.exit_code == 0 && !wrong_systems.empty()) {
+          builder_fault(*same,
+                        wrong_systems);  // reachable, but its last facts say it cannot build all it claims
+        } else if (r.exit_code == 0) {
           spdlog::info("builder {}: the probe {} succeeded; {}", name,
                        same->spec.is_local() ? "build" : "(nix store ping)",
                        same->health.checking ? "it can build" : "builds start again");

@@ -106,6 +106,7 @@ struct JobRun {
   std::optional<Unstarted> unstarted;
   // What it learnt over its attempts in this daemon's life.
   int network_retries = 0;
+  std::vector<std::string> machine_faults;  // builders where its builds failed for the machine (in memory)
   int hash_rounds = 0;
   std::set<std::string> repaired;  // "<drv name> <hash>" pairs this job has written
   // The attempt under way, and the outcome the store has not taken yet.

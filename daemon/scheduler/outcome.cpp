@@ -115,14 +115,15 @@ Event Scheduler::build_end(JobRun& run, int exit_code, const std::string& out) {
   bool repairable = failure && failure->failure_class == failure_class::kHashMismatch &&
                     config_.hashfix.enabled &&
                     !repair_refused(run, *failure);  // a refusal says why in the failure's message
-  Verdict verdict =
-      decide_build_end({failure ? &*failure : nullptr, !out.empty(), repairable, run.network_retries,
-                        config_.daemon.retries, config_.daemon.retry_backoff, a.job.id});
+  Verdict verdict = decide_build_end({failure ? &*failure : nullptr, !out.empty(), repairable,
+                                      run.network_retries, config_.daemon.retries,
+                                      config_.daemon.retry_backoff, a.job.id, a.builder, run.machine_faults});
   FleetBuilder* builder = builder_named(a.builder);
   if (verdict.kind == Verdict::Kind::builder_fault) {
     // The job waits in the queue (for another builder if one fits), not counted as a failure of
     // the variant, while the builder rests.
     std::string why = failure->failure_class + ": " + failure->message;
+    run.machine_faults.push_back(a.builder);
     if (builder) builder_fault(*builder, why);
     a.log.write("=== ptbuild: builder " + a.builder + " cannot build (" + why +
                 "): the job goes back to the queue\n");
@@ -130,6 +131,11 @@ Event Scheduler::build_end(JobRun& run, int exit_code, const std::string& out) {
                           {.clear_outcome = true},
                           "requeued: builder " + a.builder + " cannot build (" + why + ")"};
     return Event::machine_fault;
+  }
+  if (verdict.kind == Verdict::Kind::failed && failure && is_machine_fault(*failure)) {
+    // The circuit breaker: what looked like the machine's is the recipe's, and counted as such.
+    failure->message = failure->failure_class + " at every attempt: " + failure->message;
+    failure->failure_class = failure_class::kBuilderFailed;
   }
   if (builder && builder->health.up()) builder->health.healthy();  // it built, or the recipe failed: it works
   Outcome o{JobState::failed,

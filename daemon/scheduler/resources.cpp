@@ -108,6 +108,13 @@ void Scheduler::facts_read(FleetBuilder& b, std::optional<MachineFacts> facts, s
   }
   bool first = !b.facts;
   b.facts = facts;
+  // A builder that claims a system its Nix does not build would fail every job of that system as
+  // if the recipe were wrong: it is the builder's fault, and it rests until its config is fixed.
+  if (std::string wrong_systems = systems_not_built(b.spec.systems, *facts);
+      !wrong_systems.empty() && !b.spec.is_local() && b.health.up()) {
+    builder_fault(b, wrong_systems);
+    return;
+  }
   b.facts_at = clock_.steady();
   // The newest build there, and how many run.
   JobRun* newest = nullptr;

@@ -1,5 +1,7 @@
 // Regression tests for the second hardening round (docs/RELIABILITY.md): each provokes a finding
 // with the real daemon, real Nix, real HTTP, and checks what a user would.
+#include <unistd.h>
+
 #include <csignal>
 #include <fstream>
 #include <sstream>
@@ -7,6 +9,7 @@
 #include <doctest/doctest.h>
 
 #include "tests/support/harness.h"
+#include "tests/support/netns_builder.h"
 #include "tests/support/web_client.h"
 
 using namespace ptbuild::testing;
@@ -158,4 +161,107 @@ TEST_CASE("hardening: the builds a builder did survive a restart of the daemon")
   REQUIRE(d.wait_exit() == 0);
   d.start();
   CHECK(done_of_local() == 2);  // was 0
+}
+
+TEST_CASE("hardening: a recipe named in Latin-1 leaves /metrics valid for promtool") {
+  Daemon d("", kWeb);
+  d.add_sh_recipe("pytorch-python313-cpu-avx2", "mkdir -p $out");
+  d.add_sh_recipe("caf\xe9-python313-cpu-avx2", "mkdir -p $out");  // "café" in Latin-1: not UTF-8
+  uint16_t port = start_with_web(d);
+  d.client_json({"queue", "all"});
+  d.client({"wait", "all", "--timeout", "60s"});
+  HttpResponse r = http_get(port, "/metrics");
+  REQUIRE(r.status == 200);
+  CHECK(r.body.find("caf\xe9") == std::string::npos);
+  CHECK(r.body.find("caf\xef\xbf\xbd") != std::string::npos);
+  REQUIRE(::access("/usr/bin/promtool", X_OK) ==
+          0);  // Debian's prometheus: the README's test command installs it
+  TempDir dir;
+  std::ofstream(dir / "metrics") << r.body;
+  ProcessResult check = run_process({"/bin/sh", "-c", "promtool check metrics < " + (dir / "metrics")});
+  INFO(check.out << check.err);
+  CHECK(check.exit_code == 0);
+}
+
+TEST_CASE("hardening: a recipe's own 'Permission denied' under /nix is the recipe's failure, once") {
+  Daemon d;
+  // setuptools' words, printed by the build: Nix shows them as "name> error: …".
+  d.add_sh_recipe(
+      "pytorch-python313-cpu-avx2",
+      "echo \"error: could not create '/nix/store/0000-numpy-2.1.0/lib/_build': Permission denied\" "
+      ">&2\nexit 1");
+  d.add_sh_recipe("pytorch-python313-cpu-avx512", "mkdir -p $out");
+  d.start();
+  d.client_json({"queue", "cpu-avx2", "cpu-avx512"});
+  d.client({"wait", "cpu-avx2", "cpu-avx512", "--timeout", "60s"});
+  json job = d.job("cpu-avx2");
+  CHECK(job["state"] == "failed");
+  CHECK(job["attempt"] == 1);  // retried without limit before (attempt 9 after 3 minutes)
+  CHECK(job["failure"]["class"] != "nix_setup");
+  CHECK(d.job("cpu-avx512")["state"] == "succeeded");
+  json builders = d.client_json({"builders"});
+  CHECK(builders["builders"][0]["state"] == "up");  // it was taken down for the recipe's words
+}
+
+TEST_CASE(
+    "hardening: a machine failure that follows one job is failed as the recipe's, and blames no one else") {
+  Daemon d("builder_backoff = \"1s\"\n");
+  // Words that are the machine's (a full disk) each time this recipe runs, whatever the disk has.
+  d.add_sh_recipe("pytorch-python313-cpu-avx2", "echo 'write error: No space left on device' >&2\nexit 1");
+  d.add_sh_recipe("pytorch-python313-cpu-avx512", "mkdir -p $out");
+  d.start();
+  d.client_json({"queue", "cpu-avx2"});
+  ProcessResult waited = d.client({"wait", "cpu-avx2", "--timeout", "120s"});
+  INFO(d.log());
+  CHECK(waited.exit_code != 0);
+  json job = d.job("cpu-avx2");
+  CHECK(job["state"] == "failed");
+  CHECK(job["attempt"] == 3);  // bounded: three tries on the one builder
+  CHECK(job["failure"]["class"] == "builder_failed");
+  CHECK(job["failure"]["message"].get<std::string>().starts_with("disk_full at every attempt"));
+  CHECK(job["failure"]["hint"].get<std::string>().find("followed the job") != std::string::npos);
+  // Another job builds on the same builder afterwards.
+  d.client_json({"queue", "cpu-avx512"});
+  CHECK(d.client({"wait", "cpu-avx512", "--timeout", "60s"}).exit_code == 0);
+}
+
+TEST_CASE(
+    "hardening: a builder that claims a system it cannot build is taken down, and the job builds elsewhere") {
+  if (std::string why = NetnsBuilder::unavailable(); !why.empty()) {
+    MESSAGE("skipped: " << why);
+    return;
+  }
+  TempDir space;
+  // liar: an x86 Nix that says it builds aarch64-linux; arm: one that does (extra-platforms).
+  NetnsBuilder liar(space, "liar", 21), arm(space, "arm", 22, "extra-platforms = aarch64-linux");
+  Daemon d("builder_backoff = \"2s\"\n",
+           liar.config(1, {"aarch64-linux"}) + arm.config(1, {"aarch64-linux"}));
+  auto recipe = [&](const std::string& name) {
+    return "{ }:\nderivation {\n  name = \"" + name +
+           "\";\n  system = \"aarch64-linux\";\n  builder = \"/bin/sh\";\n  PATH = \"/bin:/usr/bin\";\n  nonce = \"" +
+           d.nonce() + "\";\n  args = [ \"-c\" \"cat /nix/builder-name > $out\" ];\n}\n";
+  };
+  d.add_recipe("pytorch-python313-cpu-armv8_2", recipe("one"));
+  d.add_recipe("pytorch-python313-cpu-armv9", recipe("two"));
+  d.start();
+  d.client_json({"queue", "cpu-armv8_2", "cpu-armv9"});
+  ProcessResult waited = d.client({"wait", "cpu-armv8_2", "cpu-armv9", "--timeout", "3m"});
+  INFO(d.log());
+  REQUIRE_MESSAGE(waited.exit_code == 0, waited.out << waited.err);
+  for (const char* v : {"cpu-armv8_2", "cpu-armv9"}) {
+    json job = d.job(v);
+    CHECK(job["builder"] == "arm");
+    CHECK(read_file(job["out_path"]) == "arm\n");
+    CHECK(job["failure"].is_null());  // never a failure of the variant
+  }
+  json builders = d.client_json({"builders"});
+  for (const json& b : builders["builders"]) {
+    if (b["name"] != "liar") continue;
+    CHECK(b["state"] != "up");
+    std::string error = b["last_error"];
+    bool named =
+        error.find("claims aarch64-linux but its Nix builds only x86_64-linux") != std::string::npos ||
+        error.find("but I am a 'x86_64-linux'") != std::string::npos;
+    CHECK_MESSAGE(named, error);
+  }
 }
