@@ -1,5 +1,7 @@
 #include "daemon/app.h"
 
+#include <algorithm>
+#include <filesystem>
 #include <set>
 
 #include <unistd.h>
@@ -11,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/clock.h"
+#include "daemon/hashfix/hashfix.h"
 #include "daemon/notify.h"
 #include "daemon/runner/async_command.h"
 #include "daemon/resources/gc.h"
@@ -118,6 +121,7 @@ class App {
   int open_state() {
     try {
       store_.emplace(config_.db_path(), config_.logs_dir());
+      finish_interrupted_repairs();
       CatalogScan scan = scan_catalog(config_.repos);  // before the loop runs: nothing waits on it
       scheduler_.emplace(io_, *store_, config_, runner_);
       apply(std::move(scan), true);
@@ -133,6 +137,32 @@ class App {
     scheduler_->check_builders();
     if (std::string warning = builds_priority_warning(); !warning.empty()) spdlog::warn("{}", warning);
     return 0;
+  }
+
+  // Hash repairs that a stop (kill -9 included) cut between writing a recipe and recording it:
+  // what is in the recipes is committed (hashfix.commit) and goes into the history, once. Before
+  // the loop runs: git may take a moment, and nothing builds until the history is whole.
+  void finish_interrupted_repairs() {
+    std::vector<Store::HashFixRecord> known = store_->hash_fixes();
+    for (const InterruptedRepair& r :
+         ptbuild::finish_interrupted_repairs(repair_journal_dir(config_.daemon.state_dir))) {
+      auto tx = store_->begin();
+      int added = 0;
+      for (const HashFix& fx : r.written) {
+        bool recorded = std::any_of(known.begin(), known.end(), [&](const Store::HashFixRecord& k) {
+          return k.job_id == r.job_id && k.file == fx.file && k.line == fx.line && k.new_hash == fx.new_text;
+        });
+        if (recorded) continue;
+        store_->add_hash_fix(tx, {0, r.job_id, r.variant, fx.drv, fx.file, fx.line, fx.old_text, fx.new_text,
+                                  system_clock().rfc3339()});
+        ++added;
+      }
+      tx.commit();
+      spdlog::warn("job #{} {}: a hash repair cut short by a stop was finished: {}; {} recorded now",
+                   r.job_id, r.variant, r.message, added);
+      std::error_code ignored;
+      std::filesystem::remove(r.journal, ignored);
+    }
   }
 
   // The socket the clients use and the dashboard; false when the socket cannot listen.

@@ -194,6 +194,23 @@ std::string commit_repair(const HashfixOptions& o, const RepairResult& result,
   return commit.ok() ? " and committed them" : " (git commit failed: " + commit.err + ")";
 }
 
+nlohmann::json journal_json(const HashfixOptions& o, const std::vector<HashFix>& fixes) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const HashFix& fx : fixes)
+    list.push_back(
+        {{"drv", fx.drv}, {"file", fx.file}, {"line", fx.line}, {"old", fx.old_text}, {"new", fx.new_text}});
+  return {{"job", o.job_id},
+          {"variant", o.variant},
+          {"repo", o.repo_path},
+          {"commit", o.commit},
+          {"fixes", list}};
+}
+
+void remove_journal(const HashfixOptions& o) {
+  std::error_code ignored;
+  if (!o.journal.empty()) fs::remove(o.journal, ignored);
+}
+
 // One try: `changed_underfoot` when a recipe changed between reading and writing it (an editor,
 // a git pull): nothing was written then, and the caller tries again on the new text.
 RepairResult repair_once(const HashfixOptions& o, const std::vector<HashMismatch>& mismatches,
@@ -243,13 +260,26 @@ RepairResult repair_once(const HashfixOptions& o, const std::vector<HashMismatch
       changed_underfoot = true;
       return {};
     }
+  if (!o.journal.empty() && !result.fixes.empty()) {
+    std::error_code ignored;
+    fs::create_directories(fs::path(o.journal).parent_path(), ignored);
+    if (std::string err = write_file_atomically(o.journal, journal_json(o, result.fixes).dump(2) + "\n");
+        !err.empty()) {
+      result.message = "cannot write the repair's journal, so nothing was repaired: " + err;
+      result.fixes.clear();
+      return result;
+    }
+  }
   std::vector<std::string> changed;
   if (std::string err = write_edits(o, files, edits, changed); !err.empty()) {
+    remove_journal(o);  // each file is written whole or not at all: what was written stays, and is
+                        // found again by the next build as already repaired
     result.message = err;
     result.fixes.clear();
     return result;
   }
   if (changed.empty()) {
+    remove_journal(o);
     result.outcome = already > 0 ? RepairResult::Outcome::already_repaired : RepairResult::Outcome::failed;
     result.message = already > 0 ? "already repaired by another job" : "no mismatch to repair";
     return result;
@@ -273,6 +303,54 @@ RepairResult repair_hashes(const HashfixOptions& o, const std::vector<HashMismat
   RepairResult r;
   r.message = "the recipes kept changing while their hashes were repaired; nothing was written";
   return r;
+}
+
+std::vector<InterruptedRepair> finish_interrupted_repairs(const std::string& journal_dir) {
+  std::vector<InterruptedRepair> out;
+  std::error_code ec;
+  for (const fs::directory_entry& entry : fs::directory_iterator(journal_dir, ec)) {
+    if (entry.path().extension() != ".json") continue;
+    InterruptedRepair r;
+    r.journal = entry.path().string();
+    nlohmann::json j = nlohmann::json::parse(read_file(r.journal).value_or(""), nullptr, false);
+    if (!j.is_object() || !j.contains("fixes") || !j["fixes"].is_array()) {
+      r.message =
+          "unreadable, removed (it was written whole, so a kill cut it before any recipe was touched)";
+      out.push_back(std::move(r));
+      continue;
+    }
+    r.job_id = j.value("job", int64_t{0});
+    r.variant = j.value("variant", "");
+    HashfixOptions o{j.value("repo", ""), "nix", j.value("commit", false)};
+    RepairResult written;
+    std::set<std::string> files;
+    for (const nlohmann::json& f : j["fixes"]) {
+      HashFix fx{f.value("drv", ""), f.value("file", ""), f.value("line", 0), f.value("old", ""),
+                 f.value("new", "")};
+      std::string text = read_file((fs::path(o.repo_path) / fx.file).string()).value_or("");
+      std::vector<std::string_view> lines = split_lines(text);
+      bool in_place = fx.line >= 1 && static_cast<size_t>(fx.line) <= lines.size() &&
+                      lines[fx.line - 1].find(fx.new_text) != std::string_view::npos;
+      if (!in_place) continue;  // stopped before this file was replaced: the next build meets it again
+      written.fixes.push_back(fx);
+      files.insert(fx.file);
+    }
+    r.written = written.fixes;
+    r.message = std::to_string(r.written.size()) + " of " + std::to_string(j["fixes"].size()) +
+                " fixes were in the recipes";
+    if (o.commit && !files.empty()) {
+      std::vector<std::string> changed(files.begin(), files.end());
+      std::vector<std::string> argv{"git", "-C", o.repo_path, "status", "--porcelain", "--"};
+      argv.insert(argv.end(), changed.begin(), changed.end());
+      CommandResult status = run_command(argv, o.repo_path);
+      if (status.ok() && !trim(status.out).empty())
+        r.message += commit_repair(o, written, changed);
+      else
+        r.message += status.ok() ? " and committed" : " (git status failed: " + status.err + ")";
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
 }
 
 SourceInputs fixed_output_inputs(const std::string& nix, const std::string& recipe_path,

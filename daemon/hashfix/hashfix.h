@@ -7,6 +7,7 @@
 // it is replaced, so the edit is kept.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -33,9 +34,33 @@ struct HashfixOptions {
   std::string repo_path;
   std::string nix_program = "nix";  // for `nix show-derivation`
   bool commit = false;              // git-commit the repaired files
+  // The repair's journal: written before the first recipe is, and removed by the daemon once the
+  // history holds the repair, so that a kill -9 in between loses nothing ("": none).
+  std::string journal;
+  int64_t job_id = 0;
+  std::string variant;
 };
 
 RepairResult repair_hashes(const HashfixOptions& options, const std::vector<HashMismatch>& mismatches);
+
+// A repair the daemon was stopped in the middle of, as its journal tells it, finished: the fixes
+// that are in the recipes now (written before the stop), committed where hashfix.commit was on
+// and git still shows them uncommitted. Blocking (git): run it before serving.
+struct InterruptedRepair {
+  std::string journal;  // its file, to remove once the history holds `written`
+  int64_t job_id = 0;
+  std::string variant;
+  std::vector<HashFix> written;
+  std::string message;  // what was found and done, for the daemon's log
+};
+std::vector<InterruptedRepair> finish_interrupted_repairs(const std::string& journal_dir);
+// Where the journals live: <state_dir>/repairs/job-<id>.json.
+inline std::string repair_journal_dir(const std::string& state_dir) {
+  return state_dir + "/repairs";
+}
+inline std::string repair_journal(const std::string& state_dir, int64_t job_id) {
+  return repair_journal_dir(state_dir) + "/job-" + std::to_string(job_id) + ".json";
+}
 
 // The fixed-output derivations (sources: fetchurl, fetchgit, fetchTarball…) in the closure of a
 // recipe's derivation, to realise before the long build so that a wrong pinned hash is met and

@@ -13,6 +13,7 @@
 #include "core/verify.h"
 #include "daemon/nightly/fingerprint.h"
 #include "daemon/resources/cgroup.h"
+#include "daemon/hashfix/hashfix.h"
 #include "daemon/resources/gc.h"
 #include "daemon/runner/off_loop.h"
 #include "daemon/runner/spawn.h"
@@ -502,6 +503,13 @@ void Scheduler::record(JobRun& run) {
                          "publish.auto after build #" + std::to_string(job.id), false},
                         clock_.rfc3339());
     tx.commit();
+    if (!o.fixes.empty())  // the history holds the repair now: its journal has done its work
+      off_loop_->run(
+          [journal = repair_journal(config_.daemon.state_dir, job.id)] {
+            std::error_code ignored;
+            return std::filesystem::remove(journal, ignored);
+          },
+          [](bool) {});
   } catch (const sql::Error& e) {
     spdlog::error("job #{} {}: cannot record that it {} ({}); trying again in {}", job.id, job.variant,
                   to_string(o.state), e.what(), format_duration(kRecordRetry));

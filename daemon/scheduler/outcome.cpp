@@ -275,8 +275,12 @@ void Scheduler::run_next_repair() {
     JobRun* run = find_run(repairs_.front());
     repairs_.pop_front();
     if (!run || run->flow.stage != Stage::repairing) continue;
-    HashfixOptions options{run->attempt->variant.repo_path, nix_program(config_.backend),
-                           config_.hashfix.commit};
+    HashfixOptions options{run->attempt->variant.repo_path,
+                           nix_program(config_.backend),
+                           config_.hashfix.commit,
+                           repair_journal(config_.daemon.state_dir, run->id),
+                           run->id,
+                           run->attempt->job.variant};
     std::vector<HashMismatch> mismatches = run->attempt->output.mismatches();
     timers_->repair_work.emplace(io_.get_executor());  // io.run() waits for the answer
     repair_thread_ = std::thread([this, id = run->id, options, mismatches] {

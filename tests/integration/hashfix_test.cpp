@@ -1,6 +1,10 @@
 // Repairing wrong fixed-output hashes with the real daemon and real Nix (docs/hash-repair.md).
 #include <sys/stat.h>
 
+#include <csignal>
+#include <filesystem>
+#include <thread>
+
 #include <algorithm>
 #include <set>
 #include <sstream>
@@ -386,5 +390,40 @@ TEST_CASE("hashfix: the sources come first - a wrong hash is repaired before any
     std::string log = log_text(d.job(std::string("cpu-") + isa)["log_path"]);
     CHECK(log.find("its sources (fixed-output inputs) first") != std::string::npos);
     CHECK(log.find("hash mismatch") < log.find("slow-"));
+  }
+}
+
+TEST_CASE("hashfix: kill -9 at any point of a committed repair loses neither the record nor the commit") {
+  // 0 ms: as the recipe is replaced (before the commit, before the history); later: after the
+  // commit, after the record, after the journal is gone.
+  for (int delay_ms : {0, 1, 3, 10, 30, 100, 300}) {
+    CAPTURE(delay_ms);
+    Daemon d("", "\n[hashfix]\ncommit = true\n");
+    std::string content = "killed-" + std::to_string(delay_ms) + d.nonce();
+    d.add_recipe("pytorch-python313-cpu-avx2",
+                 recipe("pytorch-python313-cpu-avx2",
+                        "  src = fetch { name = \"torch-src\"; content = \"" + content + "\"; hash = \"" +
+                            hash_of("old", "sri") + "\"; };\n",
+                        d.nonce()));
+    commit_all(d);
+    std::string before = recipe_text(d, "pytorch-python313-cpu-avx2");
+    d.start();
+    d.client_json({"queue", "cpu-avx2"});
+    REQUIRE(eventually([&] { return recipe_text(d, "pytorch-python313-cpu-avx2") != before; },
+                       std::chrono::seconds(60), std::chrono::milliseconds(1)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    d.signal(SIGKILL);
+    d.wait_exit();
+
+    d.start();
+    REQUIRE(d.client({"wait", "cpu-avx2", "--timeout", "60s"}).exit_code == 0);
+    json fixes = d.client_json({"fixes"})["fixes"];
+    REQUIRE(fixes.size() == 1);  // "no hash has been repaired" before, while git had the commit
+    CHECK(fixes[0]["new"] == hash_of(content, "sri"));
+    CHECK(run_process({"/usr/bin/git", "-C", d.repo(), "status", "--porcelain"}).out.empty());
+    CHECK(run_process({"/usr/bin/git", "-C", d.repo(), "rev-list", "--count", "HEAD"}).out == "2\n");
+    CHECK(run_process({"/usr/bin/git", "-C", d.repo(), "log", "-1", "--format=%s"})
+              .out.starts_with("ptbuild: repair fixed-output hash of torch-src.drv"));
+    CHECK_FALSE(std::filesystem::exists(d.state() + "/repairs/job-1.json"));
   }
 }

@@ -206,11 +206,12 @@ std::string log_text(const std::string& path) {
   return r.out;
 }
 
-bool eventually(const std::function<bool()>& done, std::chrono::seconds timeout) {
+bool eventually(const std::function<bool()>& done, std::chrono::seconds timeout,
+                std::chrono::milliseconds poll) {
   auto deadline = Clock::now() + timeout;
   while (Clock::now() < deadline) {
     if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::this_thread::sleep_for(poll);
   }
   return done();
 }

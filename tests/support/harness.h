@@ -69,7 +69,8 @@ constexpr bool kMemoryFiguresMeaningful =
 #endif
 
 // Polls `done` every 50 ms until it holds or `timeout` passes; returns whether it held.
-bool eventually(const std::function<bool()>& done, std::chrono::seconds timeout = std::chrono::seconds(60));
+bool eventually(const std::function<bool()>& done, std::chrono::seconds timeout = std::chrono::seconds(60),
+                std::chrono::milliseconds poll = std::chrono::milliseconds(50));
 
 class Daemon {
  public:
