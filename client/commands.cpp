@@ -123,14 +123,39 @@ int cmd_status(Context& ctx, const ParsedArgs& a) {
   }
 }
 
+// A long listing comes a page at a time (protocol::kJobsPage) and is printed as it comes, so that
+// neither side holds a million jobs at once.
 int cmd_jobs(Context& ctx, const ParsedArgs& a) {
   protocol::JobsRequest req{a.value("--state").value_or(""),
                             a.integer("--limit", 50, 1, protocol::kMaxListing)};
   auto reply = call<protocol::JobsReply>(ctx, protocol::op::kJobs, protocol::to_args(req));
-  if (ctx.json)
-    print_json(protocol::to_json(reply));
-  else
-    print_jobs_table(std::cout, reply.jobs, ctx.style);
+  if (!reply.next_before) {  // one page: printed as one
+    if (ctx.json)
+      print_json(protocol::to_json(reply));
+    else
+      print_jobs_table(std::cout, reply.jobs, ctx.style);
+    return kOk;
+  }
+  if (ctx.json) std::cout << "{\n  \"jobs\": [";
+  bool first = true;
+  for (int64_t left = req.limit;;) {
+    if (ctx.json) {
+      for (const protocol::JobView& v : reply.jobs) {
+        std::string item = protocol::to_json(v).dump(2);
+        replace_all(item, "\n", "\n    ");
+        std::cout << (first ? "\n    " : ",\n    ") << item;
+        first = false;
+      }
+    } else {
+      print_jobs_table(std::cout, reply.jobs, ctx.style);
+    }
+    left -= static_cast<int64_t>(reply.jobs.size());
+    if (!reply.next_before || left <= 0) break;
+    req.limit = left;
+    req.before = *reply.next_before;
+    reply = call<protocol::JobsReply>(ctx, protocol::op::kJobs, protocol::to_args(req));
+  }
+  if (ctx.json) std::cout << "\n  ]\n}\n";
   return kOk;
 }
 

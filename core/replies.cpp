@@ -110,7 +110,7 @@ StatusReply read(const json& j) {
 }
 template <>
 JobsReply read(const json& j) {
-  return {items_of<JobView>(j, "jobs", job_view_from)};
+  return {items_of<JobView>(j, "jobs", job_view_from), optional_of<int64_t>(j, "next_before")};
 }
 template <>
 MatrixReply read(const json& j) {
@@ -252,7 +252,9 @@ json to_json(const StatusReply& r) {
 }
 
 json to_json(const JobsReply& r) {
-  return {{"jobs", array_of(r.jobs, [](const JobView& v) { return to_json(v); })}};
+  json out{{"jobs", array_of(r.jobs, [](const JobView& v) { return to_json(v); })}};
+  if (r.next_before) out["next_before"] = *r.next_before;
+  return out;
 }
 
 json to_json(const MatrixReply& r) {

@@ -84,6 +84,7 @@ struct StatusReply {
 
 struct JobsReply {  // jobs, wait
   std::vector<JobView> jobs;
+  std::optional<int64_t> next_before;  // jobs: more than a page was asked for; the next page's `before`
 };
 
 struct VariantView {

@@ -56,6 +56,7 @@ nlohmann::json to_args(const StatusRequest& r) {
 }
 nlohmann::json to_args(const JobsRequest& r) {
   nlohmann::json j{{"limit", r.limit}};
+  if (r.before > 0) j["before"] = r.before;
   if (!r.state.empty()) j["state"] = r.state;
   return j;
 }
@@ -95,7 +96,8 @@ StatusRequest from_args(const nlohmann::json& args) {
 }
 template <>
 JobsRequest from_args(const nlohmann::json& args) {
-  return {arg_string(args, "state"), arg_int(args, "limit", 50, {1, kMaxListing})};
+  return {arg_string(args, "state"), arg_int(args, "limit", 50, {1, kMaxListing}),
+          arg_int(args, "before", 0, {0, INT64_MAX})};
 }
 template <>
 ShowRequest from_args(const nlohmann::json& args) {

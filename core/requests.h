@@ -21,7 +21,10 @@ std::string describe(const JobRef& ref);  // "#17", or the target
 
 // The ranges of the integer arguments; the client refuses the same values before sending.
 inline constexpr int64_t kMaxPriority = 1'000'000;
-inline constexpr int64_t kMaxListing = 1'000'000;   // jobs --limit
+inline constexpr int64_t kMaxListing = 1'000'000;  // jobs --limit
+// The most jobs one reply carries: a longer listing comes in pages, each naming where the next
+// begins (JobsReply::next_before), so no reply outgrows what a client may hold unread.
+inline constexpr int64_t kJobsPage = 1'000;
 inline constexpr int64_t kMaxTail = 1'000'000'000;  // log --tail, lines
 
 struct QueueRequest {
@@ -36,6 +39,7 @@ struct StatusRequest {
 struct JobsRequest {
   std::string state;  // "" for any
   int64_t limit = 50;
+  int64_t before = 0;  // only jobs with a smaller id (a page's next_before); 0: from the newest
 };
 struct ShowRequest {
   JobRef job;

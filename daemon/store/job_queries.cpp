@@ -98,15 +98,16 @@ std::vector<Job> Store::jobs_in_state(JobState state) {
                     [&](sql::Statement& st) { st.bind(1, to_string(state)); });
 }
 
-std::vector<Job> Store::recent_jobs(std::optional<JobState> state, int limit) {
-  return query_jobs(state ? "WHERE j.state = ?1 ORDER BY j.id DESC LIMIT ?2"
-                          : "WHERE ?1 IS NULL ORDER BY j.id DESC LIMIT ?2",
+std::vector<Job> Store::recent_jobs(std::optional<JobState> state, int limit, int64_t before) {
+  return query_jobs(state ? "WHERE j.state = ?1 AND j.id < ?3 ORDER BY j.id DESC LIMIT ?2"
+                          : "WHERE ?1 IS NULL AND j.id < ?3 ORDER BY j.id DESC LIMIT ?2",
                     [&](sql::Statement& st) {
                       if (state)
                         st.bind(1, to_string(*state));
                       else
                         st.bind(1, std::nullopt);
                       st.bind(2, limit);
+                      st.bind(3, before > 0 ? before : INT64_MAX);
                     });
 }
 

@@ -265,3 +265,45 @@ TEST_CASE(
     CHECK_MESSAGE(named, error);
   }
 }
+
+TEST_CASE("hardening: a listing longer than a page comes in pages, on the socket and over HTTP") {
+  Daemon d("", kWeb);
+  d.add_sh_recipe("pytorch-python313-cpu-avx2", "mkdir -p $out");
+  d.start();
+  d.client_json({"queue", "cpu-avx2"});
+  REQUIRE(d.client({"wait", "cpu-avx2", "--timeout", "60s"}).exit_code == 0);
+  d.signal(SIGTERM);
+  REQUIRE(d.wait_exit() == 0);
+  // 2,499 more jobs in the history, as months of nightlies leave.
+  ProcessResult insert = run_process(
+      {"/usr/bin/sqlite3", d.state() + "/ptbuild.db",
+       "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2499) "
+       "INSERT INTO jobs (variant_id, kind, state, created_at) "
+       "SELECT (SELECT variant_id FROM jobs LIMIT 1), 'build', 'cancelled', '2026-01-01T00:00:00.000Z' FROM n;"});
+  REQUIRE_MESSAGE(insert.exit_code == 0, insert.err);
+  uint16_t port = 0;
+  size_t first_run = d.log().size();
+  d.start();
+  REQUIRE(eventually([&] { return (port = dashboard_port(d.log().substr(first_run))) != 0; }));
+
+  // One reply never carries more than a page; it says where the next begins.
+  json page = raw_reply(d, R"({"id":1,"op":"jobs","args":{"limit":1000000}})")["result"];
+  CHECK(page["jobs"].size() == 1000);
+  CHECK(page["next_before"] == page["jobs"][999]["id"]);
+  json web = json::parse(http_get(port, "/api/jobs?limit=1000000").body);
+  CHECK(web["jobs"].size() == 1000);
+  CHECK(web["next_before"] == page["next_before"]);
+  json small = raw_reply(d, R"({"id":2,"op":"jobs","args":{"limit":10}})")["result"];
+  CHECK(small["jobs"].size() == 10);
+  CHECK_FALSE(small.contains("next_before"));
+
+  // The client walks the pages: every job once, newest first ("closed the connection" before).
+  json all = d.client_json({"jobs", "--limit", "1000000"});
+  REQUIRE(all["jobs"].size() == 2500);
+  for (size_t i = 1; i < all["jobs"].size(); ++i)
+    REQUIRE(all["jobs"][i]["id"].get<int64_t>() < all["jobs"][i - 1]["id"].get<int64_t>());
+  CHECK(d.client_json({"jobs", "--limit", "1500"})["jobs"].size() == 1500);
+  ProcessResult table = d.client({"jobs", "--limit", "1200"});
+  CHECK(table.exit_code == 0);
+  CHECK(std::count(table.out.begin(), table.out.end(), '\n') >= 1200);
+}

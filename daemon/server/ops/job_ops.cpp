@@ -90,7 +90,14 @@ std::optional<OpResult> op_jobs(OpsContext& ctx, const OpCall& call) {
       throw OpError{code::kBadRequest,
                     "unknown state '" + req.state + "' (queued, running, succeeded, failed, cancelled)"};
   }
-  return protocol::to_json(jobs_reply(ctx, ctx.store.recent_jobs(state, static_cast<int>(req.limit))));
+  // One page at most; one row more than it says whether another page follows.
+  int64_t page = std::min(req.limit, protocol::kJobsPage);
+  std::vector<Job> jobs = ctx.store.recent_jobs(state, static_cast<int>(page + 1), req.before);
+  bool more = static_cast<int64_t>(jobs.size()) > page;
+  if (more) jobs.pop_back();
+  protocol::JobsReply reply = jobs_reply(ctx, std::move(jobs));
+  if (more && req.limit > page) reply.next_before = reply.jobs.back().job.id;
+  return protocol::to_json(reply);
 }
 
 // wait JOB…: the reply comes once every named job has ended.
