@@ -134,7 +134,6 @@ class App {
                        sql::advice(e.code, config_.db_path()));
       return sql::is_transient(e.code) ? 1 : kExitNeedsOperator;
     }
-    scheduler_->check_builders();
     if (std::string warning = builds_priority_warning(); !warning.empty()) spdlog::warn("{}", warning);
     return 0;
   }
@@ -198,6 +197,7 @@ class App {
 
   // The repos, the signals and the database file are watched from now on.
   void watch() {
+    scheduler_->check_builders();  // after the socket listens: a thousand probes take a while
     follow_repos();
     stop_signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
       if (ec) return;

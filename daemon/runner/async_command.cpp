@@ -69,4 +69,26 @@ void run_async(asio::io_context& io, Runner& runner, const BuildCommand& command
   });
 }
 
+void CommandQueue::run(BuildCommand command, std::chrono::milliseconds timeout,
+                       std::function<void(AsyncResult)> done) {
+  Waiting w{std::move(command), timeout, std::move(done)};
+  if (running_ < capacity_)
+    start(std::move(w));
+  else
+    waiting_.push_back(std::move(w));
+}
+
+void CommandQueue::start(Waiting w) {
+  ++running_;
+  run_async(io_, runner_, w.command, w.timeout, [this, done = std::move(w.done)](AsyncResult r) {
+    --running_;
+    if (!waiting_.empty()) {
+      Waiting next = std::move(waiting_.front());
+      waiting_.pop_front();
+      start(std::move(next));
+    }
+    done(std::move(r));
+  });
+}
+
 }  // namespace ptbuild

@@ -129,6 +129,8 @@ void Scheduler::builder_fault(FleetBuilder& b, const std::string& why) {
   b.last_error = why;
   ++b.epoch;
   Millis rest = BuilderHealth::backoff(b.health.faults, config_.daemon.builder_backoff);
+  // Up to a quarter longer, by name: builders that went down together are probed apart.
+  rest += rest * static_cast<int64_t>(std::hash<std::string>{}(b.spec.name) % 25) / 100;
   spdlog::warn("builder {} {} (fault {} in a row); then a probe decides", b.spec.name, b.health.describe(),
                b.health.faults);
   b.probe_timer.expires_after(rest);
@@ -152,8 +154,8 @@ void Scheduler::probe_builder(FleetBuilder& b) {
   std::string nonce = std::to_string(clock_.wall().time_since_epoch().count());
   BuildCommand probe = b.spec.is_local() ? builder_probe_command(config_.backend, nonce)
                                          : builder_ping_command(config_.backend, b.spec);
-  run_async(
-      io_, runner_, probe, kBuilderProbeTimeout, [this, name = b.spec.name, epoch = b.epoch](AsyncResult r) {
+  machine_checks_.run(
+      probe, kBuilderProbeTimeout, [this, name = b.spec.name, epoch = b.epoch](AsyncResult r) {
         FleetBuilder* same = builder_named(name);
         if (!same || epoch != same->epoch) return;  // resumed or reconfigured meanwhile
         Failure f = diagnose_text(r.output, r.exit_code);

@@ -80,16 +80,16 @@ void Scheduler::refresh_facts() {
                          std::move(r.current));
           });
     } else {
-      run_async(io_, runner_, machine_facts_command(b->spec), kFactsTimeout,
-                [this, name = b->spec.name](AsyncResult r) {
-                  FleetBuilder* same = builder_named(name);
-                  if (!same) return;
-                  FactsOrError read = r.exit_code == 0 ? parse_remote_facts(r.output) : FactsOrError{};
-                  if (r.exit_code != 0)
-                    read.error = "ssh exited " + std::to_string(r.exit_code) + ": " +
-                                 std::string(trim(r.output)).substr(0, 200);
-                  facts_read(*same, std::move(read.facts), read.error, {});
-                });
+      machine_checks_.run(
+          machine_facts_command(b->spec), kFactsTimeout, [this, name = b->spec.name](AsyncResult r) {
+            FleetBuilder* same = builder_named(name);
+            if (!same) return;
+            FactsOrError read = r.exit_code == 0 ? parse_remote_facts(r.output) : FactsOrError{};
+            if (r.exit_code != 0)
+              read.error = "ssh exited " + std::to_string(r.exit_code) + ": " +
+                           std::string(trim(r.output)).substr(0, 200);
+            facts_read(*same, std::move(read.facts), read.error, {});
+          });
     }
   }
   timers_->facts.expires_after(kLocalFactsEvery);

@@ -28,6 +28,7 @@ Scheduler::Scheduler(asio::io_context& io, Store& store, const Config& config, R
       config_(config),
       runner_(runner),
       clock_(seams.clock ? *seams.clock : system_clock()),
+      machine_checks_(io, runner, kMachineChecksAtOnce),
       timers_(std::make_unique<SchedulerTimers>(io)),
       source_lister_(fixed_output_inputs),
       local_facts_(seams.local_facts ? seams.local_facts : read_local_facts),

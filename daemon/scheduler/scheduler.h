@@ -28,12 +28,16 @@
 #include "core/job_flow.h"
 #include "core/progress.h"
 #include "core/resources.h"
+#include "daemon/runner/async_command.h"
 
 namespace boost::asio {
 class io_context;
 }
 
 namespace ptbuild {
+
+// Builders probed or asked for their facts at once; the others wait their turn.
+inline constexpr size_t kMachineChecksAtOnce = 16;
 
 class BuildCgroups;
 class Clock;
@@ -209,6 +213,7 @@ class Scheduler {
   const Config& config_;
   Runner& runner_;
   Clock& clock_;
+  CommandQueue machine_checks_;  // builders' probes and facts: a few at once (docs/fleet.md)
 
   std::map<int64_t, std::unique_ptr<JobRun>> jobs_;      // every job it holds, by id
   std::vector<std::unique_ptr<FleetBuilder>> builders_;  // the fleet, in config order
@@ -224,10 +229,9 @@ class Scheduler {
 
   std::unique_ptr<struct SchedulerTimers> timers_;
   std::thread repair_thread_;
-  SourceLister source_lister_;
+  SourceLister source_lister_;  // empty: no sources step (the unit tests, whose runner runs nothing)
   std::function<std::optional<MachineFacts>()> local_facts_;
-  std::shared_ptr<const BuildCgroups> cgroups_;  // nullptr: builds here are not measured  // empty: no
-                                                 // sources step (the unit tests, whose runner runs nothing)
+  std::shared_ptr<const BuildCgroups> cgroups_;  // nullptr: builds here are not measured
   std::vector<std::string> missing_repos_;
   bool poke_pending_ = false;
   int64_t oom_kills_ = 0;  // builds killed or stopped for memory since start

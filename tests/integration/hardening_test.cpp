@@ -3,7 +3,9 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <filesystem>
 #include <fstream>
+#include <thread>
 #include <sstream>
 
 #include <doctest/doctest.h>
@@ -306,4 +308,57 @@ TEST_CASE("hardening: a listing longer than a page comes in pages, on the socket
   ProcessResult table = d.client({"jobs", "--limit", "1200"});
   CHECK(table.exit_code == 0);
   CHECK(std::count(table.out.begin(), table.out.end(), '\n') >= 1200);
+}
+
+namespace {
+// The processes `pid` started that still run, and its open descriptors.
+int children_of(pid_t pid) {
+  int n = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;  // not a process
+    std::string stat = read_file(entry.path().string() + "/stat");
+    size_t close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream fields(stat.substr(close + 2));
+    std::string state;
+    pid_t ppid = 0;
+    fields >> state >> ppid;
+    if (ppid == pid && state != "Z") ++n;
+  }
+  return n;
+}
+int descriptors_of(pid_t pid) {
+  std::error_code ec;
+  int n = 0;
+  for (auto it = std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
+    ++n;
+  return n;
+}
+}  // namespace
+
+TEST_CASE("hardening: a thousand builders are probed a few at a time, after the socket listens") {
+  TempDir files;
+  std::string machines;
+  for (int i = 0; i < 1000; ++i)  // loopback addresses nobody listens on: each probe fails at once
+    machines += "ssh-ng://root@127.0." + std::to_string(1 + i / 250) + "." + std::to_string(1 + i % 250) +
+                " x86_64-linux - 1\n";
+  std::string machines_file = files.write("machines", machines);
+  Daemon d("builders_file = \"" + machines_file + "\"\nbuilder_backoff = \"1s\"\n");
+  d.add_sh_recipe("pytorch-python313-cpu-avx2", "mkdir -p $out");
+  d.start();
+  CHECK(d.client({"status"}).exit_code == 0);  // the socket first (it came after 1,000 probes)
+  int most_children = 0, most_fds = 0;
+  for (int sample = 0; sample < 60; ++sample) {  // 6 s: the first round and the ones after back-off
+    most_children = std::max(most_children, children_of(d.pid()));
+    most_fds = std::max(most_fds, descriptors_of(d.pid()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  MESSAGE("most processes at once: " << most_children << ", most descriptors: " << most_fds);
+  CHECK(most_children <= 16 + 2);  // 1,000 `nix store ping` at once before (1,924 descriptors)
+  CHECK(most_fds < 200);
+  CHECK(d.client_json({"builders"})["builders"].size() >= 1000);
+  CHECK(d.log().find("Too many open files") == std::string::npos);
+  CHECK(d.client({"status"}).exit_code == 0);
 }
