@@ -50,7 +50,13 @@ constexpr size_t kMaxBody = 4 * 1024;    // GET has none; enough to read a refus
 constexpr size_t kMaxConnections = 256;
 constexpr size_t kMaxEventBacklog = 4 * 1024 * 1024;  // one page's unread events
 constexpr size_t kEventBudget = 64 * 1024 * 1024;     // all pages' unread events together
-constexpr auto kIdle = std::chrono::seconds(60);      // to read a request, or to write a response
+constexpr auto kIdle = std::chrono::seconds(60);      // to write a response
+// To read a request, headers and all: a browser sends one at once; a client that trickles bytes
+// (slowloris) holds a connection no longer than this.
+constexpr auto kRequestDeadline = std::chrono::seconds(10);
+// An event stream with nothing to say sends a comment this often: a proxy keeps it open, and a
+// page that went away is found by the failing write.
+constexpr auto kHeartbeat = std::chrono::seconds(15);
 
 using protocol::json_text;
 
@@ -97,6 +103,11 @@ class Connection : public QueuedChannel, public std::enable_shared_from_this<Con
 
   void start() { asio::co_spawn(stream_.get_executor(), serve(shared_from_this()), asio::detached); }
 
+  // Waiting for a request (its first, or the next on a kept-alive connection): what the server
+  // closes first when every connection is taken, so that a flood never locks a page out.
+  bool waiting_for_request() const { return waiting_for_request_; }
+  bool streaming() const { return streaming_; }
+
   // Channel: the lines of an event stream, each the socket's line as one server-sent event.
   void send(const nlohmann::json& line) override {
     if (line.contains("ok")) finished_ = true;  // the op's reply: the stream ends after it
@@ -110,8 +121,10 @@ class Connection : public QueuedChannel, public std::enable_shared_from_this<Con
       http::request_parser<http::string_body> parser;
       parser.header_limit(kMaxHeader);
       parser.body_limit(kMaxBody);
-      stream_.expires_after(kIdle);
+      stream_.expires_after(kRequestDeadline);
+      waiting_for_request_ = true;
       auto [ec, n] = co_await http::async_read(stream_, buffer, parser, use_nothrow);
+      waiting_for_request_ = false;
       if (ec) {
         if (ec == http::error::header_limit)
           co_await write(refusal(http::status::request_header_fields_too_large,
@@ -217,6 +230,7 @@ class Connection : public QueuedChannel, public std::enable_shared_from_this<Con
   // socket would send, one event each, until the op's reply or until the page goes away.
   awaitable<void> stream_events(const web::Route& route) {
     stream_.expires_never();
+    streaming_ = true;
     enqueue(
         [] {
           return std::string(
@@ -227,6 +241,7 @@ class Connection : public QueuedChannel, public std::enable_shared_from_this<Con
           spdlog::warn("web pages hold too many unread events: an event stream refused");
         });
     asio::co_spawn(stream_.get_executor(), writer(shared_from_this()), asio::detached);
+    asio::co_spawn(stream_.get_executor(), heartbeat(shared_from_this()), asio::detached);
     protocol::Request req{1, route.name, route.args};
     try {
       if (auto result = dispatch_(req, Caller{}, shared_from_this())) {
@@ -248,6 +263,16 @@ class Connection : public QueuedChannel, public std::enable_shared_from_this<Con
       if (ec) break;
     }
     close();
+  }
+
+  awaitable<void> heartbeat([[maybe_unused]] std::shared_ptr<Connection> self) {
+    asio::steady_timer timer(stream_.get_executor());
+    while (is_open() && !finished_) {
+      timer.expires_after(kHeartbeat);
+      co_await timer.async_wait(use_nothrow);
+      if (is_open() && !finished_)
+        enqueue([] { return std::string(": heartbeat\n\n"); }, [](size_t, size_t) {});
+    }
   }
 
   awaitable<void> writer([[maybe_unused]] std::shared_ptr<Connection> self) {
@@ -275,6 +300,8 @@ class Connection : public QueuedChannel, public std::enable_shared_from_this<Con
   std::function<std::string()> metrics_;
   std::shared_ptr<const web::HostPolicy> hosts_;
   bool finished_ = false;
+  bool waiting_for_request_ = false;
+  bool streaming_ = false;
 };
 
 }  // namespace
@@ -288,6 +315,19 @@ struct WebServer::Impl {
   std::shared_ptr<const web::HostPolicy> hosts = std::make_shared<web::HostPolicy>();
   std::shared_ptr<size_t> event_total = std::make_shared<size_t>(0);
   std::list<std::weak_ptr<Connection>> connections;
+
+  // Every connection is taken: the oldest that waits for a request goes (an idle keep-alive, or
+  // one trickling its headers), else the oldest event stream (a page reconnects its stream by
+  // itself). A flood of either kind never keeps a fresh page load out.
+  bool make_room() {
+    for (bool streams : {false, true})
+      for (const auto& w : connections)
+        if (auto c = w.lock(); c && c->is_open() && (streams ? c->streaming() : c->waiting_for_request())) {
+          c->close();
+          return true;
+        }
+    return false;
+  }
 
   awaitable<void> accept_loop([[maybe_unused]] std::shared_ptr<Impl> self) {
     asio::steady_timer pause(acceptor.get_executor());
@@ -304,7 +344,7 @@ struct WebServer::Impl {
         auto c = w.lock();
         return !c || !c->is_open();
       });
-      if (connections.size() >= kMaxConnections) {
+      if (connections.size() >= kMaxConnections && !make_room()) {
         boost::system::error_code ignored;
         socket.close(ignored);  // a browser retries; nothing is held for it
         continue;

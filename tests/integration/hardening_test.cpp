@@ -1,5 +1,6 @@
 // Regression tests for the second hardening round (docs/RELIABILITY.md): each provokes a finding
 // with the real daemon, real Nix, real HTTP, and checks what a user would.
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -361,4 +362,26 @@ TEST_CASE("hardening: a thousand builders are probed a few at a time, after the 
   CHECK(d.client_json({"builders"})["builders"].size() >= 1000);
   CHECK(d.log().find("Too many open files") == std::string::npos);
   CHECK(d.client({"status"}).exit_code == 0);
+}
+
+TEST_CASE("hardening: floods of idle event streams and trickled headers never keep a fresh page out") {
+  rlimit nofile{4096, 4096};
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &nofile) == 0);
+  Daemon d("", kWeb);
+  uint16_t port = start_with_web(d);
+  // 260 pages watching, never reading (they took all 256 connections before: every new one was reset).
+  std::vector<std::unique_ptr<EventStream>> watchers;
+  for (int i = 0; i < 260; ++i) watchers.push_back(std::make_unique<EventStream>(port, "/events/watch"));
+  // 300 connections that send half a request and then nothing (slowloris: 1 in 38 probes passed).
+  std::vector<int> trickling;
+  for (int i = 0; i < 300; ++i) {
+    trickling.push_back(connect_loopback(port));
+    send_all(trickling.back(), "GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ");
+  }
+  int answered = 0;
+  for (int probe = 0; probe < 20; ++probe) answered += http_get(port, "/api/status").status == 200;
+  CHECK(answered == 20);
+  CHECK(http_get(port, "/").status == 200);  // the page itself
+  CHECK(d.client({"status"}).exit_code == 0);
+  for (int fd : trickling) ::close(fd);
 }

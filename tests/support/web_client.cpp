@@ -28,10 +28,6 @@
 
 namespace ptbuild::testing {
 
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
 int connect_loopback(uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
@@ -52,6 +48,10 @@ void send_all(int fd, const std::string& data) {
     off += static_cast<size_t>(n);
   }
 }
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
 
 // Appends what arrives within `ms`; false on EOF, error or timeout.
 int ms_left(Clock::time_point deadline) {

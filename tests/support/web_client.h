@@ -17,6 +17,11 @@ struct HttpResponse {
   std::string body;
 };
 
+// A plain TCP connection to the dashboard (throws when nobody listens), and bytes written to it
+// as they are (what the server refuses before reading everything is simply not sent).
+int connect_loopback(uint16_t port);
+void send_all(int fd, const std::string& data);
+
 // Sends `request` as it is (so tests can send anything) and reads until the server closes.
 HttpResponse http_raw(uint16_t port, const std::string& request,
                       std::chrono::seconds timeout = std::chrono::seconds(20));
