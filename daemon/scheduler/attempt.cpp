@@ -10,6 +10,7 @@
 
 #include "core/clock.h"
 #include "core/duration.h"
+#include "core/text.h"
 #include "core/verify.h"
 #include "daemon/nightly/fingerprint.h"
 #include "daemon/resources/cgroup.h"
@@ -28,6 +29,9 @@ namespace {
 constexpr auto kProgressWriteInterval = std::chrono::seconds(1);
 constexpr size_t kMaxProbeOutput = 1024 * 1024;
 constexpr auto kRecordRetry = std::chrono::seconds(5);
+// A ping of a builder whose build fell silent: an ssh that gets no answer in this time means the
+// machine is gone (a frozen one accepts the connection and never speaks).
+constexpr auto kSilenceCheckTimeout = std::chrono::seconds(30);
 // Importing torch takes seconds; a probe that runs for minutes is stuck.
 constexpr auto kVerifyTimeout = std::chrono::minutes(10);
 
@@ -343,10 +347,38 @@ void Scheduler::arm_silence_timer(JobRun& run) {
     // Output moves the deadline; the timer is only re-armed here, not on every chunk.
     if (clock_.steady() - same->attempt->last_output < config_.daemon.max_silent)
       return arm_silence_timer(*same);
-    if (same->flow.stop == StopReason::none)
-      same->attempt->stop_detail =
-          "no output for " + format_duration(config_.daemon.max_silent) + " (max_silent): hung";
-    advance(*same, Event::timeout);
+    std::string silent = "no output for " + format_duration(config_.daemon.max_silent) + " (max_silent)";
+    FleetBuilder* b = builder_named(same->attempt->builder);
+    if (same->flow.stop != StopReason::none || !b || b->spec.is_local()) {
+      if (same->flow.stop == StopReason::none) same->attempt->stop_detail = silent + ": hung";
+      return advance(*same, Event::timeout);
+    }
+    // Silence from a remote build is the machine's until it answers: a frozen or vanished builder
+    // must not fail the variant, nor get the next job.
+    if (std::exchange(same->attempt->asking_builder, true)) return;
+    run_async(
+        io_, runner_, builder_ping_command(config_.backend, b->spec), kSilenceCheckTimeout,
+        [this, id, attempt = same->attempt.get(), silent](AsyncResult r) {
+          JobRun* now = find_run(id);
+          if (!now || now->attempt.get() != attempt || !runs_process(now->flow.stage) ||
+              now->flow.stop != StopReason::none)
+            return;
+          Attempt& a = *now->attempt;
+          a.asking_builder = false;
+          if (clock_.steady() - a.last_output < config_.daemon.max_silent)
+            return arm_silence_timer(*now);  // it spoke again meanwhile
+          if (r.exit_code == 0) {
+            a.stop_detail = silent + ": hung (builder " + a.builder + " answers)";
+            return advance(*now, Event::timeout);
+          }
+          std::string why = "stopped answering: " + silent + ", and " +
+                            (r.timed_out ? std::string("it did not answer a ping either")
+                                         : std::string(trim(r.output)).substr(0, 200));
+          a.log.write("=== ptbuild: builder " + a.builder + " " + why + "; the job goes back to the queue\n");
+          if (FleetBuilder* lost = builder_named(a.builder)) builder_fault(*lost, why);
+          a.stop_detail = "builder " + a.builder + " " + why;
+          advance(*now, Event::shutdown);  // a stop that puts the job back in the queue
+        });
   });
 }
 

@@ -59,6 +59,7 @@ struct Attempt {
   std::chrono::steady_clock::time_point last_output;
   bool progress_unsaved = false;         // changed since the progress was last written
   std::string stop_detail;               // why it is being stopped
+  bool asking_builder = false;           // silent on a remote builder: is the machine still there?
   std::optional<Failure> start_failure;  // what kept it from running at all
   std::vector<Scheduler::OutputListener> listeners;
   BuildCommand build;  // the build itself, launched once its sources are there

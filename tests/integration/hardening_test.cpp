@@ -385,3 +385,46 @@ TEST_CASE("hardening: floods of idle event streams and trickled headers never ke
   CHECK(d.client({"status"}).exit_code == 0);
   for (int fd : trickling) ::close(fd);
 }
+
+TEST_CASE("hardening: a builder frozen mid-build is taken down and the job builds elsewhere, not failed") {
+  if (std::string why = NetnsBuilder::unavailable(); !why.empty()) {
+    MESSAGE("skipped: " << why);
+    return;
+  }
+  TempDir space;
+  NetnsBuilder first(space, "first", 23), second(space, "second", 24);
+  Daemon d("max_silent = \"4s\"\nbuilder_backoff = \"10m\"\n",
+           first.config(1, {"x86_64-linux"}) + second.config(1, {"x86_64-linux"}));
+  // Speaks every second for 20 s, then leaves the name of the builder it ran on.
+  std::string started = d.nonce() + "/started";
+  d.add_recipe(
+      "pytorch-python313-cpu-avx2",
+      "{ }:\nderivation {\n  name = \"chatty\";\n  system = \"x86_64-linux\";\n  builder = \"/bin/sh\";\n"
+      "  PATH = \"/bin:/usr/bin\";\n  args = [ \"-c\" ''\n    cat /nix/builder-name > " +
+          started +
+          "\n    i=0; while [ $i -lt 20 ]; do echo tick $i; sleep 1; i=$((i+1)); done\n"
+          "    cat /nix/builder-name > $out\n  '' ];\n}\n");
+  d.start();
+  d.client_json({"queue", "cpu-avx2"});
+  REQUIRE(eventually([&] { return !read_file(started).empty(); }, std::chrono::seconds(120)));
+  std::string frozen_name = read_file(started);
+  frozen_name.pop_back();
+  NetnsBuilder& frozen = frozen_name == "first" ? first : second;
+  frozen.signal_all(SIGSTOP);  // it failed as `timeout` before, and the next job went there too
+  ProcessResult waited = d.client({"wait", "cpu-avx2", "--timeout", "3m"});
+  frozen.signal_all(SIGCONT);
+  INFO(d.log());
+  REQUIRE_MESSAGE(waited.exit_code == 0, waited.out << waited.err);
+  json job = d.job("cpu-avx2");
+  std::string other = frozen_name == "first" ? "second" : "first";
+  CHECK(job["builder"] == other);
+  CHECK(job["attempt"] == 2);
+  CHECK(read_file(job["out_path"]) == other + "\n");
+  json builders = d.client_json({"builders"})["builders"];
+  auto lost =
+      std::find_if(builders.begin(), builders.end(), [&](const json& b) { return b["name"] == frozen_name; });
+  REQUIRE_MESSAGE(lost != builders.end(), builders.dump());
+  CHECK((*lost)["state"] != "up");
+  CHECK((*lost)["last_error"].get<std::string>().find("stopped answering") != std::string::npos);
+  CHECK(log_text(job["log_path"]).find("stopped answering") != std::string::npos);
+}

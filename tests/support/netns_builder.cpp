@@ -140,6 +140,11 @@ void NetnsBuilder::start() {
     throw std::runtime_error("builder " + name_ + ": sshd does not answer on " + address() + ":22");
 }
 
+void NetnsBuilder::signal_all(int signo) {
+  std::istringstream pids(run_process({"/usr/sbin/ip", "netns", "pids", netns_}).out);
+  for (std::string pid; pids >> pid;) ::kill(std::stoi(pid), signo);
+}
+
 void NetnsBuilder::kill_all() {
   // Bounded: a process may fork while we kill; three rounds end any sshd and its sessions.
   for (int round = 0; round < 3; ++round) {

@@ -42,6 +42,8 @@ class NetnsBuilder {
   void start();
   // Kills every process in the namespace (sshd, its sessions, the builds): a machine lost.
   void kill_all();
+  // SIGSTOP / SIGCONT to every process in the namespace: a machine frozen mid-build, and back.
+  void signal_all(int signo);
 
  private:
   TempDir& dir_;
