@@ -1,6 +1,8 @@
 #include "daemon/web/web_server.h"
 
+#include <algorithm>
 #include <list>
+#include <optional>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -48,6 +50,7 @@ constexpr std::string_view kAppCss =
 constexpr size_t kMaxHeader = 8 * 1024;  // a browser sends ~1 KiB
 constexpr size_t kMaxBody = 4 * 1024;    // GET has none; enough to read a refused POST's
 constexpr size_t kMaxConnections = 256;
+constexpr size_t kMaxPerAddress = 64;  // one client address may not take the others' connections
 constexpr size_t kMaxEventBacklog = 4 * 1024 * 1024;  // one page's unread events
 constexpr size_t kEventBudget = 64 * 1024 * 1024;     // all pages' unread events together
 constexpr auto kIdle = std::chrono::seconds(60);      // to write a response
@@ -99,7 +102,11 @@ class Connection : public QueuedChannel, public std::enable_shared_from_this<Con
         stream_(std::move(socket)),
         dispatch_(dispatch),
         metrics_(metrics),
-        hosts_(std::move(hosts)) {}
+        hosts_(std::move(hosts)),
+        heartbeat_(stream_.get_executor()) {
+    boost::system::error_code no_peer;
+    peer_ = stream_.socket().remote_endpoint(no_peer).address();
+  }
 
   void start() { asio::co_spawn(stream_.get_executor(), serve(shared_from_this()), asio::detached); }
 
@@ -107,6 +114,7 @@ class Connection : public QueuedChannel, public std::enable_shared_from_this<Con
   // closes first when every connection is taken, so that a flood never locks a page out.
   bool waiting_for_request() const { return waiting_for_request_; }
   bool streaming() const { return streaming_; }
+  const asio::ip::address& peer() const { return peer_; }
 
   // Channel: the lines of an event stream, each the socket's line as one server-sent event.
   void send(const nlohmann::json& line) override {
@@ -266,10 +274,9 @@ class Connection : public QueuedChannel, public std::enable_shared_from_this<Con
   }
 
   awaitable<void> heartbeat([[maybe_unused]] std::shared_ptr<Connection> self) {
-    asio::steady_timer timer(stream_.get_executor());
     while (is_open() && !finished_) {
-      timer.expires_after(kHeartbeat);
-      co_await timer.async_wait(use_nothrow);
+      heartbeat_.expires_after(kHeartbeat);
+      co_await heartbeat_.async_wait(use_nothrow);
       if (is_open() && !finished_)
         enqueue([] { return std::string(": heartbeat\n\n"); }, [](size_t, size_t) {});
     }
@@ -290,6 +297,7 @@ class Connection : public QueuedChannel, public std::enable_shared_from_this<Con
   }
 
   void close_socket() override {
+    heartbeat_.cancel();  // a closed stream is let go now, not at its next heartbeat
     boost::system::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream_.socket().close(ignored);
@@ -302,6 +310,8 @@ class Connection : public QueuedChannel, public std::enable_shared_from_this<Con
   bool finished_ = false;
   bool waiting_for_request_ = false;
   bool streaming_ = false;
+  asio::ip::address peer_;
+  asio::steady_timer heartbeat_;
 };
 
 }  // namespace
@@ -316,13 +326,15 @@ struct WebServer::Impl {
   std::shared_ptr<size_t> event_total = std::make_shared<size_t>(0);
   std::list<std::weak_ptr<Connection>> connections;
 
-  // Every connection is taken: the oldest that waits for a request goes (an idle keep-alive, or
-  // one trickling its headers), else the oldest event stream (a page reconnects its stream by
-  // itself). A flood of either kind never keeps a fresh page load out.
-  bool make_room() {
+  // Every connection is taken (of all, or of one client address): the oldest that waits for a
+  // request goes (an idle keep-alive, or one trickling its headers), else the oldest event stream
+  // (a page reconnects its stream by itself). A flood of either kind never keeps a fresh page
+  // load out, and a flood from one address closes only its own connections.
+  bool make_room(const std::optional<asio::ip::address>& of) {
     for (bool streams : {false, true})
       for (const auto& w : connections)
-        if (auto c = w.lock(); c && c->is_open() && (streams ? c->streaming() : c->waiting_for_request())) {
+        if (auto c = w.lock(); c && c->is_open() && (!of || c->peer() == *of) &&
+                               (streams ? c->streaming() : c->waiting_for_request())) {
           c->close();
           return true;
         }
@@ -344,7 +356,16 @@ struct WebServer::Impl {
         auto c = w.lock();
         return !c || !c->is_open();
       });
-      if (connections.size() >= kMaxConnections && !make_room()) {
+      boost::system::error_code no_peer;
+      asio::ip::address peer = socket.remote_endpoint(no_peer).address();
+      size_t from_peer = std::count_if(connections.begin(), connections.end(), [&](const auto& w) {
+        auto c = w.lock();
+        return c && c->peer() == peer;
+      });
+      bool room = from_peer >= kMaxPerAddress             ? make_room(peer)
+                  : connections.size() >= kMaxConnections ? make_room(std::nullopt)
+                                                          : true;
+      if (!room) {
         boost::system::error_code ignored;
         socket.close(ignored);  // a browser retries; nothing is held for it
         continue;

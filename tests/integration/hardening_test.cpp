@@ -1,6 +1,9 @@
 // Regression tests for the second hardening round (docs/RELIABILITY.md): each provokes a finding
 // with the real daemon, real Nix, real HTTP, and checks what a user would.
+#include <arpa/inet.h>
+#include <poll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -427,4 +430,50 @@ TEST_CASE("hardening: a builder frozen mid-build is taken down and the job build
   CHECK((*lost)["state"] != "up");
   CHECK((*lost)["last_error"].get<std::string>().find("stopped answering") != std::string::npos);
   CHECK(log_text(job["log_path"]).find("stopped answering") != std::string::npos);
+}
+
+namespace {
+// A connection to the dashboard from `source` (another loopback address: another client).
+int connect_from(const char* source, uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in from{}, to{};
+  from.sin_family = to.sin_family = AF_INET;
+  ::inet_pton(AF_INET, source, &from.sin_addr);
+  to.sin_port = htons(port);
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) == 0);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0);
+  return fd;
+}
+// Whether the server has closed `fd` (what it sent is read and dropped), waiting up to `ms`.
+bool closed_by_server(int fd, int ms) {
+  char buffer[4096];
+  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);;) {
+    ssize_t n = ::recv(fd, buffer, sizeof buffer, MSG_DONTWAIT);
+    if (n == 0) return true;
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    pollfd p{fd, POLLIN, 0};
+    ::poll(&p, 1, 50);
+  }
+}
+}  // namespace
+
+TEST_CASE("hardening: one client address takes at most 64 connections, and only its own are closed") {
+  Daemon d("", kWeb);
+  uint16_t port = start_with_web(d);
+  int mine = connect_from("127.0.0.1", port);  // a page that was there first
+  send_all(mine, "GET /events/watch HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  std::vector<int> flood;
+  for (int i = 0; i < 70; ++i) {
+    flood.push_back(connect_from("127.0.0.2", port));
+    send_all(flood.back(), "GET /events/watch HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  }
+  int open = 0;
+  for (int fd : flood) open += !closed_by_server(fd, 300);
+  CHECK(open == 64);                         // its oldest six were closed for its newest
+  CHECK_FALSE(closed_by_server(mine, 300));  // the other client's stream is untouched
+  CHECK(http_get(port, "/api/status").status == 200);
+  for (int fd : flood) ::close(fd);
+  ::close(mine);
 }
