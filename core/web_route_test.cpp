@@ -69,7 +69,7 @@ TEST_CASE("web listen addresses: IPv4, bracketed IPv6, port 0 - names and bad po
   CHECK(bad("127.0.0.1:http").find("not a number") != std::string::npos);
 }
 
-TEST_CASE("web hosts: loopback, the listen address and listed names are answered; rebound names are not") {
+TEST_CASE("web hosts: loopback, the listen address and listed names are answered - rebound names are not") {
   HostPolicy local{"127.0.0.1", {}};
   CHECK(host_allowed("127.0.0.1:8460", local));
   CHECK(host_allowed("localhost:8460", local));

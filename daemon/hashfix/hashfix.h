@@ -54,12 +54,14 @@ struct InterruptedRepair {
   std::string message;  // what was found and done, for the daemon's log
 };
 std::vector<InterruptedRepair> finish_interrupted_repairs(const std::string& journal_dir);
-// Where the journals live: <state_dir>/repairs/job-<id>.json.
+// Where the journals live: <state_dir>/repairs/job-<id>-<round>.json, one per repair round, so
+// that removing one round's never removes the next's.
 inline std::string repair_journal_dir(const std::string& state_dir) {
   return state_dir + "/repairs";
 }
-inline std::string repair_journal(const std::string& state_dir, int64_t job_id) {
-  return repair_journal_dir(state_dir) + "/job-" + std::to_string(job_id) + ".json";
+inline std::string repair_journal(const std::string& state_dir, int64_t job_id, int round) {
+  return repair_journal_dir(state_dir) + "/job-" + std::to_string(job_id) + "-" + std::to_string(round) +
+         ".json";
 }
 
 // The fixed-output derivations (sources: fetchurl, fetchgit, fetchTarball…) in the closure of a

@@ -535,9 +535,9 @@ void Scheduler::record(JobRun& run) {
                          "publish.auto after build #" + std::to_string(job.id), false},
                         clock_.rfc3339());
     tx.commit();
-    if (!o.fixes.empty())  // the history holds the repair now: its journal has done its work
+    if (!run.repair_journal.empty())  // the history holds the repair now: its journal has done its work
       off_loop_->run(
-          [journal = repair_journal(config_.daemon.state_dir, job.id)] {
+          [journal = std::exchange(run.repair_journal, "")] {
             std::error_code ignored;
             return std::filesystem::remove(journal, ignored);
           },

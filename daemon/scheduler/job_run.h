@@ -109,6 +109,7 @@ struct JobRun {
   int network_retries = 0;
   std::vector<std::string> machine_faults;  // builders where its builds failed for the machine (in memory)
   int hash_rounds = 0;
+  std::string repair_journal;      // of its last repair, until the history holds it (daemon/hashfix)
   std::set<std::string> repaired;  // "<drv name> <hash>" pairs this job has written
   // The attempt under way, and the outcome the store has not taken yet.
   std::unique_ptr<Attempt> attempt;

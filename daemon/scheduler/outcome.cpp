@@ -275,10 +275,11 @@ void Scheduler::run_next_repair() {
     JobRun* run = find_run(repairs_.front());
     repairs_.pop_front();
     if (!run || run->flow.stage != Stage::repairing) continue;
+    run->repair_journal = repair_journal(config_.daemon.state_dir, run->id, run->hash_rounds + 1);
     HashfixOptions options{run->attempt->variant.repo_path,
                            nix_program(config_.backend),
                            config_.hashfix.commit,
-                           repair_journal(config_.daemon.state_dir, run->id),
+                           run->repair_journal,
                            run->id,
                            run->attempt->job.variant};
     std::vector<HashMismatch> mismatches = run->attempt->output.mismatches();

@@ -81,7 +81,7 @@ TEST_CASE("hardening: HEAD of an event stream answers its headers and ends") {
   CHECK(head.body.empty());
 }
 
-TEST_CASE("hardening: a reload that turns the dashboard off closes it; one that turns it on opens it") {
+TEST_CASE("hardening: a reload that turns the dashboard off closes it - one that turns it on opens it") {
   Daemon d("", kWeb);
   uint16_t port = start_with_web(d);
   REQUIRE(http_get(port, "/api/status").status == 200);
