@@ -7,6 +7,19 @@
 
 using namespace ptbuild::protocol;
 
+namespace {
+// What reading `args` as a `Request` says is wrong with them ("no error" when nothing is).
+template <class Request>
+std::string message(Request, const nlohmann::json& args) {
+  try {
+    (void)from_args<Request>(args);
+  } catch (const ArgError& e) {
+    return e.message;
+  }
+  return "no error";
+}
+}  // namespace
+
 TEST_CASE("typed requests go to JSON and back unchanged - wrong arguments are named") {
   QueueRequest q{{"sm90-avx512", "cpu-*"}, 5, true, "nightly"};
   QueueRequest back = from_args<QueueRequest>(to_args(q));
@@ -28,14 +41,6 @@ TEST_CASE("typed requests go to JSON and back unchanged - wrong arguments are na
   CHECK(describe(rb.jobs[0]) == "#3");
   CHECK(from_args<JobsRequest>(to_args(JobsRequest{"failed", 10})).state == "failed");
 
-  auto message = [](auto request_type, const nlohmann::json& args) {
-    try {
-      (void)from_args<decltype(request_type)>(args);
-    } catch (const ArgError& e) {
-      return e.message;
-    }
-    return std::string("no error");
-  };
   CHECK(message(QueueRequest{}, nlohmann::json::object()) ==
         "argument \"targets\" must name at least one target");
   CHECK(message(QueueRequest{}, {{"targets", {"all"}}, {"priority", "high"}}) ==
@@ -48,14 +53,6 @@ TEST_CASE("typed requests go to JSON and back unchanged - wrong arguments are na
 }
 
 TEST_CASE("requests: numbers out of range are refused with the range, never wrapped") {
-  auto message = [](auto request_type, const nlohmann::json& args) {
-    try {
-      (void)from_args<decltype(request_type)>(args);
-    } catch (const ArgError& e) {
-      return e.message;
-    }
-    return std::string("no error");
-  };
   // 3000000000 was stored as -1294967296, the lowest priority.
   CHECK(message(QueueRequest{}, {{"targets", {"all"}}, {"priority", 3000000000LL}}) ==
         "argument \"priority\" must be between -1000000 and 1000000, got 3000000000");
