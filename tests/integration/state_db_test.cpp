@@ -18,16 +18,6 @@ using nlohmann::json;
 
 namespace {
 
-// A daemon that has run once, so its database holds a job; stopped again.
-void run_once(Daemon& d) {
-  d.add_sh_recipe("pytorch-python313-cpu-avx2", "mkdir -p $out");
-  d.start();
-  d.client_json({"queue", "cpu-avx2"});
-  REQUIRE(d.client({"wait", "cpu-avx2", "--timeout", "60s"}).exit_code == 0);
-  d.signal(SIGTERM);
-  REQUIRE(d.wait_exit() == 0);
-}
-
 ProcessResult start_daemon(Daemon& d, const RunOptions& o = {}) {
   RunOptions with_nix = o;
   for (const auto& [k, v] : nix_test_env()) with_nix.env[k] = v;
@@ -45,7 +35,7 @@ std::string last_line(const std::string& err) {
 TEST_CASE("state database: a read-only ptbuild.db is refused at start with what to do (exit 78, no abort)") {
   REQUIRE(::getuid() == 0);
   Daemon d;
-  run_once(d);
+  d.run_once();
   // The daemon's user (nobody here) owns its folders but may not write the database file.
   for (const char* p : {"state", "state/logs", "state/results", "state/ptbuildd.lock", "run"})
     REQUIRE(::chown((d.dir() / p).c_str(), 65534, 65534) == 0);
@@ -62,7 +52,7 @@ TEST_CASE("state database: a read-only ptbuild.db is refused at start with what 
 
 TEST_CASE("state database: a damaged ptbuild.db is refused at start, not written further") {
   Daemon d;
-  run_once(d);
+  d.run_once();
   std::string db = d.state() + "/ptbuild.db";
   SUBCASE("damage in the middle of the file") {
     std::fstream f(db, std::ios::in | std::ios::out | std::ios::binary);
@@ -87,7 +77,7 @@ TEST_CASE("state database: a damaged ptbuild.db is refused at start, not written
 TEST_CASE(
     "state database: locked by another process at start: a clear line, exit 1 so that systemd tries again") {
   Daemon d;
-  run_once(d);
+  d.run_once();
   std::string db = d.state() + "/ptbuild.db";
   // An sqlite3 shell holding the write lock longer than the daemon waits (5 s).
   pid_t holder = ::fork();
@@ -168,7 +158,7 @@ TEST_CASE("state database: a full disk at start and while running - no crash, no
 TEST_CASE(
     "state database: lost between two runs, its ids start again - no new job writes into an old job's log") {
   Daemon d;
-  run_once(d);
+  d.run_once();
   std::string old_log = log_text(d.state() + "/logs/1.log.zst");
   REQUIRE(old_log.find("attempt 1") != std::string::npos);
   for (const char* f : {"ptbuild.db", "ptbuild.db-wal", "ptbuild.db-shm"})

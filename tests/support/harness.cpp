@@ -327,6 +327,16 @@ int Daemon::wait_exit(std::chrono::seconds timeout) {
   return -1;
 }
 
+void Daemon::run_once() {
+  add_sh_recipe("pytorch-python313-cpu-avx2", "mkdir -p $out");
+  start();
+  client_json({"queue", "cpu-avx2"});
+  if (client({"wait", "cpu-avx2", "--timeout", "60s"}).exit_code != 0)
+    throw std::runtime_error("run_once: the build failed");
+  signal(SIGTERM);
+  if (wait_exit() != 0) throw std::runtime_error("run_once: the daemon did not stop cleanly");
+}
+
 void Daemon::add_sh_recipe(const std::string& package, const std::string& script) {
   add_recipe(package, sh_recipe(package, script, nonce()));
 }

@@ -97,6 +97,8 @@ class Daemon {
     return "while [ ! -e " + nonce() + "/" + gate + " ]; do sleep 0.05; done\n";
   }
   void open_gate(const std::string& gate = "gate") { dir().write(gate, ""); }
+  // Runs once, so that its database holds a job (cpu-avx2, built), and stops again.
+  void run_once();
   nlohmann::json job(const std::string& ref);  // `ptbuild show REF --json`
 
   // Starts ptbuildd and waits for its READY=1 on a notify socket of our own.
