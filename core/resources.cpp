@@ -20,6 +20,12 @@ constexpr uint64_t kGiB = uint64_t{1} << 30;
 constexpr double kFixedShare = 0.25;
 // An OOM-killed build needed more than it got: its next figure is half as much again.
 constexpr double kOomRaise = 1.5;
+// The share of a build's time that does not shorten with more cores (see seconds_at).
+constexpr double kSerialShare = 0.15;
+// A builder's memory is shared among builds of one size up to this part of it: the figures are
+// the most of a few builds, and builds of different sizes never fill it exactly; packed to the
+// last byte, the machine runs out of memory before it runs out of cores (bench/memory_sim.cpp).
+constexpr double kPackTo = 0.85;
 // How many of a variant's builds its figure is learned from.
 constexpr size_t kLearnedFrom = 3;
 
@@ -219,6 +225,11 @@ uint64_t memory_at(const Expectation& e, int cores) {
   return static_cast<uint64_t>(std::llround(static_cast<double>(e.memory) * scale));
 }
 
+double seconds_at(const Expectation& e, int cores) {
+  if (e.at_cores <= 0 || cores <= 0) return e.seconds;
+  return e.seconds * (kSerialShare + (1.0 - kSerialShare) * static_cast<double>(e.at_cores) / cores);
+}
+
 uint64_t memory_total_of(const MachineFacts& f, const BuilderLimits& l) {
   return l.memory ? std::min(l.memory, f.memory_total) : f.memory_total;
 }
@@ -284,20 +295,35 @@ Fit fit_build(const Expectation& e, const BuilderRoom& room, const std::string& 
             "memory: runs alone after an OOM kill; waits for " + name + "'s " + std::to_string(room.running) +
                 " build" + (room.running == 1 ? "" : "s") + " to end"};
   // Its share of the cores: as many as the builds of its size that the builder's memory holds
-  // would each get. A build given all the cores of an idle machine would leave the next ones one
-  // core each (measured: bench/memory_sim.cpp); one that runs alone gets them all.
-  uint64_t per_build = std::max<uint64_t>(1, memory_at(e, e.at_cores > 0 ? e.at_cores : room.cores));
-  int fitting = static_cast<int>(std::clamp<uint64_t>(room.memory_usable / per_build, 1, room.cores));
-  int share = alone ? room.cores : std::max(1, room.cores / fitting);
+  // would each get, counted at that share (a build at 4 cores needs far less than at 32), and no
+  // more builds than the queue brings. A build given all the cores of an idle machine would
+  // leave the next ones one core each (measured: bench/memory_sim.cpp); one alone gets them all.
+  int share = room.cores;
+  if (!alone) {
+    int most = room.demand > 0 ? std::min(room.demand, room.cores) : room.cores;
+    int builds = 1;
+    for (int n = most; n > 1 && builds == 1; --n)
+      if (n * memory_at(e, std::max(1, room.cores / n)) <= room.memory_usable * kPackTo) builds = n;
+    share = std::max(1, room.cores / builds);
+    // At the tail of the queue a build on a sliver would end long after the rest: more cores.
+    if (room.horizon_seconds > 0 && e.seconds > 0 && e.at_cores > 0)
+      while (share < room.cores && seconds_at(e, share) > room.horizon_seconds) ++share;
+  }
+  // Started on a sliver of its share it would hold its memory many times as long (and end past
+  // the horizon): it waits for half of it at least. A share of one core is shared as Nix would.
+  int least = (share + 1) / 2;
+  if (room.horizon_seconds > 0 && e.seconds > 0 && e.at_cores > 0)
+    while (least < share && seconds_at(e, least) > room.horizon_seconds) ++least;
   int free_cores = idle ? room.cores : room.cores - room.cores_taken;
-  // Started on a sliver of its share it would hold its memory many times as long: it waits for
-  // half of it at least. A share of one core (a small machine) is shared as Nix would.
-  if (share > 1 && free_cores < (share + 1) / 2)
+  if (share > 1 && free_cores < least)
     return {0, 0,
             "cores: its share is " + std::to_string(share) + ", " + name + " has " +
                 std::to_string(std::max(0, free_cores)) + " free"};
   int cores = std::max(1, std::min(share, free_cores));
-  while (cores > 1 && memory_at(e, cores) > room.memory_free) --cores;
+  // An idle builder takes it with fewer cores where that makes it fit. Beside other builds it
+  // waits instead: fewer cores save only the part of its memory that scales with them.
+  if (idle)
+    while (cores > 1 && memory_at(e, cores) > room.memory_free) --cores;
   // Below this a limit would only kill builds that the machine could hold: none is set.
   constexpr uint64_t kSmallestLimit = 64 << 20;
   uint64_t limit = room.memory_free >= kSmallestLimit ? room.memory_free : 0;

@@ -78,6 +78,7 @@ struct Expectation {
   int at_cores = 0;  // 0: not known at how many (a default): the figure is taken as is
   uint64_t disk = 0;
   std::string source;  // "measured (last 3 builds)", "family pytorch cuda13_0", "default"
+  double seconds = 0;  // how long it took at `at_cores` (0: not known)
 };
 
 // What the store remembers of a variant's recent builds, newest first.
@@ -101,6 +102,9 @@ Expectation expect_from(const std::vector<PastUse>& own, const std::vector<Expec
 // The peak at `cores` cores: a quarter of it does not depend on them (the compilers' common
 // part, the linker), the rest scales with how many compile at once.
 uint64_t memory_at(const Expectation& e, int cores);
+// How long it takes at `cores`: a part of a build does not go faster with more (configure, the
+// linker, Python's own steps), the rest does. An assumption (docs/resources.md), as memory_at's.
+double seconds_at(const Expectation& e, int cores);
 
 // A builder's room at one dispatch.
 struct BuilderRoom {
@@ -114,6 +118,13 @@ struct BuilderRoom {
   int cores = 1;        // what it has (capped)
   int cores_taken = 0;  // given to the builds running there
   int running = 0;
+  // The builds it may hold soon: those running plus its part of the queue still to place
+  // (0: not counted, as many as its memory holds). Few left, bigger shares: the tail's builds
+  // do not keep a sliver of the cores while the machine empties.
+  int demand = 0;
+  // When the work the fleet still has should be done, from now (0: not counted): a build given
+  // so few cores that it would run past it gets more, or the matrix waits for it alone.
+  double horizon_seconds = 0;
 };
 
 // A build running on a builder, as its room counts it.
@@ -146,7 +157,8 @@ struct Fit {
 
 // Whether a build with this expectation fits `room` (on builder `name`), and with how many
 // cores: its share (the builder's cores divided among as many builds of its size as its memory
-// holds; all of them when it runs alone), at most those free, fewer where that makes it fit. An idle
+// holds at that share, or as the demand brings if fewer; all of them when it runs alone), at
+// most those free, fewer where that makes it fit. An idle
 // builder takes a build that does not fit even so — alone, with as few cores as it can — or it
 // would never run anywhere; `alone` asks for an idle builder.
 Fit fit_build(const Expectation& e, const BuilderRoom& room, const std::string& name, bool alone);

@@ -131,20 +131,24 @@ TEST_CASE(
     "resources: a build fits where its memory and disk do, with the cores that keep the set in memory") {
   BuilderRoom room = room_of(machine(64 * kGiB, 64 * kGiB, 32), {}, {});  // 56 GiB free after the reserve
   Expectation big{38 * kGiB, 32, 20 * kGiB, ""};
-  Fit alone_fit = fit_build(big, room, "gpu-box", false);
-  CHECK(alone_fit.why_not.empty());
-  CHECK(alone_fit.cores == 32);
-  CHECK(alone_fit.memory_limit == 56 * kGiB);
-  // Beside one that took 16 cores and 38 GiB, 18 GiB are left: fewer cores make it fit.
+  // More to come: two of them at 16 cores each fill 85% of its memory.
+  Fit shared = fit_build(big, room, "gpu-box", false);
+  CHECK(shared.why_not.empty());
+  CHECK(shared.cores == 16);
+  CHECK(shared.memory_limit == 56 * kGiB);
+  // The last build of the queue gets the whole machine.
+  room.demand = 1;
+  CHECK(fit_build(big, room, "gpu-box", false).cores == 32);
+  // Beside one that took 16 cores and 38 GiB, 18 GiB are left: it waits rather than start on
+  // fewer cores, which would save only the part of its memory that scales with them.
   BuilderRoom beside = room_of(machine(64 * kGiB, 64 * kGiB, 32), {}, {{38 * kGiB, 0, 16}});
-  Fit fewer = fit_build(big, beside, "gpu-box", false);
-  CHECK(fewer.why_not.empty());
-  CHECK(fewer.cores < 16);
-  CHECK(memory_at(big, fewer.cores) <= beside.memory_free);
-  // Not even at one core: it waits, and says for what.
+  CHECK(fit_build(big, beside, "gpu-box", false).why_not ==
+        "memory: needs ~23.8 GiB, gpu-box has 18.0 GiB free");
+  // A build that fits there starts beside it.
+  CHECK(fit_build({10 * kGiB, 32, 0, ""}, beside, "gpu-box", false).why_not.empty());
   BuilderRoom full = room_of(machine(64 * kGiB, 64 * kGiB, 32), {}, {{50 * kGiB, 0, 16}});
   CHECK(fit_build(big, full, "gpu-box", false).why_not ==
-        "memory: needs ~10.4 GiB, gpu-box has 6.0 GiB free");
+        "memory: needs ~23.8 GiB, gpu-box has 6.0 GiB free");
   // An idle builder takes it all the same: else it would never run.
   BuilderRoom small = room_of(machine(16 * kGiB, 16 * kGiB, 4), {}, {});
   CHECK(fit_build(big, small, "laptop", false).why_not.empty());
@@ -171,14 +175,31 @@ TEST_CASE("resources: a build gets its share of the cores, and waits for half of
                  .store_size = 2000 * kGiB,
                  .build_dir_free = 1000 * kGiB};
   BuilderLimits l{.reserve = 8 * kGiB, .reserve_set = true};
-  Expectation big{40 * kGiB, 32, 0, ""};  // 248 GiB hold 6 of them at 32: a share of 10 cores
+  // 85% of 248 GiB holds 15 of them at 4 cores (13.75 GiB each), not 16: a share of 4 cores.
+  Expectation big{40 * kGiB, 32, 0, ""};
   Fit first = fit_build(big, room_of(f, l, {}), "box", false);
-  CHECK(first.cores == 10);
-  // With 58 cores taken, 6 are left: more than half its share, it starts on them.
-  CHECK(fit_build(big, room_of(f, l, {{100 * kGiB, 0, 58}}), "box", false).cores == 6);
-  // With 4 left it waits rather than hold its memory for three times as long.
-  CHECK(fit_build(big, room_of(f, l, {{100 * kGiB, 0, 60}}), "box", false).why_not ==
-        "cores: its share is 10, box has 4 free");
+  CHECK(first.cores == 4);
+  CHECK(fit_build(big, room_of(f, l, {{100 * kGiB, 0, 58}}), "box", false).cores == 4);
+  // With 2 cores left it starts on half its share; with 1 it waits rather than hold its memory
+  // four times as long.
+  CHECK(fit_build(big, room_of(f, l, {{100 * kGiB, 0, 62}}), "box", false).cores == 2);
+  CHECK(fit_build(big, room_of(f, l, {{100 * kGiB, 0, 63}}), "box", false).why_not ==
+        "cores: its share is 4, box has 1 free");
+  // Two builds left for the machine: 32 cores each.
+  BuilderRoom two = room_of(f, l, {});
+  two.demand = 2;
+  CHECK(fit_build(big, two, "box", false).cores == 32);
+  // Near the end (the fleet's work done in 10 h) a 2-hour build at 32 cores would take 13.9 h
+  // on 4: it gets the 6 that end it within the horizon, and waits for no fewer than those.
+  Expectation timed{40 * kGiB, 32, 0, "", 2 * 3600.0};
+  CHECK(seconds_at(timed, 4) == doctest::Approx(13.9 * 3600).epsilon(0.01));
+  BuilderRoom tail = room_of(f, l, {});
+  tail.horizon_seconds = 10 * 3600.0;
+  CHECK(fit_build(timed, tail, "box", false).cores == 6);
+  CHECK(fit_build(timed, room_of(f, l, {{100 * kGiB, 0, 59}}), "box", false).cores == 4);  // no horizon
+  BuilderRoom tail_full = room_of(f, l, {{100 * kGiB, 0, 59}});
+  tail_full.horizon_seconds = 10 * 3600.0;
+  CHECK(fit_build(timed, tail_full, "box", false).why_not == "cores: its share is 6, box has 5 free");
   // Alone (after an OOM kill) it gets them all, where its memory allows.
   CHECK(fit_build({kGiB, 32, 0, ""}, room_of(f, l, {}), "box", true).cores == 64);
 }

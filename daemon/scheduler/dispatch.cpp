@@ -97,6 +97,51 @@ PlanInput plan_input(const DispatchSnapshot& s, std::map<int64_t, const Job*>& b
 }
 
 // A build placed on a builder holds its share of it for the placements after it.
+Expectation expectation_of(const DispatchSnapshot& s, const VariantRecord& variant) {
+  auto known = s.expected.find(variant.name);
+  Expectation e = known == s.expected.end() ? Expectation{} : known->second;
+  if (double seconds = s.durations.expected(variant.name, variant.axes.family); seconds > 0)
+    e.seconds = seconds;
+  return e;
+}
+
+// When the fleet should be done with what it has (docs/resources.md): the queued builds' work
+// at one core each (their least core-seconds) and what the running ones have left, over the
+// cores of the builders whose room is known. A build that would end long after it gets more
+// cores. Where a build's length is not known yet there is none: counted as nothing, it would
+// make every other build look long.
+struct Horizon {
+  double seconds = 0;
+  int builders = 0;
+  int share_of_rest(size_t left) const {
+    return builders == 0 ? 0 : static_cast<int>((left + builders - 1) / builders);
+  }
+};
+
+Horizon horizon_of(const DispatchSnapshot& s, const std::vector<int64_t>& order,
+                   const std::map<int64_t, const Job*>& by_id) {
+  Horizon h;
+  double work = 0, cores = 0;
+  bool known = true;
+  for (const auto& b : s.builders)
+    if (b.up && b.room.known) {
+      ++h.builders;
+      cores += b.room.cores;
+      if (!b.work_left) known = false;
+      work += b.work_left.value_or(0);
+    }
+  for (int64_t id : order) {
+    auto job = by_id.find(id);
+    auto v = job == by_id.end() ? s.variants.end() : s.variants.find(job->second->variant);
+    if (v == s.variants.end()) continue;
+    Expectation e = expectation_of(s, v->second);
+    if (e.seconds <= 0) known = false;
+    work += seconds_at(e, 1);
+  }
+  if (known && cores > 0) h.seconds = work / cores;
+  return h;
+}
+
 void take_room(BuilderRoom& room, const Expectation& e, int cores) {
   uint64_t memory = memory_at(e, cores);
   room.memory_free = room.memory_free > memory ? room.memory_free - memory : 0;
@@ -131,8 +176,10 @@ DispatchDecision decide_dispatch(const DispatchSnapshot& s) {
     states.push_back({b.spec, b.running, b.up});
     rooms.push_back(b.room);
   }
+  Horizon horizon = horizon_of(s, order.order, by_id);
   std::set<std::string> reading;
-  for (int64_t id : order.order) {
+  for (size_t k = 0; k < order.order.size(); ++k) {
+    int64_t id = order.order[k];
     if (!s.held.empty()) {
       d.waiting[id] = s.held;
       continue;
@@ -148,9 +195,13 @@ DispatchDecision decide_dispatch(const DispatchSnapshot& s) {
       }
       needs = known->second;
     }
-    auto known = s.expected.find(variant.name);
-    Expectation expected = known == s.expected.end() ? Expectation{} : known->second;
+    Expectation expected = expectation_of(s, variant);
     bool alone = s.alone.count(id) > 0;
+    // Few builds left, bigger shares: the demand is what runs there and its part of the rest.
+    for (size_t i = 0; i < rooms.size(); ++i) {
+      rooms[i].demand = states[i].running + horizon.share_of_rest(order.order.size() - k);
+      rooms[i].horizon_seconds = horizon.seconds;
+    }
     std::vector<Fit> fits(states.size());  // of the builders placement asked about
     Placement placement = place(needs, states, [&](size_t i) {
       return (fits[i] = fit_build(expected, rooms[i], s.builders[i].spec->name, alone)).why_not;

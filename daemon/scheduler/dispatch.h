@@ -69,6 +69,9 @@ struct DispatchSnapshot {
     bool up = true;
     std::string state;  // "up", "disabled", "down until T: why"
     BuilderRoom room;   // memory, disk and cores left (room.known false: slots only)
+    // Core-seconds its running builds are expected to have left; nullopt when one's length is
+    // not known.
+    std::optional<double> work_left = 0.0;
   };
   std::vector<Builder> builders;
   // What each variant's derivation needs of a machine, where known. When no builder can be told

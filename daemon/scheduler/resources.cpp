@@ -49,6 +49,21 @@ std::vector<RunningUse> Scheduler::running_uses(const FleetBuilder& b) const {
   return uses;
 }
 
+std::optional<double> Scheduler::work_left(const FleetBuilder& b,
+                                           std::chrono::steady_clock::time_point now) const {
+  double left = 0;
+  for (const auto& [id, run] : jobs_)
+    if (const Attempt* a = run->attempt.get();
+        a && a->builder == b.spec.name && in_attempt(run->flow.stage)) {
+      if (a->expected.seconds <= 0) return std::nullopt;
+      double elapsed = a->build_started == std::chrono::steady_clock::time_point{}
+                           ? 0
+                           : std::chrono::duration<double>(now - a->build_started).count();
+      left += std::max(0.0, seconds_at(a->expected, a->cores) - elapsed) * std::max(1, a->cores);
+    }
+  return left;
+}
+
 void Scheduler::refresh_facts() {
   auto now = clock_.steady();
   for (auto& b : builders_) {
@@ -71,7 +86,7 @@ void Scheduler::refresh_facts() {
           [read = local_facts_, cgroups = cgroups_, groups] {
             Read r{read(), {}};
             for (const auto& [id, name] : groups)
-              if (auto now = cgroups->read(name).current_memory) r.current[id] = *now;
+              if (auto held = cgroups->read(name).current_memory) r.current[id] = *held;
             return r;
           },
           [this, name = b->spec.name](Read r) {

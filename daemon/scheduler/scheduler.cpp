@@ -149,7 +149,8 @@ DispatchSnapshot Scheduler::snapshot() {
     if (needs) s.needs.emplace(variant, *needs);
   for (const auto& b : builders_)
     s.builders.push_back({&b->spec, b->running, b->up(), b->state(),
-                          b->facts ? room_of(*b->facts, b->spec.limits, running_uses(*b)) : BuilderRoom{}});
+                          b->facts ? room_of(*b->facts, b->spec.limits, running_uses(*b)) : BuilderRoom{},
+                          work_left(*b, s.now)});
   expect_resources(s);
   for (const auto& [id, run] : jobs_) {
     if (run->not_before != std::chrono::steady_clock::time_point{})

@@ -207,6 +207,10 @@ class Scheduler {
   void facts_read(FleetBuilder& builder, std::optional<MachineFacts> facts, std::string error,
                   std::map<int64_t, uint64_t> current);
   std::vector<RunningUse> running_uses(const FleetBuilder& builder) const;
+  // Core-seconds the builds there are expected to have left (for dispatch's horizon); nullopt
+  // when the length of one is not known.
+  std::optional<double> work_left(const FleetBuilder& builder,
+                                  std::chrono::steady_clock::time_point now) const;
 
   boost::asio::io_context& io_;
   Store& store_;
