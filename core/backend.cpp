@@ -168,6 +168,13 @@ BuildCommand machine_facts_command(const BuilderSpec& builder) {
   return cmd;
 }
 
+BuildCommand remote_gc_command(const BuilderSpec& builder, uint64_t max_free) {
+  BuildCommand cmd{{"/bin/sh", "-c", kSshScript, "ptbuild-gc"}, "", ""};
+  for (std::string& arg : ssh_arguments(builder, "nix-store --gc --max-freed " + std::to_string(max_free)))
+    cmd.argv.push_back(std::move(arg));
+  return cmd;
+}
+
 BuildCommand realise_command(const Config::Backend& backend, const std::vector<std::string>& drvs) {
   BuildCommand cmd{{nix_program(backend), "--extra-experimental-features", "nix-command", "build",
                     "--no-link", "--keep-going", "-L"},

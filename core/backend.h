@@ -73,6 +73,9 @@ void give_cores(const Config::Backend& backend, int cores, BuildCommand& command
 
 // What a remote builder has (core/resources.h's remote_facts_script, over the ssh Nix reaches it by).
 BuildCommand machine_facts_command(const BuilderSpec& builder);
+// Nix's own GC on a remote builder's store, over the ssh it is reached by, freeing at most
+// `max_free` bytes; what its builds use is rooted there by its nix-daemon.
+BuildCommand remote_gc_command(const BuilderSpec& builder, uint64_t max_free);
 
 // What a build needs of a machine, read from its derivation: `system` and
 // `requiredSystemFeatures`, printed as JSON {"system":…,"features":[…]}. The recipe's path

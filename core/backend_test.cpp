@@ -105,4 +105,8 @@ TEST_CASE(
   CHECK(std::vector<std::string>(cmd.argv.begin() + 4, cmd.argv.end() - 1) ==
         std::vector<std::string>{"nix@gpu1", "", "", ""});
   CHECK(cmd.argv.back().starts_with("sh -c 'grep -E '\\''^(MemTotal|MemAvailable):'\\'' /proc/meminfo"));
+  // Its garbage is collected over the same ssh, by its own Nix.
+  BuildCommand gc = remote_gc_command(b, uint64_t{200} << 30);
+  CHECK(std::vector<std::string>(gc.argv.begin() + 4, gc.argv.end()) ==
+        std::vector<std::string>{"nix@gpu1", "", "", "", "nix-store --gc --max-freed 214748364800"});
 }

@@ -190,6 +190,65 @@ Placement place(const BuildNeeds& needs, const std::vector<BuilderState>& builde
   return p;
 }
 
+namespace {
+
+// When a full builder's next slot frees, in seconds from now; nullopt when not known.
+std::optional<double> next_slot(const BuilderState& b) {
+  int over = b.running - b.spec->max_jobs;  // builds that must end before a slot frees, less one
+  if (over < 0) return 0.0;
+  if (static_cast<int>(b.ends.size()) < b.running) return std::nullopt;  // some end unknown
+  std::vector<double> ends = b.ends;
+  std::nth_element(ends.begin(), ends.begin() + over, ends.end());
+  return std::max(0.0, ends[static_cast<size_t>(over)]);
+}
+
+}  // namespace
+
+Placement place_by_finish(const BuildNeeds& needs, const std::vector<BuilderState>& builders, double seconds,
+                          const RoomCheck& room) {
+  Placement now = place(needs, builders, room);
+  if (seconds <= 0) return now;
+  double best_end = now.chosen ? seconds / builders[*now.chosen].spec->speed_factor : 0;
+  std::optional<size_t> later;
+  double later_end = 0, later_slot = 0;
+  for (size_t i = 0; i < builders.size(); ++i) {
+    const BuilderState& b = builders[i];
+    if (!b.up || b.running < b.spec->max_jobs || !can_build(*b.spec, needs)) continue;
+    std::optional<double> slot = next_slot(b);
+    if (!slot) continue;
+    double end = *slot + seconds / b.spec->speed_factor;
+    if (!later || end < later_end) {
+      later = i;
+      later_end = end;
+      later_slot = *slot;
+    }
+  }
+  if (!later) return now;
+  constexpr double kClearly = 0.05;  // of its length: estimates are not exact
+  // A free slot where it ends clearly later, or none free at all (a free slot without room keeps
+  // that reason): it waits for the slot where it ends first, and holds it.
+  bool wait = now.chosen ? later_end < best_end - kClearly * seconds : now.with_slot == 0;
+  if (wait) {
+    now.chosen.reset();
+    now.waits_for = later;
+    now.slot_in = later_slot;
+  }
+  return now;
+}
+
+void hold_next_slot(BuilderState& b, double seconds) {
+  std::optional<double> slot = next_slot(b);
+  double start = slot.value_or(0);
+  if (b.running >= b.spec->max_jobs && slot) {
+    // The build that frees the slot is replaced by this one's end.
+    auto first = std::min_element(b.ends.begin(), b.ends.end());
+    *first = start + seconds / b.spec->speed_factor;
+    return;
+  }
+  ++b.running;
+  b.ends.push_back(start + seconds / b.spec->speed_factor);
+}
+
 std::string describe_unplaced(const BuildNeeds& needs, const Placement& p) {
   if (p.fitting == 0) {
     std::string what = needs.system.empty() ? "this build" : needs.system;

@@ -76,6 +76,9 @@ struct BuilderState {
   const BuilderSpec* spec = nullptr;
   int running = 0;
   bool up = true;  // not down, not disabled, not being checked
+  // Seconds from now until each build running there is expected to end, where known (its
+  // learned length on this machine's speed); with fewer than `running`, the rest are unknown.
+  std::vector<double> ends;
 };
 
 struct Placement {
@@ -84,6 +87,10 @@ struct Placement {
   int fitting_up = 0;            // of those, the ones up now
   int with_slot = 0;             // of those, the ones with a free slot
   std::string short_of;          // why the first of those has no room for it ("memory: …")
+  // Not placed because it ends first on a builder whose slot frees soon (place_by_finish):
+  // that builder, and in how many seconds the slot frees.
+  std::optional<size_t> waits_for;
+  double slot_in = 0;
 };
 
 // Why builder i has no room for this build ("" when it has); asked only of builders that are up
@@ -95,6 +102,20 @@ using RoomCheck = std::function<std::string(size_t builder)>;
 // order given.
 Placement place(const BuildNeeds& needs, const std::vector<BuilderState>& builders,
                 const RoomCheck& room = {});
+
+// Where a build of `seconds` (its learned length at speed 1) ends first: on a builder with a
+// free slot (and room) it ends at seconds / speed; on a full one, when its first build is
+// expected to end, plus that. When a full, faster machine ends it clearly first (by a tenth of
+// its length at least: the figures are estimates), it waits for that one (`waits_for`);
+// otherwise place()'s choice among the free ones stands. Unknown length (≤ 0): place().
+// The last long builds of a fleet's queue go where they end first, not on the slow machine
+// that happens to be free (docs/fleet.md).
+Placement place_by_finish(const BuildNeeds& needs, const std::vector<BuilderState>& builders, double seconds,
+                          const RoomCheck& room = {});
+
+// A build that waits for builder `b`'s next slot holds it: that slot's end moves past the
+// build's own, and the builder counts one more build.
+void hold_next_slot(BuilderState& b, double seconds);
 
 // Why a build is not placed, in docs/fleet.md's words.
 std::string describe_unplaced(const BuildNeeds& needs, const Placement& p);

@@ -143,6 +143,43 @@ TEST_CASE("placement follows Hydra: fewest running per speed factor, then the fa
   CHECK(chosen(needs, {{&slow, 1}, {&fast, 3}}) == "slow");  // 1 < 1.5
 }
 
+TEST_CASE("placement by expected finish: a long build waits for the fast machine that frees soon") {
+  BuilderSpec slow = builder("slow", 1, {"x86_64-linux"}, {}, 0.5);
+  BuilderSpec fast = builder("fast", 1, {"x86_64-linux"}, {}, 2.0);
+  BuildNeeds needs{"x86_64-linux", {}};
+  constexpr double kHour = 3600;
+  // 4 h of work: 8 h on the idle slow box, 10 min + 2 h on the fast one.
+  std::vector<BuilderState> states{{&slow, 0, true, {}}, {&fast, 1, true, {600}}};
+  Placement p = place_by_finish(needs, states, 4 * kHour);
+  CHECK_FALSE(p.chosen);
+  REQUIRE(p.waits_for);
+  CHECK(*p.waits_for == 1);
+  CHECK(p.slot_in == 600);
+  // It holds that slot. The next ones still end first there (at 4 h 10 min, 6 h 10 min against
+  // 8 h) and wait behind it; the fourth would end at 8 h 10 min and takes the slow box.
+  hold_next_slot(states[1], 4 * kHour);
+  CHECK(states[1].ends == std::vector<double>{600 + 2 * kHour});
+  for (int i = 0; i < 2; ++i) {
+    CHECK(place_by_finish(needs, states, 4 * kHour).waits_for == size_t{1});
+    hold_next_slot(states[1], 4 * kHour);
+  }
+  Placement fourth = place_by_finish(needs, states, 4 * kHour);
+  REQUIRE(fourth.chosen);
+  CHECK(*fourth.chosen == 0);
+  // A 10-minute build starts now on the slow box (20 min) rather than wait an hour for the fast.
+  CHECK(place_by_finish(needs, {{&slow, 0, true, {}}, {&fast, 1, true, {kHour}}}, 600).chosen == size_t{0});
+  // The fast one ends its build in 7 h: the long build starts on the slow box now.
+  CHECK(place_by_finish(needs, {{&slow, 0, true, {}}, {&fast, 1, true, {7 * kHour}}}, 4 * kHour).chosen ==
+        size_t{0});
+  // Unknown length, or an unknown end on the full machine: Hydra's rule among the free ones.
+  CHECK(place_by_finish(needs, {{&slow, 0, true, {}}, {&fast, 1, true, {600}}}, 0).chosen == size_t{0});
+  CHECK(place_by_finish(needs, {{&slow, 0, true, {}}, {&fast, 1, true, {}}}, 4 * kHour).chosen == size_t{0});
+  // No free slot anywhere: it waits for the one where it ends first.
+  Placement none = place_by_finish(needs, {{&slow, 1, true, {60}}, {&fast, 1, true, {3600}}}, 4 * kHour);
+  CHECK_FALSE(none.chosen);
+  CHECK(none.waits_for == size_t{1});
+}
+
 TEST_CASE("local without declared features takes what Nix allows here, its systems still count") {
   BuilderSpec local;
   local.name = "local";

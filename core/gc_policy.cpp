@@ -1,6 +1,7 @@
 #include "core/gc_policy.h"
 
 #include <algorithm>
+#include <regex>
 #include <set>
 
 namespace ptbuild {
@@ -36,6 +37,18 @@ GcPlan plan_gc(const std::vector<GcBuild>& builds, int keep_good) {
         plan.drop.push_back(b);
     }
   return plan;
+}
+
+std::optional<GcSummary> parse_gc_summary(std::string_view text) {
+  static const std::regex summary(R"((\d+) store paths deleted, ([0-9.]+) (B|KiB|MiB|GiB|TiB) freed)");
+  std::match_results<std::string_view::const_iterator> m;
+  if (!std::regex_search(text.begin(), text.end(), m, summary)) return std::nullopt;
+  double unit = m[3] == "B"     ? 1.0
+                : m[3] == "KiB" ? 1024.0
+                : m[3] == "MiB" ? 1048576.0
+                : m[3] == "GiB" ? 1073741824.0
+                                : 1099511627776.0;
+  return GcSummary{std::stoll(m[1].str()), static_cast<uint64_t>(std::stod(m[2].str()) * unit)};
 }
 
 }  // namespace ptbuild

@@ -5,7 +5,9 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ptbuild {
@@ -30,5 +32,13 @@ struct GcPlan {
 // yet, and whatever a queued or running publish job will take. An output kept for one job is
 // kept for all that share it.
 GcPlan plan_gc(const std::vector<GcBuild>& builds, int keep_good);
+
+// Nix's summary of a collection ("3 store paths deleted, 1.20 MiB freed"); nullopt when the
+// text has none.
+struct GcSummary {
+  int64_t paths = 0;
+  uint64_t bytes = 0;
+};
+std::optional<GcSummary> parse_gc_summary(std::string_view text);
 
 }  // namespace ptbuild

@@ -48,3 +48,13 @@ TEST_CASE("gc policy: published, verified-unpublished and pending publishes stay
   twin.out_path = builds[0].out_path;
   CHECK(plan_gc({builds[0], twin}, 1).keep[4] == "its output is kept for another build");
 }
+
+TEST_CASE("gc: Nix's summary of a collection is read, in any unit") {
+  auto mib = parse_gc_summary("deleting '/nix/store/abc'\n3 store paths deleted, 1.50 MiB freed\n");
+  REQUIRE(mib);
+  CHECK(mib->paths == 3);
+  CHECK(mib->bytes == 1572864);
+  CHECK(parse_gc_summary("0 store paths deleted, 0.00 KiB freed")->bytes == 0);
+  CHECK(parse_gc_summary("12 store paths deleted, 2.00 GiB freed")->bytes == uint64_t{2} << 30);
+  CHECK_FALSE(parse_gc_summary("error: cannot connect to daemon"));
+}

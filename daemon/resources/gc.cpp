@@ -5,7 +5,6 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <regex>
 #include <stdexcept>
 
 #include "core/text.h"
@@ -91,20 +90,16 @@ protocol::GcReply collect_garbage(const std::string& nix_store, const std::strin
   CommandResult gc = run_command({nix_store, "--gc", "--max-freed", std::to_string(max_free)}, "/",
                                  std::chrono::duration_cast<std::chrono::seconds>(kGcTimeout));
   if (!gc.ok()) throw std::runtime_error("nix-store --gc: " + first_line(gc));
-  // "3 store paths deleted, 1.20 MiB freed"
-  static const std::regex summary(R"((\d+) store paths deleted, ([0-9.]+) (KiB|MiB|GiB|TiB) freed)");
-  std::smatch m;
-  std::string text = gc.err + gc.out;
-  if (std::regex_search(text, m, summary)) {
-    reply.dead_paths = std::stoll(m[1]);
-    double unit = m[3] == "KiB"   ? 1024.0
-                  : m[3] == "MiB" ? 1048576.0
-                  : m[3] == "GiB" ? 1073741824.0
-                                  : 1099511627776.0;
-    reply.freed_bytes = static_cast<uint64_t>(std::stod(m[2]) * unit);
+  if (std::optional<GcSummary> done = parse_gc_summary(gc.err + gc.out)) {
+    reply.dead_paths = done->paths;
+    reply.freed_bytes = done->bytes;
   }
   freed_total += reply.freed_bytes;
   return reply;
+}
+
+void count_freed(uint64_t bytes) {
+  freed_total += bytes;
 }
 
 uint64_t gc_freed_total() {

@@ -25,7 +25,9 @@ std::string add_build_root(const std::string& nix_store, const std::string& root
 protocol::GcReply collect_garbage(const std::string& nix_store, const std::string& roots_dir,
                                   const GcPlan& plan, uint64_t max_free, bool dry_run);
 
-// Bytes freed by collections since the daemon started (ptbuild_gc_freed_bytes_total).
+// Bytes freed by collections since the daemon started (ptbuild_gc_freed_bytes_total), here and
+// on remote builders.
 uint64_t gc_freed_total();
+void count_freed(uint64_t bytes);
 
 }  // namespace ptbuild

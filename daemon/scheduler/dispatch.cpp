@@ -1,5 +1,8 @@
 #include "daemon/scheduler/dispatch.h"
 
+#include <cmath>
+#include <cstdio>
+
 #include "core/diagnosis.h"
 #include "core/text.h"
 #include "daemon/scheduler/plan.h"
@@ -97,6 +100,16 @@ PlanInput plan_input(const DispatchSnapshot& s, std::map<int64_t, const Job*>& b
 }
 
 // A build placed on a builder holds its share of it for the placements after it.
+// "40 min", "2.5 h": how soon, as people read it.
+std::string minutes(double seconds) {
+  char out[32];
+  if (seconds < 5400)
+    std::snprintf(out, sizeof out, "%d min", static_cast<int>(std::lround(seconds / 60)));
+  else
+    std::snprintf(out, sizeof out, "%.1f h", seconds / 3600);
+  return out;
+}
+
 Expectation expectation_of(const DispatchSnapshot& s, const VariantRecord& variant) {
   auto known = s.expected.find(variant.name);
   Expectation e = known == s.expected.end() ? Expectation{} : known->second;
@@ -127,8 +140,10 @@ Horizon horizon_of(const DispatchSnapshot& s, const std::vector<int64_t>& order,
     if (b.up && b.room.known) {
       ++h.builders;
       cores += b.room.cores;
-      if (!b.work_left) known = false;
-      work += b.work_left.value_or(0);
+      for (const auto& r : b.builds) {
+        if (!r.seconds_left) known = false;
+        work += r.seconds_left.value_or(0) * std::max(1, r.cores);
+      }
     }
   for (int64_t id : order) {
     auto job = by_id.find(id);
@@ -173,7 +188,9 @@ DispatchDecision decide_dispatch(const DispatchSnapshot& s) {
   std::vector<BuilderState> states;
   std::vector<BuilderRoom> rooms;
   for (const auto& b : s.builders) {
-    states.push_back({b.spec, b.running, b.up});
+    states.push_back({b.spec, b.running, b.up, {}});
+    for (const auto& r : b.builds)
+      if (r.seconds_left) states.back().ends.push_back(*r.seconds_left);
     rooms.push_back(b.room);
   }
   Horizon horizon = horizon_of(s, order.order, by_id);
@@ -203,9 +220,15 @@ DispatchDecision decide_dispatch(const DispatchSnapshot& s) {
       rooms[i].horizon_seconds = horizon.seconds;
     }
     std::vector<Fit> fits(states.size());  // of the builders placement asked about
-    Placement placement = place(needs, states, [&](size_t i) {
+    Placement placement = place_by_finish(needs, states, expected.seconds, [&](size_t i) {
       return (fits[i] = fit_build(expected, rooms[i], s.builders[i].spec->name, alone)).why_not;
     });
+    if (placement.waits_for) {
+      hold_next_slot(states[*placement.waits_for], expected.seconds);
+      d.waiting[id] = "waits for a slot on " + s.builders[*placement.waits_for].spec->name +
+                      ", where it ends first (one frees in ~" + minutes(placement.slot_in) + ")";
+      continue;
+    }
     if (!placement.chosen) {
       d.waiting[id] = unplaced_reason(s, needs, placement);
       continue;
@@ -214,7 +237,7 @@ DispatchDecision decide_dispatch(const DispatchSnapshot& s) {
     Fit fit = fits[at];
     if (auto cap = s.max_cores.find(id); cap != s.max_cores.end())
       fit.cores = std::min(fit.cores > 0 ? fit.cores : cap->second, cap->second);
-    ++states[at].running;  // the next placement sees the slot taken, and the room
+    hold_next_slot(states[at], expected.seconds);  // the next placement sees the slot taken, and the room
     take_room(rooms[at], expected, fit.cores);
     d.builds.push_back({id, at, fit.cores, fit.memory_limit, expected});
   }

@@ -29,6 +29,13 @@
 
 namespace ptbuild {
 
+// A running build as dispatch's horizon and placement see it: how long it should still take
+// (nullopt: its length is not known), on how many cores.
+struct RunningLeft {
+  std::optional<double> seconds_left;
+  int cores = 0;
+};
+
 struct DispatchSnapshot {
   std::string held;  // why nothing may start ("" when nothing holds the queue)
   std::vector<Job> queued;
@@ -67,11 +74,9 @@ struct DispatchSnapshot {
     const BuilderSpec* spec = nullptr;
     int running = 0;
     bool up = true;
-    std::string state;  // "up", "disabled", "down until T: why"
-    BuilderRoom room;   // memory, disk and cores left (room.known false: slots only)
-    // Core-seconds its running builds are expected to have left; nullopt when one's length is
-    // not known.
-    std::optional<double> work_left = 0.0;
+    std::string state;                // "up", "disabled", "down until T: why"
+    BuilderRoom room;                 // memory, disk and cores left (room.known false: slots only)
+    std::vector<RunningLeft> builds;  // its running builds
   };
   std::vector<Builder> builders;
   // What each variant's derivation needs of a machine, where known. When no builder can be told

@@ -132,6 +132,10 @@ struct FleetBuilder {
   std::string facts_error;                // why its facts could not be read
   uint64_t epoch = 0;                     // a probe's answer counts only in its own epoch
   boost::asio::steady_timer probe_timer;  // the end of its rest after a machine fault
+  // Automatic garbage collection below min_free (docs/resources.md): one at a time, and not
+  // again within a while unless a build ran out of disk there.
+  bool collecting = false;
+  std::chrono::steady_clock::time_point collected_at{};
   bool up() const { return !disabled && health.up(); }
   std::string state() const { return disabled ? "disabled" : health.describe(); }
 };

@@ -124,7 +124,11 @@ Event Scheduler::build_end(JobRun& run, int exit_code, const std::string& out) {
     // the variant, while the builder rests.
     std::string why = failure->failure_class + ": " + failure->message;
     run.machine_faults.push_back(a.builder);
-    if (builder) builder_fault(*builder, why);
+    if (builder) {
+      builder_fault(*builder, why);
+      if (failure->failure_class == failure_class::kDiskFull)
+        collect_garbage_on(*builder, "a build ran out of disk", true);
+    }
     a.log.write("=== ptbuild: builder " + a.builder + " cannot build (" + why +
                 "): the job goes back to the queue\n");
     run.outcome = Outcome{JobState::queued,

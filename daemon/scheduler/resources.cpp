@@ -7,10 +7,13 @@
 
 #include "core/backend.h"
 #include "core/clock.h"
+#include "core/gc_policy.h"
 #include "core/text.h"
 #include "daemon/resources/cgroup.h"
+#include "daemon/resources/gc.h"
 #include "daemon/runner/async_command.h"
 #include "daemon/runner/off_loop.h"
+#include "daemon/scheduler/dispatch.h"
 #include "daemon/scheduler/job_run.h"
 
 namespace ptbuild {
@@ -20,6 +23,10 @@ namespace {
 constexpr auto kLocalFactsEvery = std::chrono::seconds(5);
 constexpr auto kRemoteFactsEvery = std::chrono::seconds(30);
 constexpr auto kFactsTimeout = std::chrono::seconds(60);
+// A builder below min_free is collected at most this often: a store full of what the policy
+// keeps would otherwise be walked by Nix's GC at every reading of its facts.
+constexpr auto kAutoGcEvery = std::chrono::minutes(10);
+constexpr auto kRemoteGcTimeout = std::chrono::hours(2);
 }  // namespace
 
 ResourceUse measured_use(const Attempt& a, const std::optional<BuildCgroups::Usage>& usage,
@@ -49,19 +56,72 @@ std::vector<RunningUse> Scheduler::running_uses(const FleetBuilder& b) const {
   return uses;
 }
 
-std::optional<double> Scheduler::work_left(const FleetBuilder& b,
-                                           std::chrono::steady_clock::time_point now) const {
-  double left = 0;
-  for (const auto& [id, run] : jobs_)
-    if (const Attempt* a = run->attempt.get();
-        a && a->builder == b.spec.name && in_attempt(run->flow.stage)) {
-      if (a->expected.seconds <= 0) return std::nullopt;
+void Scheduler::collect_garbage_on(FleetBuilder& b, const std::string& why, bool urgent) {
+  auto now = clock_.steady();
+  if (!config_.gc.auto_collect || b.collecting ||
+      (!urgent && b.collected_at != std::chrono::steady_clock::time_point{} &&
+       now - b.collected_at < kAutoGcEvery))
+    return;
+  b.collecting = true;
+  spdlog::info("builder {}: {}: collecting garbage (gc.auto, at most {})", b.spec.name, why,
+               human_size(config_.gc.max_free));
+  auto done = [this, name = b.spec.name](std::optional<uint64_t> freed, const std::string& error) {
+    FleetBuilder* same = builder_named(name);
+    if (!same) return;
+    same->collecting = false;
+    same->collected_at = clock_.steady();
+    same->facts_at = {};  // read its free space again now
+    if (freed) {
+      count_freed(*freed);
+      spdlog::info("builder {}: gc freed {}", name, human_size(*freed));
+    } else {
+      spdlog::warn("builder {}: gc failed: {}", name, error);
+    }
+    poke();
+  };
+  if (b.spec.is_local()) {
+    struct Done {
+      std::optional<uint64_t> freed;
+      std::string error;
+    };
+    off_loop_->run(
+        [nix_store = nix_store_program(nix_program(config_.backend)), roots = config_.roots_dir(),
+         plan = plan_gc(store_.gc_candidates(), config_.gc.keep_good), max_free = config_.gc.max_free] {
+          try {
+            return Done{collect_garbage(nix_store, roots, plan, max_free, false).freed_bytes, ""};
+          } catch (const std::exception& e) {
+            return Done{std::nullopt, e.what()};
+          }
+        },
+        [done](Done d) { done(d.freed, d.error); });
+    return;
+  }
+  machine_checks_.run(
+      remote_gc_command(b.spec, config_.gc.max_free), kRemoteGcTimeout, [done](AsyncResult r) {
+        std::optional<GcSummary> summary = r.exit_code == 0 ? parse_gc_summary(r.output) : std::nullopt;
+        done(r.exit_code == 0 ? std::optional<uint64_t>(summary ? summary->bytes : 0) : std::nullopt,
+             "ssh exited " + std::to_string(r.exit_code) + ": " + std::string(trim(r.output)).substr(0, 200));
+      });
+}
+
+std::vector<RunningLeft> Scheduler::running_left(const FleetBuilder& b,
+                                                 std::chrono::steady_clock::time_point now) const {
+  std::vector<RunningLeft> out;
+  for (const auto& [id, run] : jobs_) {
+    const Attempt* a = run->attempt.get();
+    if (!a || a->builder != b.spec.name || !in_attempt(run->flow.stage)) continue;
+    RunningLeft r{std::nullopt, a->cores};
+    if (double expected = seconds_at(a->expected, a->cores) / b.spec.speed_factor; expected > 0) {
       double elapsed = a->build_started == std::chrono::steady_clock::time_point{}
                            ? 0
                            : std::chrono::duration<double>(now - a->build_started).count();
-      left += std::max(0.0, seconds_at(a->expected, a->cores) - elapsed) * std::max(1, a->cores);
+      // One that runs past its figure is expected to take a quarter of its overrun again: it
+      // ends soon, but not now.
+      r.seconds_left = std::max(expected - elapsed, 0.25 * (elapsed - expected));
     }
-  return left;
+    out.push_back(r);
+  }
+  return out;
 }
 
 void Scheduler::refresh_facts() {
@@ -131,6 +191,9 @@ void Scheduler::facts_read(FleetBuilder& b, std::optional<MachineFacts> facts, s
     return;
   }
   b.facts_at = clock_.steady();
+  if (BuilderRoom room = room_of(*facts, b.spec.limits, {}); room.below_min_free)
+    collect_garbage_on(
+        b, human_size(room.free_space) + " free, below its min_free of " + human_size(room.min_free), false);
   // The newest build there, and how many run.
   JobRun* newest = nullptr;
   int running = 0;

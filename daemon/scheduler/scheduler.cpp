@@ -150,7 +150,7 @@ DispatchSnapshot Scheduler::snapshot() {
   for (const auto& b : builders_)
     s.builders.push_back({&b->spec, b->running, b->up(), b->state(),
                           b->facts ? room_of(*b->facts, b->spec.limits, running_uses(*b)) : BuilderRoom{},
-                          work_left(*b, s.now)});
+                          running_left(*b, s.now)});
   expect_resources(s);
   for (const auto& [id, run] : jobs_) {
     if (run->not_before != std::chrono::steady_clock::time_point{})

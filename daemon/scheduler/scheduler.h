@@ -198,6 +198,9 @@ class Scheduler {
   // fleet.cpp: the builders.
   FleetBuilder* builder_named(const std::string& name);
   void builder_fault(FleetBuilder& builder, const std::string& why);
+  // Nix's GC on a builder below its min_free or whose build ran out of disk (gc.auto): this
+  // machine's by the retention policy, a remote one's over its ssh.
+  void collect_garbage_on(FleetBuilder& builder, const std::string& why, bool urgent);
   void probe_builder(FleetBuilder& builder);
   void read_needs(const VariantRecord& variant);
   bool features_matter() const;
@@ -207,10 +210,9 @@ class Scheduler {
   void facts_read(FleetBuilder& builder, std::optional<MachineFacts> facts, std::string error,
                   std::map<int64_t, uint64_t> current);
   std::vector<RunningUse> running_uses(const FleetBuilder& builder) const;
-  // Core-seconds the builds there are expected to have left (for dispatch's horizon); nullopt
-  // when the length of one is not known.
-  std::optional<double> work_left(const FleetBuilder& builder,
-                                  std::chrono::steady_clock::time_point now) const;
+  // How long the builds there should still take, for dispatch's horizon and placement.
+  std::vector<struct RunningLeft> running_left(const FleetBuilder& builder,
+                                               std::chrono::steady_clock::time_point now) const;
 
   boost::asio::io_context& io_;
   Store& store_;

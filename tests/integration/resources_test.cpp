@@ -1,6 +1,10 @@
 // Memory, cores and disk as the real daemon schedules them (docs/resources.md): real Nix builds
 // that really hold memory, in the cgroups ptbuildd makes for them, on a builder capped in config.
 #include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include <doctest/doctest.h>
@@ -214,4 +218,49 @@ TEST_CASE("resources: three 600 MiB builds on a 1.5 GiB builder run two at a tim
   for (const std::string& b : big)
     CHECK(d.job(b)["resources"]["peak_memory"].get<uint64_t>() >= uint64_t{600} << 20);
   for (const std::string& s : small) CHECK(d.job(s)["state"] == "succeeded");
+}
+
+TEST_CASE("resources: below min_free the daemon collects garbage itself, keeping what the policy keeps") {
+  Daemon d("", "\n[[builder]]\nname = \"local\"\nuri = \"local\"\n\n[gc]\nkeep_good = 1\n");
+  const std::string variant = "pytorch-python313-cpu-avx2";
+  auto build = [&](const std::string& text) {
+    d.add_sh_recipe(variant, "mkdir -p $out\necho " + text + " > $out/built");
+    d.client_json({"queue", "cpu-avx2"});
+    REQUIRE(d.client({"wait", "cpu-avx2", "--timeout", "2m"}).exit_code == 0);
+    return d.job("cpu-avx2");
+  };
+  d.add_sh_recipe(variant, "mkdir -p $out");
+  d.start();
+  std::string old_out = build("first")["out_path"];
+  std::string new_out = build("second")["out_path"];
+  REQUIRE(std::filesystem::exists(old_out));
+
+  // The store's file system is now "full": min_free above what any disk has.
+  std::ifstream in(d.config_path());
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string config = text.str();
+  size_t at = config.find("uri = \"local\"\n");
+  REQUIRE(at != std::string::npos);
+  config.insert(at + 14, "min_free = \"1000TiB\"\n");
+  std::ofstream(d.config_path()) << config;
+  d.signal(SIGHUP);
+  REQUIRE(d.wait_notify("reloaded"));
+  // Its facts are read again within seconds, and the daemon collects: the older build's output
+  // goes, the newest good one stays, and the log says why.
+  REQUIRE_MESSAGE(eventually([&] { return !std::filesystem::exists(old_out); }, std::chrono::seconds(60)),
+                  d.log());
+  CHECK(std::filesystem::exists(new_out + "/built"));
+  CHECK(run_process({"/usr/bin/nix-store", "--gc", "--print-dead"}).out.find(new_out) == std::string::npos);
+  CHECK(d.log().find("below its min_free of 1024000.0 GiB: collecting garbage (gc.auto") !=
+        std::string::npos);
+  REQUIRE(eventually([&] { return d.log().find("builder local: gc freed") != std::string::npos; }));
+  // Collected once, not at every reading of its facts (every 5 s) while it stays below.
+  std::this_thread::sleep_for(std::chrono::seconds(6));
+  std::string log = d.log();
+  size_t collections = 0;
+  for (size_t p = log.find("collecting garbage"); p != std::string::npos;
+       p = log.find("collecting garbage", p + 1))
+    ++collections;
+  CHECK(collections == 1);
 }
