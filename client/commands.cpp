@@ -127,7 +127,8 @@ int cmd_status(Context& ctx, const ParsedArgs& a) {
 // neither side holds a million jobs at once.
 int cmd_jobs(Context& ctx, const ParsedArgs& a) {
   protocol::JobsRequest req{a.value("--state").value_or(""),
-                            a.integer("--limit", 50, 1, protocol::kMaxListing)};
+                            a.integer("--limit", 50, 1, protocol::kMaxListing), 0,
+                            a.value("--variant").value_or("")};
   auto reply = call<protocol::JobsReply>(ctx, protocol::op::kJobs, protocol::to_args(req));
   if (!reply.next_before) {  // one page: printed as one
     if (ctx.json)
@@ -495,7 +496,9 @@ const std::vector<Command>& commands() {
       {"jobs",
        "",
        "the job history, newest first",
-       {{"--state", true, "S: only jobs in state S"}, {"--limit", true, "N: at most N jobs (default 50)"}},
+       {{"--state", true, "S: only jobs in state S"},
+        {"--limit", true, "N: at most N jobs (default 50)"},
+        {"--variant", true, "V: only the jobs of variant V"}},
        cmd_jobs},
       {"show", "JOB", "one job in full (JOB is an id or a variant's latest job)", {}, cmd_show},
       {"matrix", "", "the variant matrix with the state of each variant's latest job", {}, cmd_matrix},

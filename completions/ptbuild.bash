@@ -23,7 +23,7 @@ _ptbuild() {
   case "$cmd" in
     queue) opts+=" --priority --reason --force" ;;
     status) opts+=" --watch" ;;
-    jobs) opts+=" --state --limit" ;;
+    jobs) opts+=" --state --limit --variant" ;;
     log) opts+=" --tail -f --follow" ;;
     wait) opts+=" --timeout" ;;
     publish) opts+=" --force" ;;

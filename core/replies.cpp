@@ -59,6 +59,7 @@ std::optional<BuilderResourcesView> resources_from(const json& builder) {
                          r->at("build_dir_free").get<uint64_t>(),
                          r->at("min_free").get<uint64_t>(),
                          optional_of<double>(*r, "pressure"),
+                         r->value("store_size", uint64_t{0}),
                          {}};
   for (const json& h : r->at("holding"))
     v.holding.push_back({h.at("job").get<int64_t>(), h.at("memory").get<uint64_t>()});
@@ -216,6 +217,7 @@ json to_json(const BuilderResourcesView& r) {
           {"build_dir_free", r.build_dir_free},
           {"min_free", r.min_free},
           {"pressure", or_null(r.pressure)},
+          {"store_size", r.store_size},
           {"holding", holding}};
 }
 

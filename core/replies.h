@@ -45,6 +45,7 @@ struct BuilderResourcesView {
   uint64_t build_dir_free = 0;
   uint64_t min_free = 0;
   std::optional<double> pressure;  // PSI memory full avg10, %
+  uint64_t store_size = 0;         // of the store's file system (the dashboard's disk bar)
   struct Holding {
     int64_t job = 0;
     uint64_t memory = 0;

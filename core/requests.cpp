@@ -58,6 +58,7 @@ nlohmann::json to_args(const JobsRequest& r) {
   nlohmann::json j{{"limit", r.limit}};
   if (r.before > 0) j["before"] = r.before;
   if (!r.state.empty()) j["state"] = r.state;
+  if (!r.variant.empty()) j["variant"] = r.variant;
   return j;
 }
 nlohmann::json to_args(const ShowRequest& r) {
@@ -97,7 +98,7 @@ StatusRequest from_args(const nlohmann::json& args) {
 template <>
 JobsRequest from_args(const nlohmann::json& args) {
   return {arg_string(args, "state"), arg_int(args, "limit", 50, {1, kMaxListing}),
-          arg_int(args, "before", 0, {0, INT64_MAX})};
+          arg_int(args, "before", 0, {0, INT64_MAX}), arg_string(args, "variant")};
 }
 template <>
 ShowRequest from_args(const nlohmann::json& args) {

@@ -39,7 +39,8 @@ struct StatusRequest {
 struct JobsRequest {
   std::string state;  // "" for any
   int64_t limit = 50;
-  int64_t before = 0;  // only jobs with a smaller id (a page's next_before); 0: from the newest
+  int64_t before = 0;   // only jobs with a smaller id (a page's next_before); 0: from the newest
+  std::string variant;  // only this variant's jobs ("" for any)
 };
 struct ShowRequest {
   JobRef job;

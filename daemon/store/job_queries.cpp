@@ -98,17 +98,19 @@ std::vector<Job> Store::jobs_in_state(JobState state) {
                     [&](sql::Statement& st) { st.bind(1, to_string(state)); });
 }
 
-std::vector<Job> Store::recent_jobs(std::optional<JobState> state, int limit, int64_t before) {
-  return query_jobs(state ? "WHERE j.state = ?1 AND j.id < ?3 ORDER BY j.id DESC LIMIT ?2"
-                          : "WHERE ?1 IS NULL AND j.id < ?3 ORDER BY j.id DESC LIMIT ?2",
-                    [&](sql::Statement& st) {
-                      if (state)
-                        st.bind(1, to_string(*state));
-                      else
-                        st.bind(1, std::nullopt);
-                      st.bind(2, limit);
-                      st.bind(3, before > 0 ? before : INT64_MAX);
-                    });
+std::vector<Job> Store::recent_jobs(std::optional<JobState> state, int limit, int64_t before,
+                                    const std::string& variant) {
+  std::string where = state ? "WHERE j.state = ?1" : "WHERE ?1 IS NULL";
+  if (!variant.empty()) where += " AND v.name = ?4";
+  return query_jobs(where + " AND j.id < ?3 ORDER BY j.id DESC LIMIT ?2", [&](sql::Statement& st) {
+    if (state)
+      st.bind(1, to_string(*state));
+    else
+      st.bind(1, std::nullopt);
+    st.bind(2, limit);
+    st.bind(3, before > 0 ? before : INT64_MAX);
+    if (!variant.empty()) st.bind(4, variant);
+  });
 }
 
 std::vector<Job> Store::latest_jobs() {

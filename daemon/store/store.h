@@ -188,7 +188,8 @@ class Store {
   std::vector<Job> jobs_in_state(JobState state);
   // Newest first; state filter optional.
   // The newest `limit` jobs (in `state`), only those older than job `before` when it is not 0.
-  std::vector<Job> recent_jobs(std::optional<JobState> state, int limit, int64_t before = 0);
+  std::vector<Job> recent_jobs(std::optional<JobState> state, int limit, int64_t before = 0,
+                               const std::string& variant = "");
   // The newest job of each variant, any state.
   std::vector<Job> latest_jobs();
   // The latest finished job of each named variant (all variants when `variants` is empty).

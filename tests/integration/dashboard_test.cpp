@@ -167,3 +167,81 @@ TEST_CASE("dashboard: a job page shows what verification found, and a wrong arti
   CHECK(browser.eval("document.querySelector('#job-verify .badge').textContent") == "failed");
   browser.screenshot(shot("job-verify-failed.png"));
 }
+
+TEST_CASE(
+    "dashboard: memory and disk bars with the builds that hold them, the fleet's day and a variant's history") {
+  if (!Browser::available()) {
+    MESSAGE("skipped: Debian's chromium is not installed (scripts/setup.sh installs it)");
+    return;
+  }
+  Daemon d(
+      "",
+      "\n[[builder]]\nname = \"local\"\nuri = \"local\"\nmax_jobs = 4\nmemory = \"4GiB\"\n"
+      "reserve = \"512MiB\"\n\n[resources]\ndefault_memory = \"600MiB\"\n\n[web]\nlisten = \"127.0.0.1:0\"\n");
+  const std::string variant = "pytorch-python313-cpu-avx2";
+  std::vector<int64_t> built;
+  d.add_sh_recipe(variant, "mkdir -p $out");
+  d.add_sh_recipe("pytorch-python313-cpu-avx512", gate(d, "go") + "mkdir -p $out");
+  d.add_sh_recipe("pytorch-python313-cpu-avx512bf16", gate(d, "go") + "mkdir -p $out");
+  d.start();
+  uint16_t port = 0;
+  REQUIRE(eventually([&] { return (port = dashboard_port(d.log())) != 0; }));
+  std::string base = "http://127.0.0.1:" + std::to_string(port) + "/";
+  // Three builds of one variant, each using a little more memory and time.
+  for (int i = 1; i <= 3; ++i) {
+    d.add_sh_recipe(variant, "dd if=/dev/zero of=/dev/null bs=" + std::to_string(40 * i) +
+                                 "M count=1\nsleep " + std::to_string(i) + "\nmkdir -p $out\necho " +
+                                 std::to_string(i) + " > $out/n");
+    d.client_json({"queue", "cpu-avx2"});
+    REQUIRE(d.client({"wait", "cpu-avx2", "--timeout", "2m"}).exit_code == 0);
+    built.push_back(d.job("cpu-avx2")["id"]);
+  }
+  // Two builds that hold their expected memory while they wait at the gate.
+  d.client_json({"queue", "cpu-avx512", "cpu-avx512bf16"});
+  REQUIRE(eventually([&] {
+    return d.job("cpu-avx512")["state"] == "running" && d.job("cpu-avx512bf16")["state"] == "running";
+  }));
+
+  // The history the job page draws: that variant's jobs only (the client asks the same).
+  json history = d.client_json({"jobs", "--variant", variant});
+  REQUIRE(history["jobs"].size() == 3);
+  CHECK(history["jobs"][0]["id"] == built.back());
+  CHECK(d.client({"jobs", "--variant", "no-such-variant"}).out.find("cpu-avx2") == std::string::npos);
+
+  Browser browser;
+  browser.go(base + "#/builders");
+  const std::string memory =
+      "document.querySelector('tr[data-builder=\"local\"] [data-resource=\"memory\"]')";
+  REQUIRE(eventually([&] {
+    return browser.eval("!!" + memory + " && " + memory + ".querySelectorAll('.seg.held').length") == 2;
+  }));
+  std::string held =
+      browser.eval("[..." + memory + ".querySelectorAll('.seg.held')].map(e => e.title).join('|')");
+  CHECK_MESSAGE(held.find("#" + std::to_string(d.job("cpu-avx512")["id"].get<int64_t>()) + " holds") !=
+                    std::string::npos,
+                held);
+  CHECK(browser.eval(memory + ".querySelector('.bar-text').textContent.includes('of 4.0 GiB')") == true);
+  CHECK(browser.eval(
+            "!!document.querySelector('tr[data-builder=\"local\"] [data-resource=\"disk\"] .marker')") ==
+        true);
+  // The timeline has a bar for each build that ran today, the running ones as running.
+  CHECK(browser.eval("document.querySelectorAll('#timeline rect[data-job]').length") == 5);
+  CHECK(browser.eval("document.querySelectorAll('#timeline rect.state-running').length") == 2);
+  browser.screenshot(shot("builders.png"));
+
+  // The third build's page: its variant's three builds as bars, longer and bigger each time.
+  browser.go(base + "#/job/" + std::to_string(built.back()));
+  REQUIRE(eventually(
+      [&] { return browser.eval("document.querySelectorAll('#job-history .hist-bar.dur').length") == 3; }));
+  CHECK(browser.eval("document.querySelectorAll('#job-history .hist-bar.mem').length") == 3);
+  CHECK(browser.eval("document.querySelector('#job-history .hist-bar.current').dataset.job") ==
+        std::to_string(built.back()));
+  // Oldest first, so the bars grow left to right (1, 2 and 3 s; 40, 80 and 120 MiB and more).
+  CHECK(browser.eval("(() => { const h = [...document.querySelectorAll('#job-history .hist-bar.dur')]"
+                     ".map(e => +e.getAttribute('height')); return h[0] < h[2]; })()") == true);
+  CHECK(browser.eval("(() => { const h = [...document.querySelectorAll('#job-history .hist-bar.mem')]"
+                     ".map(e => +e.getAttribute('height')); return h[0] < h[2]; })()") == true);
+  browser.screenshot(shot("job-history.png"));
+  std::ofstream(d.nonce() + "/go") << "";
+  REQUIRE(d.client({"wait", "all", "--timeout", "2m"}).exit_code == 0);
+}

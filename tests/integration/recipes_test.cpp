@@ -86,6 +86,9 @@ TEST_CASE(
     CHECK(text.find("pname = \"pytorch210-" + name.substr(8) + "\";") != std::string::npos);
     CHECK(text.find("cpuFlags = [ " + kFlags.at(*a.isa) + " ];") != std::string::npos);
     CHECK(text.find('@') == std::string::npos);  // every placeholder filled
+    // Parallelism is the cores ptbuild gives the build, not a number (doctor's
+    // hardcoded-parallelism, docs/resources.md).
+    CHECK(text.find("export MAX_JOBS=$NIX_BUILD_CORES") != std::string::npos);
     if (a.is_gpu()) {
       std::string num = a.gpu_arch->substr(2);
       std::string sm = num.substr(0, num.size() - 1) + "." + num.substr(num.size() - 1);

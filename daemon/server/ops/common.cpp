@@ -65,6 +65,7 @@ std::optional<protocol::BuilderResourcesView> resources_view(const Scheduler::Bu
                                    f.build_dir_free,
                                    b.min_free,
                                    f.pressure_full_avg10,
+                                   f.store_size,
                                    {}};
   for (const auto& [job, memory] : b.holding) v.holding.push_back({job, memory});
   return v;

@@ -92,7 +92,7 @@ std::optional<OpResult> op_jobs(OpsContext& ctx, const OpCall& call) {
   }
   // One page at most; one row more than it says whether another page follows.
   int64_t page = std::min(req.limit, protocol::kJobsPage);
-  std::vector<Job> jobs = ctx.store.recent_jobs(state, static_cast<int>(page + 1), req.before);
+  std::vector<Job> jobs = ctx.store.recent_jobs(state, static_cast<int>(page + 1), req.before, req.variant);
   bool more = static_cast<int64_t>(jobs.size()) > page;
   if (more) jobs.pop_back();
   protocol::JobsReply reply = jobs_reply(ctx, std::move(jobs));

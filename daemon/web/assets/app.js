@@ -119,13 +119,151 @@ function cell(v) {
   return h('span', { ...attrs, text: label });
 }
 
+// ---- pictures: memory and disk bars, the fleet's timeline, a variant's history -------------
+
+function size(bytes) {
+  if (bytes === null || bytes === undefined) return '';
+  return bytes >= 2 ** 30 ? (bytes / 2 ** 30).toFixed(1) + ' GiB' : Math.round(bytes / 2 ** 20) + ' MiB';
+}
+
+// One horizontal bar: segments [{share 0..1, class, label, title, href}], an optional marker.
+function bar(segments, marker) {
+  const el = h('div', { class: 'bar' });
+  let at = 0;
+  for (const seg of segments) {
+    const share = Math.max(0, Math.min(1 - at, seg.share));
+    if (share <= 0) continue;
+    const part = h(seg.href ? 'a' : 'span', { class: 'seg ' + (seg.class || ''), title: seg.title || '', href: seg.href || null,
+      text: share > 0.08 ? seg.label || '' : '' });
+    part.style.left = (100 * at) + '%';
+    part.style.width = (100 * share) + '%';
+    el.append(part);
+    at += share;
+  }
+  if (marker) {
+    const m = h('span', { class: 'marker', title: marker.title });
+    m.style.left = (100 * Math.min(1, Math.max(0, marker.at))) + '%';
+    el.append(m);
+  }
+  return el;
+}
+
+// A builder's memory: what each of its builds holds (or is expected to), the reserve, the rest.
+function memoryBar(b) {
+  const r = b.resources;
+  if (!r || !r.memory_total) return h('span', { class: 'muted', text: 'not read yet' });
+  const total = r.memory_total;
+  const segs = (r.holding || []).map((x, i) => ({ share: x.memory / total, class: 'held' + (i % 2 ? ' alt' : ''),
+    label: '#' + x.job, title: `#${x.job} holds ${size(x.memory)}`, href: '#/job/' + x.job }));
+  const held = (r.holding || []).reduce((sum, x) => sum + x.memory, 0);
+  const other = Math.max(0, total - r.memory_available - held);  // what else the machine uses
+  segs.push({ share: other / total, class: 'other', title: `${size(other)} used by the rest of the machine` });
+  segs.push({ share: r.reserve / total, class: 'reserve', label: 'reserve', title: `${size(r.reserve)} kept for the system` });
+  return h('div', { class: 'resource', 'data-resource': 'memory' }, bar(segs),
+    h('span', { class: 'bar-text', text: `memory ${size(held)} held by ${(r.holding || []).length} build(s), ${size(r.memory_available)} available of ${size(total)}` }));
+}
+
+// Its store's file system: used, free, and where min_free is.
+function diskBar(b) {
+  const r = b.resources;
+  if (!r || !r.store_size) return null;
+  const used = Math.max(0, r.store_size - r.store_free);
+  const low = r.store_free < r.min_free;
+  return h('div', { class: 'resource', 'data-resource': 'disk', 'data-low': low ? 'true' : null },
+    bar([{ share: used / r.store_size, class: low ? 'full' : 'used', label: size(used), title: `${size(used)} used` }],
+      { at: (r.store_size - r.min_free) / r.store_size, title: `min_free ${size(r.min_free)}: below it nothing new starts` }),
+    h('span', { class: 'bar-text', text: `disk ${size(r.store_free)} free of ${size(r.store_size)} (min_free ${size(r.min_free)})` }));
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+function s(tag, attrs, ...children) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) if (v !== null && v !== undefined) el.setAttribute(k, v);
+  for (const c of children.flat()) if (c) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return el;
+}
+
+// Which build ran where and when over the last 24 h: a lane per build running at once on a builder.
+// The axis starts at the first of those builds (a quiet day is not 23 empty hours).
+function timeline(jobs, builders) {
+  const now = Date.now(), day = now - 24 * 3600 * 1000;
+  const runs = jobs.filter(j => j.kind === 'build' && j.started_at && j.builder &&
+    (!j.finished_at || new Date(j.finished_at).getTime() > day))
+    .map(j => ({ job: j, start: Math.max(day, new Date(j.started_at).getTime()),
+      end: j.finished_at ? new Date(j.finished_at).getTime() : now }))
+    .sort((a, b) => a.start - b.start);
+  if (!runs.length) return h('p', { class: 'muted', text: 'No build ran in the last 24 hours.' });
+  const from = Math.max(day, runs[0].start - 0.05 * (now - runs[0].start) - 1000);
+  const names = [...new Set([...builders.map(b => b.name), ...runs.map(r => r.job.builder)])];
+  const lanes = new Map(names.map(n => [n, []]));  // builder -> each lane's last end
+  for (const r of runs) {
+    const ends = lanes.get(r.job.builder);
+    let lane = ends.findIndex(e => e <= r.start);
+    if (lane < 0) { lane = ends.length; ends.push(0); }
+    ends[lane] = r.end;
+    r.lane = lane;
+  }
+  const W = 1000, left = 120, rowH = 16, gap = 8;
+  let y = 18;
+  const rows = [], top = new Map();
+  for (const n of names) {
+    const count = Math.max(1, lanes.get(n).length);
+    top.set(n, y);
+    rows.push(s('text', { x: 4, y: y + rowH * count / 2 + 4, class: 'tl-name' }, n));
+    rows.push(s('line', { x1: left, x2: W, y1: y + rowH * count + gap / 2, y2: y + rowH * count + gap / 2, class: 'tl-rule' }));
+    y += rowH * count + gap;
+  }
+  const x = t => left + (W - left) * (t - from) / (now - from);
+  // Ticks back from now, at a step that gives a handful of them.
+  const steps = [[10e3, 's', 1e3], [60e3, 'm', 60e3], [300e3, 'm', 60e3], [900e3, 'm', 60e3], [3600e3, 'h', 3600e3],
+    [3 * 3600e3, 'h', 3600e3], [6 * 3600e3, 'h', 3600e3]];
+  const [step, unit, per] = steps.find(([ms]) => (now - from) / ms <= 6) || steps[steps.length - 1];
+  const ticks = [];
+  for (let t = now; t >= from; t -= step) {
+    const ago = Math.round((now - t) / per);
+    ticks.push(s('line', { x1: x(t), x2: x(t), y1: 14, y2: y, class: 'tl-tick' }),
+      s('text', { x: x(t), y: 11, class: 'tl-label', 'text-anchor': ago ? 'middle' : 'end' }, ago ? `-${ago}${unit}` : 'now'));
+  }
+  const bars = runs.map(r => s('a', { href: '#/job/' + r.job.id },
+    s('rect', { x: x(r.start), y: top.get(r.job.builder) + r.lane * rowH + 1, width: Math.max(2, x(r.end) - x(r.start)),
+      height: rowH - 2, rx: 2, class: 'tl-bar state-' + r.job.state, 'data-job': r.job.id },
+      s('title', {}, `#${r.job.id} ${r.job.variant} on ${r.job.builder}: ${r.job.state}, ${duration(r.job.started_at, r.job.finished_at)}`))));
+  return s('svg', { id: 'timeline', viewBox: `0 0 ${W} ${y}`, role: 'img', 'aria-label': 'builds over the last 24 hours' },
+    ...ticks, ...rows, ...bars);
+}
+
+// A variant's last builds, oldest first: how long each took and the most memory it used.
+function historyChart(jobs, current) {
+  const built = jobs.filter(j => j.kind === 'build' && j.started_at && j.finished_at).reverse();
+  if (built.length < 1) return h('p', { class: 'muted', text: 'No finished build of this variant yet.' });
+  const secs = j => (new Date(j.finished_at) - new Date(j.started_at)) / 1000;
+  const peak = j => (j.resources && j.resources.peak_memory) || 0;
+  const W = 1000, H = 120, left = 70, n = built.length, slot = (W - left) / n;
+  const chart = (title, value, text, cls) => {
+    const most = Math.max(1, ...built.map(value));
+    const bars = built.map((j, i) => {
+      const v = value(j), bh = (H - 20) * v / most;
+      return s('a', { href: '#/job/' + j.id }, s('rect', { x: left + i * slot + slot * 0.15, y: H - 4 - bh, width: slot * 0.7, height: Math.max(v ? 1 : 0, bh),
+        class: 'hist-bar ' + cls + (j.id === current ? ' current' : '') + ' state-' + j.state, 'data-job': j.id },
+        s('title', {}, `#${j.id}: ${text(v)} (${j.state})`)));
+    });
+    return s('svg', { class: 'history', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': title },
+      s('text', { x: 4, y: 14, class: 'tl-name' }, title), s('text', { x: 4, y: 32, class: 'tl-label' }, text(most)),
+      s('line', { x1: left, x2: W, y1: H - 4, y2: H - 4, class: 'tl-rule' }), ...bars);
+  };
+  const fmt = v => duration(new Date(0).toISOString(), new Date(v * 1000).toISOString());
+  return h('div', { id: 'job-history' }, chart('duration', secs, fmt, 'dur'),
+    built.some(peak) ? chart('peak memory', peak, size, 'mem') : h('p', { class: 'muted', text: 'No peak memory measured for its builds.' }));
+}
+
 function buildersTable(builders) {
   return h('div', { class: 'scroll' }, h('table', { id: 'builders' },
-    h('thead', {}, h('tr', {}, ['builder', 'state', 'running', 'slots', 'systems', 'features', 'done', 'last error']
+    h('thead', {}, h('tr', {}, ['builder', 'state', 'running', 'slots', 'memory and disk', 'systems', 'features', 'done', 'last error']
       .map(t => h('th', { text: t })))),
     h('tbody', {}, builders.map(b => h('tr', { 'data-builder': b.name },
       h('td', { text: b.name, title: b.uri || '' }), h('td', { class: 'wrap', text: b.state }),
       h('td', { text: b.running }), h('td', { text: b.slots }),
+      h('td', { class: 'resources' }, memoryBar(b), diskBar(b)),
       h('td', { text: (b.systems || []).join(', ') }),
       h('td', { text: (b.supported_features || []).join(', ') +
         ((b.mandatory_features || []).length ? ' (must: ' + b.mandatory_features.join(', ') + ')' : '') }),
@@ -133,13 +271,14 @@ function buildersTable(builders) {
 }
 
 async function overview(seq) {
-  const [status, matrix] = await Promise.all([api('status'), api('matrix')]);
+  const [status, matrix, recent] = await Promise.all([api('status'), api('matrix'), api('jobs', { limit: 1000 })]);
   if (seq !== renderSeq) return;
   showScheduler(status.scheduler);
   view.replaceChildren(
     h('section', {}, h('h1', { text: 'Running and queued' }), activeTable(status.jobs, status.scheduler.builders)),
     ...matrixSections(matrix.variants),
-    h('section', {}, h('h2', { text: 'Builders' }), buildersTable(status.scheduler.builders)));
+    h('section', {}, h('h2', { text: 'Builders' }), buildersTable(status.scheduler.builders)),
+    h('section', {}, h('h2', { text: 'The fleet, last 24 hours' }), timeline(recent.jobs, status.scheduler.builders)));
   pollWhile(status.jobs.some(j => j.state === 'running'));
 }
 
@@ -152,6 +291,7 @@ function factsList(facts) {
 
 async function jobPage(seq, id) {
   const job = await api('show', { job: id });
+  const past = job.kind === 'build' ? await api('jobs', { variant: job.variant, limit: 30 }) : { jobs: [] };
   if (seq !== renderSeq) return;
   const info = h('dl', {},
     h('dt', { text: 'state' }), h('dd', {}, badge(job.state)),
@@ -185,6 +325,8 @@ async function jobPage(seq, id) {
       (job.verify.problems || []).map(p => h('p', { class: 'problem', text: p })),
       factsList(job.verify.facts)));
   }
+  if (job.kind === 'build')
+    parts.push(h('section', {}, h('h2', { text: `History of ${job.variant}` }), historyChart(past.jobs, job.id)));
   const log = h('pre', { id: 'job-log' });
   parts.push(h('section', {}, h('h2', { text: job.state === 'running' ? 'Log (live)' : 'Log (tail)' }), log));
   view.replaceChildren(...parts);
@@ -213,10 +355,11 @@ function followLog(id, pre) {
 // ---- builders, fixes ------------------------------------------------------------------------
 
 async function buildersPage(seq) {
-  const status = await api('status');
+  const [status, recent] = await Promise.all([api('status'), api('jobs', { limit: 1000 })]);
   if (seq !== renderSeq) return;
   showScheduler(status.scheduler);
-  view.replaceChildren(h('section', {}, h('h1', { text: 'Builders' }), buildersTable(status.scheduler.builders)));
+  view.replaceChildren(h('section', {}, h('h1', { text: 'Builders' }), buildersTable(status.scheduler.builders)),
+    h('section', {}, h('h2', { text: 'The fleet, last 24 hours' }), timeline(recent.jobs, status.scheduler.builders)));
 }
 
 async function fixesPage(seq) {
