@@ -54,6 +54,25 @@ void sample(std::string& out, const char* name, const std::string& labels, const
   out += ' ' + value + '\n';
 }
 
+// One Prometheus histogram a family: cumulative buckets, +Inf, sum and count.
+template <size_t N>
+void histogram(std::string& out, const std::string& name, const char* help,
+               const std::map<std::string, std::vector<double>>& by_family, const double (&bounds)[N]) {
+  header(out, name.c_str(), "histogram", help);
+  for (const auto& [family, values] : by_family) {
+    std::string fam = "family=\"" + label(family) + "\"";
+    double sum = 0;
+    for (double v : values) sum += v;
+    for (double bound : bounds) {
+      auto n = std::count_if(values.begin(), values.end(), [&](double v) { return v <= bound; });
+      sample(out, (name + "_bucket").c_str(), fam + ",le=\"" + number(bound) + "\"", std::to_string(n));
+    }
+    sample(out, (name + "_bucket").c_str(), fam + ",le=\"+Inf\"", std::to_string(values.size()));
+    sample(out, (name + "_sum").c_str(), fam, number(sum));
+    sample(out, (name + "_count").c_str(), fam, std::to_string(values.size()));
+  }
+}
+
 }  // namespace
 
 std::string render_prometheus(const MetricsSnapshot& m) {
@@ -102,22 +121,11 @@ std::string render_prometheus(const MetricsSnapshot& m) {
          "Bytes Nix's GC freed for ptbuild gc since ptbuildd started.");
   sample(out, "ptbuild_gc_freed_bytes_total", "", std::to_string(m.gc_freed_bytes));
 
-  header(out, "ptbuild_build_duration_seconds", "histogram",
-         "Duration of finished builds by variant family.");
-  for (const auto& [family, seconds] : m.build_seconds_by_family) {
-    std::string fam = "family=\"" + label(family) + "\"";
-    double sum = 0;
-    for (double s : seconds) sum += s;
-    for (double bound : kBuildSecondsBuckets) {
-      auto n = std::count_if(seconds.begin(), seconds.end(), [&](double s) { return s <= bound; });
-      sample(out, "ptbuild_build_duration_seconds_bucket", fam + ",le=\"" + number(bound) + "\"",
-             std::to_string(n));
-    }
-    sample(out, "ptbuild_build_duration_seconds_bucket", fam + ",le=\"+Inf\"",
-           std::to_string(seconds.size()));
-    sample(out, "ptbuild_build_duration_seconds_sum", fam, number(sum));
-    sample(out, "ptbuild_build_duration_seconds_count", fam, std::to_string(seconds.size()));
-  }
+  histogram(out, "ptbuild_build_duration_seconds", "Duration of finished builds by variant family.",
+            m.build_seconds_by_family, kBuildSecondsBuckets);
+  histogram(out, "ptbuild_build_peak_memory_bytes",
+            "Measured peak memory of finished builds by variant family (docs/resources.md).",
+            m.peak_memory_by_family, kPeakMemoryBuckets);
 
   header(out, "ptbuild_failures_total", "counter", "Failed jobs by failure class (docs/failures.md).");
   for (const auto& [cls, n] : m.failures_by_class)

@@ -48,6 +48,23 @@ TEST_CASE("metrics: series of docs/web.md in the text format, histogram buckets 
   has("ptbuild_log_bytes_written_total 1234");
 }
 
+TEST_CASE("metrics: measured peak memory is a histogram a family, in bytes") {
+  MetricsSnapshot m;
+  constexpr double kGiB = 1073741824.0;
+  m.peak_memory_by_family = {{"pytorch", {0.5 * kGiB, 38 * kGiB}}, {"torchvision", {3 * kGiB}}};
+  std::string text = render_prometheus(m);
+  auto has = [&](const std::string& line) {
+    INFO(line);
+    CHECK(text.find(line + "\n") != std::string::npos);
+  };
+  has("# TYPE ptbuild_build_peak_memory_bytes histogram");
+  has("ptbuild_build_peak_memory_bytes_bucket{family=\"pytorch\",le=\"1073741824\"} 1");
+  has("ptbuild_build_peak_memory_bytes_bucket{family=\"pytorch\",le=\"34359738368\"} 1");
+  has("ptbuild_build_peak_memory_bytes_bucket{family=\"pytorch\",le=\"51539607552\"} 2");
+  has("ptbuild_build_peak_memory_bytes_count{family=\"torchvision\"} 1");
+  has("ptbuild_build_peak_memory_bytes_bucket{family=\"torchvision\",le=\"+Inf\"} 1");
+}
+
 TEST_CASE("metrics: a label from bytes that are not UTF-8, or hold control characters, is still valid") {
   MetricsSnapshot m;
   m.build_seconds_by_family = {{"caf\xe9", {50}}, {std::string("a\0b\x01", 4), {60}}};

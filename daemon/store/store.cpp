@@ -464,6 +464,12 @@ void Store::fill_metrics(MetricsSnapshot& m) {
       AND j.started_at IS NOT NULL AND j.finished_at IS NOT NULL)");
   while (durations.step())
     m.build_seconds_by_family[durations.text(0)].push_back(std::max(0.0, durations.real(1)));
+  auto peaks = db_->prepare(R"(
+    SELECT COALESCE(v.family, 'unknown'), json_extract(j.resources, '$.peak_memory')
+    FROM jobs j JOIN variants v ON v.id = j.variant_id
+    WHERE j.kind = 'build' AND j.state IN ('succeeded', 'failed')
+      AND json_extract(j.resources, '$.peak_memory') IS NOT NULL)");
+  while (peaks.step()) m.peak_memory_by_family[peaks.text(0)].push_back(peaks.real(1));
   auto fixes = db_->prepare("SELECT COUNT(*) FROM hash_fixes");
   m.hash_repairs = fixes.step() ? fixes.integer(0) : 0;
 }

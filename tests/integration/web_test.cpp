@@ -166,6 +166,9 @@ TEST_CASE(
   has("ptbuild_builder_slots{builder=\"local\"} 2");
   has("ptbuild_builder_up{builder=\"local\"} 1");
   has("ptbuild_build_duration_seconds_count{family=\"pytorch\"} 3");
+  // What the builds' cgroups measured, as a histogram a family.
+  has("# TYPE ptbuild_build_peak_memory_bytes histogram");
+  CHECK(r.body.find("\nptbuild_build_peak_memory_bytes_count{family=\"pytorch\"} ") != std::string::npos);
   size_t at = r.body.find("\nptbuild_log_bytes_written_total ");
   REQUIRE(at != std::string::npos);
   CHECK(std::stoull(r.body.substr(at + 33)) > 0);
