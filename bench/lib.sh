@@ -24,6 +24,19 @@ stale_src() {
 NIX
 }
 
+# sh_derivation NAME NONCE SCRIPT: a recipe whose build runs SCRIPT with /bin/sh (what Debian's
+# Nix has without nixpkgs); a new NONCE makes a new derivation, so Nix builds it again.
+sh_derivation() {
+  cat <<NIX
+{ pkgs ? null }:
+derivation {
+  name = "$1"; system = builtins.currentSystem; builder = "/bin/sh"; PATH = "/bin:/usr/bin";
+  nonce = "$2";
+  args = [ "-c" "$3" ];
+}
+NIX
+}
+
 # Makes DIR a git repository with everything in it committed (hash repair works on tracked files).
 commit_repo() {
   git -C "$1" init -q

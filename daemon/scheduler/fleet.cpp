@@ -58,6 +58,7 @@ void Scheduler::reconfigure() {
     if (run->attempt)
       if (FleetBuilder* b = builder_named(run->attempt->builder)) ++b->running;
   needs_.clear();  // whether features matter, and which builder has them, may have changed
+  for (auto& b : builders_) collect_if_below_min_free(*b);  // a min_free raised applies now
   poke();
 }
 

@@ -56,6 +56,13 @@ std::vector<RunningUse> Scheduler::running_uses(const FleetBuilder& b) const {
   return uses;
 }
 
+void Scheduler::collect_if_below_min_free(FleetBuilder& b) {
+  if (!b.facts) return;
+  if (BuilderRoom room = room_of(*b.facts, b.spec.limits, {}); room.below_min_free)
+    collect_garbage_on(
+        b, human_size(room.free_space) + " free, below its min_free of " + human_size(room.min_free), false);
+}
+
 void Scheduler::collect_garbage_on(FleetBuilder& b, const std::string& why, bool urgent) {
   auto now = clock_.steady();
   if (!config_.gc.auto_collect || b.collecting ||
@@ -191,9 +198,7 @@ void Scheduler::facts_read(FleetBuilder& b, std::optional<MachineFacts> facts, s
     return;
   }
   b.facts_at = clock_.steady();
-  if (BuilderRoom room = room_of(*facts, b.spec.limits, {}); room.below_min_free)
-    collect_garbage_on(
-        b, human_size(room.free_space) + " free, below its min_free of " + human_size(room.min_free), false);
+  collect_if_below_min_free(b);
   // The newest build there, and how many run.
   JobRun* newest = nullptr;
   int running = 0;

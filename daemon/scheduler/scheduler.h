@@ -201,6 +201,7 @@ class Scheduler {
   // Nix's GC on a builder below its min_free or whose build ran out of disk (gc.auto): this
   // machine's by the retention policy, a remote one's over its ssh.
   void collect_garbage_on(FleetBuilder& builder, const std::string& why, bool urgent);
+  void collect_if_below_min_free(FleetBuilder& builder);  // by its last facts and its limits now
   void probe_builder(FleetBuilder& builder);
   void read_needs(const VariantRecord& variant);
   bool features_matter() const;

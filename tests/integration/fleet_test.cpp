@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -341,4 +342,52 @@ TEST_CASE("fleet: a wrong hash met on one builder is repaired for the jobs of ev
   std::set<std::string> files;
   for (const json& f : fixes) files.insert(f["file"].get<std::string>());
   CHECK(files.size() == 3);  // every recipe repaired, whichever builder met the wrong hash
+}
+
+TEST_CASE("fleet: a remote builder below its min_free has its own store collected over its ssh") {
+  if (namespaces_unavailable()) return;
+  TempDir space;
+  NetnsBuilder remote(space, "gcbox", 21);
+  Daemon d("builder_backoff = \"2s\"\n", remote.config(1, {"x86_64-linux"}));
+  const std::string variant = "pytorch-python313-cpu-avx2";
+  d.add_recipe(variant, fleet_recipe(d, variant, "x86_64-linux", {}, 0));
+  d.start();
+  d.client_json({"queue", "cpu-avx2"});
+  REQUIRE_MESSAGE(d.client({"wait", "cpu-avx2", "--timeout", "3m"}).exit_code == 0, d.log());
+  std::string out = d.job("cpu-avx2")["out_path"];
+  // Built there: the output is in the builder's own store, unrooted, and copied home.
+  std::string store = remote.uri() + "?ssh-key=" + remote.ssh_key() +
+                      "&base64-ssh-public-host-key=" + remote.public_host_key();
+  auto on_builder = [&] {
+    return run_process({"/usr/bin/nix", "--extra-experimental-features", "nix-command", "path-info",
+                        "--store", store, out})
+               .exit_code == 0;
+  };
+  REQUIRE(on_builder());
+
+  // Its disk is "full" now: a reload raises min_free above anything, and the daemon collects
+  // that builder's store with its own Nix.
+  std::ifstream in(d.config_path());
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string config = text.str();
+  std::string name_line = "name = \"gcbox\"\n";
+  size_t at = config.find(name_line);
+  REQUIRE(at != std::string::npos);
+  config.insert(at + name_line.size(), "min_free = \"1000TiB\"\n");
+  std::ofstream(d.config_path()) << config;
+  d.signal(SIGHUP);
+  REQUIRE(d.wait_notify("reloaded"));
+  REQUIRE_MESSAGE(eventually([&] { return d.log().find("builder gcbox: gc freed") != std::string::npos; },
+                             std::chrono::seconds(90)),
+                  d.log());
+  CHECK(d.log().find("builder gcbox: ") != std::string::npos);
+  CHECK_FALSE(on_builder());
+  CHECK(read_file(out) == "gcbox\n");  // home, behind its GC root, it stays
+  // Nothing new starts there while it stays below, and the job says why.
+  d.client_json({"queue", "cpu-avx2"});
+  CHECK(eventually([&] {
+    json j = d.job("cpu-avx2");
+    return j["waiting"].is_string() && j["waiting"].get<std::string>().starts_with("disk: gcbox has ");
+  }));
 }
