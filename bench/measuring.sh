@@ -16,10 +16,14 @@ for i in $(seq "$builds"); do
   sh_derivation "measured-$i" "$$-$(date +%s%N)" "while [ ! -e $work/done ]; do sleep 1; done; mkdir \$out" \
     > "$work/repo/.flox/pkgs/pytorch-python313-cuda13_0-sm$((79 + i))-avx512.nix"
 done
+# Never built, a variant is expected to take resources.default_memory: small here, or this
+# machine's memory would hold one build at a time.
 start_daemon "$work" "max_parallel = $builds
 max_silent = \"30m\"
 [verify]
 enabled = false
+[resources]
+default_memory = \"64MiB\"
 [[builder]]
 name = \"local\"
 uri = \"local\"

@@ -364,6 +364,12 @@ TEST_CASE("fleet: a remote builder below its min_free has its own store collecte
                .exit_code == 0;
   };
   REQUIRE(on_builder());
+  // Its figures were read over the same ssh, from its own /proc and its own store's file system.
+  REQUIRE(eventually([&] { return !builder_named(d, "gcbox")["resources"].is_null(); }, std::chrono::seconds(60)));
+  json facts = builder_named(d, "gcbox")["resources"];
+  CHECK(facts["memory_total"].get<uint64_t>() > 0);
+  CHECK(facts["cores"].get<int>() >= 1);
+  CHECK(facts["store_size"].get<uint64_t>() > 0);  // its /nix is a tmpfs of its own
 
   // Its disk is "full" now: a reload raises min_free above anything, and the daemon collects
   // that builder's store with its own Nix.
