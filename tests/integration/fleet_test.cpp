@@ -365,7 +365,8 @@ TEST_CASE("fleet: a remote builder below its min_free has its own store collecte
   };
   REQUIRE(on_builder());
   // Its figures were read over the same ssh, from its own /proc and its own store's file system.
-  REQUIRE(eventually([&] { return !builder_named(d, "gcbox")["resources"].is_null(); }, std::chrono::seconds(60)));
+  REQUIRE(eventually([&] { return !builder_named(d, "gcbox")["resources"].is_null(); },
+                     std::chrono::seconds(60)));
   json facts = builder_named(d, "gcbox")["resources"];
   CHECK(facts["memory_total"].get<uint64_t>() > 0);
   CHECK(facts["cores"].get<int>() >= 1);
