@@ -238,15 +238,18 @@ Placement place_by_finish(const BuildNeeds& needs, const std::vector<BuilderStat
 
 void hold_next_slot(BuilderState& b, double seconds) {
   std::optional<double> slot = next_slot(b);
-  double start = slot.value_or(0);
   if (b.running >= b.spec->max_jobs && slot) {
-    // The build that frees the slot is replaced by this one's end.
+    // The build that frees the slot is replaced by this one's end (unknown: no end at all).
     auto first = std::min_element(b.ends.begin(), b.ends.end());
-    *first = start + seconds / b.spec->speed_factor;
+    if (seconds > 0)
+      *first = *slot + seconds / b.spec->speed_factor;
+    else
+      b.ends.erase(first);
     return;
   }
   ++b.running;
-  b.ends.push_back(start + seconds / b.spec->speed_factor);
+  // A build of unknown length leaves the builder's next slot unknown too.
+  if (seconds > 0) b.ends.push_back(slot.value_or(0) + seconds / b.spec->speed_factor);
 }
 
 std::string describe_unplaced(const BuildNeeds& needs, const Placement& p) {

@@ -174,6 +174,13 @@ TEST_CASE("placement by expected finish: a long build waits for the fast machine
   // Unknown length, or an unknown end on the full machine: Hydra's rule among the free ones.
   CHECK(place_by_finish(needs, {{&slow, 0, true, {}}, {&fast, 1, true, {600}}}, 0).chosen == size_t{0});
   CHECK(place_by_finish(needs, {{&slow, 0, true, {}}, {&fast, 1, true, {}}}, 4 * kHour).chosen == size_t{0});
+  // A build of unknown length placed on the fast box leaves its next slot unknown: nobody waits
+  // for it on a guess.
+  std::vector<BuilderState> unknown{{&slow, 0, true, {}}, {&fast, 0, true, {}}};
+  hold_next_slot(unknown[1], 0);
+  CHECK(unknown[1].running == 1);
+  CHECK(unknown[1].ends.empty());
+  CHECK(place_by_finish(needs, unknown, 4 * kHour).chosen == size_t{0});
   // No free slot anywhere: it waits for the one where it ends first.
   Placement none = place_by_finish(needs, {{&slow, 1, true, {60}}, {&fast, 1, true, {3600}}}, 4 * kHour);
   CHECK_FALSE(none.chosen);

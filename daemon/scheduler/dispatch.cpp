@@ -99,7 +99,6 @@ PlanInput plan_input(const DispatchSnapshot& s, std::map<int64_t, const Job*>& b
   return plan;
 }
 
-// A build placed on a builder holds its share of it for the placements after it.
 // "40 min", "2.5 h": how soon, as people read it.
 std::string minutes(double seconds) {
   char out[32];
@@ -157,6 +156,7 @@ Horizon horizon_of(const DispatchSnapshot& s, const std::vector<int64_t>& order,
   return h;
 }
 
+// A build placed on a builder holds its share of it for the placements after it.
 void take_room(BuilderRoom& room, const Expectation& e, int cores) {
   uint64_t memory = memory_at(e, cores);
   room.memory_free = room.memory_free > memory ? room.memory_free - memory : 0;
