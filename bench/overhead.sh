@@ -24,14 +24,9 @@ trap 'stop_daemon; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 mkdir -p "$work/repo/.flox/pkgs"
 nonce="$$-$(date +%s%N)"
 for i in $(seq "$builds"); do
-  cat > "$work/repo/.flox/pkgs/pytorch-python313-cuda13_0-sm$((79 + i))-avx512.nix" <<NIX
-{ pkgs ? null }:
-derivation {
-  name = "flood-$i"; system = builtins.currentSystem; builder = "/bin/sh"; PATH = "/bin:/usr/bin";
-  nonce = "$nonce";
-  args = [ "-c" "seq 1 $lines | sed 's|.*|[&/$lines] Building CXX object caffe2/CMakeFiles/torch_cpu.dir/aten/src/ATen/op_&.cpp.o|'; mkdir \$out" ];
-}
-NIX
+  sh_derivation "flood-$i" "$nonce" \
+    "seq 1 $lines | sed 's|.*|[&/$lines] Building CXX object caffe2/CMakeFiles/torch_cpu.dir/aten/src/ATen/op_&.cpp.o|'; mkdir \$out" \
+    > "$work/repo/.flox/pkgs/pytorch-python313-cuda13_0-sm$((79 + i))-avx512.nix"
 done
 dashboards="${DASHBOARDS:-0}"
 live_log="${LIVE_LOG:-true}"
