@@ -98,6 +98,15 @@ protocol::GcReply collect_garbage(const std::string& nix_store, const std::strin
   return reply;
 }
 
+GcOutcome try_collect_garbage(const std::string& nix_store, const std::string& roots_dir, const GcPlan& plan,
+                              uint64_t max_free, bool dry_run) {
+  try {
+    return {collect_garbage(nix_store, roots_dir, plan, max_free, dry_run), ""};
+  } catch (const std::exception& e) {
+    return {std::nullopt, e.what()};
+  }
+}
+
 void count_freed(uint64_t bytes) {
   freed_total += bytes;
 }

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "core/gc_policy.h"
@@ -24,6 +25,14 @@ std::string add_build_root(const std::string& nix_store, const std::string& root
 // nothing and says what would go. Throws std::runtime_error with nix-store's message.
 protocol::GcReply collect_garbage(const std::string& nix_store, const std::string& roots_dir,
                                   const GcPlan& plan, uint64_t max_free, bool dry_run);
+
+// collect_garbage's result or nix-store's message, for a caller off the loop that reports it.
+struct GcOutcome {
+  std::optional<protocol::GcReply> reply;
+  std::string error;
+};
+GcOutcome try_collect_garbage(const std::string& nix_store, const std::string& roots_dir, const GcPlan& plan,
+                              uint64_t max_free, bool dry_run);
 
 // Bytes freed by collections since the daemon started (ptbuild_gc_freed_bytes_total), here and
 // on remote builders.

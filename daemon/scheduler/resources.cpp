@@ -79,7 +79,6 @@ void Scheduler::collect_garbage_on(FleetBuilder& b, const std::string& why, bool
     same->collected_at = clock_.steady();
     same->facts_at = {};  // read its free space again now
     if (freed) {
-      count_freed(*freed);
       spdlog::info("builder {}: gc freed {}", name, human_size(*freed));
     } else {
       spdlog::warn("builder {}: gc failed: {}", name, error);
@@ -87,25 +86,20 @@ void Scheduler::collect_garbage_on(FleetBuilder& b, const std::string& why, bool
     poke();
   };
   if (b.spec.is_local()) {
-    struct Done {
-      std::optional<uint64_t> freed;
-      std::string error;
-    };
     off_loop_->run(
         [nix_store = nix_store_program(nix_program(config_.backend)), roots = config_.roots_dir(),
          plan = plan_gc(store_.gc_candidates(), config_.gc.keep_good), max_free = config_.gc.max_free] {
-          try {
-            return Done{collect_garbage(nix_store, roots, plan, max_free, false).freed_bytes, ""};
-          } catch (const std::exception& e) {
-            return Done{std::nullopt, e.what()};
-          }
+          return try_collect_garbage(nix_store, roots, plan, max_free, false);
         },
-        [done](Done d) { done(d.freed, d.error); });
+        [done](GcOutcome d) {
+          done(d.reply ? std::optional<uint64_t>(d.reply->freed_bytes) : std::nullopt, d.error);
+        });
     return;
   }
   machine_checks_.run(
       remote_gc_command(b.spec, config_.gc.max_free), kRemoteGcTimeout, [done](AsyncResult r) {
         std::optional<GcSummary> summary = r.exit_code == 0 ? parse_gc_summary(r.output) : std::nullopt;
+        if (summary) count_freed(summary->bytes);  // collect_garbage counts this machine's itself
         done(r.exit_code == 0 ? std::optional<uint64_t>(summary ? summary->bytes : 0) : std::nullopt,
              "ssh exited " + std::to_string(r.exit_code) + ": " + std::string(trim(r.output)).substr(0, 200));
       });

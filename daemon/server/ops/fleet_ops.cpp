@@ -42,20 +42,11 @@ std::optional<OpResult> op_gc(OpsContext& ctx, const OpCall& call) {
   GcPlan plan = plan_gc(ctx.store.gc_candidates(), ctx.config.gc.keep_good);
   int64_t rid = call.req.id;
   std::shared_ptr<Channel> channel = call.channel;
-  struct Done {
-    std::optional<protocol::GcReply> reply;
-    std::string error;
-  };
   ctx.off_loop.run(
       [nix_store = nix_store_program(nix_program(ctx.config.backend)), roots = ctx.config.roots_dir(),
-       plan = std::move(plan), max_free = ctx.config.gc.max_free, dry_run = req.dry_run] {
-        try {
-          return Done{collect_garbage(nix_store, roots, plan, max_free, dry_run), ""};
-        } catch (const std::exception& e) {
-          return Done{std::nullopt, e.what()};
-        }
-      },
-      [channel, rid](Done done) {
+       plan = std::move(plan), max_free = ctx.config.gc.max_free,
+       dry_run = req.dry_run] { return try_collect_garbage(nix_store, roots, plan, max_free, dry_run); },
+      [channel, rid](GcOutcome done) {
         if (done.reply)
           channel->send(protocol::ok_reply(rid, protocol::to_json(*done.reply)));
         else
