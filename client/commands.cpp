@@ -5,6 +5,7 @@
 #include <charconv>
 #include <iostream>
 
+#include "core/changes.h"
 #include "core/duration.h"
 #include "core/replies.h"
 #include "core/requests.h"
@@ -99,6 +100,12 @@ void print_status(Context& ctx, const protocol::StatusReply& reply) {
             << (s.draining ? "   DRAINING" : "") << "\n";
   for (const protocol::BuilderView& b : s.builders)
     if (b.state != "up") std::cout << ctx.style.paint("builder " + b.name + ": " + b.state, "33") << "\n";
+  for (const protocol::NotifyHookView& n : s.notify)
+    if (n.failing)
+      std::cout << ctx.style.paint("notify " + n.target + ": failing, last at " +
+                                       n.last_error_at.value_or("?") + ": " + n.last_error.value_or("?"),
+                                   "33")
+                << "\n";
   std::cout << "\n";
   print_jobs_table(std::cout, reply.jobs, ctx.style);
 }
@@ -170,6 +177,25 @@ int cmd_show(Context& ctx, const ParsedArgs& a) {
     print_json(job_to_json(job));
   else
     print_job(std::cout, job, ctx.style);
+  return kOk;
+}
+
+// changes JOB|VARIANT [--since JOB]
+int cmd_changes(Context& ctx, const ParsedArgs& a) {
+  if (a.positional.size() != 1) throw UsageError{"changes needs exactly one JOB (an id or a variant)"};
+  int64_t since = 0;
+  if (std::optional<std::string> s = a.value("--since")) {
+    protocol::JobRef ref = protocol::parse_job_ref(*s);
+    if (!std::holds_alternative<int64_t>(ref)) throw UsageError{"--since takes a job id, got '" + *s + "'"};
+    since = std::get<int64_t>(ref);
+  }
+  auto changes = call<Changes>(
+      ctx, protocol::op::kChanges,
+      protocol::to_args(protocol::ChangesRequest{protocol::parse_job_ref(a.positional[0]), since}));
+  if (ctx.json)
+    print_json(to_json(changes));
+  else
+    print_changes(std::cout, changes, ctx.style);
   return kOk;
 }
 
@@ -501,6 +527,11 @@ const std::vector<Command>& commands() {
         {"--variant", true, "V: only the jobs of variant V"}},
        cmd_jobs},
       {"show", "JOB", "one job in full (JOB is an id or a variant's latest job)", {}, cmd_show},
+      {"changes",
+       "JOB|VARIANT",
+       "what changed since the variant's last good build: inputs, flags, sources, commits, repairs",
+       {{"--since", true, "JOB: compare with this earlier build instead"}},
+       cmd_changes},
       {"matrix", "", "the variant matrix with the state of each variant's latest job", {}, cmd_matrix},
       {"log",
        "JOB|VARIANT",

@@ -163,6 +163,7 @@ void print_job(std::ostream& out, const Job& j, const Style& style) {
   row("finished", opt(j.finished_at));
   row("exit code", opt_number(j.exit_code));
   row("progress", progress_of(j));
+  row("commit", opt(j.commit));
   row("output", opt(j.out_path));
   row("log", printable(j.log_path));
   if (const std::optional<Failure>& f = j.failure) {
@@ -173,6 +174,12 @@ void print_job(std::ostream& out, const Job& j, const Style& style) {
       std::istringstream lines(f->excerpt);
       for (std::string line; std::getline(lines, line);) out << printable(line) << "\n";
     }
+  }
+  json changes = j.changes_json ? json::parse(*j.changes_json, nullptr, false) : json();
+  if (changes.is_object() && changes["summary"].is_array()) {
+    std::string since = changes["since"].is_number() ? " since #" + changes["since"].dump() : "";
+    out << "changed" << since << " (ptbuild changes " << j.id << " for all):\n";
+    for (const json& line : changes["summary"]) out << "  " << text_of(line) << "\n";
   }
   json fixes = json::parse(j.fixes_json, nullptr, false);
   if (fixes.is_array())
@@ -199,6 +206,50 @@ void print_job(std::ostream& out, const Job& j, const Style& style) {
         for (const json& p : verify[key])
           row(key == std::string("problems") ? "problem" : "note", text_of(p));
   }
+}
+
+void print_changes(std::ostream& out, const Changes& c, const Style& style) {
+  if (!c.since) {
+    out << printable(c.summary.empty() ? "no earlier good build to compare with" : c.summary.front()) << "\n";
+    return;
+  }
+  out << "#" << c.job << " " << printable(c.variant) << " against its last good build #" << *c.since;
+  if (c.since_commit && c.commit)
+    out << " (" << c.since_commit->substr(0, 7) << ".." << c.commit->substr(0, 7) << ")";
+  out << "\n";
+  for (const std::string& line : c.summary) out << "  " << printable(line) << "\n";
+  if (c.derivation && !c.derivation->same) {
+    const DerivationDiff& d = *c.derivation;
+    if (!d.versions.empty()) out << "\n" << style.paint("inputs", "1") << "\n";
+    for (const DerivationDiff::Version& v : d.versions)
+      out << "  "
+          << (v.change == "added"     ? "+ "
+              : v.change == "removed" ? "- "
+                                      : "  ")
+          << printable(v.name) << " "
+          << printable(v.change == "moved" ? v.before + " -> " + v.after : v.before + v.after) << "\n";
+    if (d.rebuilt) out << "  (" << d.rebuilt << " more rebuilt at the same version)\n";
+    if (!d.sources.empty()) out << "\n" << style.paint("sources", "1") << "\n";
+    for (const DerivationDiff::Source& src : d.sources)
+      out << "  " << printable(src.name) << " " << printable(src.url) << ": " << printable(src.before)
+          << " -> " << printable(src.after) << "\n";
+    if (!d.variables.empty()) out << "\n" << style.paint("variables", "1") << "\n";
+    for (const DerivationDiff::Variable& v : d.variables) {
+      out << "  " << printable(v.name) << "\n";
+      for (const std::string& a : v.added) out << "    + " << printable(a) << "\n";
+      for (const std::string& r : v.removed) out << "    - " << printable(r) << "\n";
+    }
+    if (!d.files.empty()) out << "\n" << style.paint("files", "1") << "\n";
+    for (const std::string& f : d.files) out << "  " << printable(f) << "\n";
+  }
+  if (!c.commits.empty()) out << "\n" << style.paint("commits", "1") << "\n";
+  for (const RepoCommit& r : c.commits) {
+    out << "  " << r.sha.substr(0, 10) << " " << printable(r.subject) << " (" << printable(r.author) << ", "
+        << printable(r.at) << ")\n";
+    for (const std::string& f : r.files) out << "      " << printable(f) << "\n";
+  }
+  if (!c.actions.empty()) out << "\n" << style.paint("ptbuild", "1") << "\n";
+  for (const std::string& a : c.actions) out << "  " << printable(a) << "\n";
 }
 
 void print_matrix(std::ostream& out, const std::vector<protocol::VariantView>& variants, const Style& style) {

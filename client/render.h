@@ -8,6 +8,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "core/changes.h"
 #include "core/replies.h"
 
 namespace ptbuild::client {
@@ -41,6 +42,8 @@ std::string progress_bar(int64_t done, int64_t total, int width);
 
 void print_jobs_table(std::ostream& out, const std::vector<protocol::JobView>& jobs, const Style& style);
 void print_job(std::ostream& out, const Job& job, const Style& style);
+// `ptbuild changes`: the summary, then every difference.
+void print_changes(std::ostream& out, const Changes& changes, const Style& style);
 void print_matrix(std::ostream& out, const std::vector<protocol::VariantView>& variants, const Style& style);
 
 }  // namespace ptbuild::client

@@ -1,5 +1,6 @@
 #include "core/config.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -191,6 +192,11 @@ class TableReader {
         throw Failure{where + ": unknown key '" + prefix_ + std::string(k.str()) + "'"};
       }
     }
+  }
+  // A value read that is wrong for reasons of its own: the error names the key and its line.
+  [[noreturn]] void reject(const char* key, const std::string& what) const {
+    if (const toml::node* n = table_.get(key)) fail(*n, key, what);
+    throw Failure{source_ + ": " + prefix_ + key + ": " + what};
   }
   [[noreturn]] void fail(const toml::node& n, const char* key, const std::string& what) const {
     throw Failure{source_ + ":" + std::to_string(n.source().begin.line) + ": " + prefix_ + key + ": " + what};
@@ -489,6 +495,9 @@ void read_publish(TableReader& r, Config& c) {
 void read_web(TableReader& r, Config& c) {
   r.listen("listen", c.web.listen);
   r.strings("hosts", c.web.hosts);
+  r.string("url", c.web.url);
+  if (!c.web.url.empty() && !c.web.url.starts_with("http://") && !c.web.url.starts_with("https://"))
+    r.reject("url", "expected http://… or https://…, got \"" + c.web.url + "\"");
 }
 
 void read_resources(TableReader& r, Config& c) {
@@ -615,9 +624,37 @@ BuilderSpec read_builder(const toml::table& t, const std::string& source) {
   return b;
 }
 
+Config::Notify read_notify(const toml::table& t, const std::string& source) {
+  TableReader r(t, "notify.", source);
+  Config::Notify n;
+  n.line = static_cast<int>(t.source().begin.line);
+  bool all = !r.has("on");
+  r.strings("on", n.on);
+  r.string("command", n.command);
+  r.string("webhook", n.webhook);
+  r.reject_unknown();
+  if (all) n.on.assign(std::begin(kNotifyEvents), std::end(kNotifyEvents));
+  for (const std::string& event : n.on)
+    if (std::ranges::find_if(kNotifyEvents, [&](const char* e) { return event == e; }) ==
+        std::end(kNotifyEvents)) {
+      std::string known;
+      for (const char* e : kNotifyEvents) known += (known.empty() ? "" : ", ") + std::string(e);
+      r.reject("on", "unknown event \"" + event + "\" (" + known + ")");
+    }
+  if (n.command.empty() && n.webhook.empty())
+    throw Failure{source + ":" + std::to_string(n.line) +
+                  ": notify: a [[notify]] needs a command or a webhook"};
+  if (!n.webhook.empty() && !n.webhook.starts_with("http://"))
+    r.reject("webhook", "expected http://…, got \"" + n.webhook +
+                            "\" (for https, a command does it: command = \"curl -fsS -H 'Content-Type: "
+                            "application/json' --data-binary @- https://…\")");
+  return n;
+}
+
 void reject_unknown_sections(const toml::table& root, const std::string& source) {
-  static const std::set<std::string> kSections{"daemon",  "backend", "repo", "hashfix",   "builder", "verify",
-                                               "publish", "nightly", "web",  "resources", "gc"};
+  static const std::set<std::string> kSections{"daemon",  "backend",   "repo",    "hashfix",
+                                               "builder", "verify",    "publish", "nightly",
+                                               "web",     "resources", "gc",      "notify"};
   for (auto&& [k, v] : root)
     if (!kSections.count(std::string(k.str())))
       throw Failure{source + ":" + std::to_string(k.source().begin.line) + ": unknown key '" +
@@ -651,6 +688,9 @@ ConfigResult parse_config(std::string_view text, const std::string& source, cons
          array_of_tables(root, "builder", source, "write each builder as a [[builder]] table"))
       c.builders.push_back(read_builder(*t, source));
     read_sections(root, kTrailingSections, source, c);
+    for (const toml::table* t :
+         array_of_tables(root, "notify", source, "write each notification as a [[notify]] table"))
+      c.notify.push_back(read_notify(*t, source));
     reject_unknown_sections(root, source);
   } catch (const Failure& f) {
     return ConfigError{f.message};
@@ -744,7 +784,7 @@ std::string render_config(const Config& c) {
       {"verify", toml::table{{"enabled", c.verify.enabled}, {"command", c.verify.command}}},
       {"publish",
        toml::table{{"auto", c.publish.auto_publish}, {"org", c.publish.org}, {"store", c.publish.store}}},
-      {"web", toml::table{{"listen", c.web.listen}, {"hosts", str_array(c.web.hosts)}}},
+      {"web", toml::table{{"listen", c.web.listen}, {"hosts", str_array(c.web.hosts)}, {"url", c.web.url}}},
       {"resources", toml::table{{"default_memory", format_size(c.resources.default_memory)},
                                 {"oom_retry", c.resources.oom_retry},
                                 {"pressure_stop", c.resources.pressure_stop}}},
@@ -752,6 +792,10 @@ std::string render_config(const Config& c) {
                          {"max_free", format_size(c.gc.max_free)},
                          {"auto", c.gc.auto_collect}}},
       {"nightly", toml::table{{"targets", str_array(c.nightly.targets)}, {"pull", c.nightly.pull}}}};
+  toml::array notify;
+  for (const Config::Notify& n : c.notify)
+    notify.push_back(toml::table{{"on", str_array(n.on)}, {"command", n.command}, {"webhook", n.webhook}});
+  if (!notify.empty()) root.insert("notify", notify);  // an empty array is no array of tables
   std::ostringstream out;
   out << "# effective configuration (from " << c.source << ")\n"
       << "# [[builder]]: the whole fleet — the [[builder]] tables, the lines of daemon.builders_file, or\n"

@@ -86,7 +86,16 @@ struct Config {
   struct Web {
     std::string listen = "127.0.0.1:8460";  // "" turns the dashboard off (docs/web.md)
     std::vector<std::string> hosts;         // names it answers for besides loopback and its address
+    std::string url;  // the dashboard as people reach it, for links in notifications; "" = http://<listen>
   } web;
+  // [[notify]] tables (docs/notifications.md): who hears of which events, and how.
+  struct Notify {
+    std::vector<std::string> on;  // events (kNotifyEvents); all when the key is left out
+    std::string command;          // run by /bin/sh with the event's JSON on stdin
+    std::string webhook;          // http://… POSTed the event's JSON
+    int line = 0;                 // where it is written, to name it
+  };
+  std::vector<Notify> notify;
   struct Resources {                               // docs/resources.md
     uint64_t default_memory = uint64_t{16} << 30;  // a variant never built, without a family figure
     std::string oom_retry = "alone";               // or "half-cores"
@@ -116,6 +125,10 @@ struct Config {
  private:
   std::string state_dir_path(const char* leaf) const { return daemon.state_dir + "/" + leaf; }
 };
+
+// The events [[notify]] entries may ask for (docs/notifications.md).
+inline constexpr const char* kNotifyEvents[] = {"newly_failing", "fixed",     "nightly", "builder_down",
+                                                "verify_failed", "published", "held"};
 
 struct ConfigError {
   std::string message;  // "FILE:LINE: daemon.max_parallel: expected an integer, got a string"

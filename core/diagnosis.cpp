@@ -216,33 +216,33 @@ const std::vector<Signature>& signatures() {
        {"Unsupported gpu architecture 'compute_"},
        "",
        "the CUDA toolkit is too old for this architecture: use a newer cudaPackages"},
-      {fc::kBuilderFailed,
+      {fc::kVersionSkew,
        {"has no member named 'clockRate'"},
        "",
        "CUDA 13 removed cudaDeviceProp::clockRate: MAGMA 2.9 (a torch dependency) needs the upstream fix: "
        "an overlay with magma.overrideAttrs adding the patch of icl-utk-edu/magma commit 235aefb7"},
-      {fc::kBuilderFailed,
+      {fc::kVersionSkew,
        {"requires TORCH_FEATURE_VERSION >="},
        "",
        "the source is a newer PyTorch than the version the build reports (an overlay over an older "
        "derivation): set PYTORCH_BUILD_VERSION, write version.txt and pass -DTORCH_BUILD_VERSION to cmake"},
-      {fc::kBuilderFailed,
+      {fc::kVersionSkew,
        {"fatal error: cccl/"},
        "",
        "the bundled CUTLASS looks for CCCL headers under <cccl/…>, CUDA 13 has them under <cuda/…>: add an "
        "include folder with cccl/{cuda,cub,thrust,nv} links to cudaPackages.cuda_cccl in preConfigure"},
-      {fc::kBuilderFailed,
+      {fc::kVersionSkew,
        {"file INSTALL cannot find"},
        "",
        "the install step copies a file this source no longer has (PyTorch 2.10: cmake/Modules/"
        "FindCUDAToolkit.cmake; the excerpt names it): create it in postPatch, as a stub that delegates to "
        "CMake's own module"},
-      {fc::kBuilderFailed,
+      {fc::kVersionSkew,
        {"can't find file to patch"},
        "",
        "a patch of the nixpkgs derivation does not apply to this source version: drop it (patches = [ ]) or "
        "use the patches written for this version"},
-      {fc::kBuilderFailed,
+      {fc::kVersionSkew,
        {"Hunk #"},
        " FAILED at ",
        "a patch of the nixpkgs derivation does not apply to this source version: drop it (patches = [ ]) or "

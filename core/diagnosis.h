@@ -29,6 +29,9 @@ inline constexpr const char* kTimeout = "timeout";
 inline constexpr const char* kCancelled = "cancelled";
 inline constexpr const char* kVerifyFailed = "verify_failed";
 inline constexpr const char* kNixSetup = "nix_setup";  // Nix itself cannot build on this machine
+// The recipe's parts were written for other versions of each other (CUDA 13's removed APIs, a
+// patch for another source): what changed since the last good build explains it best.
+inline constexpr const char* kVersionSkew = "version_skew";
 inline constexpr const char* kBuilderFailed = "builder_failed";
 inline constexpr const char* kPublishFailed = "publish_failed";  // a publish job (docs/publishing.md)
 }  // namespace failure_class

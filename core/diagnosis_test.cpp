@@ -102,15 +102,15 @@ TEST_CASE("diagnosis: every class from the exact messages of CMake - nvcc - GCC 
       {"hash_mismatch.log", "pytorch-python313-cpu-avx2", 1, "hash_mismatch",
        "hash mismatch in fixed-output derivation"},
       // The failures of the real repo's build notes (docs/pytorch-2.10-cuda13-build-notes.md).
-      {"cuda13_clockrate.log", "pytorch-python313-cuda13_0-sm120-avx512", 2, "builder_failed",
+      {"cuda13_clockrate.log", "pytorch-python313-cuda13_0-sm120-avx512", 2, "version_skew",
        "no member named 'clockRate'"},
-      {"torch_version_mismatch.log", "pytorch-python313-cuda13_0-sm90-avx512", 1, "builder_failed",
+      {"torch_version_mismatch.log", "pytorch-python313-cuda13_0-sm90-avx512", 1, "version_skew",
        "TORCH_FEATURE_VERSION >= TORCH_VERSION_2_10_0"},
-      {"cccl_headers.log", "pytorch-python313-cuda13_0-sm120-avx512", 1, "builder_failed",
+      {"cccl_headers.log", "pytorch-python313-cuda13_0-sm120-avx512", 1, "version_skew",
        "cccl/cuda/std/utility: No such file"},
-      {"install_missing_file.log", "pytorch-python313-cuda13_0-sm100-avx512", 1, "builder_failed",
+      {"install_missing_file.log", "pytorch-python313-cuda13_0-sm100-avx512", 1, "version_skew",
        "file INSTALL cannot find"},
-      {"patch_does_not_apply.log", "pytorch-python313-cuda13_0-sm89-avx512", 1, "builder_failed",
+      {"patch_does_not_apply.log", "pytorch-python313-cuda13_0-sm89-avx512", 1, "version_skew",
        "can't find file to patch"},
   };
   for (const Case& c : cases) {

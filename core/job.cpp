@@ -78,6 +78,12 @@ nlohmann::json job_to_json(const Job& j) {
     resources = nlohmann::json::parse(*j.resources_json, nullptr, false);
     if (resources.is_discarded()) resources = nullptr;
   }
+  out["commit"] = or_null(j.commit);
+  nlohmann::json& changes = out["changes"];
+  if (j.changes_json) {
+    changes = nlohmann::json::parse(*j.changes_json, nullptr, false);
+    if (changes.is_discarded()) changes = nullptr;
+  }
   out["waiting"] = or_null(j.waiting);
   out["log_path"] = j.log_path;
   return out;

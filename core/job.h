@@ -55,6 +55,8 @@ struct Job {
   std::optional<std::string> drv_path;        // the derivation that produced out_path
   std::optional<std::string> builder;         // the builder of its last attempt (docs/fleet.md)
   std::optional<std::string> resources_json;  // what its last build used (docs/resources.md)
+  std::optional<std::string> commit;          // the build repo's commit when it started
+  std::optional<std::string> changes_json;    // a failure: what changed since the last good build
   // Not stored: why a queued job has not started (docs/fleet.md), filled in by the daemon.
   std::optional<std::string> waiting;
 };

@@ -121,6 +121,12 @@ std::string render_prometheus(const MetricsSnapshot& m) {
          "Bytes Nix's GC freed for ptbuild gc since ptbuildd started.");
   sample(out, "ptbuild_gc_freed_bytes_total", "", std::to_string(m.gc_freed_bytes));
 
+  header(out, "ptbuild_notifications_total", "counter",
+         "Notification deliveries since ptbuildd started, by event and result (delivered, retried, failed).");
+  for (const auto& [key, n] : m.notifications)
+    sample(out, "ptbuild_notifications_total",
+           "event=\"" + label(key.first) + "\",result=\"" + label(key.second) + "\"", std::to_string(n));
+
   histogram(out, "ptbuild_build_duration_seconds", "Duration of finished builds by variant family.",
             m.build_seconds_by_family, kBuildSecondsBuckets);
   histogram(out, "ptbuild_build_peak_memory_bytes",

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,8 @@ struct MetricsSnapshot {
   int64_t oom_kills = 0;           // builds killed or stopped for memory since the daemon started
   uint64_t gc_freed_bytes = 0;     // by ptbuild's garbage collections since the daemon started
   std::map<std::string, std::vector<double>> peak_memory_by_family;  // measured, of finished builds
+  // (event, result) -> deliveries since the daemon started (docs/notifications.md).
+  std::map<std::pair<std::string, std::string>, int64_t> notifications;
 };
 
 // Bucket bounds of the build duration histogram, in seconds: a PyTorch build takes 2-3 hours,

@@ -69,9 +69,10 @@ inline constexpr OpSpec kBuilders{"builders", false, false};
 inline constexpr OpSpec kSetBuilder{"set_builder", true, false};
 inline constexpr OpSpec kNightly{"nightly", true, false};
 inline constexpr OpSpec kGc{"gc", true, false};
+inline constexpr OpSpec kChanges{"changes", false, false};
 inline constexpr OpSpec kAll[] = {kMatrix,  kStatus,  kJobs,     kShow,       kFixes, kLog,    kWait,
                                   kWatch,   kQueue,   kCancel,   kRetry,      kPause, kResume, kDrain,
-                                  kPublish, kNightly, kBuilders, kSetBuilder, kGc};
+                                  kPublish, kNightly, kBuilders, kSetBuilder, kGc,    kChanges};
 }  // namespace op
 const OpSpec* find_op(std::string_view name);
 

@@ -1,5 +1,7 @@
 #include "core/replies.h"
 
+#include "core/changes.h"
+
 #include <nlohmann/json.hpp>
 
 namespace ptbuild::protocol {
@@ -82,8 +84,19 @@ BuilderView builder_from(const json& j) {
 }
 
 SchedulerView scheduler_from(const json& j) {
-  return {j.at("paused").get<bool>(), j.at("draining").get<bool>(), j.at("running").get<int>(),
-          j.at("slots").get<int>(), items_of<BuilderView>(j, "builders", builder_from)};
+  return {j.at("paused").get<bool>(),
+          j.at("draining").get<bool>(),
+          j.at("running").get<int>(),
+          j.at("slots").get<int>(),
+          items_of<BuilderView>(j, "builders", builder_from),
+          items_of<NotifyHookView>(j, "notify", [](const json& n) {
+            return NotifyHookView{n.at("target").get<std::string>(),
+                                  n.at("delivered").get<int64_t>(),
+                                  n.at("failed").get<int64_t>(),
+                                  n.at("failing").get<bool>(),
+                                  optional_of<std::string>(n, "last_error"),
+                                  optional_of<std::string>(n, "last_error_at")};
+          })};
 }
 
 NightlyEntry entry_from(const json& j, const char* key) {
@@ -146,6 +159,10 @@ GcReply read(const json& j) {
             j.at("dead_bytes").get<uint64_t>(),
             j.at("freed_bytes").get<uint64_t>()};
   return r;
+}
+template <>
+Changes read(const json& j) {
+  return changes_from_json(j);
 }
 template <>
 FixesReply read(const json& j) {
@@ -245,7 +262,15 @@ json to_json(const SchedulerView& s) {
           {"draining", s.draining},
           {"running", s.running},
           {"slots", s.slots},
-          {"builders", array_of(s.builders, [](const BuilderView& b) { return to_json(b); })}};
+          {"builders", array_of(s.builders, [](const BuilderView& b) { return to_json(b); })},
+          {"notify", array_of(s.notify, [](const NotifyHookView& n) {
+             return json{{"target", n.target},
+                         {"delivered", n.delivered},
+                         {"failed", n.failed},
+                         {"failing", n.failing},
+                         {"last_error", or_null(n.last_error)},
+                         {"last_error_at", or_null(n.last_error_at)}};
+           })}};
 }
 
 json to_json(const StatusReply& r) {
@@ -362,6 +387,8 @@ Job job_from_json(const json& j) {
   job.out_path = optional_of<std::string>(j, "out_path");
   job.builder = optional_of<std::string>(j, "builder");
   if (auto r = j.find("resources"); r != j.end() && !r->is_null()) job.resources_json = r->dump();
+  job.commit = optional_of<std::string>(j, "commit");
+  if (auto c = j.find("changes"); c != j.end() && !c->is_null()) job.changes_json = c->dump();
   job.waiting = optional_of<std::string>(j, "waiting");
   job.log_path = j.value("log_path", "");
   return job;
@@ -383,6 +410,7 @@ template JobsReply reply_from<JobsReply>(const json&);
 template MatrixReply reply_from<MatrixReply>(const json&);
 template CancelReply reply_from<CancelReply>(const json&);
 template FixesReply reply_from<FixesReply>(const json&);
+template Changes reply_from<Changes>(const json&);
 template GcReply reply_from<GcReply>(const json&);
 template PauseReply reply_from<PauseReply>(const json&);
 template DrainReply reply_from<DrainReply>(const json&);

@@ -71,12 +71,22 @@ struct BuildersReply {  // builders, set_builder
   std::vector<BuilderView> builders;
 };
 
+// A [[notify]] hook's deliveries (docs/notifications.md).
+struct NotifyHookView {
+  std::string target;  // "command …" or "webhook …"
+  int64_t delivered = 0;
+  int64_t failed = 0;  // given up after every try
+  bool failing = false;
+  std::optional<std::string> last_error, last_error_at;
+};
+
 struct SchedulerView {
   bool paused = false;
   bool draining = false;
   int running = 0;
   int slots = 0;
   std::vector<BuilderView> builders;
+  std::vector<NotifyHookView> notify;
 };
 struct StatusReply {
   std::vector<JobView> jobs;

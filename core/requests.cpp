@@ -61,6 +61,9 @@ nlohmann::json to_args(const JobsRequest& r) {
   if (!r.variant.empty()) j["variant"] = r.variant;
   return j;
 }
+nlohmann::json to_args(const ChangesRequest& r) {
+  return {{"job", ref_json(r.job)}, {"since", r.since}};
+}
 nlohmann::json to_args(const ShowRequest& r) {
   return {{"job", ref_json(r.job)}};
 }
@@ -103,6 +106,10 @@ JobsRequest from_args(const nlohmann::json& args) {
 template <>
 ShowRequest from_args(const nlohmann::json& args) {
   return {required_job(args)};
+}
+template <>
+ChangesRequest from_args(const nlohmann::json& args) {
+  return {required_job(args), arg_int(args, "since", 0, {0, INT64_MAX})};
 }
 template <>
 LogRequest from_args(const nlohmann::json& args) {

@@ -64,6 +64,10 @@ struct GcRequest {  // gc [--dry-run] [--builder NAME]
   bool dry_run = false;
   std::string builder;  // "" or the local builder: the store of this machine
 };
+struct ChangesRequest {  // changes JOB|VARIANT [--since JOB]
+  JobRef job;
+  int64_t since = 0;  // 0: the variant's last good build before it
+};
 struct SetBuilderRequest {  // builders disable|enable NAME
   std::string name;
   bool enabled = true;
@@ -79,6 +83,7 @@ nlohmann::json to_args(const JobsByRefRequest& r);
 nlohmann::json to_args(const PublishRequest& r);
 nlohmann::json to_args(const NightlyRequest& r);
 nlohmann::json to_args(const SetBuilderRequest& r);
+nlohmann::json to_args(const ChangesRequest& r);
 
 // Reading a request's "args"; throws ArgError.
 template <class Request>

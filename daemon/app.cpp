@@ -14,6 +14,8 @@
 
 #include "core/clock.h"
 #include "daemon/hashfix/hashfix.h"
+#include "daemon/notifier/alerts.h"
+#include "daemon/notifier/notifier.h"
 #include "daemon/notify.h"
 #include "daemon/runner/async_command.h"
 #include "daemon/resources/gc.h"
@@ -124,6 +126,9 @@ class App {
       finish_interrupted_repairs();
       CatalogScan scan = scan_catalog(config_.repos);  // before the loop runs: nothing waits on it
       scheduler_.emplace(io_, *store_, config_, runner_);
+      notifier_.emplace(io_, off_loop_, system_clock());
+      notifier_->configure(config_.notify);
+      alerts_.emplace(io_, *store_, *scheduler_, off_loop_, *notifier_, system_clock(), config_);
       apply(std::move(scan), true);
       scheduler_->recover();
     } catch (const StoreError& e) {
@@ -178,7 +183,7 @@ class App {
                      auto it = git_tracked_.find(variant);
                      return it == git_tracked_.end() ? std::nullopt : std::optional<bool>(it->second);
                    },
-                   system_clock(), off_loop_});
+                   system_clock(), off_loop_, nullptr, &*notifier_});
     Dispatch dispatch = [this](const protocol::Request& req, const Caller& caller,
                                const std::shared_ptr<Channel>& channel) {
       return ops_->handle(req, caller, channel);
@@ -198,6 +203,7 @@ class App {
   // The repos, the signals and the database file are watched from now on.
   void watch() {
     scheduler_->check_builders();  // after the socket listens: a thousand probes take a while
+    alerts_->start();
     follow_repos();
     stop_signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
       if (ec) return;
@@ -233,8 +239,11 @@ class App {
   void listen_web() {
     web_.reset();
     if (config_.web.listen.empty()) return;
-    web_.emplace(io_, dispatch_,
-                 [this] { return render_prometheus(metrics_snapshot(*store_, *scheduler_)); });
+    web_.emplace(io_, dispatch_, [this] {
+      MetricsSnapshot m = metrics_snapshot(*store_, *scheduler_);
+      m.notifications = notifier_->counts();
+      return render_prometheus(m);
+    });
     auto at = std::get<web::ListenAddress>(web::parse_listen(config_.web.listen));  // checked with the config
     if (std::string err = web_->listen(at, config_.web.hosts); !err.empty())
       spdlog::error("web dashboard off: {} (set [web] listen, or \"\" to turn it off)", err);
@@ -371,6 +380,7 @@ class App {
         listen_web();
       }
       server_->set_admin_group(config_.daemon.admin_group);
+      notifier_->configure(config_.notify);
       scheduler_->reconfigure();
       spdlog::info("reloaded config from {}", config_.source);
     }
@@ -387,6 +397,8 @@ class App {
   OffLoop off_loop_;  // for files and configs: before everything whose callbacks it may run
   std::optional<Store> store_;
   std::optional<Scheduler> scheduler_;
+  std::optional<Notifier> notifier_;
+  std::optional<Alerts> alerts_;
   std::optional<Ops> ops_;
   std::optional<Server> server_;
   Dispatch dispatch_;  // the ops, for the socket and the dashboard alike

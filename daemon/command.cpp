@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,8 +18,9 @@ extern char** environ;
 
 namespace ptbuild {
 
-CommandResult run_command(const std::vector<std::string>& argv, const std::string& cwd,
-                          std::chrono::seconds timeout) {
+namespace {
+CommandResult run(const std::vector<std::string>& argv, const std::string& cwd, std::chrono::seconds timeout,
+                  int in_fd) {
   CommandResult result;
   int out_pipe[2], err_pipe[2];
   if (argv.empty() || ::pipe2(out_pipe, O_CLOEXEC) != 0) return result;
@@ -28,7 +30,8 @@ CommandResult run_command(const std::vector<std::string>& argv, const std::strin
     return result;
   }
   boost::asio::io_context io;  // this thread's own: helpers run off the daemon's loop
-  std::unique_ptr<Child> child = start_child(io, argv, cwd, environ, out_pipe[1], err_pipe[1], result.err);
+  std::unique_ptr<Child> child =
+      start_child(io, argv, cwd, environ, out_pipe[1], err_pipe[1], result.err, in_fd);
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
   if (!child) {
@@ -67,6 +70,32 @@ CommandResult run_command(const std::vector<std::string>& argv, const std::strin
   if (timed_out) ::kill(-child->pid(), SIGKILL);
   result.exit_code = child->wait();
   if (timed_out) result.err += "\n[timed out after " + std::to_string(timeout.count()) + "s]";
+  return result;
+}
+
+}  // namespace
+
+CommandResult run_command(const std::vector<std::string>& argv, const std::string& cwd,
+                          std::chrono::seconds timeout) {
+  return run(argv, cwd, timeout, -1);
+}
+
+CommandResult run_command_with_input(const std::vector<std::string>& argv, const std::string& cwd,
+                                     const std::string& input, std::chrono::seconds timeout) {
+  int fd = ::memfd_create("ptbuild-input", MFD_CLOEXEC);
+  if (fd < 0) return CommandResult{-1, "", std::string("memfd_create: ") + std::strerror(errno)};
+  for (size_t done = 0; done < input.size();) {
+    ssize_t n = ::write(fd, input.data() + done, input.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ::close(fd);
+      return CommandResult{-1, "", std::string("writing the input: ") + std::strerror(errno)};
+    }
+    done += static_cast<size_t>(n);
+  }
+  ::lseek(fd, 0, SEEK_SET);
+  CommandResult result = run(argv, cwd, timeout, fd);
+  ::close(fd);
   return result;
 }
 

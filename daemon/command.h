@@ -17,5 +17,9 @@ struct CommandResult {
 
 CommandResult run_command(const std::vector<std::string>& argv, const std::string& cwd,
                           std::chrono::seconds timeout = std::chrono::seconds(60));
+// The same, with `input` on its stdin (held in memory, so a command that never reads it does not
+// hold the caller).
+CommandResult run_command_with_input(const std::vector<std::string>& argv, const std::string& cwd,
+                                     const std::string& input, std::chrono::seconds timeout);
 
 }  // namespace ptbuild

@@ -366,6 +366,7 @@ SourceInputs fixed_output_inputs(const std::string& nix, const std::string& reci
     out.error = "it does not evaluate alone: " + std::string(trim(drv.err)).substr(0, 300);
     return out;
   }
+  out.derivation = path;
   CommandResult show =
       run_command({nix, "--extra-experimental-features", "nix-command", "show-derivation", "-r", path}, cwd,
                   std::chrono::minutes(5));

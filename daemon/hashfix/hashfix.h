@@ -70,6 +70,7 @@ inline std::string repair_journal(const std::string& state_dir, int64_t job_id, 
 // show-derivation): run it off the event loop. `error` says why they could not be listed (a
 // callPackage-style recipe that does not evaluate alone, say); then the build goes ahead as is.
 struct SourceInputs {
+  std::string derivation;  // the recipe's own, evaluated on the way ("" where it did not evaluate)
   std::vector<std::string> drvs;
   std::string error;
 };

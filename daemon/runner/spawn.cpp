@@ -55,11 +55,14 @@ void lower_priority(pid_t pid) {
 
 // posix_spawn, not Boost.Process's launchers: see docs/processes.md. Nothing runs in the child
 // between its start and exec but what the kernel and libc do for these attributes.
-pid_t spawn(const std::vector<std::string>& argv, const std::string& cwd, char* const* envp, int out_fd,
-            int err_fd, std::string& error) {
+pid_t spawn(const std::vector<std::string>& argv, const std::string& cwd, char* const* envp, int in_fd,
+            int out_fd, int err_fd, std::string& error) {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  if (in_fd >= 0)
+    posix_spawn_file_actions_adddup2(&actions, in_fd, 0);
+  else
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
   posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
   posix_spawn_file_actions_addclosefrom_np(&actions, 3);  // none of the daemon's descriptors
@@ -122,12 +125,12 @@ int Child::wait() {
 
 std::unique_ptr<Child> start_child(boost::asio::io_context& io, const std::vector<std::string>& argv,
                                    const std::string& cwd, char* const* envp, int out_fd, int err_fd,
-                                   std::string& error) {
+                                   std::string& error, int in_fd) {
   if (argv.empty()) {
     error = "empty command";
     return nullptr;
   }
-  pid_t pid = spawn(argv, cwd, envp, out_fd, err_fd, error);
+  pid_t pid = spawn(argv, cwd, envp, in_fd, out_fd, err_fd, error);
   if (pid < 0) return nullptr;
   try {
     return std::make_unique<Child>(std::make_unique<Child::Handle>(Child::Handle{

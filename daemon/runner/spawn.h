@@ -42,10 +42,11 @@ class Child {
 };
 
 // Starts `argv` on `io`'s executor; nullptr with `error` set ("cannot start nix: No such file or
-// directory") when it could not. `envp` is a null-terminated environment.
+// directory") when it could not. `envp` is a null-terminated environment. Its stdin is `in_fd`,
+// or /dev/null.
 std::unique_ptr<Child> start_child(boost::asio::io_context& io, const std::vector<std::string>& argv,
                                    const std::string& cwd, char* const* envp, int out_fd, int err_fd,
-                                   std::string& error);
+                                   std::string& error, int in_fd = -1);
 
 // Removes a file by an `rm` at the builds' priority, and waits for it (a blocking call: off the
 // event loop). The kernel frees a file's page cache in the process that drops its last link:

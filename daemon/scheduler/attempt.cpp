@@ -12,6 +12,7 @@
 #include "core/duration.h"
 #include "core/text.h"
 #include "core/verify.h"
+#include "daemon/changes/changes.h"
 #include "daemon/nightly/fingerprint.h"
 #include "daemon/resources/cgroup.h"
 #include "daemon/hashfix/hashfix.h"
@@ -43,8 +44,7 @@ std::string read_link(const std::string& path) {
 
 // What the preparing step reads off the loop.
 struct Prepared {
-  std::string recipe_sha;
-  std::string fingerprint;
+  Store::RecipeFacts facts;
   SourceInputs sources;
   bool listed = false;
   std::vector<std::string> cgroup_procs;  // the build's cgroup, made
@@ -57,6 +57,7 @@ struct Measured {
   std::string root_error;  // the output could not be kept as a GC root
   std::optional<BuildCgroups::Usage> usage;
   std::optional<uint64_t> output_size;
+  std::optional<Changes> changes;  // a failure's, since the last good build
 };
 
 // The bytes of a store path (its files, as they are on disk: hard links once).
@@ -136,6 +137,18 @@ void Scheduler::advance(JobRun& run, Event event) {
   }
 }
 
+// What the store knows for a failed build's changes; nullopt when it cannot be read (the
+// failure is recorded without them).
+std::optional<ChangesQuery> Scheduler::failure_changes_query(int64_t job_id) {
+  try {
+    if (std::optional<Job> job = store_.job(job_id); job && job->kind == JobKind::build)
+      return changes_query(store_, nix_program(config_.backend), *job);
+  } catch (const std::exception& e) {
+    spdlog::warn("job #{}: what changed since its last good build cannot be asked: {}", job_id, e.what());
+  }
+  return std::nullopt;
+}
+
 // The recipe is read (its sha, for publish; its fingerprint, for the nightly) and its sources
 // listed, off the loop: a repo on a hung network mount must not stop the daemon.
 void Scheduler::prepare(JobRun& run) {
@@ -171,12 +184,14 @@ void Scheduler::prepare(JobRun& run) {
        probe_dir, cgroups, cgroup = a.cgroup, limit = a.memory_limit] {
         Prepared p;
         if (cgroups) p.cgroup_procs = cgroups->create(cgroup, limit, p.cgroup_error);
-        p.recipe_sha = recipe_sha(repo + "/" + recipe);
-        p.fingerprint = file_fingerprint(repo, recipe);
+        p.facts.recipe_sha = recipe_sha(repo + "/" + recipe);
+        p.facts.fingerprint = file_fingerprint(repo, recipe);
+        p.facts.commit = head_commit(repo);
         if (!probe_dir.empty()) install_probe(probe_dir);
         if (lister) {
           p.sources = lister(nix, repo + "/" + recipe, repo);
           p.listed = true;
+          if (!p.sources.derivation.empty()) p.facts.drv_path = p.sources.derivation;
         }
         return p;
       },
@@ -184,9 +199,10 @@ void Scheduler::prepare(JobRun& run) {
         JobRun* same = find_run(id);
         if (!same || same->flow.stage != Stage::preparing) return;
         try {
-          store_.set_recipe_facts(id, p.recipe_sha, p.fingerprint);
+          store_.set_recipe_facts(id, p.facts);
         } catch (const sql::Error& e) {
-          spdlog::warn("job #{}: its recipe's sha and fingerprint were not recorded: {}", id, e.what());
+          spdlog::warn("job #{}: its recipe's sha, fingerprint and commit were not recorded: {}", id,
+                       e.what());
         }
         Attempt& attempt = *same->attempt;
         attempt.build.join_cgroups = std::move(p.cgroup_procs);
@@ -441,10 +457,15 @@ void Scheduler::on_exit(int64_t job_id, int exit_code) {
       // read and removed: off the loop.
       std::shared_ptr<const BuildCgroups> cgroups = a.cgroup.empty() ? nullptr : cgroups_;
       bool built = exit_code == 0 && !a.start_failure;
+      // A failure is recorded with what changed since the variant's last good build (docs/changes.md):
+      // its derivation may be collected before anyone asks.
+      std::optional<ChangesQuery> changes;
+      if (!built) changes = failure_changes_query(job_id);
       return off_loop_->run(
-          [link = a.result_link, cgroups, group = a.cgroup, built, job_id,
+          [link = a.result_link, cgroups, group = a.cgroup, built, job_id, changes = std::move(changes),
            nix_store = nix_store_program(nix_program(config_.backend)), roots = config_.roots_dir()] {
             Measured m;
+            if (changes) m.changes = what_changed(*changes);
             if (built) m.result = read_link(link);
             // Kept until the retention policy lets it go (docs/resources.md): the result link
             // alone is the variant's newest build only.
@@ -467,7 +488,10 @@ void Scheduler::on_exit(int64_t job_id, int exit_code) {
                                   ? "remote builder: its nix-daemon runs the build"
                                   : "no cgroup for builds here";
             a.used = measured_use(a, m.usage, how, m.output_size, clock_.steady());
-            advance(*same, build_end(*same, exit_code, m.result));
+            Event end = build_end(*same, exit_code, m.result);
+            if (m.changes && same->outcome && same->outcome->state == JobState::failed)
+              same->outcome->change.changes_json = to_json(*m.changes).dump();
+            advance(*same, end);
           });
     }
     case Stage::verifying:

@@ -168,6 +168,7 @@ class Scheduler {
   // attempt.cpp: one job's flow.
   void advance(JobRun& run, Event event);
   void prepare(JobRun& run);
+  std::optional<struct ChangesQuery> failure_changes_query(int64_t job_id);
   void check_publish(JobRun& run);
   void settle_unstarted(JobRun& run);
   void launch(JobRun& run, const struct BuildCommand& command, std::map<std::string, std::string> env,

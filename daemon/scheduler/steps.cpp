@@ -68,6 +68,13 @@ BuildCommand probe_command(const Config& config, const VariantRecord& v, const s
   return cmd;
 }
 
+std::optional<std::string> head_commit(const std::string& repo_path) {
+  CommandResult head = run_command({"git", "-C", repo_path, "rev-parse", "--verify", "--quiet", "HEAD"},
+                                   repo_path, std::chrono::seconds(30));
+  if (!head.ok() || trim(head.out).empty()) return std::nullopt;
+  return std::string(trim(head.out));
+}
+
 std::string flox_publish_refusal(const std::string& repo) {
   CommandResult dirty =
       run_command({"git", "-C", repo, "status", "--porcelain", "--untracked-files=no"}, repo);

@@ -35,6 +35,9 @@ BuildCommand probe_command(const Config& config, const VariantRecord& variant, c
 // log settles nothing, and the build must run again.
 std::optional<Failure> settled_failure(const std::string& log_path, const VariantAxes& axes);
 
+// The build repo's HEAD commit, or nullopt where it is no git checkout. Blocking: off the loop.
+std::optional<std::string> head_commit(const std::string& repo_path);
+
 // Why `flox publish` would refuse the repo (docs/backends.md), in words, or "" when it would not:
 // tracked files changed, no upstream branch, HEAD not pushed.
 std::string flox_publish_refusal(const std::string& repo_path);

@@ -32,6 +32,7 @@ const std::map<std::string_view, ops::OpFunction>& op_table() {
       {op::kBuilders.name, ops::op_builders},
       {op::kSetBuilder.name, ops::op_set_builder},
       {op::kGc.name, ops::op_gc},
+      {op::kChanges.name, ops::op_changes},
   };
   return table;
 }

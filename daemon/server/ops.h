@@ -18,6 +18,7 @@
 namespace ptbuild {
 
 class Clock;
+class Notifier;
 class OffLoop;
 class Store;
 class Scheduler;
@@ -39,6 +40,7 @@ struct OpsContext {
   OffLoop& off_loop;  // for what reads files (a recipe's sha, for publish)
   // The last `status` of every job, served again while nothing it shows has changed.
   std::shared_ptr<struct StatusCache> last_status = nullptr;
+  const Notifier* notifier = nullptr;  // its hooks' deliveries, for `status`
 };
 
 class Ops {

@@ -16,7 +16,7 @@ constexpr const char* kJobColumns =
     "j.out_path, j.force, "
     "(SELECT json_group_array(json_object('id', f.id, 'drv', f.drv, 'file', f.file, 'line', f.line, "
     "'old', f.old_hash, 'new', f.new_hash, 'at', f.at)) FROM hash_fixes f WHERE f.job_id = j.id), "
-    "j.recipe_sha, j.fingerprint, j.drv_path, j.log_zstd, j.builder, j.resources";
+    "j.recipe_sha, j.fingerprint, j.drv_path, j.log_zstd, j.builder, j.resources, j.commit_sha, j.changes";
 constexpr const char* kJobFrom =
     " FROM jobs j JOIN variants v ON v.id = j.variant_id JOIN repos r ON r.id = v.repo_id ";
 
@@ -59,6 +59,8 @@ std::vector<Job> Store::query_jobs(const std::string& where_and_order,
     j.log_path = logs_dir_ + "/" + std::to_string(j.id) + (st.int64(25) ? ".log.zst" : ".log");
     j.builder = st.optional_text(26);
     j.resources_json = st.optional_text(27);
+    j.commit = st.optional_text(28);
+    j.changes_json = st.optional_text(29);
     out.push_back(std::move(j));
   }
   return out;
@@ -84,13 +86,31 @@ std::optional<Job> Store::latest_job(const std::string& variant, JobKind kind) {
   return std::move(jobs.front());
 }
 
-std::optional<Job> Store::latest_good_build(const std::string& variant) {
+std::optional<Job> Store::latest_good_build(const std::string& variant, int64_t before) {
   auto jobs = query_jobs(
       "WHERE v.name = ?1 AND j.kind = 'build' AND j.state = 'succeeded' "
-      "AND (j.verify IS NULL OR json_extract(j.verify, '$.ok') = 1) ORDER BY j.id DESC LIMIT 1",
-      [&](sql::Statement& st) { st.bind(1, variant); });
+      "AND (j.verify IS NULL OR json_extract(j.verify, '$.ok') = 1) AND (?2 = 0 OR j.id < ?2) "
+      "ORDER BY j.id DESC LIMIT 1",
+      [&](sql::Statement& st) { st.bind(1, variant).bind(2, before); });
   if (jobs.empty()) return std::nullopt;
   return std::move(jobs.front());
+}
+
+std::optional<JobState> Store::previous_outcome(const std::string& variant, int64_t before) {
+  auto st = db_->prepare(
+      "SELECT j.state FROM jobs j JOIN variants v ON v.id = j.variant_id WHERE v.name = ?1 AND j.kind = 'build' "
+      "AND j.id < ?2 AND j.state IN ('succeeded', 'failed') ORDER BY j.id DESC LIMIT 1");
+  st.bind(1, variant).bind(2, before);
+  if (!st.step()) return std::nullopt;
+  return parse_job_state(st.text(0));
+}
+
+int64_t Store::count_active(const std::string& reason_prefix) {
+  auto st = db_->prepare(
+      "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running') AND substr(reason, 1, length(?1)) = ?1");
+  st.bind(1, reason_prefix);
+  st.step();
+  return st.int64(0);
 }
 
 std::vector<Job> Store::jobs_in_state(JobState state) {

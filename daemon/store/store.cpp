@@ -258,7 +258,8 @@ bool Store::transition(sql::Transaction&, int64_t job_id, JobState from, JobStat
       fingerprint = COALESCE(?16, fingerprint),
       drv_path = COALESCE(?17, drv_path),
       builder = COALESCE(?18, builder),
-      resources = COALESCE(?19, resources)
+      resources = COALESCE(?19, resources),
+      changes = COALESCE(?20, CASE WHEN ?14 THEN NULL ELSE changes END)
     WHERE id = ?1 AND state = ?2)";
   auto st = db_->prepare(kUpdate);
   st.bind(1, job_id).bind(2, to_string(from)).bind(3, to_string(to));
@@ -270,6 +271,7 @@ bool Store::transition(sql::Transaction&, int64_t job_id, JobState from, JobStat
         .bind(11, c.failure->excerpt);
   st.bind(12, c.out_path).bind(13, c.verify_json).bind(14, c.clear_outcome ? 1 : 0).bind(15, c.recipe_sha);
   st.bind(16, c.fingerprint).bind(17, c.drv_path).bind(18, c.builder).bind(19, c.resources_json);
+  st.bind(20, c.changes_json);
   st.run();
   if (db_->changes() != 1) return false;
   auto ev = db_->prepare(
@@ -288,9 +290,18 @@ void Store::set_progress(int64_t job_id, int64_t done, int64_t total) {
   progress_changes_ += sqlite3_changes64(db_->handle());
 }
 
-void Store::set_recipe_facts(int64_t job_id, const std::string& recipe_sha, const std::string& fingerprint) {
-  auto st = db_->prepare("UPDATE jobs SET recipe_sha = ?2, fingerprint = ?3 WHERE id = ?1");
-  st.bind(1, job_id).bind(2, recipe_sha).bind(3, fingerprint);
+void Store::set_recipe_facts(int64_t job_id, const RecipeFacts& facts) {
+  auto st = db_->prepare(
+      "UPDATE jobs SET recipe_sha = ?2, fingerprint = ?3, commit_sha = ?4, drv_path = COALESCE(?5, drv_path) "
+      "WHERE id = ?1");
+  st.bind(1, job_id).bind(2, facts.recipe_sha).bind(3, facts.fingerprint).bind(4, facts.commit);
+  st.bind(5, facts.drv_path);
+  st.run();
+}
+
+void Store::set_changes(int64_t job_id, const std::string& changes_json) {
+  auto st = db_->prepare("UPDATE jobs SET changes = ?2 WHERE id = ?1");
+  st.bind(1, job_id).bind(2, changes_json);
   st.run();
 }
 

@@ -65,6 +65,7 @@ struct JobChange {
   std::optional<std::string> drv_path;
   std::optional<std::string> builder;         // where the attempt runs (docs/fleet.md)
   std::optional<std::string> resources_json;  // what the build used (kept when requeued)
+  std::optional<std::string> changes_json;    // a failure's changes since the last good build
   bool clear_outcome = false;                 // requeue: forget finished_at, exit_code, failure, progress
 };
 
@@ -113,8 +114,18 @@ class Store {
   void set_progress(int64_t job_id, int64_t done, int64_t total);
   void set_drv_path(int64_t job_id, const std::string& drv_path);
   // What a build's recipe was when it started (read off the loop once the attempt began): its
-  // sha, for publish, and its fingerprint, for the nightly.
-  void set_recipe_facts(int64_t job_id, const std::string& recipe_sha, const std::string& fingerprint);
+  // sha, for publish, its fingerprint, for the nightly, and the repo's commit and the derivation,
+  // for what changed since (docs/changes.md).
+  struct RecipeFacts {
+    std::string recipe_sha;
+    std::string fingerprint;
+    std::optional<std::string> commit;    // the build repo's HEAD; null where it is no git checkout
+    std::optional<std::string> drv_path;  // null where it was not evaluated
+  };
+  void set_recipe_facts(int64_t job_id, const RecipeFacts& facts);
+  // What changed since the variant's last good build, found when a failure was recorded (JSON of
+  // core/changes.h); a requeue forgets it.
+  void set_changes(int64_t job_id, const std::string& changes_json);
   // A queued job's back-off after a network failure (retry count and when it may start again),
   // kept so that a restart does not start it early.
   void set_backoff(int64_t job_id, int network_retries, const std::string& not_before);
@@ -183,9 +194,15 @@ class Store {
   std::optional<Job> job(int64_t id);
   std::optional<Job> latest_job(const std::string& variant);
   std::optional<Job> latest_job(const std::string& variant, JobKind kind);
-  // The newest build that succeeded (and passed verification, when it was verified).
-  std::optional<Job> latest_good_build(const std::string& variant);
+  // The newest build that succeeded (and passed verification, when it was verified), older than
+  // job `before` when it is not 0.
+  std::optional<Job> latest_good_build(const std::string& variant, int64_t before = 0);
   std::vector<Job> jobs_in_state(JobState state);
+  // How the variant's last build before job `before` ended (succeeded or failed; cancelled ones
+  // are passed over), for "newly failing" and "fixed"; nullopt when there was none.
+  std::optional<JobState> previous_outcome(const std::string& variant, int64_t before);
+  // Queued and running jobs whose reason begins with `prefix` ("nightly:").
+  int64_t count_active(const std::string& reason_prefix);
   // Newest first; state filter optional.
   // The newest `limit` jobs (in `state`), only those older than job `before` when it is not 0.
   std::vector<Job> recent_jobs(std::optional<JobState> state, int limit, int64_t before = 0,

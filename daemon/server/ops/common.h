@@ -47,6 +47,7 @@ std::optional<OpResult> op_queue(OpsContext& ctx, const OpCall& call);  // job_o
 std::optional<OpResult> op_cancel(OpsContext& ctx, const OpCall& call);
 std::optional<OpResult> op_retry(OpsContext& ctx, const OpCall& call);
 std::optional<OpResult> op_show(OpsContext& ctx, const OpCall& call);
+std::optional<OpResult> op_changes(OpsContext& ctx, const OpCall& call);
 std::optional<OpResult> op_jobs(OpsContext& ctx, const OpCall& call);
 std::optional<OpResult> op_wait(OpsContext& ctx, const OpCall& call);
 std::optional<OpResult> op_log(OpsContext& ctx, const OpCall& call);

@@ -3,6 +3,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/backend.h"
+#include "daemon/changes/changes.h"
+#include "daemon/runner/off_loop.h"
 #include "daemon/server/log_stream.h"
 #include "daemon/server/ops/common.h"
 
@@ -79,6 +82,36 @@ std::optional<OpResult> op_retry(OpsContext& ctx, const OpCall& call) {
 std::optional<OpResult> op_show(OpsContext& ctx, const OpCall& call) {
   Job job = find_job(ctx, protocol::from_args<protocol::ShowRequest>(call.req.args).job);
   return protocol::to_json(job_view(ctx, std::move(job)));
+}
+
+// A failure's changes were found when it was recorded (its derivation may be collected since):
+// those are answered at once. Any other question asks Nix and git, off the loop.
+std::optional<OpResult> op_changes(OpsContext& ctx, const OpCall& call) {
+  auto req = protocol::from_args<protocol::ChangesRequest>(call.req.args);
+  Job job = find_job(ctx, req.job);
+  if (job.kind != JobKind::build) {
+    if (std::holds_alternative<int64_t>(req.job))
+      throw OpError{code::kBadRequest, "#" + std::to_string(job.id) + " is a " +
+                                           std::string(to_string(job.kind)) +
+                                           " job: changes compares builds"};
+    std::optional<Job> build = ctx.store.latest_job(job.variant, JobKind::build);
+    if (!build) throw OpError{code::kNotFound, "no build of " + job.variant};
+    job = std::move(*build);
+  }
+  if (job.changes_json && req.since == 0) return nlohmann::json::parse(*job.changes_json);
+  ChangesQuery query;
+  try {
+    query = changes_query(ctx.store, nix_program(ctx.config.backend), job,
+                          req.since ? std::optional(req.since) : std::nullopt);
+  } catch (const std::runtime_error& e) {
+    throw OpError{code::kBadRequest, e.what()};
+  }
+  int64_t rid = call.req.id;
+  std::shared_ptr<Channel> channel = call.channel;
+  ctx.off_loop.run(
+      [query = std::move(query)] { return what_changed(query); },
+      [channel, rid](Changes changes) { channel->send(protocol::ok_reply(rid, to_json(changes))); });
+  return std::nullopt;
 }
 
 std::optional<OpResult> op_jobs(OpsContext& ctx, const OpCall& call) {

@@ -7,6 +7,7 @@
 #include "core/clock.h"
 #include "core/eta.h"
 #include "core/text.h"
+#include "daemon/notifier/notifier.h"
 #include "daemon/server/ops/common.h"
 
 namespace ptbuild {
@@ -28,14 +29,19 @@ namespace ops {
 
 namespace {
 
-protocol::SchedulerView scheduler_view(const Scheduler::Summary& s) {
-  protocol::SchedulerView v{s.paused, s.draining, s.running, s.slots, {}};
+protocol::SchedulerView scheduler_view(const OpsContext& ctx, const Scheduler::Summary& s) {
+  protocol::SchedulerView v{s.paused, s.draining, s.running, s.slots, {}, {}};
   for (const Scheduler::BuilderSummary& b : s.builders) v.builders.push_back(builder_view(b));
+  if (ctx.notifier)
+    for (const Notifier::HookStatus& h : ctx.notifier->status())
+      v.notify.push_back({h.target, h.delivered, h.failed, h.failing,
+                          h.last_error.empty() ? std::nullopt : std::optional(h.last_error),
+                          h.last_error_at.empty() ? std::nullopt : std::optional(h.last_error_at)});
   return v;
 }
 
 protocol::StatusReply status_of(OpsContext& ctx, const std::vector<Job>& jobs, const Scheduler::Summary& s) {
-  protocol::StatusReply reply{jobs_reply(ctx, jobs).jobs, scheduler_view(s)};
+  protocol::StatusReply reply{jobs_reply(ctx, jobs).jobs, scheduler_view(ctx, s)};
   std::map<std::string, std::optional<std::string>> family;
   for (const VariantRecord& v : ctx.store.variants()) family[v.name] = v.axes.family;
   Store::Durations durations = ctx.store.typical_durations();
@@ -76,7 +82,7 @@ std::optional<OpResult> op_status(OpsContext& ctx, const OpCall& call) {
       if (wanted.count(j.variant)) some.push_back(j);
     return protocol::to_json(status_of(ctx, some, s));
   }
-  nlohmann::json scheduler = protocol::to_json(scheduler_view(s));
+  nlohmann::json scheduler = protocol::to_json(scheduler_view(ctx, s));
   std::vector<std::optional<std::string>> waiting;
   for (const Job& j : *all)
     if (j.state == JobState::queued) waiting.push_back(ctx.scheduler.waiting(j.id));
