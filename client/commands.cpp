@@ -449,6 +449,45 @@ int cmd_builders(Context& ctx, const ParsedArgs& a) {
   return kOk;
 }
 
+// bisect VARIANT [--good REV] [--bad REV] | bisect status | bisect cancel [VARIANT]
+int cmd_bisect(Context& ctx, const ParsedArgs& a) {
+  protocol::BisectsReply reply;
+  const std::vector<std::string>& p = a.positional;
+  if (p.size() == 1 && p[0] == "status") {
+    reply = call<protocol::BisectsReply>(ctx, protocol::op::kBisectStatus);
+  } else if (!p.empty() && p.size() <= 2 && p[0] == "cancel") {
+    reply = call<protocol::BisectsReply>(
+        ctx, protocol::op::kBisectCancel,
+        protocol::to_args(protocol::BisectCancelRequest{p.size() == 2 ? p[1] : ""}));
+  } else if (p.size() == 1) {
+    reply = call<protocol::BisectsReply>(
+        ctx, protocol::op::kBisect,
+        protocol::to_args(
+            protocol::BisectRequest{p[0], a.value("--good").value_or(""), a.value("--bad").value_or("")}));
+  } else {
+    throw UsageError{"bisect takes one VARIANT, or status, or cancel [VARIANT]"};
+  }
+  if (ctx.json) {
+    print_json(protocol::to_json(reply));
+    return kOk;
+  }
+  if (reply.bisects.empty()) std::cout << "no bisection yet\n";
+  for (const protocol::BisectView& b : reply.bisects) {
+    std::cout << "bisect #" << b.id << " " << printable(b.variant) << ": " << b.state << ", " << b.builds
+              << " builds (at most " << b.max_builds << ") over " << b.commits.size() << " commits after "
+              << b.good.substr(0, 7) << "\n";
+    if (!b.message.empty()) std::cout << "  " << printable(b.message) << "\n";
+    for (const BisectCommit& c : b.commits)
+      std::cout << "  " << c.sha.substr(0, 7) << " " << (c.verdict.empty() ? std::string("?") : c.verdict)
+                << std::string(c.verdict.size() < 4 ? 5 - std::max<size_t>(c.verdict.size(), 1) : 1, ' ')
+                << printable(c.subject) << (c.how.empty() ? "" : "  (" + printable(c.how) + ")") << "\n";
+    if (b.changes)
+      for (const std::string& line : b.changes->summary)
+        std::cout << "  changed: " << printable(line) << "\n";
+  }
+  return kOk;
+}
+
 // why TARGET|JOB: what each job is waiting for, or where it stands if it is not waiting.
 int cmd_why(Context& ctx, const ParsedArgs& a) {
   if (a.positional.empty()) throw UsageError{"why needs a TARGET or a JOB"};
@@ -532,6 +571,12 @@ const std::vector<Command>& commands() {
        "what changed since the variant's last good build: inputs, flags, sources, commits, repairs",
        {{"--since", true, "JOB: compare with this earlier build instead"}},
        cmd_changes},
+      {"bisect",
+       "VARIANT|status|cancel [VARIANT]",
+       "find the commit at which a variant began to fail: builds at commits in between, below normal priority",
+       {{"--good", true, "REV: a commit it built at (default: its last good build's)"},
+        {"--bad", true, "REV: a commit it fails at (default: its failed build's, else HEAD)"}},
+       cmd_bisect},
       {"matrix", "", "the variant matrix with the state of each variant's latest job", {}, cmd_matrix},
       {"log",
        "JOB|VARIANT",

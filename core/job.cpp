@@ -7,7 +7,7 @@ namespace ptbuild {
 namespace {
 constexpr std::array<std::string_view, 5> kStateNames{"queued", "running", "succeeded", "failed",
                                                       "cancelled"};
-constexpr std::array<std::string_view, 2> kKindNames{"build", "publish"};
+constexpr std::array<std::string_view, 3> kKindNames{"build", "publish", "bisect"};
 
 template <class Enum, size_t N>
 std::optional<Enum> parse_enum(const std::array<std::string_view, N>& names, std::string_view s) {
@@ -79,6 +79,7 @@ nlohmann::json job_to_json(const Job& j) {
     if (resources.is_discarded()) resources = nullptr;
   }
   out["commit"] = or_null(j.commit);
+  out["rev"] = or_null(j.rev);
   nlohmann::json& changes = out["changes"];
   if (j.changes_json) {
     changes = nlohmann::json::parse(*j.changes_json, nullptr, false);

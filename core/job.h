@@ -12,7 +12,8 @@ namespace ptbuild {
 
 // Stored in SQLite by name; the names are part of the contract, so never rename one.
 enum class JobState { queued, running, succeeded, failed, cancelled };
-enum class JobKind { build, publish };
+// bisect: a build of the variant at one commit of its repo, for `ptbuild bisect` (docs/bisect.md).
+enum class JobKind { build, publish, bisect };
 
 std::string_view to_string(JobState s);
 std::string_view to_string(JobKind k);
@@ -56,6 +57,7 @@ struct Job {
   std::optional<std::string> builder;         // the builder of its last attempt (docs/fleet.md)
   std::optional<std::string> resources_json;  // what its last build used (docs/resources.md)
   std::optional<std::string> commit;          // the build repo's commit when it started
+  std::optional<std::string> rev;             // a bisect job: the commit it builds, from a worktree
   std::optional<std::string> changes_json;    // a failure: what changed since the last good build
   // Not stored: why a queued job has not started (docs/fleet.md), filled in by the daemon.
   std::optional<std::string> waiting;

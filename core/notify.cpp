@@ -44,6 +44,7 @@ json to_json(const NotifyEvent& e) {
 
 std::vector<std::string> outcome_events(const Job& ended, std::optional<JobState> previous) {
   std::vector<std::string> out;
+  if (ended.kind == JobKind::bisect) return out;  // its bisection reports (docs/bisect.md)
   if (ended.kind == JobKind::publish) {
     if (ended.state == JobState::succeeded) out.push_back("published");
     return out;

@@ -70,9 +70,13 @@ inline constexpr OpSpec kSetBuilder{"set_builder", true, false};
 inline constexpr OpSpec kNightly{"nightly", true, false};
 inline constexpr OpSpec kGc{"gc", true, false};
 inline constexpr OpSpec kChanges{"changes", false, false};
-inline constexpr OpSpec kAll[] = {kMatrix,  kStatus,  kJobs,     kShow,       kFixes, kLog,    kWait,
-                                  kWatch,   kQueue,   kCancel,   kRetry,      kPause, kResume, kDrain,
-                                  kPublish, kNightly, kBuilders, kSetBuilder, kGc,    kChanges};
+inline constexpr OpSpec kBisect{"bisect", true, false};
+inline constexpr OpSpec kBisectStatus{"bisect_status", false, false};
+inline constexpr OpSpec kBisectCancel{"bisect_cancel", true, false};
+inline constexpr OpSpec kAll[] = {kMatrix, kStatus,  kJobs,    kShow,         kFixes,       kLog,
+                                  kWait,   kWatch,   kQueue,   kCancel,       kRetry,       kPause,
+                                  kResume, kDrain,   kPublish, kNightly,      kBuilders,    kSetBuilder,
+                                  kGc,     kChanges, kBisect,  kBisectStatus, kBisectCancel};
 }  // namespace op
 const OpSpec* find_op(std::string_view name);
 

@@ -1,7 +1,5 @@
 #include "core/replies.h"
 
-#include "core/changes.h"
-
 #include <nlohmann/json.hpp>
 
 namespace ptbuild::protocol {
@@ -165,6 +163,26 @@ Changes read(const json& j) {
   return changes_from_json(j);
 }
 template <>
+BisectsReply read(const json& j) {
+  return {items_of<BisectView>(j, "bisects", [](const json& b) {
+    BisectView v;
+    v.id = b.at("id").get<int64_t>();
+    v.variant = b.at("variant").get<std::string>();
+    v.good = b.at("good").get<std::string>();
+    v.bad = b.at("bad").get<std::string>();
+    v.state = b.at("state").get<std::string>();
+    for (const json& c : b.at("commits")) v.commits.push_back(bisect_commit_from_json(c));
+    v.first_bad = optional_of<std::string>(b, "first_bad");
+    v.message = b.at("message").get<std::string>();
+    if (!b.at("changes").is_null()) v.changes = changes_from_json(b.at("changes"));
+    v.builds = b.at("builds").get<int>();
+    v.max_builds = b.at("max_builds").get<int>();
+    v.created_at = b.at("created_at").get<std::string>();
+    v.finished_at = optional_of<std::string>(b, "finished_at");
+    return v;
+  })};
+}
+template <>
 FixesReply read(const json& j) {
   return {items_of<FixView>(j, "fixes", [](const json& f) {
     return FixView{
@@ -323,6 +341,24 @@ json to_json(const GcReply& r) {
       {"freed_bytes", r.freed_bytes}};
 }
 
+json to_json(const BisectsReply& r) {
+  return {{"bisects", array_of(r.bisects, [](const BisectView& b) {
+             return json{{"id", b.id},
+                         {"variant", b.variant},
+                         {"good", b.good},
+                         {"bad", b.bad},
+                         {"state", b.state},
+                         {"commits", array_of(b.commits, [](const BisectCommit& c) { return to_json(c); })},
+                         {"first_bad", or_null(b.first_bad)},
+                         {"message", b.message},
+                         {"changes", b.changes ? to_json(*b.changes) : json(nullptr)},
+                         {"builds", b.builds},
+                         {"max_builds", b.max_builds},
+                         {"created_at", b.created_at},
+                         {"finished_at", or_null(b.finished_at)}};
+           })}};
+}
+
 json to_json(const FixesReply& r) {
   return {{"fixes", array_of(r.fixes, [](const FixView& f) {
              return json{{"id", f.id},        {"job", f.job},      {"variant", f.variant},
@@ -388,6 +424,7 @@ Job job_from_json(const json& j) {
   job.builder = optional_of<std::string>(j, "builder");
   if (auto r = j.find("resources"); r != j.end() && !r->is_null()) job.resources_json = r->dump();
   job.commit = optional_of<std::string>(j, "commit");
+  job.rev = optional_of<std::string>(j, "rev");
   if (auto c = j.find("changes"); c != j.end() && !c->is_null()) job.changes_json = c->dump();
   job.waiting = optional_of<std::string>(j, "waiting");
   job.log_path = j.value("log_path", "");
@@ -411,6 +448,7 @@ template MatrixReply reply_from<MatrixReply>(const json&);
 template CancelReply reply_from<CancelReply>(const json&);
 template FixesReply reply_from<FixesReply>(const json&);
 template Changes reply_from<Changes>(const json&);
+template BisectsReply reply_from<BisectsReply>(const json&);
 template GcReply reply_from<GcReply>(const json&);
 template PauseReply reply_from<PauseReply>(const json&);
 template DrainReply reply_from<DrainReply>(const json&);

@@ -10,6 +10,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "core/bisect.h"
+#include "core/changes.h"
 #include "core/job.h"
 
 namespace ptbuild::protocol {
@@ -197,6 +199,26 @@ nlohmann::json to_json(const NightlyReply& r);
 nlohmann::json to_json(const NightlyProgress& p);
 nlohmann::json to_json(const LogText& t);
 nlohmann::json to_json(const LogReply& r);
+
+// bisect, bisect_status, bisect_cancel (docs/bisect.md).
+struct BisectView {
+  int64_t id = 0;
+  std::string variant;
+  std::string good, bad;
+  std::string state;  // running, found, ambiguous, failed, cancelled
+  std::vector<BisectCommit> commits;
+  std::optional<std::string> first_bad;
+  std::string message;
+  std::optional<Changes> changes;  // of the first bad commit against the last good one
+  int builds = 0;                  // bisect jobs queued so far
+  int max_builds = 0;              // log2(commits) + 1
+  std::string created_at;
+  std::optional<std::string> finished_at;
+};
+struct BisectsReply {
+  std::vector<BisectView> bisects;
+};
+nlohmann::json to_json(const BisectsReply& r);
 
 // Reading a reply (or an event's data); throws ReplyError naming what does not fit.
 struct ReplyError {

@@ -64,6 +64,12 @@ nlohmann::json to_args(const JobsRequest& r) {
 nlohmann::json to_args(const ChangesRequest& r) {
   return {{"job", ref_json(r.job)}, {"since", r.since}};
 }
+nlohmann::json to_args(const BisectRequest& r) {
+  return {{"variant", r.variant}, {"good", r.good}, {"bad", r.bad}};
+}
+nlohmann::json to_args(const BisectCancelRequest& r) {
+  return {{"variant", r.variant}};
+}
 nlohmann::json to_args(const ShowRequest& r) {
   return {{"job", ref_json(r.job)}};
 }
@@ -106,6 +112,16 @@ JobsRequest from_args(const nlohmann::json& args) {
 template <>
 ShowRequest from_args(const nlohmann::json& args) {
   return {required_job(args)};
+}
+template <>
+BisectRequest from_args(const nlohmann::json& args) {
+  BisectRequest r{arg_string(args, "variant"), arg_string(args, "good"), arg_string(args, "bad")};
+  if (r.variant.empty()) throw ArgError{"bisect needs a variant"};
+  return r;
+}
+template <>
+BisectCancelRequest from_args(const nlohmann::json& args) {
+  return {arg_string(args, "variant")};
 }
 template <>
 ChangesRequest from_args(const nlohmann::json& args) {

@@ -68,6 +68,13 @@ struct ChangesRequest {  // changes JOB|VARIANT [--since JOB]
   JobRef job;
   int64_t since = 0;  // 0: the variant's last good build before it
 };
+struct BisectRequest {  // bisect VARIANT [--good REV] [--bad REV]
+  std::string variant;
+  std::string good, bad;  // "": the defaults (docs/bisect.md)
+};
+struct BisectCancelRequest {  // bisect cancel [VARIANT]
+  std::string variant;        // "": every running bisection
+};
 struct SetBuilderRequest {  // builders disable|enable NAME
   std::string name;
   bool enabled = true;
@@ -84,6 +91,8 @@ nlohmann::json to_args(const PublishRequest& r);
 nlohmann::json to_args(const NightlyRequest& r);
 nlohmann::json to_args(const SetBuilderRequest& r);
 nlohmann::json to_args(const ChangesRequest& r);
+nlohmann::json to_args(const BisectRequest& r);
+nlohmann::json to_args(const BisectCancelRequest& r);
 
 // Reading a request's "args"; throws ArgError.
 template <class Request>

@@ -14,6 +14,7 @@
 
 #include "core/clock.h"
 #include "daemon/hashfix/hashfix.h"
+#include "daemon/bisect/bisector.h"
 #include "daemon/notifier/alerts.h"
 #include "daemon/notifier/notifier.h"
 #include "daemon/notify.h"
@@ -129,6 +130,7 @@ class App {
       notifier_.emplace(io_, off_loop_, system_clock());
       notifier_->configure(config_.notify);
       alerts_.emplace(io_, *store_, *scheduler_, off_loop_, *notifier_, system_clock(), config_);
+      bisector_.emplace(*store_, *scheduler_, off_loop_, system_clock(), config_);
       apply(std::move(scan), true);
       scheduler_->recover();
     } catch (const StoreError& e) {
@@ -183,7 +185,7 @@ class App {
                      auto it = git_tracked_.find(variant);
                      return it == git_tracked_.end() ? std::nullopt : std::optional<bool>(it->second);
                    },
-                   system_clock(), off_loop_, nullptr, &*notifier_});
+                   system_clock(), off_loop_, nullptr, &*notifier_, &*bisector_});
     Dispatch dispatch = [this](const protocol::Request& req, const Caller& caller,
                                const std::shared_ptr<Channel>& channel) {
       return ops_->handle(req, caller, channel);
@@ -204,6 +206,7 @@ class App {
   void watch() {
     scheduler_->check_builders();  // after the socket listens: a thousand probes take a while
     alerts_->start();
+    bisector_->start();
     follow_repos();
     stop_signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
       if (ec) return;
@@ -399,6 +402,7 @@ class App {
   std::optional<Scheduler> scheduler_;
   std::optional<Notifier> notifier_;
   std::optional<Alerts> alerts_;
+  std::optional<Bisector> bisector_;
   std::optional<Ops> ops_;
   std::optional<Server> server_;
   Dispatch dispatch_;  // the ops, for the socket and the dashboard alike

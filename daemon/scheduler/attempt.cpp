@@ -160,8 +160,9 @@ void Scheduler::prepare(JobRun& run) {
                           a.start_failure->message};
     return advance(run, Event::failed);
   }
-  a.build = build_command(config_.backend,
-                          {a.job.variant, a.variant.repo_path, a.variant.recipe, config_.results_dir()});
+  // A bisect build's result link stays in its worktree: the variant's own is its newest build's.
+  a.build = build_command(config_.backend, {a.job.variant, a.variant.repo_path, a.variant.recipe,
+                                            a.job.rev ? a.variant.repo_path : config_.results_dir()});
   const char* inherited = std::getenv("NIX_CONFIG");
   FleetBuilder* builder = builder_named(a.builder);
   if (!config_.builders.empty() && builder)  // a configured fleet: the chosen machine builds, no other
@@ -463,13 +464,14 @@ void Scheduler::on_exit(int64_t job_id, int exit_code) {
       if (!built) changes = failure_changes_query(job_id);
       return off_loop_->run(
           [link = a.result_link, cgroups, group = a.cgroup, built, job_id, changes = std::move(changes),
-           nix_store = nix_store_program(nix_program(config_.backend)), roots = config_.roots_dir()] {
+           keep = a.job.kind == JobKind::build, nix_store = nix_store_program(nix_program(config_.backend)),
+           roots = config_.roots_dir()] {
             Measured m;
             if (changes) m.changes = what_changed(*changes);
             if (built) m.result = read_link(link);
             // Kept until the retention policy lets it go (docs/resources.md): the result link
-            // alone is the variant's newest build only.
-            if (!m.result.empty()) m.root_error = add_build_root(nix_store, roots, job_id, m.result);
+            // alone is the variant's newest build only. A bisect build is not kept.
+            if (!m.result.empty() && keep) m.root_error = add_build_root(nix_store, roots, job_id, m.result);
             if (cgroups) {
               m.usage = cgroups->read(group);
               cgroups->remove(group);

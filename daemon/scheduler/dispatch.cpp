@@ -69,7 +69,7 @@ PlanInput plan_input(const DispatchSnapshot& s, std::map<int64_t, const Job*>& b
   for (const auto& [name, repo] : s.repos)
     if (!repo.after.empty()) plan.after[name] = repo.after;
   for (const Job& j : s.queued) {
-    if (j.kind != JobKind::build) continue;
+    if (j.kind == JobKind::publish) continue;
     auto v = s.variants.find(j.variant);
     if (v == s.variants.end()) {
       decide_vanished(s, j, d);

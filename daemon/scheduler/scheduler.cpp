@@ -196,7 +196,7 @@ void Scheduler::expect_resources(DispatchSnapshot& s) {
         expect_from(past, {}, "", config_.resources.default_memory));
   for (const Job& j : s.queued) {
     auto v = s.variants.find(j.variant);
-    if (j.kind != JobKind::build || v == s.variants.end()) continue;
+    if (j.kind == JobKind::publish || v == s.variants.end()) continue;
     if (!s.expected.count(j.variant)) {
       std::string family = resource_family(v->second.axes);
       auto own = history.by_variant.find(j.variant);
@@ -284,8 +284,11 @@ bool Scheduler::begin_attempt(JobRun& run, const Job& queued, const VariantRecor
   }
   run.waiting.clear();
   if (builder) ++builder->running;
-  run.attempt = std::make_unique<Attempt>(io_, *job, variant, builder ? builder->spec.name : "",
-                                          config_.daemon.log_max);
+  VariantRecord where = variant;
+  if (job->rev)
+    where.repo_path = bisect_worktree(config_.daemon.state_dir, *job->rev);  // built at that commit
+  run.attempt =
+      std::make_unique<Attempt>(io_, *job, where, builder ? builder->spec.name : "", config_.daemon.log_max);
   Attempt& a = *run.attempt;
   a.last_output = clock_.steady();
   if (std::string err =

@@ -68,6 +68,10 @@ BuildCommand probe_command(const Config& config, const VariantRecord& v, const s
   return cmd;
 }
 
+std::string bisect_worktree(const std::string& state_dir, const std::string& rev) {
+  return state_dir + "/bisect/" + rev;
+}
+
 std::optional<std::string> head_commit(const std::string& repo_path) {
   CommandResult head = run_command({"git", "-C", repo_path, "rev-parse", "--verify", "--quiet", "HEAD"},
                                    repo_path, std::chrono::seconds(30));

@@ -35,6 +35,10 @@ BuildCommand probe_command(const Config& config, const VariantRecord& variant, c
 // log settles nothing, and the build must run again.
 std::optional<Failure> settled_failure(const std::string& log_path, const VariantAxes& axes);
 
+// Where a bisect job builds its variant at commit `rev`: a git worktree of the build repo
+// (docs/bisect.md), never the repo's checkout.
+std::string bisect_worktree(const std::string& state_dir, const std::string& rev);
+
 // The build repo's HEAD commit, or nullopt where it is no git checkout. Blocking: off the loop.
 std::optional<std::string> head_commit(const std::string& repo_path);
 

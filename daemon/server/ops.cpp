@@ -33,6 +33,9 @@ const std::map<std::string_view, ops::OpFunction>& op_table() {
       {op::kSetBuilder.name, ops::op_set_builder},
       {op::kGc.name, ops::op_gc},
       {op::kChanges.name, ops::op_changes},
+      {op::kBisect.name, ops::op_bisect},
+      {op::kBisectStatus.name, ops::op_bisect_status},
+      {op::kBisectCancel.name, ops::op_bisect_cancel},
   };
   return table;
 }

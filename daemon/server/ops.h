@@ -17,6 +17,7 @@
 
 namespace ptbuild {
 
+class Bisector;
 class Clock;
 class Notifier;
 class OffLoop;
@@ -41,6 +42,7 @@ struct OpsContext {
   // The last `status` of every job, served again while nothing it shows has changed.
   std::shared_ptr<struct StatusCache> last_status = nullptr;
   const Notifier* notifier = nullptr;  // its hooks' deliveries, for `status`
+  Bisector* bisector = nullptr;
 };
 
 class Ops {

@@ -16,7 +16,7 @@ constexpr const char* kJobColumns =
     "j.out_path, j.force, "
     "(SELECT json_group_array(json_object('id', f.id, 'drv', f.drv, 'file', f.file, 'line', f.line, "
     "'old', f.old_hash, 'new', f.new_hash, 'at', f.at)) FROM hash_fixes f WHERE f.job_id = j.id), "
-    "j.recipe_sha, j.fingerprint, j.drv_path, j.log_zstd, j.builder, j.resources, j.commit_sha, j.changes";
+    "j.recipe_sha, j.fingerprint, j.drv_path, j.log_zstd, j.builder, j.resources, j.commit_sha, j.changes, j.rev";
 constexpr const char* kJobFrom =
     " FROM jobs j JOIN variants v ON v.id = j.variant_id JOIN repos r ON r.id = v.repo_id ";
 
@@ -61,6 +61,7 @@ std::vector<Job> Store::query_jobs(const std::string& where_and_order,
     j.resources_json = st.optional_text(27);
     j.commit = st.optional_text(28);
     j.changes_json = st.optional_text(29);
+    j.rev = st.optional_text(30);
     out.push_back(std::move(j));
   }
   return out;
@@ -73,7 +74,7 @@ std::optional<Job> Store::job(int64_t id) {
 }
 
 std::optional<Job> Store::latest_job(const std::string& variant) {
-  auto jobs = query_jobs("WHERE v.name = ?1 ORDER BY j.id DESC LIMIT 1",
+  auto jobs = query_jobs("WHERE v.name = ?1 AND j.kind != 'bisect' ORDER BY j.id DESC LIMIT 1",
                          [&](sql::Statement& st) { st.bind(1, variant); });
   if (jobs.empty()) return std::nullopt;
   return std::move(jobs.front());

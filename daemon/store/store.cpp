@@ -6,6 +6,7 @@
 #include <set>
 #include <utility>
 
+#include <nlohmann/json.hpp>
 #include <sqlite3.h>
 #include <sys/stat.h>
 
@@ -95,17 +96,24 @@ void Store::migrate() {
                      std::to_string(latest_schema_version()) +
                      "; it was written by a newer ptbuild — upgrade ptbuild or point state_dir "
                      "elsewhere");
+  // A migration may rebuild a table others refer to (SQLite's procedure for what ALTER TABLE
+  // cannot do): foreign keys are off meanwhile, and checked before each migration commits.
+  db_->exec("PRAGMA foreign_keys = OFF");
   for (const Migration& m : kMigrations) {
     if (m.version <= current) continue;
     sql::Transaction tx(*db_);
     try {
       db_->exec(m.sql);
+      if (auto check = db_->prepare("PRAGMA foreign_key_check"); check.step())
+        throw StoreError("migration " + std::to_string(m.version) + " broke a reference of table " +
+                         check.text(0));
     } catch (const sql::Error& e) {
       throw StoreError("migration " + std::to_string(m.version) + " failed: " + e.what());
     }
     db_->exec("PRAGMA user_version = " + std::to_string(m.version));
     tx.commit();
   }
+  db_->exec("PRAGMA foreign_keys = ON");
 }
 
 std::vector<std::string> Store::sync_catalog(const std::vector<RepoScan>& repos) {
@@ -207,14 +215,15 @@ std::vector<CatalogEntry> Store::catalog() {
 
 Job Store::insert_job(sql::Transaction&, const NewJob& nj, const std::string& now) {
   auto st = db_->prepare(
-      "INSERT INTO jobs(variant_id, kind, state, priority, reason, force, created_at, log_zstd) "
-      "SELECT id, ?2, 'queued', ?3, ?4, ?5, ?6, 1 FROM variants WHERE name = ?1");
+      "INSERT INTO jobs(variant_id, kind, state, priority, reason, force, created_at, log_zstd, rev) "
+      "SELECT id, ?2, 'queued', ?3, ?4, ?5, ?6, 1, ?7 FROM variants WHERE name = ?1");
   st.bind(1, nj.variant)
       .bind(2, to_string(nj.kind))
       .bind(3, nj.priority)
       .bind(4, nj.reason)
       .bind(5, nj.force ? 1 : 0)
-      .bind(6, now);
+      .bind(6, now)
+      .bind(7, nj.rev);
   st.run();
   if (db_->changes() != 1) throw StoreError("no variant named '" + nj.variant + "'");
   int64_t id = db_->last_insert_rowid();
@@ -506,6 +515,53 @@ std::vector<Store::HashFixRecord> Store::hash_fixes() {
   while (st.step())
     out.push_back({st.int64(0), st.int64(1), st.text(2), st.text(3), st.text(4), st.integer(5), st.text(6),
                    st.text(7), st.text(8)});
+  return out;
+}
+
+namespace {
+std::string commits_text(const std::vector<BisectCommit>& commits) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const BisectCommit& c : commits) j.push_back(to_json(c));
+  return j.dump();
+}
+}  // namespace
+
+int64_t Store::insert_bisect(const BisectRecord& b) {
+  auto st = db_->prepare(
+      "INSERT INTO bisects(variant_id, good, bad, state, commits, message, created_at, good_drv) "
+      "SELECT id, ?2, ?3, ?4, ?5, ?6, ?7, ?8 FROM variants WHERE name = ?1");
+  st.bind(1, b.variant).bind(2, b.good).bind(3, b.bad).bind(4, b.state).bind(5, commits_text(b.commits));
+  st.bind(6, b.message).bind(7, b.created_at).bind(8, b.good_drv);
+  st.run();
+  if (db_->changes() != 1) throw StoreError("no variant named '" + b.variant + "'");
+  return db_->last_insert_rowid();
+}
+
+void Store::update_bisect(const BisectRecord& b) {
+  auto st = db_->prepare(
+      "UPDATE bisects SET state = ?2, commits = ?3, first_bad = ?4, message = ?5, changes = ?6, finished_at = ?7 "
+      "WHERE id = ?1");
+  st.bind(1, b.id).bind(2, b.state).bind(3, commits_text(b.commits)).bind(4, b.first_bad).bind(5, b.message);
+  st.bind(6, b.changes_json).bind(7, b.finished_at);
+  st.run();
+}
+
+std::vector<BisectRecord> Store::bisects(int limit) {
+  auto st = db_->prepare(
+      "SELECT b.id, v.name, b.good, b.bad, b.state, b.commits, b.first_bad, b.message, b.changes, b.created_at, "
+      "b.finished_at, b.good_drv FROM bisects b JOIN variants v ON v.id = b.variant_id "
+      "ORDER BY b.state = 'running' DESC, b.id DESC LIMIT ?1");
+  st.bind(1, limit);
+  std::vector<BisectRecord> out;
+  while (st.step()) {
+    BisectRecord b{st.int64(0), st.text(1),          st.text(2), st.text(3),
+                   st.text(11), st.text(4),          {},         st.optional_text(6),
+                   st.text(7),  st.optional_text(8), st.text(9), st.optional_text(10)};
+    nlohmann::json commits = nlohmann::json::parse(st.text(5), nullptr, false);
+    if (commits.is_array())
+      for (const nlohmann::json& c : commits) b.commits.push_back(bisect_commit_from_json(c));
+    out.push_back(std::move(b));
+  }
   return out;
 }
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/bisect.h"
 #include "core/job.h"
 #include "core/gc_policy.h"
 #include "core/resources.h"
@@ -75,6 +76,22 @@ struct NewJob {
   int priority = 0;
   std::string reason;
   bool force = false;
+  std::optional<std::string> rev;  // a bisect job's commit
+};
+
+// A bisection of a variant's history (docs/bisect.md).
+struct BisectRecord {
+  int64_t id = 0;
+  std::string variant;
+  std::string good, bad;              // commits
+  std::string good_drv;               // the variant's derivation at `good` ("" where it did not evaluate)
+  std::string state;                  // running, found, ambiguous, failed, cancelled
+  std::vector<BisectCommit> commits;  // after `good`, oldest first; the last is `bad`
+  std::optional<std::string> first_bad;
+  std::string message;
+  std::optional<std::string> changes_json;  // of the first bad commit against the last good one
+  std::string created_at;
+  std::optional<std::string> finished_at;
 };
 
 class Store {
@@ -192,6 +209,7 @@ class Store {
   std::vector<HashFixRecord> hash_fixes();
 
   std::optional<Job> job(int64_t id);
+  // The variant's newest build or publish job (its own history: bisect jobs build other commits).
   std::optional<Job> latest_job(const std::string& variant);
   std::optional<Job> latest_job(const std::string& variant, JobKind kind);
   // The newest build that succeeded (and passed verification, when it was verified), older than
@@ -216,6 +234,11 @@ class Store {
   // for set_progress (`status` has a running build's progress from the scheduler).
   std::shared_ptr<const std::vector<Job>> status_jobs();
   std::vector<JobEvent> events(int64_t job_id);
+
+  // Bisections: a new one (its id), one's progress, and the running ones then the newest others.
+  int64_t insert_bisect(const BisectRecord& b);
+  void update_bisect(const BisectRecord& b);
+  std::vector<BisectRecord> bisects(int limit);
 
  private:
   void migrate();

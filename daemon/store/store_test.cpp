@@ -51,6 +51,7 @@ TEST_CASE("an older database is migrated and keeps its jobs") {
     old.exec("INSERT INTO variants(repo_id, name, recipe) VALUES(1, 'pytorch-python313-cpu-avx2', 'x.nix')");
     old.exec("INSERT INTO jobs(variant_id, kind, state, created_at) VALUES(1, 'build', 'succeeded', '" + kT0 +
              "')");
+    old.exec("INSERT INTO job_events(job_id, at, to_state) VALUES(1, '" + kT0 + "', 'queued')");
   }
   Store store(dir / "ptbuild.db", dir / "logs");
   CHECK(store.schema_version() == Store::latest_schema_version());
@@ -59,8 +60,21 @@ TEST_CASE("an older database is migrated and keeps its jobs") {
   CHECK(job->variant == "pytorch-python313-cpu-avx2");
   CHECK(job->state == JobState::succeeded);
   CHECK(job->log_path == dir / "logs/1.log");  // its plain log; new jobs' logs are zstd
+  // The jobs table was rebuilt (schema 11): its events still point at it, and references are
+  // enforced again.
+  CHECK(store.events(1).size() == 1);
+  auto tx = store.begin();
+  CHECK(store
+            .insert_job(tx, NewJob{"pytorch-python313-cpu-avx2", JobKind::bisect, -1, "bisect", false, "abc"},
+                        kT0)
+            .kind == JobKind::bisect);
+  tx.commit();
   sql::Db raw(dir / "ptbuild.db");
   CHECK_NOTHROW(raw.exec("SELECT count(*) FROM hash_fixes"));
+  auto dangling = store.begin();
+  CHECK_THROWS_AS(
+      store.add_hash_fix(dangling, {0, 99, "pytorch-python313-cpu-avx2", "d", "f", 1, "o", "n", kT0}),
+      sql::Error);
 }
 
 TEST_CASE("a database from a newer ptbuild is refused with a clear message") {

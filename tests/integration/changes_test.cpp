@@ -64,13 +64,13 @@ json build(Daemon& d) {
 }
 
 // A: the variant builds. B: another recipe changes. C: the file it imports moves magma to 1.1 and
-// adds a flag. D: the README changes. The build at D fails.
+// adds a flag. D: the README changes (or, `d_moves_flags`, the flags again). The build at D fails.
 struct History {
   std::string a, b, c, d;
   json good, bad;
 };
 
-History broken_at_c(Daemon& d) {
+History broken_at_c(Daemon& d, bool d_moves_flags = false) {
   History h;
   write(d.repo() + "/.flox/pkgs/" + kVariant + ".nix", recipe(d.nonce()));
   write(d.repo() + "/lib/overlay.nix", overlay("1.0", "-DUSE_X=ON"));
@@ -84,7 +84,10 @@ History broken_at_c(Daemon& d) {
   h.b = commit(d, "B: another recipe");
   write(d.repo() + "/lib/overlay.nix", overlay("1.1", "-DUSE_X=ON -DUSE_Y=ON"));
   h.c = commit(d, "C: magma 1.1");
-  write(d.repo() + "/README.md", "notes\n");
+  if (d_moves_flags)
+    write(d.repo() + "/lib/overlay.nix", overlay("1.1", "-DUSE_X=ON -DUSE_Y=ON -DUSE_Z=ON"));
+  else
+    write(d.repo() + "/README.md", "notes\n");
   h.d = commit(d, "D: notes");
   h.bad = build(d);
   REQUIRE(h.bad["state"] == "failed");
@@ -252,4 +255,77 @@ TEST_CASE("notify: a bad [[notify]] is refused by line - an unknown event, no ta
     CHECK(r.exit_code != 0);
     CHECK_MESSAGE(r.err.find(error) != std::string::npos, r.err);
   }
+}
+
+namespace {
+// The newest bisection, once it has ended.
+json finished_bisect(Daemon& d) {
+  json b;
+  REQUIRE(eventually([&] {
+    b = d.client_json({"bisect", "status", "--json"})["bisects"][0];
+    return b["state"] != "running";
+  }));
+  return b;
+}
+}  // namespace
+
+TEST_CASE("bisect: a commit whose derivation is one already judged costs no build") {
+  Daemon d;
+  History h = broken_at_c(d);  // C's derivation is D's: only the README changed after it
+  d.client_json({"bisect", "cpu-avx2"});
+  json b = finished_bisect(d);
+  INFO(b.dump());
+  CHECK(b["state"] == "found");
+  CHECK(b["first_bad"] == h.c);
+  CHECK(b["builds"] == 0);
+  CHECK(b["commits"][0]["how"] == "its derivation is the good end's: no build");
+  CHECK(b["commits"][1]["how"] == "its derivation is " + h.d.substr(0, 7) + "'s: no build");
+}
+
+TEST_CASE(
+    "bisect: between the good build at A and the failure at D it builds once and names C - the checkout untouched") {
+  Daemon d;
+  History h = broken_at_c(d, true);
+  json started = d.client_json({"bisect", "cpu-avx2", "--json"});
+  REQUIRE(started["bisects"].size() == 1);
+  const json& b0 = started["bisects"][0];
+  CHECK(b0["good"] == h.a);
+  CHECK(b0["bad"] == h.d);
+  CHECK(b0["state"] == "running");
+  REQUIRE(b0["commits"].size() == 3);  // B, C, D
+  CHECK(b0["max_builds"] == 2);
+
+  json b = finished_bisect(d);
+  INFO(b.dump());
+  CHECK(b["state"] == "found");
+  CHECK(b["first_bad"] == h.c);
+  CHECK(b["message"].get<std::string>().find("\"C: magma 1.1\"") != std::string::npos);
+  // B's derivation is A's: judged good without a build. C was built, and failed.
+  CHECK(b["commits"][0]["commit"] == h.b);
+  CHECK(b["commits"][0]["verdict"] == "good");
+  CHECK(b["commits"][0]["job"].is_null());
+  CHECK(b["commits"][1]["verdict"] == "bad");
+  REQUIRE(b["commits"][1]["job"].is_number());
+  CHECK(b["builds"] == 1);
+  CHECK(b["changes"]["summary"][0] == "inputs: magma 1.0 → 1.1");
+  CHECK(b["changes"]["commits"].size() == 1);
+
+  // The bisect build: its own kind, below normal priority, at C, from a worktree.
+  json job = d.job(b["commits"][1]["job"].dump());
+  CHECK(job["kind"] == "bisect");
+  CHECK(job["rev"] == h.c);
+  CHECK(job["priority"].get<int>() < 0);
+  CHECK(job["state"] == "failed");
+  CHECK(d.client({"status"}).out.find("bisect") != std::string::npos);
+  // The repo's checkout never moved, and the worktrees are gone.
+  CHECK(git(d, {"rev-parse", "HEAD"}) == h.d);
+  CHECK(git(d, {"status", "--porcelain"}).empty());
+  REQUIRE(eventually([&] { return git(d, {"worktree", "list"}).find('\n') == std::string::npos; }));
+  // The variant's own history is the builds': its latest build is still the failure at D.
+  CHECK(d.job(kVariant)["id"] == h.bad["id"]);
+
+  CHECK(d.client({"bisect", "cancel"}).exit_code != 0);  // nothing runs
+  ProcessResult wrong = d.client({"bisect", "cpu-avx2", "--good", "no-such-rev"});
+  CHECK(wrong.exit_code != 0);
+  CHECK(wrong.err.find("'no-such-rev' is no commit") != std::string::npos);
 }
