@@ -13,7 +13,7 @@ _ptbuild() {
   case "$prev" in
     --socket|--config) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --state) COMPREPLY=($(compgen -W "queued running succeeded failed cancelled" -- "$cur")); return ;;
-    --priority|--limit|--tail|--timeout|--reason) return ;;
+    --priority|--limit|--tail|--timeout|--reason|--since|--good|--bad) return ;;
   esac
   if [ -z "$cmd" ]; then
     COMPREPLY=($(compgen -W "$(ptbuild _complete commands) --json --socket --config --help" -- "$cur"))
@@ -27,6 +27,8 @@ _ptbuild() {
     log) opts+=" --tail -f --follow" ;;
     wait) opts+=" --timeout" ;;
     publish) opts+=" --force" ;;
+    changes) opts+=" --since" ;;
+    bisect) opts+=" --good --bad" ;;
     recipes) opts+=" --write --force plan render" ;;
   esac
   if [[ "$cur" == -* ]]; then
@@ -35,7 +37,8 @@ _ptbuild() {
   fi
   case "$cmd" in
     queue|status|publish|nightly) COMPREPLY=($(compgen -W "all $(ptbuild _complete variants "${conn[@]}")" -- "$cur")) ;;
-    show|log|wait|cancel|retry)
+    bisect) COMPREPLY=($(compgen -W "status cancel $(ptbuild _complete variants "${conn[@]}")" -- "$cur")) ;;
+    show|log|wait|cancel|retry|changes)
       COMPREPLY=($(compgen -W "$(ptbuild _complete jobs "${conn[@]}") $(ptbuild _complete variants "${conn[@]}")" -- "$cur")) ;;
     recipes) COMPREPLY=($(compgen -W "plan render" -- "$cur")) ;;
   esac

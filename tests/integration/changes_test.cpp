@@ -217,6 +217,18 @@ TEST_CASE(
   CHECK(metrics.find("ptbuild_notifications_total{event=\"newly_failing\",result=\"delivered\"} 2") !=
         std::string::npos);
 
+  // The job's page says what changed, in a real Chromium.
+  if (Browser::available()) {
+    Browser browser;
+    browser.go("http://127.0.0.1:" + std::to_string(port) + "/#/job/" + h.bad["id"].dump());
+    REQUIRE(eventually([&] { return browser.eval("!!document.querySelector('#job-changes li')") == true; }));
+    CHECK(browser.eval("document.querySelector('#job-changes li').textContent") == "inputs: magma 1.0 → 1.1");
+    CHECK(browser.eval("document.querySelector('#job-changes h2').textContent") ==
+          "What changed since #" + h.good["id"].dump());
+    std::filesystem::create_directories(source_dir() + "/docs/screenshots");
+    browser.screenshot(source_dir() + "/docs/screenshots/job-changes.png");
+  }
+
   // Fixed: the overlay goes back to magma 1.0.
   write(d.repo() + "/lib/overlay.nix", overlay("1.0", "-DUSE_X=ON"));
   commit(d, "E: back to magma 1.0");

@@ -298,6 +298,8 @@ async function jobPage(seq, id) {
     job.waiting ? [h('dt', { text: 'waiting' }), h('dd', { id: 'job-waiting', text: job.waiting })] : [],
     job.builder ? [h('dt', { text: 'builder' }), h('dd', { id: 'job-builder', text: job.builder })] : [],
     h('dt', { text: 'kind' }), h('dd', { text: job.kind }),
+    job.rev ? [h('dt', { text: 'commit' }), h('dd', {}, h('code', { text: job.rev }), ' (bisect: built from a worktree)')]
+      : job.commit ? [h('dt', { text: 'commit' }), h('dd', {}, h('code', { text: job.commit }))] : [],
     h('dt', { text: 'attempt' }), h('dd', { text: job.attempt }),
     h('dt', { text: 'reason' }), h('dd', { text: job.reason || '' }),
     h('dt', { text: 'queued' }), h('dd', { text: when(job.created_at) }),
@@ -313,6 +315,13 @@ async function jobPage(seq, id) {
       h('p', { class: 'message', text: f.message }),
       f.hint ? h('p', { class: 'hint', text: f.hint }) : null,
       f.excerpt ? h('pre', { class: 'excerpt', text: f.excerpt }) : null));
+  }
+  if (job.changes && job.changes.summary) {
+    const c = job.changes;
+    parts.push(h('section', { id: 'job-changes' },
+      h('h2', {}, c.since ? ['What changed since ', jobLink(c.since)] : 'What changed'),
+      h('ul', {}, c.summary.map(line => h('li', { text: line }))),
+      (c.commits || []).length ? h('p', { class: 'muted', text: `ptbuild changes ${job.id} lists every difference` }) : null));
   }
   if (job.fixes && job.fixes.length) {
     parts.push(h('section', { id: 'job-fixes' }, h('h2', { text: 'Hash repairs' }),
