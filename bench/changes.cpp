@@ -37,14 +37,16 @@ json closure(int n, unsigned seed, int moved, std::string& top) {
   std::string inputs;
   for (int i = 0; i < n; ++i) {
     std::string name = (i % 3 ? "python3.13-" : "") + std::string("pkg") + std::to_string(i);
-    std::string version = std::to_string(names() % 5) + "." + std::to_string(names() % 20) + "." +
-                          std::to_string(names() % 9);
+    std::string version =
+        std::to_string(names() % 5) + "." + std::to_string(names() % 20) + "." + std::to_string(names() % 9);
     if (i < moved) version += "-next";
     bool source = i % 10 == 0;
     std::string full = name + "-" + version + (source ? ".tar.gz" : "");
     std::string path = "/nix/store/" + hash_of(rng) + "-" + full;
-    json env = {{"name", full}, {"out", path}, {"builder", "/nix/store/" + hash_of(rng) + "-bash-5.2/bin/bash"}};
-    for (int k = 0; k < 12; ++k) env["var" + std::to_string(k)] = "value " + std::to_string(k) + " of " + name;
+    json env = {
+        {"name", full}, {"out", path}, {"builder", "/nix/store/" + hash_of(rng) + "-bash-5.2/bin/bash"}};
+    for (int k = 0; k < 12; ++k)
+      env["var" + std::to_string(k)] = "value " + std::to_string(k) + " of " + name;
     // Phases and hooks: a real derivation's environment is kilobytes of shell.
     env["buildPhase"] = std::string(4000, 'x') + "\nmake -j$NIX_BUILD_CORES " + name + "\n";
     json outputs = {{"out", {{"path", path}}}};
@@ -54,18 +56,22 @@ json closure(int n, unsigned seed, int moved, std::string& top) {
       outputs["out"]["hash"] = hash;
     }
     c["/nix/store/" + hash_of(rng) + "-" + full + ".drv"] = {
-        {"outputs", outputs}, {"inputSrcs", json::array({"/nix/store/" + hash_of(rng) + "-setup.sh"})},
-        {"inputDrvs", json::object()}, {"env", env}};
+        {"outputs", outputs},
+        {"inputSrcs", json::array({"/nix/store/" + hash_of(rng) + "-setup.sh"})},
+        {"inputDrvs", json::object()},
+        {"env", env}};
     inputs += path + " ";
   }
   std::string flags;
   for (int k = 0; k < 200; ++k) flags += "-DFLAG_" + std::to_string(k) + "=ON ";
   if (seed == 2) flags += "-DUSE_NEW=ON";
   top = "/nix/store/" + hash_of(rng) + "-pytorch-python313-cuda13_0-sm90-avx512.drv";
-  c[top] = {{"outputs", {{"out", {{"path", "/nix/store/x-pytorch"}}}}},
-            {"inputSrcs", json::array()},
-            {"inputDrvs", json::object()},
-            {"env", {{"name", "pytorch-python313-cuda13_0-sm90-avx512"}, {"cmakeFlags", flags}, {"buildInputs", inputs}}}};
+  c[top] = {
+      {"outputs", {{"out", {{"path", "/nix/store/x-pytorch"}}}}},
+      {"inputSrcs", json::array()},
+      {"inputDrvs", json::object()},
+      {"env",
+       {{"name", "pytorch-python313-cuda13_0-sm90-avx512"}, {"cmakeFlags", flags}, {"buildInputs", inputs}}}};
   return c;
 }
 
@@ -122,7 +128,8 @@ int main() {
     c.derivation = d;
     summary = summarize(c);
   }
-  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() / kRuns;
+  double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() / kRuns;
   std::printf("changes: two closures of 1,001 derivations (%.1f MB and %.1f MB of show-derivation JSON)\n",
               a.size() / 1e6, b.size() / 1e6);
   std::printf("  parse both + diff + summary: %.1f ms (mean of %d)\n", ms, kRuns);
@@ -130,7 +137,8 @@ int main() {
               d.sources.size(), d.variables.size(), summary.empty() ? "" : summary.front().c_str());
 
   std::printf("\nbisect: builds to find the first bad commit, over every position of it\n");
-  std::printf("  %8s  %18s  %18s  %26s\n", "commits", "linear mean/max", "bisect mean/max", "bisect, 1 in 4 relevant");
+  std::printf("  %8s  %18s  %18s  %26s\n", "commits", "linear mean/max", "bisect mean/max",
+              "bisect, 1 in 4 relevant");
   for (size_t n : {16, 64}) {
     double linear_sum = 0, bisect_sum = 0, dedupe_sum = 0;
     int linear_max = 0, bisect_max = 0, dedupe_max = 0;
@@ -145,8 +153,9 @@ int main() {
       linear_max = std::max(linear_max, linear), bisect_max = std::max(bisect_max, bisect);
       dedupe_max = std::max(dedupe_max, dedupe);
     }
-    std::printf("  %8zu  %11.1f / %3d  %11.1f / %3d  %19.1f / %3d   (bound log2(n)+1 = %d)\n", n, linear_sum / n,
-                linear_max, bisect_sum / n, bisect_max, dedupe_sum / n, dedupe_max, max_builds(n));
+    std::printf("  %8zu  %11.1f / %3d  %11.1f / %3d  %19.1f / %3d   (bound log2(n)+1 = %d)\n", n,
+                linear_sum / n, linear_max, bisect_sum / n, bisect_max, dedupe_sum / n, dedupe_max,
+                max_builds(n));
   }
   return 0;
 }

@@ -1,16 +1,20 @@
 #include "client/commands.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <charconv>
+#include <fstream>
 #include <iostream>
 
 #include "core/changes.h"
 #include "core/duration.h"
+#include "core/provenance.h"
 #include "core/replies.h"
 #include "core/requests.h"
 #include "core/resources.h"
 #include "core/text.h"
+#include "local/files.h"
 
 #include <nlohmann/json.hpp>
 
@@ -488,6 +492,113 @@ int cmd_bisect(Context& ctx, const ParsedArgs& a) {
   return kOk;
 }
 
+// A short command of this machine (nix), its stdout; nullopt when it fails. The client's only
+// processes: provenance --verify and keys generate work offline, without the daemon.
+std::optional<std::string> capture(const std::string& shell_command) {
+  FILE* pipe = ::popen(shell_command.c_str(), "r");
+  if (!pipe) return std::nullopt;
+  std::string out;
+  char buf[4096];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, pipe)) > 0;) out.append(buf, n);
+  if (::pclose(pipe) != 0) return std::nullopt;
+  return out;
+}
+
+std::string shell_quoted(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// provenance JOB [--verify --public-key K]: K is a Nix public key ("NAME:BASE64") or a file of one.
+int cmd_provenance(Context& ctx, const ParsedArgs& a) {
+  if (a.positional.size() != 1) throw UsageError{"provenance needs exactly one JOB (an id or a variant)"};
+  auto reply = call<protocol::ProvenanceReply>(
+      ctx, protocol::op::kProvenance,
+      protocol::to_args(protocol::ShowRequest{protocol::parse_job_ref(a.positional[0])}));
+  json shown = protocol::to_json(reply);
+  if (!a.has("--verify")) {
+    if (ctx.json)
+      print_json(shown);
+    else
+      std::cout << shown["statement"].dump(2) << "\n";
+    return kOk;
+  }
+  std::string key_text = a.value("--public-key").value_or("");
+  if (key_text.empty()) throw UsageError{"--verify needs --public-key K (a key, or a file with one)"};
+  if (std::optional<std::string> file = read_file(key_text)) key_text = *file;
+  std::string error;
+  std::optional<NixKey> key = parse_nix_key(key_text, false, error);
+  if (!key) throw UsageError{"--public-key: " + error};
+  auto refuse = [&](const std::string& why) {
+    if (ctx.json) print_json({{"ok", false}, {"job", reply.job}, {"error", why}});
+    std::cerr << "ptbuild: provenance of #" << reply.job << " refused: " << why << "\n";
+    return kWorkFailed;
+  };
+  std::optional<json> statement = open_envelope(json::parse(reply.envelope), *key, error);
+  if (!statement) return refuse(error);
+  const json& subject = (*statement)["subject"][0];
+  std::string path = subject.value("name", "");
+  std::string claimed = subject["digest"].value("sha256", "");
+  if (path != reply.out_path) return refuse("the statement is about " + path + ", not " + reply.out_path);
+  std::optional<std::string> actual =
+      capture("nix --extra-experimental-features nix-command hash path --type sha256 --base16 " +
+              shell_quoted(path) + " 2>/dev/null");
+  if (!actual) return refuse(path + " is not in this machine's store (or nix hash path failed)");
+  std::string now(trim(*actual));
+  if (now != claimed)
+    return refuse("the artifact differs from the statement: NAR sha256 of " + path + " is " + now +
+                  ", the statement says " + claimed);
+  if (ctx.json)
+    print_json({{"ok", true},
+                {"job", reply.job},
+                {"out_path", path},
+                {"key", key->name},
+                {"statement", *statement}});
+  else
+    std::cout << "ok: #" << reply.job << " " << path << " is what the statement signed by " << key->name
+              << " says (NAR sha256 " << claimed << ")\n";
+  return kOk;
+}
+
+// keys generate NAME [--dir DIR]: a Nix signing key pair, made by Nix: DIR/NAME.sec (0600) and
+// DIR/NAME.pub; prints the public key.
+int cmd_keys(Context& ctx, const ParsedArgs& a) {
+  if (a.positional.size() != 2 || a.positional[0] != "generate")
+    throw UsageError{"keys takes: generate NAME"};
+  const std::string& name = a.positional[1];
+  std::string dir = a.value("--dir").value_or(".");
+  std::string secret_file = dir + "/" + name + ".sec", public_file = dir + "/" + name + ".pub";
+  if (read_file(secret_file)) throw UsageError{secret_file + " exists already: it is never overwritten"};
+  const std::string nix = "nix --extra-experimental-features nix-command ";
+  std::optional<std::string> secret = capture(nix + "key generate-secret --key-name " + shell_quoted(name));
+  if (!secret) {
+    std::cerr << "ptbuild: nix key generate-secret failed (is Nix installed?)\n";
+    return kWorkFailed;
+  }
+  ::umask(077);  // the secret key is the owner's only
+  std::ofstream secret_out(secret_file);
+  if (!(secret_out << *secret) || !secret_out.flush()) {
+    std::cerr << "ptbuild: cannot write " << secret_file << "\n";
+    return kWorkFailed;
+  }
+  std::optional<std::string> pub =
+      capture(nix + "key convert-secret-to-public < " + shell_quoted(secret_file));
+  if (!pub) {
+    std::cerr << "ptbuild: nix key convert-secret-to-public failed\n";
+    return kWorkFailed;
+  }
+  std::ofstream(public_file) << trim(*pub) << "\n";
+  if (ctx.json)
+    print_json({{"name", name},
+                {"secret_key_file", secret_file},
+                {"public_key_file", public_file},
+                {"public_key", std::string(trim(*pub))}});
+  else
+    std::cout << trim(*pub) << "\n";
+  return kOk;
+}
+
 // why TARGET|JOB: what each job is waiting for, or where it stands if it is not waiting.
 int cmd_why(Context& ctx, const ParsedArgs& a) {
   if (a.positional.empty()) throw UsageError{"why needs a TARGET or a JOB"};
@@ -577,6 +688,17 @@ const std::vector<Command>& commands() {
        {{"--good", true, "REV: a commit it built at (default: its last good build's)"},
         {"--bad", true, "REV: a commit it fails at (default: its failed build's, else HEAD)"}},
        cmd_bisect},
+      {"provenance",
+       "JOB",
+       "a verified build's signed provenance (in-toto, SLSA v1), or --verify it offline",
+       {{"--verify", false, "check the signature and that the artifact in this store is the one signed"},
+        {"--public-key", true, "K: the Nix public key (NAME:BASE64, or a file of it)"}},
+       cmd_provenance},
+      {"keys",
+       "generate NAME",
+       "make a Nix signing key pair for publish.signing_key; prints the public key",
+       {{"--dir", true, "DIR: where NAME.sec and NAME.pub go (default .)"}},
+       cmd_keys},
       {"matrix", "", "the variant matrix with the state of each variant's latest job", {}, cmd_matrix},
       {"log",
        "JOB|VARIANT",

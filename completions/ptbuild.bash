@@ -14,6 +14,7 @@ _ptbuild() {
     --socket|--config) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --state) COMPREPLY=($(compgen -W "queued running succeeded failed cancelled" -- "$cur")); return ;;
     --priority|--limit|--tail|--timeout|--reason|--since|--good|--bad) return ;;
+    --public-key|--dir) COMPREPLY=($(compgen -f -- "$cur")); return ;;
   esac
   if [ -z "$cmd" ]; then
     COMPREPLY=($(compgen -W "$(ptbuild _complete commands) --json --socket --config --help" -- "$cur"))
@@ -29,6 +30,8 @@ _ptbuild() {
     publish) opts+=" --force" ;;
     changes) opts+=" --since" ;;
     bisect) opts+=" --good --bad" ;;
+    provenance) opts+=" --verify --public-key" ;;
+    keys) opts+=" --dir generate" ;;
     recipes) opts+=" --write --force plan render" ;;
   esac
   if [[ "$cur" == -* ]]; then
@@ -38,7 +41,8 @@ _ptbuild() {
   case "$cmd" in
     queue|status|publish|nightly) COMPREPLY=($(compgen -W "all $(ptbuild _complete variants "${conn[@]}")" -- "$cur")) ;;
     bisect) COMPREPLY=($(compgen -W "status cancel $(ptbuild _complete variants "${conn[@]}")" -- "$cur")) ;;
-    show|log|wait|cancel|retry|changes)
+    keys) COMPREPLY=($(compgen -W "generate" -- "$cur")) ;;
+    show|log|wait|cancel|retry|changes|provenance)
       COMPREPLY=($(compgen -W "$(ptbuild _complete jobs "${conn[@]}") $(ptbuild _complete variants "${conn[@]}")" -- "$cur")) ;;
     recipes) COMPREPLY=($(compgen -W "plan render" -- "$cur")) ;;
   esac

@@ -21,17 +21,37 @@ BuildCommand build_command(const Config::Backend& backend, const BuildTarget& t)
 }
 
 BuildCommand publish_command(const Config::Backend& backend, const Config::Publish& publish,
-                             const BuildTarget& t, const std::string& out_path) {
+                             const BuildTarget& t, const std::string& out_path,
+                             const std::string& provenance_file) {
   BuildCommand cmd;
   cmd.cwd = t.repo_path;
   if (backend.kind == "flox") {
     cmd.argv = {backend.program, "publish", "-d", t.repo_path};
     if (!publish.org.empty()) cmd.argv.insert(cmd.argv.end(), {"-o", publish.org});
     cmd.argv.push_back(t.package);
-  } else {
+  } else if (publish.signing_key.empty() &&
+             (provenance_file.empty() || !publish.store.starts_with("file://"))) {
     cmd.argv = {
         backend.program, "--extra-experimental-features", "nix-command", "copy", "--to", publish.store,
         out_path};
+  } else {
+    // Signed before it is copied, so nothing unsigned reaches the cache; the provenance beside the
+    // artifact where the cache is a folder (docs/provenance.md).
+    static constexpr const char* kSignedCopy =
+        "set -e\n"
+        "nix=$1 key=$2 store=$3 out=$4 provenance=$5\n"
+        "[ -z \"$key\" ] || \"$nix\" --extra-experimental-features nix-command store sign --key-file \"$key\" -r "
+        "\"$out\"\n"
+        "\"$nix\" --extra-experimental-features nix-command copy --to \"$store\" \"$out\"\n"
+        "case $store in file://*)\n"
+        "  if [ -n \"$provenance\" ] && [ -f \"$provenance\" ]; then\n"
+        "    dir=${store#file://}; dir=${dir%%\\?*}\n"
+        "    mkdir -p \"$dir/provenance\"\n"
+        "    cp \"$provenance\" \"$dir/provenance/${out##*/}.intoto.json\"\n"
+        "  fi;;\n"
+        "esac\n";
+    cmd.argv = {"/bin/sh",           "-c",          kSignedCopy, "ptbuild-publish", backend.program,
+                publish.signing_key, publish.store, out_path,    provenance_file};
   }
   return cmd;
 }

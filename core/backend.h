@@ -44,9 +44,12 @@ struct BuildTarget {
 BuildCommand build_command(const Config::Backend& backend, const BuildTarget& target);
 
 // flox: `flox publish -d <repo> [-o <org>] <package>` in the repo.
-// nix:  `nix copy --to <store> <out>` (publish.store, e.g. file:///srv/cache).
+// nix:  `nix copy --to <store> <out>` (publish.store, e.g. file:///srv/cache); with
+//       publish.signing_key `nix store sign -r` first, and `provenance_file` (if it exists) copied
+//       to <cache>/provenance/ for a file:// cache.
 BuildCommand publish_command(const Config::Backend& backend, const Config::Publish& publish,
-                             const BuildTarget& target, const std::string& out_path);
+                             const BuildTarget& target, const std::string& out_path,
+                             const std::string& provenance_file = "");
 
 // The `nix` program the daemon's helper commands use (hash repair, the builder probe): the nix
 // backend's program, else `nix` from PATH (flox builds with the same Nix underneath).

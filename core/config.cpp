@@ -490,6 +490,7 @@ void read_publish(TableReader& r, Config& c) {
   r.boolean("auto", c.publish.auto_publish);
   r.string("org", c.publish.org);
   r.string("store", c.publish.store);
+  r.string("signing_key", c.publish.signing_key);
 }
 
 void read_web(TableReader& r, Config& c) {
@@ -698,6 +699,7 @@ ConfigResult parse_config(std::string_view text, const std::string& source, cons
   c.daemon.state_dir = absolute_to(base_dir, c.daemon.state_dir);
   c.daemon.builders_file = absolute_to(base_dir, c.daemon.builders_file);
   c.daemon.socket = absolute_to(base_dir, c.daemon.socket);
+  c.publish.signing_key = absolute_to(base_dir, c.publish.signing_key);
   for (BuilderSpec& b : c.builders) b.ssh_key = absolute_to(base_dir, b.ssh_key);
   if (c.daemon.builders_file.empty())
     if (std::string problem = fleet_problem(c.fleet()); !problem.empty())
@@ -782,8 +784,10 @@ std::string render_config(const Config& c) {
                               {"max_rounds", c.hashfix.max_rounds},
                               {"commit", c.hashfix.commit}}},
       {"verify", toml::table{{"enabled", c.verify.enabled}, {"command", c.verify.command}}},
-      {"publish",
-       toml::table{{"auto", c.publish.auto_publish}, {"org", c.publish.org}, {"store", c.publish.store}}},
+      {"publish", toml::table{{"auto", c.publish.auto_publish},
+                              {"org", c.publish.org},
+                              {"store", c.publish.store},
+                              {"signing_key", c.publish.signing_key}}},
       {"web", toml::table{{"listen", c.web.listen}, {"hosts", str_array(c.web.hosts)}, {"url", c.web.url}}},
       {"resources", toml::table{{"default_memory", format_size(c.resources.default_memory)},
                                 {"oom_retry", c.resources.oom_retry},

@@ -82,6 +82,7 @@ struct Config {
     bool auto_publish = false;
     std::string org;
     std::string store;
+    std::string signing_key;  // a Nix secret key file: published paths and provenance are signed
   } publish;
   struct Web {
     std::string listen = "127.0.0.1:8460";  // "" turns the dashboard off (docs/web.md)

@@ -73,10 +73,11 @@ inline constexpr OpSpec kChanges{"changes", false, false};
 inline constexpr OpSpec kBisect{"bisect", true, false};
 inline constexpr OpSpec kBisectStatus{"bisect_status", false, false};
 inline constexpr OpSpec kBisectCancel{"bisect_cancel", true, false};
-inline constexpr OpSpec kAll[] = {kMatrix, kStatus,  kJobs,    kShow,         kFixes,       kLog,
-                                  kWait,   kWatch,   kQueue,   kCancel,       kRetry,       kPause,
-                                  kResume, kDrain,   kPublish, kNightly,      kBuilders,    kSetBuilder,
-                                  kGc,     kChanges, kBisect,  kBisectStatus, kBisectCancel};
+inline constexpr OpSpec kProvenance{"provenance", false, false};
+inline constexpr OpSpec kAll[] = {kMatrix, kStatus,  kJobs,    kShow,         kFixes,        kLog,
+                                  kWait,   kWatch,   kQueue,   kCancel,       kRetry,        kPause,
+                                  kResume, kDrain,   kPublish, kNightly,      kBuilders,     kSetBuilder,
+                                  kGc,     kChanges, kBisect,  kBisectStatus, kBisectCancel, kProvenance};
 }  // namespace op
 const OpSpec* find_op(std::string_view name);
 

@@ -1,5 +1,7 @@
 #include "core/replies.h"
 
+#include "core/hash.h"
+
 #include <nlohmann/json.hpp>
 
 namespace ptbuild::protocol {
@@ -183,6 +185,10 @@ BisectsReply read(const json& j) {
   })};
 }
 template <>
+ProvenanceReply read(const json& j) {
+  return {j.at("job").get<int64_t>(), j.at("out_path").get<std::string>(), j.at("envelope").dump()};
+}
+template <>
 FixesReply read(const json& j) {
   return {items_of<FixView>(j, "fixes", [](const json& f) {
     return FixView{
@@ -359,6 +365,16 @@ json to_json(const BisectsReply& r) {
            })}};
 }
 
+json to_json(const ProvenanceReply& r) {
+  json envelope = json::parse(r.envelope, nullptr, false);
+  json statement = nullptr;
+  if (envelope.is_object() && envelope["payload"].is_string())
+    if (std::optional<std::vector<uint8_t>> bytes = from_base64(envelope["payload"].get<std::string>()))
+      statement = json::parse(std::string(bytes->begin(), bytes->end()), nullptr, false);
+  if (statement.is_discarded()) statement = nullptr;
+  return {{"job", r.job}, {"out_path", r.out_path}, {"envelope", envelope}, {"statement", statement}};
+}
+
 json to_json(const FixesReply& r) {
   return {{"fixes", array_of(r.fixes, [](const FixView& f) {
              return json{{"id", f.id},        {"job", f.job},      {"variant", f.variant},
@@ -449,6 +465,7 @@ template CancelReply reply_from<CancelReply>(const json&);
 template FixesReply reply_from<FixesReply>(const json&);
 template Changes reply_from<Changes>(const json&);
 template BisectsReply reply_from<BisectsReply>(const json&);
+template ProvenanceReply reply_from<ProvenanceReply>(const json&);
 template GcReply reply_from<GcReply>(const json&);
 template PauseReply reply_from<PauseReply>(const json&);
 template DrainReply reply_from<DrainReply>(const json&);

@@ -220,6 +220,14 @@ struct BisectsReply {
 };
 nlohmann::json to_json(const BisectsReply& r);
 
+// provenance (docs/provenance.md): a verified build's signed statement, as written.
+struct ProvenanceReply {
+  int64_t job = 0;
+  std::string out_path;
+  std::string envelope;  // the DSSE envelope's JSON text; "statement" in the reply is its payload
+};
+nlohmann::json to_json(const ProvenanceReply& r);
+
 // Reading a reply (or an event's data); throws ReplyError naming what does not fit.
 struct ReplyError {
   std::string message;

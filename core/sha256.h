@@ -1,4 +1,4 @@
-// SHA-256, for fingerprints of recipe files (no crypto library is a dependency).
+// SHA-256, for fingerprints of recipe files: libsodium's (docs/provenance.md).
 #pragma once
 
 #include <string>

@@ -15,6 +15,7 @@
 #include "core/clock.h"
 #include "daemon/hashfix/hashfix.h"
 #include "daemon/bisect/bisector.h"
+#include "daemon/provenance/provenance.h"
 #include "daemon/notifier/alerts.h"
 #include "daemon/notifier/notifier.h"
 #include "daemon/notify.h"
@@ -131,6 +132,7 @@ class App {
       notifier_->configure(config_.notify);
       alerts_.emplace(io_, *store_, *scheduler_, off_loop_, *notifier_, system_clock(), config_);
       bisector_.emplace(*store_, *scheduler_, off_loop_, system_clock(), config_);
+      provenance_.emplace(*store_, *scheduler_, off_loop_, config_);
       apply(std::move(scan), true);
       scheduler_->recover();
     } catch (const StoreError& e) {
@@ -207,6 +209,7 @@ class App {
     scheduler_->check_builders();  // after the socket listens: a thousand probes take a while
     alerts_->start();
     bisector_->start();
+    provenance_->start();
     follow_repos();
     stop_signals_.async_wait([this](const boost::system::error_code& ec, int signo) {
       if (ec) return;
@@ -403,6 +406,7 @@ class App {
   std::optional<Notifier> notifier_;
   std::optional<Alerts> alerts_;
   std::optional<Bisector> bisector_;
+  std::optional<ProvenanceWriter> provenance_;
   std::optional<Ops> ops_;
   std::optional<Server> server_;
   Dispatch dispatch_;  // the ops, for the socket and the dashboard alike

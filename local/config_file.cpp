@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/config.h"
+#include "core/provenance.h"
 #include "local/files.h"
 
 namespace ptbuild {
@@ -66,7 +67,16 @@ ConfigResult load_config(const std::optional<std::string>& explicit_path) {
   fs::path abs = fs::absolute(path, ec);
   ConfigResult parsed = parse_config(*text, path, abs.parent_path().string(), env);
   Config* config = std::get_if<Config>(&parsed);
-  if (!config || config->daemon.builders_file.empty()) return parsed;
+  if (!config) return parsed;
+  if (!config->publish.signing_key.empty()) {  // with a key, nothing unsigned is published: it must work
+    std::optional<std::string> key = read_file(config->publish.signing_key);
+    std::string error;
+    if (!key) return ConfigError{path + ": publish.signing_key: cannot read " + config->publish.signing_key};
+    if (!parse_nix_key(*key, true, error))
+      return ConfigError{path + ": publish.signing_key: " + config->publish.signing_key + ": " + error +
+                         " (ptbuild keys generate NAME makes one)"};
+  }
+  if (config->daemon.builders_file.empty()) return parsed;
   std::optional<std::string> machines = read_file(config->daemon.builders_file);
   if (!machines)
     return ConfigError{path + ": daemon.builders_file: cannot read " + config->daemon.builders_file};

@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config git sqlite3
   libboost1.81-dev libsqlite3-dev nlohmann-json3-dev libspdlog-dev doctest-dev libtomlplusplus-dev
-  libzstd-dev zstd nix-bin systemd clang clang-format libclang-rt-14-dev dpkg-dev tmux man-db
+  libzstd-dev libsodium-dev zstd nix-bin systemd clang clang-format libclang-rt-14-dev dpkg-dev tmux man-db
   chromium prometheus fonts-dejavu-core openssh-server openssh-client iproute2
 )
 

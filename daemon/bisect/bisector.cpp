@@ -1,4 +1,5 @@
 #include "daemon/bisect/bisector.h"
+#include "core/protocol.h"
 
 #include <filesystem>
 
@@ -215,7 +216,7 @@ void Bisector::step(int64_t id) {
                            std::optional<BisectRecord> still = running(id);
                            if (!still) return;
                            still->first_bad = changes.commit;
-                           still->changes_json = to_json(changes).dump();
+                           still->changes_json = protocol::json_text(to_json(changes));
                            finish(*still, "found", message);
                          });
   }

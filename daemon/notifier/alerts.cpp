@@ -1,4 +1,5 @@
 #include "daemon/notifier/alerts.h"
+#include "core/protocol.h"
 
 #include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
@@ -87,7 +88,7 @@ void Alerts::on_job(const Job& job) {
                 [this, job, events](Changes changes) {
                   --finding_changes_;
                   try {
-                    store_.set_changes(job.id, to_json(changes).dump());
+                    store_.set_changes(job.id, protocol::json_text(to_json(changes)));
                   } catch (const std::exception& e) {
                     spdlog::warn("job #{}: what changed was not recorded: {}", job.id, e.what());
                   }

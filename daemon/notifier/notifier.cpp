@@ -1,4 +1,5 @@
 #include "daemon/notifier/notifier.h"
+#include "core/protocol.h"
 
 #include <algorithm>
 
@@ -111,7 +112,7 @@ void Notifier::configure(std::vector<Config::Notify> hooks) {
 }
 
 void Notifier::send(const NotifyEvent& event) {
-  std::string body = to_json(event).dump();
+  std::string body = protocol::json_text(to_json(event));
   for (const Config::Notify& hook : hooks_) {
     if (std::ranges::find(hook.on, event.event) == hook.on.end()) continue;
     for (NotifyTarget& t : targets_of(hook))

@@ -9,10 +9,12 @@
 #include <spdlog/spdlog.h>
 
 #include "core/clock.h"
+#include "core/protocol.h"
 #include "core/duration.h"
 #include "core/text.h"
 #include "core/verify.h"
 #include "daemon/changes/changes.h"
+#include "daemon/provenance/provenance.h"
 #include "daemon/nightly/fingerprint.h"
 #include "daemon/resources/cgroup.h"
 #include "daemon/hashfix/hashfix.h"
@@ -108,8 +110,10 @@ void Scheduler::advance(JobRun& run, Event event) {
     case Action::launch_publish: {
       announce(run.id);  // it runs: the listeners hear of it
       BuildTarget target{a->job.variant, a->variant.repo_path, a->variant.recipe, ""};
-      return launch(run, publish_command(config_.backend, config_.publish, target, *a->job.out_path), {},
-                    config_.daemon.build_timeout, "build_timeout");
+      return launch(run,
+                    publish_command(config_.backend, config_.publish, target, *a->job.out_path,
+                                    provenance_path(config_.daemon.state_dir, *a->job.out_path)),
+                    {}, config_.daemon.build_timeout, "build_timeout");
     }
     case Action::terminate:
       return terminate(run);
@@ -492,7 +496,7 @@ void Scheduler::on_exit(int64_t job_id, int exit_code) {
             a.used = measured_use(a, m.usage, how, m.output_size, clock_.steady());
             Event end = build_end(*same, exit_code, m.result);
             if (m.changes && same->outcome && same->outcome->state == JobState::failed)
-              same->outcome->change.changes_json = to_json(*m.changes).dump();
+              same->outcome->change.changes_json = protocol::json_text(to_json(*m.changes));
             advance(*same, end);
           });
     }

@@ -123,8 +123,15 @@ TEST_CASE("scheduler: a successful build counts only once its probe agrees with 
   CHECK(nlohmann::json::parse(*ok.verify_json)["ok"] == true);
   REQUIRE(f.runner.live().size() == 1);  // the publish job, started without a build slot
   const auto& publish = f.runner.live()[0]->command.argv;
-  CHECK(publish == std::vector<std::string>{"nix", "--extra-experimental-features", "nix-command", "copy",
-                                            "--to", "file:///srv/cache", *ok.out_path});
+  // nix copy into the file:// cache, its provenance copied beside it (docs/provenance.md).
+  REQUIRE(publish.size() == 9);
+  CHECK(publish[0] == "/bin/sh");
+  CHECK(publish[2].find("copy --to \"$store\" \"$out\"") != std::string::npos);
+  CHECK(std::vector<std::string>(publish.begin() + 4, publish.end()) ==
+        std::vector<std::string>{
+            "nix", "", "file:///srv/cache", *ok.out_path,
+            f.dir /
+                ("provenance/" + std::filesystem::path(*ok.out_path).filename().string() + ".intoto.json")});
   f.runner.live()[0]->exit(0);
   f.settle();
   Job published = *f.store.latest_job("pytorch-python313-cpu-avx2", JobKind::publish);

@@ -34,6 +34,7 @@ const std::map<std::string_view, ops::OpFunction>& op_table() {
       {op::kGc.name, ops::op_gc},
       {op::kChanges.name, ops::op_changes},
       {op::kBisect.name, ops::op_bisect},
+      {op::kProvenance.name, ops::op_provenance},
       {op::kBisectStatus.name, ops::op_bisect_status},
       {op::kBisectCancel.name, ops::op_bisect_cancel},
   };

@@ -1,4 +1,5 @@
 #include "daemon/store/store.h"
+#include "core/protocol.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -522,7 +523,7 @@ namespace {
 std::string commits_text(const std::vector<BisectCommit>& commits) {
   nlohmann::json j = nlohmann::json::array();
   for (const BisectCommit& c : commits) j.push_back(to_json(c));
-  return j.dump();
+  return protocol::json_text(j);
 }
 }  // namespace
 

@@ -60,6 +60,8 @@ constexpr auto kRequestDeadline = std::chrono::seconds(10);
 // An event stream with nothing to say sends a comment this often: a proxy keeps it open, and a
 // page that went away is found by the failing write.
 constexpr auto kHeartbeat = std::chrono::seconds(15);
+// An op that answers off the loop (changes, provenance, bisect_status) has this long.
+constexpr auto kLaterReply = std::chrono::minutes(2);
 
 using protocol::json_text;
 
@@ -103,7 +105,8 @@ class Connection : public QueuedChannel, public std::enable_shared_from_this<Con
         dispatch_(dispatch),
         metrics_(metrics),
         hosts_(std::move(hosts)),
-        heartbeat_(stream_.get_executor()) {
+        heartbeat_(stream_.get_executor()),
+        later_(stream_.get_executor()) {
     boost::system::error_code no_peer;
     peer_ = stream_.socket().remote_endpoint(no_peer).address();
   }
@@ -117,7 +120,13 @@ class Connection : public QueuedChannel, public std::enable_shared_from_this<Con
   const asio::ip::address& peer() const { return peer_; }
 
   // Channel: the lines of an event stream, each the socket's line as one server-sent event.
+  // Or the reply of an /api op that answered later: the request waiting for it takes it.
   void send(const nlohmann::json& line) override {
+    if (awaiting_reply_) {
+      later_reply_ = line;
+      later_.cancel();
+      return;
+    }
     if (line.contains("ok")) finished_ = true;  // the op's reply: the stream ends after it
     send_event(json_text(line));
   }
@@ -163,7 +172,11 @@ class Connection : public QueuedChannel, public std::enable_shared_from_this<Con
         co_await stream_events(route);
         break;
       }
-      Response res = answer_or_500(route);
+      Response res;
+      if (route.kind == web::RouteKind::api)  // not in a ?: — GCC 12 miscompiles co_await there
+        res = co_await answer_api(route);
+      else
+        res = answer_or_500(route);
       if (req.method() == http::verb::head) res.body().clear();  // Content-Length stays
       if (!co_await write(std::move(res), req.keep_alive())) break;
     }
@@ -215,6 +228,34 @@ class Connection : public QueuedChannel, public std::enable_shared_from_this<Con
     return refusal(static_cast<http::status>(route.status), route.message);
   }
 
+  // An /api op, whether it answers at once or later through send() (off the loop).
+  awaitable<Response> answer_api(const web::Route& route) {
+    awaiting_reply_ = true;
+    later_reply_.reset();
+    Response res = call_op(route);
+    if (!answers_later_) {
+      awaiting_reply_ = false;
+      co_return res;
+    }
+    answers_later_ = false;
+    if (!later_reply_) {
+      later_.expires_after(kLaterReply);
+      co_await later_.async_wait(use_nothrow);
+    }
+    awaiting_reply_ = false;
+    auto error = [](http::status status, const std::string& code, const std::string& message) {
+      return make_response(status, "application/json",
+                           json_text({{"error", {{"code", code}, {"message", message}}}}) + "\n");
+    };
+    if (!later_reply_)
+      co_return error(http::status::gateway_timeout, protocol::code::kInternal, "no answer in time");
+    const nlohmann::json& reply = *later_reply_;
+    if (reply.value("ok", false))
+      co_return make_response(http::status::ok, "application/json", json_text(reply["result"]) + "\n");
+    std::string code = reply["error"].value("code", protocol::code::kInternal);
+    co_return error(status_of(code), code, reply["error"].value("message", ""));
+  }
+
   Response call_op(const web::Route& route) {
     auto error = [](http::status status, const std::string& code, const std::string& message) {
       return make_response(status, "application/json",
@@ -222,7 +263,10 @@ class Connection : public QueuedChannel, public std::enable_shared_from_this<Con
     };
     try {
       auto result = dispatch_(protocol::Request{1, route.name, route.args}, Caller{}, shared_from_this());
-      if (!result) return error(http::status::internal_server_error, protocol::code::kInternal, "no answer");
+      if (!result) {
+        answers_later_ = true;  // answer_api waits for it
+        return error(http::status::internal_server_error, protocol::code::kInternal, "no answer");
+      }
       return make_response(http::status::ok, "application/json", result_text(*result) + "\n");
     } catch (const OpError& e) {
       return error(status_of(e.code), e.code, e.message);
@@ -312,6 +356,9 @@ class Connection : public QueuedChannel, public std::enable_shared_from_this<Con
   bool streaming_ = false;
   asio::ip::address peer_;
   asio::steady_timer heartbeat_;
+  asio::steady_timer later_;  // an /api op's reply that comes later
+  bool awaiting_reply_ = false, answers_later_ = false;
+  std::optional<nlohmann::json> later_reply_;
 };
 
 }  // namespace

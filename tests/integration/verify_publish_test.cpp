@@ -1,9 +1,13 @@
 // Verification of real Nix artifacts through their own "python", and publishing them: into a
 // real file:// binary cache with the nix backend, and with the flox double against a real bare
 // git remote (docs/verification.md, docs/publishing.md).
+#include <filesystem>
+#include <fstream>
+
 #include <doctest/doctest.h>
 
 #include "tests/support/harness.h"
+#include "tests/support/web_client.h"
 
 using namespace ptbuild::testing;
 using nlohmann::json;
@@ -224,4 +228,155 @@ TEST_CASE("publish: the flox double refuses as flox 1.14 does - no remote at all
   CHECK(unpushed.exit_code == 1);
   CHECK(unpushed.err.find("✘ ERROR: Current revision not found on any remote repositories.") !=
         std::string::npos);
+}
+
+namespace {
+std::string nix_out(const std::vector<std::string>& args) {
+  std::vector<std::string> argv{"/usr/bin/nix", "--extra-experimental-features", "nix-command"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  ProcessResult r = run_process(argv, {.env = nix_test_env()});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  return std::string(r.out.substr(0, r.out.find_last_not_of('\n') + 1));
+}
+int nix_status(const std::vector<std::string>& args) {
+  std::vector<std::string> argv{"/usr/bin/nix", "--extra-experimental-features", "nix-command"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_process(argv, {.env = nix_test_env()}).exit_code;
+}
+}  // namespace
+
+TEST_CASE(
+    "provenance: a verified build is published signed into a file:// cache, verified offline, refused once changed") {
+  Daemon d("",
+           "\n[verify]\nenabled = true\n\n[publish]\nstore = \"file://CACHE\"\nsigning_key = \"KEY\"\n"
+           "\n[web]\nlisten = \"127.0.0.1:0\"\n");
+  std::string keys = d.dir() / "keys", cache = d.dir() / "cache";
+  std::filesystem::create_directories(keys);
+  ProcessResult made =
+      run_process({build_dir() + "/ptbuild", "keys", "generate", "cache.test-1", "--dir", keys});
+  REQUIRE_MESSAGE(made.exit_code == 0, made.err);
+  std::string pub = read_file(keys + "/cache.test-1.pub");
+  CHECK(made.out == pub);
+  CHECK(pub.starts_with("cache.test-1:"));
+  CHECK((std::filesystem::status(keys + "/cache.test-1.sec").permissions() &
+         std::filesystem::perms::group_read) == std::filesystem::perms::none);
+  REQUIRE(run_process({build_dir() + "/ptbuild", "keys", "generate", "other-1", "--dir", keys}).exit_code ==
+          0);
+  std::string config = read_file(d.config_path());
+  config.replace(config.find("CACHE"), 5, cache);
+  config.replace(config.find("KEY"), 3, keys + "/cache.test-1.sec");
+  d.dir().write("ptbuild.toml", config);
+  d.add_sh_recipe("pytorch-python313-cpu-avx2", artifact_with_python(facts("null", "")));
+  d.commit_recipes();
+  d.start();
+  d.client_json({"queue", "cpu-avx2"});
+  json built = wait_for(d, "cpu-avx2");
+  REQUIRE(built["state"] == "succeeded");
+  std::string out = built["out_path"];
+
+  // The statement: the output by its NAR hash, the commit, the recipe and its axes, what
+  // verification found; signed by the key.
+  bool written = eventually([&] { return d.client({"provenance", "cpu-avx2"}).exit_code == 0; });
+  std::string why = d.client({"provenance", "cpu-avx2"}).err + d.log();
+  REQUIRE_MESSAGE(written, why);
+  json p = d.client_json({"provenance", "cpu-avx2", "--json"});
+  const json& s = p["statement"];
+  CHECK(s["subject"][0]["name"] == out);
+  CHECK(s["subject"][0]["digest"]["sha256"] ==
+        nix_out({"hash", "path", "--type", "sha256", "--base16", out}));
+  const json& params = s["predicate"]["buildDefinition"]["externalParameters"];
+  CHECK(params["commit"] == built["commit"]);
+  CHECK(params["recipe"] == ".flox/pkgs/pytorch-python313-cpu-avx2.nix");
+  CHECK(params["axes"]["isa"] == "avx2");
+  CHECK(s["predicate"]["runDetails"]["byproducts"][0]["annotations"]["ok"] == true);
+  CHECK(p["envelope"]["signatures"][0]["keyid"] == "cache.test-1");
+  ProcessResult ok =
+      d.client({"provenance", "cpu-avx2", "--verify", "--public-key", keys + "/cache.test-1.pub"});
+  CHECK_MESSAGE(ok.exit_code == 0, ok.err);
+  ProcessResult other =
+      d.client({"provenance", "cpu-avx2", "--verify", "--public-key", keys + "/other-1.pub"});
+  CHECK(other.exit_code == 1);
+  CHECK(other.err.find("does not match") != std::string::npos);
+
+  // The job's page shows who signed it, in a real Chromium.
+  if (Browser::available()) {
+    uint16_t port = 0;
+    REQUIRE(eventually([&] { return (port = dashboard_port(d.log())) != 0; }));
+    // The op answers off the loop; the page's API waits for it.
+    HttpResponse api = http_get(port, "/api/provenance?job=" + built["id"].dump());
+    CHECK(api.status == 200);
+    CHECK(json::parse(api.body)["statement"]["subject"][0]["name"] == out);
+    Browser browser;
+    browser.go("http://127.0.0.1:" + std::to_string(port) + "/#/job/" + built["id"].dump());
+    bool shown = eventually(
+        [&] { return browser.eval("!!document.querySelector('#job-provenance .signed')") == true; });
+    std::string page = browser.eval("document.body.innerText").dump();
+    REQUIRE_MESSAGE(shown, page);
+    CHECK(browser.eval("document.querySelector('#job-provenance .signed').textContent") == "cache.test-1");
+    browser.screenshot(source_dir() + "/docs/screenshots/job-provenance.png");
+  }
+
+  // Published: signed in the cache, with its provenance beside it.
+  json queued = d.client_json({"publish", "cpu-avx2"});
+  REQUIRE(wait_for(d, std::to_string(queued["jobs"][0]["id"].get<int64_t>()))["state"] == "succeeded");
+  std::string store = "file://" + cache;
+  CHECK(nix_status({"store", "verify", "--store", store, "-r", out, "--trusted-public-keys",
+                    pub.substr(0, pub.size() - 1), "--sigs-needed", "1"}) == 0);
+  std::string other_pub = read_file(keys + "/other-1.pub");
+  CHECK(nix_status({"store", "verify", "--store", store, "-r", out, "--trusted-public-keys",
+                    other_pub.substr(0, other_pub.size() - 1), "--sigs-needed", "1"}) != 0);
+  std::string name = std::filesystem::path(out).filename().string();
+  CHECK(read_file(cache + "/provenance/" + name + ".intoto.json") ==
+        read_file(d.state() + "/provenance/" + name + ".intoto.json"));
+  // A second, empty store takes it from the cache with signatures required.
+  std::string second = d.dir() / "second";
+  CHECK(nix_status({"copy", "--from", store, "--to", second, "--option", "require-sigs", "true", "--option",
+                    "trusted-public-keys", other_pub.substr(0, other_pub.size() - 1), out}) != 0);
+  CHECK(nix_status({"copy", "--from", store, "--to", second, "--option", "require-sigs", "true", "--option",
+                    "trusted-public-keys", pub.substr(0, pub.size() - 1), out}) == 0);
+  CHECK(std::filesystem::exists(second + out + "/bin/python3"));
+
+  // One byte of the statement changed: refused.
+  std::string file = d.state() + "/provenance/" + name + ".intoto.json";
+  std::string original = read_file(file);
+  json envelope = json::parse(original);
+  std::string payload = envelope["payload"];
+  payload[10] = payload[10] == 'A' ? 'B' : 'A';
+  envelope["payload"] = payload;
+  d.dir().write("state/provenance/" + name + ".intoto.json", envelope.dump());
+  ProcessResult changed =
+      d.client({"provenance", "cpu-avx2", "--verify", "--public-key", keys + "/cache.test-1.pub"});
+  CHECK(changed.exit_code == 1);
+  CHECK_MESSAGE(changed.err.find("refused") != std::string::npos, changed.err);
+  d.dir().write("state/provenance/" + name + ".intoto.json", original);
+  // One byte of the artifact changed: refused, with what differs.
+  std::filesystem::permissions(out + "/bin/python3", std::filesystem::perms::owner_write,
+                               std::filesystem::perm_options::add);
+  std::ofstream(out + "/bin/python3", std::ios::app) << "#";
+  ProcessResult tampered =
+      d.client({"provenance", "cpu-avx2", "--verify", "--public-key", keys + "/cache.test-1.pub"});
+  CHECK(tampered.exit_code == 1);
+  CHECK_MESSAGE(tampered.err.find("the artifact differs from the statement") != std::string::npos,
+                tampered.err);
+}
+
+TEST_CASE("provenance: a missing or broken signing key stops the daemon at start and at --check-config") {
+  for (const auto& [key, error] : std::vector<std::pair<std::string, std::string>>{
+           {"/nonexistent/cache.sec", "publish.signing_key: cannot read /nonexistent/cache.sec"},
+           {"BROKEN", "not a Nix key (NAME:BASE64)"}}) {
+    Daemon d("", "\n[publish]\nsigning_key = \"" + key + "\"\n");
+    if (key == "BROKEN") {
+      d.dir().write("BROKEN", "garbage");
+      std::string config = read_file(d.config_path());
+      config.replace(config.find("\"BROKEN\""), 8, "\"" + std::string(d.dir() / "BROKEN") + "\"");
+      d.dir().write("ptbuild.toml", config);
+    }
+    ProcessResult check =
+        run_process({build_dir() + "/ptbuildd", "--config", d.config_path(), "--check-config"});
+    CHECK(check.exit_code != 0);
+    CHECK_MESSAGE(check.err.find(error) != std::string::npos, check.err);
+    ProcessResult start = run_process({build_dir() + "/ptbuildd", "--config", d.config_path()});
+    CHECK(start.exit_code != 0);
+    CHECK(start.err.find(error) != std::string::npos);
+  }
 }

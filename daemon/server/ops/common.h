@@ -48,7 +48,8 @@ std::optional<OpResult> op_cancel(OpsContext& ctx, const OpCall& call);
 std::optional<OpResult> op_retry(OpsContext& ctx, const OpCall& call);
 std::optional<OpResult> op_show(OpsContext& ctx, const OpCall& call);
 std::optional<OpResult> op_changes(OpsContext& ctx, const OpCall& call);
-std::optional<OpResult> op_bisect(OpsContext& ctx, const OpCall& call);  // bisect_ops.cpp
+std::optional<OpResult> op_provenance(OpsContext& ctx, const OpCall& call);  // publish_ops.cpp
+std::optional<OpResult> op_bisect(OpsContext& ctx, const OpCall& call);      // bisect_ops.cpp
 std::optional<OpResult> op_bisect_status(OpsContext& ctx, const OpCall& call);
 std::optional<OpResult> op_bisect_cancel(OpsContext& ctx, const OpCall& call);
 std::optional<OpResult> op_jobs(OpsContext& ctx, const OpCall& call);

@@ -3,6 +3,8 @@
 
 #include "core/target.h"
 #include "core/text.h"
+#include "local/files.h"
+#include "daemon/provenance/provenance.h"
 #include "daemon/runner/off_loop.h"
 #include "daemon/scheduler/steps.h"
 #include "daemon/server/ops/common.h"
@@ -87,6 +89,30 @@ std::optional<OpResult> op_publish(OpsContext& ctx, const OpCall& call) {
 
 // nightly [TARGET…] (docs/nightly.md): queue the variants whose inputs changed since their last good
 // build; the reply comes once every variant has been looked at.
+// The statement is read off the loop: the state folder may be on a slow disk.
+std::optional<OpResult> op_provenance(OpsContext& ctx, const OpCall& call) {
+  Job job = find_job(ctx, protocol::from_args<protocol::ShowRequest>(call.req.args).job);
+  if (job.kind == JobKind::publish || !job.out_path)
+    if (std::optional<Job> build = ctx.store.latest_good_build(job.variant); build && build->out_path)
+      job = std::move(*build);
+  if (!job.out_path)
+    throw OpError{code::kNotFound, "#" + std::to_string(job.id) + " has no output: no provenance"};
+  int64_t rid = call.req.id;
+  std::shared_ptr<Channel> channel = call.channel;
+  ctx.off_loop.run(
+      [file = provenance_path(ctx.config.daemon.state_dir, *job.out_path)] { return read_file(file); },
+      [channel, rid, job](std::optional<std::string> text) {
+        if (!text)
+          return channel->send(protocol::error_reply(
+              rid, code::kNotFound,
+              "#" + std::to_string(job.id) +
+                  " has no provenance: it is written for a build that passed verification"));
+        channel->send(protocol::ok_reply(
+            rid, protocol::to_json(protocol::ProvenanceReply{job.id, *job.out_path, *text})));
+      });
+  return std::nullopt;
+}
+
 std::optional<OpResult> op_nightly(OpsContext& ctx, const OpCall& call) {
   std::vector<std::string> targets = protocol::from_args<protocol::NightlyRequest>(call.req.args).targets;
   if (targets.empty()) targets = ctx.config.nightly.targets;

@@ -75,7 +75,7 @@ function activeTable(jobs, builders) {
       .map(t => h('th', { text: t })))),
     h('tbody', {}, active.map(j => h('tr', { 'data-job': j.id, 'data-state': j.state },
       h('td', {}, jobLink(j.id)),
-      h('td', { text: j.variant }),
+      h('td', {}, j.variant, j.kind === 'build' ? '' : h('span', { class: 'muted', text: j.rev ? ` (bisect at ${j.rev.slice(0, 7)})` : ` (${j.kind})` })),
       h('td', {}, badge(j.state)),
       h('td', { text: j.state === 'running' ? (j.builder || onlyBuilder) : '' }),
       h('td', {}, j.state === 'running' ? progressBar(j) : ''),
@@ -292,6 +292,9 @@ function factsList(facts) {
 async function jobPage(seq, id) {
   const job = await api('show', { job: id });
   const past = job.kind === 'build' ? await api('jobs', { variant: job.variant, limit: 30 }) : { jobs: [] };
+  // A verified build's provenance (docs/provenance.md); none for the others.
+  const provenance = job.kind === 'build' && job.verify && job.verify.ok
+    ? await api('provenance', { job: job.id }).catch(() => null) : null;
   if (seq !== renderSeq) return;
   const info = h('dl', {},
     h('dt', { text: 'state' }), h('dd', {}, badge(job.state)),
@@ -333,6 +336,17 @@ async function jobPage(seq, id) {
     parts.push(h('section', { id: 'job-verify' }, h('h2', {}, 'Verification: ', badge(job.verify.ok ? 'succeeded' : 'failed')),
       (job.verify.problems || []).map(p => h('p', { class: 'problem', text: p })),
       factsList(job.verify.facts)));
+  }
+  if (provenance && provenance.statement) {
+    const st = provenance.statement, sigs = provenance.envelope.signatures || [];
+    const params = st.predicate.buildDefinition.externalParameters;
+    parts.push(h('section', { id: 'job-provenance' }, h('h2', { text: 'Provenance' }),
+      h('dl', {},
+        h('dt', { text: 'signed by' }), h('dd', { class: 'signed', text: sigs.length ? sigs.map(x => x.keyid).join(', ') : 'nobody (no publish.signing_key)' }),
+        h('dt', { text: 'NAR sha256' }), h('dd', {}, h('code', { text: st.subject[0].digest.sha256 })),
+        h('dt', { text: 'repository' }), h('dd', { text: `${params.repository} @ ${params.commit || '?'}` }),
+        h('dt', { text: 'recipe' }), h('dd', { text: params.recipe })),
+      h('p', { class: 'muted', text: `ptbuild provenance ${job.id} --verify --public-key KEY checks it offline` })));
   }
   if (job.kind === 'build')
     parts.push(h('section', {}, h('h2', { text: `History of ${job.variant}` }), historyChart(past.jobs, job.id)));
