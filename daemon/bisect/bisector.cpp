@@ -78,12 +78,7 @@ struct Started {
 }  // namespace
 
 void Bisector::start() {
-  scheduler_.listen_jobs(
-      [this](const Job& job) {
-        on_job(job);
-        return true;
-      },
-      [] { return true; });
+  scheduler_.follow_jobs([this](const Job& job) { on_job(job); });
   for (const BisectRecord& b : store_.bisects(1000))
     if (b.state == "running") step(b.id);
 }

@@ -40,12 +40,7 @@ Alerts::Alerts(boost::asio::io_context& io, Store& store, Scheduler& scheduler, 
 Alerts::~Alerts() = default;
 
 void Alerts::start() {
-  scheduler_.listen_jobs(
-      [this](const Job& job) {
-        on_job(job);
-        return true;
-      },
-      [] { return true; });
+  scheduler_.follow_jobs([this](const Job& job) { on_job(job); });
   look();
 }
 

@@ -83,12 +83,7 @@ std::string provenance_path(const std::string& state_dir, const std::string& out
 }
 
 void ProvenanceWriter::start() {
-  scheduler_.listen_jobs(
-      [this](const Job& job) {
-        on_job(job);
-        return true;
-      },
-      [] { return true; });
+  scheduler_.follow_jobs([this](const Job& job) { on_job(job); });
 }
 
 void ProvenanceWriter::on_job(const Job& job) {

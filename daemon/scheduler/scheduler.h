@@ -150,6 +150,15 @@ class Scheduler {
   // says the listener still wants it (its client is still connected): listeners of clients gone
   // are dropped at the next listen, not kept until the next job event.
   void listen_jobs(JobListener listener, std::function<bool()> alive);
+  // The same for a part of the daemon that listens as long as it runs (alerts, bisect, provenance).
+  void follow_jobs(std::function<void(const Job&)> on_job) {
+    listen_jobs(
+        [on_job = std::move(on_job)](const Job& job) {
+          on_job(job);
+          return true;
+        },
+        [] { return true; });
+  }
 
  private:
   // scheduler.cpp: dispatch.
