@@ -23,7 +23,7 @@ struct NotifyEvent {
   std::vector<std::string> changes;  // the first lines of what changed since the last good build
 };
 
-// The event's JSON of SPEC §18, with a "text" line for chat webhooks (Slack, Matrix).
+// The event's JSON of docs/notifications.md, with a "text" line for chat webhooks (Slack, Matrix).
 nlohmann::json to_json(const NotifyEvent& e);
 std::string event_text(const NotifyEvent& e);
 
