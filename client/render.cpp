@@ -194,6 +194,7 @@ void print_job(std::ostream& out, const Job& j, const Style& style) {
     if (used->cpu_seconds) text += ", cpu " + std::to_string(static_cast<int64_t>(*used->cpu_seconds)) + " s";
     text += ", wall " + std::to_string(static_cast<int64_t>(used->wall_seconds)) + " s";
     if (used->output_size) text += ", output " + human_size(*used->output_size);
+    if (used->build_dir_peak) text += ", build dir " + human_size(*used->build_dir_peak);
     if (used->cores) text += ", " + std::to_string(used->cores) + " cores";
     row("used", text + " (" + printable(used->measured_by) + ")");
     if (used->oom_killed) row("memory", style.paint("killed for memory: queued again to run alone", "33"));

@@ -64,7 +64,8 @@ std::optional<BuilderResourcesView> resources_from(const json& builder) {
                          r->value("store_size", uint64_t{0}),
                          {}};
   for (const json& h : r->at("holding"))
-    v.holding.push_back({h.at("job").get<int64_t>(), h.at("memory").get<uint64_t>()});
+    v.holding.push_back(
+        {h.at("job").get<int64_t>(), h.at("memory").get<uint64_t>(), optional_of<uint64_t>(h, "build_dir")});
   return v;
 }
 
@@ -248,7 +249,8 @@ json to_json(const QueueReply& r) {
 
 json to_json(const BuilderResourcesView& r) {
   json holding = json::array();
-  for (const auto& h : r.holding) holding.push_back({{"job", h.job}, {"memory", h.memory}});
+  for (const auto& h : r.holding)
+    holding.push_back({{"job", h.job}, {"memory", h.memory}, {"build_dir", or_null(h.build_dir)}});
   return {{"memory_total", r.memory_total},
           {"memory_available", r.memory_available},
           {"committed", r.committed},

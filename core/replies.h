@@ -51,6 +51,7 @@ struct BuilderResourcesView {
   struct Holding {
     int64_t job = 0;
     uint64_t memory = 0;
+    std::optional<uint64_t> build_dir;  // its build directory's size now, where it is walked
   };
   std::vector<Holding> holding;
 };

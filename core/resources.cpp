@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <limits>
 #include <cmath>
 #include <tuple>
 
@@ -16,8 +17,6 @@ namespace {
 
 constexpr uint64_t kKiB = 1024;
 constexpr uint64_t kGiB = uint64_t{1} << 30;
-// The share of a build's peak that does not scale with its cores (see memory_at).
-constexpr double kFixedShare = 0.25;
 // An OOM-killed build needed more than it got: its next figure is half as much again.
 constexpr double kOomRaise = 1.5;
 // The share of a build's time that does not shorten with more cores (see seconds_at).
@@ -187,16 +186,60 @@ std::string resource_family(const VariantAxes& axes) {
   return *axes.family + " " + (axes.cuda ? "cuda" + *axes.cuda : "cpu");
 }
 
+namespace {
+
+// How much of the peak does not scale with the cores, where the variant's builds ran at
+// different cores: the least-squares line peak = fixed + per_core · cores through them, as
+// fixed / per_core (the fixed part in cores' worth; infinite when the peak does not grow with
+// them). A build that compiles in parallel comes out near the default quarter; one whose memory
+// is one big step (a linker, a test that loads a model) near all of it. OOM-killed builds are
+// left out: their peaks are floors.
+std::optional<double> learned_fixed_cores(const std::vector<PastUse>& own) {
+  std::vector<std::pair<double, double>> points;  // (cores, peak)
+  for (const PastUse& p : own)
+    if (!p.oom_killed && p.cores > 0 && p.peak_memory > 0)
+      points.emplace_back(p.cores, static_cast<double>(p.peak_memory));
+  if (points.size() < 2) return std::nullopt;
+  double mean_c = 0, mean_m = 0;
+  for (const auto& [c, m] : points) mean_c += c / points.size(), mean_m += m / points.size();
+  double spread = 0, together = 0;
+  for (const auto& [c, m] : points)
+    spread += (c - mean_c) * (c - mean_c), together += (c - mean_c) * (m - mean_m);
+  if (spread == 0) return std::nullopt;  // all at the same cores: nothing tells the parts apart
+  double per_core = together / spread;
+  if (per_core <= 0) return std::numeric_limits<double>::infinity();
+  return std::max(0.0, (mean_m - per_core * mean_c) / per_core);
+}
+
+double fixed_share_at(double fixed_cores, int cores) {
+  return std::isinf(fixed_cores) ? 1.0 : fixed_cores / (fixed_cores + cores);
+}
+
+}  // namespace
+
 Expectation expect_from(const std::vector<PastUse>& own, const std::vector<Expectation>& family,
                         const std::string& family_name, uint64_t default_memory) {
   if (!own.empty()) {
     Expectation e;
+    std::optional<double> fixed_cores = learned_fixed_cores(own);
+    const char* share_from = "its cores";
+    if (!fixed_cores) {  // its builds all ran at the same cores: its family's builds may have told
+      std::vector<double> kin;
+      for (const Expectation& f : family)
+        if (f.fixed_cores) kin.push_back(*f.fixed_cores);
+      if (!kin.empty()) {
+        std::nth_element(kin.begin(), kin.begin() + kin.size() / 2, kin.end());
+        fixed_cores = kin[kin.size() / 2];
+        share_from = "its family";
+      }
+    }
     size_t n = std::min(own.size(), kLearnedFrom);
     for (size_t i = 0; i < n; ++i) {
       const PastUse& p = own[i];
       Expectation one{p.oom_killed ? static_cast<uint64_t>(static_cast<double>(p.peak_memory) * kOomRaise)
                                    : p.peak_memory,
                       p.cores, p.disk, ""};
+      if (fixed_cores && p.cores > 0) one.fixed_share = fixed_share_at(*fixed_cores, p.cores);
       // Compared at the cores of the newest: a build measured at 32 cores and one at 8 are
       // the same variant seen through different parallelism.
       if (i == 0) e.at_cores = p.cores;
@@ -204,7 +247,14 @@ Expectation expect_from(const std::vector<PastUse>& own, const std::vector<Expec
       e.memory = std::max(e.memory, at_newest);
       e.disk = std::max(e.disk, p.disk);
     }
-    e.source = "measured (the most of its last " + std::to_string(n) + " build" + (n == 1 ? "" : "s") + ")";
+    e.source = "measured (the most of its last " + std::to_string(n) + " build" + (n == 1 ? "" : "s");
+    if (fixed_cores && e.at_cores > 0) {
+      e.fixed_cores = fixed_cores;
+      e.fixed_share = fixed_share_at(*fixed_cores, e.at_cores);
+      e.source += "; " + std::to_string(std::lround(100 * e.fixed_share)) + "% of it fixed, learned from " +
+                  share_from;
+    }
+    e.source += ")";
     if (own.front().oom_killed) e.source = "raised after an OOM kill";
     return e;
   }
@@ -221,7 +271,7 @@ Expectation expect_from(const std::vector<PastUse>& own, const std::vector<Expec
 
 uint64_t memory_at(const Expectation& e, int cores) {
   if (e.at_cores <= 0 || cores <= 0 || cores == e.at_cores) return e.memory;
-  double scale = kFixedShare + (1.0 - kFixedShare) * static_cast<double>(cores) / e.at_cores;
+  double scale = e.fixed_share + (1.0 - e.fixed_share) * static_cast<double>(cores) / e.at_cores;
   return static_cast<uint64_t>(std::llround(static_cast<double>(e.memory) * scale));
 }
 

@@ -79,6 +79,12 @@ struct Expectation {
   uint64_t disk = 0;
   std::string source;  // "measured (last 3 builds)", "family pytorch cuda13_0", "default"
   double seconds = 0;  // how long it took at `at_cores` (0: not known)
+  // The part of `memory` that does not scale with the cores (memory_at): a quarter, unless the
+  // variant's own builds at different cores, or its family's, showed another.
+  double fixed_share = 0.25;
+  // Where its builds showed it: the fixed part in cores' worth of the rest (infinite: it does
+  // not grow with the cores), which a variant of the same family may borrow.
+  std::optional<double> fixed_cores;
 };
 
 // What the store remembers of a variant's recent builds, newest first.
@@ -93,13 +99,14 @@ struct PastUse {
 // version (or cpu) and architecture count.
 std::string resource_family(const VariantAxes& axes);
 
-// The expectation from a variant's past (the most it used over its last builds, raised by half
-// above a peak that was OOM-killed), else its family's (the median of their expectations), else
-// the default.
+// The expectation from a variant's past (the most it used over its last 3 builds, raised by half
+// above a peak that was OOM-killed; its fixed share learned from all of `own` where they ran at
+// different cores, else its family's), else its family's (the median of their expectations),
+// else the default.
 Expectation expect_from(const std::vector<PastUse>& own, const std::vector<Expectation>& family,
                         const std::string& family_name, uint64_t default_memory);
 
-// The peak at `cores` cores: a quarter of it does not depend on them (the compilers' common
+// The peak at `cores` cores: its fixed share does not depend on them (the compilers' common
 // part, the linker), the rest scales with how many compile at once.
 uint64_t memory_at(const Expectation& e, int cores);
 // How long it takes at `cores`: a part of a build does not go faster with more (configure, the

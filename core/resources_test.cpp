@@ -109,6 +109,31 @@ TEST_CASE("resources: the expected peak scales with cores, a quarter of it fixed
   CHECK(memory_at(Expectation{kGiB, 0, 0, ""}, 4) == kGiB);  // a default: as it is
 }
 
+TEST_CASE("resources: a variant's builds at different cores teach its own fixed share") {
+  // Its memory is one step whatever its cores (a linker, a loaded model): 600 MiB at 1, 2 and 4.
+  Expectation flat = expect_from(
+      {{600 * kMiB, 4, 0, false}, {610 * kMiB, 1, 0, false}, {590 * kMiB, 2, 0, false}}, {}, "", 16 * kGiB);
+  CHECK(flat.fixed_share > 0.95);
+  CHECK(memory_at(flat, 1) > 580 * kMiB);  // the default quarter would say 270 MiB
+  CHECK(flat.source == "measured (the most of its last 3 builds; 100% of it fixed, learned from its cores)");
+  // A compiler-bound one: 2 GiB fixed + 1 GiB a core, seen at 8 and 16 cores.
+  Expectation scaling = expect_from({{18 * kGiB, 16, 0, false}, {10 * kGiB, 8, 0, false}}, {}, "", 16 * kGiB);
+  CHECK(scaling.fixed_share == doctest::Approx(2.0 / 18));
+  CHECK(memory_at(scaling, 4) == doctest::Approx(6.0 * kGiB).epsilon(0.001));
+  // All at the same cores, or the only other one OOM-killed (a floor): the default quarter.
+  CHECK(expect_from({{kGiB, 4, 0, false}, {kGiB, 4, 0, false}}, {}, "", 16 * kGiB).fixed_share == 0.25);
+  CHECK(expect_from({{kGiB, 4, 0, false}, {kGiB, 8, 0, true}}, {}, "", 16 * kGiB).fixed_share == 0.25);
+  // Built at one core count only, it borrows what its family's builds showed: here, a variant
+  // whose memory did not grow with its cores.
+  Expectation kin = expect_from({{600 * kMiB, 1, 0, false}, {590 * kMiB, 2, 0, false}}, {}, "", 16 * kGiB);
+  Expectation borrowed = expect_from({{300 * kMiB, 1, 0, false}}, {kin}, "pytorch cpu", 16 * kGiB);
+  CHECK(memory_at(borrowed, 2) == 300 * kMiB);
+  CHECK(borrowed.source ==
+        "measured (the most of its last 1 build; 100% of it fixed, learned from its family)");
+  // Memory that falls as the cores rise (noise): all of it fixed, never a negative part.
+  CHECK(expect_from({{kGiB, 8, 0, false}, {2 * kGiB, 4, 0, false}}, {}, "", 16 * kGiB).fixed_share == 1.0);
+}
+
 TEST_CASE("resources: a builder's room counts its cap, its reserve and what its builds will still take") {
   BuilderLimits capped;
   capped.memory = 1536 * kMiB;

@@ -19,6 +19,7 @@
 #include "daemon/resources/cgroup.h"
 #include "daemon/hashfix/hashfix.h"
 #include "daemon/resources/gc.h"
+#include "daemon/resources/local_facts.h"
 #include "daemon/runner/off_loop.h"
 #include "daemon/runner/spawn.h"
 #include "daemon/scheduler/job_run.h"
@@ -51,6 +52,8 @@ struct Prepared {
   bool listed = false;
   std::vector<std::string> cgroup_procs;  // the build's cgroup, made
   std::string cgroup_error;
+  std::string tmpdir;  // the build's own TMPDIR, made
+  std::string tmpdir_error;
 };
 
 // What the building step's end reads off the loop: the result, and what the build used.
@@ -173,7 +176,8 @@ void Scheduler::prepare(JobRun& run) {
     place_on_builder(config_.backend, builder->spec, a.build, a.build_env, inherited ? inherited : "");
   if (a.cores > 0) give_cores(config_.backend, a.cores, a.build, a.build_env, inherited ? inherited : "");
   // A build on this machine gets a cgroup of its own: measured, and held to its share.
-  std::shared_ptr<const BuildCgroups> cgroups = builder && builder->spec.is_local() ? cgroups_ : nullptr;
+  bool here = builder && builder->spec.is_local();
+  std::shared_ptr<const BuildCgroups> cgroups = here ? cgroups_ : nullptr;
   if (cgroups) a.cgroup = std::to_string(a.job.id) + "-" + std::to_string(a.job.attempt);
   SourceLister lister = config_.hashfix.enabled ? source_lister_ : nullptr;
   if (lister) {
@@ -186,9 +190,11 @@ void Scheduler::prepare(JobRun& run) {
   std::string probe_dir = config_.verify.enabled ? config_.daemon.state_dir : "";
   off_loop_->run(
       [lister, nix = nix_program(config_.backend), repo = a.variant.repo_path, recipe = a.variant.recipe,
-       probe_dir, cgroups, cgroup = a.cgroup, limit = a.memory_limit] {
+       probe_dir, cgroups, cgroup = a.cgroup, limit = a.memory_limit, here,
+       label = "job-" + std::to_string(a.job.id) + "-" + std::to_string(a.job.attempt)] {
         Prepared p;
         if (cgroups) p.cgroup_procs = cgroups->create(cgroup, limit, p.cgroup_error);
+        if (here) p.tmpdir = make_build_tmpdir(label, p.tmpdir_error);
         p.facts.recipe_sha = recipe_sha(repo + "/" + recipe);
         p.facts.fingerprint = file_fingerprint(repo, recipe);
         p.facts.commit = head_commit(repo);
@@ -215,6 +221,12 @@ void Scheduler::prepare(JobRun& run) {
           attempt.log.write("=== ptbuild: the build is not measured: " + p.cgroup_error + "\n");
           spdlog::warn("job #{}: {}", id, p.cgroup_error);
           attempt.cgroup.clear();
+        }
+        if (!p.tmpdir.empty()) {
+          attempt.tmpdir = p.tmpdir;
+          attempt.build_env["TMPDIR"] = p.tmpdir;
+        } else if (!p.tmpdir_error.empty()) {
+          attempt.log.write("=== ptbuild: its build directory is not measured: " + p.tmpdir_error + "\n");
         }
         if (p.listed && p.sources.drvs.empty() && !p.sources.error.empty())
           attempt.log.write("=== ptbuild: its sources could not be listed (" + p.sources.error +
@@ -543,6 +555,18 @@ void Scheduler::end_attempt(JobRun& run) {
   if (!a->builder.empty()) needs_.erase(a->variant.name);
   if (!a->cgroup.empty() && cgroups_)  // stopped before its end was read: its group goes too
     off_loop_->run([cgroups = cgroups_, group = a->cgroup] { return cgroups->remove(group); }, [](bool) {});
+  // Nix removed the build's directory from it; one Nix kept (keep-failed, or it was killed)
+  // stays where the operator can look, and the log of the daemon says where.
+  if (!a->tmpdir.empty())
+    off_loop_->run(
+        [dir = a->tmpdir] {
+          std::error_code ec;
+          std::filesystem::remove(dir, ec);
+          return ec ? dir + " is left: " + ec.message() : "";
+        },
+        [id = run.id](const std::string& left) {
+          if (!left.empty()) spdlog::warn("job #{}: its build directory {}", id, left);
+        });
   run.ended = std::move(a->job);
 }
 

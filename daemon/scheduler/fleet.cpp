@@ -202,7 +202,8 @@ Scheduler::Summary Scheduler::summary() const {
     for (const auto& [id, run] : jobs_)
       if (const Attempt* a = run->attempt.get();
           a && a->builder == b->spec.name && in_attempt(run->flow.stage))
-        one.holding.emplace_back(id, std::max(memory_at(a->expected, a->cores), a->current_memory));
+        one.holding.push_back(
+            {id, std::max(memory_at(a->expected, a->cores), a->current_memory), a->build_dir_now});
     s.builders.push_back(std::move(one));
   }
   return s;

@@ -22,6 +22,7 @@
 #include "core/resources.h"
 #include "daemon/hashfix/hashfix.h"
 #include "daemon/resources/cgroup.h"
+#include "daemon/resources/local_facts.h"
 #include "daemon/runner/build_log.h"
 #include "daemon/runner/runner.h"
 #include "daemon/scheduler/scheduler.h"
@@ -77,9 +78,21 @@ struct Attempt {
   std::string cgroup;                     // its group's name ("" none)
   std::vector<std::string> cgroup_procs;  // the files its first process joins
   uint64_t current_memory = 0;            // as last read, while it builds
+  // Its own TMPDIR where ptbuildd runs it: a single-user Nix makes the build's directory in it,
+  // walked now and then while it builds (never more than a small part of a core).
+  std::string tmpdir;
+  std::optional<uint64_t> build_dir_now;   // as last walked, once something was in it
+  std::optional<uint64_t> build_dir_peak;  // the most seen
+  std::chrono::steady_clock::time_point tmpdir_walk_after{};
   std::chrono::steady_clock::time_point build_started{};
   bool stopped_for_memory = false;  // the newest build, stopped under memory pressure
   std::optional<ResourceUse> used;  // what the build used, once it has ended
+};
+
+// What one look at this machine read of a build running there.
+struct BuildReading {
+  std::optional<uint64_t> memory;  // its cgroup's, now
+  std::optional<DirUsage> tmpdir;  // its TMPDIR, walked
 };
 
 // What an attempt's build used (docs/resources.md): its cgroup's figures where it had one

@@ -26,6 +26,14 @@ constexpr auto kFactsTimeout = std::chrono::seconds(60);
 // A builder below min_free is collected at most this often: a store full of what the policy
 // keeps would otherwise be walked by Nix's GC at every reading of its facts.
 constexpr auto kAutoGcEvery = std::chrono::minutes(10);
+// A build's directory is walked again after this many times what its last walk cost: the
+// walks take at most a fiftieth of one core, however many files a build makes.
+constexpr double kWalkPacing = 50;
+
+struct LocalReading {
+  std::optional<MachineFacts> facts;
+  std::map<int64_t, BuildReading> builds;
+};
 constexpr auto kRemoteGcTimeout = std::chrono::hours(2);
 }  // namespace
 
@@ -45,6 +53,8 @@ ResourceUse measured_use(const Attempt& a, const std::optional<BuildCgroups::Usa
     u.oom_killed = u.oom_killed || usage->oom_killed;
   }
   u.measured_by = usage && usage->peak_memory ? measured_by : "wall-clock only (" + measured_by + ")";
+  u.build_dir_peak = a.build_dir_peak;
+  if (u.build_dir_peak) u.measured_by += "; build dir sampled";
   return u;
 }
 
@@ -135,25 +145,31 @@ void Scheduler::refresh_facts() {
       continue;
     b->reading_facts = true;
     if (local) {
-      // The builds' own groups say what each holds now.
-      std::vector<std::pair<int64_t, std::string>> groups;
-      for (const auto& [id, run] : jobs_)
-        if (run->attempt && !run->attempt->cgroup.empty()) groups.emplace_back(id, run->attempt->cgroup);
-      struct Read {
-        std::optional<MachineFacts> facts;
-        std::map<int64_t, uint64_t> current;
+      // The builds' own groups say what each holds now, their directories what disk they take.
+      struct Watched {
+        int64_t id;
+        std::string cgroup, tmpdir;
       };
+      std::vector<Watched> builds;
+      for (const auto& [id, run] : jobs_)
+        if (Attempt* a = run->attempt.get(); a && run->flow.stage == Stage::building) {
+          bool walk = !a->tmpdir.empty() && now >= a->tmpdir_walk_after;
+          if (!a->cgroup.empty() || walk) builds.push_back({id, a->cgroup, walk ? a->tmpdir : ""});
+        }
       off_loop_->run(
-          [read = local_facts_, cgroups = cgroups_, groups] {
-            Read r{read(), {}};
-            for (const auto& [id, name] : groups)
-              if (auto held = cgroups->read(name).current_memory) r.current[id] = *held;
+          [read = local_facts_, cgroups = cgroups_, builds] {
+            LocalReading r{read(), {}};
+            for (const Watched& w : builds) {
+              BuildReading& one = r.builds[w.id];
+              if (!w.cgroup.empty() && cgroups) one.memory = cgroups->read(w.cgroup).current_memory;
+              if (!w.tmpdir.empty()) one.tmpdir = dir_usage(w.tmpdir);
+            }
             return r;
           },
-          [this, name = b->spec.name](Read r) {
+          [this, name = b->spec.name](LocalReading r) {
             if (FleetBuilder* same = builder_named(name))
               facts_read(*same, std::move(r.facts), r.facts ? "" : "its /proc/meminfo could not be read",
-                         std::move(r.current));
+                         std::move(r.builds));
           });
     } else {
       machine_checks_.run(
@@ -175,9 +191,25 @@ void Scheduler::refresh_facts() {
 }
 
 void Scheduler::facts_read(FleetBuilder& b, std::optional<MachineFacts> facts, std::string error,
-                           std::map<int64_t, uint64_t> current) {
+                           std::map<int64_t, BuildReading> builds) {
   b.reading_facts = false;
   b.facts_error = std::move(error);
+  auto now = clock_.steady();
+  for (const auto& [id, reading] : builds) {
+    JobRun* run = find_run(id);
+    Attempt* a = run ? run->attempt.get() : nullptr;
+    if (!a || a->builder != b.spec.name) continue;
+    if (reading.memory) a->current_memory = *reading.memory;
+    if (const std::optional<DirUsage>& dir = reading.tmpdir) {
+      a->tmpdir_walk_after = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                       std::chrono::duration<double>(dir->walk_seconds * kWalkPacing));
+      // Empty all along: Nix did not build in it (a nix-daemon does so in its own), or not yet.
+      if (!dir->empty) {
+        a->build_dir_now = dir->bytes;
+        a->build_dir_peak = std::max(a->build_dir_peak.value_or(0), dir->bytes);
+      }
+    }
+  }
   if (!facts) {
     spdlog::debug("builder {}: its facts could not be read: {}", b.spec.name, b.facts_error);
     return;  // the last facts stand; a builder never read is counted by its slots
@@ -198,9 +230,7 @@ void Scheduler::facts_read(FleetBuilder& b, std::optional<MachineFacts> facts, s
   int running = 0;
   for (auto& [id, run] : jobs_) {
     Attempt* a = run->attempt.get();
-    if (!a || a->builder != b.spec.name || !in_attempt(run->flow.stage)) continue;
-    if (auto c = current.find(id); c != current.end()) a->current_memory = c->second;
-    if (run->flow.stage != Stage::building) continue;
+    if (!a || a->builder != b.spec.name || run->flow.stage != Stage::building) continue;
     ++running;
     if (!newest || a->build_started > newest->attempt->build_started) newest = run.get();
   }

@@ -118,7 +118,12 @@ class Scheduler {
     std::string facts_error;
     uint64_t committed = 0;  // memory its builds hold or are expected to
     uint64_t reserve = 0, min_free = 0;
-    std::vector<std::pair<int64_t, uint64_t>> holding;  // its builds and the memory each holds or will
+    struct Holding {
+      int64_t job = 0;
+      uint64_t memory = 0;                // what it holds or will
+      std::optional<uint64_t> build_dir;  // its build directory now, where walked
+    };
+    std::vector<Holding> holding;
   };
   struct Summary {
     bool paused = false;
@@ -219,7 +224,7 @@ class Scheduler {
   // its newest build (docs/resources.md).
   void refresh_facts();
   void facts_read(FleetBuilder& builder, std::optional<MachineFacts> facts, std::string error,
-                  std::map<int64_t, uint64_t> current);
+                  std::map<int64_t, struct BuildReading> builds);
   std::vector<RunningUse> running_uses(const FleetBuilder& builder) const;
   // How long the builds there should still take, for dispatch's horizon and placement.
   std::vector<struct RunningLeft> running_left(const FleetBuilder& builder,

@@ -420,14 +420,15 @@ Store::Durations Store::typical_durations() {
 
 Store::ResourceHistory Store::resource_history() {
   if (history_cache_) return *history_cache_;
-  constexpr int kKept = 3;  // expect_from learns from the last three
+  // expect_from takes the most of the last three; their fixed share is learned from more.
+  constexpr int kKept = 8;
   auto st = db_->prepare(R"(
     SELECT v.name, v.family, v.cuda, j.resources
     FROM variants v JOIN jobs j ON j.id IN (
       SELECT id FROM jobs WHERE variant_id = v.id AND kind = 'build' AND resources IS NOT NULL
         AND (state = 'succeeded' OR json_extract(resources, '$.oom_killed'))
         AND json_extract(resources, '$.peak_memory') IS NOT NULL
-      ORDER BY id DESC LIMIT 3)
+      ORDER BY id DESC LIMIT 8)
     ORDER BY v.name, j.id DESC)");
   ResourceHistory out;
   while (st.step()) {

@@ -181,8 +181,10 @@ TEST_CASE(
   const std::string variant = "pytorch-python313-cpu-avx2";
   std::vector<int64_t> built;
   d.add_sh_recipe(variant, "mkdir -p $out");
-  d.add_sh_recipe("pytorch-python313-cpu-avx512", gate(d, "go") + "mkdir -p $out");
-  d.add_sh_recipe("pytorch-python313-cpu-avx512bf16", gate(d, "go") + "mkdir -p $out");
+  // Two that hold 30 MiB of their build directories while they wait.
+  const std::string hold_disk = "dd if=/dev/zero of=big bs=1M count=30 2>/dev/null\n";
+  d.add_sh_recipe("pytorch-python313-cpu-avx512", hold_disk + gate(d, "go") + "mkdir -p $out");
+  d.add_sh_recipe("pytorch-python313-cpu-avx512bf16", hold_disk + gate(d, "go") + "mkdir -p $out");
   d.start();
   uint16_t port = 0;
   REQUIRE(eventually([&] { return (port = dashboard_port(d.log())) != 0; }));
@@ -221,9 +223,23 @@ TEST_CASE(
                     std::string::npos,
                 held);
   CHECK(browser.eval(memory + ".querySelector('.bar-text').textContent.includes('of 4.0 GiB')") == true);
-  CHECK(browser.eval(
-            "!!document.querySelector('tr[data-builder=\"local\"] [data-resource=\"disk\"] .marker')") ==
-        true);
+  const std::string disk = "document.querySelector('tr[data-builder=\"local\"] [data-resource=\"disk\"]')";
+  CHECK(browser.eval("!!" + disk + ".querySelector('.marker')") == true);
+  // The disk bar: each build's directory as it is walked (every 5 s at most), where the build
+  // directories are on the store's file system (this machine's /tmp and /nix are).
+  json local = d.client_json({"builders"})["builders"][0]["resources"];
+  if (std::llabs(local["store_free"].get<int64_t>() - local["build_dir_free"].get<int64_t>()) <
+      local["store_size"].get<int64_t>() / 100) {
+    CHECK_MESSAGE(
+        eventually([&] { return browser.eval(disk + ".querySelectorAll('.seg.held').length") == 2; }),
+        d.client({"builders", "--json"}).out);
+    CHECK(browser.eval(
+              "[..." + disk +
+              ".querySelectorAll('.seg.held')].every(e => /build directory takes 3\\d MiB/.test(e.title))") ==
+          true);
+  } else {
+    MESSAGE("the build directory is on another file system than the store: no build on the disk bar");
+  }
   // The timeline has a bar for each build that ran today, the running ones as running.
   CHECK(browser.eval("document.querySelectorAll('#timeline rect[data-job]').length") == 5);
   CHECK(browser.eval("document.querySelectorAll('#timeline rect.state-running').length") == 2);

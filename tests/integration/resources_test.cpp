@@ -274,3 +274,47 @@ TEST_CASE("resources: below min_free the daemon collects garbage itself, keeping
     ++collections;
   CHECK(collections == 1);
 }
+
+TEST_CASE("resources: the build directory's size is walked while the build runs, and its peak recorded") {
+  Daemon d("", "\n[[builder]]\nname = \"local\"\nuri = \"local\"\nmax_jobs = 2\n");
+  // 40 MiB written in its build directory (Nix's, made in the TMPDIR ptbuildd gives the build),
+  // held until the test has seen the daemon count them.
+  d.add_sh_recipe("pytorch-python313-cpu-avx2",
+                  "echo build_dir=$PWD\n"
+                  "dd if=/dev/urandom of=big bs=1M count=40 2>/dev/null\n" +
+                      d.wait_for_gate() + "rm big\nmkdir -p $out");
+  d.start();
+  d.client_json({"queue", "cpu-avx2"});
+  int64_t id = 0;
+  auto held_dir = [&]() -> uint64_t {
+    json local = builder(d, "local");
+    if (local["resources"].is_null()) return 0;
+    for (const json& h : local["resources"]["holding"])
+      if (h["build_dir"].is_number()) {
+        id = h["job"].get<int64_t>();
+        return h["build_dir"].get<uint64_t>();
+      }
+    return 0;
+  };
+  REQUIRE_MESSAGE(eventually([&] { return held_dir() >= uint64_t{40} << 20; }),
+                  builder(d, "local").dump() << d.client({"log", "cpu-avx2"}).out);
+  d.open_gate();
+  ProcessResult waited = d.client({"wait", "all", "--timeout", "3m", "--json"});
+  REQUIRE_MESSAGE(waited.exit_code == 0, waited.out);
+  json built = d.job("cpu-avx2");
+  CHECK(built["id"] == id);
+  uint64_t peak = built["resources"]["build_dir_peak"].get<uint64_t>();
+  CHECK(peak >= uint64_t{40} << 20);
+  CHECK(peak < uint64_t{60} << 20);  // its own directory only, not the rest of /tmp
+  CHECK_MESSAGE(built["resources"]["measured_by"].get<std::string>().ends_with("; build dir sampled"),
+                built["resources"].dump());
+  CHECK(d.client({"show", "cpu-avx2"}).out.find(", build dir 4") != std::string::npos);
+  // Its TMPDIR, ptbuild's, is gone with it; Nix made its own directory inside.
+  std::string log = d.client({"log", "cpu-avx2"}).out;
+  size_t at = log.find("build_dir=");
+  REQUIRE(at != std::string::npos);
+  std::filesystem::path build_dir = log.substr(at + 10, log.find('\n', at) - at - 10);
+  CHECK_MESSAGE(build_dir.parent_path().filename().string().starts_with("ptbuild-job-"), build_dir);
+  CHECK(eventually([&] { return !std::filesystem::exists(build_dir.parent_path()); },
+                   std::chrono::seconds(20)));
+}

@@ -67,7 +67,7 @@ std::optional<protocol::BuilderResourcesView> resources_view(const Scheduler::Bu
                                    f.pressure_full_avg10,
                                    f.store_size,
                                    {}};
-  for (const auto& [job, memory] : b.holding) v.holding.push_back({job, memory});
+  for (const auto& h : b.holding) v.holding.push_back({h.job, h.memory, h.build_dir});
   return v;
 }
 }  // namespace

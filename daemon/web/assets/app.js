@@ -163,16 +163,26 @@ function memoryBar(b) {
     h('span', { class: 'bar-text', text: `memory ${size(held)} held by ${(r.holding || []).length} build(s), ${size(r.memory_available)} available of ${size(total)}` }));
 }
 
-// Its store's file system: used, free, and where min_free is.
+// Its store's file system: what the running builds' directories take (where they are on the same
+// file system), the rest used, free, and where min_free is.
 function diskBar(b) {
   const r = b.resources;
   if (!r || !r.store_size) return null;
   const used = Math.max(0, r.store_size - r.store_free);
   const low = r.store_free < r.min_free;
+  // Read a moment apart while builds write: the same file system when within 1%.
+  const sameFs = Math.abs(r.build_dir_free - r.store_free) < r.store_size / 100;
+  const dirs = sameFs ? (r.holding || []).filter(x => x.build_dir) : [];
+  const segs = dirs.map((x, i) => ({ share: x.build_dir / r.store_size, class: 'held' + (i % 2 ? ' alt' : ''),
+    label: '#' + x.job, title: `#${x.job}'s build directory takes ${size(x.build_dir)}`, href: '#/job/' + x.job }));
+  const inDirs = dirs.reduce((sum, x) => sum + x.build_dir, 0);
+  const rest = Math.max(0, used - inDirs);
+  segs.push({ share: rest / r.store_size, class: low ? 'full' : 'used', label: size(rest), title: `${size(rest)} used` });
   return h('div', { class: 'resource', 'data-resource': 'disk', 'data-low': low ? 'true' : null },
-    bar([{ share: used / r.store_size, class: low ? 'full' : 'used', label: size(used), title: `${size(used)} used` }],
+    bar(segs,
       { at: (r.store_size - r.min_free) / r.store_size, title: `min_free ${size(r.min_free)}: below it nothing new starts` }),
-    h('span', { class: 'bar-text', text: `disk ${size(r.store_free)} free of ${size(r.store_size)} (min_free ${size(r.min_free)})` }));
+    h('span', { class: 'bar-text', text: `disk ${size(r.store_free)} free of ${size(r.store_size)} (min_free ${size(r.min_free)})` +
+      (dirs.length ? `, ${size(inDirs)} in ${dirs.length} build director${dirs.length > 1 ? 'ies' : 'y'}` : '') }));
 }
 
 const SVG = 'http://www.w3.org/2000/svg';
