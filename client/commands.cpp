@@ -101,7 +101,8 @@ bool has_active(const std::vector<protocol::JobView>& jobs) {
 void print_status(Context& ctx, const protocol::StatusReply& reply) {
   const protocol::SchedulerView& s = reply.scheduler;
   std::cout << "builds running: " << s.running << " of " << s.slots << (s.paused ? "   PAUSED" : "")
-            << (s.draining ? "   DRAINING" : "") << "\n";
+            << (s.draining ? "   DRAINING" : "") << (s.eta ? "   all done ~" + short_time(*s.eta) : "")
+            << "\n";
   for (const protocol::BuilderView& b : s.builders)
     if (b.state != "up") std::cout << ctx.style.paint("builder " + b.name + ": " + b.state, "33") << "\n";
   for (const protocol::NotifyHookView& n : s.notify)

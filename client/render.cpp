@@ -92,6 +92,12 @@ std::string printable(std::string_view text) {
   return out;
 }
 
+std::string short_time(const std::string& rfc3339) {
+  // "2026-11-21T23:19:52.123Z" -> "11-21 23:19:52"
+  if (rfc3339.size() < 19) return rfc3339;
+  return rfc3339.substr(5, 5) + " " + rfc3339.substr(11, 8);
+}
+
 namespace {
 std::string opt(const std::optional<std::string>& v) {
   return v ? printable(*v) : "";
@@ -99,12 +105,6 @@ std::string opt(const std::optional<std::string>& v) {
 template <class Number>
 std::string opt_number(const std::optional<Number>& v) {
   return v ? std::to_string(*v) : "";
-}
-
-std::string short_time(const std::string& rfc3339) {
-  // "2026-11-21T23:19:52.123Z" -> "11-21 23:19:52"
-  if (rfc3339.size() < 19) return rfc3339;
-  return rfc3339.substr(5, 5) + " " + rfc3339.substr(11, 8);
 }
 
 std::string progress_of(const Job& job) {

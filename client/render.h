@@ -39,6 +39,8 @@ size_t display_width(const std::string& s);  // without ANSI codes, counting UTF
 // characters, escape codes among them, are shown as \xNN instead of acting on the screen.
 std::string printable(std::string_view text);
 std::string progress_bar(int64_t done, int64_t total, int width);
+// "2026-11-21T23:19:52.123Z" -> "11-21 23:19:52" (UTC, as the daemon writes it)
+std::string short_time(const std::string& rfc3339);
 
 void print_jobs_table(std::ostream& out, const std::vector<protocol::JobView>& jobs, const Style& style);
 void print_job(std::ostream& out, const Job& job, const Style& style);

@@ -90,14 +90,16 @@ SchedulerView scheduler_from(const json& j) {
           j.at("running").get<int>(),
           j.at("slots").get<int>(),
           items_of<BuilderView>(j, "builders", builder_from),
-          items_of<NotifyHookView>(j, "notify", [](const json& n) {
-            return NotifyHookView{n.at("target").get<std::string>(),
-                                  n.at("delivered").get<int64_t>(),
-                                  n.at("failed").get<int64_t>(),
-                                  n.at("failing").get<bool>(),
-                                  optional_of<std::string>(n, "last_error"),
-                                  optional_of<std::string>(n, "last_error_at")};
-          })};
+          items_of<NotifyHookView>(j, "notify",
+                                   [](const json& n) {
+                                     return NotifyHookView{n.at("target").get<std::string>(),
+                                                           n.at("delivered").get<int64_t>(),
+                                                           n.at("failed").get<int64_t>(),
+                                                           n.at("failing").get<bool>(),
+                                                           optional_of<std::string>(n, "last_error"),
+                                                           optional_of<std::string>(n, "last_error_at")};
+                                   }),
+          optional_of<std::string>(j, "eta")};
 }
 
 NightlyEntry entry_from(const json& j, const char* key) {
@@ -289,14 +291,16 @@ json to_json(const SchedulerView& s) {
           {"running", s.running},
           {"slots", s.slots},
           {"builders", array_of(s.builders, [](const BuilderView& b) { return to_json(b); })},
-          {"notify", array_of(s.notify, [](const NotifyHookView& n) {
-             return json{{"target", n.target},
-                         {"delivered", n.delivered},
-                         {"failed", n.failed},
-                         {"failing", n.failing},
-                         {"last_error", or_null(n.last_error)},
-                         {"last_error_at", or_null(n.last_error_at)}};
-           })}};
+          {"notify", array_of(s.notify,
+                              [](const NotifyHookView& n) {
+                                return json{{"target", n.target},
+                                            {"delivered", n.delivered},
+                                            {"failed", n.failed},
+                                            {"failing", n.failing},
+                                            {"last_error", or_null(n.last_error)},
+                                            {"last_error_at", or_null(n.last_error_at)}};
+                              })},
+          {"eta", or_null(s.eta)}};
 }
 
 json to_json(const StatusReply& r) {

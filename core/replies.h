@@ -90,6 +90,9 @@ struct SchedulerView {
   int slots = 0;
   std::vector<BuilderView> builders;
   std::vector<NotifyHookView> notify;
+  // When the queue should be done (the latest ETA), status only; none while a queued build's
+  // length is not known.
+  std::optional<std::string> eta;
 };
 struct StatusReply {
   std::vector<JobView> jobs;

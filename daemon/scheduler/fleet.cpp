@@ -82,6 +82,14 @@ std::string Scheduler::set_builder_enabled(const std::string& name, bool enabled
   return "";
 }
 
+bool Scheduler::may_build(const std::string& variant, const std::string& builder) const {
+  auto needs = needs_.find(variant);
+  const FleetBuilder* b = nullptr;
+  for (const auto& one : builders_)
+    if (one->spec.name == builder) b = one.get();
+  return needs == needs_.end() || !needs->second || !b || can_build(b->spec, *needs->second);
+}
+
 bool Scheduler::features_matter() const {
   return std::any_of(builders_.begin(), builders_.end(),
                      [](const auto& b) { return !b->spec.is_local() || b->spec.features_declared; });

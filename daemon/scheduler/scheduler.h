@@ -143,6 +143,8 @@ class Scheduler {
   // A running build's progress as its output shows it now (the database has it within a
   // second); nullopt for a job not running here or that has shown none.
   std::optional<Progress> progress(int64_t job_id) const;
+  // Whether `builder` may build `variant`, as far as what it needs is known (not known: yes).
+  bool may_build(const std::string& variant, const std::string& builder) const;
 
   // Listeners return false to stop listening.
   using OutputListener = std::function<bool(std::string_view chunk)>;

@@ -136,6 +136,11 @@ TEST_CASE("terminal: status --watch redraws live progress bars and ETAs - log -f
   CHECK(live.find("builds running: 1 of 1") != std::string::npos);
   CHECK(live.find("[####--------] 30% 3/10") != std::string::npos);
   CHECK(live.find("eta ") != std::string::npos);
+  // The whole queue's: when its last build should end, here the one running.
+  CHECK(live.find("all done ~") != std::string::npos);
+  nlohmann::json status = d.client_json({"status"});
+  for (const auto& j : status["jobs"])
+    if (j["state"] == "running") CHECK(status["scheduler"]["eta"] == j["eta"]);
   // Redrawn in place: one table on the screen, not one below the other.
   CHECK(live.find("builds running") == live.rfind("builds running"));
   d.dir().write("go", "");

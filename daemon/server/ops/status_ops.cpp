@@ -49,7 +49,28 @@ protocol::StatusReply status_of(OpsContext& ctx, const std::vector<Job>& jobs, c
     auto f = family.find(j.variant);
     return durations.expected(j.variant, f == family.end() ? std::nullopt : f->second);
   };
-  std::map<int64_t, SystemTime> ends = estimate_ends(jobs, expected, s.slots, ctx.clock.wall());
+  // The fleet's slots at their machines' speed; a builder taken out by the operator has none.
+  std::vector<EtaSlot> slots;
+  for (const Scheduler::BuilderSummary& b : s.builders)
+    if (b.state != "disabled")
+      for (int i = 0; i < b.spec.max_jobs; ++i) slots.push_back({b.spec.name, b.spec.speed_factor});
+  std::vector<Job> in_order = jobs;
+  order_as_dispatched(in_order, expected, ctx.config.daemon.order == "longest-first");
+  std::map<int64_t, SystemTime> ends = estimate_ends(
+      in_order, expected, slots, ctx.clock.wall(),
+      [&](const Job& j, const EtaSlot& slot) { return ctx.scheduler.may_build(j.variant, slot.builder); });
+  // The whole queue's: known only when every build in it is.
+  bool all_known = true;
+  SystemTime last{};
+  for (const Job& j : jobs)
+    if (j.kind == JobKind::build && !is_finished(j.state)) {
+      auto end = ends.find(j.id);
+      if (end == ends.end())
+        all_known = false;
+      else
+        last = std::max(last, end->second);
+    }
+  if (all_known && last != SystemTime{}) reply.scheduler.eta = format_rfc3339(last);
   for (protocol::JobView& v : reply.jobs) {
     Job& j = v.job;
     v.has_eta = !is_finished(j.state);

@@ -61,6 +61,7 @@ function showScheduler(s) {
   const parts = [`${s.running}/${s.slots} slots busy`];
   if (s.paused) parts.push('paused');
   if (s.draining) parts.push('draining');
+  if (s.eta) parts.push(`all done ~${when(s.eta)}`);
   document.getElementById('scheduler').textContent = parts.join(' · ');
 }
 
