@@ -1,6 +1,9 @@
 #include "daemon/resources/cgroup.h"
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include <doctest/doctest.h>
 
@@ -57,4 +60,38 @@ TEST_CASE("cgroups: a build's group measures its peak and the kernel holds it to
   CHECK(used.oom_killed);
   CHECK(*used.peak_memory <= uint64_t{100} << 20);
   CHECK(groups->remove(name));
+}
+
+TEST_CASE("cgroups: v2's files are written and read as the kernel's documentation gives them") {
+  // This machine's memory controller is v1's, so v2 cannot be run here for real: this reads and
+  // writes a directory laid out as cgroup v2 is (Documentation/admin-guide/cgroup-v2.rst), to
+  // hold the names and formats the daemon relies on.
+  char tmpl[] = "/tmp/ptbuild-cgroup2-XXXXXX";
+  REQUIRE(::mkdtemp(tmpl));
+  std::string root = tmpl;
+  BuildCgroups groups(CgroupDirs{2, root, "", ""});
+  std::string error;
+  std::vector<std::string> procs = groups.create("7-1", uint64_t{3} << 30, error);
+  REQUIRE_MESSAGE(procs.size() == 1, error);
+  std::string dir = root + "/ptbuild-job-7-1";
+  CHECK(procs.front() == dir + "/cgroup.procs");
+  auto read = [](const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  CHECK(read(dir + "/memory.max") == std::to_string(uint64_t{3} << 30));
+  CHECK(read(dir + "/memory.swap.max") == "0");
+  std::ofstream(dir + "/memory.peak") << "734003200\n";
+  std::ofstream(dir + "/memory.current") << "524288000\n";
+  std::ofstream(dir + "/memory.events") << "low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\noom_group_kill 0\n";
+  std::ofstream(dir + "/cpu.stat") << "usage_usec 2500000\nuser_usec 2000000\nsystem_usec 500000\n";
+  BuildCgroups::Usage used = groups.read("7-1");
+  CHECK(used.peak_memory == uint64_t{734003200});
+  CHECK(used.current_memory == uint64_t{524288000});
+  CHECK(used.oom_killed);
+  CHECK(used.cpu_seconds == doctest::Approx(2.5));
+  // No limit: "max", as the kernel writes it.
+  REQUIRE_FALSE(groups.create("8-1", 0, error).empty());
+  CHECK(read(root + "/ptbuild-job-8-1/memory.max") == "max");
+  std::filesystem::remove_all(root);
 }
