@@ -220,8 +220,9 @@ double eta_hours(const std::vector<FleetJob>& jobs, const std::vector<BuilderSpe
   return std::chrono::duration<double>(last - start).count() / 3600;
 }
 
-FleetRun simulate(const std::vector<FleetJob>& jobs, const std::vector<BuilderSpec>& builders,
-                  bool by_finish) {
+enum class Placing { least_loaded, by_finish, by_plan };
+
+FleetRun simulate(const std::vector<FleetJob>& jobs, const std::vector<BuilderSpec>& builders, Placing how) {
   PlanInput in;
   in.longest_first = true;
   std::map<int64_t, const FleetJob*> by_id;
@@ -237,6 +238,7 @@ FleetRun simulate(const std::vector<FleetJob>& jobs, const std::vector<BuilderSp
   std::map<int64_t, std::pair<double, size_t>> active;  // job -> (start, builder)
   std::set<int64_t> waiting;
   for (const FleetJob& j : jobs) waiting.insert(j.job.id);
+  std::map<int64_t, size_t> last_plan;  // build -> builder, as the daemon keeps it between dispatches
   size_t done = 0, next_quarter = 1;
   FleetRun r;
   double now = 0;
@@ -252,10 +254,23 @@ FleetRun simulate(const std::vector<FleetJob>& jobs, const std::vector<BuilderSp
       ++states[b].running;
       states[b].ends.push_back((end - now) * 3600);
     }
+    std::vector<PlannedBuild> planned;
     for (int64_t id : order) {
+      auto before = last_plan.find(id);
+      planned.push_back({by_id[id]->needs, by_id[id]->job.hours * 3600,
+                         before == last_plan.end() ? std::nullopt : std::optional(before->second)});
+    }
+    std::vector<std::optional<size_t>> plan =
+        how == Placing::by_plan ? plan_slots(planned, states) : std::vector<std::optional<size_t>>{};
+    for (size_t k = 0; k < plan.size(); ++k)
+      if (plan[k]) last_plan[order[k]] = *plan[k];
+    for (size_t k = 0; k < order.size(); ++k) {
+      int64_t id = order[k];
       double seconds = by_id[id]->job.hours * 3600;
-      Placement p =
-          by_finish ? place_by_finish(by_id[id]->needs, states, seconds) : place(by_id[id]->needs, states);
+      Placement p = how == Placing::by_plan     ? place_by_plan(by_id[id]->needs, states, seconds,
+                                                            k < plan.size() ? plan[k] : std::nullopt)
+                    : how == Placing::by_finish ? place_by_finish(by_id[id]->needs, states, seconds)
+                                                : place(by_id[id]->needs, states);
       if (p.waits_for) hold_next_slot(states[*p.waits_for], seconds);
       if (!p.chosen) continue;
       hold_next_slot(states[*p.chosen], seconds);
@@ -405,8 +420,8 @@ void fleet_table() {
       "and speed factors 1, 1, 1.5, 0.75 in turn; every 4th from the fourth has a GPU; every 8th from the\n"
       "seventh lacks big-parallel. Dispatch order and placement are the daemon's own functions.\n\n");
   std::printf(
-      "| builders | slots | builds | build-hours | bound: Σwork/Σ(slots×speed) | bound: per kind of build | makespan: least loaded (Hydra) | / per-kind bound | makespan: by expected finish | / per-kind bound | utilisation | planned offline (reference) | / per-kind bound |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+      "| builders | slots | builds | build-hours | bound: Σwork/Σ(slots×speed) | bound: per kind of build | makespan: least loaded (Hydra) | / per-kind bound | makespan: by expected finish | / per-kind bound | makespan: planned (the daemon) | / per-kind bound | utilisation | planned offline (reference) | / per-kind bound |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (int n : {1, 2, 4, 8, 16}) {
     std::vector<BuilderSpec> builders = fleet(n);
     std::vector<FleetJob> jobs = fleet_matrix(n >= 2);
@@ -417,30 +432,31 @@ void fleet_table() {
       capacity += b.max_jobs * b.speed_factor;
     }
     for (const FleetJob& j : jobs) work += j.job.hours;
-    FleetRun hydra = simulate(jobs, builders, false);
-    FleetRun r = simulate(jobs, builders, true);
+    FleetRun hydra = simulate(jobs, builders, Placing::least_loaded);
+    FleetRun r = simulate(jobs, builders, Placing::by_finish);
+    FleetRun by_plan = simulate(jobs, builders, Placing::by_plan);
     Bounds b = bounds(jobs, builders);
     double planned = planned_makespan(jobs, builders);
     std::printf(
-        "| %d | %d | %zu | %.0f | %.2f h | %.2f h | %.2f h | %.3f | %.2f h | %.3f | %.0f%% | %.2f h | %.3f |\n",
+        "| %d | %d | %zu | %.0f | %.2f h | %.2f h | %.2f h | %.3f | %.2f h | %.3f | %.2f h | %.3f | %.0f%% | %.2f h | %.3f |\n",
         n, slots, jobs.size(), work, b.simple, b.tight, hydra.makespan, hydra.makespan / b.tight, r.makespan,
-        r.makespan / b.tight, 100.0 * r.busy / (slots * r.makespan), planned, planned / b.tight);
+        r.makespan / b.tight, by_plan.makespan, by_plan.makespan / b.tight,
+        100.0 * by_plan.busy / (slots * by_plan.makespan), planned, planned / b.tight);
   }
   std::printf(
       "\nThe simple bound assumes any build may run anywhere. Here x86 builds cannot go to an ARM machine nor\n"
       "pytorch to a box without big-parallel, so it cannot be reached (with 2 builders the one x86 machine\n"
       "has all the x86 build-hours). The per-kind bound is the largest work(S) / capacity(machines that take\n"
       "any of S) over every set S of kinds of build, and the longest build on its fastest machine. Against it\n"
-      "the daemon's dispatch is within 5%% up to 8 builders; at 16 the loss is the tail: with about 5.7 builds\n"
-      "a slot, the last long builds start while most slots already idle. Hydra's rule puts a build on the least\n"
-      "loaded machine for its speed; by expected finish (place_by_finish, the daemon's rule since #28) a build\n"
-      "waits for a faster machine's slot where it ends clearly first. That gains little here (1.124 to 1.116 at\n"
-      "16): the last long builds are all as long, and the fast machines are busy with their own until late.\n"
-      "The last column is a reference, not the daemon: the same builds planned offline onto the slots (longest\n"
-      "first where each ends first, then moved and swapped between slots while the longest slot shortens) end\n"
-      "within 2%% of the bound at 16 builders. The 10%% that a build-by-build rule loses there is the tail of\n"
-      "about 3.5 long builds a slot, and a dispatcher that plans the whole queue onto the slots (and plans\n"
-      "again as builds end) could win it back; the daemon does not plan yet (#28).\n\n");
+      "a build-by-build dispatch is within 5%% up to 8 builders; at 16 the loss is the tail: about 3.5 long\n"
+      "builds a slot, the last of them started on slow machines while fast ones idle. Hydra's rule puts a build\n"
+      "on the least loaded machine for its speed; by expected finish (place_by_finish) a build waits for a\n"
+      "faster machine's slot where it ends clearly first: 1.124 to 1.116 at 16. Planned (plan_slots, the\n"
+      "daemon's rule since #28): at each dispatch the whole queue is planned onto the slots, longest first where\n"
+      "each ends first, then moved and swapped between slots while the longest slot shortens, starting from the\n"
+      "last dispatch's plan; a build goes where the plan puts it, or waits for that builder. The last column is\n"
+      "a reference, not the daemon: the same plan made once, offline, with nothing running yet, which a\n"
+      "dispatch that plans again as builds end (each time from what runs now) does not quite keep.\n\n");
 
   std::printf("### The ETA of the whole matrix against its real finish\n\n");
   std::printf(
@@ -450,7 +466,7 @@ void fleet_table() {
   std::printf("| builders | real finish | ETA at 25%% done | error | at 50%% | error | at 75%% | error |\n");
   std::printf("|---|---|---|---|---|---|---|---|\n");
   for (int n : {1, 2, 4, 8, 16}) {
-    FleetRun r = simulate(fleet_matrix(n >= 2), fleet(n), true);
+    FleetRun r = simulate(fleet_matrix(n >= 2), fleet(n), Placing::by_plan);
     std::printf("| %d | %.2f h |", n, r.makespan);
     for (const auto& [quarter, eta] : r.etas)
       std::printf(" %.2f h | %+.1f%% |", eta, 100 * (eta - r.makespan) / r.makespan);

@@ -236,6 +236,113 @@ Placement place_by_finish(const BuildNeeds& needs, const std::vector<BuilderStat
   return now;
 }
 
+std::vector<std::optional<size_t>> plan_slots(const std::vector<PlannedBuild>& builds,
+                                              const std::vector<BuilderState>& builders, int max_steps,
+                                              double* ends_in) {
+  struct Slot {
+    size_t builder;
+    double speed;
+    double load;                 // when its last planned build ends, from now
+    std::vector<size_t> builds;  // indexes into `builds`
+  };
+  std::vector<Slot> slots;
+  for (size_t i = 0; i < builders.size(); ++i) {
+    const BuilderState& b = builders[i];
+    if (!b.up) continue;
+    if (static_cast<int>(b.ends.size()) < b.running) return {};  // a running build's end is unknown
+    // Its slots, each free when the build running there ends (more running than slots, after a
+    // reload took some: the one that frees first holds the rest too).
+    std::vector<double> loads(static_cast<size_t>(std::max(0, b.spec->max_jobs)), 0.0);
+    for (double end : b.ends)
+      if (!loads.empty()) {
+        double& least = *std::min_element(loads.begin(), loads.end());
+        least = std::max(least, end);
+      }
+    for (double load : loads) slots.push_back({i, b.spec->speed_factor, load, {}});
+  }
+  std::vector<std::optional<size_t>> plan(builds.size());
+  if (slots.empty()) return plan;
+  for (const PlannedBuild& b : builds)
+    if (b.seconds <= 0) return {};
+  auto takes = [&](const Slot& s, size_t k) { return can_build(*builders[s.builder].spec, builds[k].needs); };
+  auto on = [&](const Slot& s, size_t k) { return builds[k].seconds / std::max(0.01, s.speed); };
+  for (size_t k = 0; k < builds.size(); ++k) {
+    Slot* best = nullptr;
+    // The last plan's builder, where it still takes it: a plan made again from nothing at each
+    // dispatch finds another of its local optima each time, and the builds run to none of them.
+    std::optional<size_t> before = builds[k].planned_on;
+    for (Slot& s : slots)
+      if (before && s.builder == *before && takes(s, k) && (!best || s.load < best->load)) best = &s;
+    if (!best)
+      for (Slot& s : slots)
+        if (takes(s, k) && (!best || s.load + on(s, k) < best->load + on(*best, k))) best = &s;
+    if (!best) continue;
+    best->load += on(*best, k);
+    best->builds.push_back(k);
+  }
+  // Moves and swaps off the slot that ends last, while it ends sooner.
+  for (int step = 0; step < max_steps; ++step) {
+    Slot& top = *std::max_element(slots.begin(), slots.end(),
+                                  [](const Slot& a, const Slot& b) { return a.load < b.load; });
+    bool moved = false;
+    for (size_t i = 0; i < top.builds.size() && !moved; ++i) {
+      size_t k = top.builds[i];
+      for (Slot& other : slots) {
+        if (&other == &top || !takes(other, k)) continue;
+        double a = top.load - on(top, k), b = other.load + on(other, k);
+        if (std::max(a, b) < top.load - 1e-6) {
+          top.load = a, other.load = b;
+          other.builds.push_back(k);
+          top.builds.erase(top.builds.begin() + static_cast<std::ptrdiff_t>(i));
+          moved = true;
+          break;
+        }
+        for (size_t m = 0; m < other.builds.size() && !moved; ++m) {
+          size_t x = other.builds[m];
+          if (!takes(top, x)) continue;
+          a = top.load - on(top, k) + on(top, x), b = other.load - on(other, x) + on(other, k);
+          if (std::max(a, b) < top.load - 1e-6) {
+            top.load = a, other.load = b;
+            std::swap(top.builds[i], other.builds[m]);
+            moved = true;
+          }
+        }
+        if (moved) break;
+      }
+    }
+    if (!moved) break;
+  }
+  for (const Slot& s : slots) {
+    for (size_t k : s.builds) plan[k] = s.builder;
+    if (ends_in) *ends_in = std::max(*ends_in, s.load);
+  }
+  return plan;
+}
+
+Placement place_by_plan(const BuildNeeds& needs, const std::vector<BuilderState>& builders, double seconds,
+                        std::optional<size_t> planned, const RoomCheck& room) {
+  if (planned && *planned < builders.size()) {
+    const BuilderState& b = builders[*planned];
+    if (b.up && can_build(*b.spec, needs) && b.running < b.spec->max_jobs &&
+        (!room || room(*planned).empty())) {
+      Placement p = place(needs, builders, room);  // its counts, for a reason elsewhere
+      p.chosen = planned;
+      return p;
+    }
+    if (b.up && can_build(*b.spec, needs) && b.running >= b.spec->max_jobs) {
+      if (std::optional<double> slot = next_slot(b)) {
+        Placement p = place(needs, builders, room);
+        p.chosen.reset();
+        p.waits_for = planned;
+        p.slot_in = *slot;
+        p.planned = true;
+        return p;
+      }
+    }
+  }
+  return place_by_finish(needs, builders, seconds, room);
+}
+
 void hold_next_slot(BuilderState& b, double seconds) {
   std::optional<double> slot = next_slot(b);
   if (b.running >= b.spec->max_jobs && slot) {

@@ -91,6 +91,7 @@ struct Placement {
   // that builder, and in how many seconds the slot frees.
   std::optional<size_t> waits_for;
   double slot_in = 0;
+  bool planned = false;  // it waits there because the queue's plan puts it there (place_by_plan)
 };
 
 // Why builder i has no room for this build ("" when it has); asked only of builders that are up
@@ -112,6 +113,28 @@ Placement place(const BuildNeeds& needs, const std::vector<BuilderState>& builde
 // that happens to be free (docs/fleet.md).
 Placement place_by_finish(const BuildNeeds& needs, const std::vector<BuilderState>& builders, double seconds,
                           const RoomCheck& room = {});
+
+// The queue planned onto the slots of the builders that are up (docs/fleet.md): each build, in the
+// order given (the dispatch's), to the slot where it ends first, after what runs there; then
+// builds moved or swapped between slots while that ends the longest slot sooner (at most
+// `max_steps` moves). One build at a time, the last long builds of a big queue land on slow
+// machines while fast ones idle; planned together they end within a few percent of the bound
+// (docs/BENCHMARKS.md). For each build, the builder it is planned on; none where no builder up
+// can take it. Meaningful only where every length is known (`seconds` > 0, the running builds'
+// ends): otherwise an empty plan.
+struct PlannedBuild {
+  BuildNeeds needs;
+  double seconds = 0;                // at speed 1
+  std::optional<size_t> planned_on;  // the builder the last plan put it on: it starts there again
+};
+std::vector<std::optional<size_t>> plan_slots(const std::vector<PlannedBuild>& builds,
+                                              const std::vector<BuilderState>& builders,
+                                              int max_steps = 10000, double* ends_in = nullptr);
+
+// place_by_finish(), where the plan (plan_slots) puts the build on a builder that has a free slot
+// and room for it now: there.
+Placement place_by_plan(const BuildNeeds& needs, const std::vector<BuilderState>& builders, double seconds,
+                        std::optional<size_t> planned, const RoomCheck& room = {});
 
 // A build that waits for builder `b`'s next slot holds it: that slot's end moves past the
 // build's own, and the builder counts one more build.

@@ -187,6 +187,53 @@ TEST_CASE("placement by expected finish: a long build waits for the fast machine
   CHECK(none.waits_for == size_t{1});
 }
 
+TEST_CASE("the queue planned onto the slots ends where one build at a time cannot") {
+  constexpr double kHour = 3600;
+  BuilderSpec a = builder("a", 1), b = builder("b", 1), arm = builder("arm", 1, {"aarch64-linux"});
+  BuildNeeds x86{"x86_64-linux", {}};
+  // 3, 3, 2, 2 and 2 h on two slots: one at a time (the longest first, each where it ends first)
+  // ends at 7 h; planned, the 3 h builds share one builder and the 2 h ones the other: 6 h.
+  std::vector<PlannedBuild> builds;
+  for (double hours : {3.0, 3.0, 2.0, 2.0, 2.0}) builds.push_back({x86, hours * kHour, std::nullopt});
+  std::vector<BuilderState> states{{&a, 0, true, {}}, {&b, 0, true, {}}};
+  double ends = 0;
+  std::vector<std::optional<size_t>> plan = plan_slots(builds, states, 1000, &ends);
+  REQUIRE(plan.size() == 5);
+  CHECK(ends == 6 * kHour);
+  CHECK(plan[0] == plan[1]);
+  CHECK(plan[2] == plan[3]);
+  CHECK(plan[3] == plan[4]);
+  CHECK(plan[0] != plan[2]);
+  // The next plan starts from this one; a build keeps its builder where that is as good.
+  for (size_t k = 0; k < builds.size(); ++k) builds[k].planned_on = plan[k] == size_t{0} ? 1 : 0;
+  std::vector<std::optional<size_t>> again = plan_slots(builds, states);
+  for (size_t k = 0; k < builds.size(); ++k) CHECK(again[k] == builds[k].planned_on);
+  // What a builder cannot build is never planned on it; nothing can take it: none.
+  std::vector<BuilderState> with_arm{{&arm, 0, true, {}}, {&a, 0, true, {}}};
+  std::vector<std::optional<size_t>> arm_plan = plan_slots({{x86, kHour, std::nullopt},
+                                                            {{"aarch64-linux", {}}, kHour, std::nullopt},
+                                                            {{"riscv64-linux", {}}, kHour, std::nullopt}},
+                                                           with_arm);
+  CHECK(arm_plan[0] == size_t{1});
+  CHECK(arm_plan[1] == size_t{0});
+  CHECK_FALSE(arm_plan[2]);
+  // A length or a running build's end unknown: no plan.
+  CHECK(plan_slots({{x86, 0, std::nullopt}}, states).empty());
+  CHECK(plan_slots({{x86, kHour, std::nullopt}}, {{&a, 1, true, {}}, {&b, 0, true, {}}}).empty());
+  // Placed by the plan: on its builder when that has a free slot, else it waits for it.
+  CHECK(place_by_plan(x86, states, 2 * kHour, size_t{1}).chosen == size_t{1});
+  Placement waits = place_by_plan(x86, {{&a, 0, true, {}}, {&b, 1, true, {kHour}}}, 2 * kHour, size_t{1});
+  CHECK_FALSE(waits.chosen);
+  CHECK(waits.waits_for == size_t{1});
+  CHECK(waits.slot_in == kHour);
+  CHECK(waits.planned);
+  // Planned on a builder without room (memory): placement as without a plan.
+  Placement no_room = place_by_plan(x86, states, 2 * kHour, size_t{1}, [](size_t i) {
+    return i == 1 ? std::string("memory: …") : std::string();
+  });
+  CHECK(no_room.chosen == size_t{0});
+}
+
 TEST_CASE("local without declared features takes what Nix allows here, its systems still count") {
   BuilderSpec local;
   local.name = "local";

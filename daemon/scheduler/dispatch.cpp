@@ -156,6 +156,28 @@ Horizon horizon_of(const DispatchSnapshot& s, const std::vector<int64_t>& order,
   return h;
 }
 
+// The queue planned onto the fleet's slots (plan_slots), each build starting from the builder
+// the last plan put it on; none for one builder (nothing to choose), while the queue is held, or
+// while a build's needs or length are not known (the plan would be of a different queue).
+std::vector<std::optional<size_t>> plan_queue(const DispatchSnapshot& s, const std::vector<int64_t>& order,
+                                              const std::map<int64_t, const Job*>& by_id,
+                                              const std::vector<std::optional<BuildNeeds>>& needs_of,
+                                              const std::vector<BuilderState>& states) {
+  if (s.builders.size() < 2 || !s.held.empty()) return {};
+  std::map<std::string, size_t> index;
+  for (size_t i = 0; i < s.builders.size(); ++i) index[s.builders[i].spec->name] = i;
+  std::vector<PlannedBuild> builds;
+  for (size_t k = 0; k < order.size(); ++k) {
+    double seconds = expectation_of(s, s.variants.at(by_id.at(order[k])->variant)).seconds;
+    if (!needs_of[k] || seconds <= 0) return {};
+    std::optional<size_t> before;
+    if (auto last = s.planned_before.find(order[k]); last != s.planned_before.end())
+      if (auto i = index.find(last->second); i != index.end()) before = i->second;
+    builds.push_back({*needs_of[k], seconds, before});
+  }
+  return plan_slots(builds, states);
+}
+
 // A build placed on a builder holds its share of it for the placements after it.
 void take_room(BuilderRoom& room, const Expectation& e, int cores) {
   uint64_t memory = memory_at(e, cores);
@@ -194,6 +216,18 @@ DispatchDecision decide_dispatch(const DispatchSnapshot& s) {
     rooms.push_back(b.room);
   }
   Horizon horizon = horizon_of(s, order.order, by_id);
+  // What each build needs of a machine: from its name, or its derivation where builders differ.
+  std::vector<std::optional<BuildNeeds>> needs_of;
+  for (int64_t id : order.order) {
+    const VariantRecord& variant = s.variants.at(by_id[id]->variant);
+    auto known = s.needs.find(variant.name);
+    needs_of.push_back(!s.features_matter       ? BuildNeeds{platform_of(variant.axes.platform), {}}
+                       : known != s.needs.end() ? std::optional(known->second)
+                                                : std::nullopt);
+  }
+  std::vector<std::optional<size_t>> plan = plan_queue(s, order.order, by_id, needs_of, states);
+  for (size_t k = 0; k < plan.size(); ++k)
+    if (plan[k]) d.planned[order.order[k]] = s.builders[*plan[k]].spec->name;
   std::set<std::string> reading;
   for (size_t k = 0; k < order.order.size(); ++k) {
     int64_t id = order.order[k];
@@ -202,16 +236,12 @@ DispatchDecision decide_dispatch(const DispatchSnapshot& s) {
       continue;
     }
     const VariantRecord& variant = s.variants.at(by_id[id]->variant);
-    BuildNeeds needs{platform_of(variant.axes.platform), {}};
-    if (s.features_matter) {
-      auto known = s.needs.find(variant.name);
-      if (known == s.needs.end()) {
-        d.waiting[id] = "reading what its derivation needs (system, requiredSystemFeatures)";
-        if (reading.insert(variant.name).second) d.read_needs.push_back(variant.name);
-        continue;
-      }
-      needs = known->second;
+    if (!needs_of[k]) {
+      d.waiting[id] = "reading what its derivation needs (system, requiredSystemFeatures)";
+      if (reading.insert(variant.name).second) d.read_needs.push_back(variant.name);
+      continue;
     }
+    const BuildNeeds& needs = *needs_of[k];
     Expectation expected = expectation_of(s, variant);
     bool alone = s.alone.count(id) > 0;
     // Few builds left, bigger shares: the demand is what runs there and its part of the rest.
@@ -220,13 +250,15 @@ DispatchDecision decide_dispatch(const DispatchSnapshot& s) {
       rooms[i].horizon_seconds = horizon.seconds;
     }
     std::vector<Fit> fits(states.size());  // of the builders placement asked about
-    Placement placement = place_by_finish(needs, states, expected.seconds, [&](size_t i) {
-      return (fits[i] = fit_build(expected, rooms[i], s.builders[i].spec->name, alone)).why_not;
-    });
+    Placement placement = place_by_plan(
+        needs, states, expected.seconds, k < plan.size() ? plan[k] : std::nullopt, [&](size_t i) {
+          return (fits[i] = fit_build(expected, rooms[i], s.builders[i].spec->name, alone)).why_not;
+        });
     if (placement.waits_for) {
       hold_next_slot(states[*placement.waits_for], expected.seconds);
       d.waiting[id] = "waits for a slot on " + s.builders[*placement.waits_for].spec->name +
-                      ", where it ends first (one frees in ~" + minutes(placement.slot_in) + ")";
+                      (placement.planned ? ", where the queue's plan puts it" : ", where it ends first") +
+                      " (one frees in ~" + minutes(placement.slot_in) + ")";
       continue;
     }
     if (!placement.chosen) {

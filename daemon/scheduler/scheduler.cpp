@@ -145,6 +145,7 @@ DispatchSnapshot Scheduler::snapshot() {
   s.now = clock_.steady();
   s.wall = clock_.wall();
   s.features_matter = features_matter();
+  s.planned_before = planned_;
   for (const auto& [variant, needs] : needs_)
     if (needs) s.needs.emplace(variant, *needs);
   for (const auto& b : builders_)
@@ -216,6 +217,7 @@ void Scheduler::expect_resources(DispatchSnapshot& s) {
 }
 
 void Scheduler::apply(const DispatchDecision& d, const DispatchSnapshot& s) {
+  planned_ = d.planned;
   std::map<int64_t, const Job*> queued;
   for (const Job& j : s.queued) queued[j.id] = &j;
   // What it remembers of a job that is no longer queued, and never started here, is gone.
