@@ -26,15 +26,16 @@ constexpr auto kFactsTimeout = std::chrono::seconds(60);
 // A builder below min_free is collected at most this often: a store full of what the policy
 // keeps would otherwise be walked by Nix's GC at every reading of its facts.
 constexpr auto kAutoGcEvery = std::chrono::minutes(10);
+constexpr auto kRemoteGcTimeout = std::chrono::hours(2);
 // A build's directory is walked again after this many times what its last walk cost: the
 // walks take at most a fiftieth of one core, however many files a build makes.
 constexpr double kWalkPacing = 50;
 
+// What one look at this machine read: its facts, and its builds' memory and directories.
 struct LocalReading {
   std::optional<MachineFacts> facts;
   std::map<int64_t, BuildReading> builds;
 };
-constexpr auto kRemoteGcTimeout = std::chrono::hours(2);
 }  // namespace
 
 ResourceUse measured_use(const Attempt& a, const std::optional<BuildCgroups::Usage>& usage,
