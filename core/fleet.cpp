@@ -323,22 +323,20 @@ Placement place_by_plan(const BuildNeeds& needs, const std::vector<BuilderState>
                         std::optional<size_t> planned, const RoomCheck& room) {
   if (planned && *planned < builders.size()) {
     const BuilderState& b = builders[*planned];
+    // Placed or waiting, it needs no reason: only the builder is asked for room, once.
+    Placement p;
     if (b.up && can_build(*b.spec, needs) && b.running < b.spec->max_jobs &&
         (!room || room(*planned).empty())) {
-      Placement p = place(needs, builders, room);  // its counts, for a reason elsewhere
       p.chosen = planned;
       return p;
     }
-    if (b.up && can_build(*b.spec, needs) && b.running >= b.spec->max_jobs) {
+    if (b.up && can_build(*b.spec, needs) && b.running >= b.spec->max_jobs)
       if (std::optional<double> slot = next_slot(b)) {
-        Placement p = place(needs, builders, room);
-        p.chosen.reset();
         p.waits_for = planned;
         p.slot_in = *slot;
         p.planned = true;
         return p;
       }
-    }
   }
   return place_by_finish(needs, builders, seconds, room);
 }

@@ -20,6 +20,14 @@ template <class T>
 nlohmann::json or_null(const std::optional<T>& v) {
   return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
 }
+
+// JSON the store keeps as text (verify, resources, changes): as it was, or null when there is
+// none or it does not parse.
+nlohmann::json stored_or_null(const std::optional<std::string>& text) {
+  if (!text) return nullptr;
+  nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
+  return j.is_discarded() ? nlohmann::json(nullptr) : j;
+}
 }  // namespace
 
 std::string_view to_string(JobState s) {
@@ -66,25 +74,13 @@ nlohmann::json job_to_json(const Job& j) {
   nlohmann::json& fixes = out["fixes"];
   fixes = nlohmann::json::parse(j.fixes_json, nullptr, false);
   if (fixes.is_discarded()) fixes = nlohmann::json::array();
-  nlohmann::json& verify = out["verify"];
-  if (j.verify_json) {
-    verify = nlohmann::json::parse(*j.verify_json, nullptr, false);
-    if (verify.is_discarded()) verify = nullptr;
-  }
+  out["verify"] = stored_or_null(j.verify_json);
   out["out_path"] = or_null(j.out_path);
   out["builder"] = or_null(j.builder);
-  nlohmann::json& resources = out["resources"];
-  if (j.resources_json) {
-    resources = nlohmann::json::parse(*j.resources_json, nullptr, false);
-    if (resources.is_discarded()) resources = nullptr;
-  }
+  out["resources"] = stored_or_null(j.resources_json);
   out["commit"] = or_null(j.commit);
   out["rev"] = or_null(j.rev);
-  nlohmann::json& changes = out["changes"];
-  if (j.changes_json) {
-    changes = nlohmann::json::parse(*j.changes_json, nullptr, false);
-    if (changes.is_discarded()) changes = nullptr;
-  }
+  out["changes"] = stored_or_null(j.changes_json);
   out["waiting"] = or_null(j.waiting);
   out["log_path"] = j.log_path;
   return out;
