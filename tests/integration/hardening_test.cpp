@@ -316,7 +316,7 @@ int children_of(pid_t pid) {
   for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
     std::string name = entry.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;  // not a process
-    std::string stat = read_file(entry.path().string() + "/stat");
+    std::string stat = read_proc_file(entry.path().string() + "/stat");
     size_t close = stat.rfind(')');
     if (close == std::string::npos) continue;
     std::istringstream fields(stat.substr(close + 2));

@@ -169,10 +169,10 @@ std::vector<pid_t> pids_with_env(const std::string& needle) {
   for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
     std::string name = entry.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::string stat = read_file(entry.path().string() + "/stat");
+    std::string stat = read_proc_file(entry.path().string() + "/stat");
     size_t close = stat.rfind(')');
     if (close == std::string::npos || stat.substr(close + 2, 1) == "Z") continue;  // zombies are dead
-    std::string env = read_file(entry.path().string() + "/environ");
+    std::string env = read_proc_file(entry.path().string() + "/environ");
     for (size_t at = env.find(needle); at != std::string::npos; at = env.find(needle, at + 1)) {
       bool starts = at == 0 || env[at - 1] == '\0';
       bool ends = at + needle.size() == env.size() || env[at + needle.size()] == '\0';
@@ -248,7 +248,7 @@ Daemon::~Daemon() {
     for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
       std::string name = entry.path().filename().string();
       if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-      std::string cmdline = read_file(entry.path().string() + "/cmdline");
+      std::string cmdline = read_proc_file(entry.path().string() + "/cmdline");
       if (cmdline.find(dir_.path() + "/") == std::string::npos) continue;
       ::kill(std::stoi(name), SIGKILL);
       any = true;

@@ -41,4 +41,14 @@ inline std::string read_file(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+// A file under /proc/PID: the process may end between listing /proc and reading, and then the read
+// fails with ESRCH (libstdc++ throws it from the stream buffer). Gone reads as empty.
+inline std::string read_proc_file(const std::string& path) {
+  try {
+    return read_file(path);
+  } catch (const std::ios_base::failure&) {
+    return "";
+  }
+}
+
 }  // namespace ptbuild::testing
