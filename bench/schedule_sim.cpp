@@ -3,6 +3,7 @@
 // lower bound max(total / slots, longest). Durations are known and deterministic: a simulation,
 // not a measurement, so the figures are exact and repeatable.
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <map>
 #include <set>
@@ -170,6 +171,7 @@ struct FleetRun {
   // The daemon's ETA of the whole queue (status's scheduler.eta) as a quarter, half and three
   // quarters of the builds were done: when it said the matrix would end, in hours from the start.
   std::vector<std::pair<int, double>> etas;
+  double longest_plan_ms = 0;  // the daemon's cost: the longest plan_slots() at one dispatch
 };
 
 // What `ptbuild status` would say at `now` (hours from the start): the daemon's own estimate
@@ -260,8 +262,12 @@ FleetRun simulate(const std::vector<FleetJob>& jobs, const std::vector<BuilderSp
       planned.push_back({by_id[id]->needs, by_id[id]->job.hours * 3600,
                          before == last_plan.end() ? std::nullopt : std::optional(before->second)});
     }
+    auto planning = std::chrono::steady_clock::now();
     std::vector<std::optional<size_t>> plan =
         how == Placing::by_plan ? plan_slots(planned, states) : std::vector<std::optional<size_t>>{};
+    r.longest_plan_ms = std::max(
+        r.longest_plan_ms,
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - planning).count());
     for (size_t k = 0; k < plan.size(); ++k)
       if (plan[k]) last_plan[order[k]] = *plan[k];
     for (size_t k = 0; k < order.size(); ++k) {
@@ -420,8 +426,8 @@ void fleet_table() {
       "and speed factors 1, 1, 1.5, 0.75 in turn; every 4th from the fourth has a GPU; every 8th from the\n"
       "seventh lacks big-parallel. Dispatch order and placement are the daemon's own functions.\n\n");
   std::printf(
-      "| builders | slots | builds | build-hours | bound: Σwork/Σ(slots×speed) | bound: per kind of build | makespan: least loaded (Hydra) | / per-kind bound | makespan: by expected finish | / per-kind bound | makespan: planned (the daemon) | / per-kind bound | utilisation | planned offline (reference) | / per-kind bound |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+      "| builders | slots | builds | build-hours | bound: Σwork/Σ(slots×speed) | bound: per kind of build | makespan: least loaded (Hydra) | / per-kind bound | makespan: by expected finish | / per-kind bound | makespan: planned (the daemon) | / per-kind bound | utilisation | longest plan | planned offline (reference) | / per-kind bound |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (int n : {1, 2, 4, 8, 16}) {
     std::vector<BuilderSpec> builders = fleet(n);
     std::vector<FleetJob> jobs = fleet_matrix(n >= 2);
@@ -438,10 +444,11 @@ void fleet_table() {
     Bounds b = bounds(jobs, builders);
     double planned = planned_makespan(jobs, builders);
     std::printf(
-        "| %d | %d | %zu | %.0f | %.2f h | %.2f h | %.2f h | %.3f | %.2f h | %.3f | %.2f h | %.3f | %.0f%% | %.2f h | %.3f |\n",
+        "| %d | %d | %zu | %.0f | %.2f h | %.2f h | %.2f h | %.3f | %.2f h | %.3f | %.2f h | %.3f | %.0f%% | %.1f ms | %.2f h | %.3f |\n",
         n, slots, jobs.size(), work, b.simple, b.tight, hydra.makespan, hydra.makespan / b.tight, r.makespan,
         r.makespan / b.tight, by_plan.makespan, by_plan.makespan / b.tight,
-        100.0 * by_plan.busy / (slots * by_plan.makespan), planned, planned / b.tight);
+        100.0 * by_plan.busy / (slots * by_plan.makespan), by_plan.longest_plan_ms, planned,
+        planned / b.tight);
   }
   std::printf(
       "\nThe simple bound assumes any build may run anywhere. Here x86 builds cannot go to an ARM machine nor\n"
@@ -452,11 +459,14 @@ void fleet_table() {
       "builds a slot, the last of them started on slow machines while fast ones idle. Hydra's rule puts a build\n"
       "on the least loaded machine for its speed; by expected finish (place_by_finish) a build waits for a\n"
       "faster machine's slot where it ends clearly first: 1.124 to 1.116 at 16. Planned (plan_slots, the\n"
-      "daemon's rule since #28): at each dispatch the whole queue is planned onto the slots, longest first where\n"
-      "each ends first, then moved and swapped between slots while the longest slot shortens, starting from the\n"
-      "last dispatch's plan; a build goes where the plan puts it, or waits for that builder. The last column is\n"
-      "a reference, not the daemon: the same plan made once, offline, with nothing running yet, which a\n"
-      "dispatch that plans again as builds end (each time from what runs now) does not quite keep.\n\n");
+      "daemon's rule since #28): at each dispatch the whole queue is planned onto the builders, longest first\n"
+      "where each ends first, then moved and swapped between builders while the one that ends last ends sooner,\n"
+      "starting from the last dispatch's plan; a builder's end is judged as the dispatch reaches it (its\n"
+      "planned builds in dispatch order, each on its slot that frees first), so the run ends where its first\n"
+      "plan said; a build goes where the plan puts it, or waits for that builder. Longest plan: the most one\n"
+      "dispatch spent planning (this machine, one core). The last columns are a reference, not the daemon: a\n"
+      "plan made once, offline, slot by slot, each slot's builds in any order, which a dispatch that starts a\n"
+      "builder's builds in its own order (longest first, priority) cannot follow.\n\n");
 
   std::printf("### The ETA of the whole matrix against its real finish\n\n");
   std::printf(

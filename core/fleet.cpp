@@ -5,6 +5,7 @@
 #include <cmath>
 #include <set>
 #include <sstream>
+#include <utility>
 
 #include "core/text.h"
 
@@ -239,72 +240,106 @@ Placement place_by_finish(const BuildNeeds& needs, const std::vector<BuilderStat
 std::vector<std::optional<size_t>> plan_slots(const std::vector<PlannedBuild>& builds,
                                               const std::vector<BuilderState>& builders, int max_steps,
                                               double* ends_in) {
-  struct Slot {
+  // A builder as the plan sees it: its slots, each free when what runs there now ends, and the
+  // builds planned on it. The plan is judged as the dispatch will run it: a builder starts its
+  // planned builds in the dispatch's order, each on the slot that frees first. (Judged slot by
+  // slot instead, the plan promised an order no dispatch keeps, and the fleet ended later than it.)
+  struct Machine {
     size_t builder;
     double speed;
-    double load;                 // when its last planned build ends, from now
-    std::vector<size_t> builds;  // indexes into `builds`
+    std::vector<double> free_at;
+    std::vector<size_t> builds;  // indexes into `builds`, ascending: the dispatch's order
+    double end = 0;              // when its last build ends, from now
   };
-  std::vector<Slot> slots;
+  std::vector<Machine> machines;
   for (size_t i = 0; i < builders.size(); ++i) {
     const BuilderState& b = builders[i];
     if (!b.up) continue;
     if (static_cast<int>(b.ends.size()) < b.running) return {};  // a running build's end is unknown
-    // Its slots, each free when the build running there ends (more running than slots, after a
-    // reload took some: the one that frees first holds the rest too).
-    std::vector<double> loads(static_cast<size_t>(std::max(0, b.spec->max_jobs)), 0.0);
-    for (double end : b.ends)
-      if (!loads.empty()) {
-        double& least = *std::min_element(loads.begin(), loads.end());
-        least = std::max(least, end);
-      }
-    for (double load : loads) slots.push_back({i, b.spec->speed_factor, load, {}});
+    if (b.spec->max_jobs <= 0) continue;
+    // More running than slots, after a reload took some: the slot that frees first holds the rest.
+    std::vector<double> free_at(static_cast<size_t>(b.spec->max_jobs), 0.0);
+    for (double end : b.ends) {
+      double& least = *std::min_element(free_at.begin(), free_at.end());
+      least = std::max(least, end);
+    }
+    machines.push_back({i, b.spec->speed_factor, free_at, {}, 0});
   }
   std::vector<std::optional<size_t>> plan(builds.size());
-  if (slots.empty()) return plan;
+  if (machines.empty()) return plan;
   for (const PlannedBuild& b : builds)
     if (b.seconds <= 0) return {};
-  auto takes = [&](const Slot& s, size_t k) { return can_build(*builders[s.builder].spec, builds[k].needs); };
-  auto on = [&](const Slot& s, size_t k) { return builds[k].seconds / std::max(0.01, s.speed); };
+  auto takes = [&](const Machine& m, size_t k) {
+    return can_build(*builders[m.builder].spec, builds[k].needs);
+  };
+  auto on = [&](const Machine& m, size_t k) { return builds[k].seconds / std::max(0.01, m.speed); };
+  // When machine m's last build ends with its builds, less `without`, plus `with`, run in order.
+  std::vector<double> slots;
+  // The search is bounded by the builds its judging starts, not only by moves: on the event loop,
+  // a few milliseconds a dispatch. Each plan starts from the last, so the next one goes on.
+  constexpr size_t kMostStarts = 1'000'000;
+  size_t starts = 0;
+  auto end_of = [&](const Machine& m, std::optional<size_t> without, std::optional<size_t> with) {
+    starts += m.builds.size() + 1;
+    slots = m.free_at;
+    auto start = [&](size_t k) { *std::min_element(slots.begin(), slots.end()) += on(m, k); };
+    for (size_t k : m.builds) {
+      if (with && *with < k) start(*std::exchange(with, std::nullopt));
+      if (k != without) start(k);
+    }
+    if (with) start(*with);
+    return *std::max_element(slots.begin(), slots.end());
+  };
+  auto add = [](Machine& m, size_t k) {
+    m.builds.insert(std::lower_bound(m.builds.begin(), m.builds.end(), k), k);
+  };
+  auto drop = [](Machine& m, size_t k) { m.builds.erase(std::find(m.builds.begin(), m.builds.end(), k)); };
+  // Each build in order where it ends first; the last plan's builder, where it still takes it: a
+  // plan made again from nothing at each dispatch finds another of its local optima each time, and
+  // the builds run to none of them.
+  std::vector<std::vector<double>> loads;
+  for (const Machine& m : machines) loads.push_back(m.free_at);
+  auto starts_at = [&](size_t mi) { return *std::min_element(loads[mi].begin(), loads[mi].end()); };
   for (size_t k = 0; k < builds.size(); ++k) {
-    Slot* best = nullptr;
-    // The last plan's builder, where it still takes it: a plan made again from nothing at each
-    // dispatch finds another of its local optima each time, and the builds run to none of them.
-    std::optional<size_t> before = builds[k].planned_on;
-    for (Slot& s : slots)
-      if (before && s.builder == *before && takes(s, k) && (!best || s.load < best->load)) best = &s;
+    std::optional<size_t> best;
+    for (size_t mi = 0; mi < machines.size(); ++mi)
+      if (builds[k].planned_on == machines[mi].builder && takes(machines[mi], k)) best = mi;
     if (!best)
-      for (Slot& s : slots)
-        if (takes(s, k) && (!best || s.load + on(s, k) < best->load + on(*best, k))) best = &s;
+      for (size_t mi = 0; mi < machines.size(); ++mi)
+        if (takes(machines[mi], k) &&
+            (!best || starts_at(mi) + on(machines[mi], k) < starts_at(*best) + on(machines[*best], k)))
+          best = mi;
     if (!best) continue;
-    best->load += on(*best, k);
-    best->builds.push_back(k);
+    *std::min_element(loads[*best].begin(), loads[*best].end()) += on(machines[*best], k);
+    machines[*best].builds.push_back(k);
   }
-  // Moves and swaps off the slot that ends last, while it ends sooner.
-  for (int step = 0; step < max_steps; ++step) {
-    Slot& top = *std::max_element(slots.begin(), slots.end(),
-                                  [](const Slot& a, const Slot& b) { return a.load < b.load; });
+  for (Machine& m : machines) m.end = end_of(m, std::nullopt, std::nullopt);
+  // Moves and swaps off the builder that ends last, while it ends sooner.
+  for (int step = 0; step < max_steps && starts < kMostStarts; ++step) {
+    Machine& top = *std::max_element(machines.begin(), machines.end(),
+                                     [](const Machine& a, const Machine& b) { return a.end < b.end; });
     bool moved = false;
-    for (size_t i = 0; i < top.builds.size() && !moved; ++i) {
+    for (size_t i = 0; i < top.builds.size() && !moved && starts < kMostStarts; ++i) {
       size_t k = top.builds[i];
-      for (Slot& other : slots) {
+      double without = end_of(top, k, std::nullopt);
+      for (Machine& other : machines) {
         if (&other == &top || !takes(other, k)) continue;
-        double a = top.load - on(top, k), b = other.load + on(other, k);
-        if (std::max(a, b) < top.load - 1e-6) {
-          top.load = a, other.load = b;
-          other.builds.push_back(k);
-          top.builds.erase(top.builds.begin() + static_cast<std::ptrdiff_t>(i));
+        double there = end_of(other, std::nullopt, k);
+        if (std::max(without, there) < top.end - 1e-6) {
+          top.end = without, other.end = there;
+          drop(top, k), add(other, k);
           moved = true;
           break;
         }
-        for (size_t m = 0; m < other.builds.size() && !moved; ++m) {
-          size_t x = other.builds[m];
-          if (!takes(top, x)) continue;
-          a = top.load - on(top, k) + on(top, x), b = other.load - on(other, x) + on(other, k);
-          if (std::max(a, b) < top.load - 1e-6) {
-            top.load = a, other.load = b;
-            std::swap(top.builds[i], other.builds[m]);
+        for (size_t x : other.builds) {  // a shorter one back: less work on the builder that ends last
+          if (builds[x].seconds >= builds[k].seconds || !takes(top, x)) continue;
+          double here = end_of(top, k, x);
+          there = end_of(other, x, k);
+          if (std::max(here, there) < top.end - 1e-6) {
+            top.end = here, other.end = there;
+            drop(top, k), add(top, x), drop(other, x), add(other, k);
             moved = true;
+            break;
           }
         }
         if (moved) break;
@@ -312,9 +347,9 @@ std::vector<std::optional<size_t>> plan_slots(const std::vector<PlannedBuild>& b
     }
     if (!moved) break;
   }
-  for (const Slot& s : slots) {
-    for (size_t k : s.builds) plan[k] = s.builder;
-    if (ends_in) *ends_in = std::max(*ends_in, s.load);
+  for (const Machine& m : machines) {
+    for (size_t k : m.builds) plan[k] = m.builder;
+    if (ends_in) *ends_in = std::max(*ends_in, m.end);
   }
   return plan;
 }

@@ -114,14 +114,15 @@ Placement place(const BuildNeeds& needs, const std::vector<BuilderState>& builde
 Placement place_by_finish(const BuildNeeds& needs, const std::vector<BuilderState>& builders, double seconds,
                           const RoomCheck& room = {});
 
-// The queue planned onto the slots of the builders that are up (docs/fleet.md): each build, in the
-// order given (the dispatch's), to the slot where it ends first, after what runs there; then
-// builds moved or swapped between slots while that ends the longest slot sooner (at most
-// `max_steps` moves). One build at a time, the last long builds of a big queue land on slow
-// machines while fast ones idle; planned together they end within a few percent of the bound
-// (docs/BENCHMARKS.md). For each build, the builder it is planned on; none where no builder up
-// can take it. Meaningful only where every length is known (`seconds` > 0, the running builds'
-// ends): otherwise an empty plan.
+// The queue planned onto the builders that are up (docs/fleet.md): each build, in the order given
+// (the dispatch's), to the builder where it ends first, after what runs there; then builds moved or
+// swapped between builders while that ends the builder that ends last sooner (at most `max_steps`
+// moves). A builder's end is judged as the dispatch will reach it: its planned builds started in
+// the order given, each on its slot that frees first. One build at a time, the last long builds of
+// a big queue land on slow machines while fast ones idle; planned together they end within a few
+// percent of the bound (docs/BENCHMARKS.md). For each build, the builder it is planned on; none
+// where no builder up can take it. Meaningful only where every length is known (`seconds` > 0,
+// the running builds' ends): otherwise an empty plan.
 struct PlannedBuild {
   BuildNeeds needs;
   double seconds = 0;                // at speed 1

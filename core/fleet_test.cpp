@@ -204,6 +204,16 @@ TEST_CASE("the queue planned onto the slots ends where one build at a time canno
   CHECK(plan[2] == plan[3]);
   CHECK(plan[3] == plan[4]);
   CHECK(plan[0] != plan[2]);
+  // A builder is judged as the dispatch runs it: its builds in the order given, each on the slot
+  // that frees first. On one builder of two slots, 3 and 3 h start first, 2 and 2 h at 3 h, the
+  // last 2 h at 5 h: 7 h, though the builds could be split 6 and 6 by a plan no dispatch follows.
+  BuilderSpec pair = builder("pair", 2);
+  double pair_ends = 0;
+  plan_slots(builds, {{&pair, 0, true, {}}}, 1000, &pair_ends);
+  CHECK(pair_ends == 7 * kHour);
+  // With 3 h left of a build running there: 3 h, then 3 and 2 h at 3 h, 2 h at 5 h, 2 h at 6 h.
+  plan_slots(builds, {{&pair, 1, true, {3 * kHour}}}, 1000, &(pair_ends = 0));
+  CHECK(pair_ends == 8 * kHour);
   // The next plan starts from this one; a build keeps its builder where that is as good.
   for (size_t k = 0; k < builds.size(); ++k) builds[k].planned_on = plan[k] == size_t{0} ? 1 : 0;
   std::vector<std::optional<size_t>> again = plan_slots(builds, states);

@@ -12,7 +12,7 @@
 //     the builder placement chooses among those that fit, are up, have a free slot and room for
 //     its expected memory and disk (docs/resources.md), with the cores that keep the set in
 //     memory; a build that does not fit waits, and a smaller one behind it may go;
-//   - with several builders and every length known, the queue is planned onto their slots first
+//   - with several builders and every length known, the queue is planned onto them first
 //     (plan_slots, from the last dispatch's plan) and a build goes where the plan puts it: there
 //     when it has a free slot and room, it waits for that builder when it is full.
 #pragma once

@@ -238,3 +238,39 @@ TEST_CASE("dispatch: after an OOM kill a build waits to run alone, and below min
   CHECK(d.waiting[a] ==
         "disk: local has 70.0 GiB free, below its min_free of 80.0 GiB (nothing new starts there)");
 }
+
+TEST_CASE(
+    "dispatch: with every length known the queue is planned, and a build waits for its planned builder") {
+  BuilderSpec one{.name = "one", .uri = "ssh-ng://one", .max_jobs = 1};
+  BuilderSpec two{.name = "two", .uri = "ssh-ng://two", .max_jobs = 1};
+  Scenario sc({one, two});
+  // 3, 3, 2, 2 and 2 h: one at a time they end at 7 h; planned, the 3 h builds share a builder
+  // and the 2 h ones the other, 6 h.
+  std::vector<int64_t> ids;
+  int n = 0;
+  for (double hours : {3.0, 3.0, 2.0, 2.0, 2.0}) {
+    std::string name = "v" + std::to_string(n++) + "-python313-cpu-avx2";
+    sc.variant(name);
+    sc.s.durations.by_variant[name] = hours * 3600;
+    ids.push_back(sc.queue(name));
+  }
+  DispatchDecision d = decide_dispatch(sc.s);
+  CHECK(sc.started(d) == std::vector<int64_t>{ids[0], ids[2]});
+  REQUIRE(d.planned.size() == 5);
+  CHECK(d.planned[ids[1]] == d.planned[ids[0]]);
+  CHECK(d.planned[ids[3]] == d.planned[ids[2]]);
+  CHECK(d.planned[ids[4]] == d.planned[ids[2]]);
+  CHECK(d.planned[ids[0]] != d.planned[ids[2]]);
+  CHECK(d.waiting[ids[1]] == "waits for a slot on " + d.planned[ids[0]] +
+                                 ", where the queue's plan puts it (one frees in ~3.0 h)");
+  // The next dispatch starts from this plan: each build stays where it was planned.
+  sc.s.planned_before = d.planned;
+  for (const DispatchDecision::Start& start : d.builds) ++sc.s.builders[start.builder].running;
+  for (auto& b : sc.s.builders) b.builds.push_back(RunningLeft{});
+  sc.s.builders[d.builds[0].builder].builds.back().seconds_left = 3 * 3600;
+  sc.s.builders[d.builds[1].builder].builds.back().seconds_left = 2 * 3600;
+  std::erase_if(sc.s.queued, [&](const Job& j) { return j.id == ids[0] || j.id == ids[2]; });
+  DispatchDecision next = decide_dispatch(sc.s);
+  CHECK(next.builds.empty());
+  for (int64_t id : {ids[1], ids[3], ids[4]}) CHECK(next.planned[id] == d.planned[id]);
+}
