@@ -273,12 +273,12 @@ std::vector<std::optional<size_t>> plan_slots(const std::vector<PlannedBuild>& b
     return can_build(*builders[m.builder].spec, builds[k].needs);
   };
   auto on = [&](const Machine& m, size_t k) { return builds[k].seconds / std::max(0.01, m.speed); };
-  // When machine m's last build ends with its builds, less `without`, plus `with`, run in order.
-  std::vector<double> slots;
   // The search is bounded by the builds its judging starts, not only by moves: on the event loop,
   // a few milliseconds a dispatch. Each plan starts from the last, so the next one goes on.
   constexpr size_t kMostStarts = 1'000'000;
   size_t starts = 0;
+  // When machine m's last build ends with its builds, less `without`, plus `with`, run in order.
+  std::vector<double> slots;
   auto end_of = [&](const Machine& m, std::optional<size_t> without, std::optional<size_t> with) {
     starts += m.builds.size() + 1;
     slots = m.free_at;
