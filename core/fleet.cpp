@@ -237,107 +237,99 @@ Placement place_by_finish(const BuildNeeds& needs, const std::vector<BuilderStat
   return now;
 }
 
-std::vector<std::optional<size_t>> plan_slots(const std::vector<PlannedBuild>& builds,
-                                              const std::vector<BuilderState>& builders, int max_steps,
-                                              double* ends_in) {
-  // A builder as the plan sees it: its slots, each free when what runs there now ends, and the
-  // builds planned on it. The plan is judged as the dispatch will run it: a builder starts its
-  // planned builds in the dispatch's order, each on the slot that frees first. (Judged slot by
-  // slot instead, the plan promised an order no dispatch keeps, and the fleet ended later than it.)
-  struct Machine {
+std::vector<std::optional<PlanSpot>> plan_slots(const std::vector<PlannedBuild>& builds,
+                                                const std::vector<BuilderState>& builders, int max_steps,
+                                                double* ends_in) {
+  // A slot of a builder that is up: free when what runs there now ends, then its planned builds
+  // one after another, in the dispatch's order.
+  struct Slot {
     size_t builder;
     double speed;
-    std::vector<double> free_at;
-    std::vector<size_t> builds;  // indexes into `builds`, ascending: the dispatch's order
-    double end = 0;              // when its last build ends, from now
+    double free_at;
+    double load = 0;             // when its last planned build ends, from now
+    std::vector<size_t> builds;  // indexes into `builds`, ascending
   };
-  std::vector<Machine> machines;
+  std::vector<Slot> slots;
   for (size_t i = 0; i < builders.size(); ++i) {
     const BuilderState& b = builders[i];
     if (!b.up) continue;
     if (static_cast<int>(b.ends.size()) < b.running) return {};  // a running build's end is unknown
-    if (b.spec->max_jobs <= 0) continue;
-    // More running than slots, after a reload took some: the slot that frees first holds the rest.
-    std::vector<double> free_at(static_cast<size_t>(b.spec->max_jobs), 0.0);
-    for (double end : b.ends) {
-      double& least = *std::min_element(free_at.begin(), free_at.end());
-      least = std::max(least, end);
-    }
-    machines.push_back({i, b.spec->speed_factor, free_at, {}, 0});
+    // Its slots, each free when the build running there ends (more running than slots, after a
+    // reload took some: the one that frees first holds the rest too).
+    std::vector<double> free_at(static_cast<size_t>(std::max(0, b.spec->max_jobs)), 0.0);
+    for (double end : b.ends)
+      if (!free_at.empty()) {
+        double& least = *std::min_element(free_at.begin(), free_at.end());
+        least = std::max(least, end);
+      }
+    for (double at : free_at) slots.push_back({i, b.spec->speed_factor, at, at, {}});
   }
-  std::vector<std::optional<size_t>> plan(builds.size());
-  if (machines.empty()) return plan;
+  std::vector<std::optional<PlanSpot>> plan(builds.size());
+  if (slots.empty()) return plan;
   for (const PlannedBuild& b : builds)
     if (b.seconds <= 0) return {};
-  auto takes = [&](const Machine& m, size_t k) {
-    return can_build(*builders[m.builder].spec, builds[k].needs);
+  auto takes = [&](const Slot& s, size_t k) { return can_build(*builders[s.builder].spec, builds[k].needs); };
+  auto on = [&](const Slot& s, size_t k) { return builds[k].seconds / std::max(0.01, s.speed); };
+  auto add = [&](Slot& s, size_t k) {
+    s.builds.insert(std::lower_bound(s.builds.begin(), s.builds.end(), k), k);
+    s.load += on(s, k);
   };
-  auto on = [&](const Machine& m, size_t k) { return builds[k].seconds / std::max(0.01, m.speed); };
-  // The search is bounded by the builds its judging starts, not only by moves: on the event loop,
-  // a few milliseconds a dispatch. Each plan starts from the last, so the next one goes on.
-  constexpr size_t kMostStarts = 1'000'000;
-  size_t starts = 0;
-  // When machine m's last build ends with its builds, less `without`, plus `with`, run in order.
-  std::vector<double> slots;
-  auto end_of = [&](const Machine& m, std::optional<size_t> without, std::optional<size_t> with) {
-    starts += m.builds.size() + 1;
-    slots = m.free_at;
-    auto start = [&](size_t k) { *std::min_element(slots.begin(), slots.end()) += on(m, k); };
-    for (size_t k : m.builds) {
-      if (with && *with < k) start(*std::exchange(with, std::nullopt));
-      if (k != without) start(k);
-    }
-    if (with) start(*with);
-    return *std::max_element(slots.begin(), slots.end());
+  auto drop = [&](Slot& s, size_t k) {
+    s.builds.erase(std::find(s.builds.begin(), s.builds.end(), k));
+    s.load -= on(s, k);
   };
-  auto add = [](Machine& m, size_t k) {
-    m.builds.insert(std::lower_bound(m.builds.begin(), m.builds.end(), k), k);
-  };
-  auto drop = [](Machine& m, size_t k) { m.builds.erase(std::find(m.builds.begin(), m.builds.end(), k)); };
-  // Each build in order where it ends first; the last plan's builder, where it still takes it: a
-  // plan made again from nothing at each dispatch finds another of its local optima each time, and
-  // the builds run to none of them.
-  std::vector<std::vector<double>> loads;
-  for (const Machine& m : machines) loads.push_back(m.free_at);
-  auto starts_at = [&](size_t mi) { return *std::min_element(loads[mi].begin(), loads[mi].end()); };
-  for (size_t k = 0; k < builds.size(); ++k) {
-    std::optional<size_t> best;
-    for (size_t mi = 0; mi < machines.size(); ++mi)
-      if (builds[k].planned_on == machines[mi].builder && takes(machines[mi], k)) best = mi;
-    if (!best)
-      for (size_t mi = 0; mi < machines.size(); ++mi)
-        if (takes(machines[mi], k) &&
-            (!best || starts_at(mi) + on(machines[mi], k) < starts_at(*best) + on(machines[*best], k)))
-          best = mi;
-    if (!best) continue;
-    *std::min_element(loads[*best].begin(), loads[*best].end()) += on(machines[*best], k);
-    machines[*best].builds.push_back(k);
+  // The last plan again, where its builders are still up and take its builds: each builder's
+  // builds in the order they were to start, each on its slot that frees first. Planned from
+  // nothing at each dispatch, another of the plan's local optima is found each time, and the
+  // builds run to none of them.
+  std::vector<bool> placed(builds.size(), false);
+  std::vector<size_t> again;
+  for (size_t k = 0; k < builds.size(); ++k)
+    if (builds[k].planned_on) again.push_back(k);
+  std::stable_sort(again.begin(), again.end(),
+                   [&](size_t a, size_t b) { return builds[a].planned_in < builds[b].planned_in; });
+  for (size_t k : again) {
+    Slot* first = nullptr;
+    for (Slot& s : slots)
+      if (s.builder == *builds[k].planned_on && takes(s, k) && (!first || s.load < first->load)) first = &s;
+    if (!first) continue;
+    add(*first, k);
+    placed[k] = true;
   }
-  for (Machine& m : machines) m.end = end_of(m, std::nullopt, std::nullopt);
-  // Moves and swaps off the builder that ends last, while it ends sooner.
-  for (int step = 0; step < max_steps && starts < kMostStarts; ++step) {
-    Machine& top = *std::max_element(machines.begin(), machines.end(),
-                                     [](const Machine& a, const Machine& b) { return a.end < b.end; });
+  // The others in the dispatch's order, each on the slot where it ends first: after the builds
+  // before it in that order, so a build of higher priority goes ahead of those planned already.
+  auto ends_on = [&](const Slot& s, size_t k) {
+    double end = s.free_at + on(s, k);
+    for (size_t x : s.builds)
+      if (x < k) end += on(s, x);
+    return end;
+  };
+  for (size_t k = 0; k < builds.size(); ++k) {
+    if (placed[k]) continue;
+    Slot* best = nullptr;
+    for (Slot& s : slots)
+      if (takes(s, k) && (!best || ends_on(s, k) < ends_on(*best, k))) best = &s;
+    if (best) add(*best, k);
+  }
+  // Moves and swaps off the slot that ends last, while it ends sooner.
+  for (int step = 0; step < max_steps; ++step) {
+    Slot& top = *std::max_element(slots.begin(), slots.end(),
+                                  [](const Slot& a, const Slot& b) { return a.load < b.load; });
     bool moved = false;
-    for (size_t i = 0; i < top.builds.size() && !moved && starts < kMostStarts; ++i) {
+    for (size_t i = 0; i < top.builds.size() && !moved; ++i) {
       size_t k = top.builds[i];
-      double without = end_of(top, k, std::nullopt);
-      for (Machine& other : machines) {
+      for (Slot& other : slots) {
         if (&other == &top || !takes(other, k)) continue;
-        double there = end_of(other, std::nullopt, k);
-        if (std::max(without, there) < top.end - 1e-6) {
-          top.end = without, other.end = there;
+        if (std::max(top.load - on(top, k), other.load + on(other, k)) < top.load - 1e-6) {
           drop(top, k), add(other, k);
           moved = true;
           break;
         }
-        for (size_t x : other.builds) {  // a shorter one back: less work on the builder that ends last
-          if (builds[x].seconds >= builds[k].seconds || !takes(top, x)) continue;
-          double here = end_of(top, k, x);
-          there = end_of(other, x, k);
-          if (std::max(here, there) < top.end - 1e-6) {
-            top.end = here, other.end = there;
-            drop(top, k), add(top, x), drop(other, x), add(other, k);
+        for (size_t x : other.builds) {
+          if (!takes(top, x)) continue;
+          double here = top.load - on(top, k) + on(top, x), there = other.load - on(other, x) + on(other, k);
+          if (std::max(here, there) < top.load - 1e-6) {
+            drop(top, k), drop(other, x), add(top, x), add(other, k);
             moved = true;
             break;
           }
@@ -347,28 +339,33 @@ std::vector<std::optional<size_t>> plan_slots(const std::vector<PlannedBuild>& b
     }
     if (!moved) break;
   }
-  for (const Machine& m : machines) {
-    for (size_t k : m.builds) plan[k] = m.builder;
-    if (ends_in) *ends_in = std::max(*ends_in, m.end);
+  for (const Slot& s : slots) {
+    double at = s.free_at;
+    for (size_t k : s.builds) {
+      plan[k] = PlanSpot{s.builder, at};
+      at += on(s, k);
+    }
+    if (ends_in) *ends_in = std::max(*ends_in, s.load);
   }
   return plan;
 }
 
 Placement place_by_plan(const BuildNeeds& needs, const std::vector<BuilderState>& builders, double seconds,
-                        std::optional<size_t> planned, const RoomCheck& room) {
-  if (planned && *planned < builders.size()) {
-    const BuilderState& b = builders[*planned];
+                        std::optional<PlanSpot> planned, const RoomCheck& room) {
+  if (planned && planned->builder < builders.size()) {
+    const BuilderState& b = builders[planned->builder];
     // Placed or waiting, it needs no reason: only the builder is asked for room, once.
     Placement p;
-    if (b.up && can_build(*b.spec, needs) && b.running < b.spec->max_jobs &&
-        (!room || room(*planned).empty())) {
-      p.chosen = planned;
+    bool now = planned->starts_in < 1;  // its slot is free: the plan starts it now
+    if (b.up && can_build(*b.spec, needs) && now && b.running < b.spec->max_jobs &&
+        (!room || room(planned->builder).empty())) {
+      p.chosen = planned->builder;
       return p;
     }
-    if (b.up && can_build(*b.spec, needs) && b.running >= b.spec->max_jobs)
+    if (b.up && can_build(*b.spec, needs) && (!now || b.running >= b.spec->max_jobs))
       if (std::optional<double> slot = next_slot(b)) {
-        p.waits_for = planned;
-        p.slot_in = *slot;
+        p.waits_for = planned->builder;
+        p.slot_in = std::max(*slot, planned->starts_in);
         p.planned = true;
         return p;
       }

@@ -5,6 +5,7 @@
 // --max-jobs 0`), with the machine ptbuild chose as Nix's only builder.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
@@ -91,7 +92,9 @@ struct Placement {
   // that builder, and in how many seconds the slot frees.
   std::optional<size_t> waits_for;
   double slot_in = 0;
-  bool planned = false;  // it waits there because the queue's plan puts it there (place_by_plan)
+  // It waits there because the queue's plan puts it there, later (place_by_plan): the plan keeps
+  // that slot for it, nothing else holds it.
+  bool planned = false;
 };
 
 // Why builder i has no room for this build ("" when it has); asked only of builders that are up
@@ -114,28 +117,40 @@ Placement place(const BuildNeeds& needs, const std::vector<BuilderState>& builde
 Placement place_by_finish(const BuildNeeds& needs, const std::vector<BuilderState>& builders, double seconds,
                           const RoomCheck& room = {});
 
-// The queue planned onto the builders that are up (docs/fleet.md): each build, in the order given
-// (the dispatch's), to the builder where it ends first, after what runs there; then builds moved or
-// swapped between builders while that ends the builder that ends last sooner (at most `max_steps`
-// moves). A builder's end is judged as the dispatch will reach it: its planned builds started in
-// the order given, each on its slot that frees first. One build at a time, the last long builds of
-// a big queue land on slow machines while fast ones idle; planned together they end within a few
-// percent of the bound (docs/BENCHMARKS.md). For each build, the builder it is planned on; none
-// where no builder up can take it. Meaningful only where every length is known (`seconds` > 0,
-// the running builds' ends): otherwise an empty plan.
+// The queue planned onto the slots of the builders that are up (docs/fleet.md): the last plan's
+// builds on their builders again, the others each in the order given (the dispatch's) to the slot
+// where it ends first; then builds moved or swapped between slots while that ends the slot that
+// ends last sooner (at most `max_steps` moves). A slot runs its builds in the order given. One
+// build at a time, the last long builds of a big queue land on slow machines while fast ones
+// idle; planned together they end within a few percent of the bound (docs/BENCHMARKS.md). For
+// each build, the builder it is planned on and when it starts there; none where no builder up can
+// take it. Meaningful only where every length is known (`seconds` > 0, the running builds' ends):
+// otherwise an empty plan.
 struct PlannedBuild {
   BuildNeeds needs;
   double seconds = 0;                // at speed 1
-  std::optional<size_t> planned_on;  // the builder the last plan put it on: it starts there again
+  std::optional<size_t> planned_on;  // the builder the last plan put it on: it is planned there again,
+  double planned_in = 0;             // in the order of when it was to start there (seconds from now)
 };
-std::vector<std::optional<size_t>> plan_slots(const std::vector<PlannedBuild>& builds,
-                                              const std::vector<BuilderState>& builders,
-                                              int max_steps = 10000, double* ends_in = nullptr);
+struct PlanSpot {
+  size_t builder;
+  double starts_in;  // seconds from now
+};
+std::vector<std::optional<PlanSpot>> plan_slots(const std::vector<PlannedBuild>& builds,
+                                                const std::vector<BuilderState>& builders,
+                                                int max_steps = 10000, double* ends_in = nullptr);
 
-// place_by_finish(), where the plan (plan_slots) puts the build on a builder that has a free slot
-// and room for it now: there.
+// Where and when a dispatch's plan starts a build, kept for the next plan to start from.
+struct PlannedStart {
+  std::string builder;
+  std::chrono::steady_clock::time_point at;
+  bool operator==(const PlannedStart&) const = default;
+};
+
+// Where the plan (plan_slots) starts the build now, on a builder with a free slot and room for it:
+// there. Where it starts later, it waits for that builder. With no room there, place_by_finish().
 Placement place_by_plan(const BuildNeeds& needs, const std::vector<BuilderState>& builders, double seconds,
-                        std::optional<size_t> planned, const RoomCheck& room = {});
+                        std::optional<PlanSpot> planned, const RoomCheck& room = {});
 
 // A build that waits for builder `b`'s next slot holds it: that slot's end moves past the
 // build's own, and the builder counts one more build.

@@ -194,51 +194,69 @@ TEST_CASE("the queue planned onto the slots ends where one build at a time canno
   // 3, 3, 2, 2 and 2 h on two slots: one at a time (the longest first, each where it ends first)
   // ends at 7 h; planned, the 3 h builds share one builder and the 2 h ones the other: 6 h.
   std::vector<PlannedBuild> builds;
-  for (double hours : {3.0, 3.0, 2.0, 2.0, 2.0}) builds.push_back({x86, hours * kHour, std::nullopt});
+  for (double hours : {3.0, 3.0, 2.0, 2.0, 2.0}) builds.push_back({x86, hours * kHour, std::nullopt, 0});
   std::vector<BuilderState> states{{&a, 0, true, {}}, {&b, 0, true, {}}};
   double ends = 0;
-  std::vector<std::optional<size_t>> plan = plan_slots(builds, states, 1000, &ends);
+  std::vector<std::optional<PlanSpot>> plan = plan_slots(builds, states, 1000, &ends);
   REQUIRE(plan.size() == 5);
+  for (const auto& spot : plan) REQUIRE(spot);
   CHECK(ends == 6 * kHour);
-  CHECK(plan[0] == plan[1]);
-  CHECK(plan[2] == plan[3]);
-  CHECK(plan[3] == plan[4]);
-  CHECK(plan[0] != plan[2]);
-  // A builder is judged as the dispatch runs it: its builds in the order given, each on the slot
-  // that frees first. On one builder of two slots, 3 and 3 h start first, 2 and 2 h at 3 h, the
-  // last 2 h at 5 h: 7 h, though the builds could be split 6 and 6 by a plan no dispatch follows.
+  CHECK(plan[0]->builder == plan[1]->builder);
+  CHECK(plan[2]->builder == plan[3]->builder);
+  CHECK(plan[3]->builder == plan[4]->builder);
+  CHECK(plan[0]->builder != plan[2]->builder);
+  // Each slot runs its builds in the order given: when each starts.
+  std::vector<double> starts;
+  for (const auto& spot : plan) starts.push_back(spot->starts_in / kHour);
+  CHECK(starts == std::vector<double>{0, 3, 0, 2, 4});
+  // Two slots of one builder are planned the same way: the second 3 h build waits for the first
+  // one's slot, though the other frees first (at 2 h), where it would end at 7 h.
   BuilderSpec pair = builder("pair", 2);
   double pair_ends = 0;
-  plan_slots(builds, {{&pair, 0, true, {}}}, 1000, &pair_ends);
-  CHECK(pair_ends == 7 * kHour);
-  // With 3 h left of a build running there: 3 h, then 3 and 2 h at 3 h, 2 h at 5 h, 2 h at 6 h.
-  plan_slots(builds, {{&pair, 1, true, {3 * kHour}}}, 1000, &(pair_ends = 0));
-  CHECK(pair_ends == 8 * kHour);
-  // The next plan starts from this one; a build keeps its builder where that is as good.
-  for (size_t k = 0; k < builds.size(); ++k) builds[k].planned_on = plan[k] == size_t{0} ? 1 : 0;
-  std::vector<std::optional<size_t>> again = plan_slots(builds, states);
-  for (size_t k = 0; k < builds.size(); ++k) CHECK(again[k] == builds[k].planned_on);
+  std::vector<std::optional<PlanSpot>> paired = plan_slots(builds, {{&pair, 0, true, {}}}, 1000, &pair_ends);
+  CHECK(pair_ends == 6 * kHour);
+  CHECK(paired[1]->starts_in == 3 * kHour);
+  // The next plan starts from this one: each build on the builder it was planned on, in the order
+  // it was to start there, where that is as good.
+  for (size_t k = 0; k < builds.size(); ++k) {
+    builds[k].planned_on = plan[k]->builder == 0 ? 1 : 0;
+    builds[k].planned_in = plan[k]->starts_in;
+  }
+  std::vector<std::optional<PlanSpot>> again = plan_slots(builds, states);
+  for (size_t k = 0; k < builds.size(); ++k) {
+    CHECK(again[k]->builder == builds[k].planned_on);
+    CHECK(again[k]->starts_in == builds[k].planned_in);
+  }
+  // A build not planned before goes ahead of those that were where it comes first in the order.
+  std::vector<PlannedBuild> urgent{{x86, kHour, std::nullopt, 0}};
+  urgent.insert(urgent.end(), builds.begin(), builds.end());
+  std::vector<std::optional<PlanSpot>> with_urgent = plan_slots(urgent, states);
+  CHECK(with_urgent[0]->starts_in == 0);
   // What a builder cannot build is never planned on it; nothing can take it: none.
   std::vector<BuilderState> with_arm{{&arm, 0, true, {}}, {&a, 0, true, {}}};
-  std::vector<std::optional<size_t>> arm_plan = plan_slots({{x86, kHour, std::nullopt},
-                                                            {{"aarch64-linux", {}}, kHour, std::nullopt},
-                                                            {{"riscv64-linux", {}}, kHour, std::nullopt}},
-                                                           with_arm);
-  CHECK(arm_plan[0] == size_t{1});
-  CHECK(arm_plan[1] == size_t{0});
+  std::vector<std::optional<PlanSpot>> arm_plan =
+      plan_slots({{x86, kHour, std::nullopt, 0},
+                  {{"aarch64-linux", {}}, kHour, std::nullopt, 0},
+                  {{"riscv64-linux", {}}, kHour, std::nullopt, 0}},
+                 with_arm);
+  CHECK(arm_plan[0]->builder == 1);
+  CHECK(arm_plan[1]->builder == 0);
   CHECK_FALSE(arm_plan[2]);
   // A length or a running build's end unknown: no plan.
-  CHECK(plan_slots({{x86, 0, std::nullopt}}, states).empty());
-  CHECK(plan_slots({{x86, kHour, std::nullopt}}, {{&a, 1, true, {}}, {&b, 0, true, {}}}).empty());
-  // Placed by the plan: on its builder when that has a free slot, else it waits for it.
-  CHECK(place_by_plan(x86, states, 2 * kHour, size_t{1}).chosen == size_t{1});
-  Placement waits = place_by_plan(x86, {{&a, 0, true, {}}, {&b, 1, true, {kHour}}}, 2 * kHour, size_t{1});
-  CHECK_FALSE(waits.chosen);
-  CHECK(waits.waits_for == size_t{1});
-  CHECK(waits.slot_in == kHour);
-  CHECK(waits.planned);
+  CHECK(plan_slots({{x86, 0, std::nullopt, 0}}, states).empty());
+  CHECK(plan_slots({{x86, kHour, std::nullopt, 0}}, {{&a, 1, true, {}}, {&b, 0, true, {}}}).empty());
+  // Placed by the plan: on its builder when it starts now there, else it waits for it.
+  CHECK(place_by_plan(x86, states, 2 * kHour, PlanSpot{1, 0}).chosen == size_t{1});
+  Placement later = place_by_plan(x86, states, 2 * kHour, PlanSpot{1, 2 * kHour});
+  CHECK_FALSE(later.chosen);
+  CHECK(later.waits_for == size_t{1});
+  CHECK(later.slot_in == 2 * kHour);
+  CHECK(later.planned);
+  Placement full = place_by_plan(x86, {{&a, 0, true, {}}, {&b, 1, true, {kHour}}}, 2 * kHour, PlanSpot{1, 0});
+  CHECK(full.waits_for == size_t{1});
+  CHECK(full.slot_in == kHour);
   // Planned on a builder without room (memory): placement as without a plan.
-  Placement no_room = place_by_plan(x86, states, 2 * kHour, size_t{1}, [](size_t i) {
+  Placement no_room = place_by_plan(x86, states, 2 * kHour, PlanSpot{1, 0}, [](size_t i) {
     return i == 1 ? std::string("memory: …") : std::string();
   });
   CHECK(no_room.chosen == size_t{0});

@@ -159,10 +159,10 @@ Horizon horizon_of(const DispatchSnapshot& s, const std::vector<int64_t>& order,
 // The queue planned onto the fleet's slots (plan_slots), each build starting from the builder
 // the last plan put it on; none for one builder (nothing to choose), while the queue is held, or
 // while a build's needs or length are not known (the plan would be of a different queue).
-std::vector<std::optional<size_t>> plan_queue(const DispatchSnapshot& s, const std::vector<int64_t>& order,
-                                              const std::map<int64_t, const Job*>& by_id,
-                                              const std::vector<std::optional<BuildNeeds>>& needs_of,
-                                              const std::vector<BuilderState>& states) {
+std::vector<std::optional<PlanSpot>> plan_queue(const DispatchSnapshot& s, const std::vector<int64_t>& order,
+                                                const std::map<int64_t, const Job*>& by_id,
+                                                const std::vector<std::optional<BuildNeeds>>& needs_of,
+                                                const std::vector<BuilderState>& states) {
   if (s.builders.size() < 2 || !s.held.empty()) return {};
   std::map<std::string, size_t> index;
   for (size_t i = 0; i < s.builders.size(); ++i) index[s.builders[i].spec->name] = i;
@@ -170,10 +170,13 @@ std::vector<std::optional<size_t>> plan_queue(const DispatchSnapshot& s, const s
   for (size_t k = 0; k < order.size(); ++k) {
     double seconds = expectation_of(s, s.variants.at(by_id.at(order[k])->variant)).seconds;
     if (!needs_of[k] || seconds <= 0) return {};
-    std::optional<size_t> before;
+    PlannedBuild build{*needs_of[k], seconds, std::nullopt, 0};
     if (auto last = s.planned_before.find(order[k]); last != s.planned_before.end())
-      if (auto i = index.find(last->second); i != index.end()) before = i->second;
-    builds.push_back({*needs_of[k], seconds, before});
+      if (auto i = index.find(last->second.builder); i != index.end()) {
+        build.planned_on = i->second;
+        build.planned_in = std::chrono::duration<double>(last->second.at - s.now).count();
+      }
+    builds.push_back(build);
   }
   return plan_slots(builds, states);
 }
@@ -225,9 +228,27 @@ DispatchDecision decide_dispatch(const DispatchSnapshot& s) {
                        : known != s.needs.end() ? std::optional(known->second)
                                                 : std::nullopt);
   }
-  std::vector<std::optional<size_t>> plan = plan_queue(s, order.order, by_id, needs_of, states);
+  std::vector<std::optional<PlanSpot>> plan = plan_queue(s, order.order, by_id, needs_of, states);
   for (size_t k = 0; k < plan.size(); ++k)
-    if (plan[k]) d.planned[order.order[k]] = s.builders[*plan[k]].spec->name;
+    if (plan[k])
+      d.planned[order.order[k]] = {s.builders[plan[k]->builder].spec->name,
+                                   s.now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                               std::chrono::duration<double>(plan[k]->starts_in))};
+  // Few builds left, bigger shares: the demand is what runs there and its part of the rest.
+  auto fit_on = [&](size_t k, size_t i, const Expectation& expected, bool alone) {
+    rooms[i].demand = states[i].running + horizon.share_of_rest(order.order.size() - k);
+    rooms[i].horizon_seconds = horizon.seconds;
+    return fit_build(expected, rooms[i], s.builders[i].spec->name, alone);
+  };
+  auto start = [&](int64_t id, size_t at, Fit fit, const Expectation& expected) {
+    if (auto cap = s.max_cores.find(id); cap != s.max_cores.end())
+      fit.cores = std::min(fit.cores > 0 ? fit.cores : cap->second, cap->second);
+    hold_next_slot(states[at], expected.seconds);  // the next placement sees the slot taken, and the room
+    take_room(rooms[at], expected, fit.cores);
+    d.builds.push_back({id, at, fit.cores, fit.memory_limit, expected});
+  };
+  std::vector<int> released(states.size(), 0);   // slots the plan gave to builds that did not start
+  std::vector<std::pair<size_t, size_t>> later;  // builds waiting for their turn on a builder
   std::set<std::string> reading;
   for (size_t k = 0; k < order.order.size(); ++k) {
     int64_t id = order.order[k];
@@ -244,18 +265,17 @@ DispatchDecision decide_dispatch(const DispatchSnapshot& s) {
     const BuildNeeds& needs = *needs_of[k];
     Expectation expected = expectation_of(s, variant);
     bool alone = s.alone.count(id) > 0;
-    // Few builds left, bigger shares: the demand is what runs there and its part of the rest.
-    for (size_t i = 0; i < rooms.size(); ++i) {
-      rooms[i].demand = states[i].running + horizon.share_of_rest(order.order.size() - k);
-      rooms[i].horizon_seconds = horizon.seconds;
-    }
     std::vector<Fit> fits(states.size());  // of the builders placement asked about
-    Placement placement = place_by_plan(
-        needs, states, expected.seconds, k < plan.size() ? plan[k] : std::nullopt, [&](size_t i) {
-          return (fits[i] = fit_build(expected, rooms[i], s.builders[i].spec->name, alone)).why_not;
-        });
+    std::optional<PlanSpot> spot = k < plan.size() ? plan[k] : std::nullopt;
+    Placement placement = place_by_plan(needs, states, expected.seconds, spot, [&](size_t i) {
+      return (fits[i] = fit_on(k, i, expected, alone)).why_not;
+    });
+    if (spot && spot->starts_in < 1 && placement.chosen != spot->builder) ++released[spot->builder];
     if (placement.waits_for) {
-      hold_next_slot(states[*placement.waits_for], expected.seconds);
+      if (placement.planned)
+        later.emplace_back(k, *placement.waits_for);
+      else
+        hold_next_slot(states[*placement.waits_for], expected.seconds);
       d.waiting[id] = "waits for a slot on " + s.builders[*placement.waits_for].spec->name +
                       (placement.planned ? ", where the queue's plan puts it" : ", where it ends first") +
                       " (one frees in ~" + minutes(placement.slot_in) + ")";
@@ -265,13 +285,20 @@ DispatchDecision decide_dispatch(const DispatchSnapshot& s) {
       d.waiting[id] = unplaced_reason(s, needs, placement);
       continue;
     }
-    size_t at = *placement.chosen;
-    Fit fit = fits[at];
-    if (auto cap = s.max_cores.find(id); cap != s.max_cores.end())
-      fit.cores = std::min(fit.cores > 0 ? fit.cores : cap->second, cap->second);
-    hold_next_slot(states[at], expected.seconds);  // the next placement sees the slot taken, and the room
-    take_room(rooms[at], expected, fit.cores);
-    d.builds.push_back({id, at, fit.cores, fit.memory_limit, expected});
+    start(id, *placement.chosen, fits[*placement.chosen], expected);
+  }
+  // A slot the plan gave to a build with no room there now (memory, disk) is not left idle: a
+  // build planned on that builder for later takes it where it fits — a small build beside a big
+  // one. The next dispatch plans from what started.
+  for (auto [k, at] : later) {
+    if (released[at] == 0 || states[at].running >= states[at].spec->max_jobs) continue;
+    int64_t id = order.order[k];
+    Expectation expected = expectation_of(s, s.variants.at(by_id[id]->variant));
+    Fit fit = fit_on(k, at, expected, s.alone.count(id) > 0);
+    if (!fit.why_not.empty()) continue;
+    --released[at];
+    d.waiting.erase(id);
+    start(id, at, fit, expected);
   }
   return d;
 }

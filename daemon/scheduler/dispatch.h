@@ -13,8 +13,8 @@
 //     its expected memory and disk (docs/resources.md), with the cores that keep the set in
 //     memory; a build that does not fit waits, and a smaller one behind it may go;
 //   - with several builders and every length known, the queue is planned onto them first
-//     (plan_slots, from the last dispatch's plan) and a build goes where the plan puts it: there
-//     when it has a free slot and room, it waits for that builder when it is full.
+//     (plan_slots, from the last dispatch's plan) and a build goes where and when the plan puts
+//     it: there when its slot is free and it has room, else it waits for that builder.
 #pragma once
 
 #include <chrono>
@@ -90,8 +90,8 @@ struct DispatchSnapshot {
   // that run alone after an OOM kill.
   std::map<std::string, Expectation> expected;
   std::set<int64_t> alone;
-  std::map<int64_t, int> max_cores;               // resources.oom_retry = "half-cores": half of what it had
-  std::map<int64_t, std::string> planned_before;  // the last dispatch's plan: job -> builder
+  std::map<int64_t, int> max_cores;                // resources.oom_retry = "half-cores": half of what it had
+  std::map<int64_t, PlannedStart> planned_before;  // the last dispatch's plan
   std::chrono::steady_clock::time_point now;
   std::chrono::system_clock::time_point wall;  // the same instant, for the times people read
 };
@@ -110,9 +110,9 @@ struct DispatchDecision {
   std::vector<std::pair<int64_t, Failure>> refused;  // fail without running
   std::vector<std::string> read_needs;               // variants whose derivation must be read before placing
   std::map<int64_t, std::string> waiting;            // every queued job that does not start: why
-  // The queue planned onto the fleet's slots (plan_slots, docs/fleet.md): job -> builder name,
-  // kept for the next dispatch's plan to start from. Empty when not planned.
-  std::map<int64_t, std::string> planned;
+  // The queue planned onto the fleet's slots (plan_slots, docs/fleet.md), kept for the next
+  // dispatch's plan to start from. Empty when not planned.
+  std::map<int64_t, PlannedStart> planned;
   std::optional<std::chrono::steady_clock::time_point> wake_at;  // the first back-off that ends
 };
 

@@ -257,20 +257,66 @@ TEST_CASE(
   DispatchDecision d = decide_dispatch(sc.s);
   CHECK(sc.started(d) == std::vector<int64_t>{ids[0], ids[2]});
   REQUIRE(d.planned.size() == 5);
-  CHECK(d.planned[ids[1]] == d.planned[ids[0]]);
-  CHECK(d.planned[ids[3]] == d.planned[ids[2]]);
-  CHECK(d.planned[ids[4]] == d.planned[ids[2]]);
-  CHECK(d.planned[ids[0]] != d.planned[ids[2]]);
-  CHECK(d.waiting[ids[1]] == "waits for a slot on " + d.planned[ids[0]] +
-                                 ", where the queue's plan puts it (one frees in ~3.0 h)");
-  // The next dispatch starts from this plan: each build stays where it was planned.
+  std::string first = d.planned[ids[0]].builder;
+  CHECK(d.planned[ids[1]].builder == first);
+  CHECK(d.planned[ids[3]].builder == d.planned[ids[2]].builder);
+  CHECK(d.planned[ids[4]].builder == d.planned[ids[2]].builder);
+  CHECK(d.planned[ids[2]].builder != first);
+  CHECK(d.planned[ids[4]].at == sc.s.now + 4h);
+  CHECK(d.waiting[ids[1]] ==
+        "waits for a slot on " + first + ", where the queue's plan puts it (one frees in ~3.0 h)");
+  CHECK(d.waiting[ids[3]].ends_with("where the queue's plan puts it (one frees in ~2.0 h)"));
+  // The next dispatch, an hour on, starts from this plan: each build where and when it was planned.
   sc.s.planned_before = d.planned;
+  sc.s.now += 1h;
   for (const DispatchDecision::Start& start : d.builds) ++sc.s.builders[start.builder].running;
   for (auto& b : sc.s.builders) b.builds.push_back(RunningLeft{});
-  sc.s.builders[d.builds[0].builder].builds.back().seconds_left = 3 * 3600;
-  sc.s.builders[d.builds[1].builder].builds.back().seconds_left = 2 * 3600;
+  sc.s.builders[d.builds[0].builder].builds.back().seconds_left = 2 * 3600;
+  sc.s.builders[d.builds[1].builder].builds.back().seconds_left = 1 * 3600;
   std::erase_if(sc.s.queued, [&](const Job& j) { return j.id == ids[0] || j.id == ids[2]; });
   DispatchDecision next = decide_dispatch(sc.s);
   CHECK(next.builds.empty());
   for (int64_t id : {ids[1], ids[3], ids[4]}) CHECK(next.planned[id] == d.planned[id]);
+}
+
+TEST_CASE("dispatch: a slot the plan gave to a build with no room there now goes to a later one that fits") {
+  constexpr uint64_t kGiB = uint64_t{1} << 30;
+  BuilderSpec one{.name = "one", .uri = "ssh-ng://one", .max_jobs = 2};
+  BuilderSpec two{.name = "two", .uri = "ssh-ng://two", .max_jobs = 1};
+  Scenario sc({one, two});
+  MachineFacts f{.memory_total = 16 * kGiB,
+                 .memory_available = 16 * kGiB,
+                 .cores = 8,
+                 .store_free = 500 * kGiB,
+                 .store_size = 1000 * kGiB,
+                 .build_dir_free = 500 * kGiB};
+  BuilderLimits reserve{.reserve = kGiB, .reserve_set = true};
+  // "one" runs a build for another hour that holds 12 of its 15 GiB; "two" is idle.
+  sc.s.builders[0].running = 1;
+  sc.s.builders[0].builds.push_back({3600.0, 4});
+  sc.s.builders[0].room = room_of(f, reserve, {{12 * kGiB, 0, 4}});
+  sc.s.builders[1].room = room_of(f, reserve, {});
+  std::vector<int64_t> ids;
+  int n = 0;
+  for (auto [hours, memory] : {std::pair{3.0, 8 * kGiB}, {3.0, kGiB}, {3.0, kGiB}, {2.0, kGiB}}) {
+    std::string name = "v" + std::to_string(n++) + "-python313-cpu-avx2";
+    sc.variant(name);
+    sc.s.durations.by_variant[name] = hours * 3600;
+    sc.s.expected[name] = {memory, 0, 0, "measured"};
+    ids.push_back(sc.queue(name));
+  }
+  // The plan starts the 8 GiB build now on "one" (3 h there, then the 2 h one), 3 h on "two", and
+  // 3 h on "one"'s second slot once its build ends. "one" has 3 GiB free: the big build goes to
+  // "two" (where it ends first of those with room), and its slot on "one" to the next build
+  // planned there, which fits; the rest wait for their turn.
+  DispatchDecision d = decide_dispatch(sc.s);
+  REQUIRE(d.planned.size() == 4);
+  CHECK(d.planned[ids[0]] == PlannedStart{"one", sc.s.now});
+  CHECK(d.planned[ids[2]].builder == "one");
+  CHECK(d.planned[ids[2]].at > sc.s.now);
+  REQUIRE(sc.started(d) == std::vector<int64_t>{ids[0], ids[2]});
+  CHECK(d.builds[0].builder == 1);
+  CHECK(d.builds[1].builder == 0);
+  CHECK(d.waiting[ids[1]].starts_with("waits for a slot on two, where the queue's plan puts it"));
+  CHECK(d.waiting[ids[3]].starts_with("waits for a slot on one, where the queue's plan puts it"));
 }

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "core/fleet.h"
 #include "core/job.h"
 #include "core/job_flow.h"
 #include "core/progress.h"
@@ -244,8 +245,8 @@ class Scheduler {
   // variant -> what its derivation needs of a machine (nullopt while it is read); read once per
   // build, dropped when the build ends, so an edited recipe is read again.
   std::map<std::string, std::optional<BuildNeeds>> needs_;
-  std::map<int64_t, std::string> planned_;  // the last dispatch's plan of the queue: job -> builder
-  std::deque<int64_t> repairs_;             // jobs whose hash repair waits for the repair thread
+  std::map<int64_t, PlannedStart> planned_;  // the last dispatch's plan of the queue
+  std::deque<int64_t> repairs_;              // jobs whose hash repair waits for the repair thread
   struct JobListenerEntry {
     JobListener on_job;
     std::function<bool()> alive;
