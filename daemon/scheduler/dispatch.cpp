@@ -156,8 +156,8 @@ Horizon horizon_of(const DispatchSnapshot& s, const std::vector<int64_t>& order,
   return h;
 }
 
-// The queue planned onto the fleet's slots (plan_slots), each build starting from the builder
-// the last plan put it on; none for one builder (nothing to choose), while the queue is held, or
+// The queue planned onto the fleet's slots (plan_slots), starting from where and when the last
+// plan started each build; none for one builder (nothing to choose), while the queue is held, or
 // while a build's needs or length are not known (the plan would be of a different queue).
 std::vector<std::optional<PlanSpot>> plan_queue(const DispatchSnapshot& s, const std::vector<int64_t>& order,
                                                 const std::map<int64_t, const Job*>& by_id,
