@@ -356,19 +356,21 @@ Placement place_by_plan(const BuildNeeds& needs, const std::vector<BuilderState>
     const BuilderState& b = builders[planned->builder];
     // Placed or waiting, it needs no reason: only the builder is asked for room, once.
     Placement p;
-    bool now = planned->starts_in < 1;  // its slot is free: the plan starts it now
-    if (b.up && can_build(*b.spec, needs) && now && b.running < b.spec->max_jobs &&
-        (!room || room(planned->builder).empty())) {
-      p.chosen = planned->builder;
-      return p;
-    }
-    if (b.up && can_build(*b.spec, needs) && (!now || b.running >= b.spec->max_jobs))
-      if (std::optional<double> slot = next_slot(b)) {
-        p.waits_for = planned->builder;
-        p.slot_in = std::max(*slot, planned->starts_in);
-        p.planned = true;
+    // Its turn: the plan starts it now (its slot is free) and the builder has a slot free.
+    bool turn_now = planned->starts_in < 1 && b.running < b.spec->max_jobs;
+    if (b.up && can_build(*b.spec, needs)) {
+      if (turn_now && (!room || room(planned->builder).empty())) {
+        p.chosen = planned->builder;
         return p;
       }
+      if (!turn_now)
+        if (std::optional<double> slot = next_slot(b)) {
+          p.waits_for = planned->builder;
+          p.slot_in = std::max(*slot, planned->starts_in);
+          p.planned = true;
+          return p;
+        }
+    }
   }
   return place_by_finish(needs, builders, seconds, room);
 }
