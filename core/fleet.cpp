@@ -391,6 +391,25 @@ void hold_next_slot(BuilderState& b, double seconds) {
   if (seconds > 0) b.ends.push_back(slot.value_or(0) + seconds / b.spec->speed_factor);
 }
 
+std::optional<double> first_end(const BuilderState& b) {
+  if (b.running == 0 || static_cast<int>(b.ends.size()) < b.running) return std::nullopt;
+  return std::max(0.0, *std::min_element(b.ends.begin(), b.ends.end()));
+}
+
+std::optional<size_t> builder_to_keep(const std::vector<Fit>& fits, const std::vector<BuilderRoom>& rooms,
+                                      const std::vector<BuilderState>& states,
+                                      const std::vector<std::optional<Kept>>& kept) {
+  std::optional<size_t> best;
+  auto free_cores = [&](size_t i) { return rooms[i].cores - rooms[i].cores_taken; };
+  for (size_t i = 0; i < fits.size(); ++i) {
+    if (fits[i].waits_for_cores == 0 || kept[i] || !first_end(states[i])) continue;
+    if (!best || free_cores(i) > free_cores(*best) ||
+        (free_cores(i) == free_cores(*best) && rooms[i].memory_free > rooms[*best].memory_free))
+      best = i;
+  }
+  return best;
+}
+
 std::string describe_unplaced(const BuildNeeds& needs, const Placement& p) {
   if (p.fitting == 0) {
     std::string what = needs.system.empty() ? "this build" : needs.system;

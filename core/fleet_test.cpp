@@ -187,6 +187,34 @@ TEST_CASE("placement by expected finish: a long build waits for the fast machine
   CHECK(none.waits_for == size_t{1});
 }
 
+TEST_CASE("a build that waits for cores or memory keeps the builder where most of them are free") {
+  BuilderSpec a = builder("a", 8), b = builder("b", 8), c = builder("c", 8);
+  std::vector<BuilderState> states{{&a, 2, true, {600, 7200}}, {&b, 2, true, {1800, 300}}, {&c, 1, true, {}}};
+  CHECK(first_end(states[0]) == 600);
+  CHECK(first_end(states[1]) == 300);
+  CHECK_FALSE(first_end(states[2]));          // its build's length is not known
+  CHECK_FALSE(first_end({&c, 0, true, {}}));  // nothing runs: nothing to wait for
+  std::vector<BuilderRoom> rooms(3);
+  for (BuilderRoom& r : rooms) r.cores = 16;
+  rooms[0].cores_taken = 14;
+  rooms[1].cores_taken = 12;
+  rooms[2].cores_taken = 2;
+  Fit waits{0, 0, "cores: its share is 8", 8};
+  std::vector<std::optional<Kept>> kept(3);
+  // c has the most free cores, but when anything there ends is not known: b, with 4 free.
+  CHECK(builder_to_keep({waits, waits, waits}, rooms, states, kept) == size_t{1});
+  // Where it does not wait for cores or memory (disk, or it fits), nothing is kept for it.
+  CHECK(builder_to_keep({waits, Fit{0, 0, "disk: …"}, waits}, rooms, states, kept) == size_t{0});
+  kept[1] = Kept{7, 0, 300};
+  CHECK(builder_to_keep({waits, waits, waits}, rooms, states, kept) == size_t{0});
+  kept[0] = Kept{8, 1, 600};
+  CHECK_FALSE(builder_to_keep({waits, waits, waits}, rooms, states, kept));
+  // Kept until the first build there ends: a build that ends by then delays nothing.
+  CHECK(kept[1]->lets(300));
+  CHECK_FALSE(kept[1]->lets(301));
+  CHECK_FALSE(kept[1]->lets(0));  // a length not known may be any
+}
+
 TEST_CASE("the queue planned onto the slots ends where one build at a time cannot") {
   constexpr double kHour = 3600;
   BuilderSpec a = builder("a", 1), b = builder("b", 1), arm = builder("arm", 1, {"aarch64-linux"});

@@ -343,7 +343,8 @@ Fit fit_build(const Expectation& e, const BuilderRoom& room, const std::string& 
   if (alone && !idle)
     return {0, 0,
             "memory: runs alone after an OOM kill; waits for " + name + "'s " + std::to_string(room.running) +
-                " build" + (room.running == 1 ? "" : "s") + " to end"};
+                " build" + (room.running == 1 ? "" : "s") + " to end",
+            room.cores};
   // Its share of the cores: as many as the builds of its size that the builder's memory holds
   // would each get, counted at that share (a build at 4 cores needs far less than at 32), and no
   // more builds than the queue brings. A build given all the cores of an idle machine would
@@ -368,7 +369,8 @@ Fit fit_build(const Expectation& e, const BuilderRoom& room, const std::string& 
   if (share > 1 && free_cores < least)
     return {0, 0,
             "cores: its share is " + std::to_string(share) + ", " + name + " has " +
-                std::to_string(std::max(0, free_cores)) + " free"};
+                std::to_string(std::max(0, free_cores)) + " free",
+            share};
   int cores = std::max(1, std::min(share, free_cores));
   // An idle builder takes it with fewer cores where that makes it fit. Beside other builds it
   // waits instead: fewer cores save only the part of its memory that scales with them.
@@ -380,7 +382,8 @@ Fit fit_build(const Expectation& e, const BuilderRoom& room, const std::string& 
   if (memory_at(e, cores) <= room.memory_free || idle) return {cores, limit, ""};
   return {0, 0,
           "memory: needs ~" + human_size(memory_at(e, cores)) + ", " + name + " has " +
-              human_size(room.memory_free) + " free"};
+              human_size(room.memory_free) + " free",
+          cores};
 }
 
 }  // namespace ptbuild

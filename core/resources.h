@@ -160,6 +160,9 @@ struct Fit {
   int cores = 0;              // the cores to give it (0: Nix's own setting, the builder's room unknown)
   uint64_t memory_limit = 0;  // what the kernel lets it use where ptbuild runs it (0: no limit)
   std::string why_not;        // "memory: needs ~38 GiB, gpu-box has 21 GiB free"; "" when it fits
+  // Where it waits for cores or memory: the cores it waits for (all of them to run alone), so
+  // that the builder may be kept for it (builder_to_keep).
+  int waits_for_cores = 0;
 };
 
 // Whether a build with this expectation fits `room` (on builder `name`), and with how many

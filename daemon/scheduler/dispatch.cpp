@@ -234,11 +234,23 @@ DispatchDecision decide_dispatch(const DispatchSnapshot& s) {
       d.planned[order.order[k]] = {s.builders[plan[k]->builder].spec->name,
                                    s.now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                                std::chrono::duration<double>(plan[k]->starts_in))};
+  // Builders kept for a build that waits there for cores or memory: the builds after it start
+  // there only where they end before anything there frees.
+  std::vector<std::optional<Kept>> kept(states.size());
   // Few builds left, bigger shares: the demand is what runs there and its part of the rest.
   auto fit_on = [&](size_t k, size_t i, const Expectation& expected, bool alone) {
     rooms[i].demand = states[i].running + horizon.share_of_rest(order.order.size() - k);
     rooms[i].horizon_seconds = horizon.seconds;
-    return fit_build(expected, rooms[i], s.builders[i].spec->name, alone);
+    const std::string& name = s.builders[i].spec->name;
+    Fit fit = fit_build(expected, rooms[i], name, alone);
+    if (const auto& keep = kept[i];
+        fit.why_not.empty() && keep && keep->after < k &&
+        !keep->lets(seconds_at(expected, fit.cores) / s.builders[i].spec->speed_factor))
+      return Fit{0, 0,
+                 name + " is kept for #" + std::to_string(keep->job) +
+                     ", ahead in the queue, which waits for room there; builds that end within " +
+                     minutes(keep->until) + " may still go"};
+    return fit;
   };
   auto start = [&](int64_t id, size_t at, Fit fit, const Expectation& expected) {
     if (auto cap = s.max_cores.find(id); cap != s.max_cores.end())
@@ -283,6 +295,10 @@ DispatchDecision decide_dispatch(const DispatchSnapshot& s) {
     }
     if (!placement.chosen) {
       d.waiting[id] = unplaced_reason(s, needs, placement);
+      if (auto keep = builder_to_keep(fits, rooms, states, kept)) {
+        kept[*keep] = Kept{id, k, *first_end(states[*keep])};
+        d.waiting[id] += "; " + s.builders[*keep].spec->name + " is kept for it";
+      }
       continue;
     }
     start(id, *placement.chosen, fits[*placement.chosen], expected);

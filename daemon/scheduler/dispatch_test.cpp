@@ -36,12 +36,31 @@ struct Scenario {
     s.queued.push_back(j);
     return j.id;
   }
+  // A build whose length and peak memory are known, queued: "v<n>-python313-cpu-avx2".
+  int64_t queue_measured(double hours, uint64_t memory) {
+    std::string name = "v" + std::to_string(next_id) + "-python313-cpu-avx2";
+    variant(name);
+    s.durations.by_variant[name] = hours * 3600;
+    s.expected[name] = {memory, 0, 0, "measured"};
+    return queue(name);
+  }
   std::vector<int64_t> started(const DispatchDecision& d) const {
     std::vector<int64_t> out;
     for (const auto& start : d.builds) out.push_back(start.job);
     return out;
   }
 };
+
+// A machine with this much memory (all of it available) and cores, and 500 GiB free of 1000.
+MachineFacts machine(uint64_t memory, int cores) {
+  constexpr uint64_t kGiB = uint64_t{1} << 30;
+  return {.memory_total = memory,
+          .memory_available = memory,
+          .cores = cores,
+          .store_free = 500 * kGiB,
+          .store_size = 1000 * kGiB,
+          .build_dir_free = 500 * kGiB};
+}
 
 }  // namespace
 
@@ -212,6 +231,30 @@ TEST_CASE(
   CHECK(d.builds[1].memory_limit == 936 * kMiB);
 }
 
+TEST_CASE("dispatch: a build that waits for memory keeps its builder from the longer builds after it") {
+  constexpr uint64_t kGiB = uint64_t{1} << 30;
+  Scenario sc({BuilderSpec{.name = "gpu-box", .max_jobs = 8}});
+  MachineFacts f = machine(64 * kGiB, 16);
+  BuilderLimits reserve{.reserve = 4 * kGiB, .reserve_set = true};
+  // A build that holds 40 of its 60 GiB runs for another hour.
+  sc.s.builders[0].running = 1;
+  sc.s.builders[0].builds.push_back({3600.0, 8});
+  sc.s.builders[0].room = room_of(f, reserve, {{40 * kGiB, 0, 8}});
+  std::vector<int64_t> ids{sc.queue_measured(3, 30 * kGiB), sc.queue_measured(2, kGiB),
+                           sc.queue_measured(0.5, kGiB)};
+  // The 30 GiB build waits for the hour-long one to end. The 2 h build after it would still hold
+  // its memory and cores then: it waits; the half-hour one ends before and goes.
+  DispatchDecision d = decide_dispatch(sc.s);
+  CHECK(sc.started(d) == std::vector<int64_t>{ids[2]});
+  CHECK(d.waiting[ids[0]] == "memory: needs ~30.0 GiB, gpu-box has 20.0 GiB free; gpu-box is kept for it");
+  CHECK(d.waiting[ids[1]] == "gpu-box is kept for #" + std::to_string(ids[0]) +
+                                 ", ahead in the queue, which waits for room there; builds that end within "
+                                 "60 min may still go");
+  // Without the big build, the 2 h one starts at once.
+  std::erase_if(sc.s.queued, [&](const Job& j) { return j.id == ids[0]; });
+  CHECK(sc.started(decide_dispatch(sc.s)) == std::vector<int64_t>{ids[1], ids[2]});
+}
+
 TEST_CASE("dispatch: after an OOM kill a build waits to run alone, and below min_free nothing starts") {
   constexpr uint64_t kGiB = uint64_t{1} << 30;
   Scenario sc({BuilderSpec{.name = "local", .max_jobs = 4}});
@@ -284,27 +327,15 @@ TEST_CASE("dispatch: a slot the plan gave to a build with no room there now goes
   BuilderSpec one{.name = "one", .uri = "ssh-ng://one", .max_jobs = 2};
   BuilderSpec two{.name = "two", .uri = "ssh-ng://two", .max_jobs = 1};
   Scenario sc({one, two});
-  MachineFacts f{.memory_total = 16 * kGiB,
-                 .memory_available = 16 * kGiB,
-                 .cores = 8,
-                 .store_free = 500 * kGiB,
-                 .store_size = 1000 * kGiB,
-                 .build_dir_free = 500 * kGiB};
+  MachineFacts f = machine(16 * kGiB, 8);
   BuilderLimits reserve{.reserve = kGiB, .reserve_set = true};
   // "one" runs a build for another hour that holds 12 of its 15 GiB; "two" is idle.
   sc.s.builders[0].running = 1;
   sc.s.builders[0].builds.push_back({3600.0, 4});
   sc.s.builders[0].room = room_of(f, reserve, {{12 * kGiB, 0, 4}});
   sc.s.builders[1].room = room_of(f, reserve, {});
-  std::vector<int64_t> ids;
-  int n = 0;
-  for (auto [hours, memory] : {std::pair{3.0, 8 * kGiB}, {3.0, kGiB}, {3.0, kGiB}, {2.0, kGiB}}) {
-    std::string name = "v" + std::to_string(n++) + "-python313-cpu-avx2";
-    sc.variant(name);
-    sc.s.durations.by_variant[name] = hours * 3600;
-    sc.s.expected[name] = {memory, 0, 0, "measured"};
-    ids.push_back(sc.queue(name));
-  }
+  std::vector<int64_t> ids{sc.queue_measured(3, 8 * kGiB), sc.queue_measured(3, kGiB),
+                           sc.queue_measured(3, kGiB), sc.queue_measured(2, kGiB)};
   // The plan starts the 8 GiB build now on "one" (3 h there, then the 2 h one), 3 h on "two", and
   // 3 h on "one"'s second slot once its build ends. "one" has 3 GiB free: the big build goes to
   // "two" (where it ends first of those with room), and its slot on "one" to the next build
