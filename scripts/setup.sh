@@ -7,6 +7,7 @@ packages=(
   libboost1.81-dev libsqlite3-dev nlohmann-json3-dev libspdlog-dev doctest-dev libtomlplusplus-dev
   libzstd-dev libsodium-dev zstd nix-bin systemd clang clang-format libclang-rt-14-dev dpkg-dev tmux man-db
   chromium prometheus fonts-dejavu-core openssh-server openssh-client iproute2
+  qemu-system-x86 busybox-static
 )
 
 missing=()
