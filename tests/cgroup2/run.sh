@@ -65,13 +65,13 @@ cp -r "$cache/modules" "$work/initrd/modules"
   echo 'mount -t proc proc /proc && mount -t sysfs sys /sys && mount -t devtmpfs dev /dev'
   echo 'for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci 9pnet 9pnet_virtio netfs fscache 9p overlay; do insmod /modules/$m.ko || echo "cgroup2-vm: insmod $m failed"; done'
   # The host's files, read-only, under a layer in the VM's memory: what the tests write (a Nix
-  # store's new paths, a daemon's state) stays in the VM.
+  # store's new paths, a daemon's state) stays in the VM. /tmp too: the binary may live there (a
+  # clone in /tmp, as CI's).
   echo 'mkdir -p /lower /rw && mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144 host /lower || echo "cgroup2-vm: cannot mount the host"'
   echo 'mount -t tmpfs tmpfs /rw && mkdir /rw/upper /rw/work'
   echo 'mount -t overlay overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work /host || echo "cgroup2-vm: no writable layer"'
   echo 'mount -t proc proc /host/proc && mount -t sysfs sys /host/sys && mount -t devtmpfs dev /host/dev'
   echo 'mkdir -p /host/dev/pts && mount -t devpts devpts /host/dev/pts'
-  echo 'mount -t tmpfs tmpfs /host/tmp'
   echo 'mount -t cgroup2 cgroup2 /host/sys/fs/cgroup'
   echo 'cg=/host/sys/fs/cgroup'
   echo 'echo "+memory +cpu" > $cg/cgroup.subtree_control && mkdir $cg/system.slice'
