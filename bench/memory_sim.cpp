@@ -1,7 +1,7 @@
 // Packing by memory on a simulated nightly (docs/BENCHMARKS.md, docs/resources.md): the 237
 // variants of the real matrix over 1, 4 and 8 builders, slot-only packing (today's: a number of
 // slots, every build at the -j32 the real recipes hard-code) against resource-aware packing (the
-// real fit_build()/room_of()/place()/builder_to_keep() of core/), in one-minute steps. A
+// real fit_build()/room_of()/place()/KeptBuilders of core/), in one-minute steps. A
 // simulation, not a measurement: deterministic and repeatable.
 //
 // The memory profile is an assumption, stated here and in docs/BENCHMARKS.md, not a measurement
@@ -111,7 +111,7 @@ Result simulate(std::vector<SimJob> jobs, int builders, bool aware, int slots) {
     for (size_t q : queue) core_hours += hours_at(jobs[q].hours32, 1);
     for (const Running& x : running) core_hours += x.left * x.cores;
     double horizon = core_hours * 3600 / (builders * kCores);
-    std::vector<std::optional<Kept>> kept(builders);  // for a build before, which waits for room there
+    KeptBuilders kept(builders);  // for a build before, which waits for room there
     for (size_t q = 0; q < queue.size();) {
       const SimJob& j = jobs[queue[q]];
       std::vector<BuilderState> states;
@@ -135,13 +135,12 @@ Result simulate(std::vector<SimJob> jobs, int builders, bool aware, int slots) {
       Placement p = place({"x86_64-linux", {}}, states, [&](size_t b) {
         if (!aware) return std::string();
         fits[b] = fit_build(e, rooms[b], specs[b].name, alone[queue[q]]);
-        if (fits[b].why_not.empty() && kept[b] && !kept[b]->lets(seconds_at(e, fits[b].cores)))
+        if (fits[b].why_not.empty() && kept.keeps_out(b, q, seconds_at(e, fits[b].cores)))
           fits[b] = {0, 0, "kept"};
         return fits[b].why_not;
       });
       if (!p.chosen) {
-        if (auto keep = aware ? builder_to_keep(fits, rooms, states, kept) : std::nullopt)
-          kept[*keep] = Kept{0, q, *first_end(states[*keep])};
+        if (aware) kept.keep(0, q, fits, rooms, states);
         ++q;
         if (!aware) break;  // slot-only: nothing goes past a job that found no slot
         continue;

@@ -396,18 +396,29 @@ std::optional<double> first_end(const BuilderState& b) {
   return std::max(0.0, *std::min_element(b.ends.begin(), b.ends.end()));
 }
 
-std::optional<size_t> builder_to_keep(const std::vector<Fit>& fits, const std::vector<BuilderRoom>& rooms,
-                                      const std::vector<BuilderState>& states,
-                                      const std::vector<std::optional<Kept>>& kept) {
+std::optional<size_t> KeptBuilders::keep(int64_t job, size_t position, const std::vector<Fit>& fits,
+                                         const std::vector<BuilderRoom>& rooms,
+                                         const std::vector<BuilderState>& states) {
   std::optional<size_t> best;
+  std::optional<double> best_end;
   auto free_cores = [&](size_t i) { return rooms[i].cores - rooms[i].cores_taken; };
   for (size_t i = 0; i < fits.size(); ++i) {
-    if (fits[i].waits_for_cores == 0 || kept[i] || !first_end(states[i])) continue;
+    std::optional<double> end = first_end(states[i]);
+    if (fits[i].waits_for_cores == 0 || kept_[i] || !end) continue;
     if (!best || free_cores(i) > free_cores(*best) ||
-        (free_cores(i) == free_cores(*best) && rooms[i].memory_free > rooms[*best].memory_free))
+        (free_cores(i) == free_cores(*best) && rooms[i].memory_free > rooms[*best].memory_free)) {
       best = i;
+      best_end = end;
+    }
   }
+  if (best) kept_[*best] = Kept{job, position, *best_end};
   return best;
+}
+
+const KeptBuilders::Kept* KeptBuilders::keeps_out(size_t i, size_t position, double seconds) const {
+  const std::optional<Kept>& k = kept_[i];
+  if (!k || k->after >= position || (seconds > 0 && seconds <= k->until)) return nullptr;
+  return &*k;
 }
 
 std::string describe_unplaced(const BuildNeeds& needs, const Placement& p) {

@@ -156,26 +156,36 @@ Placement place_by_plan(const BuildNeeds& needs, const std::vector<BuilderState>
 // build's own, and the builder counts one more build.
 void hold_next_slot(BuilderState& b, double seconds);
 
-// A builder kept for a build that waits there for cores or memory, so that the builds after it
-// in the queue do not take them as they free: a big build is not starved by the small ones
-// behind it (measured: bench/memory_sim.cpp). They may still start there where they end before
-// the first build running there does — nothing frees before then, so they delay nothing (the
-// backfilling of batch schedulers).
-struct Kept {
-  int64_t job = 0;   // the build it is kept for
-  size_t after = 0;  // that build's place in the dispatch order: only the builds after it are kept out
-  double until = 0;  // seconds from now until the first build running there ends
-  bool lets(double seconds) const { return seconds > 0 && seconds <= until; }
-};
 // When the first build running on b is expected to end, in seconds from now; none where one's
 // length is not known, or none runs.
 std::optional<double> first_end(const BuilderState& b);
-// The builder to keep for a build that `fits` (by builder) say waits for cores or memory: of
-// those not kept already and whose first end is known, the one with the most free cores, then
-// the most free memory.
-std::optional<size_t> builder_to_keep(const std::vector<Fit>& fits, const std::vector<BuilderRoom>& rooms,
-                                      const std::vector<BuilderState>& states,
-                                      const std::vector<std::optional<Kept>>& kept);
+
+// Builders kept, at one dispatch, for builds that wait there for cores or memory, so that the
+// builds after them in the queue do not take those as they free: a big build is not starved by
+// the small ones behind it (measured: bench/memory_sim.cpp). Those may still start there where
+// they end before the first build running there does — nothing frees before then, so they delay
+// nothing (the backfilling of batch schedulers).
+class KeptBuilders {
+ public:
+  struct Kept {
+    int64_t job = 0;   // the build it is kept for
+    size_t after = 0;  // that build's place in the dispatch order: only the builds after it are kept out
+    double until = 0;  // seconds from now until the first build running there ends
+  };
+  explicit KeptBuilders(size_t builders) : kept_(builders) {}
+  // Keeps a builder for `job`, at `position` in the dispatch order, that `fits` (by builder) say
+  // waits for cores or memory: of those not kept already and whose first end is known, the one
+  // with the most free cores, then the most free memory. Which one, if any.
+  std::optional<size_t> keep(int64_t job, size_t position, const std::vector<Fit>& fits,
+                             const std::vector<BuilderRoom>& rooms, const std::vector<BuilderState>& states);
+  // What keeps the build at `position`, which would run `seconds` on builder i, from starting
+  // there: the build it is kept for, ahead of it, where it would not end before the first build
+  // there does (a length not known may be any); none when it may start.
+  const Kept* keeps_out(size_t i, size_t position, double seconds) const;
+
+ private:
+  std::vector<std::optional<Kept>> kept_;
+};
 
 // Why a build is not placed, in docs/fleet.md's words.
 std::string describe_unplaced(const BuildNeeds& needs, const Placement& p);

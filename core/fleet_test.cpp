@@ -200,19 +200,20 @@ TEST_CASE("a build that waits for cores or memory keeps the builder where most o
   rooms[1].cores_taken = 12;
   rooms[2].cores_taken = 2;
   Fit waits{0, 0, "cores: its share is 8", 8};
-  std::vector<std::optional<Kept>> kept(3);
-  // c has the most free cores, but when anything there ends is not known: b, with 4 free.
-  CHECK(builder_to_keep({waits, waits, waits}, rooms, states, kept) == size_t{1});
   // Where it does not wait for cores or memory (disk, or it fits), nothing is kept for it.
-  CHECK(builder_to_keep({waits, Fit{0, 0, "disk: …"}, waits}, rooms, states, kept) == size_t{0});
-  kept[1] = Kept{7, 0, 300};
-  CHECK(builder_to_keep({waits, waits, waits}, rooms, states, kept) == size_t{0});
-  kept[0] = Kept{8, 1, 600};
-  CHECK_FALSE(builder_to_keep({waits, waits, waits}, rooms, states, kept));
-  // Kept until the first build there ends: a build that ends by then delays nothing.
-  CHECK(kept[1]->lets(300));
-  CHECK_FALSE(kept[1]->lets(301));
-  CHECK_FALSE(kept[1]->lets(0));  // a length not known may be any
+  CHECK(KeptBuilders(3).keep(9, 0, {waits, Fit{0, 0, "disk: …"}, waits}, rooms, states) == size_t{0});
+  KeptBuilders kept(3);
+  // c has the most free cores, but when anything there ends is not known: b, with 4 free.
+  CHECK(kept.keep(7, 0, {waits, waits, waits}, rooms, states) == size_t{1});
+  CHECK(kept.keep(8, 1, {waits, waits, waits}, rooms, states) == size_t{0});
+  CHECK_FALSE(kept.keep(9, 2, {waits, waits, waits}, rooms, states));
+  // Kept until the first build there ends: a build after it that ends by then delays nothing.
+  CHECK_FALSE(kept.keeps_out(1, 3, 300));
+  REQUIRE(kept.keeps_out(1, 3, 301));
+  CHECK(kept.keeps_out(1, 3, 301)->job == 7);
+  CHECK(kept.keeps_out(1, 3, 0));           // a length not known may be any
+  CHECK_FALSE(kept.keeps_out(1, 0, 301));   // the build ahead of it is not kept out
+  CHECK_FALSE(kept.keeps_out(2, 3, 7200));  // c is kept for nobody
 }
 
 TEST_CASE("the queue planned onto the slots ends where one build at a time cannot") {

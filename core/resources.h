@@ -161,7 +161,7 @@ struct Fit {
   uint64_t memory_limit = 0;  // what the kernel lets it use where ptbuild runs it (0: no limit)
   std::string why_not;        // "memory: needs ~38 GiB, gpu-box has 21 GiB free"; "" when it fits
   // Where it waits for cores or memory: the cores it waits for (all of them to run alone), so
-  // that the builder may be kept for it (builder_to_keep).
+  // that the builder may be kept for it (KeptBuilders).
   int waits_for_cores = 0;
 };
 

@@ -236,20 +236,20 @@ DispatchDecision decide_dispatch(const DispatchSnapshot& s) {
                                                std::chrono::duration<double>(plan[k]->starts_in))};
   // Builders kept for a build that waits there for cores or memory: the builds after it start
   // there only where they end before anything there frees.
-  std::vector<std::optional<Kept>> kept(states.size());
+  KeptBuilders kept(states.size());
   // Few builds left, bigger shares: the demand is what runs there and its part of the rest.
   auto fit_on = [&](size_t k, size_t i, const Expectation& expected, bool alone) {
     rooms[i].demand = states[i].running + horizon.share_of_rest(order.order.size() - k);
     rooms[i].horizon_seconds = horizon.seconds;
     const std::string& name = s.builders[i].spec->name;
     Fit fit = fit_build(expected, rooms[i], name, alone);
-    if (const auto& keep = kept[i];
-        fit.why_not.empty() && keep && keep->after < k &&
-        !keep->lets(seconds_at(expected, fit.cores) / s.builders[i].spec->speed_factor))
-      return Fit{0, 0,
-                 name + " is kept for #" + std::to_string(keep->job) +
-                     ", ahead in the queue, which waits for room there; builds that end within " +
-                     minutes(keep->until) + " may still go"};
+    if (fit.why_not.empty())
+      if (const KeptBuilders::Kept* keep =
+              kept.keeps_out(i, k, seconds_at(expected, fit.cores) / s.builders[i].spec->speed_factor))
+        return Fit{0, 0,
+                   name + " is kept for #" + std::to_string(keep->job) +
+                       ", ahead in the queue, which waits for room there; builds that end within " +
+                       minutes(keep->until) + " may still go"};
     return fit;
   };
   auto start = [&](int64_t id, size_t at, Fit fit, const Expectation& expected) {
@@ -295,10 +295,8 @@ DispatchDecision decide_dispatch(const DispatchSnapshot& s) {
     }
     if (!placement.chosen) {
       d.waiting[id] = unplaced_reason(s, needs, placement);
-      if (auto keep = builder_to_keep(fits, rooms, states, kept)) {
-        kept[*keep] = Kept{id, k, *first_end(states[*keep])};
+      if (auto keep = kept.keep(id, k, fits, rooms, states))
         d.waiting[id] += "; " + s.builders[*keep].spec->name + " is kept for it";
-      }
       continue;
     }
     start(id, *placement.chosen, fits[*placement.chosen], expected);

@@ -35,13 +35,14 @@ if [ ! -f "$cache/vmlinuz" ]; then
   download || { apt-get update -qq >/dev/null 2>&1 && download; } ||
     { echo "cgroup2-vm: cannot download Debian's kernel package from its registry" >&2; rm -rf "$unpacked"; exit 1; }
   (cd "$unpacked" && dpkg-deb -x ./*.deb tree)
-  mkdir -p "$cache/modules"
+  rm -rf "$cache/modules" && mkdir -p "$cache/modules"  # whatever an interrupted run left
   # Only what mounting the host over virtio-9p (and a writable layer over it) needs, in the order
   # their dependencies give.
   for m in drivers/virtio/virtio_ring drivers/virtio/virtio drivers/virtio/virtio_pci_modern_dev \
     drivers/virtio/virtio_pci_legacy_dev drivers/virtio/virtio_pci net/9p/9pnet net/9p/9pnet_virtio \
     fs/netfs/netfs fs/fscache/fscache fs/9p/9p fs/overlayfs/overlay; do
     cp "$unpacked"/tree/lib/modules/*/kernel/$m.ko "$cache/modules/"
+    basename "$m" >> "$cache/modules/order"
   done
   cp "$unpacked"/tree/boot/vmlinuz-* "$cache/vmlinuz.part" && mv "$cache/vmlinuz.part" "$cache/vmlinuz"
   rm -rf "$unpacked"
@@ -63,7 +64,7 @@ cp -r "$cache/modules" "$work/initrd/modules"
   echo '#!/bin/busybox sh'
   echo '/bin/busybox --install -s /bin'
   echo 'mount -t proc proc /proc && mount -t sysfs sys /sys && mount -t devtmpfs dev /dev'
-  echo 'for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci 9pnet 9pnet_virtio netfs fscache 9p overlay; do insmod /modules/$m.ko || echo "cgroup2-vm: insmod $m failed"; done'
+  echo 'for m in $(cat /modules/order); do insmod /modules/$m.ko || echo "cgroup2-vm: insmod $m failed"; done'
   # The host's files, read-only, under a layer in the VM's memory: what the tests write (a Nix
   # store's new paths, a daemon's state) stays in the VM. /tmp too: the binary may live there (a
   # clone in /tmp, as CI's).
